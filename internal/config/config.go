@@ -1,0 +1,433 @@
+// Package config holds SPLIT's configuration: one YAML file decoded strictly
+// (unknown keys are errors), SPLIT_… environment overrides, explicit defaults
+// and a Validate that reports every problem with its key.
+//
+// The package has no side effects: it reads what it is given and returns
+// values; logging, listening and file creation belong to the app.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of one hub.
+type Config struct {
+	Log          Log           `yaml:"log"`
+	HTTP         HTTP          `yaml:"http"`
+	API          API           `yaml:"api"`
+	Auth         Auth          `yaml:"auth"`
+	DataDir      string        `yaml:"data_dir"`
+	SIP          SIP           `yaml:"sip"`
+	RTP          RTP           `yaml:"rtp"`
+	WebRTC       WebRTC        `yaml:"webrtc"`
+	Media        Media         `yaml:"media"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// HTTP configures the web listener (REST API, signalling, pages, metrics).
+type HTTP struct {
+	Listen    string `yaml:"listen"`
+	PublicURL string `yaml:"public_url"` // how browsers reach the hub; used in links
+	TLSCert   string `yaml:"tls_cert"`
+	TLSKey    string `yaml:"tls_key"`
+}
+
+// API configures REST authentication.
+type API struct {
+	Key string `yaml:"key"` // Bearer key; SPLIT_API_KEY. Empty: generated at start and printed once.
+}
+
+// Auth configures browser tokens.
+type Auth struct {
+	TokenSecret string        `yaml:"token_secret"` // HMAC key; empty: generated and kept in data_dir
+	TokenTTL    time.Duration `yaml:"token_ttl"`    // default lifetime of minted tokens
+	MaxTokenTTL time.Duration `yaml:"max_token_ttl"`
+}
+
+// SIP configures the SIP user agent.
+type SIP struct {
+	Host      string        `yaml:"host"`       // host used in our URIs, Contact and Via (default: 127.0.0.1)
+	ListenUDP string        `yaml:"listen_udp"` // "" disables
+	ListenTCP string        `yaml:"listen_tcp"` // "" disables
+	ListenTLS string        `yaml:"listen_tls"` // "" disables
+	TLSCert   string        `yaml:"tls_cert"`   // required with listen_tls
+	TLSKey    string        `yaml:"tls_key"`    // required with listen_tls
+	UserAgent string        `yaml:"user_agent"` // User-Agent / Server header
+	Allow     []string      `yaml:"allow"`      // CIDRs/IPs allowed to send INVITEs besides trunks
+	DefaultTo string        `yaml:"default_trunk"`
+	Trunks    []Trunk       `yaml:"trunks"`
+	RingTime  time.Duration `yaml:"ring_timeout"` // outbound: give up (CANCEL) after this long without answer
+}
+
+// Trunk is an outbound SIP destination (a PBX, an ACD, a carrier) and the
+// source it may call us from.
+type Trunk struct {
+	Name           string        `yaml:"name"`
+	URI            string        `yaml:"uri"`       // sip:host[:port]; calls go to sip:<number>@host:port
+	Transport      string        `yaml:"transport"` // udp, tcp, tls
+	Username       string        `yaml:"username"`
+	Password       string        `yaml:"password"`
+	Register       bool          `yaml:"register"`
+	RegisterExpiry time.Duration `yaml:"register_expiry"`
+	Codecs         []string      `yaml:"codecs"`       // audio, in preference order: PCMU, PCMA, opus
+	Video          bool          `yaml:"video"`        // offer video toward this trunk when the browser sends it
+	SRTP           string        `yaml:"srtp"`         // "" / none, or sdes
+	InboundFrom    []string      `yaml:"inbound_from"` // CIDRs/IPs this trunk calls us from (default: its host)
+	FromUser       string        `yaml:"from_user"`    // caller-ID user; default: the browser identity
+	FromName       string        `yaml:"from_name"`    // caller-ID display name
+}
+
+// RTP configures the SIP-side media ports.
+type RTP struct {
+	BindIP      string        `yaml:"bind_ip"`
+	AdvertiseIP string        `yaml:"advertise_ip"` // address put in SDP c= (NAT); default: bind_ip or sip.host
+	PortMin     int           `yaml:"port_min"`
+	PortMax     int           `yaml:"port_max"`
+	Timeout     time.Duration `yaml:"timeout"` // hang up after this long with no RTP from an active, unheld call
+}
+
+// WebRTC configures the browser-facing side.
+type WebRTC struct {
+	UDPPort     int         `yaml:"udp_port"` // single port for all ICE traffic (mux)
+	TCPPort     int         `yaml:"tcp_port"` // optional ICE-TCP; 0 disables
+	BindIP      string      `yaml:"bind_ip"`
+	PublicIPs   []string    `yaml:"public_ips"` // NAT 1:1 addresses advertised as host candidates
+	ICEServers  []ICEServer `yaml:"ice_servers"`
+	AudioCodecs []string    `yaml:"audio_codecs"` // preference toward browsers
+	Video       bool        `yaml:"video"`
+}
+
+// ICEServer is a STUN or TURN server handed to browsers.
+type ICEServer struct {
+	URLs       []string `yaml:"urls"`
+	Username   string   `yaml:"username"`
+	Credential string   `yaml:"credential"`
+}
+
+// Media configures codecs and buffers.
+type Media struct {
+	OpusBitrate int `yaml:"opus_bitrate"`
+}
+
+// Default returns the embedded defaults: everything on loopback, no trunk.
+func Default() *Config {
+	return &Config{
+		Log:     Log{Level: "info", Format: "text"},
+		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		Auth:    Auth{TokenTTL: time.Hour, MaxTokenTTL: 24 * time.Hour},
+		DataDir: "./data",
+		SIP: SIP{
+			Host:      "127.0.0.1",
+			ListenUDP: "127.0.0.1:5060",
+			ListenTCP: "127.0.0.1:5060",
+			UserAgent: "SPLIT",
+			Allow:     []string{"127.0.0.1/32", "::1/128"},
+			RingTime:  60 * time.Second,
+		},
+		RTP: RTP{BindIP: "127.0.0.1", PortMin: 20000, PortMax: 29999, Timeout: 60 * time.Second},
+		WebRTC: WebRTC{
+			UDPPort:     7882,
+			BindIP:      "127.0.0.1",
+			AudioCodecs: []string{"PCMU", "PCMA", "opus"},
+			Video:       true,
+		},
+		Media:        Media{OpusBitrate: 24000},
+		DrainTimeout: 60 * time.Second,
+	}
+}
+
+// Load reads a YAML document over the defaults, strictly: unknown keys fail.
+// An empty reader yields the defaults.
+func Load(r io.Reader) (*Config, error) {
+	c := Default()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("config: read: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return c, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	for i := range c.SIP.Trunks {
+		c.SIP.Trunks[i].applyDefaults()
+	}
+	return c, nil
+}
+
+// LoadFile loads path ("" means defaults only) and then applies environ.
+func LoadFile(path string, environ []string) (*Config, error) {
+	var r io.Reader = strings.NewReader("")
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	c, err := Load(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := ApplyEnv(c, environ); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (t *Trunk) applyDefaults() {
+	if t.Transport == "" {
+		t.Transport = "udp"
+	}
+	if len(t.Codecs) == 0 {
+		t.Codecs = []string{"PCMU", "PCMA"}
+	}
+	if t.RegisterExpiry == 0 {
+		t.RegisterExpiry = 300 * time.Second
+	}
+}
+
+// Trunk returns the trunk named name.
+func (c *Config) Trunk(name string) (*Trunk, bool) {
+	for i := range c.SIP.Trunks {
+		if c.SIP.Trunks[i].Name == name {
+			return &c.SIP.Trunks[i], true
+		}
+	}
+	return nil, false
+}
+
+// Validate reports every problem, each prefixed with its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	checkHostPort := func(key, v string, required bool) {
+		if v == "" {
+			if required {
+				add(key, "is required")
+			}
+			return
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			add(key, "must be host:port: %v", err)
+		}
+	}
+	checkHostPort("http.listen", c.HTTP.Listen, true)
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("http.public_url", "must be an absolute http(s) URL, not %q", c.HTTP.PublicURL)
+		}
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		add("http.tls_cert", "tls_cert and tls_key go together")
+	}
+	if c.Auth.TokenTTL <= 0 {
+		add("auth.token_ttl", "must be positive")
+	}
+	if c.Auth.MaxTokenTTL < c.Auth.TokenTTL {
+		add("auth.max_token_ttl", "must be at least auth.token_ttl")
+	}
+	if c.Auth.TokenSecret != "" && len(c.Auth.TokenSecret) < 16 {
+		add("auth.token_secret", "must be at least 16 characters")
+	}
+	if c.API.Key != "" && len(c.API.Key) < 16 {
+		add("api.key", "must be at least 16 characters")
+	}
+	if c.DataDir == "" {
+		add("data_dir", "is required")
+	}
+	if c.SIP.Host == "" {
+		add("sip.host", "is required")
+	}
+	checkHostPort("sip.listen_udp", c.SIP.ListenUDP, false)
+	checkHostPort("sip.listen_tcp", c.SIP.ListenTCP, false)
+	checkHostPort("sip.listen_tls", c.SIP.ListenTLS, false)
+	if c.SIP.ListenUDP == "" && c.SIP.ListenTCP == "" && c.SIP.ListenTLS == "" {
+		add("sip", "at least one of listen_udp, listen_tcp, listen_tls is required")
+	}
+	if c.SIP.ListenTLS != "" && (c.SIP.TLSCert == "" || c.SIP.TLSKey == "") {
+		add("sip.listen_tls", "needs sip.tls_cert and sip.tls_key")
+	}
+	for i, a := range c.SIP.Allow {
+		if _, err := ParsePrefix(a); err != nil {
+			add(fmt.Sprintf("sip.allow[%d]", i), "%v", err)
+		}
+	}
+	if c.SIP.RingTime <= 0 {
+		add("sip.ring_timeout", "must be positive")
+	}
+	names := map[string]bool{}
+	for i, t := range c.SIP.Trunks {
+		key := fmt.Sprintf("sip.trunks[%d]", i)
+		if t.Name == "" {
+			add(key+".name", "is required")
+		} else if names[t.Name] {
+			add(key+".name", "duplicate trunk %q", t.Name)
+		}
+		names[t.Name] = true
+		if _, err := ParseTrunkURI(t.URI); err != nil {
+			add(key+".uri", "%v", err)
+		}
+		switch t.Transport {
+		case "udp", "tcp", "tls":
+		default:
+			add(key+".transport", "must be udp, tcp or tls, not %q", t.Transport)
+		}
+		for j, cd := range t.Codecs {
+			if !KnownAudioCodec(cd) {
+				add(fmt.Sprintf("%s.codecs[%d]", key, j), "unknown codec %q (PCMU, PCMA, opus)", cd)
+			}
+		}
+		switch t.SRTP {
+		case "", "none", "sdes":
+		default:
+			add(key+".srtp", "must be none or sdes, not %q", t.SRTP)
+		}
+		if t.Register && (t.Username == "" || t.Password == "") {
+			add(key+".register", "needs username and password")
+		}
+		for j, a := range t.InboundFrom {
+			if _, err := ParsePrefix(a); err != nil {
+				add(fmt.Sprintf("%s.inbound_from[%d]", key, j), "%v", err)
+			}
+		}
+	}
+	if c.SIP.DefaultTo != "" && !names[c.SIP.DefaultTo] {
+		add("sip.default_trunk", "no trunk named %q", c.SIP.DefaultTo)
+	}
+	if net.ParseIP(c.RTP.BindIP) == nil {
+		add("rtp.bind_ip", "must be an IP address, not %q", c.RTP.BindIP)
+	}
+	if c.RTP.AdvertiseIP != "" && net.ParseIP(c.RTP.AdvertiseIP) == nil {
+		add("rtp.advertise_ip", "must be an IP address, not %q", c.RTP.AdvertiseIP)
+	}
+	if c.RTP.PortMin < 1024 || c.RTP.PortMax > 65535 || c.RTP.PortMax-c.RTP.PortMin < 3 {
+		add("rtp.port_min", "range %d-%d must lie in 1024-65535 and hold at least 4 ports", c.RTP.PortMin, c.RTP.PortMax)
+	}
+	if c.RTP.Timeout < 0 {
+		add("rtp.timeout", "must not be negative")
+	}
+	if c.WebRTC.UDPPort < 0 || c.WebRTC.UDPPort > 65535 {
+		add("webrtc.udp_port", "must be 0-65535")
+	}
+	if c.WebRTC.TCPPort < 0 || c.WebRTC.TCPPort > 65535 {
+		add("webrtc.tcp_port", "must be 0-65535")
+	}
+	if net.ParseIP(c.WebRTC.BindIP) == nil {
+		add("webrtc.bind_ip", "must be an IP address, not %q", c.WebRTC.BindIP)
+	}
+	for i, ip := range c.WebRTC.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			add(fmt.Sprintf("webrtc.public_ips[%d]", i), "must be an IP address, not %q", ip)
+		}
+	}
+	for i, s := range c.WebRTC.ICEServers {
+		if len(s.URLs) == 0 {
+			add(fmt.Sprintf("webrtc.ice_servers[%d].urls", i), "is required")
+		}
+	}
+	if len(c.WebRTC.AudioCodecs) == 0 {
+		add("webrtc.audio_codecs", "is required")
+	}
+	for i, cd := range c.WebRTC.AudioCodecs {
+		if !KnownAudioCodec(cd) {
+			add(fmt.Sprintf("webrtc.audio_codecs[%d]", i), "unknown codec %q (PCMU, PCMA, opus)", cd)
+		}
+	}
+	if c.Media.OpusBitrate < 6000 || c.Media.OpusBitrate > 510000 {
+		add("media.opus_bitrate", "must be 6000-510000")
+	}
+	if c.DrainTimeout < 0 {
+		add("drain_timeout", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// KnownAudioCodec reports whether name is an audio codec SPLIT bridges.
+func KnownAudioCodec(name string) bool {
+	switch strings.ToLower(name) {
+	case "pcmu", "pcma", "opus":
+		return true
+	}
+	return false
+}
+
+// ParsePrefix accepts a CIDR or a bare IP (a /32 or /128).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("bad CIDR %q: %w", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad IP %q: %w", s, err)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// TrunkURI is a parsed trunk address.
+type TrunkURI struct {
+	Host string
+	Port int
+}
+
+// ParseTrunkURI parses "sip:host[:port]" (or "host[:port]").
+func ParseTrunkURI(s string) (TrunkURI, error) {
+	if s == "" {
+		return TrunkURI{}, errors.New("is required")
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(s, "sips:"), "sip:")
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if i := strings.IndexByte(rest, ';'); i >= 0 {
+		rest = rest[:i]
+	}
+	host, port := rest, 0
+	if h, p, err := net.SplitHostPort(rest); err == nil {
+		host = h
+		if _, err := fmt.Sscanf(p, "%d", &port); err != nil || port <= 0 || port > 65535 {
+			return TrunkURI{}, fmt.Errorf("bad port in %q", s)
+		}
+	}
+	if host == "" || strings.ContainsAny(host, " /") {
+		return TrunkURI{}, fmt.Errorf("bad host in %q", s)
+	}
+	return TrunkURI{Host: host, Port: port}, nil
+}

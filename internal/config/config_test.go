@@ -1,0 +1,131 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsValidate(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("defaults must validate: %v", err)
+	}
+}
+
+func TestLoadStrictRejectsUnknownKeys(t *testing.T) {
+	_, err := Load(strings.NewReader("http:\n  listne: 1.2.3.4:80\n"))
+	if err == nil || !strings.Contains(err.Error(), "listne") {
+		t.Fatalf("want unknown-key error naming listne, got %v", err)
+	}
+}
+
+func TestLoadOverridesDefaults(t *testing.T) {
+	c, err := Load(strings.NewReader(`
+http:
+  listen: 0.0.0.0:9000
+sip:
+  trunks:
+    - name: pbx
+      uri: sip:10.0.0.5:5070
+      username: split
+      password: s3cret
+default_trunk_unused: false
+`))
+	if err == nil {
+		t.Fatal("unknown top-level key must fail")
+	}
+	c, err = Load(strings.NewReader(`
+http:
+  listen: 0.0.0.0:9000
+sip:
+  default_trunk: pbx
+  trunks:
+    - name: pbx
+      uri: sip:10.0.0.5:5070
+drain_timeout: 5s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != "0.0.0.0:9000" || c.DrainTimeout != 5*time.Second {
+		t.Fatalf("not applied: %+v", c.HTTP)
+	}
+	if c.SIP.ListenUDP != "127.0.0.1:5060" {
+		t.Fatalf("default lost: %q", c.SIP.ListenUDP)
+	}
+	tr, ok := c.Trunk("pbx")
+	if !ok || tr.Transport != "udp" || len(tr.Codecs) != 2 {
+		t.Fatalf("trunk defaults not applied: %+v", tr)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateReportsEveryErrorWithKey(t *testing.T) {
+	c := Default()
+	c.Log.Level = "loud"
+	c.HTTP.Listen = "nope"
+	c.SIP.Trunks = []Trunk{{Name: "a", URI: "", Transport: "smoke", Codecs: []string{"G729"}}}
+	c.SIP.DefaultTo = "b"
+	c.RTP.PortMin = 10
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, key := range []string{"log.level", "http.listen", "sip.trunks[0].uri", "sip.trunks[0].transport",
+		"sip.trunks[0].codecs[0]", "sip.default_trunk", "rtp.port_min"} {
+		if !strings.Contains(err.Error(), key+":") {
+			t.Errorf("error does not name %s:\n%v", key, err)
+		}
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	c, err := Load(strings.NewReader("sip:\n  trunks:\n    - name: pbx\n      uri: sip:pbx.example\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"SPLIT_API_KEY=0123456789abcdef0123",
+		"SPLIT_HTTP_LISTEN=127.0.0.1:9999",
+		"SPLIT_SIP_ALLOW=10.0.0.0/8, 192.0.2.1",
+		"SPLIT_SIP_TRUNKS_0_PASSWORD=pw",
+		"SPLIT_DRAIN_TIMEOUT=3s",
+		"SPLIT_WEBRTC_VIDEO=false",
+		"SPLIT_NOT_A_KEY=1",
+		"HOME=/root",
+	}
+	if err := ApplyEnv(c, env); err != nil {
+		t.Fatal(err)
+	}
+	if c.API.Key != "0123456789abcdef0123" || c.HTTP.Listen != "127.0.0.1:9999" || c.SIP.Trunks[0].Password != "pw" ||
+		c.DrainTimeout != 3*time.Second || c.WebRTC.Video || len(c.SIP.Allow) != 2 || c.SIP.Allow[1] != "192.0.2.1" {
+		t.Fatalf("env not applied: %+v", c)
+	}
+	if u := UnknownEnv(c, env); len(u) != 1 || u[0] != "SPLIT_NOT_A_KEY" {
+		t.Fatalf("unknown env = %v", u)
+	}
+	if err := ApplyEnv(c, []string{"SPLIT_RTP_PORT_MIN=many"}); err == nil || !strings.Contains(err.Error(), "SPLIT_RTP_PORT_MIN") {
+		t.Fatalf("want error naming the variable, got %v", err)
+	}
+}
+
+func TestParseTrunkURI(t *testing.T) {
+	for in, want := range map[string]TrunkURI{
+		"sip:pbx.example.com":        {Host: "pbx.example.com"},
+		"sip:10.0.0.1:5070":          {Host: "10.0.0.1", Port: 5070},
+		"pbx:5060":                   {Host: "pbx", Port: 5060},
+		"sip:queue@acd.local:5080;x": {Host: "acd.local", Port: 5080},
+	} {
+		got, err := ParseTrunkURI(in)
+		if err != nil || got != want {
+			t.Errorf("%q: got %+v %v want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "sip:", "sip:host:99999", "sip:a b"} {
+		if _, err := ParseTrunkURI(bad); err == nil {
+			t.Errorf("%q: want error", bad)
+		}
+	}
+}

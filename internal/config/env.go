@@ -1,0 +1,136 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "SPLIT_"
+
+// ApplyEnv sets fields from SPLIT_… variables. The name of a key is its YAML
+// path in upper case joined by "_": http.listen is SPLIT_HTTP_LISTEN,
+// sip.trunks[0].password is SPLIT_SIP_TRUNKS_0_PASSWORD. Lists of strings
+// are comma-separated. Variables that name no key are returned by
+// UnknownEnv, not treated as errors, so other tools may share the prefix.
+func ApplyEnv(c *Config, environ []string) error {
+	fields := envFields(c)
+	var errs []error
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		f, ok := fields[name]
+		if !ok {
+			continue
+		}
+		if err := setValue(f, val); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// UnknownEnv lists SPLIT_… variables in environ that name no configuration key.
+func UnknownEnv(c *Config, environ []string) []string {
+	fields := envFields(c)
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) {
+			if _, ok := fields[name]; !ok {
+				out = append(out, name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// EnvNames lists every variable ApplyEnv understands for c.
+func EnvNames(c *Config) []string {
+	var out []string
+	for k := range envFields(c) {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func envFields(c *Config) map[string]reflect.Value {
+	m := map[string]reflect.Value{}
+	walk(reflect.ValueOf(c).Elem(), strings.TrimSuffix(EnvPrefix, "_"), m)
+	return m
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func walk(v reflect.Value, prefix string, m map[string]reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		tag := strings.Split(sf.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		fv := v.Field(i)
+		switch {
+		case fv.Kind() == reflect.Struct:
+			walk(fv, name, m)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+			for j := 0; j < fv.Len(); j++ {
+				walk(fv.Index(j), name+"_"+strconv.Itoa(j), m)
+			}
+		default:
+			m[name] = fv
+		}
+	}
+}
+
+func setValue(f reflect.Value, s string) error {
+	if f.Type() == durationType {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", s)
+		}
+		f.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", s)
+		}
+		f.SetBool(b)
+	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("cannot be set from the environment")
+		}
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		f.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
