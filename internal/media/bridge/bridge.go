@@ -1,0 +1,286 @@
+// Package bridge links the media of two legs. Audio is passed through
+// untouched when both sides use the same codec (no decode, no allocation per
+// packet) and transcoded otherwise (G.711 ⇄ Opus, PCMU ⇄ PCMA) in 20 ms
+// frames; RFC 4733 telephone-events are carried across with their payload
+// type and clock rate mapped; video is forwarded untouched and keyframe
+// requests (PLI/FIR) are relayed to the sending side.
+//
+// Each direction is a link installed as the source track's output: it runs
+// on the source leg's reader goroutine, so its state needs no lock.
+package bridge
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync/atomic"
+
+	"github.com/split-hub/split/internal/leg"
+	"github.com/split-hub/split/internal/media"
+)
+
+// Path is how a link moves packets.
+type Path int32
+
+// Paths.
+const (
+	PathNone Path = iota
+	PathPassthrough
+	PathTranscode
+)
+
+func (p Path) String() string {
+	switch p {
+	case PathPassthrough:
+		return "passthrough"
+	case PathTranscode:
+		return "transcode"
+	}
+	return "none"
+}
+
+// Counters of one link, readable at any time.
+type Counters struct {
+	Forwarded  atomic.Uint64
+	Transcoded atomic.Uint64
+	DTMF       atomic.Uint64
+	Dropped    atomic.Uint64
+	Errors     atomic.Uint64
+}
+
+// Bridge is a bidirectional connection between two legs' tracks.
+type Bridge struct {
+	AtoB, BtoA *Link
+	VideoAtoB  *Link
+	VideoBtoA  *Link
+	a, b       *leg.Track
+	va, vb     *leg.Track
+}
+
+// Connect links audio tracks a and b both ways, and video tracks va and vb
+// when both are non-nil.
+func Connect(a, b, va, vb *leg.Track) *Bridge {
+	br := &Bridge{a: a, b: b, va: va, vb: vb}
+	br.AtoB = newLink(a, b)
+	br.BtoA = newLink(b, a)
+	a.SetOutput(br.AtoB)
+	b.SetOutput(br.BtoA)
+	if va != nil && vb != nil {
+		br.VideoAtoB = newLink(va, vb)
+		br.VideoBtoA = newLink(vb, va)
+		va.SetOutput(br.VideoAtoB)
+		vb.SetOutput(br.VideoBtoA)
+		// A viewer asking us for a keyframe is relayed to the leg that sends the video.
+		vb.OnKeyframeRequest(va.RequestKeyframe)
+		va.OnKeyframeRequest(vb.RequestKeyframe)
+		va.RequestKeyframe()
+		vb.RequestKeyframe()
+	}
+	return br
+}
+
+// Close stops forwarding in both directions.
+func (br *Bridge) Close() {
+	br.a.SetOutput(nil)
+	br.b.SetOutput(nil)
+	if br.va != nil && br.vb != nil {
+		br.va.SetOutput(nil)
+		br.vb.SetOutput(nil)
+		br.va.OnKeyframeRequest(nil)
+		br.vb.OnKeyframeRequest(nil)
+	}
+}
+
+// Link forwards one direction.
+type Link struct {
+	src, dst *leg.Track
+	C        Counters
+	path     atomic.Int32
+
+	lastPT int // -1: not configured
+	gen    uint64
+	mode   mode
+	tc     *media.Transcoder
+	srcC   leg.Codec
+	dstC   leg.Codec
+
+	// transcoding output state
+	out      []byte
+	seq      uint16
+	ts       uint32
+	started  bool
+	lastSeq  uint16
+	acc      []byte // G.711 → Opus: samples waiting for a whole 20 ms frame
+	accTS    uint32
+	dtmfOut  []byte
+	dtmfTS   uint32 // source timestamp of the event being relayed
+	dtmfBase uint32
+}
+
+type mode int
+
+const (
+	modeDrop mode = iota
+	modePass
+	modeTranscode
+	modeDTMF
+)
+
+func newLink(src, dst *leg.Track) *Link {
+	return &Link{src: src, dst: dst, lastPT: -1, out: make([]byte, 1500), dtmfOut: make([]byte, 16)}
+}
+
+// Path reports what the link currently does with media packets.
+func (k *Link) Path() Path { return Path(k.path.Load()) }
+
+// WriteRTP handles one packet from the source leg.
+func (k *Link) WriteRTP(pkt []byte) error {
+	if len(pkt) < 12 {
+		k.C.Dropped.Add(1)
+		return nil
+	}
+	pt := int(pkt[1] & 0x7f)
+	if g := k.src.Gen() + k.dst.Gen(); pt != k.lastPT || g != k.gen {
+		k.gen = g
+		k.configure(uint8(pt))
+	}
+	switch k.mode {
+	case modePass:
+		k.C.Forwarded.Add(1)
+		return k.dst.In.WriteRTP(pkt)
+	case modeTranscode:
+		return k.transcode(pkt)
+	case modeDTMF:
+		return k.relayDTMF(pkt)
+	}
+	k.C.Dropped.Add(1)
+	return nil
+}
+
+func (k *Link) configure(pt uint8) {
+	k.lastPT = int(pt)
+	src, ok := k.src.RecvCodec(pt)
+	if !ok {
+		k.mode = modeDrop
+		return
+	}
+	k.srcC = src
+	if src.Is("telephone-event") {
+		k.mode = modeDrop
+		if k.dst.InDTMF != nil && k.dst.SendDTMF().PT != 0 {
+			k.mode = modeDTMF
+		}
+		return
+	}
+	if src.Is("CN") || src.Is("red") || src.Is("rtx") {
+		k.mode = modeDrop
+		return
+	}
+	dst := k.dst.Send()
+	k.dstC = dst
+	if leg.Same(src, dst) || k.src.Kind == "video" {
+		k.mode = modePass
+		k.path.Store(int32(PathPassthrough))
+		return
+	}
+	tc, err := media.NewTranscoder(mediaCodec(src), mediaCodec(dst))
+	if err != nil {
+		k.mode = modeDrop
+		k.path.Store(int32(PathNone))
+		k.C.Errors.Add(1)
+		return
+	}
+	k.tc = tc
+	k.acc = k.acc[:0]
+	k.mode = modeTranscode
+	k.path.Store(int32(PathTranscode))
+}
+
+func mediaCodec(c leg.Codec) media.Codec {
+	return media.Codec{Name: c.Name, ClockRate: int(c.Clock), Channels: c.Channels}
+}
+
+var errShort = errors.New("bridge: short RTP packet")
+
+func (k *Link) transcode(pkt []byte) error {
+	hl, _, err := media.RTPHeaderLen(pkt)
+	if err != nil {
+		k.C.Errors.Add(1)
+		return errShort
+	}
+	payload := pkt[hl:]
+	seq := binary.BigEndian.Uint16(pkt[2:])
+	if k.started {
+		if d := int16(seq - k.lastSeq); d <= 0 {
+			k.C.Dropped.Add(1) // late or duplicate: the decoder state has moved on
+			return nil
+		} else if d > 1 && d < 10 && k.srcC.Is("opus") {
+			for i := 1; i < int(d); i++ { // conceal the gap so the decoder stays in step
+				if n, err := k.tc.Conceal(k.out[12:]); err == nil {
+					k.emit(pkt[1]&0x80 != 0, k.out[:12+n])
+				}
+			}
+		}
+	}
+	k.lastSeq = seq
+	k.started = true
+	// G.711 → Opus needs exact 20 ms frames; phones often send 30 ms (240 bytes).
+	if k.tc.To().Name == "opus" && len(payload) != 160 {
+		k.acc = append(k.acc, payload...)
+		for len(k.acc) >= 160 {
+			n, err := k.tc.Transcode(k.acc[:160], k.out[12:])
+			k.acc = append(k.acc[:0], k.acc[160:]...)
+			if err != nil {
+				k.C.Errors.Add(1)
+				continue
+			}
+			k.emit(false, k.out[:12+n])
+		}
+		return nil
+	}
+	n, err := k.tc.Transcode(payload, k.out[12:])
+	if err != nil {
+		k.C.Errors.Add(1)
+		return nil
+	}
+	return k.emit(pkt[1]&0x80 != 0, k.out[:12+n])
+}
+
+// emit sends a transcoded frame with the link's own sequence and timestamp.
+func (k *Link) emit(marker bool, b []byte) error {
+	b[0] = 0x80
+	b[1] = k.dstC.PT & 0x7f
+	if marker {
+		b[1] |= 0x80
+	}
+	k.seq++
+	binary.BigEndian.PutUint16(b[2:], k.seq)
+	binary.BigEndian.PutUint32(b[4:], k.ts)
+	binary.BigEndian.PutUint32(b[8:], 0)
+	k.ts += uint32(k.tc.LastOutSamples())
+	k.C.Transcoded.Add(1)
+	return k.dst.In.WriteRTP(b)
+}
+
+// relayDTMF carries an RFC 4733 event across, rescaling its duration when
+// the two sides' telephone-event clocks differ (8 kHz vs 48 kHz).
+func (k *Link) relayDTMF(pkt []byte) error {
+	hl, _, err := media.RTPHeaderLen(pkt)
+	if err != nil || len(pkt) < hl+4 {
+		k.C.Dropped.Add(1)
+		return nil
+	}
+	dst := k.dst.SendDTMF()
+	b := k.dtmfOut[:16]
+	copy(b, pkt[:12])
+	b[0] = 0x80
+	copy(b[12:], pkt[hl:hl+4])
+	if k.srcC.Clock != dst.Clock && k.srcC.Clock != 0 {
+		d := uint32(binary.BigEndian.Uint16(b[14:]))
+		d = d * dst.Clock / k.srcC.Clock
+		binary.BigEndian.PutUint16(b[14:], uint16(min(d, 0xffff)))
+		ts := binary.BigEndian.Uint32(pkt[4:])
+		binary.BigEndian.PutUint32(b[4:], uint32(uint64(ts)*uint64(dst.Clock)/uint64(k.srcC.Clock)))
+	}
+	k.C.DTMF.Add(1)
+	return k.dst.InDTMF.WriteRTP(b)
+}

@@ -1,0 +1,434 @@
+package rtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/split-hub/split/internal/leg"
+	"github.com/split-hub/split/internal/sdp"
+)
+
+// ErrNoAudio means the browser's description has no usable audio.
+var ErrNoAudio = errors.New("rtc: no common audio codec")
+
+// Leg is one browser PeerConnection.
+type Leg struct {
+	ID  string
+	log *slog.Logger
+	pc  *webrtc.PeerConnection
+
+	audio, video       *leg.Track
+	audioOut, videoOut *webrtc.TrackLocalStaticRTP
+	remoteVideoSSRC    atomic.Uint32
+	recvAudioCodec     atomic.Pointer[string]
+	recvVideoCodec     atomic.Pointer[string]
+
+	wg      sync.WaitGroup
+	done    chan struct{}
+	once    sync.Once
+	onState func(webrtc.PeerConnectionState)
+}
+
+// Options for a new leg.
+type Options struct {
+	// AudioPrefs orders audio codecs (PCMU, PCMA, opus): the first one the
+	// browser supports is what the hub sends and asks the browser to send.
+	AudioPrefs []string
+	Video      bool
+	// VideoCodec is "H264" or "VP8" when the other side already fixed it;
+	// "" picks H.264 (packetization-mode=1) if the browser offers it, else VP8.
+	VideoCodec string
+	// OnState observes the PeerConnection state (called on pion's goroutine: post only).
+	OnState func(webrtc.PeerConnectionState)
+}
+
+func (e *Engine) newLeg(o Options) (*Leg, error) {
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{
+		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	})
+	if err != nil {
+		return nil, err
+	}
+	l := &Leg{ID: "rtc_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16], pc: pc, done: make(chan struct{}), onState: o.OnState}
+	l.log = e.log.With("leg", l.ID)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		l.log.Info("WebRTC state", "state", s.String())
+		if l.onState != nil {
+			l.onState(s)
+		}
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			l.finish()
+		}
+	})
+	pc.OnTrack(l.onTrack)
+	return l, nil
+}
+
+// AcceptOffer answers a browser's offer. The answer carries all of the hub's
+// candidates (no server-side trickle).
+func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg, string, error) {
+	parsed, err := sdp.Parse([]byte(offer))
+	if err != nil {
+		return nil, "", fmt.Errorf("rtc: offer: %w", err)
+	}
+	am := parsed.First("audio")
+	if am == nil {
+		return nil, "", ErrNoAudio
+	}
+	audioCodec, ok := pickAudio(am, o.AudioPrefs)
+	if !ok {
+		return nil, "", ErrNoAudio
+	}
+	l, err := e.newLeg(o)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		l.Close()
+		return nil, "", fmt.Errorf("rtc: offer: %w", err)
+	}
+	vname := ""
+	if vm := parsed.First("video"); vm != nil && o.Video && e.video {
+		vname = pickVideo(vm, o.VideoCodec)
+	}
+	if err := l.addTracks(audioCodec, o.AudioPrefs, vname); err != nil {
+		l.Close()
+		return nil, "", err
+	}
+	ans, err := l.pc.CreateAnswer(nil)
+	if err != nil {
+		l.Close()
+		return nil, "", fmt.Errorf("rtc: answer: %w", err)
+	}
+	sdpOut, err := l.setLocalAndGather(ctx, ans)
+	if err != nil {
+		l.Close()
+		return nil, "", err
+	}
+	return l, sdpOut, nil
+}
+
+// CreateOffer starts a leg toward a browser (an incoming SIP call); finish it with SetAnswer.
+func (e *Engine) CreateOffer(ctx context.Context, o Options) (*Leg, string, error) {
+	l, err := e.newLeg(o)
+	if err != nil {
+		return nil, "", err
+	}
+	first, _ := audioParams(o.AudioPrefs[0])
+	if _, err := l.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		l.Close()
+		return nil, "", err
+	}
+	if o.Video && e.video {
+		if _, err := l.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+			l.Close()
+			return nil, "", err
+		}
+	}
+	vname := ""
+	if o.Video && e.video {
+		vname = o.VideoCodec
+		if vname == "" {
+			vname = "H264"
+		}
+	}
+	if err := l.addTracks(first, o.AudioPrefs, vname); err != nil {
+		l.Close()
+		return nil, "", err
+	}
+	offer, err := l.pc.CreateOffer(nil)
+	if err != nil {
+		l.Close()
+		return nil, "", err
+	}
+	s, err := l.setLocalAndGather(ctx, offer)
+	if err != nil {
+		l.Close()
+		return nil, "", err
+	}
+	return l, s, nil
+}
+
+// SetAnswer applies the browser's answer to CreateOffer's offer.
+func (l *Leg) SetAnswer(answer string) error {
+	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return fmt.Errorf("rtc: answer: %w", err)
+	}
+	// The browser sends its first answered codec; send it the same when we can.
+	if p, err := sdp.Parse([]byte(answer)); err == nil {
+		if am := p.First("audio"); am != nil && len(am.Codecs) > 0 {
+			l.audio.SetSend(fromSDP(am.Codecs[0]), leg.Codec{})
+		}
+	}
+	return nil
+}
+
+// AddCandidate adds a trickled browser candidate.
+func (l *Leg) AddCandidate(c webrtc.ICECandidateInit) error {
+	return l.pc.AddICECandidate(c)
+}
+
+func (l *Leg) setLocalAndGather(ctx context.Context, d webrtc.SessionDescription) (string, error) {
+	gathered := webrtc.GatheringCompletePromise(l.pc)
+	if err := l.pc.SetLocalDescription(d); err != nil {
+		return "", fmt.Errorf("rtc: local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-time.After(5 * time.Second):
+		return "", errors.New("rtc: ICE gathering timed out")
+	}
+	return l.pc.LocalDescription().SDP, nil
+}
+
+func pickAudio(m *sdp.Media, prefs []string) (webrtc.RTPCodecParameters, bool) {
+	for _, p := range prefs {
+		if _, ok := m.Find(p, 0); ok {
+			if c, ok := audioParams(p); ok {
+				return c, true
+			}
+		}
+	}
+	return webrtc.RTPCodecParameters{}, false
+}
+
+func fromSDP(c sdp.Codec) leg.Codec {
+	return leg.Codec{PT: c.PT, Name: c.Name, Clock: c.Clock, Channels: c.Channels, Fmtp: c.Fmtp}
+}
+
+func fromParams(c webrtc.RTPCodecParameters) leg.Codec {
+	return leg.Codec{PT: uint8(c.PayloadType), Name: mimeName(c.MimeType), Clock: c.ClockRate, Channels: int(c.Channels), Fmtp: c.SDPFmtpLine}
+}
+
+func pickVideo(m *sdp.Media, want string) string {
+	for _, name := range []string{want, "H264", "VP8"} {
+		if name == "" {
+			continue
+		}
+		for _, c := range m.Codecs {
+			if c.Is(name) && (!c.Is("H264") || strings.Contains(c.Fmtp, "packetization-mode=1")) {
+				return strings.ToUpper(name)
+			}
+		}
+		if want != "" {
+			return "" // the other side fixed the codec and the browser lacks it
+		}
+	}
+	return ""
+}
+
+func videoParams(name string) []webrtc.RTPCodecParameters {
+	switch strings.ToUpper(name) {
+	case "H264":
+		return []webrtc.RTPCodecParameters{CodecH264, CodecH264b}
+	case "VP8":
+		return []webrtc.RTPCodecParameters{CodecVP8}
+	}
+	return nil
+}
+
+func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoName string) error {
+	video := videoName != ""
+	var err error
+	l.audioOut, err = webrtc.NewTrackLocalStaticRTP(audio.RTPCodecCapability, "audio", "split")
+	if err != nil {
+		return err
+	}
+	sender, err := l.pc.AddTrack(l.audioOut)
+	if err != nil {
+		return err
+	}
+	order := []webrtc.RTPCodecParameters{audio}
+	for _, p := range append(append([]string{}, prefs...), "PCMU", "PCMA", "opus") {
+		if c, ok := audioParams(p); ok && !containsPT(order, c.PayloadType) {
+			order = append(order, c)
+		}
+	}
+	order = append(order, CodecTE8k, CodecTE48k)
+	for _, t := range l.pc.GetTransceivers() {
+		if t.Sender() == sender {
+			if err := t.SetCodecPreferences(order); err != nil {
+				return fmt.Errorf("rtc: codec preferences: %w", err)
+			}
+		}
+	}
+	l.audio = leg.NewTrack("audio", fromParams(audio), leg.Codec{}, leg.WriterFunc(l.writeAudio))
+	l.readRTCP(sender, nil)
+	if !video {
+		for _, t := range l.pc.GetTransceivers() {
+			if t.Kind() == webrtc.RTPCodecTypeVideo {
+				_ = t.Stop()
+			}
+		}
+		return nil
+	}
+	vp := videoParams(videoName)
+	l.videoOut, err = webrtc.NewTrackLocalStaticRTP(vp[0].RTPCodecCapability, "video", "split")
+	if err != nil {
+		return err
+	}
+	vs, err := l.pc.AddTrack(l.videoOut)
+	if err != nil {
+		return err
+	}
+	for _, t := range l.pc.GetTransceivers() {
+		if t.Sender() == vs {
+			if err := t.SetCodecPreferences(vp); err != nil {
+				return fmt.Errorf("rtc: video codec preferences: %w", err)
+			}
+		}
+	}
+	l.video = leg.NewTrack("video", fromParams(vp[0]), leg.Codec{}, leg.WriterFunc(l.writeVideo))
+	l.video.SetKeyframeRequester(l.requestKeyframe)
+	l.readRTCP(vs, l.video)
+	return nil
+}
+
+func containsPT(cs []webrtc.RTPCodecParameters, pt webrtc.PayloadType) bool {
+	for _, c := range cs {
+		if c.PayloadType == pt {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Leg) writeAudio(pkt []byte) error {
+	_, err := l.audioOut.Write(pkt)
+	if errors.Is(err, errClosedPipe) {
+		return nil
+	}
+	return err
+}
+
+func (l *Leg) writeVideo(pkt []byte) error {
+	_, err := l.videoOut.Write(pkt)
+	return err
+}
+
+var errClosedPipe = errors.New("io: read/write on closed pipe")
+
+func (l *Leg) requestKeyframe() {
+	if ssrc := l.remoteVideoSSRC.Load(); ssrc != 0 {
+		_ = l.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
+}
+
+// readRTCP drains a sender's RTCP (interceptors need it) and turns the
+// browser's PLI/FIR into keyframe requests for the source leg.
+func (l *Leg) readRTCP(s *webrtc.RTPSender, t *leg.Track) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		for {
+			pkts, _, err := s.ReadRTCP()
+			if err != nil {
+				return
+			}
+			if t == nil {
+				continue
+			}
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					t.KeyframeRequested()
+				}
+			}
+		}
+	}()
+}
+
+func (l *Leg) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	var t *leg.Track
+	switch tr.Kind() {
+	case webrtc.RTPCodecTypeAudio:
+		t = l.audio
+		n := mimeName(tr.Codec().MimeType)
+		l.recvAudioCodec.Store(&n)
+	case webrtc.RTPCodecTypeVideo:
+		t = l.video
+		l.remoteVideoSSRC.Store(uint32(tr.SSRC()))
+		n := mimeName(tr.Codec().MimeType)
+		l.recvVideoCodec.Store(&n)
+	}
+	if t == nil {
+		return
+	}
+	var recv []leg.Codec
+	for _, c := range r.GetParameters().Codecs {
+		recv = append(recv, fromParams(c))
+	}
+	t.SetRecv(recv)
+	l.log.Info("browser track", "kind", tr.Kind().String(), "codec", tr.Codec().MimeType, "ssrc", uint32(tr.SSRC()))
+	if tr.Kind() == webrtc.RTPCodecTypeVideo {
+		t.KeyframeRequested() // ask the SIP side for a keyframe now that someone watches
+		l.requestKeyframe()
+	}
+	l.wg.Add(1)
+	defer l.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := tr.Read(buf)
+		if err != nil {
+			return
+		}
+		_ = t.Deliver(buf[:n])
+	}
+}
+
+// Audio is the audio track.
+func (l *Leg) Audio() *leg.Track { return l.audio }
+
+// Video is the video track, or nil.
+func (l *Leg) Video() *leg.Track { return l.video }
+
+// Kind is leg.KindWebRTC.
+func (l *Leg) Kind() leg.Kind { return leg.KindWebRTC }
+
+// Done is closed when the PeerConnection failed or closed.
+func (l *Leg) Done() <-chan struct{} { return l.done }
+
+// RecvCodecs names what the browser actually sends (empty until media).
+func (l *Leg) RecvCodecs() (audio, video string) {
+	if p := l.recvAudioCodec.Load(); p != nil {
+		audio = *p
+	}
+	if p := l.recvVideoCodec.Load(); p != nil {
+		video = *p
+	}
+	return
+}
+
+// SendCodecs names what the hub sends the browser.
+func (l *Leg) SendCodecs() (audio, video string) {
+	audio = l.audio.Send().Name
+	if l.video != nil {
+		video = l.video.Send().Name
+	}
+	return
+}
+
+func (l *Leg) finish() {
+	l.once.Do(func() { close(l.done) })
+}
+
+// Close closes the PeerConnection and waits for the leg's goroutines.
+func (l *Leg) Close() error {
+	err := l.pc.Close()
+	l.finish()
+	l.wg.Wait()
+	return err
+}

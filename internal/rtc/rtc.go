@@ -1,0 +1,130 @@
+// Package rtc is SPLIT's browser side on pion/webrtc v4: one webrtc.API per
+// process (all ICE on a single UDP port, optional ICE-TCP, NAT 1:1 public
+// IPs, DTLS-SRTP), a MediaEngine that registers only the codecs the hub can
+// bridge (PCMU, PCMA, Opus, telephone-event; H.264 packetization-mode=1 and
+// VP8), and the WebRTC Leg: a PeerConnection whose tracks are leg.Tracks.
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/split-hub/split/internal/config"
+)
+
+// Engine holds the single webrtc.API and its shared sockets.
+type Engine struct {
+	api     *webrtc.API
+	udp     net.PacketConn
+	tcp     net.Listener
+	log     *slog.Logger
+	servers []webrtc.ICEServer
+	prefs   []string
+	video   bool
+}
+
+// Codecs registered in the MediaEngine, with fixed payload types.
+var (
+	CodecOpus  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
+	CodecPCMU  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0}
+	CodecPCMA  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8}
+	CodecTE8k  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 8000, Channels: 1, SDPFmtpLine: "0-16"}, PayloadType: 126}
+	CodecTE48k = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 48000, Channels: 1, SDPFmtpLine: "0-16"}, PayloadType: 110}
+	videoFB    = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	CodecH264  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFB}, PayloadType: 102}
+	CodecH264b = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", RTCPFeedback: videoFB}, PayloadType: 108}
+	CodecVP8   = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 96}
+)
+
+// NewEngine builds the API and binds the ICE sockets.
+func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
+	m := &webrtc.MediaEngine{}
+	for _, c := range []webrtc.RTPCodecParameters{CodecOpus, CodecPCMU, CodecPCMA, CodecTE48k, CodecTE8k} {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []webrtc.RTPCodecParameters{CodecH264, CodecH264b, CodecVP8} {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.LoggerFactory = slogFactory{log: log}
+	e := &Engine{log: log, prefs: cfg.WebRTC.AudioCodecs, video: cfg.WebRTC.Video}
+	bind := net.ParseIP(cfg.WebRTC.BindIP)
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: bind, Port: cfg.WebRTC.UDPPort})
+	if err != nil {
+		return nil, fmt.Errorf("rtc: ICE UDP port: %w", err)
+	}
+	e.udp = udp
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.WebRTC.TCPPort > 0 {
+		tl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: bind, Port: cfg.WebRTC.TCPPort})
+		if err != nil {
+			udp.Close()
+			return nil, fmt.Errorf("rtc: ICE TCP port: %w", err)
+		}
+		e.tcp = tl
+		se.SetICETCPMux(webrtc.NewICETCPMux(nil, tl, 64))
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+	se.SetIncludeLoopbackCandidate(true)
+	if len(cfg.WebRTC.PublicIPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: cfg.WebRTC.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	for _, s := range cfg.WebRTC.ICEServers {
+		e.servers = append(e.servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return e, nil
+}
+
+// ICEServers are handed to browsers in the signalling hello.
+func (e *Engine) ICEServers() []webrtc.ICEServer { return e.servers }
+
+// UDPAddr is where ICE listens.
+func (e *Engine) UDPAddr() net.Addr { return e.udp.LocalAddr() }
+
+// Close releases the shared sockets.
+func (e *Engine) Close() error {
+	var errs []error
+	errs = append(errs, e.udp.Close())
+	if e.tcp != nil {
+		errs = append(errs, e.tcp.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func mimeName(mime string) string {
+	_, n, _ := strings.Cut(mime, "/")
+	return n
+}
+
+func audioParams(name string) (webrtc.RTPCodecParameters, bool) {
+	switch strings.ToLower(name) {
+	case "pcmu":
+		return CodecPCMU, true
+	case "pcma":
+		return CodecPCMA, true
+	case "opus":
+		return CodecOpus, true
+	}
+	return webrtc.RTPCodecParameters{}, false
+}

@@ -1,0 +1,531 @@
+package sipua
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/split-hub/split/internal/leg"
+	"github.com/split-hub/split/internal/media"
+	"github.com/split-hub/split/internal/sdp"
+)
+
+// State is a SIP call's progress as the rest of the hub sees it.
+type State int
+
+// States, in order.
+const (
+	StateTrying State = iota
+	StateRinging
+	StateEarly // early media flowing (183 with SDP)
+	StateActive
+	StateHeld // far end put us on hold
+	StateEnded
+)
+
+var stateNames = [...]string{"trying", "ringing", "early", "active", "held", "ended"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// Events are what a Call reports; each callback must return quickly (post, don't work).
+type Events struct {
+	OnState func(s State, code int, reason string)
+	OnDTMF  func(digit rune)
+}
+
+// Direction of a call relative to the hub.
+type Direction string
+
+// Directions.
+const (
+	Inbound  Direction = "inbound"
+	Outbound Direction = "outbound"
+)
+
+// Call is one SIP leg: a dialog and its RTP streams.
+type Call struct {
+	ID        string
+	Direction Direction
+	From      sip.Uri
+	FromName  string
+	To        sip.Uri
+	Headers   map[string]string // selected headers of an inbound INVITE (X-*, User-to-User)
+	Trunk     string            // which trunk or allow-list entry it came from / goes to
+
+	ua     *UA
+	log    *slog.Logger
+	callID string
+	audio  *rtpStream
+	video  *rtpStream // nil: no video
+	prefs  []string   // audio codec preference
+
+	mu         sync.Mutex
+	events     Events
+	state      State
+	server     *sipgo.DialogServerSession
+	client     *sipgo.DialogClientSession
+	invite     *sip.Request // inbound INVITE
+	inviteTx   sip.ServerTransaction
+	lateOffer  bool
+	sdpVer     uint64
+	sdpID      uint64
+	localHold  bool
+	answerCh   chan struct{} // inbound: closed when a final response was sent
+	ackCh      chan *sip.Request
+	cancelRing context.CancelFunc
+
+	done      chan struct{}
+	endOnce   sync.Once
+	endCode   int
+	endReason string
+	hungUp    atomic.Bool
+	dtmfMu    sync.Mutex // one digit sequence at a time
+}
+
+// Audio is the audio track (always present).
+func (c *Call) Audio() *leg.Track { return c.audio.track }
+
+// Video is the video track, or nil.
+func (c *Call) Video() *leg.Track {
+	if c.video == nil {
+		return nil
+	}
+	return c.video.track
+}
+
+// Kind is leg.KindSIP.
+func (c *Call) Kind() leg.Kind { return leg.KindSIP }
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// End returns the SIP code and reason the call ended with.
+func (c *Call) End() (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endCode, c.endReason
+}
+
+// State is the current state.
+func (c *Call) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// AudioStats returns the SIP-side RTP counters.
+func (c *Call) AudioStats() StatsSnapshot { return c.audio.stats.Snapshot() }
+
+// VideoStats returns the video counters (zero without video).
+func (c *Call) VideoStats() StatsSnapshot {
+	if c.video == nil {
+		return StatsSnapshot{}
+	}
+	return c.video.stats.Snapshot()
+}
+
+// LastMedia is when RTP last arrived (zero if never).
+func (c *Call) LastMedia() time.Time {
+	n := c.audio.stats.LastReceived.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// SetEvents installs the callbacks; call before Answer / right after Dial.
+func (c *Call) SetEvents(e Events) {
+	c.mu.Lock()
+	c.events = e
+	c.mu.Unlock()
+}
+
+func (c *Call) setState(s State, code int, reason string) {
+	c.mu.Lock()
+	if c.state == StateEnded || (c.state == s && s != StateActive) {
+		c.mu.Unlock()
+		return
+	}
+	c.state = s
+	f := c.events.OnState
+	c.mu.Unlock()
+	c.log.Info("SIP call state", "state", s.String(), "code", code, "reason", reason)
+	if f != nil {
+		f(s, code, reason)
+	}
+}
+
+func (c *Call) emitDTMF(d rune) {
+	c.mu.Lock()
+	f := c.events.OnDTMF
+	c.mu.Unlock()
+	c.log.Info("DTMF received", "digit", string(d))
+	if f != nil {
+		f(d)
+	}
+}
+
+// end tears the call down once: streams closed, ports returned, state ended.
+func (c *Call) end(code int, reason string) {
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		c.endCode, c.endReason = code, reason
+		c.mu.Unlock()
+		c.audio.close()
+		if c.video != nil {
+			c.video.close()
+		}
+		c.ua.removeCall(c)
+		c.setState(StateEnded, code, reason)
+		close(c.done)
+	})
+}
+
+func (c *Call) localSDP(audioCodecs []sdp.Codec, videoCodecs []sdp.Codec, dir sdp.Direction) []byte {
+	c.mu.Lock()
+	c.sdpVer++
+	ver := c.sdpVer
+	c.mu.Unlock()
+	d := sdp.Description{SessionID: c.sdpID, Version: ver, Addr: c.ua.mediaIP}
+	d.Media = append(d.Media, sdp.LocalMedia{Kind: "audio", Port: c.audio.pair.Port, Codecs: audioCodecs, Direction: dir, Ptime: 20})
+	if c.video != nil {
+		port := c.video.pair.Port
+		if len(videoCodecs) == 0 {
+			port = 0
+		}
+		d.Media = append(d.Media, sdp.LocalMedia{Kind: "video", Port: port, Codecs: videoCodecs, Direction: dir, RTCPFB: true})
+	}
+	return sdp.Build(d)
+}
+
+// applyRemote points the streams at the far end's description and fixes the
+// formats for both directions. isOffer: the far end offered (we answer).
+func (c *Call) applyRemote(s *sdp.Session) (audio sdp.Codec, dtmf *sdp.Codec, video *sdp.Codec, err error) {
+	a := s.First("audio")
+	if a == nil {
+		return audio, nil, nil, sdp.ErrNoMedia
+	}
+	audio, dtmf, err = sdp.Answer(a, c.prefs)
+	if err != nil {
+		return audio, nil, nil, err
+	}
+	var recv []leg.Codec
+	for _, cd := range a.Codecs {
+		recv = append(recv, toLeg(cd))
+	}
+	c.audio.track.SetRecv(recv)
+	var dl leg.Codec
+	if dtmf != nil {
+		dl = toLeg(*dtmf)
+	}
+	c.audio.track.SetSend(toLeg(audio), dl)
+	c.audio.clockRate = audio.Clock
+	if a.Addr.IsValid() && !a.Addr.IsUnspecified() {
+		c.audio.setRemote(netip.AddrPortFrom(a.Addr.Unmap(), uint16(a.Port)), a.RTCPPort)
+	}
+	c.audio.send.Store(a.Direction.Receives() && !(a.Addr.IsValid() && a.Addr.IsUnspecified()))
+	if c.video != nil {
+		if v := s.First("video"); v != nil {
+			if vc, err := sdp.AnswerVideo(v, sdp.VideoCodecs); err == nil {
+				video = &vc
+				var vr []leg.Codec
+				for _, cd := range v.Codecs {
+					vr = append(vr, toLeg(cd))
+				}
+				c.video.track.SetRecv(vr)
+				c.video.track.SetSend(toLeg(vc), leg.Codec{})
+				if v.Addr.IsValid() && !v.Addr.IsUnspecified() {
+					c.video.setRemote(netip.AddrPortFrom(v.Addr.Unmap(), uint16(v.Port)), v.RTCPPort)
+				}
+				c.video.send.Store(v.Direction.Receives())
+			}
+		}
+	}
+	return audio, dtmf, video, nil
+}
+
+func toLeg(c sdp.Codec) leg.Codec {
+	return leg.Codec{PT: c.PT, Name: c.Name, Clock: c.Clock, Channels: c.Channels, Fmtp: c.Fmtp}
+}
+
+// Hangup ends the call from our side: CANCEL before an answer (outbound),
+// a final error response (inbound, unanswered) or BYE (established).
+func (c *Call) Hangup(ctx context.Context, code int, reason string) {
+	if !c.hungUp.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	state, server, client := c.state, c.server, c.client
+	answered := c.answerCh == nil
+	if c.answerCh != nil {
+		select {
+		case <-c.answerCh:
+			answered = true
+		default:
+		}
+	}
+	c.mu.Unlock()
+	if state == StateEnded {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	switch {
+	case c.Direction == Inbound && !answered:
+		if code < 400 {
+			code, reason = 480, "Temporarily Unavailable"
+		}
+		c.reject(code, reason)
+		return
+	case server != nil && state >= StateActive:
+		if err := server.Bye(ctx); err != nil {
+			c.log.Debug("BYE failed", "err", err)
+		}
+	case client != nil && state >= StateActive:
+		if err := client.Bye(ctx); err != nil {
+			c.log.Debug("BYE failed", "err", err)
+		}
+	case c.Direction == Outbound:
+		c.cancelInvite() // WaitAnswer sends CANCEL and ends the call
+		return
+	}
+	c.end(200, "Local hangup")
+}
+
+// SetHold puts the far end on hold (sendonly) or resumes it (sendrecv) by re-INVITE.
+func (c *Call) SetHold(ctx context.Context, hold bool) error {
+	c.mu.Lock()
+	if c.state != StateActive && c.state != StateHeld {
+		c.mu.Unlock()
+		return errors.New("sipua: call not established")
+	}
+	c.localHold = hold
+	c.mu.Unlock()
+	dir := sdp.SendRecv
+	if hold {
+		dir = sdp.SendOnly
+	}
+	body := c.localSDP(c.currentAudioCodecs(), c.currentVideoCodecs(), dir)
+	req := sip.NewRequest(sip.INVITE, c.remoteTarget())
+	req.SetBody(body)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var res *sip.Response
+	var err error
+	if c.client != nil {
+		res, err = c.client.Do(ctx, req)
+	} else {
+		res, err = c.server.Do(ctx, req)
+	}
+	if err != nil {
+		return fmt.Errorf("sipua: re-INVITE: %w", err)
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("sipua: re-INVITE answered %d %s", res.StatusCode, res.Reason)
+	}
+	ack := sip.NewRequest(sip.ACK, c.remoteTarget())
+	if c.client != nil {
+		c.client.InviteResponse = res
+		_ = c.client.WriteAck(ctx, ack)
+	} else {
+		_ = c.server.WriteRequest(ack)
+	}
+	if s, err := sdp.Parse(res.Body()); err == nil {
+		_, _, _, _ = c.applyRemote(s)
+	}
+	return nil
+}
+
+func (c *Call) remoteTarget() sip.Uri {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != nil && c.client.InviteResponse != nil {
+		if ct := c.client.InviteResponse.Contact(); ct != nil {
+			return ct.Address
+		}
+	}
+	if c.invite != nil {
+		if ct := c.invite.Contact(); ct != nil {
+			return ct.Address
+		}
+	}
+	return c.To
+}
+
+func (c *Call) currentAudioCodecs() []sdp.Codec {
+	s := c.audio.track.Send()
+	out := []sdp.Codec{{PT: s.PT, Name: s.Name, Clock: s.Clock, Channels: s.Channels, Fmtp: s.Fmtp}}
+	if d := c.audio.track.SendDTMF(); d.PT != 0 {
+		out = append(out, sdp.Codec{PT: d.PT, Name: d.Name, Clock: d.Clock, Channels: 1, Fmtp: d.Fmtp})
+	}
+	return out
+}
+
+func (c *Call) currentVideoCodecs() []sdp.Codec {
+	if c.video == nil {
+		return nil
+	}
+	s := c.video.track.Send()
+	if s.Name == "" {
+		return nil
+	}
+	return []sdp.Codec{{PT: s.PT, Name: s.Name, Clock: s.Clock, Fmtp: s.Fmtp}}
+}
+
+// onReoffer answers an in-dialog INVITE or UPDATE with SDP: hold (sendonly →
+// recvonly, never sendrecv), resume, or a changed address/codec.
+func (c *Call) onReoffer(req *sip.Request, tx sip.ServerTransaction) {
+	s, err := sdp.Parse(req.Body())
+	if err != nil {
+		c.ua.respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	a := s.First("audio")
+	if a == nil {
+		c.ua.respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	// Keep our current codec if the offer still carries it; else renegotiate.
+	cur := c.audio.track.Send()
+	prefs := c.prefs
+	if _, ok := a.Find(cur.Name, cur.Clock); ok {
+		prefs = append([]string{cur.Name}, c.prefs...)
+	}
+	saved := c.prefs
+	c.prefs = prefs
+	audio, dtmf, video, err := c.applyRemote(s)
+	c.prefs = saved
+	if err != nil {
+		c.ua.respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	dir := a.Direction.Reverse()
+	if a.Addr.IsValid() && a.Addr.IsUnspecified() {
+		dir = sdp.RecvOnly
+	}
+	c.mu.Lock()
+	if c.localHold && dir == sdp.SendRecv {
+		dir = sdp.SendOnly
+	}
+	c.mu.Unlock()
+	ac := []sdp.Codec{audio}
+	if dtmf != nil {
+		ac = append(ac, *dtmf)
+	}
+	var vc []sdp.Codec
+	if video != nil {
+		vc = []sdp.Codec{*video}
+	}
+	body := c.localSDP(ac, vc, dir)
+	res := sip.NewResponseFromRequest(req, 200, "OK", body)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	ct := c.ua.contact("split")
+	res.AppendHeader(&ct)
+	if err := tx.Respond(res); err != nil {
+		c.log.Debug("re-INVITE answer failed", "err", err)
+		return
+	}
+	if a.Hold() {
+		c.setState(StateHeld, 0, "Remote hold")
+	} else {
+		c.setState(StateActive, 0, "Resumed")
+	}
+}
+
+// SendDTMF sends digits as RFC 4733 telephone-events on the audio stream,
+// or as SIP INFO when the far end did not negotiate telephone-event.
+func (c *Call) SendDTMF(ctx context.Context, digits string) error {
+	c.dtmfMu.Lock()
+	defer c.dtmfMu.Unlock()
+	te := c.audio.track.SendDTMF()
+	for _, d := range digits {
+		if te.PT == 0 {
+			if err := c.sendInfoDTMF(ctx, d); err != nil {
+				return err
+			}
+			continue
+		}
+		pkts, err := media.DTMFPackets(d, 160, int(te.Clock), 20)
+		if err != nil {
+			return err
+		}
+		ts := rand.Uint32()
+		buf := make([]byte, 16)
+		for i, p := range pkts {
+			buf[0] = 0x80
+			buf[1] = 0
+			if p.Marker {
+				buf[1] = 0x80
+			}
+			binary.BigEndian.PutUint32(buf[4:], ts)
+			copy(buf[12:], p.Payload[:])
+			if err := c.audio.writeDTMF(buf); err != nil {
+				return err
+			}
+			if i < len(pkts)-1 && !pkts[i+1].End || (p.End == false && pkts[i+1].End) {
+				select {
+				case <-time.After(20 * time.Millisecond):
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-c.done:
+					return errors.New("sipua: call ended")
+				}
+			}
+		}
+		select {
+		case <-time.After(80 * time.Millisecond): // inter-digit gap
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (c *Call) sendInfoDTMF(ctx context.Context, d rune) error {
+	req := sip.NewRequest(sip.INFO, c.remoteTarget())
+	req.SetBody([]byte(fmt.Sprintf("Signal=%c\r\nDuration=160\r\n", d)))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	if c.client != nil {
+		_, err = c.client.Do(ctx, req)
+	} else {
+		_, err = c.server.Do(ctx, req)
+	}
+	return err
+}
+
+func (c *Call) remoteBye(req *sip.Request) {
+	c.log.Info("remote BYE")
+	c.hungUp.Store(true)
+	c.end(200, "Remote hangup")
+}
+
+func (c *Call) gotAck(req *sip.Request) {
+	c.mu.Lock()
+	ch := c.ackCh
+	c.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- req:
+		default:
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package sipua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/sdp"
+)
+
+// Errors of Dial and Resolve.
+var (
+	ErrNoTrunk      = errors.New("sipua: no trunk for that destination")
+	ErrBadTarget    = errors.New("sipua: bad destination")
+	ErrNoPorts      = errors.New("sipua: no RTP ports free")
+	ErrShuttingDown = errors.New("sipua: shutting down")
+)
+
+// DialOptions describe an outbound call.
+type DialOptions struct {
+	Trunk    *config.Trunk
+	To       sip.Uri
+	FromUser string
+	FromName string
+	Headers  []sip.Header
+	Video    bool
+	// VideoCodec, when set ("H264" or "VP8"), is the only video format
+	// offered: the one the browser sends, so video passes through untouched.
+	VideoCodec string
+	Events     Events
+}
+
+// Resolve maps what a browser dialled — "1000", "sip:1000@pbx.example" — to
+// a trunk and a Request-URI. Only configured trunks are reachable: a URI
+// whose host is not a trunk's is refused (no open relay).
+func (u *UA) Resolve(dest string) (*config.Trunk, sip.Uri, error) {
+	dest = strings.TrimSpace(dest)
+	if dest == "" || len(dest) > 256 || strings.ContainsAny(dest, " \r\n<>\"") {
+		return nil, sip.Uri{}, ErrBadTarget
+	}
+	if !strings.HasPrefix(dest, "sip:") && !strings.HasPrefix(dest, "sips:") {
+		if strings.Contains(dest, "@") {
+			dest = "sip:" + dest
+		} else {
+			t, ok := u.cfg.Trunk(u.cfg.SIP.DefaultTo)
+			if !ok {
+				return nil, sip.Uri{}, ErrNoTrunk
+			}
+			tu, _ := config.ParseTrunkURI(t.URI)
+			to := sip.Uri{Scheme: "sip", User: dest, Host: tu.Host, Port: tu.Port}
+			return t, to, nil
+		}
+	}
+	var to sip.Uri
+	if err := sip.ParseUri(dest, &to); err != nil || to.Host == "" {
+		return nil, sip.Uri{}, ErrBadTarget
+	}
+	for i := range u.cfg.SIP.Trunks {
+		t := &u.cfg.SIP.Trunks[i]
+		tu, _ := config.ParseTrunkURI(t.URI)
+		if strings.EqualFold(tu.Host, to.Host) && (to.Port == 0 || tu.Port == 0 || to.Port == tu.Port) {
+			if to.Port == 0 {
+				to.Port = tu.Port
+			}
+			return t, to, nil
+		}
+	}
+	return nil, sip.Uri{}, ErrNoTrunk
+}
+
+func (u *UA) newCall(dir Direction, callID string, video bool, prefs []string) (*Call, error) {
+	u.mu.Lock()
+	draining := u.draining
+	u.mu.Unlock()
+	if draining {
+		return nil, ErrShuttingDown
+	}
+	ap, err := u.pool.Get()
+	if err != nil {
+		return nil, ErrNoPorts
+	}
+	c := &Call{
+		ID: "sip_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16], Direction: dir, ua: u, callID: callID,
+		prefs: prefs, done: make(chan struct{}), sdpID: rand.Uint64() >> 2,
+	}
+	c.log = u.log.With("leg", c.ID, "call_id", callID, "dir", string(dir))
+	c.audio = newRTPStream(c.log, ap, "audio", 8000)
+	c.audio.onDTMF = c.emitDTMF
+	if video {
+		vp, err := u.pool.Get()
+		if err != nil {
+			ap.Close()
+			return nil, ErrNoPorts
+		}
+		c.video = newRTPStream(c.log, vp, "video", 90000)
+	}
+	return c, nil
+}
+
+// Dial sends an INVITE and returns at once; progress arrives through Events.
+func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
+	if o.Trunk == nil {
+		return nil, ErrNoTrunk
+	}
+	callID := uuid.NewString()
+	c, err := u.newCall(Outbound, callID, o.Video && o.Trunk.Video, o.Trunk.Codecs)
+	if err != nil {
+		return nil, err
+	}
+	c.To, c.Trunk, c.events = o.To, o.Trunk.Name, o.Events
+	var audio []sdp.Codec
+	for _, name := range o.Trunk.Codecs {
+		if cd, ok := sdp.AudioCodec(name); ok {
+			audio = append(audio, cd)
+		}
+	}
+	audio = append(audio, sdp.TelEvent8k)
+	var video []sdp.Codec
+	if c.video != nil {
+		video = []sdp.Codec{sdp.H264, sdp.VP8}
+		switch strings.ToUpper(o.VideoCodec) {
+		case "H264":
+			video = video[:1]
+		case "VP8":
+			video = video[1:]
+		}
+	}
+	offer := c.localSDP(audio, video, sdp.SendRecv)
+
+	req := sip.NewRequest(sip.INVITE, o.To)
+	if o.Trunk.Transport != "udp" {
+		req.SetTransport(strings.ToUpper(o.Trunk.Transport))
+	}
+	fromUser := o.Trunk.FromUser
+	if fromUser == "" {
+		fromUser = o.FromUser
+	}
+	fromName := o.Trunk.FromName
+	if fromName == "" {
+		fromName = o.FromName
+	}
+	from := &sip.FromHeader{DisplayName: fromName, Address: sip.Uri{Scheme: "sip", User: fromUser, Host: u.host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	cid := sip.CallIDHeader(callID)
+	req.AppendHeader(&cid)
+	ct := u.contact(fromUser)
+	req.AppendHeader(&ct)
+	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
+	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range o.Headers {
+		req.AppendHeader(h)
+	}
+	req.SetBody(offer)
+	c.From = from.Address
+
+	u.addCall(c)
+	c.audio.start()
+	if c.video != nil {
+		c.video.start()
+	}
+	ring, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.SIP.RingTime)
+	c.mu.Lock()
+	c.cancelRing = cancel
+	c.mu.Unlock()
+	dlg, err := u.dua.WriteInvite(ring, req)
+	if err != nil {
+		cancel()
+		c.end(503, "INVITE failed: "+err.Error())
+		return nil, fmt.Errorf("sipua: INVITE: %w", err)
+	}
+	c.mu.Lock()
+	c.client = dlg
+	c.mu.Unlock()
+	c.log.Info("INVITE sent", "to", o.To.String(), "trunk", o.Trunk.Name)
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		defer cancel()
+		c.waitAnswer(ring, o.Trunk)
+	}()
+	return c, nil
+}
+
+func (c *Call) cancelInvite() {
+	c.mu.Lock()
+	f := c.cancelRing
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
+	dlg := c.client
+	early := false
+	err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{
+		Username: t.Username, Password: t.Password,
+		OnResponse: func(res *sip.Response) error {
+			switch {
+			case res.StatusCode == 100:
+				c.setState(StateTrying, 100, res.Reason)
+			case res.StatusCode == 180 || res.StatusCode == 181 || res.StatusCode == 182:
+				if len(res.Body()) > 0 {
+					c.earlyMedia(res, &early)
+				}
+				if !early {
+					c.setState(StateRinging, res.StatusCode, res.Reason)
+				}
+			case res.StatusCode == 183:
+				if len(res.Body()) > 0 {
+					c.earlyMedia(res, &early)
+				} else {
+					c.setState(StateRinging, res.StatusCode, res.Reason)
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		var de *sipgo.ErrDialogResponse
+		switch {
+		case errors.As(err, &de):
+			c.end(de.Res.StatusCode, de.Res.Reason)
+		case c.hungUp.Load():
+			c.end(487, "Request Terminated")
+		case ctx.Err() != nil:
+			c.end(408, "Ring timeout")
+		default:
+			c.end(503, err.Error())
+		}
+		return
+	}
+	res := dlg.InviteResponse
+	s, perr := sdp.Parse(res.Body())
+	if perr == nil {
+		_, _, _, perr = c.applyRemote(s)
+	}
+	if err := dlg.Ack(context.WithoutCancel(ctx)); err != nil {
+		c.log.Warn("ACK failed", "err", err)
+	}
+	if perr != nil {
+		c.log.Warn("unusable SDP in 200 OK; hanging up", "err", perr)
+		_ = dlg.Bye(context.WithoutCancel(ctx))
+		c.end(488, "Not Acceptable Here")
+		return
+	}
+	if c.hungUp.Load() { // hung up while the 200 crossed our CANCEL
+		_ = dlg.Bye(context.WithoutCancel(ctx))
+		c.end(487, "Request Terminated")
+		return
+	}
+	c.setState(StateActive, res.StatusCode, res.Reason)
+}
+
+func (c *Call) earlyMedia(res *sip.Response, early *bool) {
+	s, err := sdp.Parse(res.Body())
+	if err != nil {
+		c.log.Warn("bad SDP in provisional response", "err", err)
+		return
+	}
+	if _, _, _, err := c.applyRemote(s); err != nil {
+		c.log.Warn("unusable early media SDP", "err", err)
+		return
+	}
+	*early = true
+	c.setState(StateEarly, res.StatusCode, res.Reason)
+}

@@ -1,0 +1,248 @@
+package sipua
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/split-hub/split/internal/sdp"
+)
+
+// inboundPrefs is the audio preference for calls the hub answers.
+var inboundPrefs = []string{"PCMU", "PCMA", "opus"}
+
+// headersKept are copied from an inbound INVITE for the router.
+var headersKept = []string{"User-to-User", "X-Split-Session", "Call-Info", "P-Asserted-Identity"}
+
+func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	u.metrics.SIPRequest("INVITE")
+	// In-dialog INVITE: re-INVITE for hold/resume or a media change.
+	if to := req.To(); to != nil {
+		if tag, ok := to.Params.Get("tag"); ok && tag != "" {
+			if c := u.findCall(req); c != nil {
+				c.onReoffer(req, tx)
+				return
+			}
+			u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+			return
+		}
+	}
+	src, err := sourceAddr(req)
+	if err != nil {
+		u.metrics.InviteRejected("bad_source")
+		u.respond(tx, req, 400, "Bad Request")
+		return
+	}
+	who, ok := u.acl.Match(src)
+	if !ok {
+		u.metrics.InviteRejected("forbidden")
+		u.log.Warn("INVITE refused: source not allowed", "source", src.String(), "to", req.Recipient.String())
+		u.respond(tx, req, 403, "Forbidden")
+		return
+	}
+	u.mu.Lock()
+	draining := u.draining
+	u.mu.Unlock()
+	if draining {
+		u.metrics.InviteRejected("draining")
+		u.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
+		return
+	}
+	if req.Recipient.User == "" {
+		u.metrics.InviteRejected("no_user")
+		u.respond(tx, req, 404, "Not Found")
+		return
+	}
+	var offer *sdp.Session
+	if len(req.Body()) > 0 {
+		if offer, err = sdp.Parse(req.Body()); err != nil {
+			u.metrics.InviteRejected("bad_sdp")
+			u.respond(tx, req, 400, "Bad Request", sip.NewHeader("Warning", `399 split "malformed SDP"`))
+			return
+		}
+		if a := offer.First("audio"); a == nil {
+			u.respond(tx, req, 488, "Not Acceptable Here")
+			return
+		} else if _, _, err := sdp.Answer(a, inboundPrefs); err != nil {
+			u.metrics.InviteRejected("no_codec")
+			u.respond(tx, req, 488, "Not Acceptable Here")
+			return
+		}
+	}
+	video := offer == nil || offer.First("video") != nil
+	c, err := u.newCall(Inbound, req.CallID().Value(), video && u.cfg.WebRTC.Video, inboundPrefs)
+	if err != nil {
+		u.metrics.InviteRejected("no_ports")
+		u.respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	dlg, err := u.dua.ReadInvite(req, tx)
+	if err != nil {
+		c.end(400, err.Error())
+		u.respond(tx, req, 400, "Bad Request")
+		return
+	}
+	c.server, c.invite, c.inviteTx, c.Trunk = dlg, req, tx, who
+	c.To = req.Recipient
+	if f := req.From(); f != nil {
+		c.From, c.FromName = f.Address, f.DisplayName
+	}
+	c.Headers = map[string]string{}
+	for _, name := range headersKept {
+		if h := req.GetHeader(name); h != nil {
+			c.Headers[name] = h.Value()
+		}
+	}
+	c.answerCh = make(chan struct{})
+	c.ackCh = make(chan *sip.Request, 1)
+	if offer != nil {
+		if _, _, _, err := c.applyRemote(offer); err != nil {
+			c.end(488, err.Error())
+			u.respond(tx, req, 488, "Not Acceptable Here")
+			return
+		}
+	} else {
+		c.lateOffer = true
+	}
+	u.addCall(c)
+	c.audio.start()
+	if c.video != nil {
+		c.video.start()
+	}
+	_ = dlg.Respond(100, "Trying", nil)
+	c.log.Info("INVITE received", "from", c.From.String(), "to", c.To.String(), "source", src.String(), "via", who, "late_offer", c.lateOffer)
+	u.handler.Incoming(c)
+
+	// Whoever accepts the call owns it to the end: wait for the answer,
+	// a CANCEL or the far end's transaction dying.
+	select {
+	case <-c.answerCh:
+	case <-dlg.Context().Done():
+		c.log.Info("caller cancelled before answer")
+		c.hungUp.Store(true)
+		c.end(487, "Request Terminated")
+	case <-c.done:
+	}
+}
+
+// Ringing sends 180 Ringing.
+func (c *Call) Ringing() {
+	if c.server == nil {
+		return
+	}
+	if err := c.server.Respond(180, "Ringing", nil); err != nil {
+		c.log.Debug("180 failed", "err", err)
+	}
+	c.setState(StateRinging, 180, "Ringing")
+}
+
+// Answer sends 200 OK with our SDP (an answer, or an offer for a late-offer
+// INVITE, whose answer then comes in the ACK) and waits for the ACK.
+func (c *Call) Answer(ctx context.Context) error {
+	if c.server == nil {
+		return errors.New("sipua: not an inbound call")
+	}
+	select {
+	case <-c.done:
+		code, reason := c.End()
+		return &EndedError{Code: code, Reason: reason}
+	default:
+	}
+	var body []byte
+	if c.lateOffer {
+		var audio []sdp.Codec
+		for _, n := range inboundPrefs {
+			cd, _ := sdp.AudioCodec(n)
+			audio = append(audio, cd)
+		}
+		audio = append(audio, sdp.TelEvent8k)
+		var video []sdp.Codec
+		if c.video != nil {
+			video = []sdp.Codec{sdp.H264, sdp.VP8}
+		}
+		body = c.localSDP(audio, video, sdp.SendRecv)
+	} else {
+		ac := c.currentAudioCodecs()
+		body = c.localSDP(ac, c.currentVideoCodecs(), c.answerDirection())
+	}
+	res := sip.NewResponseFromRequest(c.server.InviteRequest, 200, "OK", body)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
+	if se := c.invite.GetHeader("Session-Expires"); se != nil {
+		v := se.Value()
+		if !strings.Contains(v, "refresher") {
+			v += ";refresher=uac"
+		}
+		res.AppendHeader(sip.NewHeader("Session-Expires", v))
+		res.AppendHeader(sip.NewHeader("Require", "timer"))
+	}
+	if err := c.server.WriteResponse(res); err != nil {
+		c.end(500, "answer failed")
+		return err
+	}
+	close(c.answerCh)
+	select {
+	case ack := <-c.ackCh:
+		if c.lateOffer {
+			s, err := sdp.Parse(ack.Body())
+			if err == nil {
+				_, _, _, err = c.applyRemote(s)
+			}
+			if err != nil {
+				c.log.Warn("late-offer ACK without usable SDP; hanging up", "err", err)
+				c.Hangup(ctx, 488, "Not Acceptable Here")
+				return err
+			}
+		}
+	case <-time.After(32 * time.Second):
+		c.log.Warn("no ACK for 200 OK")
+		c.Hangup(ctx, 408, "No ACK")
+		return errors.New("sipua: no ACK")
+	case <-c.done:
+		code, reason := c.End()
+		return &EndedError{Code: code, Reason: reason}
+	}
+	c.setState(StateActive, 200, "OK")
+	return nil
+}
+
+func (c *Call) answerDirection() sdp.Direction {
+	if s, err := sdp.Parse(c.invite.Body()); err == nil {
+		if a := s.First("audio"); a != nil {
+			return a.Direction.Reverse()
+		}
+	}
+	return sdp.SendRecv
+}
+
+// Reject declines an unanswered inbound call with code (4xx-6xx).
+func (c *Call) Reject(code int, reason string) {
+	c.hungUp.Store(true)
+	c.reject(code, reason)
+}
+
+func (c *Call) reject(code int, reason string) {
+	if c.server == nil {
+		return
+	}
+	select {
+	case <-c.answerCh:
+		return
+	default:
+	}
+	close(c.answerCh)
+	res := sip.NewResponseFromRequest(c.server.InviteRequest, code, reason, nil)
+	go func() { _ = c.server.WriteResponse(res) }() // waits for the ACK
+	c.end(code, reason)
+}
+
+// EndedError says a call ended before the operation.
+type EndedError struct {
+	Code   int
+	Reason string
+}
+
+func (e *EndedError) Error() string { return "sipua: call ended: " + e.Reason }

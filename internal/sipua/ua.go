@@ -1,0 +1,404 @@
+// Package sipua is SPLIT's SIP side (RFC 3261) on emiago/sipgo: UDP, TCP and
+// TLS listeners, outbound trunks with digest auth and optional REGISTER, and
+// the SIP Call leg — a dialog plus its RTP streams — for both directions:
+// INVITE/100/180/183/200/ACK/BYE/CANCEL, re-INVITE hold/resume, late offer,
+// OPTIONS, INFO DTMF, session-timer UPDATEs, symmetric RTP and SDES-SRTP.
+//
+// Inbound INVITEs are accepted only from configured trunks and allow-listed
+// addresses; anything else gets 403 before any routing (no toll-fraud path).
+// The package decides no routing: it hands allowed calls to a Handler.
+package sipua
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/media/rtpport"
+)
+
+// Handler decides what happens to an allowed inbound call. Incoming must
+// return quickly; the Handler then answers or rejects c.
+type Handler interface {
+	Incoming(c *Call)
+}
+
+// Metrics is what the UA counts; nil-safe no-op by default.
+type Metrics interface {
+	SIPRequest(method string)
+	InviteRejected(reason string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) SIPRequest(string)     {}
+func (noMetrics) InviteRejected(string) {}
+
+// UA is the SIP user agent of one hub.
+type UA struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	dua     *sipgo.DialogUA
+	acl     auth.ACL
+	pool    *rtpport.Pool
+	handler Handler
+	metrics Metrics
+	host    string
+	port    int
+	mediaIP netip.Addr
+
+	mu       sync.Mutex
+	calls    map[string]*Call // by Call-ID
+	draining bool
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// New builds the UA; Start opens the listeners.
+func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m Metrics) (*UA, error) {
+	if m == nil {
+		m = noMetrics{}
+	}
+	u := &UA{cfg: cfg, log: log, pool: pool, handler: h, metrics: m, calls: map[string]*Call{}, host: cfg.SIP.Host}
+	u.port = 5060
+	for _, l := range []string{cfg.SIP.ListenUDP, cfg.SIP.ListenTCP} {
+		if l != "" {
+			if _, p, err := net.SplitHostPort(l); err == nil {
+				u.port, _ = strconv.Atoi(p)
+				break
+			}
+		}
+	}
+	ip := cfg.RTP.AdvertiseIP
+	if ip == "" {
+		ip = cfg.RTP.BindIP
+		if a, err := netip.ParseAddr(ip); err == nil && a.IsUnspecified() {
+			ip = cfg.SIP.Host
+		}
+	}
+	var err error
+	if u.mediaIP, err = netip.ParseAddr(ip); err != nil {
+		return nil, fmt.Errorf("sipua: media address %q: %w", ip, err)
+	}
+	for _, a := range cfg.SIP.Allow {
+		p, err := config.ParsePrefix(a)
+		if err != nil {
+			return nil, err
+		}
+		u.acl.Add("allow", p)
+	}
+	for _, t := range cfg.SIP.Trunks {
+		if len(t.InboundFrom) > 0 {
+			for _, a := range t.InboundFrom {
+				p, err := config.ParsePrefix(a)
+				if err != nil {
+					return nil, err
+				}
+				u.acl.Add(t.Name, p)
+			}
+			continue
+		}
+		tu, _ := config.ParseTrunkURI(t.URI)
+		addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", tu.Host)
+		if err != nil {
+			log.Warn("trunk host does not resolve; no inbound calls accepted from it", "trunk", t.Name, "host", tu.Host, "err", err)
+			continue
+		}
+		for _, a := range addrs {
+			a = a.Unmap()
+			u.acl.Add(t.Name, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	opts := []sipgo.UserAgentOption{sipgo.WithUserAgent(cfg.SIP.UserAgent), sipgo.WithUserAgentHostname(cfg.SIP.Host)}
+	if u.ua, err = sipgo.NewUA(opts...); err != nil {
+		return nil, err
+	}
+	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(log)); err != nil {
+		return nil, err
+	}
+	if u.cli, err = sipgo.NewClient(u.ua, sipgo.WithClientHostname(cfg.SIP.Host), sipgo.WithClientLogger(log)); err != nil {
+		return nil, err
+	}
+	u.dua = &sipgo.DialogUA{Client: u.cli, ContactHDR: u.contact("split")}
+	u.srv.OnInvite(u.onInvite)
+	u.srv.OnAck(u.onAck)
+	u.srv.OnBye(u.onBye)
+	u.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		// Matched CANCELs are consumed by the INVITE transaction; this one matched nothing.
+		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	})
+	u.srv.OnOptions(u.onOptions)
+	u.srv.OnInfo(u.onInfo)
+	u.srv.OnUpdate(u.onUpdate)
+	u.srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.respond(tx, req, 501, "Not Implemented")
+	})
+	u.srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.respond(tx, req, 405, "Method Not Allowed")
+	})
+	return u, nil
+}
+
+// ACL returns the inbound allow-list in force.
+func (u *UA) ACL() *auth.ACL { return &u.acl }
+
+// Host is the host:port others reach us at.
+func (u *UA) Host() string { return net.JoinHostPort(u.host, strconv.Itoa(u.port)) }
+
+func (u *UA) contact(user string) sip.ContactHeader {
+	return sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: u.host, Port: u.port}}
+}
+
+// Start opens the configured listeners; they stop when ctx ends or Close is called.
+func (u *UA) Start(ctx context.Context) error {
+	ctx, u.cancel = context.WithCancel(ctx)
+	type l struct{ network, addr string }
+	var ls []l
+	if u.cfg.SIP.ListenUDP != "" {
+		ls = append(ls, l{"udp", u.cfg.SIP.ListenUDP})
+	}
+	if u.cfg.SIP.ListenTCP != "" {
+		ls = append(ls, l{"tcp", u.cfg.SIP.ListenTCP})
+	}
+	for _, x := range ls {
+		ready := make(chan struct{})
+		errc := make(chan error, 1)
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			errc <- u.srv.ListenAndServe(context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyCtxValue(ready)), x.network, x.addr)
+		}()
+		select {
+		case <-ready:
+			u.log.Info("SIP listening", "transport", x.network, "addr", x.addr)
+		case err := <-errc:
+			return fmt.Errorf("sipua: listen %s %s: %w", x.network, x.addr, err)
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("sipua: listen %s %s: timed out", x.network, x.addr)
+		}
+	}
+	if u.cfg.SIP.ListenTLS != "" {
+		cert, err := tls.LoadX509KeyPair(u.cfg.SIP.TLSCert, u.cfg.SIP.TLSKey)
+		if err != nil {
+			return fmt.Errorf("sipua: tls: %w", err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ready := make(chan struct{})
+		errc := make(chan error, 1)
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			errc <- u.srv.ListenAndServeTLS(context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyCtxValue(ready)), "tls", u.cfg.SIP.ListenTLS, tc)
+		}()
+		select {
+		case <-ready:
+			u.log.Info("SIP listening", "transport", "tls", "addr", u.cfg.SIP.ListenTLS)
+		case err := <-errc:
+			return fmt.Errorf("sipua: listen tls: %w", err)
+		}
+	}
+	for i := range u.cfg.SIP.Trunks {
+		t := &u.cfg.SIP.Trunks[i]
+		if t.Register {
+			u.wg.Add(1)
+			go func() {
+				defer u.wg.Done()
+				u.registerLoop(ctx, t)
+			}()
+		}
+	}
+	return nil
+}
+
+// Drain refuses new inbound calls (503) from now on.
+func (u *UA) Drain() {
+	u.mu.Lock()
+	u.draining = true
+	u.mu.Unlock()
+}
+
+// ActiveCalls is the number of SIP calls alive.
+func (u *UA) ActiveCalls() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.calls)
+}
+
+// Close hangs up every call, stops the listeners and waits for them.
+func (u *UA) Close() error {
+	u.mu.Lock()
+	calls := make([]*Call, 0, len(u.calls))
+	for _, c := range u.calls {
+		calls = append(calls, c)
+	}
+	u.mu.Unlock()
+	for _, c := range calls {
+		c.Hangup(context.Background(), 503, "Service Unavailable")
+	}
+	if u.cancel != nil {
+		u.cancel()
+	}
+	err := u.ua.Close()
+	u.wg.Wait()
+	return err
+}
+
+func (u *UA) addCall(c *Call) {
+	u.mu.Lock()
+	u.calls[c.callID] = c
+	u.mu.Unlock()
+}
+
+func (u *UA) removeCall(c *Call) {
+	u.mu.Lock()
+	if u.calls[c.callID] == c {
+		delete(u.calls, c.callID)
+	}
+	u.mu.Unlock()
+}
+
+func (u *UA) findCall(req *sip.Request) *Call {
+	cid := req.CallID()
+	if cid == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.calls[cid.Value()]
+}
+
+func (u *UA) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		u.log.Debug("respond failed", "code", code, "err", err)
+	}
+}
+
+func sourceAddr(req *sip.Request) (netip.Addr, error) {
+	host, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return netip.ParseAddr(host)
+}
+
+func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	u.metrics.SIPRequest("OPTIONS")
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
+	_ = tx.Respond(res)
+}
+
+func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	u.metrics.SIPRequest("ACK")
+	if c := u.findCall(req); c != nil {
+		c.gotAck(req)
+	}
+}
+
+func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	u.metrics.SIPRequest("BYE")
+	c := u.findCall(req)
+	if c == nil {
+		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	u.respond(tx, req, 200, "OK")
+	c.remoteBye(req)
+}
+
+func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	u.metrics.SIPRequest("INFO")
+	c := u.findCall(req)
+	if c == nil {
+		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if d, ok := parseInfoDTMF(req); ok {
+		c.emitDTMF(d)
+		u.respond(tx, req, 200, "OK")
+		return
+	}
+	// Unknown INFO packages are acknowledged so as not to break the dialog (RFC 6086 §4.2.2 allows 469).
+	u.respond(tx, req, 200, "OK")
+}
+
+func (u *UA) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	u.metrics.SIPRequest("UPDATE")
+	c := u.findCall(req)
+	if c == nil {
+		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if len(req.Body()) > 0 {
+		c.onReoffer(req, tx)
+		return
+	}
+	// Session refresh (RFC 4028) without SDP.
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if se := req.GetHeader("Session-Expires"); se != nil {
+		res.AppendHeader(sip.NewHeader("Session-Expires", se.Value()))
+	}
+	_ = tx.Respond(res)
+}
+
+// parseInfoDTMF reads application/dtmf-relay ("Signal=5\r\nDuration=160") or application/dtmf ("5").
+func parseInfoDTMF(req *sip.Request) (rune, bool) {
+	ct := req.ContentType()
+	if ct == nil {
+		return 0, false
+	}
+	body := strings.TrimSpace(string(req.Body()))
+	switch strings.ToLower(strings.TrimSpace(ct.Value())) {
+	case "application/dtmf-relay":
+		for _, line := range strings.Split(body, "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+				return dtmfRune(strings.TrimSpace(v))
+			}
+		}
+	case "application/dtmf":
+		return dtmfRune(body)
+	}
+	return 0, false
+}
+
+func dtmfRune(s string) (rune, bool) {
+	switch s {
+	case "10":
+		return '*', true
+	case "11":
+		return '#', true
+	}
+	if len(s) != 1 {
+		return 0, false
+	}
+	r := rune(strings.ToUpper(s)[0])
+	if (r >= '0' && r <= '9') || r == '*' || r == '#' || (r >= 'A' && r <= 'D') {
+		return r, true
+	}
+	return 0, false
+}
+
+var errDraining = errors.New("sipua: draining")
