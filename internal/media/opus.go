@@ -7,7 +7,9 @@ import "fmt"
 // Encode takes exactly one 20 ms frame at the configured sample rate
 // (sampleRate/50 samples, e.g. 160 at 8 kHz) and writes one packet to out,
 // returning its length. out should hold at least OpusMaxPacketSize bytes.
-// Encode does not allocate. An encoder is not safe for concurrent use.
+// Encode does not allocate (NewOpusEncoder warms the gopus backend up so its
+// lazily sized scratch buffers exist before the first real frame). An
+// encoder is not safe for concurrent use.
 type OpusEncoder interface {
 	Encode(pcm []int16, out []byte) (int, error)
 }

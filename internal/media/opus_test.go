@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/thesyncim/gopus"
@@ -250,5 +251,32 @@ func BenchmarkOpusPLC8k(b *testing.B) {
 		if _, err := dec.DecodePLC(buf[:160]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestOpusEncoderFirstFrameAndBitrate(t *testing.T) {
+	enc, err := NewOpusEncoder(8000, 24000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, out := benchPCM(), make([]byte, OpusMaxPacketSize)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.Mallocs
+	if _, err := enc.Encode(pcm, out); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&ms)
+	if n := ms.Mallocs - before; n != 0 {
+		t.Fatalf("%s: first Encode allocated %d times", OpusBackend, n)
+	}
+	// 24 kb/s is 60 bytes per 20 ms; allow VBR slack.
+	total := 0
+	pkts := encodeTone(t, enc, 8000, 440, 100)
+	for _, p := range pkts {
+		total += len(p)
+	}
+	if avg := float64(total) / float64(len(pkts)); avg < 30 || avg > 90 {
+		t.Fatalf("%s: average packet %v bytes at 24 kb/s", OpusBackend, avg)
 	}
 }

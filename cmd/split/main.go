@@ -1,0 +1,97 @@
+// Command split is the SPLIT hub: SIP ⇄ WebRTC gateway for contact centres.
+//
+//	split [serve] [--config split.yaml]   run the hub (default)
+//	split config check [--config f]       validate a configuration and exit
+//	split version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/split-hub/split/internal/app"
+	"github.com/split-hub/split/internal/config"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
+		fmt.Println("split", app.Version)
+		return 0
+	case "config":
+		if len(args) == 0 || args[0] != "check" {
+			fmt.Fprintln(os.Stderr, "usage: split config check [--config FILE]")
+			return 2
+		}
+		cfg, err := load(args[1:])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("configuration OK (%d trunks)\n", len(cfg.SIP.Trunks))
+		return 0
+	case "serve":
+		cfg, err := load(args)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		log := app.NewLogger(cfg.Log, os.Stderr)
+		for _, name := range config.UnknownEnv(cfg, os.Environ()) {
+			log.Warn("environment variable names no configuration key", "name", name)
+		}
+		// First SIGTERM/SIGINT: drain. Second: stop at once.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		kill, killStop := context.WithCancel(context.Background())
+		defer killStop()
+		go func() {
+			<-ctx.Done()
+			stop()
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+			<-ch
+			killStop()
+		}()
+		if err := app.Run(ctx, kill, cfg, log, os.Stdout); err != nil {
+			if errors.Is(err, app.ErrKilled) {
+				return 1
+			}
+			log.Error("split stopped", "err", err)
+			return 1
+		}
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "split: unknown command %q (serve, config check, version)\n", cmd)
+		return 2
+	}
+}
+
+func load(args []string) (*config.Config, error) {
+	fs := flag.NewFlagSet("split", flag.ContinueOnError)
+	path := fs.String("config", os.Getenv("SPLIT_CONFIG"), "YAML configuration file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadFile(*path, os.Environ())
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}

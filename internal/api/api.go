@@ -1,0 +1,192 @@
+// Package api is SPLIT's HTTP surface: health and readiness, Prometheus
+// metrics, the REST API (JSON, Bearer API key; OpenAPI in openapi.yaml), the
+// browser signalling WebSocket (token-authenticated) and the web pages.
+// Errors are JSON {"error":{"code","message"}} with the matching status.
+package api
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/gateway"
+	"github.com/split-hub/split/internal/metrics"
+	"github.com/split-hub/split/internal/web"
+)
+
+//go:embed openapi.yaml
+var openapi []byte
+
+// Server holds what the handlers need.
+type Server struct {
+	Log      *slog.Logger
+	APIKey   string
+	Signer   *auth.Signer
+	TokenTTL time.Duration
+	MaxTTL   time.Duration
+	Gateway  *gateway.Gateway
+	Metrics  *metrics.Metrics
+	Ready    func() bool
+	draining atomic.Bool
+}
+
+// Drain makes /readyz fail and refuses new signalling sockets.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Handler returns the routed mux.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() || (s.Ready != nil && !s.Ready()) {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "draining or not ready")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(openapi)
+	})
+	mux.Handle("POST /v1/tokens", s.requireKey(http.HandlerFunc(s.mintToken)))
+	mux.HandleFunc("GET /v1/ws", s.signalling)
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	mux.Handle("/", web.Handler())
+	return s.logRequests(mux)
+}
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		if r.URL.Path != "/metrics" && r.URL.Path != "/healthz" {
+			s.Log.Debug("http", "method", r.Method, "path", r.URL.Path, "took", time.Since(start).String())
+		}
+	})
+}
+
+func (s *Server) requireKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !auth.KeyEqual(key, s.APIKey) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="split"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong API key")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var identityRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
+
+type tokenRequest struct {
+	Identity string `json:"identity"`
+	TTL      string `json:"ttl"`
+	Role     string `json:"role"`
+}
+
+type tokenResponse struct {
+	Token     string    `json:"token"`
+	Identity  string    `json:"identity"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
+	var req tokenRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "malformed JSON: "+err.Error())
+		return
+	}
+	if !identityRE.MatchString(req.Identity) {
+		writeError(w, http.StatusBadRequest, "bad_request", "identity must be 1-64 of A-Z a-z 0-9 . _ + - (a SIP user part)")
+		return
+	}
+	ttl := s.TokenTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "bad_request", "ttl must be a positive duration such as \"1h\"")
+			return
+		}
+		if d > s.MaxTTL {
+			writeError(w, http.StatusBadRequest, "bad_request", "ttl exceeds auth.max_token_ttl ("+s.MaxTTL.String()+")")
+			return
+		}
+		ttl = d
+	}
+	tok, c, err := s.Signer.Mint(auth.Claims{Identity: req.Identity, Role: req.Role}, ttl)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, tokenResponse{Token: tok, Identity: c.Identity, ExpiresAt: c.Expires().UTC()})
+}
+
+func (s *Server) signalling(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "hub is shutting down")
+		return
+	}
+	tok := r.URL.Query().Get("token")
+	var subproto []string
+	if tok == "" {
+		for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
+			p = strings.TrimSpace(p)
+			if t, ok := strings.CutPrefix(p, "token."); ok {
+				tok = t
+				subproto = []string{"split.v1"}
+			}
+		}
+	}
+	claims, err := s.Signer.Verify(tok)
+	if err != nil {
+		msg := "missing or invalid token"
+		if errors.Is(err, auth.ErrExpired) {
+			msg = "token expired"
+		}
+		writeError(w, http.StatusUnauthorized, "unauthorized", msg)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: subproto})
+	if err != nil {
+		return // Accept wrote the HTTP error
+	}
+	s.Metrics.WSConnected(1)
+	defer s.Metrics.WSConnected(-1)
+	s.Gateway.Serve(r.Context(), conn, claims.Identity)
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,167 @@
+// Package app wires SPLIT together in plain Go: config → logger → stores of
+// secrets → SIP UA, WebRTC engine, gateway → HTTP server; and runs it until
+// the context ends, then drains: no new calls, active calls finish (bounded
+// by drain_timeout), exit.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/split-hub/split/internal/api"
+	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/gateway"
+	"github.com/split-hub/split/internal/media/rtpport"
+	"github.com/split-hub/split/internal/metrics"
+	"github.com/split-hub/split/internal/rtc"
+	"github.com/split-hub/split/internal/sipua"
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// NewLogger builds the process logger from config.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run serves until ctx is done (first signal), then drains until kill is
+// done (second signal) or drain_timeout passes.
+func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	secret, err := tokenSecret(cfg)
+	if err != nil {
+		return err
+	}
+	signer, err := auth.NewSigner(secret)
+	if err != nil {
+		return err
+	}
+	apiKey := cfg.API.Key
+	if apiKey == "" {
+		apiKey = "sk_" + auth.RandomHex(16)
+		fmt.Fprintf(out, "SPLIT API key (generated; set SPLIT_API_KEY to choose one): %s\n", apiKey)
+	}
+	bind, err := netip.ParseAddr(cfg.RTP.BindIP)
+	if err != nil {
+		return err
+	}
+	pool, err := rtpport.New(bind, cfg.RTP.PortMin, cfg.RTP.PortMax)
+	if err != nil {
+		return err
+	}
+	engine, err := rtc.NewEngine(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	var gw *gateway.Gateway
+	m := metrics.New(func() float64 { return float64(gw.ActiveCalls()) })
+	gw = gateway.New(cfg, log, engine, m, Version)
+	ua, err := sipua.New(cfg, log, pool, gw, m)
+	if err != nil {
+		return err
+	}
+	gw.SetUA(ua)
+	if err := ua.Start(ctx); err != nil {
+		return err
+	}
+	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Metrics: m}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		ua.Close()
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.HTTP.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	base := publicURL(cfg, ln.Addr())
+	log.Info("SPLIT ready", "version", Version, "http", ln.Addr().String(), "sip", ua.Host(), "ice_udp", engine.UDPAddr().String(),
+		"trunks", len(cfg.SIP.Trunks), "sip_allow", ua.ACL().Len())
+	if tok, _, err := signer.Mint(auth.Claims{Identity: "demo"}, cfg.Auth.TokenTTL); err == nil {
+		fmt.Fprintf(out, "Softphone: %s/#token=%s  (identity demo, reachable as sip:demo@%s)\n", base, tok, ua.Host())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		ua.Close()
+		return fmt.Errorf("http: %w", err)
+	}
+	// Drain: refuse new calls, let active ones finish.
+	log.Info("shutting down: draining", "active_calls", gw.ActiveCalls(), "timeout", cfg.DrainTimeout.String())
+	srv.Drain()
+	gw.Drain()
+	ua.Drain()
+	dctx, cancel := context.WithTimeout(kill, cfg.DrainTimeout)
+	derr := gw.Wait(dctx)
+	cancel()
+	if derr != nil {
+		log.Warn("drain ended with calls still up; hanging them up", "active_calls", gw.ActiveCalls(), "why", derr)
+	}
+	gw.Close()
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = hs.Shutdown(sctx)
+	scancel()
+	err = ua.Close()
+	log.Info("stopped")
+	if errors.Is(kill.Err(), context.Canceled) {
+		return ErrKilled
+	}
+	return err
+}
+
+// ErrKilled means a second signal cut the drain short.
+var ErrKilled = errors.New("killed during drain")
+
+func publicURL(cfg *config.Config, addr net.Addr) string {
+	if cfg.HTTP.PublicURL != "" {
+		return strings.TrimRight(cfg.HTTP.PublicURL, "/")
+	}
+	scheme := "http"
+	if cfg.HTTP.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + addr.String()
+}
+
+// tokenSecret is the configured secret, or one generated once and kept in data_dir.
+func tokenSecret(cfg *config.Config) ([]byte, error) {
+	if cfg.Auth.TokenSecret != "" {
+		return []byte(cfg.Auth.TokenSecret), nil
+	}
+	p := filepath.Join(cfg.DataDir, "token.key")
+	if b, err := os.ReadFile(p); err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	b := []byte(auth.RandomHex(32))
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		return nil, fmt.Errorf("token secret: %w", err)
+	}
+	return b, nil
+}

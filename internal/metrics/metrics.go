@@ -1,0 +1,57 @@
+// Package metrics owns SPLIT's Prometheus registry (injected, never global)
+// and its typed collectors. Labels take bounded values only.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the hub's collectors.
+type Metrics struct {
+	Registry       *prometheus.Registry
+	sipRequests    *prometheus.CounterVec
+	inviteRejected *prometheus.CounterVec
+	callsStarted   *prometheus.CounterVec
+	callsEnded     *prometheus.CounterVec
+	callDuration   *prometheus.HistogramVec
+	setup          prometheus.Histogram
+	wsConnections  prometheus.Gauge
+}
+
+// New registers every collector on a fresh registry. active reports the live call count.
+func New(active func() float64) *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{Registry: r,
+		sipRequests:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_sip_requests_total", Help: "SIP requests received, by method."}, []string{"method"}),
+		inviteRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_sip_invites_rejected_total", Help: "Inbound INVITEs refused, by reason."}, []string{"reason"}),
+		callsStarted:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_calls_started_total", Help: "Bridged calls started, by direction."}, []string{"direction"}),
+		callsEnded:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_calls_ended_total", Help: "Bridged calls ended, by direction and result."}, []string{"direction", "result"}),
+		callDuration:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "split_call_duration_seconds", Help: "Call duration.", Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"direction"}),
+		setup:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "split_call_setup_seconds", Help: "Browser offer to SIP INVITE sent (outbound) or browser answer to 200 OK (inbound).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		wsConnections:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "split_signalling_connections", Help: "Open browser signalling WebSockets."}),
+	}
+	r.MustRegister(m.sipRequests, m.inviteRejected, m.callsStarted, m.callsEnded, m.callDuration, m.setup, m.wsConnections,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "split_calls_active", Help: "Bridged calls alive."}, active),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+func (m *Metrics) SIPRequest(method string)     { m.sipRequests.WithLabelValues(method).Inc() }
+func (m *Metrics) InviteRejected(reason string) { m.inviteRejected.WithLabelValues(reason).Inc() }
+func (m *Metrics) CallStarted(dir string)       { m.callsStarted.WithLabelValues(dir).Inc() }
+func (m *Metrics) CallEnded(dir, result string, d time.Duration) {
+	m.callsEnded.WithLabelValues(dir, result).Inc()
+	m.callDuration.WithLabelValues(dir).Observe(d.Seconds())
+}
+func (m *Metrics) SetupLatency(d time.Duration) { m.setup.Observe(d.Seconds()) }
+func (m *Metrics) WSConnected(delta float64)    { m.wsConnections.Add(delta) }
