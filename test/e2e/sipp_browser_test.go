@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Chromium calls through the hub to sipp acting as the PBX (RTP echo): audio
+// flows both ways (what reaches sipp comes back), DTMF pressed in the page
+// reaches sipp as RFC 4733 (sipp echoes it, the hub detects the events), and
+// the page's hang-up ends both legs (sipp receives BYE and exits 0).
+func TestBrowserCallsSIPPassthroughDTMFAndLocalHangup(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium", "tshark")
+	h := startHub(t, nil)
+	pbx := startSipp(t, "-sf", "sipp/uas_echo.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
+		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
+	time.Sleep(300 * time.Millisecond)
+	toPBX := startCapture(t, fmt.Sprintf("udp and dst host 127.0.0.1 and dst port %d", pbxMedia))
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "call", "to": "1000", "video": false,
+		"talkMs": 6000, "dtmf": "12#", "hangup": "local"})
+	res := br.wait(t, 60*time.Second)
+	if code := pbx.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("sipp (PBX) failed: exit %d", code)
+	}
+	atPBX := toPBX.stop()
+
+	for _, s := range []string{"ringing", "active", "ended"} {
+		if !res.sawState(s) {
+			t.Errorf("browser never saw state %q: %v", s, res.States)
+		}
+	}
+	st := res.Stats
+	if st == nil {
+		t.Fatalf("no stats from the page: %v", res.Errors)
+	}
+	if st.Audio.Codec != "PCMU" {
+		t.Errorf("browser audio codec %q, want PCMU (passthrough to a PCMU PBX)", st.Audio.Codec)
+	}
+	if st.Audio.PacketsSent < 100 || st.Audio.PacketsReceived < 100 {
+		t.Errorf("browser RTP sent=%d received=%d, want ≥100 each way", st.Audio.PacketsSent, st.Audio.PacketsReceived)
+	}
+	if atPBX < 100 {
+		t.Errorf("tshark saw %d packets reach sipp's media port, want ≥100", atPBX)
+	}
+	if st.SIP == nil || st.SIP.Path != "passthrough" {
+		t.Errorf("bridge path = %+v, want passthrough", st.SIP)
+	}
+	if res.DTMFReceived != "12#" {
+		t.Errorf("DTMF round trip through sipp = %q, want %q", res.DTMFReceived, "12#")
+	}
+	if res.Ended == nil || res.Ended.Code != 200 {
+		t.Errorf("ended = %+v, want local hangup 200", res.Ended)
+	}
+	// The page hears its own fake microphone back from sipp's echo.
+	if res.AudioPeakHz == nil {
+		t.Errorf("no audible audio measured in the page")
+	}
+	h.waitMetric(`split_calls_ended_total{direction="outbound",result="success"} 1`, 5*time.Second)
+}
+
+// sipp (PBX) hangs up first: the browser's call must end too.
+func TestBrowserCallRemoteHangup(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium")
+	h := startHub(t, nil)
+	pbx := startSipp(t, "-sf", "sipp/uas_bye.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
+		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
+	time.Sleep(300 * time.Millisecond)
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "call", "to": "1000", "video": false, "talkMs": 15000})
+	res := br.wait(t, 60*time.Second)
+	if code := pbx.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("sipp failed: exit %d", code)
+	}
+	if !res.sawState("active") {
+		t.Fatalf("never active: %v", res.States)
+	}
+	if res.Ended == nil || !strings.Contains(strings.ToLower(res.Ended.Reason), "remote") {
+		t.Fatalf("ended = %+v, want a remote hangup", res.Ended)
+	}
+}
+
+// Early media: the ACD's 183 with SDP and announcement audio reaches the page before the answer.
+func TestBrowserHearsEarlyMedia(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium")
+	h := startHub(t, nil)
+	pbx := startSipp(t, "-sf", "sipp/uas_early.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
+		"-mp", fmt.Sprint(pbxMedia), "-m", "1")
+	time.Sleep(300 * time.Millisecond)
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "call", "to": "1000", "video": false,
+		"talkMs": 2000, "hangup": "local", "earlyStats": true})
+	res := br.wait(t, 60*time.Second)
+	pbx.wait(t, 20*time.Second)
+	if !res.sawState("early") {
+		t.Fatalf("no early state: %v", res.States)
+	}
+	if res.EarlyStats == nil || res.EarlyStats.Audio.PacketsReceived < 20 {
+		t.Fatalf("early media not received in the page before answer: %+v", res.EarlyStats)
+	}
+	if c := res.EarlyStats.Audio.Codec; c != "PCMA" {
+		t.Errorf("early media codec %q, want PCMA", c)
+	}
+}
+
+// sipp as a phone calls a browser identity; Chromium answers; media both ways;
+// the phone hangs up and the page's call ends.
+func TestSIPCallsBrowser(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium", "tshark")
+	h := startHub(t, nil)
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "answer", "talkMs": 12000})
+	h.waitMetric("split_signalling_connections 1", 20*time.Second)
+	toPhone := startCapture(t, fmt.Sprintf("udp and dst host 127.0.0.1 and dst port %d", pbxMedia))
+	phone := startSipp(t, "127.0.0.1:15060", "-sf", "sipp/uac_call.xml", "-s", "alice", "-i", "127.0.0.1", "-p", "15090",
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(pbxMedia), "-m", "1")
+	if code := phone.wait(t, 40*time.Second); code != 0 {
+		t.Fatalf("sipp phone failed: exit %d", code)
+	}
+	res := br.wait(t, 30*time.Second)
+	atPhone := toPhone.stop()
+	if !res.sawState("active") {
+		t.Fatalf("never active: %v", res.States)
+	}
+	if res.Stats == nil || res.Stats.Audio.PacketsReceived < 100 {
+		t.Fatalf("page received too little audio from the phone: %+v", res.Stats)
+	}
+	if res.Stats.Audio.Codec != "PCMA" {
+		t.Errorf("codec %q, want PCMA passthrough", res.Stats.Audio.Codec)
+	}
+	if atPhone < 100 {
+		t.Errorf("tshark saw %d packets reach the phone's media port, want ≥100", atPhone)
+	}
+	if res.Ended == nil || res.Ended.Code != 200 {
+		t.Errorf("ended = %+v, want remote hangup", res.Ended)
+	}
+}
+
+// CANCEL before answer: the page rings, then the call ends with 487.
+func TestSIPCancelBeforeAnswer(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium")
+	h := startHub(t, nil)
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "ring", "timeoutMs": 15000})
+	h.waitMetric("split_signalling_connections 1", 20*time.Second)
+	phone := startSipp(t, "127.0.0.1:15060", "-sf", "sipp/uac_cancel.xml", "-s", "alice", "-i", "127.0.0.1", "-p", "15090",
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(pbxMedia), "-m", "1")
+	if code := phone.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("sipp: CANCEL flow failed (want 200 to CANCEL, 487 to INVITE): exit %d", code)
+	}
+	res := br.wait(t, 30*time.Second)
+	if res.Ended == nil || res.Ended.Code != 487 {
+		t.Fatalf("page ended = %+v, want 487", res.Ended)
+	}
+}
+
+// Hold and resume by re-INVITE from the phone: the hub answers sendonly with
+// recvonly (never sendrecv) and sendrecv with sendrecv; the page sees held/active.
+func TestSIPHoldResume(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium")
+	h := startHub(t, nil)
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "answer", "talkMs": 15000})
+	h.waitMetric("split_signalling_connections 1", 20*time.Second)
+	phone := startSipp(t, "127.0.0.1:15060", "-sf", "sipp/uac_hold.xml", "-s", "alice", "-i", "127.0.0.1", "-p", "15090",
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(pbxMedia), "-m", "1")
+	if code := phone.wait(t, 40*time.Second); code != 0 {
+		t.Fatalf("sipp hold/resume failed (answers must be recvonly then sendrecv): exit %d", code)
+	}
+	res := br.wait(t, 30*time.Second)
+	if !res.sawState("held") {
+		t.Errorf("page never saw held: %v", res.States)
+	}
+}
+
+// Late offer: INVITE without SDP; the hub offers in the 200 and takes the answer from the ACK.
+func TestSIPLateOffer(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium")
+	h := startHub(t, nil)
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "answer", "talkMs": 12000})
+	h.waitMetric("split_signalling_connections 1", 20*time.Second)
+	phone := startSipp(t, "127.0.0.1:15060", "-sf", "sipp/uac_late.xml", "-s", "alice", "-i", "127.0.0.1", "-p", "15090",
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(pbxMedia), "-m", "1")
+	if code := phone.wait(t, 40*time.Second); code != 0 {
+		t.Fatalf("sipp late offer failed: exit %d", code)
+	}
+	res := br.wait(t, 30*time.Second)
+	if res.Stats == nil || res.Stats.Audio.PacketsReceived < 50 {
+		t.Fatalf("no audio after late offer: %+v", res.Stats)
+	}
+}
+
+// An INVITE from an address that is neither a trunk nor allow-listed gets 403
+// and reaches nobody (toll-fraud guard).
+func TestSIPForbiddenSource(t *testing.T) {
+	needPeers(t, "sipp")
+	h := startHub(t, nil)
+	phone := startSipp(t, "127.0.0.1:15060", "-sf", "sipp/uac_forbidden.xml", "-s", "alice", "-i", "127.0.0.2", "-p", "15090",
+		"-mi", "127.0.0.2", "-mp", fmt.Sprint(pbxMedia), "-m", "1")
+	if code := phone.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("want 403: exit %d", code)
+	}
+	h.waitMetric(`split_sip_invites_rejected_total{reason="forbidden"} 1`, 5*time.Second)
+	if strings.Contains(h.logs.String(), "INVITE received") {
+		t.Fatal("a forbidden INVITE was routed")
+	}
+}
+
+func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
