@@ -165,12 +165,9 @@ func (l *Leg) SetAnswer(answer string) error {
 	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return fmt.Errorf("rtc: answer: %w", err)
 	}
-	// The browser sends its first answered codec; send it the same when we can.
-	if p, err := sdp.Parse([]byte(answer)); err == nil {
-		if am := p.First("audio"); am != nil && len(am.Codecs) > 0 {
-			l.audio.SetSend(fromSDP(am.Codecs[0]), leg.Codec{})
-		}
-	}
+	// What we send is fixed by the codec our local track is bound to; the
+	// browser may send another (its first answered codec), which the bridge
+	// handles per packet.
 	return nil
 }
 

@@ -73,7 +73,13 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	video := offer == nil || offer.First("video") != nil
-	c, err := u.newCall(Inbound, req.CallID().Value(), video && u.cfg.WebRTC.Video, inboundPrefs)
+	// Answer with the caller's most preferred codec we support (RFC 3264 §6.1
+	// leaves the choice to us; following the offerer avoids needless transcoding).
+	prefs := inboundPrefs
+	if offer != nil {
+		prefs = offerOrder(offer.First("audio"))
+	}
+	c, err := u.newCall(Inbound, req.CallID().Value(), video && u.cfg.WebRTC.Video, prefs)
 	if err != nil {
 		u.metrics.InviteRejected("no_ports")
 		u.respond(tx, req, 503, "Service Unavailable")
@@ -246,3 +252,15 @@ type EndedError struct {
 }
 
 func (e *EndedError) Error() string { return "sipua: call ended: " + e.Reason }
+
+func offerOrder(m *sdp.Media) []string {
+	var out []string
+	for _, c := range m.Codecs {
+		for _, p := range inboundPrefs {
+			if c.Is(p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

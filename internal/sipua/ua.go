@@ -313,6 +313,10 @@ func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	u.metrics.SIPRequest("ACK")
 	if c := u.findCall(req); c != nil {
+		if c.server != nil {
+			// Confirms the dialog: sipgo's 2xx retransmission stops here.
+			_ = c.server.ReadAck(req, tx)
+		}
 		c.gotAck(req)
 	}
 }

@@ -38,12 +38,23 @@ try {
       call.addEventListener('state', (e) => window.__states.push({ state: e.detail.state, code: e.detail.code, reason: e.detail.reason }));
       call.addEventListener('dtmf', (e) => { window.__dtmf += e.detail.digit; });
     };
+    window.__watch = watch;
     const c = window.splitPhone.client;
     c.addEventListener('incoming', (e) => watch(e.detail));
+    // Keep the latest stats of the live call: the far end may hang up before we ask.
+    window.__lastStats = null;
+    setInterval(async () => {
+      const call = window.splitPhone.currentCall;
+      if (call && (call.state === 'active' || call.state === 'held' || call.state === 'early')) {
+        try { window.__lastStats = await call.getStats(); } catch (e) { /* call ending */ }
+      }
+    }, 500);
     const orig = c.call.bind(c);
     c.call = (...a) => { const call = orig(...a); watch(call); return call; };
   });
 
+  await page.evaluate(() => { const c = window.splitPhone.currentCall; if (c) window.__watch && window.__watch(c); });
+  console.log('READY');
   if (opt.mode === 'call') {
     await page.fill('#dial', opt.to);
     if (!!opt.video !== (await page.isChecked('#video-toggle'))) await page.click('#video-toggle');
@@ -121,7 +132,7 @@ try {
   out.audioPeak = peak;
   out.audioPeakHz = peak && peak.db > -80 ? peak.hz : null;
   const call = await page.evaluateHandle(() => window.splitPhone.currentCall || window.splitPhone.lastCall);
-  out.stats = await page.evaluate((c) => (c && c.state !== 'ended' ? c.getStats() : null), call).catch((e) => { out.errors.push(String(e)); return null; });
+  out.stats = await page.evaluate((c) => (c && c.state !== 'ended' ? c.getStats() : window.__lastStats), call).catch((e) => { out.errors.push(String(e)); return null; });
   if (opt.screenshot) await page.screenshot({ path: opt.screenshot });
   if (opt.hangup === 'local' && !opt.reject) {
     await page.click('#hangup');

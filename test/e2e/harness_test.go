@@ -259,7 +259,24 @@ type browser struct {
 	done chan struct{}
 	res  browserResult
 	err  error
-	out  bytes.Buffer
+	out  syncBuffer
+}
+
+// ready waits until the driver has loaded the page, connected and hooked its recorders.
+func (br *browser) ready(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(br.out.String(), "READY") {
+		select {
+		case <-br.done:
+			t.Fatalf("browser ended before it was ready: %v\n%s", br.err, br.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("browser not ready:\n%s", br.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func startBrowser(t *testing.T, opts map[string]any) *browser {
@@ -279,7 +296,7 @@ func startBrowser(t *testing.T, opts map[string]any) *browser {
 	go func() {
 		defer close(br.done)
 		br.err = cmd.Wait()
-		sc := bufio.NewScanner(bytes.NewReader(br.out.Bytes()))
+		sc := bufio.NewScanner(strings.NewReader(br.out.String()))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			if line, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
@@ -313,6 +330,9 @@ func (br *browser) wait(t *testing.T, within time.Duration) *browserResult {
 	peak := -1.0
 	if br.res.AudioPeakHz != nil {
 		peak = *br.res.AudioPeakHz
+	}
+	if t.Failed() || len(br.res.States) == 0 {
+		t.Logf("browser output:\n%s", tail(br.out.String(), 4000))
 	}
 	t.Logf("browser: states=%v dtmf=%q peak=%.0f Hz errors=%v", br.res.States, br.res.DTMFReceived, peak, br.res.Errors)
 	return &br.res

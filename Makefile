@@ -1,0 +1,53 @@
+# SPLIT — build and test. `make test` is what CI runs (.ci/run).
+SHELL   := /bin/bash
+GO      ?= go
+PKGS    := ./...
+# Packages that own goroutines run under the race detector.
+RACE    := ./internal/...
+
+.PHONY: all build run deps test test-short lint test-unit test-libopus test-e2e bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/split ./cmd/split
+	$(GO) build -o bin/splitload ./cmd/splitload
+
+run:
+	$(GO) run ./cmd/split
+
+deps:
+	./scripts/install-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags 'libopus nolibopusfile' ./internal/media/...
+
+# Fast, no peers: what a developer runs all the time.
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+test-unit:
+	$(GO) test -race -count=1 $(RACE)
+
+# The cgo Opus backend (libopus) must pass the same codec and tone tests.
+test-libopus:
+	$(GO) test -count=1 -tags 'libopus nolibopusfile' ./internal/media/... ./test/tone/...
+
+# Real peers (sipp, baresip, kamailio, Chromium) in a loopback-only network
+# namespace; the test binaries re-exec themselves under `unshare --net`.
+test-e2e:
+	$(GO) test -count=1 -timeout 30m -v ./test/... 2>&1 | tee test-e2e.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS|panic)|_test.go:' ; exit $${PIPESTATUS[0]}
+
+test: deps lint test-unit test-libopus test-e2e
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/media/... 
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/sdp/
+	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./internal/auth/
+
+clean:
+	rm -rf bin test/e2e/runs test-e2e.log

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what SPLIT's tests need on a fresh Debian machine: the real peers
+# (sipp, baresip, kamailio, coturn, Chromium, tshark), libopus for the cgo
+# Opus backend, and playwright-core (driving Debian's /usr/bin/chromium; no
+# browser is ever downloaded). Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have sipp      || need+=(sip-tester)
+have baresip   || need+=(baresip-core baresip-ffmpeg)
+have kamailio  || need+=(kamailio)
+have turnserver || need+=(coturn)
+have chromium  || need+=(chromium)
+have tshark    || need+=(tshark)
+have ffmpeg    || need+=(ffmpeg)
+have unshare   || need+=(util-linux)
+have ip        || need+=(iproute2)
+have node      || need+=(nodejs npm)
+have pkg-config || need+=(pkg-config)
+pkg-config --exists opus 2>/dev/null || need+=(libopus-dev)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  # tshark asks whether non-root users may capture; answer no, non-interactively.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+if [ ! -d test/e2e/node_modules/playwright-core ]; then
+  (cd test/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error)
+fi
+go mod download
+echo "install-deps: ok"
