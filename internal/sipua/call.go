@@ -202,13 +202,13 @@ func (c *Call) localSDP(audioCodecs []sdp.Codec, videoCodecs []sdp.Codec, dir sd
 	ver := c.sdpVer
 	c.mu.Unlock()
 	d := sdp.Description{SessionID: c.sdpID, Version: ver, Addr: c.ua.mediaIP}
-	d.Media = append(d.Media, sdp.LocalMedia{Kind: "audio", Port: c.audio.pair.Port, Codecs: audioCodecs, Direction: dir, Ptime: 20})
+	d.Media = append(d.Media, sdp.LocalMedia{Kind: "audio", Port: c.audio.pair.Port, Codecs: audioCodecs, Direction: dir, Ptime: 20, Crypto: c.audio.localCrypto})
 	if c.video != nil {
 		port := c.video.pair.Port
 		if len(videoCodecs) == 0 {
 			port = 0
 		}
-		d.Media = append(d.Media, sdp.LocalMedia{Kind: "video", Port: port, Codecs: videoCodecs, Direction: dir, RTCPFB: true})
+		d.Media = append(d.Media, sdp.LocalMedia{Kind: "video", Port: port, Codecs: videoCodecs, Direction: dir, RTCPFB: true, Crypto: c.video.localCrypto})
 	}
 	return sdp.Build(d)
 }
@@ -234,11 +234,14 @@ func (c *Call) applyRemote(s *sdp.Session) (audio sdp.Codec, dtmf *sdp.Codec, vi
 		dl = toLeg(*dtmf)
 	}
 	c.audio.track.SetSend(toLeg(audio), dl)
-	c.audio.clockRate = audio.Clock
+	c.audio.clockRate.Store(audio.Clock)
 	if a.Addr.IsValid() && !a.Addr.IsUnspecified() {
 		c.audio.setRemote(netip.AddrPortFrom(a.Addr.Unmap(), uint16(a.Port)), a.RTCPPort)
 	}
 	c.audio.send.Store(a.Direction.Receives() && !(a.Addr.IsValid() && a.Addr.IsUnspecified()))
+	if err := c.keyStream(c.audio, a); err != nil {
+		return audio, nil, nil, err
+	}
 	if c.video != nil {
 		if v := s.First("video"); v != nil {
 			if vc, err := sdp.AnswerVideo(v, sdp.VideoCodecs); err == nil {
@@ -253,6 +256,9 @@ func (c *Call) applyRemote(s *sdp.Session) (audio sdp.Codec, dtmf *sdp.Codec, vi
 					c.video.setRemote(netip.AddrPortFrom(v.Addr.Unmap(), uint16(v.Port)), v.RTCPPort)
 				}
 				c.video.send.Store(v.Direction.Receives())
+				if err := c.keyStream(c.video, v); err != nil {
+					video = nil
+				}
 			}
 		}
 	}
@@ -528,4 +534,28 @@ func (c *Call) gotAck(req *sip.Request) {
 		default:
 		}
 	}
+}
+
+// keyStream applies SDES: an RTP/SAVP m-line must carry a usable a=crypto,
+// and a stream we offered as SAVP must be answered as SAVP.
+func (c *Call) keyStream(s *rtpStream, m *sdp.Media) error {
+	if !m.Secure() {
+		if s.localCrypto != nil && c.Direction == Outbound {
+			return errNoCrypto // the trunk requires SRTP; plain RTP is refused
+		}
+		return nil
+	}
+	cr, ok := pickCrypto(m.Crypto)
+	if !ok {
+		return errNoCrypto
+	}
+	if s.localCrypto == nil {
+		lc, err := newLocalCrypto()
+		if err != nil {
+			return err
+		}
+		lc.Tag = cr.Tag
+		s.localCrypto = lc
+	}
+	return s.enableSRTP(cr)
 }

@@ -115,6 +115,17 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		return nil, err
 	}
 	c.To, c.Trunk, c.events = o.To, o.Trunk.Name, o.Events
+	if o.Trunk.SRTP == "sdes" {
+		for _, s := range []*rtpStream{c.audio, c.video} {
+			if s == nil {
+				continue
+			}
+			if s.localCrypto, err = newLocalCrypto(); err != nil {
+				c.end(500, "SRTP key")
+				return nil, err
+			}
+		}
+	}
 	var audio []sdp.Codec
 	for _, name := range o.Trunk.Codecs {
 		if cd, ok := sdp.AudioCodec(name); ok {

@@ -17,6 +17,7 @@ import (
 	"github.com/split-hub/split/internal/leg"
 	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/media/rtpport"
+	"github.com/split-hub/split/internal/sdp"
 )
 
 // Stats are one RTP stream's counters, safe to read at any time.
@@ -68,6 +69,7 @@ type rtpStream struct {
 	srtpOut  *srtp.Context
 	srtcpOut *srtp.Context
 	srtpIn   atomic.Pointer[srtp.Context]
+	localCrypto *sdp.Crypto // our SDES key when the m-line is RTP/SAVP
 
 	remoteSSRC atomic.Uint32
 	onDTMF     func(rune) // set before start; called on the reader goroutine
@@ -80,7 +82,8 @@ type rtpStream struct {
 	cycles    uint32
 	transit   int64
 	jitter    float64
-	clockRate uint32
+	clockRate atomic.Uint32
+	epoch     time.Time
 
 	wg   sync.WaitGroup
 	done chan struct{}
@@ -90,8 +93,9 @@ type rtpStream struct {
 func newRTPStream(log *slog.Logger, pair *rtpport.Pair, kind string, clock uint32) *rtpStream {
 	s := &rtpStream{
 		log: log, pair: pair, ssrc: rand.Uint32(), seq: uint16(rand.Uint32()),
-		tsOffset: rand.Uint32(), wbuf: make([]byte, 1600), done: make(chan struct{}), clockRate: clock,
+		tsOffset: rand.Uint32(), wbuf: make([]byte, 1600), done: make(chan struct{}), epoch: time.Now(),
 	}
+	s.clockRate.Store(clock)
 	s.send.Store(true)
 	s.track = leg.NewTrack(kind, leg.Codec{}, leg.Codec{}, leg.WriterFunc(s.writeMedia))
 	s.track.InDTMF = leg.WriterFunc(s.writeDTMF)
@@ -186,8 +190,8 @@ func (s *rtpStream) account(pkt []byte) {
 	s.received++
 	expected := int64(s.cycles+uint32(s.maxSeq)) - int64(s.baseSeq) + 1
 	s.stats.Lost.Store(expected - int64(s.received))
-	if s.clockRate > 0 {
-		arrival := now.UnixNano() * int64(s.clockRate) / 1e9
+	if clock := int64(s.clockRate.Load()); clock > 0 {
+		arrival := int64(now.Sub(s.epoch)) * clock / 1e9
 		transit := arrival - int64(ts)
 		if s.transit != 0 {
 			d := transit - s.transit
@@ -195,7 +199,7 @@ func (s *rtpStream) account(pkt []byte) {
 				d = -d
 			}
 			s.jitter += (float64(d) - s.jitter) / 16
-			s.stats.JitterMicros.Store(uint64(s.jitter * 1e6 / float64(s.clockRate)))
+			s.stats.JitterMicros.Store(uint64(s.jitter * 1e6 / float64(clock)))
 		}
 		s.transit = transit
 	}
@@ -305,7 +309,7 @@ func (s *rtpStream) readRTCP() {
 
 func (s *rtpStream) sendReport() {
 	var pkts []rtcp.Packet
-	rr := rtcp.ReceptionReport{SSRC: s.remoteSSRC.Load(), Jitter: uint32(s.stats.JitterMicros.Load() * uint64(s.clockRate) / 1e6)}
+	rr := rtcp.ReceptionReport{SSRC: s.remoteSSRC.Load(), Jitter: uint32(s.stats.JitterMicros.Load() * uint64(s.clockRate.Load()) / 1e6)}
 	if lost := s.stats.Lost.Load(); lost > 0 {
 		rr.TotalLost = uint32(lost) & 0xffffff
 	}

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/split-hub/split/internal/app"
 	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/testutil"
@@ -52,6 +54,7 @@ func setup(t *testing.T, ctx context.Context, base int, browserCodecs []string, 
 	var log *slog.Logger
 	if os.Getenv("SPLIT_TONE_LOG") != "" { // hub logs on stderr, at debug level
 		cfg.Log.Level = "debug"
+		sip.SIPDebug = true
 		log = app.NewLogger(cfg.Log, os.Stderr)
 	}
 	hub, err := testutil.StartHub(ctx, cfg, log)
@@ -166,7 +169,7 @@ func TestTonePassthroughBrowserToSIP(t *testing.T) {
 
 // sipCall: the UAS calls sip:alice@hub, the browser answers.
 func sipCall(t *testing.T, base int, browserCodecs []string, pionCodec string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	r := setup(t, ctx, base, browserCodecs, pionCodec)
 	type res struct {
@@ -187,7 +190,10 @@ func sipCall(t *testing.T, base int, browserCodecs []string, pionCodec string) {
 	select {
 	case rs = <-ch:
 	case <-ctx.Done():
-		t.Fatalf("no answer to the INVITE; signalling: %+v", r.pc.Messages())
+		for _, m := range r.pc.Messages() {
+			t.Logf("signalling: %s %s %s %s %s", m.Type, m.State, m.RawCode, m.Reason, m.Message)
+		}
+		t.Fatal("no answer to the INVITE")
 	}
 	if rs.err != nil {
 		t.Fatal(rs.err)
