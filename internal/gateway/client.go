@@ -194,9 +194,9 @@ func (cl *Client) readLoop(ctx context.Context) {
 			cl.sendError("", "bad_request", "text frames only")
 			continue
 		}
-		var m inMsg
-		if err := json.Unmarshal(b, &m); err != nil {
-			cl.sendError("", "bad_request", "malformed JSON: "+err.Error())
+		m, err := parseMessage(b)
+		if err != nil {
+			cl.sendError(m.Call, "bad_request", err.Error())
 			continue
 		}
 		cl.handle(m)
@@ -228,10 +228,6 @@ func (cl *Client) handle(m inMsg) {
 	}
 	switch m.Type {
 	case "answer":
-		if m.SDP == "" {
-			cl.sendError(m.Call, "bad_request", "missing sdp")
-			return
-		}
 		c.post(func() { c.answered(cl, m.SDP) })
 	case "reject":
 		code := m.Code
@@ -254,10 +250,6 @@ func (cl *Client) handle(m inMsg) {
 		})
 	case "dtmf":
 		digits := m.Digits
-		if digits == "" || len(digits) > 32 || strings.Trim(digits, "0123456789*#ABCDabcd") != "" {
-			cl.sendError(m.Call, "bad_request", "digits must be 1-32 of 0-9 * # A-D")
-			return
-		}
 		c.post(func() {
 			if c.sip == nil || !c.active {
 				cl.sendError(m.Call, "bad_request", "call not active")
@@ -307,15 +299,6 @@ func (cl *Client) handle(m inMsg) {
 
 func (cl *Client) offer(m inMsg) {
 	switch {
-	case m.Call == "" || len(m.Call) > 64:
-		cl.sendError(m.Call, "bad_request", "call id must be 1-64 characters")
-		return
-	case m.SDP == "":
-		cl.sendError(m.Call, "bad_request", "missing sdp")
-		return
-	case m.To == "":
-		cl.sendError(m.Call, "bad_request", "missing to")
-		return
 	case cl.call(m.Call) != nil:
 		cl.sendError(m.Call, "bad_request", "call id already in use")
 		return
@@ -331,14 +314,7 @@ func (cl *Client) offer(m inMsg) {
 		cl.sendError(m.Call, "forbidden", "too many calls on this connection")
 		return
 	}
-	headers := map[string]string{}
-	for k, v := range m.Headers {
-		if !validHeaderName(k) || len(v) > 256 || strings.ContainsAny(v, "\r\n") {
-			cl.sendError(m.Call, "bad_request", "header "+strconvQuote(k)+" not allowed (X-* or User-to-User, ≤256 chars)")
-			return
-		}
-		headers[k] = v
-	}
+	headers := m.Headers
 	c := newCall(cl.g, cl, m.Call, sipua.Outbound)
 	cl.adopt(m.Call, c)
 	cl.g.track(c)

@@ -61,14 +61,14 @@ type rtpStream struct {
 	latch  atomic.Bool // true once latched to the first packet's source
 	send   atomic.Bool // false while the far end does not want media (hold)
 
-	wmu      sync.Mutex // one writer at a time: seq, ts and srtp state
-	seq      uint16
-	tsOffset uint32
-	lastTS   uint32
-	wbuf     []byte
-	srtpOut  *srtp.Context
-	srtcpOut *srtp.Context
-	srtpIn   atomic.Pointer[srtp.Context]
+	wmu         sync.Mutex // one writer at a time: seq, ts and srtp state
+	seq         uint16
+	tsOffset    uint32
+	lastTS      uint32
+	wbuf        []byte
+	srtpOut     *srtp.Context
+	srtcpOut    *srtp.Context
+	srtpIn      atomic.Pointer[srtp.Context]
 	localCrypto *sdp.Crypto // our SDES key when the m-line is RTP/SAVP
 
 	remoteSSRC atomic.Uint32

@@ -91,8 +91,8 @@ func (r *rig) listen(t *testing.T, sc *testutil.SIPCall) {
 	checkTone(t, "SIP side", sc.Received(), sc.SampleRate(), browserHz)
 	checkTone(t, "browser side", r.pc.Received(), r.pc.SampleRate(), sipHz)
 	ps, ss := r.pc.Stats(), sc.Stats()
-	t.Logf("browser: sent %d received %d lost %d; SIP: sent %d received %d lost %d",
-		ps.PacketsSent, ps.PacketsReceived, ps.Lost, ss.PacketsSent, ss.PacketsReceived, ss.Lost)
+	t.Logf("browser: sent %d received %d lost %d other %d undecodable %d; SIP: sent %d received %d lost %d other %d",
+		ps.PacketsSent, ps.PacketsReceived, ps.Lost, ps.OtherReceived, ps.DecodeErrors, ss.PacketsSent, ss.PacketsReceived, ss.Lost, ss.OtherReceived)
 	if ps.PacketsReceived == 0 || ss.PacketsReceived == 0 {
 		t.Errorf("no packets: browser received %d, SIP received %d", ps.PacketsReceived, ss.PacketsReceived)
 	}
