@@ -1,0 +1,121 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/metrics"
+)
+
+func testServer(t *testing.T) (*Server, *httptest.Server) {
+	t.Helper()
+	signer, err := auth.NewSigner([]byte("0123456789abcdef0123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), APIKey: "key-0123456789abcdef", Signer: signer,
+		TokenTTL: time.Hour, MaxTTL: 24 * time.Hour, Metrics: metrics.New(func() float64 { return 0 })}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return s, ts
+}
+
+func do(t *testing.T, method, url, key, body string) (*http.Response, errorBody, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var e errorBody
+	_ = json.Unmarshal(b, &e)
+	return res, e, b
+}
+
+func TestTokens(t *testing.T) {
+	s, ts := testServer(t)
+	res, e, _ := do(t, "POST", ts.URL+"/v1/tokens", "", `{"identity":"alice"}`)
+	if res.StatusCode != 401 || e.Error.Code != "unauthorized" || res.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("no key: %d %+v", res.StatusCode, e)
+	}
+	res, _, _ = do(t, "POST", ts.URL+"/v1/tokens", "wrong-key-0123456789", `{"identity":"alice"}`)
+	if res.StatusCode != 401 {
+		t.Fatalf("wrong key: %d", res.StatusCode)
+	}
+	for body, want := range map[string]string{
+		`{"identity":"alice"`:              "malformed",
+		`{"identity":"al ice"}`:            "identity",
+		`{"identity":"alice","ttl":"99h"}`: "max_token_ttl",
+		`{"identity":"alice","ttl":"-1s"}`: "ttl",
+		`{"identity":"a","bogus":1}`:       "unknown field",
+	} {
+		res, e, _ := do(t, "POST", ts.URL+"/v1/tokens", s.APIKey, body)
+		if res.StatusCode != 400 || e.Error.Code != "bad_request" || !strings.Contains(e.Error.Message, want) {
+			t.Errorf("%s: %d %+v, want 400 mentioning %q", body, res.StatusCode, e, want)
+		}
+	}
+	res, _, b := do(t, "POST", ts.URL+"/v1/tokens", s.APIKey, `{"identity":"alice","ttl":"10m"}`)
+	if res.StatusCode != 201 {
+		t.Fatalf("mint: %d %s", res.StatusCode, b)
+	}
+	var tok tokenResponse
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Signer.Verify(tok.Token)
+	if err != nil || c.Identity != "alice" || time.Until(tok.ExpiresAt) > 11*time.Minute {
+		t.Fatalf("minted token: %+v %v", c, err)
+	}
+}
+
+func TestSignallingRefusesBadTokens(t *testing.T) {
+	s, ts := testServer(t)
+	for _, q := range []string{"", "?token=nope", "?token=" + strings.Repeat("a", 40) + ".b"} {
+		res, e, _ := do(t, "GET", ts.URL+"/v1/ws"+q, "", "")
+		if res.StatusCode != 401 || e.Error.Code != "unauthorized" {
+			t.Errorf("%q: %d %+v", q, res.StatusCode, e)
+		}
+	}
+	s.Drain()
+	res, _, _ := do(t, "GET", ts.URL+"/v1/ws?token=x", "", "")
+	if res.StatusCode != 503 {
+		t.Errorf("draining: %d", res.StatusCode)
+	}
+}
+
+func TestHealthReadyMetricsOpenAPI(t *testing.T) {
+	s, ts := testServer(t)
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/openapi.yaml": 200, "/v1/nothing": 404} {
+		res, _, b := do(t, "GET", ts.URL+path, "", "")
+		if res.StatusCode != want {
+			t.Errorf("%s: %d %s", path, res.StatusCode, b)
+		}
+	}
+	_, _, b := do(t, "GET", ts.URL+"/metrics", "", "")
+	if !strings.Contains(string(b), "split_calls_active") {
+		t.Error("metrics lack split_calls_active")
+	}
+	_, _, b = do(t, "GET", ts.URL+"/openapi.yaml", "", "")
+	if !strings.Contains(string(b), "/v1/tokens:") {
+		t.Error("openapi lacks /v1/tokens")
+	}
+	s.Drain()
+	if res, _, _ := do(t, "GET", ts.URL+"/readyz", "", ""); res.StatusCode != 503 {
+		t.Errorf("readyz while draining: %d", res.StatusCode)
+	}
+	if res, _, _ := do(t, "GET", ts.URL+"/healthz", "", ""); res.StatusCode != 200 {
+		t.Errorf("healthz while draining: %d", res.StatusCode)
+	}
+}
