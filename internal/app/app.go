@@ -82,7 +82,9 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		return err
 	}
 	gw.SetUA(ua)
-	if err := ua.Start(ctx); err != nil {
+	// The SIP listeners outlive the first signal: a draining hub still needs
+	// BYEs, re-INVITEs and ACKs of its active calls. ua.Close stops them.
+	if err := ua.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Metrics: m}

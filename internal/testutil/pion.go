@@ -62,14 +62,18 @@ func (m Message) ErrorCode() string {
 
 // PionOptions configure a PionClient.
 type PionOptions struct {
-	Hub       string            // base URL of the hub, e.g. http://127.0.0.1:8080
-	Token     string            // signalling token
-	Codec     string            // the only audio codec offered/accepted: "opus" (default), "PCMU" or "PCMA"
-	ToneHz    float64           // tone sent; 0 sends silence
-	Amplitude float64           // 0: DefaultAmplitude
-	Record    int               // seconds of received audio kept for inspection (0: 30; <0: none, only counters)
-	CallID    string            // id of outgoing calls (default "c1")
-	Headers   map[string]string // extra headers of the offer (X-…)
+	Hub       string  // base URL of the hub, e.g. http://127.0.0.1:8080
+	Token     string  // signalling token
+	Codec     string  // the only audio codec offered/accepted: "opus" (default), "PCMU" or "PCMA"
+	ToneHz    float64 // tone sent; 0 sends silence
+	Amplitude float64 // 0: DefaultAmplitude
+	Record    int     // seconds of received audio kept for inspection (0: 30; <0: none, only counters)
+	CallID    string  // id of outgoing calls (default "c1")
+	// BrowserCodecs offers/accepts what a browser does (Codec first, then
+	// the rest of opus, PCMU, PCMA and telephone-event/48000 and /8000);
+	// the client still sends Codec, and decodes whatever the hub sends.
+	BrowserCodecs bool
+	Headers       map[string]string // extra headers of the offer (X-…)
 }
 
 // PionClient is a browser stand-in: one signalling WebSocket and at most
@@ -93,6 +97,7 @@ type PionClient struct {
 	pc        *webrtc.PeerConnection
 	call      string
 	rec       *recorder
+	recCodec  string
 	connected chan struct{}
 	sent      atomic.Uint64
 
@@ -248,19 +253,29 @@ func (c *PionClient) CallID() string {
 	return c.call
 }
 
+var browserAudio = map[string]webrtc.RTPCodecParameters{
+	CodecOpus: {RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+	CodecPCMU: {RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0},
+	CodecPCMA: {RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8},
+	"te48":    {RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 48000, Channels: 1, SDPFmtpLine: "0-16"}, PayloadType: 110},
+	"te8":     {RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 8000, Channels: 1, SDPFmtpLine: "0-16"}, PayloadType: 126},
+}
+
 func (c *PionClient) newPC() (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
-	var codec webrtc.RTPCodecParameters
-	switch c.codec {
-	case CodecOpus:
-		codec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
-	case CodecPCMU:
-		codec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0}
-	case CodecPCMA:
-		codec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}, PayloadType: 8}
+	codec := browserAudio[c.codec]
+	names := []string{c.codec}
+	if c.opts.BrowserCodecs {
+		for _, n := range []string{CodecOpus, CodecPCMU, CodecPCMA, "te48", "te8"} {
+			if n != c.codec {
+				names = append(names, n)
+			}
+		}
 	}
-	if err := m.RegisterCodec(codec, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+	for _, n := range names {
+		if err := m.RegisterCodec(browserAudio[n], webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
@@ -283,7 +298,7 @@ func (c *PionClient) newPC() (*webrtc.PeerConnection, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.pc, c.rec = pc, rec
+	c.pc, c.rec, c.recCodec = pc, rec, c.codec
 	c.connected = make(chan struct{})
 	c.mu.Unlock()
 	connected := c.connected
@@ -296,6 +311,15 @@ func (c *PionClient) newPC() (*webrtc.PeerConnection, error) {
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if tr.Kind() != webrtc.RTPCodecTypeAudio {
 			return
+		}
+		rc, err := NormCodec(strings.TrimPrefix(strings.ToLower(tr.Codec().MimeType), "audio/"))
+		if err == nil && rc != c.codec { // the hub chose another of our codecs
+			if r2, err := newRecorder(rc, int(tr.PayloadType()), max(c.opts.Record, 0)); err == nil {
+				c.mu.Lock()
+				c.rec, c.recCodec = r2, rc
+				c.mu.Unlock()
+				rec = r2
+			}
 		}
 		rec.setPT(int(tr.PayloadType()))
 		c.wg.Add(1)
@@ -481,7 +505,21 @@ func (c *PionClient) ResetReceived() {
 }
 
 // SampleRate is the rate of Received.
-func (c *PionClient) SampleRate() int { return SampleRate(c.codec) }
+func (c *PionClient) SampleRate() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recCodec != "" {
+		return SampleRate(c.recCodec)
+	}
+	return SampleRate(c.codec)
+}
+
+// RecvCodec is the codec the hub sends ("" before the call).
+func (c *PionClient) RecvCodec() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recCodec
+}
 
 // Stats returns the media counters of the current call.
 func (c *PionClient) Stats() MediaStats {

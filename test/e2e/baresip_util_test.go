@@ -161,8 +161,8 @@ func startBaresip(t *testing.T, o baresipOpts) *baresipUA {
 	}
 	b := &baresipUA{t: t, opts: o, dir: dir, done: make(chan struct{}), evCh: make(chan struct{}),
 		resps: map[string]chan baresipResp{}}
-	b.cmd = exec.Command("baresip", "-f", dir)
-	b.cmd.Stdin = nil // /dev/null
+	b.cmd = exec.Command("baresip", "-f", dir, "-s") // -s: SIP trace in the log
+	b.cmd.Stdin = nil                                // /dev/null
 	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.out
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
