@@ -28,11 +28,12 @@ type Call struct {
 	br      *bridge.Bridge
 	offered []*Client // inbound: the browsers that were rung
 
-	ev      chan func()
-	done    chan struct{}
-	ended   bool
-	started time.Time
-	active  bool
+	ev       chan func()
+	done     chan struct{}
+	ended    bool
+	started  time.Time
+	active   bool
+	activeAt time.Time
 }
 
 func newCall(g *Gateway, cl *Client, id string, dir sipua.Direction) *Call {
@@ -78,6 +79,7 @@ func (c *Call) run(first func()) {
 			c.finish(code, reason)
 		case <-stats.C:
 			c.sendStats()
+			c.checkMedia()
 		}
 	}
 	close(c.done)
@@ -198,6 +200,9 @@ func (c *Call) onSIPState(s sipua.State, code int, reason string) {
 	}
 	switch s {
 	case sipua.StateActive:
+		if !c.active {
+			c.activeAt = time.Now()
+		}
 		c.active = true
 	case sipua.StateEnded:
 		c.finish(code, reason)
@@ -274,6 +279,23 @@ func (c *Call) answered(by *Client, answer string) {
 	c.g.metrics.SetupLatency(time.Since(c.started))
 }
 
+// checkMedia hangs up an answered, unheld call whose SIP side has sent no
+// RTP for rtp.timeout (a phone that vanished without BYE).
+func (c *Call) checkMedia() {
+	limit := c.g.cfg.RTP.Timeout
+	if limit <= 0 || !c.active || c.sip == nil || c.sip.State() == sipua.StateHeld {
+		return
+	}
+	last := c.sip.LastMedia()
+	if last.IsZero() {
+		last = c.activeAt
+	}
+	if !last.IsZero() && time.Since(last) > limit {
+		c.log.Warn("no RTP from the SIP side; hanging up", "silent_for", time.Since(last).Round(time.Second).String())
+		c.hangup(408, "Media timeout")
+	}
+}
+
 func (c *Call) sendStats() {
 	if c.sip == nil || c.rtc == nil || !c.active {
 		return
@@ -295,7 +317,8 @@ func validHeaderName(n string) bool {
 			return false
 		}
 	}
-	// Only extension headers and UUI: a browser must not forge routing or identity headers.
+	// Only extension headers: a browser must not forge routing, identity or
+	// session-correlation headers (User-to-User and X-Split-* are the hub's).
 	l := strings.ToLower(n)
-	return strings.HasPrefix(l, "x-") || l == "user-to-user"
+	return strings.HasPrefix(l, "x-") && !strings.HasPrefix(l, "x-split-")
 }

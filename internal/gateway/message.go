@@ -50,7 +50,7 @@ func parseMessage(b []byte) (inMsg, error) {
 		}
 		for k, v := range m.Headers {
 			if !validHeaderName(k) || len(v) > maxHdrVal || strings.ContainsAny(v, "\r\n\x00") {
-				return m, fmt.Errorf("header %s not allowed (X-* or User-to-User, value ≤256 characters, one line)", strconvQuote(k))
+				return m, fmt.Errorf("header %s not allowed (only X-* extension headers, not X-Split-*, value ≤256 characters, one line)", strconvQuote(k))
 			}
 		}
 	case "answer":

@@ -8,7 +8,7 @@ import (
 func TestParseMessage(t *testing.T) {
 	ok := []string{
 		`{"type":"ping"}`,
-		`{"type":"offer","call":"c1","to":"1000","sdp":"v=0","headers":{"X-Account":"42","User-to-User":"00ab;encoding=hex"}}`,
+		`{"type":"offer","call":"c1","to":"1000","sdp":"v=0","headers":{"X-Account":"42"}}`,
 		`{"type":"answer","call":"k1","sdp":"v=0"}`,
 		`{"type":"dtmf","call":"c1","digits":"12#*AD"}`,
 		`{"type":"candidate","call":"c1","candidate":null}`,
@@ -20,15 +20,17 @@ func TestParseMessage(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		`{"type":"offer","call":"c1","to":"1000"}`:                                           "sdp",
-		`{"type":"offer","call":"c1","sdp":"v=0"}`:                                           "to",
-		`{"type":"offer","call":"c1","to":"1","sdp":"v=0","headers":{"From":"x"}}`:           "header",
-		`{"type":"offer","call":"c1","to":"1","sdp":"v=0","headers":{"X-A":"a\r\nVia: x"}}`: "header",
-		`{"type":"dtmf","call":"c1","digits":"12x"}`:                                         "digits",
-		`{"type":"hangup"}`:                                                                  "missing call",
-		`{"type":"fly","call":"c1"}`:                                                         "unknown",
-		`{"call":"c9",`:                                                                      "malformed",
-		`{"type":"hangup","call":"` + strings.Repeat("x", 70) + `"}`:                         "64",
+		`{"type":"offer","call":"c1","to":"1000"}`:                                            "sdp",
+		`{"type":"offer","call":"c1","sdp":"v=0"}`:                                            "to",
+		`{"type":"offer","call":"c1","to":"1","sdp":"v=0","headers":{"From":"x"}}`:            "header",
+		`{"type":"offer","call":"c1","to":"1","sdp":"v=0","headers":{"X-A":"a\r\nVia: x"}}`:   "header",
+		`{"type":"offer","call":"c1","to":"1","sdp":"v=0","headers":{"User-to-User":"00"}}`:   "header",
+		`{"type":"offer","call":"c1","to":"1","sdp":"v=0","headers":{"X-Split-Session":"s"}}`: "header",
+		`{"type":"dtmf","call":"c1","digits":"12x"}`:                                          "digits",
+		`{"type":"hangup"}`:          "missing call",
+		`{"type":"fly","call":"c1"}`: "unknown",
+		`{"call":"c9",`:              "malformed",
+		`{"type":"hangup","call":"` + strings.Repeat("x", 70) + `"}`: "64",
 	}
 	for s, want := range bad {
 		_, err := parseMessage([]byte(s))

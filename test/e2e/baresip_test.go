@@ -6,13 +6,17 @@ import (
 	"time"
 )
 
-// Video codec variants baresip 1.0.0 is run with. VP8: the vp8 module only.
-// H264: the avcodec module only (libx264 encoder, FFmpeg decoder), without
-// video_codecs in the account: baresip 1.0 registers two H264 codecs, one
-// per packetization-mode (0 and 1), and an account's video_codecs=h264 keeps
-// only the first by name (mode 0), so a browser-side offer of mode 1 would
-// find no match. With both registered, baresip answers the hub's mode-1 offer
-// with mode 1 and offers both modes itself.
+// Video codec variants baresip 1.0.0 is run with.
+//
+// VP8: the vp8 module only (account video_codecs=vp8).
+//
+// H264: the avcodec module only (libx264 encoder, FFmpeg decoder) and no
+// video_codecs in the account. baresip 1.0 registers two H264 codecs, one per
+// packetization-mode (0 and 1); an account's video_codecs=h264 keeps only the
+// first one by name (mode 0), so the hub's mode-1 offer would find no match.
+// With both registered, baresip answers a mode-1 offer with mode 1, offers
+// both modes itself, and its h264_packetize sends FU-A/single NAL units
+// (mode 1), which Chromium decodes.
 type baresipVideoVariant struct {
 	name        string
 	modules     []string
@@ -20,10 +24,10 @@ type baresipVideoVariant struct {
 	codec       string // expected video codec name in the browser's stats and baresip's callstat
 }
 
-var baresipVariants = []baresipVideoVariant{
-	{name: "VP8", modules: []string{"g711", "vp8"}, accountOpts: ";video_codecs=vp8", codec: "VP8"},
-	{name: "H264", modules: []string{"g711", "avcodec"}, codec: "H264"},
-}
+var (
+	baresipVP8  = baresipVideoVariant{name: "VP8", modules: []string{"g711", "vp8"}, accountOpts: ";video_codecs=vp8", codec: "VP8"}
+	baresipH264 = baresipVideoVariant{name: "H264", modules: []string{"g711", "avcodec"}, codec: "H264"}
+)
 
 const baresipTone = 1000.0 // Hz, baresip's aufile tone
 
@@ -32,7 +36,13 @@ const baresipTone = 1000.0 // Hz, baresip's aufile tone
 // page hangs up.
 func TestBaresipBrowserCallsVideoPhone(t *testing.T) {
 	needPeers(t, "baresip", "node", "chromium")
-	for _, v := range baresipVariants {
+	// Only H.264 here: Chromium always offers H.264 packetization-mode=1, so
+	// the hub always picks it for the browser and offers the trunk nothing
+	// else (rtc.pickVideo; a trunk has no video codec setting). A VP8-only
+	// phone therefore declines video on this path; VP8 is covered in the
+	// other direction (TestBaresipCallsBrowserVideo/VP8), where the phone
+	// offers it.
+	for _, v := range []baresipVideoVariant{baresipH264} {
 		t.Run(v.name, func(t *testing.T) {
 			h := startHub(t, nil)
 			phone := startBaresip(t, baresipOpts{Name: "pbx", SIPPort: 15090, RTPPorts: "20000-20099", CtrlPort: 14444,
@@ -72,10 +82,11 @@ func TestBaresipBrowserCallsVideoPhone(t *testing.T) {
 // ways; baresip hangs up and the page's call ends.
 func TestBaresipCallsBrowserVideo(t *testing.T) {
 	needPeers(t, "baresip", "node", "chromium")
-	for _, v := range baresipVariants {
+	for _, v := range []baresipVideoVariant{baresipVP8, baresipH264} {
 		t.Run(v.name, func(t *testing.T) {
 			h := startHub(t, nil)
-			br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "answer", "talkMs": 20000})
+			// video=1 ticks the page's video toggle: its Answer button then answers with the camera.
+			br := startBrowser(t, map[string]any{"url": h.pageURL("alice") + "&video=1", "mode": "answer", "talkMs": 20000})
 			br.ready(t)
 			phone := startBaresip(t, baresipOpts{Name: "phone", SIPPort: 15092, RTPPorts: "20100-20199", CtrlPort: 14445,
 				Account: "<sip:phone@127.0.0.1:15092>;regint=0;audio_codecs=pcmu,pcma" + v.accountOpts,
@@ -168,6 +179,11 @@ func checkBaresipVideoCall(t *testing.T, v baresipVideoVariant, res *browserResu
 		}
 		if aRTP.RX.Packets < 50 {
 			t.Errorf("baresip received %d audio packets from the page, want ≥50", aRTP.RX.Packets)
+		}
+		// Both sides send 20 ms PCMU: about as many packets in as out. Twice
+		// as many means the hub merged two browser audio streams into one.
+		if aRTP.TX.Packets > 0 && aRTP.RX.Packets > aRTP.TX.Packets*3/2 {
+			t.Errorf("baresip received %d audio packets but sent %d: more than one audio stream reaches the phone", aRTP.RX.Packets, aRTP.TX.Packets)
 		}
 	}
 	if w == 0 || hgt == 0 {
