@@ -33,6 +33,8 @@ type Leg struct {
 	recvAudioCodec     atomic.Pointer[string]
 	recvVideoCodec     atomic.Pointer[string]
 
+	offered *sdp.Media // the browser's audio offer, when we answer
+
 	wg      sync.WaitGroup
 	done    chan struct{}
 	once    sync.Once
@@ -102,6 +104,7 @@ func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg
 	if vm := parsed.First("video"); vm != nil && o.Video && e.video {
 		vname = pickVideo(vm, o.VideoCodec)
 	}
+	l.offered = am
 	if err := l.addTracks(audioCodec, o.AudioPrefs, vname); err != nil {
 		l.Close()
 		return nil, "", err
@@ -255,6 +258,15 @@ func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoNa
 		}
 	}
 	order = append(order, CodecTE8k, CodecTE48k)
+	if l.offered != nil { // answering: pion refuses preferences the offer lacks
+		kept := order[:0]
+		for _, c := range order {
+			if _, ok := l.offered.Find(mimeName(c.MimeType), c.ClockRate); ok {
+				kept = append(kept, c)
+			}
+		}
+		order = kept
+	}
 	for _, t := range l.pc.GetTransceivers() {
 		if t.Sender() == sender {
 			if err := t.SetCodecPreferences(order); err != nil {

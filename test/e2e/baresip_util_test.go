@@ -384,6 +384,9 @@ func (b *baresipUA) rtpStats(kind string) baresipRTPStats {
 	}
 	st.Found = true
 	for _, l := range lines[start+1 : min(start+10, len(lines))] {
+		if strings.Contains(l, "Transmit:") || strings.TrimSpace(l) == "" {
+			break // the next stream's block
+		}
 		m := statsRow.FindStringSubmatch(strings.TrimSpace(l))
 		if m == nil {
 			continue
