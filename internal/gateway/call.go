@@ -137,7 +137,7 @@ func (c *Call) dial(to, offer string, headers map[string]string) {
 		c.finish(code, "Not Found")
 		return
 	}
-	prefs := append(append([]string{}, trunk.Codecs...), g.cfg.WebRTC.AudioCodecs...)
+	prefs := browserPrefs(g.cfg.WebRTC.AudioCodecs, trunk.Codecs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	leg, answer, err := g.rtc.AcceptOffer(ctx, offer, rtc.Options{
@@ -321,4 +321,30 @@ func validHeaderName(n string) bool {
 	// session-correlation headers (User-to-User and X-Split-* are the hub's).
 	l := strings.ToLower(n)
 	return strings.HasPrefix(l, "x-") && !strings.HasPrefix(l, "x-split-")
+}
+
+// browserPrefs orders the codecs allowed toward browsers so that those the
+// trunk also speaks come first (in the trunk's order): passthrough when the
+// operator allows it, transcoding only when webrtc.audio_codecs asks for it.
+func browserPrefs(allowed, trunk []string) []string {
+	out := make([]string, 0, len(allowed))
+	for _, t := range trunk {
+		for _, a := range allowed {
+			if strings.EqualFold(a, t) {
+				out = append(out, a)
+			}
+		}
+	}
+	for _, a := range allowed {
+		dup := false
+		for _, o := range out {
+			if strings.EqualFold(a, o) {
+				dup = true
+			}
+		}
+		if !dup {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/split-hub/split/internal/config"
 	"math"
 	"strings"
 	"testing"
@@ -206,3 +207,40 @@ func TestSIPForbiddenSource(t *testing.T) {
 }
 
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
+
+// The browser speaks Opus, the PBX only PCMU: the hub transcodes both ways.
+// The page's fake microphone tone comes back through sipp's echo
+// (Opus→PCMU→echo→PCMU→Opus) at the same frequency.
+func TestBrowserOpusTranscodedToPCMU(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium")
+	h := startHub(t, func(c *config.Config) {
+		c.WebRTC.AudioCodecs = []string{"opus"}
+		c.SIP.Trunks[0].Codecs = []string{"PCMU"}
+	})
+	pbx := startSipp(t, "-sf", "sipp/uas_echo.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
+		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
+	time.Sleep(300 * time.Millisecond)
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "call", "to": "1000", "video": false,
+		"talkMs": 7000, "dtmf": "9*", "hangup": "local"})
+	res := br.wait(t, 60*time.Second)
+	if code := pbx.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("sipp failed: exit %d", code)
+	}
+	st := res.Stats
+	if st == nil || st.SIP == nil {
+		t.Fatalf("no stats: %v", res.Errors)
+	}
+	if !strings.EqualFold(st.Audio.Codec, "opus") || st.SIP.Path != "transcode" {
+		t.Fatalf("codec %q path %q, want opus via transcode", st.Audio.Codec, st.SIP.Path)
+	}
+	if st.Audio.PacketsReceived < 100 || st.SIP.SIPRTP.PacketsReceived < 100 {
+		t.Fatalf("too little audio: page received %d, hub got %d from sipp", st.Audio.PacketsReceived, st.SIP.SIPRTP.PacketsReceived)
+	}
+	// Chromium's fake microphone beeps at about 400 Hz; passthrough measures 398 Hz.
+	if res.AudioPeakHz == nil || !near(*res.AudioPeakHz, 400, 30) {
+		t.Errorf("tone after Opus→PCMU→Opus = %v Hz, want ≈400", res.AudioPeakHz)
+	}
+	if res.DTMFReceived != "9*" {
+		t.Errorf("DTMF through the transcoded call = %q", res.DTMFReceived)
+	}
+}
