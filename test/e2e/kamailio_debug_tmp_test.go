@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ func TestKamailioTmpDirectBye(t *testing.T) {
 	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "call", "to": "1000", "video": false,
 		"talkMs": 3000, "hangup": "local"})
 	br.wait(t, 40*time.Second)
+	out, _ := exec.Command("ss", "-uanp").CombinedOutput()
+	t.Logf("ss:\n%s", out)
 	pbx.wait(t, 15*time.Second)
 	t.Error("dump")
 }
