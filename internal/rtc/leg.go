@@ -35,6 +35,8 @@ type Leg struct {
 
 	offered *sdp.Media // the browser's audio offer, when we answer
 
+	mu      sync.Mutex // guards closed against late OnTrack callbacks
+	closed  bool
 	wg      sync.WaitGroup
 	done    chan struct{}
 	once    sync.Once
@@ -386,7 +388,13 @@ func (l *Leg) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		t.KeyframeRequested() // ask the SIP side for a keyframe now that someone watches
 		l.requestKeyframe()
 	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
 	l.wg.Add(1)
+	l.mu.Unlock()
 	defer l.wg.Done()
 	buf := make([]byte, 1500)
 	for {
@@ -436,6 +444,9 @@ func (l *Leg) finish() {
 
 // Close closes the PeerConnection and waits for the leg's goroutines.
 func (l *Leg) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 	err := l.pc.Close()
 	l.finish()
 	l.wg.Wait()

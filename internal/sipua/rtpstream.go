@@ -117,8 +117,9 @@ func (s *rtpStream) setRemote(addr netip.AddrPort, rtcpPort int) {
 }
 
 func (s *rtpStream) start() {
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.readRTP()
+	go s.readRTCP()
 	go s.rtcpLoop()
 }
 
@@ -260,8 +261,6 @@ func (s *rtpStream) write(pkt []byte, pt uint8) error {
 
 func (s *rtpStream) rtcpLoop() {
 	defer s.wg.Done()
-	s.wg.Add(1)
-	go s.readRTCP()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
