@@ -88,6 +88,7 @@ type Trunk struct {
 	RegisterExpiry time.Duration `yaml:"register_expiry"`
 	Codecs         []string      `yaml:"codecs"`       // audio, in preference order: PCMU, PCMA, opus
 	Video          bool          `yaml:"video"`        // offer video toward this trunk when the browser sends it
+	VideoCodecs    []string      `yaml:"video_codecs"` // forwarded video toward this trunk, in preference order: H264, VP8
 	SRTP           string        `yaml:"srtp"`         // "" / none, or sdes
 	InboundFrom    []string      `yaml:"inbound_from"` // CIDRs/IPs this trunk calls us from (default: its host)
 	FromUser       string        `yaml:"from_user"`    // caller-ID user; default: the browser identity
@@ -203,6 +204,9 @@ func (t *Trunk) applyDefaults() {
 	if len(t.Codecs) == 0 {
 		t.Codecs = []string{"PCMU", "PCMA"}
 	}
+	if len(t.VideoCodecs) == 0 {
+		t.VideoCodecs = []string{"H264", "VP8"}
+	}
 	if t.RegisterExpiry == 0 {
 		t.RegisterExpiry = 300 * time.Second
 	}
@@ -309,6 +313,11 @@ func (c *Config) Validate() error {
 		for j, cd := range t.Codecs {
 			if !KnownAudioCodec(cd) {
 				add(fmt.Sprintf("%s.codecs[%d]", key, j), "unknown codec %q (PCMU, PCMA, opus)", cd)
+			}
+		}
+		for j, vc := range t.VideoCodecs {
+			if !strings.EqualFold(vc, "H264") && !strings.EqualFold(vc, "VP8") {
+				add(fmt.Sprintf("%s.video_codecs[%d]", key, j), "unknown video codec %q (H264, VP8)", vc)
 			}
 		}
 		switch t.SRTP {

@@ -141,7 +141,7 @@ func (c *Call) dial(to, offer string, headers map[string]string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	leg, answer, err := g.rtc.AcceptOffer(ctx, offer, rtc.Options{
-		AudioPrefs: prefs, Video: trunk.Video, OnState: c.onRTCState,
+		AudioPrefs: prefs, Video: trunk.Video, VideoCodecs: trunk.VideoCodecs, OnState: c.onRTCState,
 	})
 	if err != nil {
 		c.client.sendError(c.id, "bad_request", "offer: "+err.Error())
@@ -229,7 +229,7 @@ func (c *Call) ring(clients []*Client) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	leg, offer, err := c.g.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: sc.Video() != nil && (vcodec != "" || isLateOffer(sc)), VideoCodec: vcodec, OnState: c.onRTCState})
+	leg, offer, err := c.g.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: sc.Video() != nil && (vcodec != "" || isLateOffer(sc)), VideoCodecs: nonEmpty(vcodec), OnState: c.onRTCState})
 	if err != nil {
 		c.log.Warn("cannot create browser offer", "err", err)
 		sc.Reject(500, "Server Internal Error")
@@ -347,4 +347,11 @@ func browserPrefs(allowed, trunk []string) []string {
 		}
 	}
 	return out
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }

@@ -49,9 +49,10 @@ type Options struct {
 	// browser supports is what the hub sends and asks the browser to send.
 	AudioPrefs []string
 	Video      bool
-	// VideoCodec is "H264" or "VP8" when the other side already fixed it;
-	// "" picks H.264 (packetization-mode=1) if the browser offers it, else VP8.
-	VideoCodec string
+	// VideoCodecs orders the video codecs the hub may forward ("H264",
+	// "VP8"): the first one the browser offers is used. One entry when the
+	// other side already fixed it; empty means H264 then VP8.
+	VideoCodecs []string
 	// OnState observes the PeerConnection state (called on pion's goroutine: post only).
 	OnState func(webrtc.PeerConnectionState)
 }
@@ -104,7 +105,7 @@ func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg
 	}
 	vname := ""
 	if vm := parsed.First("video"); vm != nil && o.Video && e.video {
-		vname = pickVideo(vm, o.VideoCodec)
+		vname = pickVideo(vm, o.VideoCodecs)
 	}
 	l.offered = am
 	if err := l.addTracks(audioCodec, o.AudioPrefs, vname); err != nil {
@@ -131,21 +132,14 @@ func (e *Engine) CreateOffer(ctx context.Context, o Options) (*Leg, string, erro
 		return nil, "", err
 	}
 	first, _ := audioParams(o.AudioPrefs[0])
-	if _, err := l.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-		l.Close()
-		return nil, "", err
-	}
-	if o.Video && e.video {
-		if _, err := l.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-			l.Close()
-			return nil, "", err
-		}
-	}
+	// addTracks' AddTrack creates one sendrecv transceiver per kind: one
+	// audio and one video m-line. (A sendrecv AddTransceiverFromKind first
+	// would get a placeholder track and AddTrack a second m-line.)
 	vname := ""
 	if o.Video && e.video {
-		vname = o.VideoCodec
-		if vname == "" {
-			vname = "H264"
+		vname = "H264"
+		if len(o.VideoCodecs) > 0 {
+			vname = strings.ToUpper(o.VideoCodecs[0])
 		}
 	}
 	if err := l.addTracks(first, o.AudioPrefs, vname); err != nil {
@@ -215,18 +209,15 @@ func fromParams(c webrtc.RTPCodecParameters) leg.Codec {
 	return leg.Codec{PT: uint8(c.PayloadType), Name: mimeName(c.MimeType), Clock: c.ClockRate, Channels: int(c.Channels), Fmtp: c.SDPFmtpLine}
 }
 
-func pickVideo(m *sdp.Media, want string) string {
-	for _, name := range []string{want, "H264", "VP8"} {
-		if name == "" {
-			continue
-		}
+func pickVideo(m *sdp.Media, prefs []string) string {
+	if len(prefs) == 0 {
+		prefs = []string{"H264", "VP8"}
+	}
+	for _, name := range prefs {
 		for _, c := range m.Codecs {
 			if c.Is(name) && (!c.Is("H264") || strings.Contains(c.Fmtp, "packetization-mode=1")) {
 				return strings.ToUpper(name)
 			}
-		}
-		if want != "" {
-			return "" // the other side fixed the codec and the browser lacks it
 		}
 	}
 	return ""

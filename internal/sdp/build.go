@@ -14,7 +14,11 @@ type LocalMedia struct {
 	Direction Direction
 	Crypto    *Crypto // SDES; nil for plain RTP
 	Ptime     int     // audio only; 0 omits
-	RTCPFB    bool    // video: nack pli, ccm fir
+	RTCPFB    bool    // video: nack pli, ccm fir (attributes only; see Proto)
+	// Proto is the m-line transport. "" writes RTP/AVP (RTP/SAVP with
+	// Crypto), with any rtcp-fb as attributes, which AVP-only endpoints
+	// ignore; answers must echo the offer's (RFC 3264 §6), e.g. RTP/AVPF.
+	Proto string
 }
 
 // Description is what Build writes.
@@ -36,15 +40,12 @@ func Build(d Description) []byte {
 	fmt.Fprintf(&b, "v=0\r\no=split %d %d IN %s %s\r\ns=SPLIT\r\nc=IN %s %s\r\nt=0 0\r\n",
 		d.SessionID, d.Version, ipv, addr, ipv, addr)
 	for _, m := range d.Media {
-		proto := "RTP/AVP"
-		if m.Crypto != nil {
-			proto = "RTP/SAVP"
-		}
-		if m.RTCPFB && m.Crypto == nil {
-			proto = "RTP/AVPF"
-		}
-		if m.RTCPFB && m.Crypto != nil {
-			proto = "RTP/SAVPF"
+		proto := m.Proto
+		if proto == "" {
+			proto = "RTP/AVP"
+			if m.Crypto != nil {
+				proto = "RTP/SAVP"
+			}
 		}
 		fmt.Fprintf(&b, "m=%s %d %s", m.Kind, m.Port, proto)
 		if len(m.Codecs) == 0 {

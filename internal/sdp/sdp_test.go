@@ -84,7 +84,7 @@ func TestBuildRoundTrip(t *testing.T) {
 	if a.Port != 20000 || a.Direction != RecvOnly || len(a.Codecs) != 2 || a.Codecs[1].Fmtp != "0-16" {
 		t.Fatalf("audio %+v", a)
 	}
-	if v.Port != 20002 || v.Proto != "RTP/AVPF" || !strings.Contains(v.Codecs[0].Fmtp, "packetization-mode=1") {
+	if v.Port != 20002 || v.Proto != "RTP/AVP" || !strings.Contains(v.Codecs[0].Fmtp, "packetization-mode=1") {
 		t.Fatalf("video %+v", v)
 	}
 }

@@ -202,13 +202,13 @@ func (c *Call) localSDP(audioCodecs []sdp.Codec, videoCodecs []sdp.Codec, dir sd
 	ver := c.sdpVer
 	c.mu.Unlock()
 	d := sdp.Description{SessionID: c.sdpID, Version: ver, Addr: c.ua.mediaIP}
-	d.Media = append(d.Media, sdp.LocalMedia{Kind: "audio", Port: c.audio.pair.Port, Codecs: audioCodecs, Direction: dir, Ptime: 20, Crypto: c.audio.localCrypto})
+	d.Media = append(d.Media, sdp.LocalMedia{Kind: "audio", Port: c.audio.pair.Port, Codecs: audioCodecs, Direction: dir, Ptime: 20, Crypto: c.audio.localCrypto, Proto: c.audio.remoteProto()})
 	if c.video != nil {
 		port := c.video.pair.Port
 		if len(videoCodecs) == 0 {
 			port = 0
 		}
-		d.Media = append(d.Media, sdp.LocalMedia{Kind: "video", Port: port, Codecs: videoCodecs, Direction: dir, RTCPFB: true, Crypto: c.video.localCrypto})
+		d.Media = append(d.Media, sdp.LocalMedia{Kind: "video", Port: port, Codecs: videoCodecs, Direction: dir, RTCPFB: true, Crypto: c.video.localCrypto, Proto: c.video.remoteProto()})
 	}
 	return sdp.Build(d)
 }
@@ -239,6 +239,7 @@ func (c *Call) applyRemote(s *sdp.Session) (audio sdp.Codec, dtmf *sdp.Codec, vi
 		c.audio.setRemote(netip.AddrPortFrom(a.Addr.Unmap(), uint16(a.Port)), a.RTCPPort)
 	}
 	c.audio.send.Store(a.Direction.Receives() && !(a.Addr.IsValid() && a.Addr.IsUnspecified()))
+	c.audio.setProto(a.Proto)
 	if err := c.keyStream(c.audio, a); err != nil {
 		return audio, nil, nil, err
 	}
@@ -256,6 +257,7 @@ func (c *Call) applyRemote(s *sdp.Session) (audio sdp.Codec, dtmf *sdp.Codec, vi
 					c.video.setRemote(netip.AddrPortFrom(v.Addr.Unmap(), uint16(v.Port)), v.RTCPPort)
 				}
 				c.video.send.Store(v.Direction.Receives())
+				c.video.setProto(v.Proto)
 				if err := c.keyStream(c.video, v); err != nil {
 					video = nil
 				}

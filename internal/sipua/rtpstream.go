@@ -69,7 +69,8 @@ type rtpStream struct {
 	srtpOut     *srtp.Context
 	srtcpOut    *srtp.Context
 	srtpIn      atomic.Pointer[srtp.Context]
-	localCrypto *sdp.Crypto // our SDES key when the m-line is RTP/SAVP
+	localCrypto *sdp.Crypto            // our SDES key when the m-line is RTP/SAVP
+	proto       atomic.Pointer[string] // the far end's m-line transport, echoed in our SDP
 
 	remoteSSRC atomic.Uint32
 	onDTMF     func(rune) // set before start; called on the reader goroutine
@@ -381,4 +382,21 @@ func (s *rtpStream) checkDTMF(pkt []byte) {
 	if d, ok := s.dtmf.Push(binary.BigEndian.Uint32(pkt[4:]), payload); ok {
 		s.onDTMF(d)
 	}
+}
+
+// setProto remembers the far end's m-line transport so that our answers and
+// re-offers echo it (RFC 3264 §6): RTP/AVP phones never see AVPF.
+func (s *rtpStream) setProto(p string) {
+	switch p {
+	case "RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF":
+		s.proto.Store(&p)
+	}
+}
+
+// remoteProto is the transport to write ("" = the default for our crypto).
+func (s *rtpStream) remoteProto() string {
+	if p := s.proto.Load(); p != nil {
+		return *p
+	}
+	return ""
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"strings"
+
+	"github.com/split-hub/split/internal/config"
 	"testing"
 	"time"
 )
@@ -36,15 +38,11 @@ const baresipTone = 1000.0 // Hz, baresip's aufile tone
 // page hangs up.
 func TestBaresipBrowserCallsVideoPhone(t *testing.T) {
 	needPeers(t, "baresip", "node", "chromium")
-	// Only H.264 here: Chromium always offers H.264 packetization-mode=1, so
-	// the hub always picks it for the browser and offers the trunk nothing
-	// else (rtc.pickVideo; a trunk has no video codec setting). A VP8-only
-	// phone therefore declines video on this path; VP8 is covered in the
-	// other direction (TestBaresipCallsBrowserVideo/VP8), where the phone
-	// offers it.
-	for _, v := range []baresipVideoVariant{baresipH264} {
+	// The hub picks the browser's video codec by the trunk's video_codecs
+	// and offers the trunk only that one, so it is forwarded untouched.
+	for _, v := range []baresipVideoVariant{baresipH264, baresipVP8} {
 		t.Run(v.name, func(t *testing.T) {
-			h := startHub(t, nil)
+			h := startHub(t, func(c *config.Config) { c.SIP.Trunks[0].VideoCodecs = []string{v.codec} })
 			phone := startBaresip(t, baresipOpts{Name: "pbx", SIPPort: 15090, RTPPorts: "20000-20099", CtrlPort: 14444,
 				Account: "<sip:agent@127.0.0.1:15090>;regint=0;answermode=auto;audio_codecs=pcmu,pcma" + v.accountOpts,
 				Modules: v.modules, ToneHz: baresipTone})

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -272,7 +271,7 @@ func TestKamailioOutboundDigest(t *testing.T) {
 	needPeers(t, "kamailio", "kamcmd", "sipp", "node", "chromium")
 	k := startKamailio(t)
 	h := startHub(t, kamTrunk(kamPass, false))
-	pbx := startSipp(t, "-sf", "kamailio/uas_echo_rr.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(15090), "-mi", "127.0.0.1",
+	pbx := startSipp(t, "-sf", "kamailio/uas_echo_rr.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
 		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
 	time.Sleep(300 * time.Millisecond)
 	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "call", "to": "1000", "video": false,
