@@ -29,6 +29,7 @@ type Leg struct {
 
 	audio, video       *leg.Track
 	audioOut, videoOut *webrtc.TrackLocalStaticRTP
+	audioSender        *webrtc.RTPSender
 	remoteVideoSSRC    atomic.Uint32
 	recvAudioCodec     atomic.Pointer[string]
 	recvVideoCodec     atomic.Pointer[string]
@@ -161,6 +162,25 @@ func (e *Engine) CreateOffer(ctx context.Context, o Options) (*Leg, string, erro
 
 // SetAnswer applies the browser's answer to CreateOffer's offer.
 func (l *Leg) SetAnswer(answer string) error {
+	// Our offer's track has the first preferred codec; the browser may have
+	// answered another one only: send in the answered codec, or pion cannot
+	// bind the track ("codec is not supported by remote").
+	if p, err := sdp.Parse([]byte(answer)); err == nil {
+		if am := p.First("audio"); am != nil && len(am.Codecs) > 0 {
+			_, kept := am.Find(mimeName(l.audioOut.Codec().MimeType), l.audioOut.Codec().ClockRate)
+			if c, ok := audioParams(am.Codecs[0].Name); ok && !kept {
+				t, err := webrtc.NewTrackLocalStaticRTP(c.RTPCodecCapability, "audio", "split")
+				if err != nil {
+					return err
+				}
+				if err := l.audioSender.ReplaceTrack(t); err != nil {
+					return fmt.Errorf("rtc: answer: %w", err)
+				}
+				l.audioOut = t
+				l.audio.SetSend(fromParams(c), leg.Codec{})
+			}
+		}
+	}
 	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return fmt.Errorf("rtc: answer: %w", err)
 	}
@@ -244,6 +264,7 @@ func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoNa
 	if err != nil {
 		return err
 	}
+	l.audioSender = sender
 	order := []webrtc.RTPCodecParameters{audio}
 	for _, p := range append(append([]string{}, prefs...), "PCMU", "PCMA", "opus") {
 		if c, ok := audioParams(p); ok && !containsPT(order, c.PayloadType) {

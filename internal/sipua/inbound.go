@@ -85,7 +85,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
-	dlg, err := u.dua.ReadInvite(req, tx)
+	dlg, err := u.dialogUA(req.Transport()).ReadInvite(req, tx)
 	if err != nil {
 		c.end(400, err.Error())
 		u.respond(tx, req, 400, "Bad Request")

@@ -79,6 +79,7 @@ func TestCallOverTCPWithSessionTimer(t *testing.T) {
 		c.SIP.Allow = []string{"127.0.0.1"}
 	})
 	ua := testUA(t, 26400, 26600, &answerer{}, func(c *config.Config) {
+		c.SIP.ListenTCP = "127.0.0.1:26400" // as by default: UDP and TCP on one port
 		trunkTo(26401, "")(c)
 		c.SIP.Trunks[0].Transport = "tcp"
 	})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,6 +202,9 @@ func runCall(t *testing.T, srtp string, basePort int) {
 	}
 	if code, _ := cb.End(); code != 200 {
 		t.Errorf("callee end code %d", code)
+	}
+	if src := cb.invite.Source(); !strings.HasSuffix(src, ":"+itoa(basePort)) {
+		t.Errorf("INVITE came from %s, want the caller's SIP port %d (symmetric signalling)", src, basePort)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 	"github.com/split-hub/split/internal/app"
 	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/testutil"
 )
 
 const (
@@ -40,26 +40,7 @@ const (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	if os.Getenv("SPLIT_E2E_NETNS") == "" {
-		// Re-run this test binary in a fresh network namespace with only lo.
-		args := append([]string{"--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, os.Args[0]}, os.Args[1:]...)
-		cmd := exec.Command("unshare", args...)
-		cmd.Env = append(os.Environ(), "SPLIT_E2E_NETNS=1")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				os.Exit(ee.ExitCode())
-			}
-			fmt.Fprintln(os.Stderr, "e2e: cannot create a network namespace (needs root and util-linux unshare):", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	os.Exit(testutil.MainInNetns(m))
 }
 
 func needPeers(t *testing.T, bins ...string) {

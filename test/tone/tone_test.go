@@ -10,6 +10,7 @@ package tone
 
 import (
 	"context"
+	"flag"
 	"log/slog"
 	"math"
 	"os"
@@ -83,26 +84,6 @@ func setup(t *testing.T, ctx context.Context, base int, browserCodecs []string, 
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// Hub bugs these tests run into (see the report in docs/benchmarks.md,
-// "Hub bugs found"): while they are not fixed the affected test is skipped
-// with the hub's own error, so it starts running by itself once they are.
-var knownHubBugs = []string{
-	// rtc.Leg.addTracks sets codec preferences the browser did not offer.
-	"codec preferences: unsupported codec",
-	// rtc.Engine.CreateOffer adds a second audio transceiver / the track
-	// keeps the offered codec when the browser answered another one.
-	"unable to start track, codec is not supported by remote",
-}
-
-func skipKnownHubBug(t *testing.T, err string) {
-	t.Helper()
-	for _, b := range knownHubBugs {
-		if strings.Contains(err, b) {
-			t.Skipf("known hub bug, not a test failure: %s", err)
-		}
-	}
-}
-
 // listen lets media flow for talk, then checks both tones.
 func (r *rig) listen(t *testing.T, sc *testutil.SIPCall) {
 	t.Helper()
@@ -145,7 +126,6 @@ func browserCall(t *testing.T, base int, browserCodecs []string, pionCodec, want
 	defer cancel()
 	r := setup(t, ctx, base, browserCodecs, pionCodec)
 	if err := r.pc.Call(ctx, "1000"); err != nil {
-		skipKnownHubBug(t, err.Error())
 		t.Fatal(err)
 	}
 	if _, err := r.pc.WaitState(ctx, "active"); err != nil {
@@ -221,7 +201,6 @@ func sipCall(t *testing.T, base int, browserCodecs []string, pionCodec string) {
 	select {
 	case rs = <-ch:
 	case m := <-failed:
-		skipKnownHubBug(t, m.Message)
 		t.Fatalf("hub refused the answer: %s %s", m.ErrorCode(), m.Message)
 	case <-ctx.Done():
 		t.Fatal("no answer to the INVITE")
@@ -274,7 +253,6 @@ func TestToneNoLeak(t *testing.T) {
 				r.pc = pc
 			}
 			if err := r.pc.Call(ctx, "1000"); err != nil {
-				skipKnownHubBug(t, err.Error())
 				t.Fatal(err)
 			}
 			if _, err := r.pc.WaitState(ctx, "active"); err != nil {
@@ -303,4 +281,9 @@ func TestToneNoLeak(t *testing.T) {
 		n := runtime.Stack(buf, true)
 		t.Errorf("goroutines: %d before, %d after the hub stopped\n%s", before, after, buf[:n])
 	}
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(testutil.MainInNetns(m))
 }
