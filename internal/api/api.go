@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -36,6 +37,7 @@ type Server struct {
 	Gateway  *gateway.Gateway
 	Metrics  *metrics.Metrics
 	Ready    func() bool
+	Pprof    bool // serve /debug/pprof/ behind the API key
 	draining atomic.Bool
 }
 
@@ -63,6 +65,11 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.Handle("POST /v1/tokens", s.requireKey(http.HandlerFunc(s.mintToken)))
 	mux.HandleFunc("GET /v1/ws", s.signalling)
+	if s.Pprof {
+		mux.Handle("/debug/pprof/", s.requireKey(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/profile", s.requireKey(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/trace", s.requireKey(http.HandlerFunc(pprof.Trace)))
+	}
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})

@@ -87,7 +87,7 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	if err := ua.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Metrics: m}
+	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Metrics: m, Pprof: cfg.HTTP.Pprof}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		ua.Close()

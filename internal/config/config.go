@@ -47,6 +47,8 @@ type HTTP struct {
 	PublicURL string `yaml:"public_url"` // how browsers reach the hub; used in links
 	TLSCert   string `yaml:"tls_cert"`
 	TLSKey    string `yaml:"tls_key"`
+	// Pprof serves Go's profiler at /debug/pprof/ (Bearer API key required).
+	Pprof bool `yaml:"pprof"`
 }
 
 // API configures REST authentication.

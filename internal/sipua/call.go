@@ -87,6 +87,8 @@ type Call struct {
 	localHold  bool
 	answerCh   chan struct{} // inbound: closed when a final response was sent
 	ackCh      chan *sip.Request
+	final      chan *sip.Response // inbound: a rejection for the INVITE handler to send
+	finalSent  chan struct{}      // inbound: closed when Answer sent its 200 (and saw the ACK)
 	cancelRing context.CancelFunc
 
 	done      chan struct{}

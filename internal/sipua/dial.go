@@ -182,7 +182,7 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	c.mu.Lock()
 	c.cancelRing = cancel
 	c.mu.Unlock()
-	dlg, err := u.dialogUA(o.Trunk.Transport).WriteInvite(ring, req)
+	dlg, err := u.dua.WriteInvite(ring, req)
 	if err != nil {
 		cancel()
 		c.end(503, "INVITE failed: "+err.Error())

@@ -85,7 +85,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
-	dlg, err := u.dialogUA(req.Transport()).ReadInvite(req, tx)
+	dlg, err := u.dua.ReadInvite(req, tx)
 	if err != nil {
 		c.end(400, err.Error())
 		u.respond(tx, req, 400, "Bad Request")
@@ -103,6 +103,8 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	c.answerCh = make(chan struct{})
+	c.final = make(chan *sip.Response, 1)
+	c.finalSent = make(chan struct{})
 	c.ackCh = make(chan *sip.Request, 1)
 	if offer != nil {
 		if _, _, _, err := c.applyRemote(offer); err != nil {
@@ -123,9 +125,18 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	u.handler.Incoming(c)
 
 	// Whoever accepts the call owns it to the end: wait for the answer,
-	// a CANCEL or the far end's transaction dying.
+	// a CANCEL or the far end's transaction dying. sipgo terminates the
+	// INVITE transaction when this handler returns, so the final response
+	// must have been sent by then.
 	select {
 	case <-c.answerCh:
+		select {
+		case res := <-c.final: // rejected: 4xx-6xx, then wait for its ACK
+			if err := c.server.WriteResponse(res); err != nil {
+				c.log.Debug("final response failed", "err", err)
+			}
+		case <-c.finalSent: // answered: Answer sent the 200 and saw the ACK
+		}
 	case <-dlg.Context().Done():
 		c.log.Info("caller cancelled before answer")
 		c.hungUp.Store(true)
@@ -185,11 +196,13 @@ func (c *Call) Answer(ctx context.Context) error {
 		res.AppendHeader(sip.NewHeader("Session-Expires", v))
 		res.AppendHeader(sip.NewHeader("Require", "timer"))
 	}
-	if err := c.server.WriteResponse(res); err != nil {
+	close(c.answerCh)
+	err := c.server.WriteResponse(res) // returns once the ACK came (or 64*T1)
+	close(c.finalSent)
+	if err != nil {
 		c.end(500, "answer failed")
 		return err
 	}
-	close(c.answerCh)
 	select {
 	case ack := <-c.ackCh:
 		if c.lateOffer {
@@ -239,9 +252,9 @@ func (c *Call) reject(code int, reason string) {
 		return
 	default:
 	}
+	// The INVITE handler goroutine sends it (it owns the transaction).
+	c.final <- sip.NewResponseFromRequest(c.server.InviteRequest, code, reason, nil)
 	close(c.answerCh)
-	res := sip.NewResponseFromRequest(c.server.InviteRequest, code, reason, nil)
-	go func() { _ = c.server.WriteResponse(res) }() // waits for the ACK
 	c.end(code, reason)
 }
 

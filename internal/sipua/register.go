@@ -56,13 +56,12 @@ func (u *UA) register(ctx context.Context, t *config.Trunk, tu config.TrunkURI, 
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expiry.Seconds()))))
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cli := u.client(t.Transport)
-	res, err := cli.Do(rctx, req)
+	res, err := u.cli.Do(rctx, req)
 	if err != nil {
 		return 0, err
 	}
 	if res.StatusCode == 401 || res.StatusCode == 407 {
-		res, err = cli.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: t.Username, Password: t.Password})
+		res, err = u.cli.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: t.Username, Password: t.Password})
 		if err != nil {
 			return 0, err
 		}

@@ -49,21 +49,19 @@ func (noMetrics) InviteRejected(string) {}
 
 // UA is the SIP user agent of one hub.
 type UA struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	ua        *sipgo.UserAgent
-	srv       *sipgo.Server
-	cliUDP    *sipgo.Client // UDP, from the listening port
-	cliStream *sipgo.Client // TCP and TLS
-	duaUDP    *sipgo.DialogUA
-	duaStream *sipgo.DialogUA
-	acl       auth.ACL
-	pool      *rtpport.Pool
-	handler   Handler
-	metrics   Metrics
-	host      string
-	port      int
-	mediaIP   netip.Addr
+	cfg     *config.Config
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	dua     *sipgo.DialogUA
+	acl     auth.ACL
+	pool    *rtpport.Pool
+	handler Handler
+	metrics Metrics
+	host    string
+	port    int
+	mediaIP netip.Addr
 
 	mu       sync.Mutex
 	calls    map[string]*Call // by Call-ID
@@ -135,24 +133,15 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(log)); err != nil {
 		return nil, err
 	}
-	copts := []sipgo.ClientOption{sipgo.WithClientHostname(cfg.SIP.Host), sipgo.WithClientLogger(log)}
-	// TCP and TLS: connections (reused for requests back to us) from ephemeral
-	// ports; binding them to the listening port would leave TIME_WAIT sockets
-	// that block the listener's next bind.
-	if u.cliStream, err = sipgo.NewClient(u.ua, copts...); err != nil {
+	// Requests leave from ephemeral ports; the Contact and Via name our
+	// listening address, where responses and new requests come back. (Binding
+	// the client to the listening UDP port made sipgo open a second socket on
+	// it and lose responses; binding TCP left TIME_WAIT sockets that blocked
+	// the listener's next bind.)
+	if u.cli, err = sipgo.NewClient(u.ua, sipgo.WithClientHostname(cfg.SIP.Host), sipgo.WithClientLogger(log)); err != nil {
 		return nil, err
 	}
-	u.cliUDP = u.cliStream
-	if cfg.SIP.ListenUDP != "" {
-		// UDP: send from the port we listen on (symmetric signalling), so
-		// registrars and PBXs that answer or call back to the packet's source
-		// reach us, as with any phone.
-		if u.cliUDP, err = sipgo.NewClient(u.ua, append(copts, sipgo.WithClientConnectionAddr(cfg.SIP.ListenUDP))...); err != nil {
-			return nil, err
-		}
-	}
-	u.duaUDP = &sipgo.DialogUA{Client: u.cliUDP, ContactHDR: u.contact("split")}
-	u.duaStream = &sipgo.DialogUA{Client: u.cliStream, ContactHDR: u.contact("split")}
+	u.dua = &sipgo.DialogUA{Client: u.cli, ContactHDR: u.contact("split")}
 	u.srv.OnInvite(u.onInvite)
 	u.srv.OnAck(u.onAck)
 	u.srv.OnBye(u.onBye)
@@ -422,18 +411,3 @@ func dtmfRune(s string) (rune, bool) {
 }
 
 var errDraining = errors.New("sipua: draining")
-
-// client returns the client for a transport name (udp, tcp, tls; any case).
-func (u *UA) client(transport string) *sipgo.Client {
-	if strings.EqualFold(transport, "udp") || transport == "" {
-		return u.cliUDP
-	}
-	return u.cliStream
-}
-
-func (u *UA) dialogUA(transport string) *sipgo.DialogUA {
-	if strings.EqualFold(transport, "udp") || transport == "" {
-		return u.duaUDP
-	}
-	return u.duaStream
-}
