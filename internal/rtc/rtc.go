@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/twcc"
+	psdp "github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/split-hub/split/internal/config"
@@ -55,8 +57,8 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 			return nil, err
 		}
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	ir, err := interceptors(m)
+	if err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
@@ -127,4 +129,30 @@ func audioParams(name string) (webrtc.RTPCodecParameters, bool) {
 		return CodecOpus, true
 	}
 	return webrtc.RTPCodecParameters{}, false
+}
+
+// interceptors is pion's default set minus what a gateway does not use:
+// RTCP sender/receiver reports (all streams), NACK (video only: pion skips
+// streams without nack feedback) and transport-wide congestion control
+// feedback for video only — the browser's bandwidth estimation needs it for
+// video; for audio it would only cost CPU per packet. No stats interceptor
+// (the hub keeps its own counters) and no simulcast header extensions.
+func interceptors(m *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(m, ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeVideo)
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: psdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	tw, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(tw)
+	return ir, nil
 }

@@ -130,18 +130,24 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// must have been sent by then.
 	select {
 	case <-c.answerCh:
-		select {
-		case res := <-c.final: // rejected: 4xx-6xx, then wait for its ACK
-			if err := c.server.WriteResponse(res); err != nil {
-				c.log.Debug("final response failed", "err", err)
-			}
-		case <-c.finalSent: // answered: Answer sent the 200 and saw the ACK
-		}
 	case <-dlg.Context().Done():
 		c.log.Info("caller cancelled before answer")
 		c.hungUp.Store(true)
 		c.end(487, "Request Terminated")
+		return
 	case <-c.done:
+	}
+	select {
+	case <-c.answerCh:
+	default:
+		return // ended without a decision (e.g. no media ports): nothing more to send
+	}
+	select {
+	case res := <-c.final: // rejected: send the 4xx-6xx and wait for its ACK
+		if err := c.server.WriteResponse(res); err != nil {
+			c.log.Debug("final response failed", "err", err)
+		}
+	case <-c.finalSent: // answered: Answer sent the 200 and saw the ACK
 	}
 }
 
