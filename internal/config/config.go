@@ -126,7 +126,8 @@ type ICEServer struct {
 
 // Media configures codecs and buffers.
 type Media struct {
-	OpusBitrate int `yaml:"opus_bitrate"`
+	OpusBitrate    int `yaml:"opus_bitrate"`    // bit/s of Opus encoded by the hub (transcoding)
+	OpusComplexity int `yaml:"opus_complexity"` // 1-10: CPU against quality of that encoder
 }
 
 // Default returns the embedded defaults: everything on loopback, no trunk.
@@ -151,7 +152,7 @@ func Default() *Config {
 			AudioCodecs: []string{"PCMU", "PCMA", "opus"},
 			Video:       true,
 		},
-		Media:        Media{OpusBitrate: 24000},
+		Media:        Media{OpusBitrate: 24000, OpusComplexity: 5},
 		DrainTimeout: 60 * time.Second,
 	}
 }
@@ -380,6 +381,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Media.OpusBitrate < 6000 || c.Media.OpusBitrate > 510000 {
 		add("media.opus_bitrate", "must be 6000-510000")
+	}
+	if c.Media.OpusComplexity < 1 || c.Media.OpusComplexity > 10 {
+		add("media.opus_complexity", "must be 1-10")
 	}
 	if c.DrainTimeout < 0 {
 		add("drain_timeout", "must not be negative")

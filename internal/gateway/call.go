@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/media/bridge"
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/sipua"
@@ -185,7 +186,9 @@ func (c *Call) bridge() {
 	if va == nil || vb == nil {
 		va, vb = nil, nil
 	}
-	c.br = bridge.Connect(c.rtc.Audio(), c.sip.Audio(), va, vb)
+	c.br = bridge.ConnectWith(bridge.Options{Transcode: media.TranscodeOptions{
+		OpusBitrate: c.g.cfg.Media.OpusBitrate, OpusComplexity: c.g.cfg.Media.OpusComplexity,
+	}}, c.rtc.Audio(), c.sip.Audio(), va, vb)
 }
 
 func (c *Call) onRTCState(s webrtc.PeerConnectionState) {

@@ -26,12 +26,23 @@ type libopusDecoder struct {
 // (8000, 12000, 16000, 24000 or 48000) using the VoIP application. bitrate is
 // in bit/s; 0 lets the encoder choose.
 func NewOpusEncoder(sampleRate int, bitrate int) (OpusEncoder, error) {
+	return NewOpusEncoderComplexity(sampleRate, bitrate, 0)
+}
+
+// NewOpusEncoderComplexity is NewOpusEncoder with the encoder's complexity
+// (1-10, lower is cheaper; 0 keeps the library default).
+func NewOpusEncoderComplexity(sampleRate, bitrate, complexity int) (OpusEncoder, error) {
 	if err := checkOpusArgs(sampleRate, bitrate); err != nil {
 		return nil, err
 	}
 	enc, err := opus.NewEncoder(sampleRate, 1, opus.AppVoIP)
 	if err != nil {
 		return nil, fmt.Errorf("libopus encoder: %w", err)
+	}
+	if complexity != 0 {
+		if err := enc.SetComplexity(complexity); err != nil {
+			return nil, fmt.Errorf("opus complexity %d: %w", complexity, err)
+		}
 	}
 	if bitrate != 0 {
 		if err := enc.SetBitrate(bitrate); err != nil {

@@ -56,12 +56,21 @@ type Bridge struct {
 	va, vb     *leg.Track
 }
 
+// Options tune a bridge.
+type Options struct {
+	Transcode media.TranscodeOptions
+}
+
 // Connect links audio tracks a and b both ways, and video tracks va and vb
 // when both are non-nil.
-func Connect(a, b, va, vb *leg.Track) *Bridge {
+func Connect(a, b, va, vb *leg.Track) *Bridge { return ConnectWith(Options{}, a, b, va, vb) }
+
+// ConnectWith is Connect with options.
+func ConnectWith(o Options, a, b, va, vb *leg.Track) *Bridge {
 	br := &Bridge{a: a, b: b, va: va, vb: vb}
 	br.AtoB = newLink(a, b)
 	br.BtoA = newLink(b, a)
+	br.AtoB.opts, br.BtoA.opts = o.Transcode, o.Transcode
 	a.SetOutput(br.AtoB)
 	b.SetOutput(br.BtoA)
 	if va != nil && vb != nil {
@@ -96,6 +105,7 @@ type Link struct {
 	C        Counters
 	path     atomic.Int32
 
+	opts   media.TranscodeOptions
 	lastPT int // -1: not configured
 	gen    uint64
 	mode   mode
@@ -182,7 +192,7 @@ func (k *Link) configure(pt uint8) {
 		k.path.Store(int32(PathPassthrough))
 		return
 	}
-	tc, err := media.NewTranscoder(mediaCodec(src), mediaCodec(dst))
+	tc, err := media.NewTranscoderOptions(mediaCodec(src), mediaCodec(dst), k.opts)
 	if err != nil {
 		k.mode = modeDrop
 		k.path.Store(int32(PathNone))

@@ -21,13 +21,15 @@ func (s *sink) WriteRTP(pkt []byte) error { s.packets++; s.bytes += len(pkt); re
 
 // link returns the A→B link of a bridge whose A side receives from and
 // B side sends to the given codecs.
-func link(from, to leg.Codec) (*bridge.Link, *sink) {
+func link(from, to leg.Codec) (*bridge.Link, *sink) { return linkWith(bridge.Options{}, from, to) }
+
+func linkWith(o bridge.Options, from, to leg.Codec) (*bridge.Link, *sink) {
 	a := leg.NewTrack("audio", from, leg.Codec{}, &sink{})
 	a.SetRecv([]leg.Codec{from})
 	out := &sink{}
 	b := leg.NewTrack("audio", to, leg.Codec{}, out)
 	b.SetRecv([]leg.Codec{to})
-	return bridge.Connect(a, b, nil, nil).AtoB, out
+	return bridge.ConnectWith(o, a, b, nil, nil).AtoB, out
 }
 
 // frames returns n 20 ms frames of a 440 Hz tone in codec c, as RTP packets.
@@ -113,6 +115,16 @@ func BenchmarkTranscodeOpusToPCMU(b *testing.B) {
 // encoded to Opus (browser).
 func BenchmarkTranscodePCMUToOpus(b *testing.B) {
 	k, out := link(codecPCMU, codecOpus)
+	run(b, k, frames(b, codecPCMU, 50), 160)
+	if k.Path() != bridge.PathTranscode || out.packets != b.N {
+		b.Fatalf("path %v, %d of %d packets out", k.Path(), out.packets, b.N)
+	}
+}
+
+// BenchmarkTranscodePCMUToOpusComplexity5 is the same with the hub's
+// default encoder complexity (media.opus_complexity: 5).
+func BenchmarkTranscodePCMUToOpusComplexity5(b *testing.B) {
+	k, out := linkWith(bridge.Options{Transcode: media.TranscodeOptions{OpusComplexity: 5}}, codecPCMU, codecOpus)
 	run(b, k, frames(b, codecPCMU, 50), 160)
 	if k.Path() != bridge.PathTranscode || out.packets != b.N {
 		b.Fatalf("path %v, %d of %d packets out", k.Path(), out.packets, b.N)
