@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
 	psdp "github.com/pion/sdp/v3"
@@ -84,6 +85,10 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	}
 	se.SetNetworkTypes(networks)
 	se.SetIncludeLoopbackCandidate(true)
+	// No mDNS: a hub has real addresses, and per-PeerConnection mDNS sockets
+	// cost goroutines and memory and would send multicast queries for
+	// browsers' .local candidates.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if len(cfg.WebRTC.PublicIPs) > 0 {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External: cfg.WebRTC.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
