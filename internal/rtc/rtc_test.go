@@ -162,3 +162,29 @@ func TestAcceptOfferRejectsGarbageAndNoCommonCodec(t *testing.T) {
 type writerFunc func([]byte) error
 
 func (f writerFunc) WriteRTP(p []byte) error { return f(p) }
+
+// NAT 1:1: the configured public address replaces the bound one in the
+// hub's host candidates.
+func TestPublicIPRewritesCandidates(t *testing.T) {
+	cfg := config.Default()
+	cfg.WebRTC.UDPPort = 27884
+	cfg.WebRTC.PublicIPs = []string{"203.0.113.7"}
+	cfg.WebRTC.ICEServers = []config.ICEServer{{URLs: []string{"turn:turn.example.com:3478"}, Username: "u", Credential: "c"}}
+	e, err := NewEngine(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pc, _ := browserPeer(t, false)
+	leg, answer, err := e.AcceptOffer(context.Background(), offerFrom(t, pc), Options{AudioPrefs: []string{"PCMU"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Close()
+	if !strings.Contains(answer, "203.0.113.7 27884 typ host") || strings.Contains(answer, "127.0.0.1 27884") {
+		t.Fatalf("candidates not rewritten to the public IP:\n%s", answer)
+	}
+	if s := e.ICEServers(); len(s) != 1 || s[0].Username != "u" || s[0].URLs[0] != "turn:turn.example.com:3478" {
+		t.Fatalf("ICE servers for browsers: %+v", s)
+	}
+}

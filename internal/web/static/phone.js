@@ -6,6 +6,7 @@
 //   dial=<target>     pre-fill the dial field
 //   video=1           pre-tick the video checkbox
 //   autoanswer=1      answer incoming calls automatically
+//   relay=1           media only through the hub's TURN servers (iceTransportPolicy 'relay')
 import { SplitClient, mintToken } from './split.js';
 
 const $ = (id) => document.getElementById(id);
@@ -330,7 +331,7 @@ async function connect(token) {
   if (client) client.close();
   setConn('connecting', 'Connecting…');
   el.loginError.hidden = true;
-  const c = new SplitClient({ url: serverUrl(), token });
+  const c = new SplitClient({ url: serverUrl(), token, iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all' });
   client = c;
   c.addEventListener('incoming', (e) => onIncoming(e.detail));
   c.addEventListener('error', (e) => {

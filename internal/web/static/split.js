@@ -374,6 +374,7 @@ export class Call extends EventTarget {
   _createPeerConnection() {
     const pc = new RTCPeerConnection({
       iceServers: this._client.iceServers || [],
+      iceTransportPolicy: this._client.iceTransportPolicy,
       bundlePolicy: 'max-bundle',
       rtcpMuxPolicy: 'require',
     });
@@ -586,9 +587,11 @@ export class SplitClient extends EventTarget {
    *   gathering before sending SDP (later candidates are trickled).
    * @param {number} [opts.pingInterval=25000]  Keep-alive ping period (0 = off).
    * @param {number} [opts.helloTimeout=10000]  connect() fails after this.
+   * @param {'all'|'relay'} [opts.iceTransportPolicy='all']  'relay' sends media only through the TURN servers.
    */
-  constructor({ url, token, iceServers = null, gatherTimeout = 2000, pingInterval = 25000, helloTimeout = 10000 } = {}) {
+  constructor({ url, token, iceServers = null, gatherTimeout = 2000, pingInterval = 25000, helloTimeout = 10000, iceTransportPolicy = 'all' } = {}) {
     super();
+    this.iceTransportPolicy = iceTransportPolicy;
     this.url = url || null;
     this.token = token || null;
     this.gatherTimeout = gatherTimeout;
