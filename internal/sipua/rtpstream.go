@@ -29,6 +29,9 @@ type Stats struct {
 	Lost            atomic.Int64
 	JitterMicros    atomic.Uint64 // RFC 3550 interarrival jitter
 	LastReceived    atomic.Int64  // unix nanoseconds
+	RTCPReceived    atomic.Uint64 // compound RTCP packets from the far end
+	RemoteLost      atomic.Int64  // cumulative loss the far end reports for our stream (RR)
+	RemoteJitter    atomic.Uint32 // interarrival jitter the far end reports, in its clock units
 }
 
 // StatsSnapshot is a copy of Stats for JSON.
@@ -37,6 +40,8 @@ type StatsSnapshot struct {
 	PacketsReceived uint64  `json:"packets_received"`
 	Lost            int64   `json:"lost"`
 	JitterMs        float64 `json:"jitter_ms"`
+	RTCPReceived    uint64  `json:"rtcp_received"`
+	RemoteLost      int64   `json:"remote_lost"` // loss of our stream as the far end reports it (RTCP RR)
 }
 
 // Snapshot copies the counters.
@@ -44,6 +49,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 	return StatsSnapshot{
 		PacketsSent: s.PacketsSent.Load(), PacketsReceived: s.PacketsReceived.Load(),
 		Lost: s.Lost.Load(), JitterMs: float64(s.JitterMicros.Load()) / 1000,
+		RTCPReceived: s.RTCPReceived.Load(), RemoteLost: s.RemoteLost.Load(),
 	}
 }
 
@@ -298,10 +304,15 @@ func (s *rtpStream) readRTCP() {
 		if err != nil {
 			continue
 		}
+		s.stats.RTCPReceived.Add(1)
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				s.track.KeyframeRequested()
+			case *rtcp.SenderReport:
+				s.remoteReport(p.Reports)
+			case *rtcp.ReceiverReport:
+				s.remoteReport(p.Reports)
 			}
 		}
 	}
@@ -399,4 +410,14 @@ func (s *rtpStream) remoteProto() string {
 		return *p
 	}
 	return ""
+}
+
+// remoteReport keeps what the far end says about the stream we send it.
+func (s *rtpStream) remoteReport(rs []rtcp.ReceptionReport) {
+	for _, r := range rs {
+		if r.SSRC == s.ssrc {
+			s.stats.RemoteLost.Store(int64(r.TotalLost))
+			s.stats.RemoteJitter.Store(r.Jitter)
+		}
+	}
 }

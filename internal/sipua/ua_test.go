@@ -195,6 +195,26 @@ func runCall(t *testing.T, srtp string, basePort int) {
 	if digits != "5#" {
 		t.Errorf("RFC 4733 digits at callee = %q, want 5#", digits)
 	}
+	// RTCP: a sender report from the caller reaches the callee (also through SRTCP).
+	ca.audio.sendReport()
+	cb.audio.sendReport()
+	deadline := time.Now().Add(2 * time.Second)
+	for (cb.audio.stats.RTCPReceived.Load() == 0 || ca.audio.stats.RTCPReceived.Load() == 0) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if cb.audio.stats.RTCPReceived.Load() == 0 || ca.audio.stats.RTCPReceived.Load() == 0 {
+		t.Errorf("RTCP SR/RR not received: callee %d, caller %d", cb.audio.stats.RTCPReceived.Load(), ca.audio.stats.RTCPReceived.Load())
+	}
+	// SIP INFO DTMF (for PBXs without telephone-event) is accepted too.
+	if err := ca.sendInfoDTMF(context.Background(), '7'); err != nil {
+		t.Errorf("INFO: %v", err)
+	}
+	b.mu.Lock()
+	digits = string(b.digits)
+	b.mu.Unlock()
+	if digits != "5#7" {
+		t.Errorf("digits after INFO = %q, want 5#7", digits)
+	}
 	if srtp == "sdes" && ca.audio.srtpIn.Load() == nil {
 		t.Error("SRTP not keyed")
 	}
