@@ -71,7 +71,7 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		return nil, fmt.Errorf("rtc: ICE UDP port: %w", err)
 	}
 	e.udp = udp
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log: log}.NewLogger("ice-udp-mux"), udp))
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.WebRTC.TCPPort > 0 {
 		tl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: bind, Port: cfg.WebRTC.TCPPort})
@@ -80,7 +80,7 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 			return nil, fmt.Errorf("rtc: ICE TCP port: %w", err)
 		}
 		e.tcp = tl
-		se.SetICETCPMux(webrtc.NewICETCPMux(nil, tl, 64))
+		se.SetICETCPMux(webrtc.NewICETCPMux(slogFactory{log: log}.NewLogger("ice-tcp-mux"), tl, 64))
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(networks)

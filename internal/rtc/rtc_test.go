@@ -188,3 +188,54 @@ func TestPublicIPRewritesCandidates(t *testing.T) {
 		t.Fatalf("ICE servers for browsers: %+v", s)
 	}
 }
+
+// ICE-TCP: with webrtc.tcp_port set, a peer that may only use TCP connects
+// through the hub's passive TCP candidate.
+func TestICETCP(t *testing.T) {
+	cfg := config.Default()
+	cfg.WebRTC.UDPPort = 27885
+	cfg.WebRTC.TCPPort = 27886
+	e, err := NewEngine(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			close(connected)
+		}
+	})
+	leg, answer, err := e.AcceptOffer(context.Background(), offerFrom(t, pc), Options{AudioPrefs: []string{"PCMU", "opus"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Close()
+	if !strings.Contains(answer, "tcp") || !strings.Contains(answer, "27886") {
+		t.Fatalf("no TCP candidate on 27886 in the answer:\n%s", answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ICE-TCP connection within 10 s")
+	}
+}
