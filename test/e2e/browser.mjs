@@ -137,13 +137,19 @@ try {
   if (opt.hangup === 'local' && !opt.reject) {
     await page.click('#hangup');
   }
+  if (opt.hangup === 'close') {
+    // The customer closes the tab: no hangup message, the socket just goes away.
+    out.states = await page.evaluate(() => window.__states);
+    await page.close();
+    throw Object.assign(new Error('page closed'), { expected: true });
+  }
   await page.waitForFunction(ended, null, { timeout }).catch((e) => out.errors.push('never ended: ' + e.message));
   Object.assign(out, await page.evaluate(() => {
     const c = window.splitPhone.lastCall;
     return { states: window.__states, dtmfReceived: window.__dtmf, ended: c ? { code: c.code, reason: c.reason } : null };
   }));
 } catch (e) {
-  out.errors.push(String(e && e.stack || e));
+  if (!e.expected) out.errors.push(String(e && e.stack || e));
 } finally {
   await browser.close();
   console.log('RESULT ' + JSON.stringify(out));

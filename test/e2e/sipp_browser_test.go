@@ -244,3 +244,42 @@ func TestBrowserOpusTranscodedToPCMU(t *testing.T) {
 		t.Errorf("DTMF through the transcoded call = %q", res.DTMFReceived)
 	}
 }
+
+// The customer closes the tab mid-call (no hangup message; the WebSocket and
+// the PeerConnection just vanish): the hub hangs up the SIP side with BYE.
+func TestBrowserVanishesHubSendsBye(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium")
+	h := startHub(t, nil)
+	pbx := startSipp(t, "-sf", "sipp/uas_echo.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
+		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
+	time.Sleep(300 * time.Millisecond)
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "call", "to": "1000", "video": false,
+		"talkMs": 3000, "hangup": "close"})
+	res := br.wait(t, 60*time.Second)
+	if !res.sawState("active") {
+		t.Fatalf("never active: %v", res.States)
+	}
+	// uas_echo.xml ends only after receiving BYE and answering it.
+	if code := pbx.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("PBX did not get a BYE after the browser vanished: sipp exit %d", code)
+	}
+	h.waitMetric("split_calls_active 0", 5*time.Second)
+}
+
+// The phone vanishes mid-call (killed: no BYE, no more RTP): after
+// rtp.timeout the hub hangs up and the page sees 408 Media timeout.
+func TestPhoneVanishesMediaTimeout(t *testing.T) {
+	needPeers(t, "sipp", "node", "chromium")
+	h := startHub(t, func(c *config.Config) { c.RTP.Timeout = 3 * time.Second })
+	br := startBrowser(t, map[string]any{"url": h.pageURL("alice"), "mode": "answer", "talkMs": 25000})
+	br.ready(t)
+	phone := startSipp(t, "127.0.0.1:15060", "-sf", "sipp/uac_call.xml", "-s", "alice", "-i", "127.0.0.1", "-p", "15090",
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(pbxMedia), "-m", "1")
+	h.waitMetric("split_calls_active 1", 20*time.Second)
+	time.Sleep(2 * time.Second)
+	_ = phone.cmd.Process.Kill()
+	res := br.wait(t, 40*time.Second)
+	if res.Ended == nil || res.Ended.Code != 408 {
+		t.Fatalf("page ended = %+v, want 408 Media timeout", res.Ended)
+	}
+}
