@@ -167,13 +167,9 @@ func (c *Call) dial(to, offer string, headers map[string]string) {
 			OnDTMF:  func(d rune) { c.client.send(dtmfMsg{Type: "dtmf", Call: c.id, Digit: string(d)}) },
 		},
 	})
-	if err != nil {
-		code := 503
-		if errors.Is(err, sipua.ErrShuttingDown) {
-			code = 503
-		}
+	if err != nil { // draining, no RTP ports, or the INVITE could not be sent
 		c.client.sendError(c.id, "unavailable", err.Error())
-		c.finish(code, "Service Unavailable")
+		c.finish(503, "Service Unavailable")
 		return
 	}
 	c.sip = sc
