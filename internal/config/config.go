@@ -128,6 +128,9 @@ type ICEServer struct {
 type Media struct {
 	OpusBitrate    int `yaml:"opus_bitrate"`    // bit/s of Opus encoded by the hub (transcoding)
 	OpusComplexity int `yaml:"opus_complexity"` // 1-10: CPU against quality of that encoder
+	// JitterBuffer, in 20 ms frames, de-jitters and reorders browser Opus
+	// before it is transcoded (0: off, packets transcoded on arrival).
+	JitterBuffer int `yaml:"jitter_buffer"`
 }
 
 // Default returns the embedded defaults: everything on loopback, no trunk.
@@ -381,6 +384,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Media.OpusBitrate < 6000 || c.Media.OpusBitrate > 510000 {
 		add("media.opus_bitrate", "must be 6000-510000")
+	}
+	if c.Media.JitterBuffer < 0 || c.Media.JitterBuffer > 25 {
+		add("media.jitter_buffer", "must be 0-25 frames of 20 ms")
 	}
 	if c.Media.OpusComplexity < 1 || c.Media.OpusComplexity > 10 {
 		add("media.opus_complexity", "must be 1-10")

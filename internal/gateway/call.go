@@ -182,9 +182,10 @@ func (c *Call) bridge() {
 	if va == nil || vb == nil {
 		va, vb = nil, nil
 	}
-	c.br = bridge.ConnectWith(bridge.Options{Transcode: media.TranscodeOptions{
-		OpusBitrate: c.g.cfg.Media.OpusBitrate, OpusComplexity: c.g.cfg.Media.OpusComplexity,
-	}}, c.rtc.Audio(), c.sip.Audio(), va, vb)
+	c.br = bridge.ConnectWith(bridge.Options{
+		Transcode:    media.TranscodeOptions{OpusBitrate: c.g.cfg.Media.OpusBitrate, OpusComplexity: c.g.cfg.Media.OpusComplexity},
+		JitterFrames: c.g.cfg.Media.JitterBuffer,
+	}, c.rtc.Audio(), c.sip.Audio(), va, vb)
 }
 
 func (c *Call) onRTCState(s webrtc.PeerConnectionState) {

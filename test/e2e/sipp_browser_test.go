@@ -213,9 +213,16 @@ func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
 // (Opus→PCMU→echo→PCMU→Opus) at the same frequency.
 func TestBrowserOpusTranscodedToPCMU(t *testing.T) {
 	needPeers(t, "sipp", "node", "chromium")
+	for _, jitter := range []int{0, 3} {
+		t.Run(fmt.Sprintf("jitter_buffer=%d", jitter), func(t *testing.T) { opusToPCMU(t, jitter) })
+	}
+}
+
+func opusToPCMU(t *testing.T, jitter int) {
 	h := startHub(t, func(c *config.Config) {
 		c.WebRTC.AudioCodecs = []string{"opus"}
 		c.SIP.Trunks[0].Codecs = []string{"PCMU"}
+		c.Media.JitterBuffer = jitter
 	})
 	pbx := startSipp(t, "-sf", "sipp/uas_echo.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
 		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")

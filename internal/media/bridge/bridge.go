@@ -12,7 +12,9 @@ package bridge
 import (
 	"encoding/binary"
 	"errors"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/split-hub/split/internal/leg"
 	"github.com/split-hub/split/internal/media"
@@ -59,6 +61,15 @@ type Bridge struct {
 // Options tune a bridge.
 type Options struct {
 	Transcode media.TranscodeOptions
+	// JitterFrames > 0 puts a jitter buffer of that many 20 ms frames in front
+	// of the decoder for Opus sources (the browser side, where the internet's
+	// jitter and reordering are): packets are played out in order at a fixed
+	// delay and losses are concealed by the decoder. 0 transcodes each packet
+	// on arrival and leaves de-jittering to the endpoints, as rtpengine does
+	// by default: no added delay.
+	JitterFrames int
+
+	manualPlayout bool // tests drive playoutStep themselves
 }
 
 // Connect links audio tracks a and b both ways, and video tracks va and vb
@@ -70,7 +81,9 @@ func ConnectWith(o Options, a, b, va, vb *leg.Track) *Bridge {
 	br := &Bridge{a: a, b: b, va: va, vb: vb}
 	br.AtoB = newLink(a, b)
 	br.BtoA = newLink(b, a)
-	br.AtoB.opts, br.BtoA.opts = o.Transcode, o.Transcode
+	for _, k := range []*Link{br.AtoB, br.BtoA} {
+		k.opts, k.jitterFrames, k.manual = o.Transcode, o.JitterFrames, o.manualPlayout
+	}
 	a.SetOutput(br.AtoB)
 	b.SetOutput(br.BtoA)
 	if va != nil && vb != nil {
@@ -87,10 +100,13 @@ func ConnectWith(o Options, a, b, va, vb *leg.Track) *Bridge {
 	return br
 }
 
-// Close stops forwarding in both directions.
+// Close stops forwarding in both directions and waits for the playout
+// goroutines of jitter-buffered links.
 func (br *Bridge) Close() {
 	br.a.SetOutput(nil)
 	br.b.SetOutput(nil)
+	br.AtoB.stopPlayout()
+	br.BtoA.stopPlayout()
 	if br.va != nil && br.vb != nil {
 		br.va.SetOutput(nil)
 		br.vb.SetOutput(nil)
@@ -107,11 +123,23 @@ type Link struct {
 
 	opts   media.TranscodeOptions
 	lastPT int // -1: not configured
-	gen    uint64
-	mode   mode
-	tc     *media.Transcoder
-	srcC   leg.Codec
-	dstC   leg.Codec
+
+	// Jitter-buffered transcoding (Opus sources, Options.JitterFrames > 0):
+	// the reader pushes, a playout goroutine pops every 20 ms. mu guards the
+	// transcoder and output state shared by the two.
+	jitterFrames int
+	manual       bool
+	mu           sync.Mutex
+	jb           *media.JitterBuffer
+	pmu          sync.Mutex // guards stop and closed (reader starts, Close stops)
+	stop         chan struct{}
+	closed       bool
+	wg           sync.WaitGroup
+	gen          uint64
+	mode         mode
+	tc           *media.Transcoder
+	srcC         leg.Codec
+	dstC         leg.Codec
 
 	// transcoding output state
 	out      []byte
@@ -199,8 +227,20 @@ func (k *Link) configure(pt uint8) {
 		k.C.Errors.Add(1)
 		return
 	}
+	k.mu.Lock()
 	k.tc = tc
 	k.acc = k.acc[:0]
+	k.jb = nil
+	if k.jitterFrames > 0 && src.Is("opus") {
+		jb, err := media.NewJitterBuffer(media.JitterConfig{TargetDelay: k.jitterFrames})
+		if err == nil {
+			k.jb = jb
+		}
+	}
+	k.mu.Unlock()
+	if k.jb != nil && !k.manual {
+		k.startPlayout()
+	}
 	k.mode = modeTranscode
 	k.path.Store(int32(PathTranscode))
 }
@@ -219,6 +259,10 @@ func (k *Link) transcode(pkt []byte) error {
 	}
 	payload := pkt[hl:]
 	seq := binary.BigEndian.Uint16(pkt[2:])
+	if k.jb != nil { // played out by playoutStep
+		k.jb.Push(seq, binary.BigEndian.Uint32(pkt[4:]), payload)
+		return nil
+	}
 	if k.started {
 		if d := int16(seq - k.lastSeq); d <= 0 {
 			k.C.Dropped.Add(1) // late or duplicate: the decoder state has moved on
@@ -293,4 +337,66 @@ func (k *Link) relayDTMF(pkt []byte) error {
 	}
 	k.C.DTMF.Add(1)
 	return k.dst.InDTMF.WriteRTP(b)
+}
+
+func (k *Link) startPlayout() {
+	k.pmu.Lock()
+	defer k.pmu.Unlock()
+	if k.stop != nil || k.closed {
+		return
+	}
+	k.stop = make(chan struct{})
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-k.stop:
+				return
+			case <-t.C:
+				k.playoutStep()
+			}
+		}
+	}()
+}
+
+func (k *Link) stopPlayout() {
+	k.pmu.Lock()
+	k.closed = true
+	stop := k.stop
+	k.stop = nil
+	k.pmu.Unlock()
+	if stop != nil {
+		close(stop)
+	}
+	k.wg.Wait()
+}
+
+// playoutStep plays one 20 ms frame out of the jitter buffer: the next
+// packet in sequence order, the decoder's concealment for a lost one, or
+// nothing while the buffer fills.
+func (k *Link) playoutStep() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.jb == nil || k.tc == nil {
+		return
+	}
+	payload, ok, lost := k.jb.Pop()
+	var n int
+	var err error
+	switch {
+	case ok:
+		n, err = k.tc.Transcode(payload, k.out[12:])
+	case lost:
+		n, err = k.tc.Conceal(k.out[12:])
+	default:
+		return
+	}
+	if err != nil {
+		k.C.Errors.Add(1)
+		return
+	}
+	_ = k.emit(false, k.out[:12+n])
 }
