@@ -71,6 +71,7 @@ type SIP struct {
 	ListenTLS string        `yaml:"listen_tls"` // "" disables
 	TLSCert   string        `yaml:"tls_cert"`   // required with listen_tls
 	TLSKey    string        `yaml:"tls_key"`    // required with listen_tls
+	TLSCA     string        `yaml:"tls_ca"`     // PEM CAs trusted for TLS trunks (default: the system roots)
 	UserAgent string        `yaml:"user_agent"` // User-Agent / Server header
 	Allow     []string      `yaml:"allow"`      // CIDRs/IPs allowed to send INVITEs besides trunks
 	DefaultTo string        `yaml:"default_trunk"`

@@ -445,7 +445,7 @@ func (c *Call) onReoffer(req *sip.Request, tx sip.ServerTransaction) {
 	body := c.localSDP(ac, vc, dir)
 	res := sip.NewResponseFromRequest(req, 200, "OK", body)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	ct := c.ua.contact("split")
+	ct := c.contact()
 	res.AppendHeader(&ct)
 	if err := tx.Respond(res); err != nil {
 		c.log.Debug("re-INVITE answer failed", "err", err)
@@ -562,4 +562,15 @@ func (c *Call) keyStream(s *rtpStream, m *sdp.Media) error {
 		s.localCrypto = lc
 	}
 	return s.enableSRTP(cr)
+}
+
+// contact is our Contact for this call's dialog (its transport's listener).
+func (c *Call) contact() sip.ContactHeader {
+	transport := "udp"
+	if c.invite != nil {
+		transport = c.invite.Transport()
+	} else if tr, ok := c.ua.cfg.Trunk(c.Trunk); ok {
+		transport = tr.Transport
+	}
+	return c.ua.contactFor("split", transport)
 }

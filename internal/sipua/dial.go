@@ -162,7 +162,7 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	req.AppendHeader(from)
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(&cid)
-	ct := u.contact(fromUser)
+	ct := u.contactFor(fromUser, o.Trunk.Transport)
 	req.AppendHeader(&ct)
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
 	req.AppendHeader(sip.NewHeader("Supported", "timer"))

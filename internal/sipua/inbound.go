@@ -156,7 +156,8 @@ func (c *Call) Ringing() {
 	if c.server == nil {
 		return
 	}
-	if err := c.server.Respond(180, "Ringing", nil); err != nil {
+	ct := c.contact()
+	if err := c.server.Respond(180, "Ringing", nil, &ct); err != nil {
 		c.log.Debug("180 failed", "err", err)
 	}
 	c.setState(StateRinging, 180, "Ringing")
@@ -194,6 +195,8 @@ func (c *Call) Answer(ctx context.Context) error {
 	res := sip.NewResponseFromRequest(c.server.InviteRequest, 200, "OK", body)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
+	ct := c.contact()
+	res.AppendHeader(&ct)
 	if se := c.invite.GetHeader("Session-Expires"); se != nil {
 		v := se.Value()
 		if !strings.Contains(v, "refresher") {

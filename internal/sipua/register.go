@@ -51,7 +51,7 @@ func (u *UA) register(ctx context.Context, t *config.Trunk, tu config.TrunkURI, 
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: aor})
-	ct := u.contact(t.Username)
+	ct := u.contactFor(t.Username, t.Transport)
 	req.AppendHeader(&ct)
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expiry.Seconds()))))
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)

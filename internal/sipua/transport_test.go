@@ -121,3 +121,71 @@ func TestCallOverTCPWithSessionTimer(t *testing.T) {
 		t.Fatal("BYE over TCP did not arrive")
 	}
 }
+
+// A trunk with transport tls: the INVITE and the BYE go over TLS, and the
+// trunk's certificate is checked against sip.tls_ca.
+func TestCallOverTLSTrunk(t *testing.T) {
+	cert, key := selfSigned(t)
+	b := &answerer{calls: make(chan *Call, 1)}
+	testUA(t, 26701, 26800, b, func(c *config.Config) {
+		c.SIP.ListenTLS = "127.0.0.1:26761"
+		c.SIP.TLSCert, c.SIP.TLSKey = cert, key
+		c.SIP.Allow = []string{"127.0.0.1"}
+	})
+	ua := testUA(t, 26700, 26900, &answerer{}, func(c *config.Config) {
+		trunkTo(26761, "")(c)
+		c.SIP.Trunks[0].Transport = "tls"
+		c.SIP.TLSCA = cert // self-signed: the certificate is its own CA
+	})
+	tr, to, _ := ua.Resolve("bob")
+	ca, err := ua.Dial(context.Background(), DialOptions{Trunk: tr, To: to, FromUser: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cb *Call
+	select {
+	case cb = <-b.calls:
+	case <-time.After(5 * time.Second):
+		code, reason := ca.End()
+		t.Fatalf("not answered over TLS (caller ended %d %s)", code, reason)
+	}
+	if !strings.EqualFold(cb.invite.Transport(), "TLS") {
+		t.Errorf("INVITE arrived over %s, want TLS", cb.invite.Transport())
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for ca.State() != StateActive && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ca.Hangup(context.Background(), 200, "bye")
+	select {
+	case <-cb.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("BYE over TLS did not arrive")
+	}
+}
+
+func TestTLSTrunkRefusesUntrustedCertificate(t *testing.T) {
+	cert, key := selfSigned(t)
+	b := &answerer{calls: make(chan *Call, 1)}
+	testUA(t, 27001, 27100, b, func(c *config.Config) {
+		c.SIP.ListenTLS = "127.0.0.1:27061"
+		c.SIP.TLSCert, c.SIP.TLSKey = cert, key
+		c.SIP.Allow = []string{"127.0.0.1"}
+	})
+	ua := testUA(t, 27000, 27200, &answerer{}, func(c *config.Config) {
+		trunkTo(27061, "")(c)
+		c.SIP.Trunks[0].Transport = "tls" // no tls_ca: the system roots do not know this certificate
+	})
+	tr, to, _ := ua.Resolve("bob")
+	c, err := ua.Dial(context.Background(), DialOptions{Trunk: tr, To: to, FromUser: "alice"})
+	if err == nil {
+		select {
+		case <-c.Done():
+		case <-time.After(40 * time.Second):
+			t.Fatal("call to an untrusted TLS trunk neither failed nor ended")
+		}
+	}
+	if len(b.calls) != 0 {
+		t.Fatal("the INVITE reached a trunk whose certificate is not trusted")
+	}
+}

@@ -12,11 +12,13 @@ package sipua
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,6 +129,17 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 		}
 	}
 	opts := []sipgo.UserAgentOption{sipgo.WithUserAgent(cfg.SIP.UserAgent), sipgo.WithUserAgentHostname(cfg.SIP.Host)}
+	if cfg.SIP.TLSCA != "" {
+		pem, err := os.ReadFile(cfg.SIP.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("sipua: sip.tls_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("sipua: sip.tls_ca: no certificate in %s", cfg.SIP.TLSCA)
+		}
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
 	if u.ua, err = sipgo.NewUA(opts...); err != nil {
 		return nil, err
 	}
@@ -169,6 +182,31 @@ func (u *UA) Host() string { return net.JoinHostPort(u.host, strconv.Itoa(u.port
 
 func (u *UA) contact(user string) sip.ContactHeader {
 	return sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: u.host, Port: u.port}}
+}
+
+// contactFor is our Contact for a dialog on transport (udp, tcp, tls): the
+// port of that transport's listener and, for TCP/TLS, a transport parameter,
+// so that the far end's in-dialog requests (ACK, BYE, re-INVITE) reach us
+// over the same transport.
+func (u *UA) contactFor(user, transport string) sip.ContactHeader {
+	ct := u.contact(user)
+	var listen string
+	switch strings.ToLower(transport) {
+	case "tcp":
+		listen = u.cfg.SIP.ListenTCP
+	case "tls":
+		listen = u.cfg.SIP.ListenTLS
+	default:
+		return ct
+	}
+	if _, p, err := net.SplitHostPort(listen); err == nil {
+		if n, err := strconv.Atoi(p); err == nil {
+			ct.Address.Port = n
+		}
+	}
+	ct.Address.UriParams = sip.NewParams()
+	ct.Address.UriParams.Add("transport", strings.ToLower(transport))
+	return ct
 }
 
 // Start opens the configured listeners; they stop when ctx ends or Close is called.
