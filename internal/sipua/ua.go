@@ -70,6 +70,7 @@ type UA struct {
 	draining bool
 
 	wg     sync.WaitGroup
+	regWG  sync.WaitGroup // outbound registration loops
 	cancel context.CancelFunc
 }
 
@@ -260,9 +261,9 @@ func (u *UA) Start(ctx context.Context) error {
 	for i := range u.cfg.SIP.Trunks {
 		t := &u.cfg.SIP.Trunks[i]
 		if t.Register {
-			u.wg.Add(1)
+			u.regWG.Add(1)
 			go func() {
-				defer u.wg.Done()
+				defer u.regWG.Done()
 				u.registerLoop(ctx, t)
 			}()
 		}
@@ -298,6 +299,9 @@ func (u *UA) Close() error {
 	if u.cancel != nil {
 		u.cancel()
 	}
+	// Registrations are withdrawn (REGISTER Expires: 0) while the transport
+	// is still up; only then is it closed.
+	u.regWG.Wait()
 	err := u.ua.Close()
 	u.wg.Wait()
 	return err
