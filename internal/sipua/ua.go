@@ -368,11 +368,20 @@ func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	u.metrics.SIPRequest("BYE")
+// inDialog counts an in-dialog request and returns its call, or answers 481
+// and returns nil when no call of ours matches.
+func (u *UA) inDialog(method string, req *sip.Request, tx sip.ServerTransaction) *Call {
+	u.metrics.SIPRequest(method)
 	c := u.findCall(req)
 	if c == nil {
 		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}
+	return c
+}
+
+func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := u.inDialog("BYE", req, tx)
+	if c == nil {
 		return
 	}
 	u.respond(tx, req, 200, "OK")
@@ -380,26 +389,21 @@ func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	u.metrics.SIPRequest("INFO")
-	c := u.findCall(req)
+	c := u.inDialog("INFO", req, tx)
 	if c == nil {
-		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	if d, ok := parseInfoDTMF(req); ok {
 		c.emitDTMF(d)
-		u.respond(tx, req, 200, "OK")
-		return
 	}
-	// Unknown INFO packages are acknowledged so as not to break the dialog (RFC 6086 §4.2.2 allows 469).
+	// Unknown INFO packages are acknowledged too, so as not to break the dialog
+	// (RFC 6086 §4.2.2 would allow 469).
 	u.respond(tx, req, 200, "OK")
 }
 
 func (u *UA) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	u.metrics.SIPRequest("UPDATE")
-	c := u.findCall(req)
+	c := u.inDialog("UPDATE", req, tx)
 	if c == nil {
-		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	if len(req.Body()) > 0 {
