@@ -35,6 +35,10 @@ type Server struct {
 	TokenTTL time.Duration
 	MaxTTL   time.Duration
 	Gateway  *gateway.Gateway
+	// Sessions mounts the session API (the hub); nil leaves it out.
+	Sessions interface {
+		Register(mux *http.ServeMux, requireKey func(http.Handler) http.Handler)
+	}
 	Metrics  *metrics.Metrics
 	Ready    func() bool
 	Pprof    bool // serve /debug/pprof/ behind the API key
@@ -65,6 +69,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.Handle("POST /v1/tokens", s.requireKey(http.HandlerFunc(s.mintToken)))
 	mux.HandleFunc("GET /v1/ws", s.signalling)
+	if s.Sessions != nil {
+		s.Sessions.Register(mux, s.requireKey)
+	}
 	if s.Pprof {
 		mux.Handle("/debug/pprof/", s.requireKey(http.HandlerFunc(pprof.Index)))
 		mux.Handle("/debug/pprof/profile", s.requireKey(http.HandlerFunc(pprof.Profile)))

@@ -22,11 +22,29 @@ import (
 	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/gateway"
+	"github.com/split-hub/split/internal/hub"
+	"github.com/split-hub/split/internal/media"
+	"github.com/split-hub/split/internal/media/mixer"
 	"github.com/split-hub/split/internal/media/rtpport"
 	"github.com/split-hub/split/internal/metrics"
 	"github.com/split-hub/split/internal/rtc"
+	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/sipua"
+	"github.com/split-hub/split/internal/store"
+	"github.com/split-hub/split/internal/webhook"
 )
+
+// lazyHandler lets the SIP UA be built before the hub that handles its calls.
+type lazyHandler struct{ h sipua.Handler }
+
+func (l *lazyHandler) Incoming(c *sipua.Call) { l.h.Incoming(c) }
+
+// hooks adapts the webhook dispatcher to the hub.
+type hooks struct{ d *webhook.Dispatcher }
+
+func (k hooks) Publish(typ, sessionID string, at time.Time, data any) {
+	k.d.Send(webhook.Event{Type: typ, At: at, SessionID: sessionID, Data: data})
+}
 
 // Version is set at build time.
 var Version = "dev"
@@ -74,20 +92,46 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		return err
 	}
 	defer engine.Close()
+	db, err := store.Open(ctx, cfg.StoreDSN())
+	if err != nil {
+		return fmt.Errorf("sessions.store: %w", err)
+	}
+	defer db.Close()
 	var gw *gateway.Gateway
 	m := metrics.New(func() float64 { return float64(gw.ActiveCalls()) })
 	gw = gateway.New(cfg, log, engine, m, Version)
-	ua, err := sipua.New(cfg, log, pool, gw, m)
+	lazy := &lazyHandler{}
+	ua, err := sipua.New(cfg, log, pool, lazy, m)
 	if err != nil {
 		return err
 	}
 	gw.SetUA(ua)
+	var pub hub.Publisher
+	var wh *webhook.Dispatcher
+	if len(cfg.Sessions.Webhooks) > 0 {
+		var eps []webhook.Endpoint
+		for _, w := range cfg.Sessions.Webhooks {
+			eps = append(eps, webhook.Endpoint{URL: w.URL, Secret: w.Secret, Events: w.Events})
+		}
+		if wh, err = webhook.New(eps, webhook.Options{Logger: log.With("component", "webhook")}); err != nil {
+			return fmt.Errorf("sessions.webhooks: %w", err)
+		}
+		pub = hooks{wh}
+	}
+	mixOpts := mixer.Options{Transcode: media.TranscodeOptions{OpusBitrate: cfg.Media.OpusBitrate, OpusComplexity: cfg.Media.OpusComplexity}, Logger: log}
+	hb, err := hub.New(ctx, hub.Deps{Config: cfg, Log: log, UA: ua, RTC: engine, Store: db, Signer: signer,
+		Metrics: m.NewSessionMetrics(), Hooks: pub, Fallback: gw, Version: Version,
+		NewMixer: func() session.Mixer { return mixer.New(mixOpts) }})
+	if err != nil {
+		return err
+	}
+	lazy.h = hb
 	// The SIP listeners outlive the first signal: a draining hub still needs
 	// BYEs, re-INVITEs and ACKs of its active calls. ua.Close stops them.
 	if err := ua.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Metrics: m, Pprof: cfg.HTTP.Pprof}
+	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Sessions: hb, Metrics: m, Pprof: cfg.HTTP.Pprof}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		ua.Close()
@@ -108,6 +152,9 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	if tok, _, err := signer.Mint(auth.Claims{Identity: "demo"}, cfg.Auth.TokenTTL); err == nil {
 		fmt.Fprintf(out, "Softphone: %s/#token=%s  (identity demo, reachable as sip:demo@%s)\n", base, tok, ua.Host())
 	}
+	if cfg.Sessions.Demo {
+		printDemo(ctx, out, cfg, db, signer, base, apiKey)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -116,17 +163,31 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		return fmt.Errorf("http: %w", err)
 	}
 	// Drain: refuse new calls, let active ones finish.
-	log.Info("shutting down: draining", "active_calls", gw.ActiveCalls(), "timeout", cfg.DrainTimeout.String())
+	log.Info("shutting down: draining", "active_calls", gw.ActiveCalls(), "sessions", hb.Active(), "timeout", cfg.DrainTimeout.String())
 	srv.Drain()
 	gw.Drain()
+	hb.Drain()
 	ua.Drain()
 	dctx, cancel := context.WithTimeout(kill, cfg.DrainTimeout)
 	derr := gw.Wait(dctx)
+	for derr == nil && hb.Active() > 0 {
+		select {
+		case <-dctx.Done():
+			derr = dctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	cancel()
 	if derr != nil {
 		log.Warn("drain ended with calls still up; hanging them up", "active_calls", gw.ActiveCalls(), "why", derr)
 	}
 	gw.Close()
+	hb.Close()
+	if wh != nil {
+		wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = wh.Close(wctx)
+		wcancel()
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = hs.Shutdown(sctx)
 	scancel()
@@ -166,4 +227,41 @@ func tokenSecret(cfg *config.Config) ([]byte, error) {
 		return nil, fmt.Errorf("token secret: %w", err)
 	}
 	return b, nil
+}
+
+// printDemo prints links that make the embedded default usable at once:
+// the customer page and a console for each configured agent (two demo agents
+// are created when none exist).
+func printDemo(ctx context.Context, out io.Writer, cfg *config.Config, db *store.DB, signer *auth.Signer, base, apiKey string) {
+	agents, err := db.ListAgents(ctx)
+	if err != nil {
+		return
+	}
+	if len(agents) == 0 && len(cfg.Sessions.Queues) > 0 {
+		q := cfg.Sessions.Queues[0].Name
+		for i, name := range []string{"Alice", "Bob"} {
+			a := store.Agent{ID: fmt.Sprintf("agent%d", i+1), Name: name, Queues: []string{q}}
+			if db.PutAgent(ctx, a) == nil {
+				agents = append(agents, a)
+			}
+		}
+	}
+	fmt.Fprintf(out, "Customer page: %s/customer.html?entry=%s\n", base, firstEntry(cfg))
+	for _, a := range agents {
+		tok, _, err := signer.Mint(auth.Claims{Identity: a.ID, Role: "agent"}, cfg.Auth.MaxTokenTTL)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(out, "Agent console (%s): %s/agent.html#token=%s\n", a.ID, base, tok)
+	}
+	fmt.Fprintf(out, "Admin view: %s/admin.html#key=%s\n", base, apiKey)
+}
+
+func firstEntry(cfg *config.Config) string {
+	for _, e := range cfg.Sessions.EntryPoints {
+		if e.Public {
+			return e.Name
+		}
+	}
+	return "default"
 }

@@ -32,6 +32,7 @@ type Config struct {
 	RTP          RTP           `yaml:"rtp"`
 	WebRTC       WebRTC        `yaml:"webrtc"`
 	Media        Media         `yaml:"media"`
+	Sessions     Sessions      `yaml:"sessions"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
@@ -157,6 +158,7 @@ func Default() *Config {
 			Video:       true,
 		},
 		Media:        Media{OpusBitrate: 24000, OpusComplexity: 5},
+		Sessions:     defaultSessions(),
 		DrainTimeout: 60 * time.Second,
 	}
 }
@@ -170,6 +172,7 @@ func Load(r io.Reader) (*Config, error) {
 		return nil, fmt.Errorf("config: read: %w", err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
+		c.Sessions.applyDefaults(c.DataDir)
 		return c, nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -180,6 +183,7 @@ func Load(r io.Reader) (*Config, error) {
 	for i := range c.SIP.Trunks {
 		c.SIP.Trunks[i].applyDefaults()
 	}
+	c.Sessions.applyDefaults(c.DataDir)
 	return c, nil
 }
 
@@ -395,6 +399,7 @@ func (c *Config) Validate() error {
 	if c.DrainTimeout < 0 {
 		add("drain_timeout", "must not be negative")
 	}
+	c.Sessions.validate(add, c)
 	return errors.Join(errs...)
 }
 

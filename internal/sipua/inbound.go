@@ -15,7 +15,7 @@ import (
 var inboundPrefs = []string{"PCMU", "PCMA", "opus"}
 
 // headersKept are copied from an inbound INVITE for the router.
-var headersKept = []string{"User-to-User", "X-Split-Session", "Call-Info", "P-Asserted-Identity"}
+var headersKept = []string{"User-to-User", "X-User-to-User", "X-Split-Session", "Call-Info", "P-Asserted-Identity"}
 
 func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	u.metrics.SIPRequest("INVITE")
@@ -248,7 +248,9 @@ func (c *Call) answerDirection() sdp.Direction {
 
 // Reject declines an unanswered inbound call with code (4xx-6xx).
 func (c *Call) Reject(code int, reason string) {
-	c.hungUp.Store(true)
+	if !c.hungUp.CompareAndSwap(false, true) {
+		return // already hung up or rejected
+	}
 	c.reject(code, reason)
 }
 

@@ -1,0 +1,256 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Sessions configures SPLIT's session layer: where customers enter, how
+// their sessions are routed, the built-in ACD, storage and webhooks.
+type Sessions struct {
+	// Store is where sessions, events, agents and appointments live:
+	// "sqlite:<path>" (default: sqlite:<data_dir>/split.db) or a
+	// postgres:// URL for several nodes.
+	Store       string       `yaml:"store"`
+	EntryPoints []EntryPoint `yaml:"entry_points"`
+	Routes      []Route      `yaml:"routes"`
+	Queues      []Queue      `yaml:"queues"`
+	Agents      []Agent      `yaml:"agents"`
+	Webhooks    []Webhook    `yaml:"webhooks"`
+	// AgentViewTTL is how long the agent-view link sent in Call-Info works.
+	AgentViewTTL time.Duration `yaml:"agent_view_ttl"`
+	// Demo prints ready-to-open links (customer page, agent consoles) at start.
+	Demo bool `yaml:"demo"`
+}
+
+// StoreDSN is the store to open: sessions.store, or the SQLite file in data_dir.
+func (c *Config) StoreDSN() string {
+	if c.Sessions.Store != "" {
+		return c.Sessions.Store
+	}
+	return "sqlite:" + strings.TrimRight(c.DataDir, "/") + "/split.db"
+}
+
+// EntryPoint is a widget or page through which customers start sessions.
+type EntryPoint struct {
+	Name string `yaml:"name"`
+	// Public allows anonymous customers (a website widget). A non-public
+	// entry point needs a join token minted by the API.
+	Public bool `yaml:"public"`
+	// Video allows the customer's camera (default true).
+	Video *bool `yaml:"video"`
+	// RateLimit is the number of sessions per minute one client address may
+	// start through this entry point (default 10).
+	RateLimit int `yaml:"rate_limit"`
+}
+
+// Route sends matching sessions to a target. Routes are tried in order; the
+// first match wins.
+type Route struct {
+	Name string `yaml:"name"`
+	// Match conditions (all given ones must hold).
+	Entry    string            `yaml:"entry"`    // entry point name ("" any)
+	Language string            `yaml:"language"` // customer language prefix ("es" matches "es-ES")
+	Context  map[string]string `yaml:"context"`  // exact context values
+	Days     []string          `yaml:"days"`     // mon..sun ("" any)
+	Hours    string            `yaml:"hours"`    // "08:00-20:00" in TimeZone
+	TimeZone string            `yaml:"time_zone"`
+	// Target: "queue:<name>" (built-in ACD) or a SIP URI / number on a trunk
+	// (the external ACD queue), e.g. "sip:support@pbx" or "pbx:6000".
+	Target   string `yaml:"target"`
+	FromUser string `yaml:"from_user"` // caller-ID user toward the ACD (default: "web")
+	FromName string `yaml:"from_name"` // caller-ID display name (default: the customer's name)
+}
+
+// Queue is a built-in ACD queue.
+type Queue struct {
+	Name        string        `yaml:"name"`
+	RingTimeout time.Duration `yaml:"ring_timeout"` // per agent offer (default 20s)
+	MaxWait     time.Duration `yaml:"max_wait"`     // then overflow (0: wait forever)
+	Overflow    string        `yaml:"overflow"`     // SIP target after max_wait or with no agents
+	WrapUp      time.Duration `yaml:"wrap_up"`      // after-call work (default 0)
+}
+
+// Agent is an agent of the built-in ACD (more can be added with the API).
+type Agent struct {
+	ID     string   `yaml:"id"`
+	Name   string   `yaml:"name"`
+	Queues []string `yaml:"queues"`
+}
+
+// Webhook is an HTTP endpoint that receives session lifecycle events.
+type Webhook struct {
+	URL    string   `yaml:"url"`
+	Secret string   `yaml:"secret"`
+	Events []string `yaml:"events"`
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func defaultSessions() Sessions {
+	return Sessions{
+		EntryPoints:  []EntryPoint{{Name: "default", Public: true}},
+		Routes:       []Route{{Name: "default", Target: "queue:default"}},
+		Queues:       []Queue{{Name: "default"}},
+		AgentViewTTL: 4 * time.Hour,
+		Demo:         true,
+	}
+}
+
+func (s *Sessions) applyDefaults(string) {
+	for i := range s.Queues {
+		if s.Queues[i].RingTimeout == 0 {
+			s.Queues[i].RingTimeout = 20 * time.Second
+		}
+	}
+	for i := range s.EntryPoints {
+		if s.EntryPoints[i].RateLimit == 0 {
+			s.EntryPoints[i].RateLimit = 10
+		}
+	}
+	if s.AgentViewTTL == 0 {
+		s.AgentViewTTL = 4 * time.Hour
+	}
+}
+
+// VideoAllowed reports whether the entry point lets customers send video.
+func (e EntryPoint) VideoAllowed() bool { return e.Video == nil || *e.Video }
+
+// EntryPoint returns the entry point called name.
+func (s *Sessions) EntryPoint(name string) (EntryPoint, bool) {
+	for _, e := range s.EntryPoints {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return EntryPoint{}, false
+}
+
+var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+// ParseHours parses "HH:MM-HH:MM" into minutes since midnight.
+func ParseHours(s string) (from, to int, err error) {
+	var h1, m1, h2, m2 int
+	if _, err := fmt.Sscanf(s, "%d:%d-%d:%d", &h1, &m1, &h2, &m2); err != nil {
+		return 0, 0, fmt.Errorf("hours must be HH:MM-HH:MM, not %q", s)
+	}
+	if h1 < 0 || h1 > 24 || h2 < 0 || h2 > 24 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59 {
+		return 0, 0, fmt.Errorf("hours out of range in %q", s)
+	}
+	return h1*60 + m1, h2*60 + m2, nil
+}
+
+// Weekday parses mon..sun.
+func Weekday(s string) (time.Weekday, bool) {
+	d, ok := weekdays[strings.ToLower(s)]
+	return d, ok
+}
+
+func (s *Sessions) validate(add func(key, format string, a ...any), c *Config) {
+	if s.Store != "" && !strings.HasPrefix(s.Store, "sqlite:") && !strings.HasPrefix(s.Store, "postgres://") && !strings.HasPrefix(s.Store, "postgresql://") {
+		add("sessions.store", "must be sqlite:<path> or a postgres:// URL")
+	}
+	entries, queues := map[string]bool{}, map[string]bool{}
+	for i, e := range s.EntryPoints {
+		key := fmt.Sprintf("sessions.entry_points[%d]", i)
+		if !nameRE.MatchString(e.Name) {
+			add(key+".name", "must be 1-64 of A-Z a-z 0-9 . _ -, not %q", e.Name)
+		}
+		if entries[e.Name] {
+			add(key+".name", "duplicate entry point %q", e.Name)
+		}
+		entries[e.Name] = true
+		if e.RateLimit < 0 {
+			add(key+".rate_limit", "must not be negative")
+		}
+	}
+	for i, q := range s.Queues {
+		key := fmt.Sprintf("sessions.queues[%d]", i)
+		if !nameRE.MatchString(q.Name) {
+			add(key+".name", "must be 1-64 of A-Z a-z 0-9 . _ -, not %q", q.Name)
+		}
+		if queues[q.Name] {
+			add(key+".name", "duplicate queue %q", q.Name)
+		}
+		queues[q.Name] = true
+		if q.RingTimeout < 0 || q.MaxWait < 0 || q.WrapUp < 0 {
+			add(key, "durations must not be negative")
+		}
+		if q.Overflow != "" && strings.HasPrefix(q.Overflow, "queue:") {
+			add(key+".overflow", "must be a SIP target on a trunk, not a queue")
+		}
+	}
+	checkTarget := func(key, t string) {
+		if q, ok := strings.CutPrefix(t, "queue:"); ok {
+			if !queues[q] {
+				add(key, "unknown queue %q", q)
+			}
+			return
+		}
+		if t == "" {
+			add(key, "is required")
+			return
+		}
+		if len(c.SIP.Trunks) == 0 {
+			add(key, "%q is a SIP target but no sip.trunks are configured", t)
+		}
+	}
+	for i, r := range s.Routes {
+		key := fmt.Sprintf("sessions.routes[%d]", i)
+		if r.Entry != "" && !entries[r.Entry] {
+			add(key+".entry", "unknown entry point %q", r.Entry)
+		}
+		checkTarget(key+".target", r.Target)
+		for j, d := range r.Days {
+			if _, ok := Weekday(d); !ok {
+				add(fmt.Sprintf("%s.days[%d]", key, j), "must be mon..sun, not %q", d)
+			}
+		}
+		if r.Hours != "" {
+			if _, _, err := ParseHours(r.Hours); err != nil {
+				add(key+".hours", "%v", err)
+			}
+		}
+		if r.TimeZone != "" {
+			if _, err := time.LoadLocation(r.TimeZone); err != nil {
+				add(key+".time_zone", "%v", err)
+			}
+		}
+	}
+	for i, q := range s.Queues {
+		if q.Overflow != "" {
+			checkTarget(fmt.Sprintf("sessions.queues[%d].overflow", i), q.Overflow)
+		}
+	}
+	agents := map[string]bool{}
+	for i, a := range s.Agents {
+		key := fmt.Sprintf("sessions.agents[%d]", i)
+		if !nameRE.MatchString(a.ID) {
+			add(key+".id", "must be 1-64 of A-Z a-z 0-9 . _ - (a SIP user part), not %q", a.ID)
+		}
+		if agents[a.ID] {
+			add(key+".id", "duplicate agent %q", a.ID)
+		}
+		agents[a.ID] = true
+		for j, q := range a.Queues {
+			if !queues[q] {
+				add(fmt.Sprintf("%s.queues[%d]", key, j), "unknown queue %q", q)
+			}
+		}
+	}
+	for i, w := range s.Webhooks {
+		key := fmt.Sprintf("sessions.webhooks[%d]", i)
+		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
+			add(key+".url", "must be an http(s) URL")
+		}
+		if len(w.Secret) < 16 {
+			add(key+".secret", "must be at least 16 characters")
+		}
+	}
+	if s.AgentViewTTL < 0 {
+		add("sessions.agent_view_ttl", "must not be negative")
+	}
+}

@@ -1,0 +1,574 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/store"
+)
+
+// Register mounts the session REST API, the session WebSocket and the
+// per-session event streams on mux. requireKey wraps handlers that need the
+// API key.
+func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
+	k := func(f http.HandlerFunc) http.Handler { return requireKey(f) }
+	mux.HandleFunc("GET /v1/sessions/ws", h.serveWS)
+	mux.Handle("POST /v1/sessions", k(h.apiCreateSession))
+	mux.Handle("GET /v1/sessions", k(h.apiListSessions))
+	mux.Handle("GET /v1/sessions/{id}", k(h.apiGetSession))
+	mux.Handle("DELETE /v1/sessions/{id}", k(h.apiEndSession))
+	mux.Handle("POST /v1/sessions/{id}/transfer", k(h.apiTransfer))
+	mux.Handle("POST /v1/sessions/{id}/participants", k(h.apiAddParticipant))
+	mux.Handle("GET /v1/sessions/{id}/events", k(h.apiEvents))
+	mux.Handle("GET /v1/queues", k(h.apiQueues))
+	mux.Handle("GET /v1/agents", k(h.apiAgents))
+	mux.Handle("POST /v1/agents", k(h.apiPutAgent))
+	mux.Handle("DELETE /v1/agents/{id}", k(h.apiDeleteAgent))
+}
+
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeErr(w http.ResponseWriter, status int, code, msg string) {
+	var b apiError
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeHubErr maps a hub error to an HTTP status.
+func writeHubErr(w http.ResponseWriter, err error) {
+	code := errCode(err)
+	status := map[string]int{"bad_request": 400, "conflict": 409, "not_found": 404, "unavailable": 503, "forbidden": 403}[code]
+	if status == 0 {
+		status = 400
+	}
+	writeErr(w, status, code, err.Error())
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, "bad_request", "malformed JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// serveWS authenticates a session socket before the upgrade.
+func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	if h.isDraining() {
+		writeErr(w, http.StatusServiceUnavailable, "unavailable", "hub is shutting down")
+		return
+	}
+	q := r.URL.Query()
+	p := Peer{Addr: clientAddr(r)}
+	if tok := q.Get("token"); tok != "" {
+		c, err := h.signer.Verify(tok)
+		if err != nil {
+			msg := "invalid token"
+			if errors.Is(err, auth.ErrExpired) {
+				msg = "token expired"
+			}
+			writeErr(w, http.StatusUnauthorized, "unauthorized", msg)
+			return
+		}
+		switch c.Role {
+		case roleAgent:
+			p.Role, p.Identity = roleAgent, c.Identity
+		case roleViewer, roleCustomer:
+			if c.Session == "" {
+				writeErr(w, http.StatusUnauthorized, "unauthorized", "token is not bound to a session")
+				return
+			}
+			if h.Session(c.Session) == nil {
+				writeErr(w, http.StatusNotFound, "not_found", "the session is over or does not exist")
+				return
+			}
+			p.Role, p.Identity, p.Session = c.Role, c.Identity, c.Session
+		default:
+			writeErr(w, http.StatusForbidden, "forbidden", "this token's role cannot use the session protocol")
+			return
+		}
+	} else {
+		entry := q.Get("entry")
+		ep, ok := h.cfg.Sessions.EntryPoint(entry)
+		if !ok {
+			writeErr(w, http.StatusNotFound, "not_found", fmt.Sprintf("unknown entry point %q", entry))
+			return
+		}
+		if !ep.Public {
+			writeErr(w, http.StatusUnauthorized, "unauthorized", "this entry point needs a join token")
+			return
+		}
+		p.Role, p.Identity, p.Entry = roleCustomer, "customer", entry
+	}
+	ws, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	h.Serve(r.Context(), ws, p)
+}
+
+type createSessionReq struct {
+	Entry    string            `json:"entry_point"`
+	Mode     string            `json:"mode"`
+	Customer session.Customer  `json:"customer"`
+	Target   string            `json:"target"` // optional: "queue:<name>" or a SIP target, instead of the routes
+	TTL      string            `json:"ttl"`
+	Context  map[string]string `json:"context"`
+}
+
+type createSessionResp struct {
+	*session.Info
+	Token   string    `json:"token"`
+	JoinURL string    `json:"join_url"`
+	Expires time.Time `json:"token_expires_at"`
+}
+
+// apiCreateSession creates a session that a customer joins with a link.
+func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
+	var req createSessionReq
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Entry == "" {
+		req.Entry = "default"
+	}
+	if _, ok := h.cfg.Sessions.EntryPoint(req.Entry); !ok {
+		writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown entry_point %q", req.Entry))
+		return
+	}
+	if req.Target != "" && !strings.HasPrefix(req.Target, "queue:") {
+		if _, _, err := h.ua.Resolve(req.Target); err != nil {
+			writeErr(w, http.StatusBadRequest, "bad_request", "target: "+err.Error())
+			return
+		}
+	}
+	mode := session.Mode(req.Mode)
+	if mode == "" {
+		mode = session.ModeForward
+	}
+	ttl := time.Hour
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 || d > h.cfg.Auth.MaxTokenTTL {
+			writeErr(w, http.StatusBadRequest, "bad_request", "ttl must be a positive duration up to auth.max_token_ttl")
+			return
+		}
+		ttl = d
+	}
+	if req.Context != nil && req.Customer.Context == nil {
+		req.Customer.Context = req.Context
+	}
+	if len(req.Customer.Name) > 128 || len(req.Customer.Context) > 32 {
+		writeErr(w, http.StatusBadRequest, "bad_request", "customer name or context too large")
+		return
+	}
+	s, err := h.newSession("", mode, req.Entry, req.Customer)
+	if err != nil {
+		writeHubErr(w, err)
+		return
+	}
+	if req.Target != "" {
+		s.Call(func() { s.SetScoped("target", req.Target) }) // routed when the customer joins
+	}
+	tok, c, err := h.signer.Mint(auth.Claims{Identity: "customer", Role: roleCustomer, Session: s.ID}, ttl)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, createSessionResp{Info: s.Info(), Token: tok, JoinURL: h.publicURL() + "/customer.html?token=" + tok, Expires: c.Expires().UTC()})
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// lookup finds a session live or in the store.
+func (h *Hub) lookup(ctx context.Context, id string) (*session.Info, bool, error) {
+	if !uuidRE.MatchString(id) {
+		return nil, false, fmt.Errorf("%w: %q is not a session id", errNotFoundErr, id)
+	}
+	if s := h.Session(id); s != nil {
+		return s.Info(), true, nil
+	}
+	rec, err := h.store.GetSession(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, fmt.Errorf("%w: no session %s", errNotFoundErr, id)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return fromRecord(rec), false, nil
+}
+
+func (h *Hub) apiGetSession(w http.ResponseWriter, r *http.Request) {
+	in, _, err := h.lookup(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeHubErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+func (h *Hub) apiListSessions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			writeErr(w, http.StatusBadRequest, "bad_request", "limit must be 1-500")
+			return
+		}
+		limit = n
+	}
+	if q.Get("active") == "true" {
+		list := h.Sessions()
+		sort.Slice(list, func(i, j int) bool { return list[i].ID > list[j].ID })
+		if len(list) > limit {
+			list = list[:limit]
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
+		return
+	}
+	f := store.SessionFilter{State: q.Get("state"), Mode: q.Get("mode"), Limit: limit, Before: q.Get("before")}
+	if q.Get("active") == "false" {
+		b := false
+		f.Active = &b
+	}
+	recs, err := h.store.ListSessions(r.Context(), f)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	out := make([]*session.Info, 0, len(recs))
+	for _, rec := range recs {
+		if s := h.Session(rec.ID); s != nil {
+			out = append(out, s.Info())
+			continue
+		}
+		out = append(out, fromRecord(rec))
+	}
+	resp := map[string]any{"sessions": out}
+	if len(out) == limit {
+		resp["next"] = out[len(out)-1].ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *Hub) apiEndSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, live, err := h.lookup(r.Context(), id); err != nil {
+		writeHubErr(w, err)
+		return
+	} else if !live {
+		writeErr(w, http.StatusConflict, "conflict", "the session has already ended")
+		return
+	}
+	err := h.onSession(id, func(s *session.Session) error {
+		h.end(s, 200, "Ended by API")
+		return nil
+	})
+	if err != nil {
+		writeHubErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Hub) apiTransfer(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		To string `json:"to"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.To == "" {
+		writeErr(w, http.StatusBadRequest, "bad_request", "to is required: queue:<name>, agent:<id> or a SIP target")
+		return
+	}
+	err := h.onSession(r.PathValue("id"), func(s *session.Session) error { return h.transfer(s, st(s).agentID, req.To) })
+	if err != nil {
+		writeHubErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "transferring", "to": req.To})
+}
+
+// apiAddParticipant adds a third party: a telephone number / SIP URI joins
+// the main audio group (supervisor barge or conference: mixed mix-minus).
+func (h *Hub) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		To   string `json:"to"`
+		Role string `json:"role"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	role := session.RolePhoneParty
+	switch req.Role {
+	case "", "phone-party":
+	case "supervisor":
+		role = session.RoleSupervisor
+	default:
+		writeErr(w, http.StatusBadRequest, "bad_request", "role must be phone-party or supervisor")
+		return
+	}
+	if req.To == "" || strings.HasPrefix(req.To, "queue:") || strings.HasPrefix(req.To, "agent:") {
+		writeErr(w, http.StatusBadRequest, "bad_request", "to must be a SIP URI or number on a trunk")
+		return
+	}
+	var legs int
+	err := h.onSession(r.PathValue("id"), func(s *session.Session) error {
+		if err := h.dialParty(s, req.To, role, false); err != nil {
+			return err
+		}
+		legs = len(s.Legs())
+		return nil
+	})
+	if err != nil {
+		writeHubErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "dialling", "to": req.To, "legs": legs})
+}
+
+// apiEvents streams a session's history then its live events as
+// server-sent events (text/event-stream), or returns the history as JSON
+// with ?format=json or Accept: application/json.
+func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	_, live, err := h.lookup(r.Context(), id)
+	if err != nil {
+		writeHubErr(w, err)
+		return
+	}
+	var after int64
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		after, _ = strconv.ParseInt(v, 10, 64)
+	}
+	wantJSON := r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json")
+	var ch chan session.Event
+	if live && !wantJSON {
+		var cancel func()
+		ch, cancel = h.rec.subscribe(id)
+		defer cancel()
+	}
+	hist, err := h.store.Events(r.Context(), id, after, 1000)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	if wantJSON {
+		out := make([]session.Event, 0, len(hist))
+		for _, e := range hist {
+			out = append(out, fromStoreEvent(e))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"events": out})
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeErr(w, http.StatusInternalServerError, "internal", "streaming unsupported")
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	last := after
+	emit := func(e session.Event) bool {
+		if e.Seq <= last {
+			return true
+		}
+		last = e.Seq
+		b, _ := json.Marshal(e)
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b); err != nil {
+			return false
+		}
+		fl.Flush()
+		return true
+	}
+	for _, e := range hist {
+		if !emit(fromStoreEvent(e)) {
+			return
+		}
+	}
+	if ch == nil {
+		return
+	}
+	s := h.Session(id)
+	var done <-chan struct{}
+	if s != nil {
+		done = s.Stopped()
+	}
+	ping := time.NewTicker(20 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case e := <-ch:
+			if !emit(e) {
+				return
+			}
+		case <-ping.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case <-done:
+			for {
+				select {
+				case e := <-ch:
+					emit(e)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func fromStoreEvent(e store.Event) session.Event {
+	out := session.Event{Seq: e.Seq, At: e.At, Type: e.Type, Leg: e.Leg}
+	if len(e.Data) > 0 {
+		_ = json.Unmarshal(e.Data, &out.Data)
+	}
+	return out
+}
+
+type queueView struct {
+	Name        string  `json:"name"`
+	Waiting     int     `json:"waiting"`
+	LongestWait float64 `json:"longest_wait_seconds"`
+	LoggedIn    int     `json:"agents_logged_in"`
+	Ready       int     `json:"agents_ready"`
+	Busy        int     `json:"agents_busy"`
+	AvgWait     float64 `json:"avg_wait_seconds"`
+	AvgHandle   float64 `json:"avg_handle_seconds"`
+	EWT         float64 `json:"ewt_seconds"`
+	Answered    int     `json:"answered"`
+	Abandoned   int     `json:"abandoned"`
+	Overflowed  int     `json:"overflowed"`
+}
+
+func (h *Hub) apiQueues(w http.ResponseWriter, r *http.Request) {
+	out := []queueView{}
+	for _, q := range h.acd.Queues() {
+		out = append(out, queueView{Name: q.Name, Waiting: q.Waiting, LongestWait: q.LongestWait.Seconds(), LoggedIn: q.LoggedIn,
+			Ready: q.Ready, Busy: q.Busy, AvgWait: q.AvgWait.Seconds(), AvgHandle: q.AvgHandle.Seconds(), EWT: q.EWT.Seconds(),
+			Answered: q.Answered, Abandoned: q.Abandoned, Overflowed: q.Overflowed})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queues": out})
+}
+
+type agentView struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Queues  []string  `json:"queues"`
+	State   string    `json:"state"`
+	Since   time.Time `json:"since,omitempty"`
+	Session string    `json:"session,omitempty"`
+	Handled int       `json:"handled"`
+	Online  bool      `json:"online"`
+}
+
+func (h *Hub) apiAgents(w http.ResponseWriter, r *http.Request) {
+	recs, err := h.store.ListAgents(r.Context())
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	live := map[string]agentView{}
+	for _, a := range h.acd.Agents() {
+		live[a.ID] = agentView{State: string(a.State), Since: a.Since.UTC(), Session: a.Session, Handled: a.Handled}
+	}
+	out := []agentView{}
+	for _, a := range recs {
+		v := live[a.ID]
+		v.ID, v.Name, v.Queues = a.ID, a.Name, a.Queues
+		if v.Queues == nil {
+			v.Queues = []string{}
+		}
+		if v.State == "" {
+			v.State = "logged_out"
+		}
+		v.Online = len(h.agentConns(a.ID)) > 0
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": out})
+}
+
+var agentIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func (h *Hub) apiPutAgent(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID     string   `json:"id"`
+		Name   string   `json:"name"`
+		Queues []string `json:"queues"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if !agentIDRE.MatchString(req.ID) {
+		writeErr(w, http.StatusBadRequest, "bad_request", "id must be 1-64 of A-Z a-z 0-9 . _ - (it is the agent's SIP user)")
+		return
+	}
+	for _, q := range req.Queues {
+		if _, ok := h.queueConfig(q); !ok {
+			writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown queue %q", q))
+			return
+		}
+	}
+	if err := h.store.PutAgent(r.Context(), store.Agent{ID: req.ID, Name: req.Name, Queues: req.Queues}); err != nil {
+		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, agentView{ID: req.ID, Name: req.Name, Queues: req.Queues, State: "logged_out"})
+}
+
+func (h *Hub) apiDeleteAgent(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := h.store.DeleteAgent(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeErr(w, http.StatusNotFound, "not_found", "no agent "+id)
+		return
+	}
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	_ = h.acd.Logout(id)
+	w.WriteHeader(http.StatusNoContent)
+}

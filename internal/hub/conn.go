@@ -1,0 +1,773 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/split-hub/split/internal/acd"
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/rtc"
+	"github.com/split-hub/split/internal/session"
+)
+
+// Roles of a socket (docs/sessions.md).
+const (
+	roleCustomer = "customer"
+	roleAgent    = "agent"
+	roleViewer   = "viewer"
+)
+
+// Messages of docs/sessions.md.
+type (
+	inFrame struct {
+		Type      string                   `json:"type"`
+		Leg       string                   `json:"leg"`
+		Session   string                   `json:"session"`
+		SDP       string                   `json:"sdp"`
+		Name      string                   `json:"name"`
+		Context   map[string]string        `json:"context"`
+		Language  string                   `json:"language"`
+		Queues    []string                 `json:"queues"`
+		Ready     *bool                    `json:"ready"`
+		Hold      bool                     `json:"hold"`
+		Mute      bool                     `json:"mute"`
+		To        string                   `json:"to"`
+		Digits    string                   `json:"digits"`
+		Candidate *webrtc.ICECandidateInit `json:"candidate"`
+	}
+	helloMsg struct {
+		Type       string             `json:"type"`
+		Role       string             `json:"role"`
+		Identity   string             `json:"identity"`
+		Session    string             `json:"session,omitempty"`
+		ICEServers []webrtc.ICEServer `json:"ice_servers"`
+		Server     string             `json:"server"`
+		Agent      *agentMsg          `json:"agent,omitempty"`
+		Queues     []string           `json:"queues,omitempty"`
+	}
+	answerMsg struct {
+		Type    string `json:"type"`
+		Leg     string `json:"leg"`
+		Session string `json:"session"`
+		SDP     string `json:"sdp"`
+	}
+	offerMsg struct {
+		Type        string           `json:"type"`
+		Leg         string           `json:"leg"`
+		Session     string           `json:"session"`
+		SDP         string           `json:"sdp"`
+		Queue       string           `json:"queue,omitempty"`
+		From        string           `json:"from,omitempty"`
+		Customer    session.Customer `json:"customer"`
+		Video       bool             `json:"video"`
+		RingTimeout int              `json:"ring_timeout,omitempty"`
+	}
+	cancelMsg struct {
+		Type    string `json:"type"`
+		Leg     string `json:"leg"`
+		Session string `json:"session"`
+		Reason  string `json:"reason"`
+	}
+	sessionMsg struct {
+		Type     string            `json:"type"`
+		Session  string            `json:"session"`
+		State    string            `json:"state"`
+		Mode     string            `json:"mode"`
+		Queue    string            `json:"queue,omitempty"`
+		Position int               `json:"position,omitempty"`
+		EWT      int               `json:"ewt,omitempty"`
+		Held     bool              `json:"held"`
+		Agent    *session.AgentRef `json:"agent,omitempty"`
+		Customer *session.Customer `json:"customer,omitempty"`
+	}
+	agentMsg struct {
+		Type    string    `json:"type"`
+		ID      string    `json:"id"`
+		Name    string    `json:"name,omitempty"`
+		State   string    `json:"state"`
+		Since   time.Time `json:"since"`
+		Queues  []string  `json:"queues"`
+		Session string    `json:"session,omitempty"`
+	}
+	endedMsg struct {
+		Type    string `json:"type"`
+		Session string `json:"session"`
+		Leg     string `json:"leg,omitempty"`
+		Code    int    `json:"code"`
+		Reason  string `json:"reason"`
+	}
+	errorMsg struct {
+		Type    string `json:"type"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Leg     string `json:"leg,omitempty"`
+		Session string `json:"session,omitempty"`
+	}
+)
+
+func agentStateMsg(a acd.AgentStatus) agentMsg {
+	q := a.Queues
+	if q == nil {
+		q = []string{}
+	}
+	return agentMsg{Type: "agent", ID: a.ID, Name: a.Name, State: string(a.State), Since: a.Since.UTC(), Queues: q, Session: a.Session}
+}
+
+// Errors with their protocol codes.
+var (
+	errBadRequest     = errors.New("bad_request")
+	errConflict       = errors.New("conflict")
+	errNotFoundErr    = errors.New("not_found")
+	errUnavailableErr = errors.New("unavailable")
+	errForbidden      = errors.New("forbidden")
+)
+
+func errCode(err error) string {
+	for _, e := range []error{errBadRequest, errConflict, errNotFoundErr, errUnavailableErr, errForbidden} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	if errors.Is(err, errUnavailable) {
+		return "unavailable"
+	}
+	if errors.Is(err, errNotFound) {
+		return "not_found"
+	}
+	return "bad_request"
+}
+
+// Peer is who a socket is, decided by the HTTP layer before the upgrade.
+type Peer struct {
+	Role     string // customer, agent, viewer
+	Identity string
+	Session  string // token-scoped session (viewer, customer join token)
+	Entry    string // customer: entry point
+	Addr     string // client address (rate limits)
+}
+
+// conn is one session-protocol socket.
+type conn struct {
+	h        *Hub
+	ws       *websocket.Conn
+	role     string
+	identity string
+	entry    string
+	addr     string
+	log      *slog.Logger
+	out      chan []byte
+
+	mu       sync.Mutex
+	legs     map[string]string // leg id → session id, for this socket's legs and offers
+	session  string            // customer/viewer: their session
+	loggedIn bool
+}
+
+// Serve runs the session protocol on ws until it closes.
+func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
+	ws.SetReadLimit(256 << 10)
+	c := &conn{h: h, ws: ws, role: p.Role, identity: p.Identity, entry: p.Entry, addr: p.Addr, session: p.Session,
+		out: make(chan []byte, 64), legs: map[string]string{}}
+	c.log = h.log.With("role", p.Role, "identity", p.Identity)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop(ctx)
+	}()
+	hello := helloMsg{Type: "hello", Role: p.Role, Identity: p.Identity, Session: p.Session, ICEServers: h.rtc.ICEServers(), Server: "split/" + h.version}
+	if p.Role == roleAgent {
+		h.addAgent(c)
+		for _, q := range h.cfg.Sessions.Queues {
+			hello.Queues = append(hello.Queues, q.Name)
+		}
+		if a, ok := h.agentStatus(p.Identity); ok {
+			m := agentStateMsg(a)
+			hello.Agent = &m
+		}
+	}
+	c.send(hello)
+	c.log.Info("session socket connected")
+	c.readLoop(ctx)
+	c.gone()
+	cancel()
+	wg.Wait()
+	c.log.Info("session socket closed")
+}
+
+func (h *Hub) agentStatus(id string) (acd.AgentStatus, bool) {
+	for _, a := range h.acd.Agents() {
+		if a.ID == id {
+			return a, true
+		}
+	}
+	return acd.AgentStatus{}, false
+}
+
+func (h *Hub) addAgent(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.agents[c.identity]
+	if m == nil {
+		m = map[*conn]struct{}{}
+		h.agents[c.identity] = m
+	}
+	m[c] = struct{}{}
+}
+
+// removeAgent reports whether it was the agent's last console.
+func (h *Hub) removeAgent(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.agents[c.identity]
+	delete(m, c)
+	if len(m) == 0 {
+		delete(h.agents, c.identity)
+		return true
+	}
+	return false
+}
+
+func (h *Hub) agentConns(id string) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*conn, 0, len(h.agents[id]))
+	for c := range h.agents[id] {
+		out = append(out, c)
+	}
+	return out
+}
+
+// gone: the socket closed. A customer's or viewer's leg ends with it; an
+// agent's calls end and, if it was their last console, they are logged out.
+func (c *conn) gone() {
+	h := c.h
+	if c.role == roleAgent && h.removeAgent(c) {
+		_ = h.acd.Logout(c.identity)
+	}
+	c.mu.Lock()
+	legs := make(map[string]string, len(c.legs))
+	for k, v := range c.legs {
+		legs[k] = v
+	}
+	c.mu.Unlock()
+	for legID, sid := range legs {
+		if s := h.Session(sid); s != nil {
+			s.Do(func() {
+				t := st(s)
+				if o := t.offers[legID]; o != nil && o.agent == c.identity {
+					if len(h.agentConns(c.identity)) == 0 {
+						_ = h.decline(s, c, legID)
+					}
+					return
+				}
+				if s.Leg(legID) != nil {
+					_ = s.RemoveLeg(legID, 200, "Browser disconnected")
+					if l := s.Leg(legID); l == nil {
+						h.afterRemoval(s, legID, c.role)
+					}
+				}
+			})
+		}
+	}
+}
+
+// afterRemoval applies the policy after the hub itself removed a leg
+// (RemoveLeg does not run the leg-gone policy).
+func (h *Hub) afterRemoval(s *session.Session, legID, role string) {
+	t := st(s)
+	switch role {
+	case roleCustomer:
+		if legID == t.custLeg {
+			code, reason := 200, "Customer hung up"
+			if s.State() != session.StateActive {
+				code, reason = 487, "Customer abandoned"
+			}
+			h.end(s, code, reason)
+		}
+	case roleAgent:
+		h.agentLeft(s, &session.Leg{ID: legID, Role: session.RoleAgent, Party: t.agentIDFor(legID)})
+	}
+}
+
+func (t *state) agentIDFor(legID string) string {
+	if legID == t.agentLeg {
+		return t.agentID
+	}
+	return ""
+}
+
+func (c *conn) track(legID, sid string) {
+	c.mu.Lock()
+	c.legs[legID] = sid
+	c.mu.Unlock()
+}
+
+// untrack reports whether the socket had the leg.
+func (c *conn) untrack(legID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.legs[legID]
+	delete(c.legs, legID)
+	return ok
+}
+
+func (c *conn) sessionOf(legID string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.legs[legID]
+}
+
+func (c *conn) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			_ = c.ws.Close(websocket.StatusNormalClosure, "")
+			return
+		case b := <-c.out:
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := c.ws.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				_ = c.ws.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) send(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	select {
+	case c.out <- b:
+	default:
+		c.log.Warn("session socket send queue full; closing it")
+		_ = c.ws.CloseNow()
+	}
+}
+
+func (c *conn) sendErr(err error, leg, sid string) {
+	c.send(errorMsg{Type: "error", Code: errCode(err), Message: err.Error(), Leg: leg, Session: sid})
+}
+
+// parseFrame decodes one client frame; it never panics on any input.
+func parseFrame(b []byte) (inFrame, error) {
+	var m inFrame
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%w: malformed JSON: %v", errBadRequest, err)
+	}
+	if m.Type == "" {
+		return m, fmt.Errorf("%w: missing type", errBadRequest)
+	}
+	if len(m.SDP) > 64<<10 {
+		return m, fmt.Errorf("%w: sdp too large", errBadRequest)
+	}
+	if len(m.Name) > 128 || len(m.To) > 256 || len(m.Digits) > 64 || len(m.Context) > 32 || len(m.Queues) > 64 {
+		return m, fmt.Errorf("%w: field too long", errBadRequest)
+	}
+	for k, v := range m.Context {
+		if len(k) > 64 || len(v) > 512 {
+			return m, fmt.Errorf("%w: context entries are limited to 64-character keys and 512-character values", errBadRequest)
+		}
+	}
+	return m, nil
+}
+
+func (c *conn) readLoop(ctx context.Context) {
+	for {
+		typ, b, err := c.ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			c.sendErr(fmt.Errorf("%w: text frames only", errBadRequest), "", "")
+			continue
+		}
+		m, err := parseFrame(b)
+		if err != nil {
+			c.sendErr(err, m.Leg, m.Session)
+			continue
+		}
+		c.handle(m)
+	}
+}
+
+func (c *conn) handle(m inFrame) {
+	h := c.h
+	if m.Type == "ping" {
+		c.send(map[string]string{"type": "pong"})
+		return
+	}
+	var err error
+	switch c.role + "/" + m.Type {
+	case "customer/start":
+		err = h.customerStart(c, m)
+	case "viewer/view":
+		err = h.viewerJoin(c, m)
+	case "agent/login":
+		err = h.agentLogin(c, m.Queues)
+	case "agent/logout":
+		err = h.acd.Logout(c.identity)
+	case "agent/ready":
+		if m.Ready == nil {
+			err = fmt.Errorf("%w: ready needs a boolean", errBadRequest)
+			break
+		}
+		err = h.acd.SetReady(c.identity, *m.Ready)
+	case "agent/accept", "agent/decline":
+		sid := c.sessionOf(m.Leg)
+		err = h.onSession(sid, func(s *session.Session) error {
+			if m.Type == "accept" {
+				return h.accept(s, c, m.Leg, m.SDP)
+			}
+			return h.decline(s, c, m.Leg)
+		})
+	case "agent/hold":
+		err = h.onSession(c.agentSession(m.Session), func(s *session.Session) error {
+			if !c.inSession(s) {
+				return fmt.Errorf("%w: not your session", errForbidden)
+			}
+			s.SetHeld(m.Hold)
+			h.notifyCustomer(s)
+			h.notifyAgents(s)
+			return nil
+		})
+	case "agent/transfer":
+		err = h.onSession(c.agentSession(m.Session), func(s *session.Session) error {
+			if !c.inSession(s) {
+				return fmt.Errorf("%w: not your session", errForbidden)
+			}
+			return h.transfer(s, c.identity, m.To)
+		})
+	case "agent/hangup", "viewer/hangup", "customer/hangup":
+		sid := m.Session
+		if c.role != roleAgent || sid == "" {
+			sid = c.currentSession()
+		}
+		err = h.onSession(sid, func(s *session.Session) error {
+			if c.role == roleCustomer {
+				t := st(s)
+				if t.customer != c {
+					return fmt.Errorf("%w: not your session", errForbidden)
+				}
+				code, reason := 200, "Customer hung up"
+				if s.State() != session.StateActive {
+					code, reason = 487, "Customer abandoned"
+				}
+				h.end(s, code, reason)
+				return nil
+			}
+			for _, l := range s.Legs() {
+				if c.owns(l.ID) {
+					_ = s.RemoveLeg(l.ID, 200, "Hung up")
+					h.afterRemoval(s, l.ID, c.role)
+				}
+			}
+			return nil
+		})
+	case "agent/mute", "customer/mute":
+		err = h.onSession(c.currentSession(), func(s *session.Session) error {
+			s.Record("participant.mute", "", map[string]any{"who": c.identity, "mute": m.Mute})
+			return nil
+		})
+	case "customer/dtmf":
+		err = h.onSession(c.currentSession(), func(s *session.Session) error {
+			t := st(s)
+			l := s.Leg(t.acdLeg)
+			if l == nil {
+				return fmt.Errorf("%w: no SIP leg to send DTMF to", errConflict)
+			}
+			sc := l.EP.(*sipEP).c
+			digits := m.Digits
+			h.goAsync(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = sc.SendDTMF(ctx, digits)
+			})
+			return nil
+		})
+	case "agent/candidate", "customer/candidate", "viewer/candidate":
+		if m.Candidate == nil {
+			err = fmt.Errorf("%w: candidate missing", errBadRequest)
+			break
+		}
+		err = h.onSession(c.sessionOf(m.Leg), func(s *session.Session) error {
+			if l := s.Leg(m.Leg); l != nil {
+				if e, ok := l.EP.(*rtcEP); ok {
+					return e.l.AddCandidate(*m.Candidate)
+				}
+			}
+			if o := st(s).offers[m.Leg]; o != nil {
+				return o.rl.AddCandidate(*m.Candidate)
+			}
+			return fmt.Errorf("%w: no such leg", errNotFoundErr)
+		})
+	default:
+		err = fmt.Errorf("%w: %q is not a %s message", errBadRequest, m.Type, c.role)
+	}
+	if err != nil {
+		c.sendErr(err, m.Leg, m.Session)
+	}
+}
+
+func (c *conn) owns(legID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.legs[legID]
+	return ok
+}
+
+func (c *conn) currentSession() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// agentSession resolves the session an agent's request names (or the
+// agent's only one).
+func (c *conn) agentSession(sid string) string {
+	if sid != "" {
+		return sid
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.legs {
+		return s
+	}
+	return ""
+}
+
+// inSession: the agent has a leg in s (session goroutine).
+func (c *conn) inSession(s *session.Session) bool {
+	for _, l := range s.Legs() {
+		if c.owns(l.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// onSession runs f on the session's goroutine and returns its error.
+func (h *Hub) onSession(sid string, f func(*session.Session) error) error {
+	if sid == "" {
+		return fmt.Errorf("%w: no session", errNotFoundErr)
+	}
+	s := h.Session(sid)
+	if s == nil {
+		return fmt.Errorf("%w: session %s is not live", errNotFoundErr, sid)
+	}
+	var err error
+	if !s.Call(func() {
+		if s.Ended() {
+			err = fmt.Errorf("%w: session ended", errNotFoundErr)
+			return
+		}
+		err = f(s)
+	}) {
+		return fmt.Errorf("%w: session ended", errNotFoundErr)
+	}
+	return err
+}
+
+// agentLogin logs an agent into the built-in ACD.
+func (h *Hub) agentLogin(c *conn, queues []string) error {
+	a, err := h.store.GetAgent(context.Background(), c.identity)
+	if err != nil {
+		return fmt.Errorf("%w: agent %q is not configured (sessions.agents or POST /v1/agents)", errForbidden, c.identity)
+	}
+	if len(queues) == 0 {
+		queues = a.Queues
+	}
+	for _, q := range queues {
+		if !containsStr(a.Queues, q) {
+			return fmt.Errorf("%w: agent %q is not a member of queue %q", errForbidden, c.identity, q)
+		}
+	}
+	if err := h.acd.Login(c.identity, a.Name, queues); err != nil {
+		if errors.Is(err, acd.ErrDuplicate) {
+			return nil // already logged in from another console
+		}
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+func containsStr(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// customerStart creates (or, with a join token, takes) the customer's
+// session, answers the browser's offer and routes it.
+func (h *Hub) customerStart(c *conn, m inFrame) error {
+	if m.SDP == "" {
+		return fmt.Errorf("%w: start needs an sdp offer", errBadRequest)
+	}
+	if c.currentSession() != "" && c.h.Session(c.currentSession()) != nil {
+		if s := c.h.Session(c.currentSession()); s != nil && s.Info().State != session.StateCreated {
+			return fmt.Errorf("%w: this socket already has a session", errConflict)
+		}
+	}
+	ep, ok := h.cfg.Sessions.EntryPoint(c.entry)
+	if !ok && c.entry != "" {
+		return fmt.Errorf("%w: unknown entry point %q", errNotFoundErr, c.entry)
+	}
+	cust := session.Customer{Name: strings.TrimSpace(m.Name), Language: m.Language, Context: m.Context}
+	var s *session.Session
+	if sid := c.currentSession(); sid != "" {
+		s = h.Session(sid)
+		if s == nil {
+			return fmt.Errorf("%w: session %s is not live", errNotFoundErr, sid)
+		}
+	} else {
+		if !h.limiter.allow(c.entry+"|"+c.addr, ep.RateLimit) {
+			return fmt.Errorf("%w: too many sessions from this address; try again in a minute", errUnavailableErr)
+		}
+		var err error
+		if s, err = h.newSession("", session.ModeForward, c.entry, cust); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.session = s.ID
+		c.mu.Unlock()
+	}
+	var err error
+	ok = s.Call(func() { err = h.startCustomer(s, c, m, ep, cust) })
+	if !ok {
+		return fmt.Errorf("%w: session ended", errNotFoundErr)
+	}
+	return err
+}
+
+func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.EntryPoint, cust session.Customer) error {
+	t := st(s)
+	if t.custLeg != "" {
+		return fmt.Errorf("%w: the session already has a customer", errConflict)
+	}
+	in := s.Info()
+	if in.Customer.Name == "" && in.Customer.Context == nil {
+		s.Update(func(i *session.Info) { i.Customer = cust })
+	} else if cust.Name != "" {
+		s.Update(func(i *session.Info) { i.Customer.Name = cust.Name })
+	}
+	entry := in.Entry
+	if entry == "" {
+		entry = c.entry
+	}
+	tg, rerr := h.route(entry, s.Info().Customer, time.Now())
+	if fixed, _ := s.Scoped("target").(string); fixed != "" { // POST /v1/sessions named one
+		tg, rerr = target{sip: fixed, route: config.Route{Name: "api"}}, nil
+		if q, ok := strings.CutPrefix(fixed, "queue:"); ok {
+			tg = target{queue: q, route: config.Route{Name: "api"}}
+		}
+	}
+	if rerr != nil && t.queue == "" {
+		h.end(s, 404, "No route")
+		return fmt.Errorf("%w: %v", errNotFoundErr, rerr)
+	}
+	prefs := []string{"opus", "PCMU", "PCMA"}
+	var vcodecs []string = []string{"VP8", "H264"}
+	if tg.sip != "" {
+		if trunk, _, err := h.ua.Resolve(tg.sip); err == nil {
+			prefs = browserPrefs(h.cfg.WebRTC.AudioCodecs, trunk.Codecs)
+			if trunk.Video {
+				vcodecs = trunk.VideoCodecs
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rl, answer, err := h.rtc.AcceptOffer(ctx, m.SDP, rtc.Options{AudioPrefs: prefs, Video: h.cfg.WebRTC.Video && ep.VideoAllowed(), VideoCodecs: vcodecs})
+	if err != nil {
+		h.end(s, 488, "Not Acceptable Here")
+		return fmt.Errorf("%w: offer: %v", errBadRequest, err)
+	}
+	t.customer = c
+	t.custLeg = rl.ID
+	c.track(rl.ID, s.ID)
+	c.send(answerMsg{Type: "answer", Leg: rl.ID, Session: s.ID, SDP: answer})
+	name := s.Info().Customer.Name
+	if err := s.AddLeg(&session.Leg{ID: rl.ID, Role: session.RoleCustomer, Party: name, Name: name, EP: &rtcEP{l: rl}}); err != nil {
+		_ = rl.Close()
+		return err
+	}
+	if t.queue != "" || t.agentLeg != "" {
+		return nil // already routed (a scheduled or reverse session the customer now joins)
+	}
+	h.routeSession(s, tg)
+	return nil
+}
+
+// viewerJoin: an agent on a desk phone opens the agent view (Call-Info URL).
+func (h *Hub) viewerJoin(c *conn, m inFrame) error {
+	sid := c.currentSession()
+	return h.onSession(sid, func(s *session.Session) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		t := st(s)
+		var vc []string
+		if cl := s.Leg(t.custLeg); cl != nil && cl.EP.Video() != nil {
+			vc = []string{cl.EP.Video().Send().Name}
+		}
+		rl, answer, err := h.rtc.AcceptOffer(ctx, m.SDP, rtc.Options{AudioPrefs: []string{"opus", "PCMU"}, Video: true, VideoCodecs: vc})
+		if err != nil {
+			return fmt.Errorf("%w: offer: %v", errBadRequest, err)
+		}
+		c.track(rl.ID, s.ID)
+		c.send(answerMsg{Type: "answer", Leg: rl.ID, Session: s.ID, SDP: answer})
+		// alone in its audio group: the desk phone has the audio
+		l := &session.Leg{ID: rl.ID, Role: session.RoleViewer, Party: c.identity, Group: "view:" + rl.ID, EP: &rtcEP{l: rl}}
+		if err := s.AddLeg(l); err != nil {
+			_ = rl.Close()
+			return err
+		}
+		c.send(h.sessionFrame(s, false))
+		return nil
+	})
+}
+
+// browserPrefs orders the codecs allowed toward browsers so that those the
+// trunk also speaks come first: passthrough wherever possible.
+func browserPrefs(allowed, trunk []string) []string {
+	out := make([]string, 0, len(allowed))
+	for _, t := range trunk {
+		for _, a := range allowed {
+			if strings.EqualFold(a, t) && !containsFold(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	for _, a := range allowed {
+		if !containsFold(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}

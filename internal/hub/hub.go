@@ -1,0 +1,885 @@
+// Package hub runs SPLIT's sessions: it creates them for customers arriving
+// at an entry point, routes them (the built-in ACD or an external ACD over
+// SIP, carrying the session reference in User-to-User), joins the agent leg
+// that comes back — from the built-in queue, or as a SIP INVITE that the
+// external ACD delivers to an agent endpoint hosted here — and keeps the
+// customer's video following whichever agent has the call.
+//
+// The hub is the policy layer above package session: a session owns its
+// legs, media plan and history; the hub decides when legs are created,
+// replaced and ended. Everything it does to a session runs on that session's
+// goroutine (session.Do).
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/split-hub/split/internal/acd"
+	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/leg"
+	"github.com/split-hub/split/internal/media"
+	"github.com/split-hub/split/internal/media/bridge"
+	"github.com/split-hub/split/internal/rtc"
+	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/sipua"
+	"github.com/split-hub/split/internal/store"
+)
+
+// Metrics is what the hub counts.
+type Metrics interface {
+	SessionStarted(mode string)
+	SessionEnded(mode, cause string, d time.Duration)
+	SessionState(mode, from, to string)
+	QueueWait(queue string, d time.Duration)
+	SessionSetup(d time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) SessionStarted(string)                      {}
+func (noMetrics) SessionEnded(string, string, time.Duration) {}
+func (noMetrics) SessionState(string, string, string)        {}
+func (noMetrics) QueueWait(string, time.Duration)            {}
+func (noMetrics) SessionSetup(time.Duration)                 {}
+
+// Publisher receives session events for webhooks (nil: none).
+type Publisher interface {
+	Publish(typ, sessionID string, at time.Time, data any)
+}
+
+// Deps are what the hub is built from.
+type Deps struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	UA       *sipua.UA
+	RTC      *rtc.Engine
+	Store    *store.DB
+	Signer   *auth.Signer
+	Metrics  Metrics
+	Hooks    Publisher
+	Fallback sipua.Handler // SIP calls that are not the hub's (the softphone gateway)
+	NewMixer func() session.Mixer
+	Version  string
+}
+
+// Hub owns the live sessions and the agents' and customers' sockets.
+type Hub struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	ua       *sipua.UA
+	rtc      *rtc.Engine
+	acd      *acd.ACD
+	store    *store.DB
+	signer   *auth.Signer
+	m        Metrics
+	hooks    Publisher
+	fallback sipua.Handler
+	newMixer func() session.Mixer
+	version  string
+	rec      *recorder
+	limiter  *limiter
+
+	mu       sync.Mutex
+	sessions map[string]*session.Session
+	agents   map[string]map[*conn]struct{}
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// New builds the hub, its built-in ACD (queues from the configuration) and
+// loads the configured agents into the store.
+func New(ctx context.Context, d Deps) (*Hub, error) {
+	h := &Hub{cfg: d.Config, log: d.Log, ua: d.UA, rtc: d.RTC, store: d.Store, signer: d.Signer, m: d.Metrics,
+		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version,
+		sessions: map[string]*session.Session{}, agents: map[string]map[*conn]struct{}{}, limiter: newLimiter()}
+	if h.m == nil {
+		h.m = noMetrics{}
+	}
+	var qs []acd.QueueConfig
+	for _, q := range d.Config.Sessions.Queues {
+		qs = append(qs, acd.QueueConfig{Name: q.Name, RingTimeout: q.RingTimeout, MaxWait: q.MaxWait, Overflow: q.Overflow, WrapUp: q.WrapUp})
+	}
+	a, err := acd.New(qs, h, acd.WithLogger(d.Log.With("component", "acd")))
+	if err != nil {
+		return nil, err
+	}
+	h.acd = a
+	for _, ag := range d.Config.Sessions.Agents {
+		if err := d.Store.PutAgent(ctx, store.Agent{ID: ag.ID, Name: ag.Name, Queues: ag.Queues}); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("hub: agent %s: %w", ag.ID, err)
+		}
+	}
+	h.rec = newRecorder(h)
+	return h, nil
+}
+
+// ACD is the built-in call distributor.
+func (h *Hub) ACD() *acd.ACD { return h.acd }
+
+// Drain refuses new sessions from now on.
+func (h *Hub) Drain() {
+	h.mu.Lock()
+	h.draining = true
+	h.mu.Unlock()
+}
+
+func (h *Hub) isDraining() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.draining
+}
+
+// Active is the number of live sessions.
+func (h *Hub) Active() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+// Close ends every session (503) and waits for their goroutines and the
+// event recorder.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.draining = true
+	ss := make([]*session.Session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		ss = append(ss, s)
+	}
+	h.mu.Unlock()
+	for _, s := range ss {
+		s.Do(func() { h.end(s, 503, "Service shutting down") })
+	}
+	for _, s := range ss {
+		<-s.Stopped()
+	}
+	h.acd.Close()
+	h.wg.Wait()
+	h.rec.close()
+}
+
+// Session returns a live session.
+func (h *Hub) Session(id string) *session.Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessions[id]
+}
+
+// Sessions returns the live sessions' snapshots.
+func (h *Hub) Sessions() []*session.Info {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*session.Info, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		out = append(out, s.Info())
+	}
+	return out
+}
+
+// go runs f on a goroutine the hub waits for at Close.
+func (h *Hub) goAsync(f func()) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		f()
+	}()
+}
+
+// state is the hub's per-session state; only the session goroutine touches it.
+type state struct {
+	customer   *conn // the customer's socket, when the customer is a browser
+	custLeg    string
+	acdLeg     string // SIP leg toward an external ACD / overflow target
+	agentLeg   string // the primary agent's leg (console or viewer)
+	agentID    string
+	queue      string
+	offers     map[string]*offer
+	transfer   string // target of a transfer in progress
+	position   int
+	ewt        time.Duration
+	enqueuedAt time.Time
+	created    time.Time
+}
+
+// offer is a pending ring of an agent console.
+type offer struct {
+	legID string
+	agent string
+	rl    *rtc.Leg
+	sip   *sipua.Call // the ACD's INVITE (external ACD), or nil (built-in queue)
+	group string
+	kind  string // "queue", "acd"
+}
+
+func st(s *session.Session) *state { return s.Scoped("hub").(*state) }
+
+// newSession creates and registers a session.
+func (h *Hub) newSession(id string, mode session.Mode, entry string, c session.Customer) (*session.Session, error) {
+	if h.isDraining() {
+		return nil, errUnavailable
+	}
+	s := session.New(session.Options{ID: id, Mode: mode, Entry: entry, Customer: c, Observer: h.rec, Logger: h.log,
+		Media: session.MediaOptions{
+			Bridge:   bridge.Options{Transcode: media.TranscodeOptions{OpusBitrate: h.cfg.Media.OpusBitrate, OpusComplexity: h.cfg.Media.OpusComplexity}, JitterFrames: h.cfg.Media.JitterBuffer},
+			NewMixer: h.newMixer,
+		}})
+	h.mu.Lock()
+	h.sessions[s.ID] = s
+	h.mu.Unlock()
+	h.m.SessionStarted(string(mode))
+	s.Call(func() {
+		s.SetScoped("hub", &state{offers: map[string]*offer{}, created: time.Now()})
+		s.OnLegGone(func(l *session.Leg, _ int, _ string) { h.legGone(s, l) })
+	})
+	h.goAsync(func() {
+		<-s.Stopped()
+		h.mu.Lock()
+		delete(h.sessions, s.ID)
+		h.mu.Unlock()
+	})
+	return s, nil
+}
+
+var (
+	errUnavailable = errors.New("hub is shutting down")
+	errNotFound    = errors.New("no such session")
+)
+
+// end ends a session (session goroutine).
+func (h *Hub) end(s *session.Session, code int, reason string) {
+	if s.Ended() {
+		return
+	}
+	t := st(s)
+	h.acd.Remove(s.ID)
+	for id, o := range t.offers {
+		h.dropOffer(s, o, "ended")
+		delete(t.offers, id)
+	}
+	for _, l := range s.LegsWith(session.RoleAgent) {
+		if l.Party != "" && t.queue != "" {
+			_ = h.acd.CallEnded(l.Party)
+		}
+	}
+	s.End(code, reason)
+	in := s.Info()
+	h.m.SessionEnded(string(in.Mode), causeLabel(code), time.Since(t.created))
+	if t.customer != nil {
+		t.customer.send(endedMsg{Type: "ended", Session: s.ID, Leg: t.custLeg, Code: code, Reason: reason})
+	}
+}
+
+func causeLabel(code int) string {
+	switch {
+	case code == 0 || code == 200:
+		return "normal"
+	case code == 503:
+		return "shutdown"
+	case code == 487:
+		return "cancelled"
+	case code >= 400 && code < 500:
+		return "no_answer"
+	}
+	return "failed"
+}
+
+// legGone is the policy when a leg's transport ends by itself.
+func (h *Hub) legGone(s *session.Session, l *session.Leg) {
+	t := st(s)
+	switch l.Role {
+	case session.RoleCustomer:
+		code, reason := 200, "Customer hung up"
+		if s.State() != session.StateActive {
+			code, reason = 487, "Customer abandoned"
+		}
+		h.end(s, code, reason)
+	case session.RoleACD:
+		code, reason := 200, "ACD hung up"
+		if sc, ok := l.EP.(*sipEP); ok {
+			if c, r := sc.c.End(); c != 0 {
+				code, reason = c, r
+			}
+		}
+		if l.ID == t.acdLeg {
+			h.end(s, code, reason)
+		}
+	case session.RoleAgentPath:
+		// The ACD took the call away from this agent (transfer, agent
+		// hung up on the desk side): the console legs of its group go too.
+		for _, o := range s.Legs() {
+			if o.Group == l.Group {
+				_ = s.RemoveLeg(o.ID, 200, "Call moved")
+			}
+		}
+		if t.agentLeg != "" && s.Leg(t.agentLeg) == nil {
+			t.agentLeg = ""
+		}
+		for id, o := range t.offers {
+			if o.group == l.Group {
+				h.dropOffer(s, o, "cancelled")
+				delete(t.offers, id)
+			}
+		}
+	case session.RoleAgent:
+		h.agentLeft(s, l)
+	case session.RolePhoneParty:
+		// a third party left; nothing else changes
+	}
+}
+
+// agentLeft: an agent's console leg is gone (hung up or disconnected).
+func (h *Hub) agentLeft(s *session.Session, l *session.Leg) {
+	t := st(s)
+	// external ACD: hang up the agent's SIP leg of the same group
+	for _, o := range s.Legs() {
+		if o.Group == l.Group && o.Role == session.RoleAgentPath && l.Group != "" {
+			_ = s.RemoveLeg(o.ID, 200, "Agent hung up")
+		}
+	}
+	if t.queue != "" && l.Party != "" {
+		_ = h.acd.CallEnded(l.Party)
+	}
+	if l.ID != t.agentLeg {
+		return
+	}
+	t.agentLeg, t.agentID = "", ""
+	if t.transfer != "" {
+		return // the session waits for the transfer target
+	}
+	if t.acdLeg != "" {
+		return // the external ACD still has the customer (it may deliver another agent)
+	}
+	h.end(s, 200, "Agent hung up")
+}
+
+// --- routing ---
+
+// target is where a route sends a session.
+type target struct {
+	queue string // built-in queue
+	sip   string // SIP destination on a trunk
+	route config.Route
+}
+
+// route picks the first matching route for a session.
+func (h *Hub) route(entry string, c session.Customer, now time.Time) (target, error) {
+	for _, r := range h.cfg.Sessions.Routes {
+		if !routeMatches(r, entry, c, now) {
+			continue
+		}
+		if q, ok := strings.CutPrefix(r.Target, "queue:"); ok {
+			return target{queue: q, route: r}, nil
+		}
+		return target{sip: r.Target, route: r}, nil
+	}
+	return target{}, fmt.Errorf("no route matches entry point %q", entry)
+}
+
+func routeMatches(r config.Route, entry string, c session.Customer, now time.Time) bool {
+	if r.Entry != "" && r.Entry != entry {
+		return false
+	}
+	if r.Language != "" && !strings.HasPrefix(strings.ToLower(c.Language), strings.ToLower(r.Language)) {
+		return false
+	}
+	for k, v := range r.Context {
+		if c.Context[k] != v {
+			return false
+		}
+	}
+	if r.TimeZone != "" {
+		if loc, err := time.LoadLocation(r.TimeZone); err == nil {
+			now = now.In(loc)
+		}
+	}
+	if len(r.Days) > 0 {
+		ok := false
+		for _, d := range r.Days {
+			if wd, _ := config.Weekday(d); wd == now.Weekday() {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if r.Hours != "" {
+		from, to, err := config.ParseHours(r.Hours)
+		if err != nil {
+			return false
+		}
+		m := now.Hour()*60 + now.Minute()
+		if from <= to && (m < from || m >= to) || from > to && m < from && m >= to {
+			return false
+		}
+	}
+	return true
+}
+
+// routeSession sends a session (with its customer leg) to a target.
+func (h *Hub) routeSession(s *session.Session, tg target) {
+	t := st(s)
+	_ = s.SetState(session.StateRouting, map[string]any{"route": tg.route.Name})
+	if tg.queue != "" {
+		h.enqueue(s, tg.queue, false)
+		return
+	}
+	s.Update(func(in *session.Info) { in.Route = tg.sip })
+	if err := h.dialACD(s, tg.sip, tg.route); err != nil {
+		h.log.Warn("route failed", "session", s.ID, "target", tg.sip, "err", err)
+		h.end(s, 503, "Route failed: "+err.Error())
+		return
+	}
+	_ = t
+}
+
+// enqueue puts the session in a built-in queue (session goroutine).
+func (h *Hub) enqueue(s *session.Session, q string, front bool) {
+	t := st(s)
+	t.queue = q
+	t.enqueuedAt = time.Now()
+	s.Update(func(in *session.Info) { in.Queue = q })
+	prio := 0
+	if front {
+		prio = 100
+	}
+	pos, err := h.acd.Enqueue(s.ID, q, prio)
+	if err != nil {
+		h.end(s, 503, "Queue unavailable: "+err.Error())
+		return
+	}
+	_ = s.SetState(session.StateWaiting, map[string]any{"queue": q, "position": pos})
+	if _, p, ewt, ok := h.acd.Position(s.ID); ok {
+		t.position, t.ewt = p, ewt
+	}
+	h.notifyCustomer(s)
+}
+
+// --- built-in ACD callbacks (acd.Dispatcher; called on the ACD's goroutine) ---
+
+// Offer rings an agent's console for a queued session.
+func (h *Hub) Offer(agentID, sessionID, queue string) {
+	s := h.Session(sessionID)
+	if s == nil {
+		h.acd.Remove(sessionID)
+		return
+	}
+	s.Do(func() {
+		if s.Ended() {
+			return
+		}
+		if err := h.offerToAgent(s, agentID, "queue", nil, ""); err != nil {
+			h.log.Info("offer failed; declining", "agent", agentID, "session", sessionID, "err", err)
+			h.goAsync(func() { _ = h.acd.Decline(agentID, sessionID) })
+		}
+	})
+}
+
+// CancelOffer stops ringing an agent.
+func (h *Hub) CancelOffer(agentID, sessionID, reason string) {
+	s := h.Session(sessionID)
+	if s == nil {
+		return
+	}
+	s.Do(func() {
+		t := st(s)
+		for id, o := range t.offers {
+			if o.agent == agentID && o.kind == "queue" {
+				h.dropOffer(s, o, reason)
+				delete(t.offers, id)
+			}
+		}
+		if len(t.offers) == 0 && s.State() == session.StateRinging {
+			_ = s.SetState(session.StateWaiting, map[string]any{"reason": reason})
+		}
+	})
+}
+
+// Overflow routes a session that waited too long to a SIP target.
+func (h *Hub) Overflow(sessionID, queue, tgt string) {
+	s := h.Session(sessionID)
+	if s == nil {
+		return
+	}
+	s.Do(func() {
+		if s.Ended() {
+			return
+		}
+		s.Record("session.overflow", "", map[string]any{"queue": queue, "target": tgt})
+		st(s).queue = ""
+		if err := h.dialACD(s, tgt, config.Route{Name: "overflow:" + queue}); err != nil {
+			h.end(s, 480, "Overflow failed: "+err.Error())
+		}
+	})
+}
+
+// Position tells the customer where they are in the queue.
+func (h *Hub) Position(sessionID, queue string, position int, ewt time.Duration) {
+	s := h.Session(sessionID)
+	if s == nil {
+		return
+	}
+	s.Do(func() {
+		t := st(s)
+		t.position, t.ewt = position, ewt
+		h.notifyCustomer(s)
+	})
+}
+
+// AgentState forwards an agent's ACD state to its consoles.
+func (h *Hub) AgentState(a acd.AgentStatus) {
+	msg := agentStateMsg(a)
+	for _, c := range h.agentConns(a.ID) {
+		c.send(msg)
+	}
+	if h.hooks != nil {
+		h.hooks.Publish("agent.state", "", time.Now(), msg)
+	}
+}
+
+// offerToAgent creates a WebRTC leg for the agent's console and rings it
+// (session goroutine). sc is the ACD's INVITE for external-ACD offers.
+func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.Call, group string) error {
+	conns := h.agentConns(agentID)
+	if len(conns) == 0 {
+		return fmt.Errorf("agent %s has no console connected", agentID)
+	}
+	t := st(s)
+	var prefs []string
+	video, vcodec := false, ""
+	if cl := s.Leg(t.custLeg); cl != nil {
+		if a := cl.EP.Audio(); a != nil && sc == nil {
+			prefs = append(prefs, a.Send().Name)
+		}
+		if v := cl.EP.Video(); v != nil {
+			video, vcodec = true, v.Send().Name
+		}
+	}
+	if sc != nil {
+		if n := sc.Audio().Send().Name; n != "" {
+			prefs = append(prefs, n)
+		}
+		if s.Leg(t.custLeg) == nil { // a phone customer: video comes later (escalation)
+			video = h.cfg.WebRTC.Video
+		}
+	}
+	prefs = append(prefs, h.cfg.WebRTC.AudioCodecs...)
+	prefs = append(prefs, "opus")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rl, sdpOffer, err := h.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: video, VideoCodecs: nonEmpty(vcodec)})
+	if err != nil {
+		return err
+	}
+	o := &offer{legID: rl.ID, agent: agentID, rl: rl, sip: sc, group: group, kind: kind}
+	t.offers[rl.ID] = o
+	in := s.Info()
+	from := in.Customer.Name
+	if sc != nil && from == "" {
+		from = sc.FromName
+		if from == "" {
+			from = sc.From.User
+		}
+	}
+	ring := 0
+	if q, ok := h.queueConfig(t.queue); ok && kind == "queue" {
+		ring = int(q.RingTimeout / time.Second)
+	}
+	msg := offerMsg{Type: "offer", Leg: rl.ID, Session: s.ID, SDP: sdpOffer, Queue: t.queue, From: from,
+		Customer: in.Customer, Video: rl.Video() != nil, RingTimeout: ring}
+	for _, c := range conns {
+		c.track(rl.ID, s.ID)
+		c.send(msg)
+	}
+	if s.State() == session.StateWaiting || s.State() == session.StateRouting {
+		_ = s.SetState(session.StateRinging, map[string]any{"agent": agentID})
+	}
+	s.Record("agent.offered", rl.ID, map[string]any{"agent": agentID, "kind": kind})
+	return nil
+}
+
+func (h *Hub) queueConfig(name string) (config.Queue, bool) {
+	for _, q := range h.cfg.Sessions.Queues {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return config.Queue{}, false
+}
+
+// dropOffer withdraws a pending offer (session goroutine).
+func (h *Hub) dropOffer(s *session.Session, o *offer, reason string) {
+	_ = o.rl.Close()
+	for _, c := range h.agentConns(o.agent) {
+		c.untrack(o.legID)
+		c.send(cancelMsg{Type: "cancel", Leg: o.legID, Session: s.ID, Reason: reason})
+	}
+}
+
+// accept: an agent's console took an offer (session goroutine).
+func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
+	t := st(s)
+	o := t.offers[legID]
+	if o == nil || o.agent != c.identity {
+		return fmt.Errorf("%w: no such offer", errBadRequest)
+	}
+	if err := o.rl.SetAnswer(answer); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	delete(t.offers, legID)
+	if o.kind == "queue" {
+		if err := h.acd.Accept(o.agent, s.ID); err != nil {
+			_ = o.rl.Close()
+			return fmt.Errorf("%w: %v", errConflict, err)
+		}
+		if !t.enqueuedAt.IsZero() {
+			h.m.QueueWait(t.queue, time.Since(t.enqueuedAt))
+		}
+	}
+	name := h.agentName(o.agent)
+	l := &session.Leg{ID: o.legID, Role: session.RoleAgent, Party: o.agent, Name: name, Group: o.group,
+		EP: &rtcEP{l: o.rl, onClose: h.legClosedNotifier(s.ID, o.legID, o.agent)}}
+	old := t.agentLeg
+	if err := s.AddLeg(l); err != nil {
+		_ = o.rl.Close()
+		return err
+	}
+	if o.sip != nil {
+		sc := o.sip
+		h.goAsync(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 35*time.Second)
+			defer cancel()
+			if err := sc.Answer(ctx); err != nil {
+				h.log.Warn("answering the ACD's call failed", "session", s.ID, "err", err)
+				s.Do(func() { _ = s.RemoveLeg(legID, 500, "ACD call failed") })
+			}
+		})
+	}
+	t.agentLeg, t.agentID = o.legID, o.agent
+	if old != "" && old != o.legID {
+		if ol := s.Leg(old); ol != nil && ol.Group == "" {
+			// A transfer inside the hub: the previous agent leaves now that
+			// the new one has the call (their audio group is the main one).
+			_ = s.RemoveLeg(old, 200, "Transferred")
+			if t.queue != "" {
+				_ = h.acd.CallEnded(ol.Party)
+			}
+		}
+		s.Record("session.transferred", o.legID, map[string]any{"from_leg": old, "to_agent": o.agent})
+	}
+	t.transfer = ""
+	s.Update(func(in *session.Info) { in.Agent = &session.AgentRef{ID: o.agent, Name: name}; in.Transfer = "" })
+	if s.State() != session.StateActive {
+		h.m.SessionSetup(time.Since(t.created))
+	}
+	_ = s.SetState(session.StateActive, map[string]any{"agent": o.agent})
+	h.notifyCustomer(s)
+	h.notifyAgents(s)
+	return nil
+}
+
+// decline: an agent refused an offer (session goroutine).
+func (h *Hub) decline(s *session.Session, c *conn, legID string) error {
+	t := st(s)
+	o := t.offers[legID]
+	if o == nil || o.agent != c.identity {
+		return fmt.Errorf("%w: no such offer", errBadRequest)
+	}
+	delete(t.offers, legID)
+	_ = o.rl.Close()
+	c.untrack(legID)
+	s.Record("agent.declined", legID, map[string]any{"agent": o.agent})
+	if o.kind == "queue" {
+		h.goAsync(func() { _ = h.acd.Decline(o.agent, s.ID) })
+	} else if o.sip != nil {
+		o.sip.Reject(603, "Decline")
+	}
+	return nil
+}
+
+// transfer moves a session to another queue, agent or SIP target (session goroutine).
+func (h *Hub) transfer(s *session.Session, by, to string) error {
+	t := st(s)
+	if s.State() != session.StateActive {
+		return fmt.Errorf("%w: the session is %s", errConflict, s.State())
+	}
+	to = strings.TrimSpace(to)
+	switch {
+	case strings.HasPrefix(to, "queue:"):
+		q := strings.TrimPrefix(to, "queue:")
+		if _, ok := h.queueConfig(q); !ok {
+			return fmt.Errorf("%w: unknown queue %q", errNotFoundErr, q)
+		}
+		t.transfer = to
+		s.Update(func(in *session.Info) { in.Transfer = to })
+		s.Record("session.transfer", "", map[string]any{"to": to, "by": by})
+		t.queue = q
+		if by != "" && t.agentID == by {
+			if _, err := h.acd.Transfer(s.ID, by, q); err == nil {
+				return nil
+			}
+		}
+		h.enqueue(s, q, true)
+		return nil
+	case strings.HasPrefix(to, "agent:"):
+		ag := strings.TrimPrefix(to, "agent:")
+		if len(h.agentConns(ag)) == 0 {
+			return fmt.Errorf("%w: agent %q is not connected", errUnavailableErr, ag)
+		}
+		t.transfer = to
+		s.Update(func(in *session.Info) { in.Transfer = to })
+		s.Record("session.transfer", "", map[string]any{"to": to, "by": by})
+		if t.queue != "" {
+			if err := h.acd.OfferTo(s.ID, ag); err == nil {
+				return nil
+			} else if !errors.Is(err, acd.ErrUnknownSession) {
+				t.transfer = ""
+				s.Update(func(in *session.Info) { in.Transfer = "" })
+				return fmt.Errorf("%w: %v", errConflict, err)
+			}
+		}
+		return h.offerToAgent(s, ag, "direct", nil, "")
+	default:
+		t.transfer = to
+		s.Update(func(in *session.Info) { in.Transfer = to })
+		s.Record("session.transfer", "", map[string]any{"to": to, "by": by})
+		return h.dialParty(s, to, session.RolePhoneParty, true)
+	}
+}
+
+func (h *Hub) agentName(id string) string {
+	if a, err := h.store.GetAgent(context.Background(), id); err == nil && a.Name != "" {
+		return a.Name
+	}
+	return id
+}
+
+// notifyCustomer sends the customer their session's status.
+func (h *Hub) notifyCustomer(s *session.Session) {
+	t := st(s)
+	if t.customer == nil {
+		return
+	}
+	t.customer.send(h.sessionFrame(s, true))
+}
+
+// notifyAgents sends the session's status to the agents in it.
+func (h *Hub) notifyAgents(s *session.Session) {
+	seen := map[string]bool{}
+	for _, l := range s.Legs() {
+		if (l.Role == session.RoleAgent || l.Role == session.RoleViewer) && l.Party != "" && !seen[l.Party] {
+			seen[l.Party] = true
+			for _, c := range h.agentConns(l.Party) {
+				c.send(h.sessionFrame(s, false))
+			}
+		}
+	}
+}
+
+func (h *Hub) sessionFrame(s *session.Session, forCustomer bool) sessionMsg {
+	t := st(s)
+	in := s.Info()
+	m := sessionMsg{Type: "session", Session: s.ID, State: string(in.State), Mode: string(in.Mode), Queue: in.Queue, Held: in.Held}
+	if in.State == session.StateWaiting || in.State == session.StateRinging {
+		m.Position = t.position
+		m.EWT = int(t.ewt / time.Second)
+	}
+	if in.Agent != nil {
+		a := *in.Agent
+		if forCustomer {
+			a.ID = "" // the customer sees the agent's name only
+		}
+		m.Agent = &a
+	}
+	if !forCustomer {
+		c := in.Customer
+		m.Customer = &c
+	}
+	return m
+}
+
+// legClosedNotifier tells an agent's consoles that their leg is over.
+func (h *Hub) legClosedNotifier(sessionID, legID, agent string) func(int, string) {
+	return func(code int, reason string) {
+		for _, c := range h.agentConns(agent) {
+			if c.untrack(legID) {
+				c.send(endedMsg{Type: "ended", Session: sessionID, Leg: legID, Code: code, Reason: reason})
+			}
+		}
+	}
+}
+
+// agentViewURL is the screen-pop link for an agent on a desk phone.
+func (h *Hub) agentViewURL(sessionID string) string {
+	tok, _, err := h.signer.Mint(auth.Claims{Identity: "viewer", Role: "viewer", Session: sessionID}, h.cfg.Sessions.AgentViewTTL)
+	if err != nil {
+		return ""
+	}
+	return h.publicURL() + "/agent.html#view=" + url.QueryEscape(tok)
+}
+
+func (h *Hub) publicURL() string {
+	if h.cfg.HTTP.PublicURL != "" {
+		return strings.TrimRight(h.cfg.HTTP.PublicURL, "/")
+	}
+	scheme := "http"
+	if h.cfg.HTTP.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + h.cfg.HTTP.Listen
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// --- endpoints ---
+
+// rtcEP adapts a browser leg.
+type rtcEP struct {
+	l       *rtc.Leg
+	onClose func(code int, reason string)
+	once    sync.Once
+}
+
+func (e *rtcEP) Kind() leg.Kind         { return leg.KindWebRTC }
+func (e *rtcEP) Audio() *leg.Track      { return e.l.Audio() }
+func (e *rtcEP) Video() *leg.Track      { return e.l.Video() }
+func (e *rtcEP) Done() <-chan struct{}  { return e.l.Done() }
+func (e *rtcEP) Close(code int, reason string) {
+	_ = e.l.Close()
+	e.once.Do(func() {
+		if e.onClose != nil {
+			e.onClose(code, reason)
+		}
+	})
+}
+
+// sipEP adapts a SIP leg; hanging up runs off the session goroutine.
+type sipEP struct {
+	c *sipua.Call
+	h *Hub
+}
+
+func (e *sipEP) Kind() leg.Kind        { return leg.KindSIP }
+func (e *sipEP) Audio() *leg.Track     { return e.c.Audio() }
+func (e *sipEP) Video() *leg.Track     { return e.c.Video() }
+func (e *sipEP) Done() <-chan struct{} { return e.c.Done() }
+func (e *sipEP) Close(code int, reason string) {
+	e.h.goAsync(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.c.Hangup(ctx, code, reason)
+	})
+}

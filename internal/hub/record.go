@@ -1,0 +1,183 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/store"
+)
+
+// recorder is the sessions' Observer: it persists each event and the
+// session's record (off the session goroutines, in order, on one goroutine
+// it owns), fans events out to live subscribers (server-sent events) and
+// webhooks, and counts state changes.
+type recorder struct {
+	h    *Hub
+	ch   chan recItem
+	done chan struct{}
+
+	mu   sync.Mutex
+	subs map[string]map[chan session.Event]struct{}
+}
+
+type recItem struct {
+	info *session.Info
+	e    session.Event
+}
+
+func newRecorder(h *Hub) *recorder {
+	r := &recorder{h: h, ch: make(chan recItem, 8192), done: make(chan struct{}), subs: map[string]map[chan session.Event]struct{}{}}
+	go r.run()
+	return r
+}
+
+// SessionEvent implements session.Observer (session goroutine: never blocks).
+func (r *recorder) SessionEvent(info *session.Info, e session.Event) {
+	if e.Type == "session.state" {
+		from, _ := e.Data["from"].(string)
+		to, _ := e.Data["to"].(string)
+		r.h.m.SessionState(string(info.Mode), from, to)
+	}
+	select {
+	case r.ch <- recItem{info, e}:
+	default:
+		r.h.log.Warn("event recorder queue full; event not persisted", "session", info.ID, "type", e.Type)
+	}
+	r.mu.Lock()
+	for ch := range r.subs[info.ID] {
+		select {
+		case ch <- e:
+		default: // a slow subscriber misses events; it can re-read them from the store
+		}
+	}
+	r.mu.Unlock()
+	if r.h.hooks != nil {
+		typ := e.Type
+		if typ == "session.state" {
+			if to, _ := e.Data["to"].(string); to != "" {
+				typ = "session." + to
+			}
+		}
+		r.h.hooks.Publish(typ, info.ID, e.At, map[string]any{"event": e, "session": info})
+	}
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	ctx := context.Background()
+	for it := range r.ch {
+		in, e := it.info, it.e
+		var err error
+		if e.Type == "session.created" {
+			err = r.h.store.CreateSession(ctx, toRecord(in))
+		}
+		if err == nil {
+			var data []byte
+			if e.Data != nil {
+				data, _ = json.Marshal(e.Data)
+			}
+			_, err = r.h.store.AppendEvent(ctx, store.Event{SessionID: in.ID, At: e.At, Type: e.Type, Leg: e.Leg, Data: data})
+		}
+		if err == nil && e.Type != "session.created" && persistsRecord(e.Type) {
+			err = r.h.store.UpdateSession(ctx, toRecord(in))
+		}
+		if err != nil {
+			r.h.log.Warn("cannot persist session event", "session", in.ID, "type", e.Type, "err", err)
+		}
+	}
+}
+
+func persistsRecord(typ string) bool {
+	return strings.HasPrefix(typ, "session.") || typ == "leg.joined"
+}
+
+func (r *recorder) close() {
+	close(r.ch)
+	<-r.done
+}
+
+// subscribe returns a channel of a session's live events and its cancel.
+func (r *recorder) subscribe(id string) (chan session.Event, func()) {
+	ch := make(chan session.Event, 256)
+	r.mu.Lock()
+	m := r.subs[id]
+	if m == nil {
+		m = map[chan session.Event]struct{}{}
+		r.subs[id] = m
+	}
+	m[ch] = struct{}{}
+	r.mu.Unlock()
+	return ch, func() {
+		r.mu.Lock()
+		delete(r.subs[id], ch)
+		if len(r.subs[id]) == 0 {
+			delete(r.subs, id)
+		}
+		r.mu.Unlock()
+	}
+}
+
+func toRecord(in *session.Info) store.Session {
+	rec := store.Session{ID: in.ID, Mode: string(in.Mode), State: string(in.State), EntryPoint: in.Entry, Route: in.Route,
+		Queue: in.Queue, CustomerName: in.Customer.Name, CustomerContact: in.Customer.Contact, Context: in.Customer.Context,
+		Cause: in.Cause, CauseCode: in.CauseCode, CreatedAt: in.CreatedAt}
+	if in.Agent != nil {
+		rec.AgentID = in.Agent.ID
+	}
+	if in.AnsweredAt != nil {
+		rec.AnsweredAt = *in.AnsweredAt
+	}
+	if in.EndedAt != nil {
+		rec.EndedAt = *in.EndedAt
+	}
+	return rec
+}
+
+// fromRecord rebuilds a snapshot of an ended (or another node's) session.
+func fromRecord(rec store.Session) *session.Info {
+	in := &session.Info{ID: rec.ID, Mode: session.Mode(rec.Mode), State: session.State(rec.State), Entry: rec.EntryPoint,
+		Route: rec.Route, Queue: rec.Queue, Customer: session.Customer{Name: rec.CustomerName, Contact: rec.CustomerContact, Context: rec.Context},
+		CreatedAt: rec.CreatedAt, CauseCode: rec.CauseCode, Cause: rec.Cause, Legs: []session.LegInfo{}}
+	if rec.AgentID != "" {
+		in.Agent = &session.AgentRef{ID: rec.AgentID}
+	}
+	if !rec.AnsweredAt.IsZero() {
+		t := rec.AnsweredAt
+		in.AnsweredAt = &t
+	}
+	if !rec.EndedAt.IsZero() {
+		t := rec.EndedAt
+		in.EndedAt = &t
+	}
+	return in
+}
+
+// limiter is a per-key fixed-window rate limit (per minute).
+type limiter struct {
+	mu     sync.Mutex
+	window time.Time
+	counts map[string]int
+}
+
+func newLimiter() *limiter { return &limiter{counts: map[string]int{}} }
+
+func (l *limiter) allow(key string, perMinute int) bool {
+	if perMinute <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now().Truncate(time.Minute)
+	if !now.Equal(l.window) {
+		l.window, l.counts = now, map[string]int{}
+	}
+	if l.counts[key] >= perMinute {
+		return false
+	}
+	l.counts[key]++
+	return true
+}

@@ -1,0 +1,205 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/sipua"
+)
+
+// dialACD places the session's SIP leg toward an external ACD queue (or an
+// overflow target). The customer's audio is bridged to it from the first
+// early-media packet: announcements and music reach the customer.
+func (h *Hub) dialACD(s *session.Session, to string, r config.Route) error {
+	return h.dial(s, to, r, session.RoleACD, false)
+}
+
+// dialParty adds a telephone party (a transfer target or a conference
+// participant) to the main audio group.
+func (h *Hub) dialParty(s *session.Session, to string, role session.Role, replaceAgent bool) error {
+	return h.dial(s, to, config.Route{}, role, replaceAgent)
+}
+
+func (h *Hub) dial(s *session.Session, to string, r config.Route, role session.Role, replaceAgent bool) error {
+	t := st(s)
+	trunk, uri, err := h.ua.Resolve(to)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	in := s.Info()
+	uui, err := EncodeUUI(s.ID)
+	if err != nil {
+		return err
+	}
+	headers := []sip.Header{sip.NewHeader(HeaderUUI, uui), sip.NewHeader(HeaderSession, s.ID)}
+	if v := h.agentViewURL(s.ID); v != "" {
+		headers = append(headers, sip.NewHeader("Call-Info", "<"+v+">;purpose=info"))
+	}
+	fromUser, fromName := r.FromUser, r.FromName
+	if fromUser == "" {
+		fromUser = trunk.FromUser
+	}
+	if fromUser == "" {
+		fromUser = "web"
+	}
+	if fromName == "" {
+		fromName = displayName(in.Customer.Name)
+	}
+	video, vcodec := false, ""
+	if cl := s.Leg(t.custLeg); cl != nil && cl.EP.Video() != nil {
+		video, vcodec = true, cl.EP.Video().Send().Name
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var legID string
+	sc, err := h.ua.Dial(ctx, sipua.DialOptions{
+		Trunk: trunk, To: uri, FromUser: fromUser, FromName: fromName, Headers: headers,
+		Video: video, VideoCodec: vcodec,
+		Events: sipua.Events{
+			OnState: func(ss sipua.State, code int, reason string) {
+				s.Do(func() { h.sipProgress(s, legID, role, replaceAgent, ss, code, reason) })
+			},
+			OnDTMF: func(d rune) {},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	legID = sc.ID
+	l := &session.Leg{ID: sc.ID, Role: role, Party: uri.String(), EP: &sipEP{c: sc, h: h}}
+	if err := s.AddLeg(l); err != nil {
+		sc.Hangup(context.Background(), 500, "Session ended")
+		return err
+	}
+	if role == session.RoleACD {
+		t.acdLeg = sc.ID
+	}
+	s.Record("sip.dialled", sc.ID, map[string]any{"to": uri.String(), "trunk": trunk.Name, "uui": uui})
+	return nil
+}
+
+// displayName keeps a customer-supplied name safe for a SIP display name.
+func displayName(n string) string {
+	n = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == '"' || r == '\\' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, n)
+	if len(n) > 64 {
+		n = n[:64]
+	}
+	return n
+}
+
+// sipProgress follows an outgoing SIP leg (session goroutine).
+func (h *Hub) sipProgress(s *session.Session, legID string, role session.Role, replaceAgent bool, ss sipua.State, code int, reason string) {
+	if s.Ended() || s.Leg(legID) == nil {
+		return
+	}
+	t := st(s)
+	s.Record("sip.state", legID, map[string]any{"state": ss.String(), "code": code, "reason": reason})
+	switch ss {
+	case sipua.StateRinging, sipua.StateEarly:
+		if role == session.RoleACD && s.State() == session.StateRouting {
+			_ = s.SetState(session.StateWaiting, map[string]any{"where": "acd"})
+			h.notifyCustomer(s)
+		}
+	case sipua.StateActive:
+		switch {
+		case role == session.RoleACD && s.State() != session.StateActive:
+			h.m.SessionSetup(time.Since(t.created))
+			_ = s.SetState(session.StateActive, map[string]any{"where": "acd"})
+			h.notifyCustomer(s)
+		case replaceAgent && t.agentLeg != "":
+			old := s.Leg(t.agentLeg)
+			_ = s.RemoveLeg(t.agentLeg, 200, "Transferred")
+			if old != nil && t.queue != "" {
+				_ = h.acd.CallEnded(old.Party)
+			}
+			t.agentLeg, t.agentID, t.transfer = "", "", ""
+			s.Update(func(in *session.Info) { in.Agent = nil; in.Transfer = "" })
+			s.Record("session.transferred", legID, nil)
+			h.notifyCustomer(s)
+		}
+	}
+}
+
+// Incoming implements sipua.Handler. An INVITE that carries a SPLIT session
+// reference (X-Split-Session or User-to-User) is the external ACD
+// delivering a session to an agent endpoint hosted here: it joins that
+// session. An INVITE to an agent whose console is connected becomes a new
+// session (a phone customer reaching the agent through the ACD). Anything
+// else goes to the softphone gateway.
+func (h *Hub) Incoming(sc *sipua.Call) {
+	agent := sc.To.User
+	sid, correlated := sessionRef(sc.Headers)
+	if !correlated {
+		if len(h.agentConns(agent)) == 0 {
+			if h.fallback != nil {
+				h.fallback.Incoming(sc)
+				return
+			}
+			sc.Reject(404, "Not Found")
+			return
+		}
+		if h.isDraining() {
+			sc.Reject(503, "Service Unavailable")
+			return
+		}
+		name := sc.FromName
+		s, err := h.newSession("", session.ModeForward, "sip", session.Customer{Name: name, Contact: sc.From.User})
+		if err != nil {
+			sc.Reject(503, "Service Unavailable")
+			return
+		}
+		s.Do(func() { h.acdDelivered(s, sc, agent) })
+		return
+	}
+	s := h.Session(sid)
+	if s == nil {
+		code, reason := 404, "Session Not Found"
+		if rec, err := h.store.GetSession(context.Background(), sid); err == nil && !rec.EndedAt.IsZero() {
+			code, reason = 410, "Session Ended"
+		}
+		h.log.Info("INVITE for a session that is not live", "session", sid, "code", code)
+		sc.Reject(code, reason)
+		return
+	}
+	if len(h.agentConns(agent)) == 0 {
+		sc.Reject(480, "Agent Not Connected")
+		return
+	}
+	if !s.Do(func() { h.acdDelivered(s, sc, agent) }) {
+		sc.Reject(410, "Session Ended")
+	}
+}
+
+// acdDelivered joins the ACD's INVITE to the session and rings the agent's
+// console (session goroutine). The SIP leg and the console leg form their
+// own audio group: the customer's audio keeps following the ACD path.
+func (h *Hub) acdDelivered(s *session.Session, sc *sipua.Call, agent string) {
+	if s.Ended() {
+		sc.Reject(410, "Session Ended")
+		return
+	}
+	group := "path:" + sc.ID
+	l := &session.Leg{ID: sc.ID, Role: session.RoleAgentPath, Party: agent, Name: sc.From.String(), Group: group, EP: &sipEP{c: sc, h: h}}
+	if err := s.AddLeg(l); err != nil {
+		sc.Reject(500, "Server Internal Error")
+		return
+	}
+	if err := h.offerToAgent(s, agent, "acd", sc, group); err != nil {
+		h.log.Info("cannot ring agent console", "agent", agent, "err", err)
+		_ = s.RemoveLeg(sc.ID, 480, "Temporarily Unavailable")
+		return
+	}
+	s.Record("acd.delivered", sc.ID, map[string]any{"agent": agent, "from": sc.From.String()})
+	sc.Ringing()
+}

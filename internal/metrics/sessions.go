@@ -1,0 +1,59 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// SessionMetrics count sessions, their states, queue waits and setup times.
+type SessionMetrics struct {
+	started  *prometheus.CounterVec
+	ended    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	states   *prometheus.GaugeVec
+	wait     *prometheus.HistogramVec
+	setup    prometheus.Histogram
+}
+
+// NewSessionMetrics registers the session collectors on m's registry.
+func (m *Metrics) NewSessionMetrics() *SessionMetrics {
+	s := &SessionMetrics{
+		started:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_sessions_started_total", Help: "Sessions created, by mode."}, []string{"mode"}),
+		ended:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_sessions_ended_total", Help: "Sessions ended, by mode and cause (normal, cancelled, no_answer, failed, shutdown)."}, []string{"mode", "cause"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "split_session_duration_seconds", Help: "Session duration, creation to end.", Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"mode"}),
+		states:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "split_sessions", Help: "Live sessions by mode and state."}, []string{"mode", "state"}),
+		wait:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "split_queue_wait_seconds", Help: "Time in a built-in queue until an agent answered.", Buckets: []float64{1, 5, 10, 20, 30, 60, 120, 300, 600}}, []string{"queue"}),
+		setup:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "split_session_setup_seconds", Help: "Session creation to the first answer (agent or ACD).", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}),
+	}
+	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup)
+	return s
+}
+
+// SessionStarted counts a new session (state "created").
+func (s *SessionMetrics) SessionStarted(mode string) {
+	s.started.WithLabelValues(mode).Inc()
+	s.states.WithLabelValues(mode, "created").Inc()
+}
+
+// SessionState moves a live session between states.
+func (s *SessionMetrics) SessionState(mode, from, to string) {
+	s.states.WithLabelValues(mode, from).Dec()
+	if to != "ended" {
+		s.states.WithLabelValues(mode, to).Inc()
+	}
+}
+
+// SessionEnded counts an ended session.
+func (s *SessionMetrics) SessionEnded(mode, cause string, d time.Duration) {
+	s.ended.WithLabelValues(mode, cause).Inc()
+	s.duration.WithLabelValues(mode).Observe(d.Seconds())
+}
+
+// QueueWait observes a built-in queue's wait.
+func (s *SessionMetrics) QueueWait(queue string, d time.Duration) {
+	s.wait.WithLabelValues(queue).Observe(d.Seconds())
+}
+
+// SessionSetup observes the time to the first answer.
+func (s *SessionMetrics) SessionSetup(d time.Duration) { s.setup.Observe(d.Seconds()) }
