@@ -1,0 +1,85 @@
+package acd
+
+import "sync"
+
+// notifier delivers callbacks in order, one at a time, from one goroutine
+// that it starts on the first push and stops in close. It has its own lock,
+// taken under the ACD's lock (never the other way round), so the order of
+// pushes is the order of the ACD's state changes.
+type notifier struct {
+	mu         sync.Mutex
+	cond       sync.Cond
+	queue      []func()
+	delivering bool // a callback is running outside mu
+	started    bool
+	closed     bool
+	done       chan struct{} // closed when run returns
+}
+
+func newNotifier() *notifier {
+	n := &notifier{done: make(chan struct{})}
+	n.cond.L = &n.mu
+	return n
+}
+
+// push queues f. After close it does nothing.
+func (n *notifier) push(f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.queue = append(n.queue, f)
+	if !n.started {
+		n.started = true
+		go n.run()
+	}
+	n.cond.Broadcast()
+}
+
+func (n *notifier) run() {
+	defer close(n.done)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for {
+		for len(n.queue) == 0 && !n.closed {
+			n.cond.Wait()
+		}
+		if n.closed {
+			return
+		}
+		f := n.queue[0]
+		n.queue[0] = nil
+		n.queue = n.queue[1:]
+		n.delivering = true
+		n.mu.Unlock()
+		f()
+		n.mu.Lock()
+		n.delivering = false
+		n.cond.Broadcast()
+	}
+}
+
+// flush waits until every queued callback, including those queued by
+// callbacks meanwhile, has returned. It must not be called from a callback.
+func (n *notifier) flush() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for (len(n.queue) > 0 || n.delivering) && !n.closed {
+		n.cond.Wait()
+	}
+}
+
+// close drops undelivered callbacks and waits for a running one to return.
+// It is idempotent and must not be called from a callback.
+func (n *notifier) close() {
+	n.mu.Lock()
+	n.closed = true
+	n.queue = nil
+	started := n.started
+	n.cond.Broadcast()
+	n.mu.Unlock()
+	if started {
+		<-n.done
+	}
+}
