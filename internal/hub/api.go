@@ -512,7 +512,7 @@ func (h *Hub) apiAgents(w http.ResponseWriter, r *http.Request) {
 	}
 	live := map[string]agentView{}
 	for _, a := range h.acd.Agents() {
-		live[a.ID] = agentView{State: string(a.State), Since: a.Since.UTC(), Session: a.Session, Handled: a.Handled}
+		live[a.ID] = agentView{State: a.State.String(), Since: a.Since.UTC(), Session: a.Session, Handled: a.Handled}
 	}
 	out := []agentView{}
 	for _, a := range recs {

@@ -119,7 +119,7 @@ func agentStateMsg(a acd.AgentStatus) agentMsg {
 	if q == nil {
 		q = []string{}
 	}
-	return agentMsg{Type: "agent", ID: a.ID, Name: a.Name, State: string(a.State), Since: a.Since.UTC(), Queues: q, Session: a.Session}
+	return agentMsg{Type: "agent", ID: a.ID, Name: a.Name, State: a.State.String(), Since: a.Since.UTC(), Queues: q, Session: a.Session}
 }
 
 // Errors with their protocol codes.

@@ -853,10 +853,10 @@ type rtcEP struct {
 	once    sync.Once
 }
 
-func (e *rtcEP) Kind() leg.Kind         { return leg.KindWebRTC }
-func (e *rtcEP) Audio() *leg.Track      { return e.l.Audio() }
-func (e *rtcEP) Video() *leg.Track      { return e.l.Video() }
-func (e *rtcEP) Done() <-chan struct{}  { return e.l.Done() }
+func (e *rtcEP) Kind() leg.Kind        { return leg.KindWebRTC }
+func (e *rtcEP) Audio() *leg.Track     { return e.l.Audio() }
+func (e *rtcEP) Video() *leg.Track     { return e.l.Video() }
+func (e *rtcEP) Done() <-chan struct{} { return e.l.Done() }
 func (e *rtcEP) Close(code int, reason string) {
 	_ = e.l.Close()
 	e.once.Do(func() {

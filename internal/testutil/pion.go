@@ -43,7 +43,15 @@ type Message struct {
 		JitterMs        float64 `json:"jitter_ms"`
 	} `json:"sip_rtp,omitempty"`
 
-	At time.Time `json:"-"` // when it was received
+	// session protocol (docs/sessions.md)
+	Leg      string `json:"leg,omitempty"`
+	Session  string `json:"session,omitempty"`
+	Position int    `json:"position,omitempty"`
+	EWT      int    `json:"ewt,omitempty"`
+	Queue    string `json:"queue,omitempty"`
+
+	At  time.Time `json:"-"` // when it was received
+	Raw []byte    `json:"-"` // the frame as received (session peers)
 }
 
 // Code is the SIP status code of a state message (0 if absent).

@@ -1,0 +1,382 @@
+package testutil
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	pmedia "github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/split-hub/split/internal/media"
+)
+
+// SessionPeer is a browser stand-in for the session protocol
+// (docs/sessions.md): a customer, an agent console or a viewer. It sends a
+// PCMU tone and, with video, fake VP8 packets whose payload ends with a tag
+// byte, so that a receiver can tell whose video it gets.
+type SessionPeer struct {
+	ToneHz float64
+	Tag    byte // video payload tag
+	Video  bool
+
+	ws     *websocket.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	frames  []Message
+	changed chan struct{}
+	pc      *webrtc.PeerConnection
+	pcm     []int16 // last second of decoded audio
+	tags    map[byte]int
+	vseq    []uint16
+
+	audioPkts, videoPkts atomic.Uint64
+}
+
+// DialSession connects to url (ws://…/v1/sessions/ws?…) and waits for hello.
+func DialSession(ctx context.Context, url string, toneHz float64, tag byte, video bool) (*SessionPeer, error) {
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(1 << 20)
+	p := &SessionPeer{ToneHz: toneHz, Tag: tag, Video: video, ws: ws, changed: make(chan struct{}), tags: map[byte]int{}}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.wg.Add(1)
+	go p.readLoop()
+	if _, err := p.WaitFor(ctx, func(m Message) bool { return m.Type == "hello" }); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *SessionPeer) readLoop() {
+	defer p.wg.Done()
+	for {
+		_, b, err := p.ws.Read(p.ctx)
+		if err != nil {
+			p.mu.Lock()
+			close(p.changed)
+			p.changed = nil
+			p.mu.Unlock()
+			return
+		}
+		var m Message
+		_ = json.Unmarshal(b, &m)
+		m.Raw = b
+		p.mu.Lock()
+		p.frames = append(p.frames, m)
+		close(p.changed)
+		p.changed = make(chan struct{})
+		p.mu.Unlock()
+	}
+}
+
+// Frames returns every frame received so far.
+func (p *SessionPeer) Frames() []Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Message(nil), p.frames...)
+}
+
+// WaitFor waits for a frame matching match (including ones already received).
+func (p *SessionPeer) WaitFor(ctx context.Context, match func(Message) bool) (Message, error) {
+	seen := 0
+	for {
+		p.mu.Lock()
+		for ; seen < len(p.frames); seen++ {
+			if match(p.frames[seen]) {
+				m := p.frames[seen]
+				p.mu.Unlock()
+				return m, nil
+			}
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		if ch == nil {
+			return Message{}, errors.New("testutil: socket closed")
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Message{}, fmt.Errorf("testutil: waiting: %w (frames: %s)", ctx.Err(), p.summary())
+		}
+	}
+}
+
+func (p *SessionPeer) summary() string {
+	var parts []string
+	for _, m := range p.Frames() {
+		s := m.Type
+		if m.State != "" {
+			s += ":" + m.State
+		}
+		if m.Type == "error" {
+			s += ":" + string(m.Raw)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Send writes one frame.
+func (p *SessionPeer) Send(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return p.ws.Write(ctx, websocket.MessageText, b)
+}
+
+func (p *SessionPeer) newPC() (*webrtc.PeerConnection, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(browserAudio[CodecPCMU], webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack", Parameter: "pli"}}}, PayloadType: 96}
+	if err := m.RegisterCodec(vp8, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		p.wg.Add(1)
+		defer p.wg.Done()
+		buf := make([]byte, 1500)
+		var pkt rtp.Packet
+		for {
+			n, _, err := tr.Read(buf)
+			if err != nil {
+				return
+			}
+			if pkt.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			if tr.Kind() == webrtc.RTPCodecTypeAudio {
+				p.audioPkts.Add(1)
+				p.mu.Lock()
+				for _, b := range pkt.Payload {
+					p.pcm = append(p.pcm, media.DecodeUlawSample(b))
+				}
+				if len(p.pcm) > 8000 {
+					p.pcm = p.pcm[len(p.pcm)-8000:]
+				}
+				p.mu.Unlock()
+				continue
+			}
+			p.videoPkts.Add(1)
+			if len(pkt.Payload) > 0 {
+				p.mu.Lock()
+				p.tags[pkt.Payload[len(pkt.Payload)-1]]++
+				p.vseq = append(p.vseq, pkt.SequenceNumber)
+				p.mu.Unlock()
+			}
+		}
+	})
+	audio, err := webrtc.NewTrackLocalStaticSample(browserAudio[CodecPCMU].RTPCodecCapability, "audio", "peer")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pc.AddTrack(audio); err != nil {
+		return nil, err
+	}
+	tone, err := ToneFrames(CodecPCMU, p.ToneHz, DefaultAmplitude)
+	if err != nil {
+		return nil, err
+	}
+	var video *webrtc.TrackLocalStaticRTP
+	if p.Video {
+		if video, err = webrtc.NewTrackLocalStaticRTP(vp8.RTPCodecCapability, "video", "peer"); err != nil {
+			return nil, err
+		}
+		s, err := pc.AddTrack(video)
+		if err != nil {
+			return nil, err
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for {
+				if _, _, err := s.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
+	} else {
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return nil, err
+		}
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: uint32(p.Tag) + 1000}}
+		for i := 0; ; i++ {
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-t.C:
+			}
+			_ = audio.WriteSample(pmedia.Sample{Data: tone[i%len(tone)], Duration: 20 * time.Millisecond})
+			if video != nil && i%2 == 0 {
+				pkt.SequenceNumber++
+				pkt.Timestamp += 3600
+				pkt.Marker = true
+				pkt.Payload = []byte{0x10, 0x00, 0x00, 0x00, p.Tag}
+				_ = video.WriteRTP(pkt)
+			}
+		}
+	}()
+	p.mu.Lock()
+	p.pc = pc
+	p.mu.Unlock()
+	return pc, nil
+}
+
+// Start is the customer's start: offer, answer.
+func (p *SessionPeer) Start(ctx context.Context, name string, extra map[string]any) error {
+	return p.offer(ctx, "start", name, extra)
+}
+
+// View is the viewer's join.
+func (p *SessionPeer) View(ctx context.Context) error { return p.offer(ctx, "view", "", nil) }
+
+func (p *SessionPeer) offer(ctx context.Context, typ, name string, extra map[string]any) error {
+	pc, err := p.newPC()
+	if err != nil {
+		return err
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	g := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	<-g
+	msg := map[string]any{"type": typ, "sdp": pc.LocalDescription().SDP, "name": name}
+	for k, v := range extra {
+		msg[k] = v
+	}
+	n := len(p.Frames())
+	if err := p.Send(ctx, msg); err != nil {
+		return err
+	}
+	i := 0
+	m, err := p.WaitFor(ctx, func(m Message) bool {
+		i++
+		return i > n && (m.Type == "answer" || m.Type == "error")
+	})
+	if err != nil {
+		return err
+	}
+	if m.Type == "error" {
+		return fmt.Errorf("testutil: %s refused: %s", typ, m.Raw)
+	}
+	return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+}
+
+// Accept answers an offer frame (agent).
+func (p *SessionPeer) Accept(ctx context.Context, offer Message) error {
+	pc, err := p.newPC()
+	if err != nil {
+		return err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.SDP}); err != nil {
+		return err
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	g := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return err
+	}
+	<-g
+	return p.Send(ctx, map[string]any{"type": "accept", "leg": offer.Leg, "sdp": pc.LocalDescription().SDP})
+}
+
+// AudioPackets and VideoPackets count received RTP.
+func (p *SessionPeer) AudioPackets() uint64 { return p.audioPkts.Load() }
+
+// VideoPackets counts received video RTP packets.
+func (p *SessionPeer) VideoPackets() uint64 { return p.videoPkts.Load() }
+
+// VideoFrom counts received video packets tagged tag.
+func (p *SessionPeer) VideoFrom(tag byte) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tags[tag]
+}
+
+// VideoSeqGaps counts sequence-number discontinuities in the received video.
+func (p *SessionPeer) VideoSeqGaps() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gaps := 0
+	for i := 1; i < len(p.vseq); i++ {
+		if p.vseq[i] != p.vseq[i-1]+1 {
+			gaps++
+		}
+	}
+	return gaps
+}
+
+// DominantHz is the strongest of candidates in the last second of audio.
+func (p *SessionPeer) DominantHz(candidates []float64) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pcm) < 1600 {
+		return 0
+	}
+	return media.DominantFrequency(p.pcm, 8000, candidates)
+}
+
+// Close hangs up and closes the socket.
+func (p *SessionPeer) Close() {
+	p.cancel()
+	_ = p.ws.Close(websocket.StatusNormalClosure, "")
+	p.mu.Lock()
+	pc := p.pc
+	p.mu.Unlock()
+	if pc != nil {
+		_ = pc.Close()
+	}
+	p.wg.Wait()
+}
+
+// SendRaw writes s as one text frame, as is.
+func (p *SessionPeer) SendRaw(ctx context.Context, s string) error {
+	return p.ws.Write(ctx, websocket.MessageText, []byte(s))
+}
