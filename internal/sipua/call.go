@@ -69,7 +69,8 @@ type Call struct {
 
 	ua     *UA
 	log    *slog.Logger
-	callID string
+	callID   string
+	localTag string // our tag in the dialog (From tag outbound, To tag inbound)
 	audio  *rtpStream
 	video  *rtpStream // nil: no video
 	prefs  []string   // audio codec preference

@@ -158,7 +158,8 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		fromName = o.FromName
 	}
 	from := &sip.FromHeader{DisplayName: fromName, Address: sip.Uri{Scheme: "sip", User: fromUser, Host: u.host}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	c.localTag = sip.GenerateTagN(16)
+	from.Params.Add("tag", c.localTag)
 	req.AppendHeader(from)
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(&cid)

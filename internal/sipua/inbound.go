@@ -92,6 +92,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.server, c.invite, c.inviteTx, c.Trunk = dlg, req, tx, who
+	if to := dlg.InviteRequest.To(); to != nil {
+		c.localTag, _ = to.Params.Get("tag")
+	}
 	c.To = req.Recipient
 	if f := req.From(); f != nil {
 		c.From, c.FromName = f.Address, f.DisplayName

@@ -66,7 +66,7 @@ type UA struct {
 	mediaIP netip.Addr
 
 	mu       sync.Mutex
-	calls    map[string]*Call // by Call-ID
+	calls    map[string][]*Call // by Call-ID (two when a proxy loops our own INVITE back to us)
 	draining bool
 
 	wg     sync.WaitGroup
@@ -79,7 +79,7 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 	if m == nil {
 		m = noMetrics{}
 	}
-	u := &UA{cfg: cfg, log: log, pool: pool, handler: h, metrics: m, calls: map[string]*Call{}, host: cfg.SIP.Host}
+	u := &UA{cfg: cfg, log: log, pool: pool, handler: h, metrics: m, calls: map[string][]*Call{}, host: cfg.SIP.Host}
 	u.port = 5060
 	for _, l := range []string{cfg.SIP.ListenUDP, cfg.SIP.ListenTCP} {
 		if l != "" {
@@ -282,15 +282,19 @@ func (u *UA) Drain() {
 func (u *UA) ActiveCalls() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.calls)
+	n := 0
+	for _, l := range u.calls {
+		n += len(l)
+	}
+	return n
 }
 
 // Close hangs up every call, stops the listeners and waits for them.
 func (u *UA) Close() error {
 	u.mu.Lock()
 	calls := make([]*Call, 0, len(u.calls))
-	for _, c := range u.calls {
-		calls = append(calls, c)
+	for _, l := range u.calls {
+		calls = append(calls, l...)
 	}
 	u.mu.Unlock()
 	for _, c := range calls {
@@ -309,14 +313,23 @@ func (u *UA) Close() error {
 
 func (u *UA) addCall(c *Call) {
 	u.mu.Lock()
-	u.calls[c.callID] = c
+	u.calls[c.callID] = append(u.calls[c.callID], c)
 	u.mu.Unlock()
 }
 
 func (u *UA) removeCall(c *Call) {
 	u.mu.Lock()
-	if u.calls[c.callID] == c {
+	list := u.calls[c.callID]
+	for i, o := range list {
+		if o == c {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
 		delete(u.calls, c.callID)
+	} else {
+		u.calls[c.callID] = list
 	}
 	u.mu.Unlock()
 }
@@ -328,7 +341,21 @@ func (u *UA) findCall(req *sip.Request) *Call {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.calls[cid.Value()]
+	list := u.calls[cid.Value()]
+	if len(list) == 1 {
+		return list[0]
+	}
+	// Several dialogs share the Call-ID (a proxy relayed our INVITE back to
+	// us): the request's To tag is our local tag in the dialog it belongs to.
+	if to := req.To(); to != nil {
+		tag, _ := to.Params.Get("tag")
+		for _, c := range list {
+			if c.localTag == tag {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 func (u *UA) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {

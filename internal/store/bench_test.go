@@ -8,7 +8,7 @@ import (
 )
 
 // Benchmarks run on a SQLite file in a temporary directory, with the
-// production settings (WAL, synchronous=FULL: every commit reaches the disk).
+// production settings (WAL, synchronous=NORMAL, one writer connection).
 
 func benchDB(b *testing.B) *DB {
 	b.Helper()

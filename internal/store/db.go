@@ -12,7 +12,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite"               // registers the "sqlite" database/sql driver
 )
 
 // Engine names returned by (*DB).Engine.
@@ -24,6 +24,7 @@ const (
 // Connection settings. SQLite has one writer connection; see the package doc.
 const (
 	sqliteBusyTimeoutMS = 5000
+	sqliteBusy          = 5 // SQLITE_BUSY, the primary result code
 	sqliteReaders       = 4
 	pgMaxOpenConns      = 16
 	pgMaxIdleConns      = 4
@@ -102,6 +103,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	if cfg.engine == EngineSQLite {
+		err = db.connectSQLite(ctx)
+	}
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
 	if err := db.Ping(ctx); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
@@ -148,6 +155,30 @@ func (db *DB) openSQLite(cfg dsnConfig) error {
 	r.SetMaxIdleConns(sqliteReaders)
 	db.r = r
 	return nil
+}
+
+// connectSQLite opens the first writer connection. That connection switches
+// a new file to WAL mode, which needs an exclusive lock, and SQLite fails
+// the switch with SQLITE_BUSY at once, without waiting busy_timeout, when
+// another process is opening the same new file. Retry for as long as
+// busy_timeout would have waited.
+func (db *DB) connectSQLite(ctx context.Context) error {
+	deadline := time.Now().Add(sqliteBusyTimeoutMS * time.Millisecond)
+	for {
+		err := db.w.PingContext(ctx)
+		if err == nil {
+			return nil
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return fmt.Errorf("store: open sqlite: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: open sqlite: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func (db *DB) openPostgres(cfg dsnConfig) error {

@@ -6,20 +6,24 @@
 //   - SQLite (the embedded default), through the pure-Go modernc.org/sqlite
 //     driver: DSN "sqlite:<path>" (for example "sqlite:./data/split.db"), or
 //     "sqlite::memory:" / ":memory:" for a private in-memory database. A file
-//     database runs in WAL mode with synchronous=FULL, busy_timeout=5000 and
-//     foreign keys on. Writes go through a single connection (SQLite allows
-//     one writer at a time anyway) and transactions start with BEGIN
-//     IMMEDIATE, so writers queue instead of failing with SQLITE_BUSY; reads
-//     use a small separate pool of read-only connections and run alongside
-//     the writer.
+//     database runs in WAL mode with synchronous=NORMAL, busy_timeout=5000
+//     and foreign keys on. A committed write survives the hub process
+//     crashing or restarting; only a power cut or kernel crash can roll back
+//     the last commits (never corrupting the file). synchronous=FULL, which
+//     closes that gap, makes each commit some 10-15 times slower here (an
+//     fsync per commit; see the benchmarks). Writes go through a single
+//     connection (SQLite allows one writer at a time anyway) and transactions
+//     start with BEGIN IMMEDIATE, so writers queue instead of failing with
+//     SQLITE_BUSY; reads use a small separate pool of read-only connections
+//     and run alongside the writer.
 //   - PostgreSQL, through github.com/jackc/pgx/v5/stdlib: DSN
 //     "postgres://user:pass@host:5432/db?sslmode=..." or "postgresql://…",
 //     passed unchanged to pgx (so every pgx connection parameter works).
 //
 // Statements use $1-style placeholders, which both drivers accept, and only
-// portable types: TEXT and BIGINT. Timestamps are BIGINT Unix
-// milliseconds (a zero time.Time is stored as NULL, and times read back are in
-// UTC with millisecond precision); maps, lists and event payloads are JSON in
+// portable types: TEXT and BIGINT. Timestamps are BIGINT Unix milliseconds
+// (a zero time.Time is stored as NULL, and times read back are in UTC with
+// millisecond precision); maps, lists and event payloads are JSON in
 // TEXT columns. Inserts that must not overwrite use INSERT … ON CONFLICT DO
 // NOTHING and upserts use ON CONFLICT … DO UPDATE, which both engines share.
 // Per-session event sequence numbers come from a counter column bumped with

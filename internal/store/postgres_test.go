@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -115,7 +116,7 @@ func startPostgres(t *testing.T) *pgServer {
 		return s
 	}
 
-	bin, err := pgBinDir()
+	bin, err := pgBinDir(debianPGBinDirs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +228,12 @@ func startPostgres(t *testing.T) *pgServer {
 	return s
 }
 
-// pgBinDir finds the directory holding initdb and postgres.
-func pgBinDir() (string, error) {
+// debianPGBinDirs is where Debian's postgresql-<major> packages put the server.
+const debianPGBinDirs = "/usr/lib/postgresql/*/bin"
+
+// pgBinDir finds the directory holding initdb and postgres: $SPLIT_PG_BINDIR,
+// else the newest directory matching pattern, else initdb's on $PATH.
+func pgBinDir(pattern string) (string, error) {
 	has := func(dir string) bool {
 		for _, b := range []string{"initdb", "postgres"} {
 			if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() {
@@ -243,8 +248,7 @@ func pgBinDir() (string, error) {
 		}
 		return d, nil
 	}
-	// Debian: /usr/lib/postgresql/<major>/bin; take the newest.
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(pattern) // Debian: /usr/lib/postgresql/<major>/bin
 	version := func(d string) int {
 		v, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
 		return v
@@ -283,4 +287,19 @@ func pgCredential() (*syscall.Credential, error) {
 	}
 	return nil, errors.New("running as root, and there is no postgres or nobody user to run PostgreSQL as " +
 		"(the Debian package `postgresql` creates the postgres user)")
+}
+
+// Without PostgreSQL the full suite must fail and say what to install.
+func TestPGBinDirMissing(t *testing.T) {
+	t.Setenv("SPLIT_PG_BINDIR", "")
+	t.Setenv("PATH", t.TempDir())
+	_, err := pgBinDir(filepath.Join(t.TempDir(), "*", "bin"))
+	if err == nil || !strings.Contains(err.Error(), "apt-get install -y postgresql") {
+		t.Fatalf("err = %v, want a hint to install postgresql", err)
+	}
+
+	t.Setenv("SPLIT_PG_BINDIR", t.TempDir())
+	if _, err := pgBinDir(debianPGBinDirs); err == nil {
+		t.Fatal("an empty SPLIT_PG_BINDIR was accepted")
+	}
 }

@@ -51,7 +51,7 @@ func TestSQLiteFileSettings(t *testing.T) {
 		t.Fatalf("directory mode %o, want 700", perm)
 	}
 	for pragma, want := range map[string]string{
-		"journal_mode": "wal", "busy_timeout": "5000", "foreign_keys": "1", "synchronous": "2",
+		"journal_mode": "wal", "busy_timeout": "5000", "foreign_keys": "1", "synchronous": "1",
 	} {
 		var got string
 		if err := db.w.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
@@ -140,6 +140,9 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := Open(t.Context(), "sqlite:"+filepath.Join(f, "split.db")); err == nil {
 		t.Fatal("Open under a regular file succeeded")
+	}
+	if _, err := Open(t.Context(), "postgres://split:hunter2@db:notaport/split"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("malformed postgres DSN: %v", err)
 	}
 	if _, err := Open(t.Context(), "redis://x"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("unknown scheme: %v", err)
