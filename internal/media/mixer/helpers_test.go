@@ -81,7 +81,8 @@ func newParty(tb testing.TB, id string, c leg.Codec, freq float64) *party {
 	p.track.SetRecv([]leg.Codec{c, codecDTMF})
 	p.pcm = make([]int16, p.rate()*120/1000)
 	if c.Is("opus") {
-		enc, err := media.NewOpusEncoder(48000, 32000)
+		// The talker's own encoder is not under test: the cheapest complexity.
+		enc, err := media.NewOpusEncoderComplexity(48000, 32000, 1)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -276,9 +277,13 @@ func expect(tb testing.TB, p *party, i int, all []*party, heard ...*party) {
 }
 
 // newMixer returns a manually ticked mixer that logs to the test and is
-// closed when the test ends.
+// closed when the test ends. Its Opus encoders run at complexity 5, the
+// hub's default (media.opus_complexity), unless o says otherwise.
 func newMixer(tb testing.TB, o mixer.Options) *mixer.Mixer {
 	tb.Helper()
+	if o.Transcode.OpusComplexity == 0 {
+		o.Transcode.OpusComplexity = 5
+	}
 	o.Logger = slog.New(slog.NewTextHandler(tb.Output(), nil))
 	m := mixer.New(mixer.ManualTick(o))
 	tb.Cleanup(m.Close)

@@ -27,8 +27,8 @@ func (m *Mixer) tick() {
 	if needTotal {
 		clear(m.total)
 		for _, s := range ps {
-			if s.active && !s.muted {
-				addPCM(m.total, s.pcm)
+			if s.rx.active && !s.muted {
+				addPCM(m.total, s.rx.pcm)
 			}
 		}
 	}
@@ -37,100 +37,146 @@ func (m *Mixer) tick() {
 	// 64 participants (each then mixes on its own).
 	keyed := len(ps) <= 64
 	for i, l := range ps {
-		if l.refreshSend(m) != nil || !l.sendOK {
+		if l.refreshSend(m) != nil || !l.tx.ok {
 			continue
 		}
 		var share *participant
 		if keyed {
 			var key uint64
 			for _, s := range l.heard {
-				if ps[s].active {
+				if ps[s].rx.active {
 					key |= 1 << uint(s)
 				}
 			}
-			l.key, l.keyed = key, true
-			for _, o := range ps[:i] {
-				if o.keyed && o.key == key {
-					share = o
-					break
+			l.mx.key, l.mx.keyed = key, true
+			for _, o := range ps[:i] { // prefer one in the same codec (its payload can be shared too)
+				if o.mx.keyed && o.mx.key == key {
+					if share == nil || o.tx.kind == l.tx.kind {
+						share = o
+					}
+					if o.tx.kind == l.tx.kind {
+						break
+					}
 				}
 			}
 		}
 		if share != nil {
-			l.owner = share.owner
+			l.mx.owner = share.mx.owner
 		} else {
-			l.owner = l
+			l.mx.owner = l
 			l.mixFor(m, ps)
 		}
 		l.send(m, share)
 	}
 }
 
-// mixFor computes l's mix into l.mix and l.mix16: the total minus the
-// speakers l does not hear, or the sum of those it hears, whichever takes
-// fewer frames.
+// mixFor computes l's mix into l.mx.mix and l.mx.mix16: the total minus
+// the speakers l does not hear, or the sum of those it hears, whichever
+// takes fewer frames.
 func (l *participant) mixFor(m *Mixer, ps []*participant) {
+	mix := l.mx.mix
 	if len(l.excl) < len(l.heard) {
-		copy(l.mix, m.total)
+		copy(mix, m.total)
 		for _, s := range l.excl {
-			if sp := ps[s]; sp.active {
-				subPCM(l.mix, sp.pcm)
+			if sp := ps[s]; sp.rx.active {
+				subPCM(mix, sp.rx.pcm)
 			}
 		}
 	} else {
-		clear(l.mix)
+		clear(mix)
 		for _, s := range l.heard {
-			if sp := ps[s]; sp.active {
-				addPCM(l.mix, sp.pcm)
+			if sp := ps[s]; sp.rx.active {
+				addPCM(mix, sp.rx.pcm)
 			}
 		}
 	}
-	saturate(l.mix16, l.mix)
+	saturate(l.mx.mix16, mix)
+}
+
+// refreshSend follows a change of the track's send format (re-INVITE),
+// creating an Opus encoder when needed. It allocates only on a change.
+func (p *participant) refreshSend(m *Mixer) error {
+	tx := &p.tx
+	g := p.t.Gen()
+	if g == tx.gen {
+		return nil
+	}
+	tx.gen = g
+	c := p.t.Send()
+	k := codecKind(c)
+	if k == tx.kind && c.PT&0x7F == tx.pt && tx.ok {
+		return nil
+	}
+	tx.ok = false
+	switch k {
+	case kindPCMU, kindPCMA:
+	case kindOpus:
+		if tx.enc == nil {
+			enc, err := media.NewOpusEncoderComplexity(m.f.rate, m.f.opusRate, m.opts.Transcode.OpusComplexity)
+			if err != nil {
+				p.c.errors.Add(1)
+				m.log.Warn("mixer: opus encoder", "participant", p.id, "err", err)
+				return err
+			}
+			tx.enc = enc
+		}
+	default:
+		p.c.errors.Add(1)
+		m.log.Warn("mixer: participant sends an unsupported codec; not sending to it", "participant", p.id, "codec", c.Name, "clock", c.Clock)
+		return media.ErrUnsupportedCodec
+	}
+	if tx.kind != kindNone && tx.kind != k {
+		m.log.Info("mixer: participant codec changed", "participant", p.id, "from", tx.kind.String(), "to", k.String())
+	}
+	tx.kind, tx.pt, tx.ok = k, c.PT&0x7F, true
+	tx.marker = true
+	return nil
 }
 
 // send encodes l's mix in its codec and writes one RTP packet to its track.
 // share is an earlier listener with the same mix this tick, if any: at
 // 8 kHz a G.711 listener with the same codec copies its payload.
 func (l *participant) send(m *Mixer, share *participant) {
-	out := l.pkt[media.RTPHeaderSize:]
+	tx, own := &l.tx, &l.mx.owner.mx
+	out := tx.pkt[media.RTPHeaderSize:]
 	spf := uint32(160)
 	var n int
 	switch {
-	case l.sendK == kindOpus:
+	case tx.kind == kindOpus:
 		spf = 960
 		var err error
-		if n, err = l.enc.Encode(l.owner.mix16, out); err != nil {
+		if n, err = tx.enc.Encode(own.mix16, out); err != nil {
 			n = 0
 		}
-	case share != nil && m.up == 1 && share.sendK == l.sendK && share.encoded > 0:
-		n = copy(out, share.pkt[media.RTPHeaderSize:media.RTPHeaderSize+share.encoded])
+	case share != nil && m.f.up == 1 && share.tx.kind == tx.kind && share.tx.encoded > 0:
+		n = copy(out, share.tx.pkt[media.RTPHeaderSize:media.RTPHeaderSize+share.tx.encoded])
 	default:
-		pcm := l.owner.mix16
-		if l.dcm != nil {
-			pcm = l.pcm8[:l.dcm.process(l.owner.mix, l.pcm8)]
+		pcm := own.mix16
+		if tx.dcm != nil {
+			pcm = tx.pcm8[:tx.dcm.process(own.mix, tx.pcm8)]
 		}
-		if l.sendK == kindPCMU {
+		if tx.kind == kindPCMU {
 			n = media.EncodeUlaw(out[:len(pcm)], pcm)
 		} else {
 			n = media.EncodeAlaw(out[:len(pcm)], pcm)
 		}
 	}
-	ts := l.ts
-	l.ts += spf // a frame that fails to encode shows up as one lost packet
-	l.encoded = n
+	ts := tx.ts
+	tx.ts += spf // a frame that fails to encode shows up as one lost packet
+	tx.encoded = n
 	if n == 0 || l.t.In == nil {
 		l.c.errors.Add(1)
 		return
 	}
-	b := l.pkt[:media.RTPHeaderSize+n]
+	b := tx.pkt[:media.RTPHeaderSize+n]
 	b[0] = 0x80
-	b[1] = l.sendPT
-	if l.marker {
+	b[1] = tx.pt
+	if tx.marker {
 		b[1] |= 0x80
-		l.marker = false
+		tx.marker = false
 	}
-	l.seq++
-	binary.BigEndian.PutUint16(b[2:], l.seq)
+	tx.seq++
+	binary.BigEndian.PutUint16(b[2:], tx.seq)
 	binary.BigEndian.PutUint32(b[4:], ts)
 	binary.BigEndian.PutUint32(b[8:], 0) // the leg sets its SSRC
 	if err := l.t.In.WriteRTP(b); err != nil {

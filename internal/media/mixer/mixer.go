@@ -64,25 +64,29 @@ type Counters struct {
 // 20 ms frame for every participant on each tick. All methods are safe for
 // concurrent use.
 type Mixer struct {
-	opts      Options
-	log       *slog.Logger
-	err       error // invalid options, returned by Add
-	rate      int
-	frame     int // samples per 20 ms at rate
-	up        int // rate / 8000
-	maxChunk  int // samples of the longest packet (120 ms) at rate
-	opusBRate int
+	opts Options
+	log  *slog.Logger
+	err  error // invalid options, returned by Add
+	f    format
 
-	mu      sync.Mutex // guards all below and the tick (which runs under it)
-	parts   []*participant
-	byID    map[string]*participant
-	muted   map[string]bool
-	deaf    map[pair]struct{} // listener does not hear speaker
-	total   []int32           // tick scratch: sum of all speakers
-	closed  bool
-	started bool
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	mu     sync.Mutex // guards all below and the tick (which runs under it)
+	parts  []*participant
+	byID   map[string]*participant
+	muted  map[string]bool
+	deaf   map[pair]struct{} // listener does not hear speaker
+	total  []int32           // tick scratch: sum of all speakers
+	closed bool
+	stop   chan struct{} // non-nil while the goroutine runs
+	wg     sync.WaitGroup
+}
+
+// format is the mixing format derived from Options.
+type format struct {
+	rate     int
+	frame    int // samples per 20 ms at rate
+	up       int // rate / 8000
+	maxChunk int // samples of the longest packet (120 ms) at rate
+	opusRate int // Opus encoder bitrate
 }
 
 type pair struct{ listener, speaker string }
@@ -113,23 +117,19 @@ func New(o Options) *Mixer {
 		o.Rate, o.JitterFrames = DefaultRate, DefaultJitterFrames // keep the fields usable
 	}
 	m.opts = o
-	m.rate = o.Rate
-	m.frame = o.Rate / 50
-	m.up = o.Rate / 8000
-	m.maxChunk = media.OpusMaxFrameSamples(o.Rate)
-	m.total = make([]int32, m.frame)
-	m.opusBRate = o.Transcode.OpusBitrate
-	if m.opusBRate == 0 {
-		m.opusBRate = opusBitrateNarrow
+	m.f = format{rate: o.Rate, frame: o.Rate / 50, up: o.Rate / 8000, maxChunk: media.OpusMaxFrameSamples(o.Rate), opusRate: o.Transcode.OpusBitrate}
+	if m.f.opusRate == 0 {
+		m.f.opusRate = opusBitrateNarrow
 		if o.Rate > 8000 {
-			m.opusBRate = opusBitrateWide
+			m.f.opusRate = opusBitrateWide
 		}
 	}
+	m.total = make([]int32, m.f.frame)
 	return m
 }
 
 // Rate returns the mixing rate in Hz.
-func (m *Mixer) Rate() int { return m.rate }
+func (m *Mixer) Rate() int { return m.f.rate }
 
 // Add makes t a participant called id: its received audio is mixed into
 // what the others hear, and it is sent, 20 ms at a time, the mix of the
@@ -173,8 +173,7 @@ func (m *Mixer) Add(id string, t *leg.Track) error {
 	m.parts = append(m.parts, p)
 	m.rebuild()
 	t.SetOutput(p.in)
-	if !m.started && !m.opts.manualTick {
-		m.started = true
+	if m.stop == nil && !m.opts.manualTick {
 		m.stop = make(chan struct{})
 		m.wg.Add(1)
 		go m.run(m.stop)

@@ -33,7 +33,7 @@ func TestMixMinus(t *testing.T) {
 			for _, p := range all {
 				p.add(t, m)
 			}
-			const ticks = 60
+			const ticks = 45
 			run(t, m, ticks, all...)
 			expect(t, a, settle, all, b, c)
 			expect(t, b, settle, all, a, c)
@@ -263,7 +263,7 @@ func TestLossBadPacketsAndSilentSource(t *testing.T) {
 				p.add(t, m)
 			}
 			bad := badPackets(t, a)
-			for tick := range 80 {
+			for tick := range 60 {
 				for _, p := range []*party{a, b} {
 					pkt := p.packet(t)
 					if tick%7 != 3 { // every 7th packet lost
@@ -283,8 +283,8 @@ func TestLossBadPacketsAndSilentSource(t *testing.T) {
 			expect(t, c, settle, all, a, b)
 			for _, p := range []*party{a, b} {
 				cn, _ := m.Counters(p.id)
-				if cn.Concealed < 9 || cn.Errors != 0 {
-					t.Errorf("%s: %+v; want about 11 concealed, no errors", p.id, cn)
+				if cn.Concealed < 7 || cn.Errors != 0 {
+					t.Errorf("%s: %+v; want about 9 concealed, no errors", p.id, cn)
 				}
 			}
 			ca, _ := m.Counters("a")
@@ -355,13 +355,13 @@ func TestPacketSizesAndSourceChanges(t *testing.T) {
 					}
 				}
 			}
-			live(1200, all...)
+			live(900, all...)
 			skip := 10 // 30 ms packets × 3 frames of jitter buffer, and Opus start-up
 			expect(t, a, skip, all, b, c)
 			expect(t, b, skip, all, a, c)
 			expect(t, c, skip, all, a, b)
 			for _, p := range all {
-				if cn, _ := m.Counters(p.id); cn.Concealed != 0 || cn.Dropped != 0 || cn.Errors != 0 || cn.Out != 60 {
+				if cn, _ := m.Counters(p.id); cn.Concealed != 0 || cn.Dropped != 0 || cn.Errors != 0 || cn.Out != 45 {
 					t.Errorf("%s: %+v", p.id, cn)
 				}
 			}
@@ -375,7 +375,7 @@ func TestPacketSizesAndSourceChanges(t *testing.T) {
 			c.track.SetRecv([]leg.Codec{codecPCMA, codecOpus, codecDTMF})
 			c2.ptime = 20
 			i := b.out.len()
-			live(1000, a, b, c2)
+			live(700, a, b, c2)
 			expect(t, b, i+10, all, a, c)
 			expect(t, c, i+10, all, a, b)
 			if cn, _ := m.Counters("c"); cn.Errors != 0 {
@@ -545,6 +545,9 @@ func goroutineRunning() bool {
 
 // The steady state (packets in, one tick) does not allocate.
 func TestTickNoAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	for _, c := range []leg.Codec{codecPCMU, codecOpus} {
 		for _, rate := range []int{8000, 48000} {
 			t.Run(fmt.Sprintf("%s/%d", c.Name, rate), func(t *testing.T) {

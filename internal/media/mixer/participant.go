@@ -39,7 +39,7 @@ func (k kind) String() string {
 }
 
 const (
-	jitterCapacity = 32   // packets; MaxJitterFrames must stay below (capacity-4)/2
+	jitterCapacity = 32   // packets: 640 ms of 20 ms packets, room for MaxJitterFrames·2+4 (the overflow bound)
 	jitterPayload  = 1500 // bytes per slot: 1 tag byte + payload
 	g711MaxPayload = 960  // 120 ms, the longest packet the FIFO takes
 )
@@ -131,31 +131,44 @@ type participant struct {
 	heard []int // indexes of speakers this listener hears (not muted, not itself)
 	excl  []int // indexes of unmuted speakers it does not hear (itself included)
 
-	// receive side: decoded audio at the mixing rate
+	rx receiver // what it says, at the mixing rate
+	mx mixState // what it hears, this tick
+	tx sender   // encoder and RTP stream toward it
+}
+
+// receiver turns a participant's jitter-buffered packets into 20 ms frames
+// at the mixing rate (receive.go).
+type receiver struct {
 	dec      media.OpusDecoder
 	ups      *upsampler // G.711 at rates above 8000
 	g711     []int16    // decode scratch at 8 kHz
-	fifo     []int16
+	fifo     []int16    // decoded samples not yet mixed
 	fifoN    int
 	lastKind kind
 	lastDur  int     // samples at the mixing rate of the last packet
 	pcm      []int16 // this tick's frame
 	active   bool    // pcm holds audio this tick
+}
 
-	// send side
-	gen     uint64
-	sendK   kind
-	sendPT  uint8
-	sendOK  bool
+// mixState is a listener's mix for this tick (mix.go).
+type mixState struct {
+	mix   []int32      // the mix, when this listener computed it
+	mix16 []int16      // the same, saturated
+	owner *participant // whose mix/mix16 this listener uses this tick
+	key   uint64       // bit i: speaker i active and heard, this tick
+	keyed bool         // key and owner are valid this tick
+}
+
+// sender encodes a listener's mix and numbers its RTP packets (mix.go).
+type sender struct {
+	gen     uint64 // track generation last seen
+	kind    kind
+	pt      uint8
+	ok      bool // kind is supported: send
 	enc     media.OpusEncoder
 	dcm     *decimator // G.711 at rates above 8000
-	mix     []int32    // this tick's mix (when this listener computed it)
-	mix16   []int16    // the same, saturated
 	pcm8    []int16    // decimated mix
-	owner   *participant
-	key     uint64 // bit i: speaker i active and heard, this tick
-	keyed   bool   // key and owner are valid this tick
-	encoded int    // payload bytes in pkt this tick (0: none)
+	encoded int        // payload bytes in pkt this tick (0: none)
 	pkt     []byte
 	seq     uint16
 	ts      uint32
@@ -163,35 +176,39 @@ type participant struct {
 }
 
 func newParticipant(m *Mixer, id string, t *leg.Track) (*participant, error) {
+	f := m.f
 	jb, err := media.NewJitterBuffer(media.JitterConfig{Capacity: jitterCapacity, MaxPayload: jitterPayload, TargetDelay: m.opts.JitterFrames})
 	if err != nil {
 		return nil, err
 	}
 	p := &participant{
-		id:     id,
-		t:      t,
-		g711:   make([]int16, g711MaxPayload),
-		fifo:   make([]int16, m.frame-1+m.maxChunk),
-		pcm:    make([]int16, m.frame),
-		mix:    make([]int32, m.frame),
-		mix16:  make([]int16, m.frame),
-		pcm8:   make([]int16, m.frame/m.up),
-		pkt:    make([]byte, media.RTPHeaderSize+media.OpusMaxPacketSize),
-		seq:    uint16(rand.Uint32()),
-		ts:     rand.Uint32(),
-		marker: true,
+		id: id,
+		t:  t,
+		rx: receiver{
+			g711: make([]int16, g711MaxPayload),
+			fifo: make([]int16, f.frame-1+f.maxChunk),
+			pcm:  make([]int16, f.frame),
+		},
+		mx: mixState{mix: make([]int32, f.frame), mix16: make([]int16, f.frame)},
+		tx: sender{
+			pcm8:   make([]int16, f.frame/f.up),
+			pkt:    make([]byte, media.RTPHeaderSize+media.OpusMaxPacketSize),
+			seq:    uint16(rand.Uint32()),
+			ts:     rand.Uint32(),
+			marker: true,
+			gen:    t.Gen() + 1, // force refreshSend
+		},
 	}
 	p.in = &input{t: t, jb: jb, c: &p.c, lastPT: -1, buf: make([]byte, jitterPayload+1)}
-	if m.up > 1 {
-		p.ups = newUpsampler(m.up, g711MaxPayload)
-		p.dcm = newDecimator(m.up, m.frame)
+	if f.up > 1 {
+		p.rx.ups = newUpsampler(f.up, g711MaxPayload)
+		p.tx.dcm = newDecimator(f.up, f.frame)
 	}
 	if codecKind(t.Send()) == kindOpus { // it most likely sends Opus too
-		if p.dec, err = media.NewOpusDecoder(m.rate); err != nil {
+		if p.rx.dec, err = media.NewOpusDecoder(f.rate); err != nil {
 			return nil, err
 		}
 	}
-	p.gen = t.Gen() + 1 // force refreshSend on the first tick
 	if err := p.refreshSend(m); err != nil {
 		return nil, err
 	}
@@ -209,160 +226,3 @@ func (p *participant) counters() Counters {
 		Errors:    p.c.errors.Load(),
 	}
 }
-
-// refreshSend follows a change of the track's send format (re-INVITE),
-// creating an Opus encoder when needed. It allocates only on a change.
-func (p *participant) refreshSend(m *Mixer) error {
-	g := p.t.Gen()
-	if g == p.gen {
-		return nil
-	}
-	p.gen = g
-	c := p.t.Send()
-	k := codecKind(c)
-	if k == p.sendK && c.PT == p.sendPT && p.sendOK {
-		return nil
-	}
-	p.sendOK = false
-	switch k {
-	case kindPCMU, kindPCMA:
-	case kindOpus:
-		if p.enc == nil {
-			enc, err := media.NewOpusEncoderComplexity(m.rate, m.opusBRate, m.opts.Transcode.OpusComplexity)
-			if err != nil {
-				p.c.errors.Add(1)
-				m.log.Warn("mixer: opus encoder", "participant", p.id, "err", err)
-				return err
-			}
-			p.enc = enc
-		}
-	default:
-		p.c.errors.Add(1)
-		m.log.Warn("mixer: participant sends an unsupported codec; not sending to it", "participant", p.id, "codec", c.Name, "clock", c.Clock)
-		return media.ErrUnsupportedCodec
-	}
-	if p.sendK != kindNone && p.sendK != k {
-		m.log.Info("mixer: participant codec changed", "participant", p.id, "from", p.sendK.String(), "to", k.String())
-	}
-	p.sendK, p.sendPT, p.sendOK = k, c.PT&0x7F, true
-	p.marker = true
-	return nil
-}
-
-// pull fills p.pcm with this tick's 20 ms at the mixing rate: decoded or
-// concealed packets from the jitter buffer, or silence (active false).
-func (p *participant) pull(m *Mixer) {
-	p.active, p.keyed, p.encoded = false, false, 0
-	for p.fifoN < m.frame {
-		payload, ok, lost := p.in.jb.Pop()
-		switch {
-		case ok:
-			p.decode(m, payload)
-		case lost:
-			p.conceal(m)
-		default:
-			if p.fifoN == 0 {
-				return // silence: nothing buffered (not started, underrun, source stopped)
-			}
-			// Underrun mid-frame: play what there is, padded with silence.
-			copy(p.pcm, p.fifo[:p.fifoN])
-			clear(p.pcm[p.fifoN:])
-			p.fifoN = 0
-			p.active = true
-			return
-		}
-	}
-	copy(p.pcm, p.fifo[:m.frame])
-	p.fifoN = copy(p.fifo, p.fifo[m.frame:p.fifoN])
-	p.active = true
-}
-
-// decode appends one tagged payload to the FIFO.
-func (p *participant) decode(m *Mixer, tagged []byte) {
-	if len(tagged) < 2 {
-		p.c.errors.Add(1)
-		return
-	}
-	k, payload := kind(tagged[0]), tagged[1:]
-	room := p.fifo[p.fifoN:]
-	switch k {
-	case kindPCMU, kindPCMA:
-		if k != p.lastKind && p.ups != nil {
-			p.ups.reset()
-		}
-		n := len(payload)
-		if n*m.up > len(room) {
-			p.c.dropped.Add(1)
-			return
-		}
-		dst := room
-		if p.ups != nil {
-			dst = p.g711
-		}
-		if k == kindPCMU {
-			media.DecodeUlaw(dst[:n], payload)
-		} else {
-			media.DecodeAlaw(dst[:n], payload)
-		}
-		if p.ups != nil {
-			n = p.ups.process(dst[:n], room)
-		}
-		p.fifoN += n
-		p.lastDur = n
-	case kindOpus:
-		if p.dec == nil {
-			dec, err := media.NewOpusDecoder(m.rate) // first Opus packet of a non-Opus sender
-			if err != nil {
-				p.c.errors.Add(1)
-				return
-			}
-			p.dec = dec
-		}
-		ns, err := media.OpusPacketSamples(payload, m.rate)
-		if err != nil || ns > len(room) {
-			p.c.dropped.Add(1)
-			return
-		}
-		n, err := p.dec.Decode(payload, room[:ns])
-		if err != nil {
-			p.c.errors.Add(1)
-			return
-		}
-		p.fifoN += n
-		p.lastDur = n
-	default:
-		p.c.errors.Add(1)
-		return
-	}
-	p.lastKind = k
-}
-
-// conceal appends one lost packet's worth of audio to the FIFO: the Opus
-// decoder's concealment, or silence for G.711 (fed through the upsampler so
-// its history stays continuous).
-func (p *participant) conceal(m *Mixer) {
-	p.c.concealed.Add(1)
-	n := p.lastDur
-	if n <= 0 || n > m.maxChunk {
-		n = m.frame
-	}
-	room := p.fifo[p.fifoN:]
-	if p.lastKind == kindOpus && p.dec != nil {
-		if got, err := p.dec.DecodePLC(room[:n]); err == nil {
-			p.fifoN += got
-			return
-		}
-		p.c.errors.Add(1)
-	}
-	if p.ups != nil && p.lastKind != kindOpus {
-		z := p.g711[:n/m.up]
-		clear(z)
-		p.fifoN += p.ups.process(z, room)
-		return
-	}
-	clear(room[:n])
-	p.fifoN += n
-}
-
-// isG711 reports whether the participant is sent G.711.
-func (p *participant) isG711() bool { return p.sendK == kindPCMU || p.sendK == kindPCMA }

@@ -20,7 +20,7 @@ import "math"
 // would be cheaper but leaves images at 8±f kHz that are audible on a
 // wideband Opus listener and does not band-limit before decimation.
 const (
-	firTapsPerPhase = 24
+	firTapsPerPhase = 24 // a multiple of 4 (see dot)
 	firCutoffHz     = 3500.0
 	firKaiserBeta   = 5.0
 )
@@ -100,11 +100,7 @@ func (u *upsampler) process(in []int16, out []int16) int {
 	for i := range in {
 		x := buf[i : i+u.p]
 		for _, c := range u.phases {
-			var acc float32
-			for t, cv := range c {
-				acc += cv * x[t]
-			}
-			out[o] = sat16f(acc)
+			out[o] = sat16f(dot(c, x))
 			o++
 		}
 	}
@@ -139,17 +135,27 @@ func (d *decimator) process(in []int32, out []int16) int {
 	}
 	o := 0
 	for pos := hist + d.l - 1; pos < len(buf); pos += d.l {
-		x := buf[pos-hist : pos+1]
-		x = x[:len(d.h)]
-		var acc float32
-		for t, hv := range d.h {
-			acc += hv * x[t]
-		}
-		out[o] = sat16f(acc)
+		out[o] = sat16f(dot(d.h, buf[pos-hist:pos+1]))
 		o++
 	}
 	copy(d.buf, buf[len(in):])
 	return o
+}
+
+// dot returns Σ c[i]·x[i] over len(c), a multiple of 4 (both filters'
+// lengths are multiples of firTapsPerPhase). Four partial sums keep the
+// additions independent, which is about three times faster than one.
+func dot(c, x []float32) float32 {
+	x = x[:len(c)]
+	var a0, a1, a2, a3 float32
+	for len(c) >= 4 && len(x) >= 4 {
+		a0 += c[0] * x[0]
+		a1 += c[1] * x[1]
+		a2 += c[2] * x[2]
+		a3 += c[3] * x[3]
+		c, x = c[4:], x[4:]
+	}
+	return (a0 + a1) + (a2 + a3)
 }
 
 func sat16f(v float32) int16 {

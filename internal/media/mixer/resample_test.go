@@ -15,7 +15,7 @@ func upsample(l int, freq, amp float64) []int16 {
 	out := make([]int16, 160*l)
 	var phase float64
 	var res []int16
-	for i := range 50 {
+	for i := range 20 {
 		media.GenerateTone(in, freq, 8000, &phase, amp)
 		n := u.process(in, out)
 		if i > 0 {
@@ -34,7 +34,7 @@ func decimate(l int, freq, amp float64) []int16 {
 	out := make([]int16, 160)
 	var phase float64
 	var res []int16
-	for i := range 50 {
+	for i := range 20 {
 		media.GenerateTone(pcm, freq, 8000*l, &phase, amp)
 		for k, v := range pcm {
 			in[k] = int32(v)
@@ -134,5 +134,26 @@ func TestSaturate(t *testing.T) {
 	}
 	if sat16f(1e9) != 32767 || sat16f(-1e9) != -32768 || sat16f(1.6) != 2 || sat16f(-1.6) != -2 {
 		t.Error("sat16f")
+	}
+}
+
+// BenchmarkUpsample is one 20 ms G.711 frame taken from 8 to 48 kHz.
+func BenchmarkUpsample(b *testing.B) {
+	u := newUpsampler(6, 960)
+	in := make([]int16, 160)
+	media.GenerateTone(in, 1000, 8000, nil, 0.5)
+	out := make([]int16, 960)
+	for b.Loop() {
+		u.process(in, out)
+	}
+}
+
+// BenchmarkDecimate is one 20 ms mix taken from 48 to 8 kHz.
+func BenchmarkDecimate(b *testing.B) {
+	d := newDecimator(6, 960)
+	in := make([]int32, 960)
+	out := make([]int16, 160)
+	for b.Loop() {
+		d.process(in, out)
 	}
 }
