@@ -34,8 +34,9 @@ type QueueConfig struct {
 
 // Dispatcher is implemented by the session layer. Its methods are called in
 // order, one at a time, from one goroutine owned by the ACD, never while the
-// ACD's lock is held: they may call back into the ACD. They should return
-// quickly since they delay every later callback.
+// ACD's lock is held: they may call back into the ACD (but not Close). They
+// should return quickly since they delay every later callback. A callback
+// may be stale by the time it runs (see the package doc).
 type Dispatcher interface {
 	// Offer rings the agent for the session.
 	Offer(agentID, sessionID, queue string)

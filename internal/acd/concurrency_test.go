@@ -146,12 +146,12 @@ func TestCloseStopsEverything(t *testing.T) {
 func TestCloseDuringCallback(t *testing.T) {
 	h := newHarness(t, q1)
 	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	h.rec.onAgent = func(AgentStatus) {
-		select {
-		case entered <- struct{}{}:
+		once.Do(func() { // only the first callback blocks
+			close(entered)
 			<-release
-		default:
-		}
+		})
 	}
 	h.must(h.acd.Login("a1", "", []string{"sales"})) // blocks the callback goroutine
 	<-entered

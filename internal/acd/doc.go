@@ -51,15 +51,19 @@
 // The Dispatcher gets Position when a session's position changes (on
 // enqueue, and when someone ahead is answered, abandons, overflows or is
 // transferred in ahead), or when its EWT moved by at least 10 s and 25 %
-// since the last notification. Nothing is sent when
-// nothing changed.
+// since the last notification. Nothing is sent when nothing changed.
 //
 // # Concurrency
 //
 // An ACD is safe for concurrent use. State lives under one mutex; Dispatcher
 // methods are called in order, one at a time, from one goroutine owned by the
 // ACD and never while its lock is held, so a Dispatcher may call back into
-// the ACD (for example Accept from inside Offer). The goroutine starts with
-// the first callback and Close stops it. Timers run on an injectable Clock
-// (WithClock) so tests are deterministic.
+// the ACD (for example Accept from inside Offer). A callback describes the
+// state when it was queued: an Offer may already be withdrawn when it is
+// delivered (its CancelOffer follows), and Accept then returns ErrNotOffered.
+// The goroutine starts with the first callback and Close stops it. Timers
+// run on an injectable Clock (WithClock) so tests are deterministic.
+//
+// Agents that log out are kept (as logged_out, with their counters) for
+// Agents and a later Login.
 package acd

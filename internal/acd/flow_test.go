@@ -211,7 +211,7 @@ func TestPositionNotifications(t *testing.T) {
 	h.acd.Queues()
 	h.enqueue("s4", "sales", 0)
 	h.expectOf("pos", "pos s4 sales 3 1m30s")
-	h.must(h.acd.CallEnded("a1")) // a 1-minute call (AHT unchanged); a1 takes s2 at once
+	h.must(h.acd.CallEnded("a1"))                                  // a 1-minute call (AHT unchanged); a1 takes s2 at once
 	h.expectOf("pos", "pos s3 sales 2 30s", "pos s4 sales 3 1m0s") // s2 rings: one turn less
 	h.must(h.acd.Accept("a1", "s2"))
 	h.expectOf("pos", "pos s3 sales 1 30s", "pos s4 sales 2 1m0s")

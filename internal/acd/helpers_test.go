@@ -263,7 +263,6 @@ func (h *harness) expectOf(kinds string, want ...string) {
 	}
 }
 
-
 func (n *notifier) isClosed() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()

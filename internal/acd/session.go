@@ -135,8 +135,9 @@ func (a *ACD) Decline(agentID, sessionID string) error {
 
 // Transfer moves an agent's call to the front of a queue (behind earlier
 // transfers) with the call's original priority; the agent's call ends as
-// with CallEnded. It returns the position, or 0 if the session overflowed
-// at once because nobody is logged in to the queue.
+// with CallEnded. MaxWait counts from the transfer. It returns the
+// position, or 0 if the session overflowed at once because nobody is logged
+// in to the queue.
 func (a *ACD) Transfer(sessionID, fromAgentID, queue string) (position int, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

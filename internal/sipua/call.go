@@ -67,13 +67,13 @@ type Call struct {
 	Headers   map[string]string // selected headers of an inbound INVITE (X-*, User-to-User)
 	Trunk     string            // which trunk or allow-list entry it came from / goes to
 
-	ua     *UA
-	log    *slog.Logger
+	ua       *UA
+	log      *slog.Logger
 	callID   string
 	localTag string // our tag in the dialog (From tag outbound, To tag inbound)
-	audio  *rtpStream
-	video  *rtpStream // nil: no video
-	prefs  []string   // audio codec preference
+	audio    *rtpStream
+	video    *rtpStream // nil: no video
+	prefs    []string   // audio codec preference
 
 	mu         sync.Mutex
 	events     Events

@@ -40,7 +40,13 @@ type kamailio struct {
 // foreground (-DD -E) until the test ends; its log goes to artifacts on failure.
 func startKamailio(t *testing.T) *kamailio {
 	t.Helper()
-	tmpl, err := template.ParseFiles(filepath.Join("kamailio", "kamailio.cfg.tmpl"))
+	return startKamailioCfg(t, "kamailio.cfg.tmpl", nil)
+}
+
+// startKamailioCfg renders kamailio/<file> with the common values plus extra.
+func startKamailioCfg(t *testing.T, file string, extra map[string]string) *kamailio {
+	t.Helper()
+	tmpl, err := template.ParseFiles(filepath.Join("kamailio", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +58,14 @@ func startKamailio(t *testing.T) *kamailio {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tmpl.Execute(f, map[string]string{
+	data := map[string]string{
 		"Listen": kamAddr, "RunDir": dir, "User": kamUser, "Password": kamPass, "Realm": kamRealm,
 		"Gateway": pbxAddr, "GatewayHost": gwHost, "GatewayPort": gwPort,
-	})
+	}
+	for k, v := range extra {
+		data[k] = v
+	}
+	err = tmpl.Execute(f, data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

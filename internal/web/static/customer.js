@@ -1,0 +1,594 @@
+// SPLIT customer page: device check, queue status, the call with an agent.
+// Also what the embeddable widget (widget.js) opens in its iframe.
+//
+// URL parameters (query string or fragment):
+//   entry=<name>      public entry point (default "default")
+//   token=<token>     join token (role "customer") instead of an entry point
+//   video=1|0         preset mode: video call (default) or voice call
+//   name=<text>       the customer's name, pre-filled
+//   autostart=1       start at once with the preset mode (tests, the widget)
+//   server=<url>      the hub (default: this page's origin)
+//   embed=1           compact layout inside the widget's iframe
+//   ctx.<key>=<value> context key/values passed with `start`
+//
+// window.splitApp = {client, call, state, session, position, ewt, agentName,
+// held, ended, error, stats()} is kept up to date for automation.
+import { SessionClient } from './session.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+for (const [k, v] of new URLSearchParams(location.hash.replace(/^#/, ''))) params.set(k, v);
+const yes = (v) => ['1', 'true', 'yes', 'on'].includes(String(v || '').toLowerCase());
+const no = (v) => ['0', 'false', 'no', 'off'].includes(String(v || '').toLowerCase());
+
+const embed = yes(params.get('embed'));
+const autostart = yes(params.get('autostart'));
+const presetVideo = !no(params.get('video'));
+const entry = params.get('entry') || 'default';
+const token = params.get('token') || '';
+const server = params.get('server') || undefined;
+const context = {};
+for (const [k, v] of params) {
+  if (k.startsWith('ctx.') && k.length > 4) context[k.slice(4)] = v;
+}
+
+const el = {
+  main: $('main'),
+  status: $('status'),
+  error: $('error'),
+  setup: $('setup'),
+  preview: $('preview'),
+  previewOff: $('preview-off'),
+  check: $('check'),
+  micLevel: $('mic-level'),
+  cameraSelect: $('camera-select'),
+  micSelect: $('mic-select'),
+  flip: $('flip'),
+  name: $('name'),
+  videoCall: $('video-call'),
+  voiceCall: $('voice-call'),
+  incall: $('incall'),
+  agentLine: $('agent-line'),
+  stage: $('stage'),
+  remoteVideo: $('remote-video'),
+  remotePlaceholder: $('remote-placeholder'),
+  placeholderText: $('placeholder-text'),
+  localVideo: $('local-video'),
+  remoteAudio: $('remote-audio'),
+  mute: $('mute'),
+  camera: $('camera'),
+  switchCamera: $('switch-camera'),
+  sound: $('sound'),
+  hangup: $('hangup'),
+  ended: $('ended'),
+  endedReason: $('ended-reason'),
+  endedDetail: $('ended-detail'),
+  again: $('again'),
+};
+
+// ---- state -------------------------------------------------------------------
+
+const app = {
+  client: null,
+  call: null,
+  // idle → connecting → starting → (session states: created, routing,
+  // waiting, ringing, active, transferring) → ended
+  state: 'idle',
+  session: null, // latest `session` frame
+  position: null,
+  ewt: null,
+  agentName: null,
+  held: false,
+  ended: null, // {code, reason}
+  error: null, // last error message shown
+  mode: presetVideo ? 'video' : 'voice',
+};
+
+let previewStream = null;
+let meter = null; // {ctx, timer}
+let facingMode = 'user';
+let callSeq = 0;
+
+// ---- helpers -------------------------------------------------------------------
+
+function setStatus(text) {
+  if (el.status.textContent !== text) el.status.textContent = text;
+}
+
+function showError(text) {
+  app.error = text || null;
+  el.error.textContent = text || '';
+  el.error.hidden = !text;
+}
+
+function setView(view) {
+  el.main.dataset.view = view;
+  el.setup.hidden = view !== 'setup';
+  el.incall.hidden = view !== 'incall';
+  el.ended.hidden = view !== 'ended';
+}
+
+function post(type, extra = {}) {
+  if (!embed || window.parent === window) return;
+  try {
+    window.parent.postMessage({ source: 'split', type, state: app.state, ...extra }, '*');
+  } catch { /* ignore */ }
+}
+
+function setState(state) {
+  if (app.state === state) return;
+  app.state = state;
+  el.main.dataset.state = state;
+  post('state');
+}
+
+function minutes(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return '';
+  if (seconds < 60) return 'less than a minute';
+  const m = Math.round(seconds / 60);
+  return m === 1 ? 'about 1 minute' : `about ${m} minutes`;
+}
+
+function queueText(position, ewt) {
+  if (typeof position !== 'number' || position < 1) return 'Waiting for the next available agent…';
+  const wait = minutes(ewt);
+  return `You are number ${position} in the queue${wait ? ` — ${wait}` : ''}`;
+}
+
+const END_TEXT = {
+  200: 'The call has ended. Thank you!',
+  404: 'This contact point does not exist.',
+  408: 'Nobody answered, sorry.',
+  480: 'Nobody is available right now. Please try again later.',
+  486: 'All our agents are busy. Please try again later.',
+  487: 'The call was cancelled.',
+  503: 'The service is not available right now. Please try again later.',
+};
+
+function endText(code, reason) {
+  if (/connection (lost|to the hub closed)/i.test(reason || '')) return 'The connection was lost. Please check your network and try again.';
+  return END_TEXT[code] || (reason ? `The call has ended: ${reason}` : 'The call has ended.');
+}
+
+// ---- device check ----------------------------------------------------------------
+
+function stopMeter() {
+  if (!meter) return;
+  clearInterval(meter.timer);
+  try { meter.ctx.close(); } catch { /* ignore */ }
+  meter = null;
+  el.micLevel.value = 0;
+}
+
+function startMeter(stream) {
+  stopMeter();
+  if (!stream || !stream.getAudioTracks().length) return;
+  const AC = window.AudioContext || window.webkitAudioContext;
+  if (!AC) return;
+  try {
+    const ctx = new AC();
+    const src = ctx.createMediaStreamSource(stream);
+    const an = ctx.createAnalyser();
+    an.fftSize = 1024;
+    src.connect(an);
+    const buf = new Float32Array(an.fftSize);
+    const timer = setInterval(() => {
+      if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+      an.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const x of buf) sum += x * x;
+      const rms = Math.sqrt(sum / buf.length);
+      const level = Math.min(1, rms * 4);
+      el.micLevel.value = level;
+      el.micLevel.textContent = level > 0.02 ? 'sound detected' : 'silent';
+    }, 100);
+    meter = { ctx, timer };
+  } catch (err) {
+    console.warn('mic meter unavailable', err);
+  }
+}
+
+function stopPreview() {
+  stopMeter();
+  if (previewStream) for (const t of previewStream.getTracks()) t.stop();
+  previewStream = null;
+  el.preview.srcObject = null;
+  el.previewOff.hidden = false;
+}
+
+function selectedVideoConstraint() {
+  const id = el.cameraSelect.value;
+  if (id) return { deviceId: { exact: id } };
+  return { facingMode: { ideal: facingMode } };
+}
+
+async function startPreview() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    showError('Your browser cannot use a camera or microphone on this page (a secure https page is needed).');
+    return;
+  }
+  stopPreview();
+  const micId = el.micSelect.value;
+  const audio = micId ? { deviceId: { exact: micId } } : true;
+  const wantVideo = app.mode === 'video';
+  let stream = null;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio, video: wantVideo ? selectedVideoConstraint() : false });
+  } catch (err) {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+      if (wantVideo) showError('No camera could be opened: you can still make a voice call.');
+    } catch (err2) {
+      showError(`Your microphone could not be opened: ${err2.message || err2.name}. Check your browser's permissions.`);
+      return;
+    }
+  }
+  if (app.state !== 'idle') { // a call started meanwhile
+    for (const t of stream.getTracks()) t.stop();
+    return;
+  }
+  previewStream = stream;
+  if (stream.getVideoTracks().length) {
+    el.preview.srcObject = stream;
+    el.preview.play().catch(() => {});
+    el.previewOff.hidden = true;
+  }
+  startMeter(stream);
+  el.check.textContent = 'Test again';
+  await listDevices();
+}
+
+async function listDevices() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+  let devices = [];
+  try {
+    devices = await navigator.mediaDevices.enumerateDevices();
+  } catch {
+    return;
+  }
+  const fill = (select, kind, fallback) => {
+    const current = select.value || (previewStream && (previewStream.getTracks().find((t) => t.kind === (kind === 'videoinput' ? 'video' : 'audio')) || {}).getSettings?.().deviceId) || '';
+    const list = devices.filter((d) => d.kind === kind && d.deviceId);
+    select.textContent = '';
+    const def = document.createElement('option');
+    def.value = '';
+    def.textContent = fallback;
+    select.append(def);
+    list.forEach((d, i) => {
+      const o = document.createElement('option');
+      o.value = d.deviceId;
+      o.textContent = d.label || `${fallback.replace('Default ', '')} ${i + 1}`;
+      select.append(o);
+    });
+    if (list.some((d) => d.deviceId === current)) select.value = current;
+    select.disabled = list.length === 0;
+    return list.length;
+  };
+  const cams = fill(el.cameraSelect, 'videoinput', 'Default camera');
+  fill(el.micSelect, 'audioinput', 'Default microphone');
+  const phone = window.matchMedia && window.matchMedia('(pointer: coarse)').matches;
+  el.flip.hidden = !(phone && cams > 1);
+  el.switchCamera.dataset.cameras = String(cams);
+}
+
+// ---- the call -------------------------------------------------------------------
+
+function resetCallUi() {
+  app.session = null;
+  app.position = null;
+  app.ewt = null;
+  app.agentName = null;
+  app.held = false;
+  app.ended = null;
+  el.remoteVideo.srcObject = null;
+  el.localVideo.srcObject = null;
+  el.remoteAudio.srcObject = null;
+  el.stage.classList.remove('has-remote-video', 'has-local-video');
+  el.mute.setAttribute('aria-pressed', 'false');
+  el.camera.setAttribute('aria-pressed', 'false');
+  el.agentLine.textContent = '';
+  el.sound.hidden = true;
+}
+
+function playRemote(call) {
+  const audio = call.remoteStream.getAudioTracks();
+  const video = call.remoteStream.getVideoTracks();
+  if (audio.length && el.remoteAudio.srcObject?.getAudioTracks()[0] !== audio[0]) {
+    el.remoteAudio.srcObject = new MediaStream(audio);
+  }
+  if (audio.length) {
+    el.remoteAudio.play().then(() => { el.sound.hidden = true; }).catch(() => { el.sound.hidden = false; });
+  }
+  if (video.length && el.remoteVideo.srcObject?.getVideoTracks()[0] !== video[0]) {
+    el.remoteVideo.srcObject = new MediaStream(video);
+    el.remoteVideo.play().catch(() => {});
+    // Show the agent's video once frames arrive; a track can exist without media.
+    video[0].addEventListener('mute', () => el.stage.classList.remove('has-remote-video'));
+    video[0].addEventListener('unmute', () => { if (el.remoteVideo.videoWidth) el.stage.classList.add('has-remote-video'); });
+  }
+}
+
+for (const ev of ['loadeddata', 'resize', 'playing']) {
+  el.remoteVideo.addEventListener(ev, () => {
+    if (el.remoteVideo.videoWidth > 0 && el.remoteVideo.srcObject) el.stage.classList.add('has-remote-video');
+  });
+}
+
+function showLocal(stream) {
+  const hasVideo = !!(stream && stream.getVideoTracks().length);
+  el.localVideo.srcObject = hasVideo ? stream : null;
+  if (hasVideo) el.localVideo.play().catch(() => {});
+  el.stage.classList.toggle('has-local-video', hasVideo);
+  el.camera.hidden = !hasVideo;
+  const cams = Number(el.switchCamera.dataset.cameras || '0');
+  el.switchCamera.hidden = !hasVideo || cams < 2;
+}
+
+function render() {
+  const s = app.state;
+  if (s === 'idle') {
+    setStatus(app.client && app.client.connected ? 'Ready when you are.' : app.error ? 'Not connected.' : 'Connecting…');
+  } else if (s === 'connecting' || s === 'starting' || s === 'created' || s === 'routing') {
+    setStatus('Connecting your call…');
+  } else if (s === 'waiting') {
+    setStatus(queueText(app.position, app.ewt));
+  } else if (s === 'ringing') {
+    setStatus('An agent is about to answer…');
+  } else if (s === 'transferring') {
+    setStatus('Transferring you, please hold…');
+  } else if (s === 'active') {
+    setStatus(app.held ? 'You are on hold.' : app.agentName ? `You are talking to ${app.agentName}.` : 'You are connected.');
+  } else if (s === 'ended') {
+    setStatus(app.ended ? endText(app.ended.code, app.ended.reason) : 'The call has ended.');
+  }
+  el.agentLine.textContent = s === 'active' && app.agentName ? app.agentName : '';
+  el.placeholderText.textContent = s === 'active' ? 'Audio only' : s === 'waiting' ? 'Please wait' : '';
+  el.stage.classList.toggle('connected', s === 'active');
+  el.stage.classList.toggle('held', !!app.held);
+}
+
+function finish(code, reason) {
+  if (app.state === 'ended') return;
+  app.ended = { code: code ?? 200, reason: reason || '' };
+  setState('ended');
+  el.endedReason.textContent = endText(app.ended.code, app.ended.reason);
+  el.endedDetail.textContent = `${app.ended.code}${app.ended.reason ? ` ${app.ended.reason}` : ''}`;
+  el.remoteAudio.srcObject = null;
+  el.remoteVideo.srcObject = null;
+  el.localVideo.srcObject = null;
+  setView('ended');
+  render();
+  post('ended', { code: app.ended.code, reason: app.ended.reason });
+  el.again.focus();
+}
+
+function watchCall(call) {
+  app.call = call;
+  call.addEventListener('localstream', (e) => showLocal(e.detail.stream));
+  call.addEventListener('track', () => playRemote(call));
+  call.addEventListener('state', (e) => {
+    if (e.detail.state === 'ended' && call === app.call) finish(e.detail.code, e.detail.reason);
+  });
+  call.addEventListener('error', (e) => {
+    if (e.detail.code === 'no_camera') showError('Your camera could not be used: the call continues with audio only.');
+    else if (e.detail.code === 'ice_failed') showError('The media connection failed. Check your network and try again.');
+    else console.warn('call error', e.detail.code, e.detail.message);
+  });
+}
+
+function onSession(msg) {
+  if (app.call && app.call.session && msg.session && msg.session !== app.call.session) return;
+  app.session = msg;
+  app.position = typeof msg.position === 'number' ? msg.position : null;
+  app.ewt = typeof msg.ewt === 'number' ? msg.ewt : null;
+  if (msg.agent && (msg.agent.name || msg.agent.id)) app.agentName = msg.agent.name || msg.agent.id;
+  app.held = !!msg.held;
+  if (msg.state === 'ended') {
+    finish(msg.code, msg.reason);
+    return;
+  }
+  if (msg.state && app.state !== 'ended') setState(msg.state);
+  render();
+}
+
+let connecting = null;
+
+function connectClient() {
+  if (app.client && app.client.connected) return Promise.resolve(app.client);
+  if (!connecting) {
+    connecting = newClient().finally(() => { connecting = null; });
+  }
+  return connecting;
+}
+
+async function newClient() {
+  const client = new SessionClient({ server, entry: token ? undefined : entry, token: token || undefined });
+  app.client = client;
+  client.addEventListener('session', (e) => onSession(e.detail));
+  client.addEventListener('ended', (e) => {
+    const m = e.detail;
+    if (app.call && m.leg && app.call.leg && m.leg !== app.call.leg) return;
+    finish(m.code, m.reason);
+  });
+  client.addEventListener('error', (e) => {
+    const m = e.detail;
+    console.warn('hub error', m.code, m.message);
+    if (app.state !== 'idle' && app.state !== 'ended') showError(m.message || m.code || 'error');
+  });
+  client.addEventListener('close', () => {
+    if (client !== app.client) return;
+    if (app.state !== 'idle' && app.state !== 'ended') finish(503, 'Connection lost');
+    else render();
+  });
+  await client.connect();
+  return client;
+}
+
+async function startCall(video) {
+  if (!['idle', 'ended'].includes(app.state)) return;
+  const seq = ++callSeq;
+  app.mode = video ? 'video' : 'voice';
+  const devices = {
+    audioDeviceId: el.micSelect.value || undefined,
+    videoDeviceId: el.cameraSelect.value || undefined,
+    facingMode: el.cameraSelect.value ? undefined : facingMode,
+  };
+  stopPreview();
+  showError('');
+  resetCallUi();
+  setView('incall');
+  setState('connecting');
+  render();
+  el.hangup.focus();
+  let client;
+  try {
+    client = await connectClient();
+  } catch (err) {
+    if (seq !== callSeq) return;
+    showError(err.message || String(err));
+    finish(err.status || 503, err.message || 'Cannot connect');
+    return;
+  }
+  if (seq !== callSeq || app.state === 'ended') return;
+  setState('starting');
+  render();
+  const onCall = (e) => {
+    if (e.detail.role === 'customer') watchCall(e.detail);
+  };
+  client.addEventListener('call', onCall, { once: true });
+  const name = el.name.value.trim();
+  try {
+    await client.startCall({ video, name: name || undefined, context, ...devices });
+    if (app.state === 'starting') render();
+  } catch (err) {
+    if (seq !== callSeq) return;
+    if (err.code !== 'ended') showError(err.message || String(err));
+    finish(err.status || (err.code === 'media_error' ? 488 : 500), err.message || 'The call could not be started');
+  } finally {
+    client.removeEventListener('call', onCall);
+  }
+}
+
+function hangup() {
+  if (app.state === 'idle' || app.state === 'ended') return;
+  if (app.call && app.call.live) app.call.hangup();
+  else if (app.client) app.client.hangup();
+  finish(200, 'You hung up');
+}
+
+// ---- wiring ---------------------------------------------------------------------
+
+el.videoCall.addEventListener('click', () => { startCall(true); });
+el.voiceCall.addEventListener('click', () => { startCall(false); });
+el.check.addEventListener('click', () => { startPreview(); });
+el.cameraSelect.addEventListener('change', () => { if (previewStream) startPreview(); });
+el.micSelect.addEventListener('change', () => { if (previewStream) startPreview(); });
+el.flip.addEventListener('click', () => {
+  facingMode = facingMode === 'user' ? 'environment' : 'user';
+  el.cameraSelect.value = '';
+  el.flip.textContent = facingMode === 'user' ? 'Switch to rear camera' : 'Switch to front camera';
+  startPreview();
+});
+el.hangup.addEventListener('click', hangup);
+el.mute.addEventListener('click', () => {
+  const muted = el.mute.getAttribute('aria-pressed') !== 'true';
+  el.mute.setAttribute('aria-pressed', String(muted));
+  if (app.call) app.call.mute(muted);
+});
+el.camera.addEventListener('click', () => {
+  const off = el.camera.getAttribute('aria-pressed') !== 'true';
+  el.camera.setAttribute('aria-pressed', String(off));
+  if (app.call) app.call.setCamera(!off);
+  el.stage.classList.toggle('camera-off', off);
+});
+el.switchCamera.addEventListener('click', async () => {
+  if (!app.call) return;
+  facingMode = facingMode === 'user' ? 'environment' : 'user';
+  let deviceId;
+  const opts = [...el.cameraSelect.options].map((o) => o.value).filter(Boolean);
+  if (opts.length > 1) {
+    const cur = app.call.localStream?.getVideoTracks()[0]?.getSettings?.().deviceId;
+    deviceId = opts[(opts.indexOf(cur) + 1) % opts.length];
+  }
+  await app.call.switchCamera(deviceId ? { deviceId } : { facingMode });
+});
+el.sound.addEventListener('click', () => {
+  el.remoteAudio.play().then(() => { el.sound.hidden = true; }).catch(() => {});
+});
+el.again.addEventListener('click', () => {
+  if (app.call && app.call.live) return;
+  app.call = null;
+  resetCallUi();
+  showError('');
+  setState('idle');
+  setView('setup');
+  render();
+  if (!app.client || !app.client.connected) connectClient().then(render).catch((err) => { showError(err.message); render(); });
+  el.videoCall.focus();
+});
+if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+  navigator.mediaDevices.addEventListener('devicechange', () => { if (app.state === 'idle') listDevices(); });
+}
+window.addEventListener('pagehide', () => {
+  if (app.client) app.client.close(1001, 'page closed');
+});
+window.addEventListener('message', (e) => {
+  // The widget asks for the state when it opens or is about to close.
+  if (!embed || e.source !== window.parent || !e.data || e.data.source !== 'split-widget') return;
+  if (e.data.type === 'hangup') hangup();
+  else post('state');
+});
+
+// ---- automation hook ----------------------------------------------------------------
+
+window.splitApp = {
+  get client() { return app.client; },
+  get call() { return app.call; },
+  get state() { return app.state; },
+  get session() { return app.session; },
+  get position() { return app.position; },
+  get ewt() { return app.ewt; },
+  get agentName() { return app.agentName; },
+  get held() { return app.held; },
+  get ended() { return app.ended; },
+  get error() { return app.error; },
+  get mode() { return app.mode; },
+  async stats() {
+    return app.call ? app.call.getStats() : null;
+  },
+  startCall: (video = presetVideo) => startCall(!!video),
+  hangup,
+};
+
+// ---- start ----------------------------------------------------------------------------
+
+if (embed) document.body.classList.add('embed');
+if (params.get('name')) el.name.value = params.get('name');
+if (!presetVideo) {
+  el.voiceCall.classList.add('primary');
+  el.videoCall.classList.remove('primary');
+  el.voiceCall.parentNode.insertBefore(el.voiceCall, el.videoCall);
+}
+el.main.dataset.state = app.state;
+setView('setup');
+render();
+
+if (autostart) {
+  startCall(presetVideo);
+} else {
+  connectClient().then(render).catch((err) => {
+    showError(err.message || String(err));
+    render();
+  });
+  // Start the preview by itself only where the browser already allows it.
+  (async () => {
+    let granted = false;
+    try {
+      const names = presetVideo ? ['camera', 'microphone'] : ['microphone'];
+      const states = await Promise.all(names.map((n) => navigator.permissions.query({ name: n }).then((r) => r.state)));
+      granted = states.every((s) => s === 'granted');
+    } catch { /* permissions API unavailable */ }
+    if (granted && app.state === 'idle') startPreview();
+    else listDevices();
+  })();
+}

@@ -1,0 +1,369 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/config"
+	splithub "github.com/split-hub/split/internal/hub"
+	"github.com/split-hub/split/internal/testutil"
+)
+
+// Forward mode through an external ACD. The hub's INVITE for the queue
+// carries the session reference; the ACD hands the call to an agent
+// endpoint; the agent leg that comes back joins the same session, so the
+// customer's video reaches whichever agent the ACD chose while the audio
+// takes the ACD path.
+
+const (
+	toneCustomer = 697.0
+	toneAgent    = 1209.0
+	toneAgent2   = 1477.0
+)
+
+var acdTones = []float64{toneCustomer, toneAgent, toneAgent2}
+
+// forwardTo routes the default entry point to target on trunk "acd" at addr.
+func forwardTo(addr, target string, agents ...string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Log.Level = "debug"
+		c.WebRTC.Video = true
+		c.SIP.Trunks = append(c.SIP.Trunks, config.Trunk{Name: "acd", URI: "sip:" + addr, Transport: "udp", Codecs: []string{"PCMU", "PCMA"},
+			VideoCodecs: []string{"H264", "VP8"}, InboundFrom: []string{"127.0.0.1"}, RegisterExpiry: 300 * time.Second})
+		c.Sessions.Routes = []config.Route{{Name: "acd", Entry: "default", Target: target}}
+		c.Sessions.Demo = false
+		for _, a := range agents {
+			c.Sessions.Agents = append(c.Sessions.Agents, config.Agent{ID: a, Name: strings.ToUpper(a[:1]) + a[1:], Queues: []string{"default"}})
+		}
+	}
+}
+
+func sessionWS(q string) string { return "ws://" + hubHTTP + "/v1/sessions/ws?" + q }
+
+func (h *hub) agentToken(id string) string {
+	tok, _, err := h.signer.Mint(auth.Claims{Identity: id, Role: "agent"}, time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+func getSession(t *testing.T, id string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+hubHTTP+"/v1/sessions/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return out
+}
+
+func legRoles(s map[string]any) string {
+	var roles []string
+	legs, _ := s["legs"].([]any)
+	for _, l := range legs {
+		roles = append(roles, fmt.Sprint(l.(map[string]any)["role"]))
+	}
+	return strings.Join(roles, ",")
+}
+
+func eventually(t *testing.T, within time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func frameIs(typ string) func(testutil.Message) bool {
+	return func(m testutil.Message) bool { return m.Type == typ }
+}
+
+var acdQueueRE = regexp.MustCompile(`ACD-QUEUE uui=\[([^\]]*)\] session=\[([^\]]*)\] info=\[([^\]]*)\]`)
+
+// TestForwardKamailioACDToConsole: Kamailio is the ACD's SIP front end; it
+// delivers the queue call to sip:agent1@hub, where agent1's console is
+// connected. Audio goes customer → hub → Kamailio-routed SIP dialog → hub →
+// agent; video goes customer ⇄ agent directly.
+func TestForwardKamailioACDToConsole(t *testing.T) {
+	needPeers(t, "kamailio", "kamcmd")
+	k := startKamailioCfg(t, "acd.cfg.tmpl", map[string]string{"Agent": "sip:agent1@" + hubSIP})
+	h := startHub(t, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	agent, err := testutil.DialSession(ctx, sessionWS("token="+h.agentToken("agent1")), toneAgent, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := agent.WaitFor(ctx, frameIs("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := offer.Session
+	// What the ACD saw on the hub's INVITE.
+	m := acdQueueRE.FindStringSubmatch(k.log.String())
+	if m == nil {
+		t.Fatalf("Kamailio logged no queue INVITE:\n%s", tail(k.log.String(), 3000))
+	}
+	uui, xs, info := m[1], m[2], m[3]
+	if got, err := splithub.ParseUUI(uui); err != nil || got != sid {
+		t.Fatalf("User-to-User %q decodes to %q (%v), want session %s", uui, got, err, sid)
+	}
+	if !strings.HasPrefix(uui, "00") || !strings.Contains(uui, ";encoding=hex") || len(uui) > 128 {
+		t.Fatalf("User-to-User %q: want 00-prefixed hex with encoding=hex, ≤128 chars", uui)
+	}
+	if xs != sid || !strings.Contains(info, "/agent.html#view=") || !strings.Contains(info, "purpose=info") {
+		t.Fatalf("X-Split-Session %q / Call-Info %q", xs, info)
+	}
+	if !strings.Contains(k.log.String(), "ACD-DELIVER to sip:agent1@"+hubSIP) {
+		t.Fatal("Kamailio did not deliver to the agent endpoint")
+	}
+	if err := agent.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "audio through the ACD path and video between customer and agent", func() bool {
+		return agent.DominantHz(acdTones) == toneCustomer && cust.DominantHz(acdTones) == toneAgent &&
+			cust.VideoFrom(1) > 20 && agent.VideoFrom(9) > 20
+	})
+	s := getSession(t, sid)
+	if s["state"] != "active" || legRoles(s) != "customer,acd,agent-path,agent" {
+		t.Fatalf("session: state %v legs %s", s["state"], legRoles(s))
+	}
+	// The in-dialog requests followed the ACD's Record-Route.
+	if !strings.Contains(k.log.String(), "REQ ACK") {
+		t.Error("no ACK passed the ACD")
+	}
+	// The customer leaves: the ACD dialog is torn down and the agent is told.
+	if err := cust.Send(ctx, map[string]any{"type": "hangup"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.WaitFor(ctx, frameIs("ended")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "BYE through the ACD", func() bool { return strings.Contains(k.log.String(), "REQ BYE") })
+	eventually(t, 5*time.Second, "the session record", func() bool { return getSession(t, sid)["state"] == "ended" })
+}
+
+// TestForwardKamailioACDToDeskPhone: the ACD rings an agent's desk phone
+// (baresip registered at Kamailio); the agent opens the agent-view URL the
+// hub put in Call-Info and gets the customer's video, while the audio stays
+// on the phone.
+func TestForwardKamailioACDToDeskPhone(t *testing.T) {
+	needPeers(t, "kamailio", "kamcmd", "baresip")
+	k := startKamailioCfg(t, "acd.cfg.tmpl", map[string]string{"Agent": "desk"})
+	h := startHub(t, forwardTo(kamAddr, "sip:support@"+kamAddr))
+	_ = h
+	phone := startBaresip(t, baresipOpts{Name: "desk", SIPPort: 15093, RTPPorts: "20200-20299", CtrlPort: 14446,
+		Account: "<sip:desk@" + kamAddr + ">;regint=60;answermode=auto;audio_codecs=pcmu,pcma", Modules: []string{"g711"}, ToneHz: toneAgent})
+	_ = phone
+	eventually(t, 15*time.Second, "the desk phone's registration", func() bool {
+		return strings.Contains(k.log.String(), "REQ REGISTER")
+	})
+	k.waitBinding(t, "desk", "@127.0.0.1:15093", 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the customer to hear the desk phone", func() bool { return cust.DominantHz(acdTones) == toneAgent })
+
+	// Screen pop: the agent opens the Call-Info URL.
+	m := acdQueueRE.FindStringSubmatch(k.log.String())
+	if m == nil {
+		t.Fatal("no queue INVITE logged")
+	}
+	link := strings.TrimSuffix(strings.TrimPrefix(strings.Split(m[3], ";")[0], "<"), ">")
+	u, err := url.Parse(link)
+	if err != nil || u.Path != "/agent.html" || !strings.HasPrefix(u.Fragment, "view=") {
+		t.Fatalf("agent-view URL %q", link)
+	}
+	viewTok, _ := url.QueryUnescape(strings.TrimPrefix(u.Fragment, "view="))
+	viewer, err := testutil.DialSession(ctx, sessionWS("token="+url.QueryEscape(viewTok)), 0, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	if err := viewer.View(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "video between the customer and the agent view", func() bool {
+		return viewer.VideoFrom(9) > 20 && cust.VideoFrom(3) > 20
+	})
+	if n := viewer.AudioPackets(); n > 0 {
+		t.Errorf("the agent view received %d audio packets; the desk phone has the audio", n)
+	}
+	if hz := cust.DominantHz(acdTones); hz != toneAgent {
+		t.Errorf("customer hears %.0f Hz after the view opened, want the desk phone's %.0f Hz", hz, toneAgent)
+	}
+	// A tampered view token is refused before the upgrade.
+	res, err := http.Get("http://" + hubHTTP + "/v1/sessions/ws?token=" + url.QueryEscape(viewTok[:len(viewTok)-2]+"xx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Errorf("tampered view token: %d, want 401", res.StatusCode)
+	}
+}
+
+// TestForwardACDTransfer: sipp plays the ACD: its queue answers the hub's
+// INVITE (after an announcement as early media), then delivers the session
+// to agent1's console with the User-to-User it received, later moves it to
+// agent2 (BYE to agent1's leg, a new INVITE with the same UUI). The video
+// moves to agent2 without the customer renegotiating. Finally an agent leg
+// for the ended session is refused with 410.
+func TestForwardACDTransfer(t *testing.T) {
+	needPeers(t, "sipp")
+	h := startHub(t, forwardTo(pbxAddr, "sip:support@"+pbxAddr, "agent1", "agent2"))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	acd := startSipp(t, "-sf", "sipp/acd_queue.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1", "-mp", "16000", "-m", "1", "-trace_logs")
+
+	ag1, err := testutil.DialSession(ctx, sessionWS("token="+h.agentToken("agent1")), toneAgent, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ag1.Close()
+	ag2, err := testutil.DialSession(ctx, sessionWS("token="+h.agentToken("agent2")), toneAgent2, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ag2.Close()
+	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "waiting" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := w.Session
+	// early media: the announcement reaches the customer before the answer
+	eventually(t, 10*time.Second, "early media at the customer", func() bool { return cust.AudioPackets() > 25 })
+	if _, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" }); err != nil {
+		t.Fatal(err)
+	}
+	// The UUI the ACD received, from its own log.
+	var uui string
+	eventually(t, 5*time.Second, "the ACD's log of the UUI", func() bool {
+		logs, _ := filepath.Glob(filepath.Join(artifacts(t), "acd_queue_*_logs.log"))
+		for _, p := range logs {
+			b, _ := os.ReadFile(p)
+			for _, m := range regexp.MustCompile(`UUI=\s*(\S+)`).FindAllSubmatch(b, -1) {
+				if got, err := splithub.ParseUUI(string(m[1])); err == nil && got == sid {
+					uui = string(m[1])
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if got, err := splithub.ParseUUI(uui); err != nil || got != sid {
+		t.Fatalf("ACD got UUI %q → %q %v, want %s", uui, got, err, sid)
+	}
+
+	leg1 := startSipp(t, hubSIP, "-sf", "sipp/acd_agent.xml", "-s", "agent1", "-key", "uui", uui, "-d", "6000",
+		"-i", "127.0.0.1", "-p", "15094", "-mi", "127.0.0.1", "-mp", "16100", "-m", "1")
+	o1, err := ag1.WaitFor(ctx, frameIs("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o1.Session != sid {
+		t.Fatalf("agent1's offer is for %s, want %s", o1.Session, sid)
+	}
+	if err := ag1.Accept(ctx, o1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "video between customer and agent1, ACD audio at agent1", func() bool {
+		return cust.VideoFrom(1) > 20 && ag1.VideoFrom(9) > 20 && ag1.AudioPackets() > 50
+	})
+	if code := leg1.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("ACD agent1 leg: sipp exit %d", code)
+	}
+	if _, err := ag1.WaitFor(ctx, frameIs("ended")); err != nil {
+		t.Fatal(err)
+	}
+	// The ACD transfers: a new agent leg with the same reference.
+	leg2 := startSipp(t, hubSIP, "-sf", "sipp/acd_agent.xml", "-s", "agent2", "-key", "uui", uui, "-d", "4000",
+		"-i", "127.0.0.1", "-p", "15095", "-mi", "127.0.0.1", "-mp", "16200", "-m", "1")
+	o2, err := ag2.WaitFor(ctx, frameIs("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag2.Accept(ctx, o2); err != nil {
+		t.Fatal(err)
+	}
+	before := cust.VideoFrom(2)
+	eventually(t, 10*time.Second, "the customer's video to move to agent2", func() bool {
+		return cust.VideoFrom(2) > before+20 && ag2.VideoFrom(9) > 20 && ag2.AudioPackets() > 50
+	})
+	if n := countFrames(cust.Frames(), "answer"); n != 1 {
+		t.Fatalf("the customer negotiated %d times", n)
+	}
+	if code := leg2.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("ACD agent2 leg: sipp exit %d", code)
+	}
+	// customer leaves; the ACD queue leg gets its BYE
+	if err := cust.Send(ctx, map[string]any{"type": "hangup"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := acd.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("ACD queue: sipp exit %d", code)
+	}
+	eventually(t, 5*time.Second, "the session to end", func() bool { return getSession(t, sid)["state"] == "ended" })
+	// A stale agent leg for the ended session: 410 Gone.
+	gone := startSipp(t, hubSIP, "-sf", "sipp/acd_agent_gone.xml", "-s", "agent1", "-key", "uui", uui,
+		"-i", "127.0.0.1", "-p", "15096", "-mi", "127.0.0.1", "-mp", "16300", "-m", "1")
+	if code := gone.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("stale agent leg: sipp exit %d (want a 410 from the hub)", code)
+	}
+}
+
+func countFrames(ms []testutil.Message, typ string) int {
+	n := 0
+	for _, m := range ms {
+		if m.Type == typ {
+			n++
+		}
+	}
+	return n
+}
