@@ -168,8 +168,12 @@ func (a *ACD) place(s *session) (int, time.Duration) {
 func (a *ACD) settle() {
 	a.dispatch()
 	for _, q := range a.qorder {
-		for _, s := range q.waiting {
-			pos, ewt := a.place(s)
+		k := 1 // as in place, in one pass
+		for i, s := range q.waiting {
+			pos, ewt := i+1, a.ewt(q, k)
+			if s.agent == nil {
+				k++
+			}
 			if pos == s.lastPos && !ewtNotable(s.lastEWT, ewt) {
 				continue
 			}

@@ -119,3 +119,27 @@ func TestHealthReadyMetricsOpenAPI(t *testing.T) {
 		t.Errorf("healthz while draining: %d", res.StatusCode)
 	}
 }
+
+func TestOpenAPIJSON(t *testing.T) {
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	for path, methods := range map[string][]string{
+		"/v1/sessions": {"get", "post"}, "/v1/sessions/{id}": {"get", "delete"}, "/v1/sessions/{id}/transfer": {"post"},
+		"/v1/sessions/{id}/participants": {"post"}, "/v1/sessions/{id}/events": {"get"}, "/v1/queues": {"get"},
+		"/v1/agents": {"get", "post"}, "/v1/tokens": {"post"},
+	} {
+		for _, m := range methods {
+			if doc.Paths[path][m] == nil {
+				t.Errorf("openapi.json lacks %s %s", m, path)
+			}
+		}
+	}
+}
