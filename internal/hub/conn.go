@@ -308,6 +308,15 @@ func (t *state) agentIDFor(legID string) string {
 	return ""
 }
 
+// endedNotifier tells this socket that its leg is over.
+func (c *conn) endedNotifier(sid, legID string) func(int, string) {
+	return func(code int, reason string) {
+		if c.untrack(legID) {
+			c.send(endedMsg{Type: "ended", Session: sid, Leg: legID, Code: code, Reason: reason})
+		}
+	}
+}
+
 func (c *conn) track(legID, sid string) {
 	c.mu.Lock()
 	c.legs[legID] = sid
@@ -734,7 +743,7 @@ func (h *Hub) viewerJoin(c *conn, m inFrame) error {
 		c.track(rl.ID, s.ID)
 		c.send(answerMsg{Type: "answer", Leg: rl.ID, Session: s.ID, SDP: answer})
 		// alone in its audio group: the desk phone has the audio
-		l := &session.Leg{ID: rl.ID, Role: session.RoleViewer, Party: c.identity, Group: "view:" + rl.ID, EP: &rtcEP{l: rl}}
+		l := &session.Leg{ID: rl.ID, Role: session.RoleViewer, Party: c.identity, Group: "view:" + rl.ID, EP: &rtcEP{l: rl, onClose: c.endedNotifier(s.ID, rl.ID)}}
 		if err := s.AddLeg(l); err != nil {
 			_ = rl.Close()
 			return err

@@ -499,6 +499,7 @@ func (h *Hub) CancelOffer(agentID, sessionID, reason string) {
 		}
 		if len(t.offers) == 0 && s.State() == session.StateRinging {
 			_ = s.SetState(session.StateWaiting, map[string]any{"reason": reason})
+			h.notifyCustomer(s)
 		}
 	})
 }
@@ -660,7 +661,9 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 			if err := sc.Answer(ctx); err != nil {
 				h.log.Warn("answering the ACD's call failed", "session", s.ID, "err", err)
 				s.Do(func() { _ = s.RemoveLeg(legID, 500, "ACD call failed") })
+				return
 			}
+			s.Do(s.Replan) // a late-offer INVITE's codec came with the ACK
 		})
 	}
 	t.agentLeg, t.agentID = o.legID, o.agent
@@ -697,6 +700,10 @@ func (h *Hub) decline(s *session.Session, c *conn, legID string) error {
 	_ = o.rl.Close()
 	c.untrack(legID)
 	s.Record("agent.declined", legID, map[string]any{"agent": o.agent})
+	if len(t.offers) == 0 && s.State() == session.StateRinging {
+		_ = s.SetState(session.StateWaiting, map[string]any{"reason": "declined"})
+		h.notifyCustomer(s)
+	}
 	if o.kind == "queue" {
 		h.goAsync(func() { _ = h.acd.Decline(o.agent, s.ID) })
 	} else if o.sip != nil {

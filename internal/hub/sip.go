@@ -105,6 +105,9 @@ func (h *Hub) sipProgress(s *session.Session, legID string, role session.Role, r
 	}
 	t := st(s)
 	s.Record("sip.state", legID, map[string]any{"state": ss.String(), "code": code, "reason": reason})
+	if ss == sipua.StateEarly || ss == sipua.StateActive {
+		s.Replan() // the leg's codec is known now
+	}
 	switch ss {
 	case sipua.StateRinging, sipua.StateEarly:
 		if role == session.RoleACD && s.State() == session.StateRouting {

@@ -65,6 +65,9 @@ func (p *plan) apply(legs []*Leg, held bool) {
 		if l.EP.Audio() == nil || (held && l.Role == RoleCustomer) {
 			continue
 		}
+		if l.EP.Audio().Send().Name == "" {
+			continue // not negotiated yet (a SIP leg before its answer): Replan when it is
+		}
 		want[l.Group] = append(want[l.Group], l)
 	}
 	for name, g := range p.groups {

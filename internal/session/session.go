@@ -510,5 +510,9 @@ func (s *Session) replan() {
 	s.plan.apply(s.Legs(), s.info.Held && !s.ended)
 }
 
+// Replan recomputes the media plan; call it when a leg's media changed
+// (a SIP leg got its answer or early media).
+func (s *Session) Replan() { s.replan() }
+
 // MediaStats reports the media counters of the current plan.
 func (s *Session) MediaStats() []LinkStats { return s.plan.stats() }

@@ -380,3 +380,14 @@ func (p *SessionPeer) Close() {
 func (p *SessionPeer) SendRaw(ctx context.Context, s string) error {
 	return p.ws.Write(ctx, websocket.MessageText, []byte(s))
 }
+
+// ToneLevel is the level (0..1 of full scale) of freq in the last second of
+// received audio.
+func (p *SessionPeer) ToneLevel(freq float64) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pcm) < 1600 {
+		return 0
+	}
+	return media.ToneLevel(p.pcm, freq, 8000)
+}

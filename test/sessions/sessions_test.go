@@ -149,7 +149,9 @@ func TestBuiltInQueueTransferAndRecords(t *testing.T) {
 	if err := cust.Start(ctx, "Ana", map[string]any{"context": map[string]string{"order": "A-1"}}); err != nil {
 		t.Fatal(err)
 	}
-	wait, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && (m.State == "waiting" || m.State == "ringing") })
+	wait, err := cust.WaitFor(ctx, func(m testutil.Message) bool {
+		return m.Type == "session" && (m.State == "waiting" || m.State == "ringing")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
