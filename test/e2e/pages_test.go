@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pagesDriver runs pages.mjs: one Chromium, one BrowserContext per named page.
+type pagesDriver struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	mu    sync.Mutex
+	next  int
+	waits map[int]chan pagesReply
+	stderr syncBuffer
+	done  chan struct{}
+}
+
+type pagesReply struct {
+	ID    int             `json:"id"`
+	OK    bool            `json:"ok"`
+	Value json.RawMessage `json:"value"`
+	Error string          `json:"error"`
+}
+
+func startPages(t *testing.T) *pagesDriver {
+	t.Helper()
+	needPeers(t, "node", "chromium")
+	d := &pagesDriver{t: t, waits: map[int]chan pagesReply{}, done: make(chan struct{})}
+	d.cmd = exec.Command("node", "pages.mjs")
+	d.cmd.Stderr = &d.stderr
+	var err error
+	if d.in, err = d.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(d.done)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 8<<20)
+		for sc.Scan() {
+			var r pagesReply
+			if json.Unmarshal(sc.Bytes(), &r) != nil {
+				continue
+			}
+			d.mu.Lock()
+			ch := d.waits[r.ID]
+			delete(d.waits, r.ID)
+			d.mu.Unlock()
+			if ch != nil {
+				ch <- r
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_, _ = io.WriteString(d.in, `{"id":0,"cmd":"quit"}`+"\n")
+		_ = d.in.Close()
+		select {
+		case <-d.done:
+		case <-time.After(10 * time.Second):
+			_ = d.cmd.Process.Kill()
+		}
+		_ = d.cmd.Wait()
+		if t.Failed() {
+			p := filepath.Join(artifacts(t), "pages.stderr")
+			_ = os.WriteFile(p, []byte(d.stderr.String()), 0o644)
+		}
+	})
+	return d
+}
+
+// do sends one command and returns its value (the test fails on an error).
+func (d *pagesDriver) do(cmd map[string]any) json.RawMessage {
+	d.t.Helper()
+	v, err := d.try(cmd)
+	if err != nil {
+		d.t.Fatalf("pages %v: %v", cmd["cmd"], err)
+	}
+	return v
+}
+
+func (d *pagesDriver) try(cmd map[string]any) (json.RawMessage, error) {
+	d.mu.Lock()
+	d.next++
+	id := d.next
+	ch := make(chan pagesReply, 1)
+	d.waits[id] = ch
+	d.mu.Unlock()
+	cmd["id"] = id
+	b, _ := json.Marshal(cmd)
+	if _, err := d.in.Write(append(b, '\n')); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		if !r.OK {
+			return nil, fmt.Errorf("%s", r.Error)
+		}
+		return r.Value, nil
+	case <-time.After(90 * time.Second):
+		return nil, fmt.Errorf("no answer from pages.mjs\n%s", tail(d.stderr.String(), 2000))
+	}
+}
+
+func (d *pagesDriver) waitJS(page, js string, within time.Duration) json.RawMessage {
+	d.t.Helper()
+	return d.do(map[string]any{"cmd": "waitFor", "page": page, "js": js, "timeoutMs": within.Milliseconds()})
+}
+
+type pageStats struct {
+	AudioIn struct {
+		PacketsReceived int    `json:"packetsReceived"`
+		Codec           string `json:"codec"`
+	} `json:"audioIn"`
+	AudioOut struct {
+		PacketsSent int `json:"packetsSent"`
+	} `json:"audioOut"`
+	VideoIn struct {
+		FramesDecoded int    `json:"framesDecoded"`
+		FrameWidth    int    `json:"frameWidth"`
+		Codec         string `json:"codec"`
+	} `json:"videoIn"`
+	VideoOut struct {
+		FramesEncoded int `json:"framesEncoded"`
+	} `json:"videoOut"`
+}
+
+func (d *pagesDriver) stats(page string) pageStats {
+	d.t.Helper()
+	var s pageStats
+	if err := json.Unmarshal(d.do(map[string]any{"cmd": "stats", "page": page}), &s); err != nil {
+		d.t.Fatal(err)
+	}
+	return s
+}
+
+// TestPagesEmbeddedDefault: the embedded default, in Chromium: the customer
+// page → the built-in queue → agent 1's console answers; both decode video;
+// agent 1 transfers to agent 2; the customer's video now comes from agent 2
+// on the same connection.
+func TestPagesEmbeddedDefault(t *testing.T) {
+	h := startHub(t, forwardTo(pbxAddr, "queue:default", "agent1", "agent2"))
+	// the built-in queue is the route
+	_ = h
+	d := startPages(t)
+	base := "http://" + hubHTTP
+	d.do(map[string]any{"cmd": "open", "page": "agent1", "url": base + "/agent.html#token=" + h.agentToken("agent1") + "&autoanswer=1&ready=1"})
+	d.waitJS("agent1", "window.splitApp && window.splitApp.agentState === 'ready'", 20*time.Second)
+	d.do(map[string]any{"cmd": "open", "page": "agent2", "url": base + "/agent.html#token=" + h.agentToken("agent2") + "&autologin=1"})
+	d.waitJS("agent2", "window.splitApp && window.splitApp.agentState === 'not_ready'", 20*time.Second)
+
+	d.do(map[string]any{"cmd": "open", "page": "cust", "url": base + "/customer.html?entry=default", "viewport": map[string]int{"width": 390, "height": 844}})
+	d.do(map[string]any{"cmd": "fill", "page": "cust", "selector": `role=textbox[name="Your name (optional)"]`, "value": "Ana"})
+	d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Video call"]`})
+	d.waitJS("cust", "window.splitApp.state === 'active'", 30*time.Second)
+	d.waitJS("agent1", "window.splitApp.agentState === 'busy'", 10*time.Second)
+	var custFrames, agentFrames int
+	eventually(t, 20*time.Second, "both pages to decode each other's video", func() bool {
+		c, a := d.stats("cust"), d.stats("agent1")
+		custFrames, agentFrames = c.VideoIn.FramesDecoded, a.VideoIn.FramesDecoded
+		return custFrames > 30 && agentFrames > 30 && c.AudioIn.PacketsReceived > 50 && a.AudioIn.PacketsReceived > 50
+	})
+	name := string(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.agentName"}))
+	if !strings.Contains(name, "Agent1") {
+		t.Errorf("the customer page shows agent %s, want Agent1's name", name)
+	}
+
+	// Transfer to agent 2.
+	d.do(map[string]any{"cmd": "eval", "page": "agent2", "js": "window.splitApp.setReady(true)"})
+	d.waitJS("agent2", "window.splitApp.agentState === 'ready'", 10*time.Second)
+	d.do(map[string]any{"cmd": "fill", "page": "agent1", "selector": "#transfer-to", "value": "agent:agent2"})
+	d.do(map[string]any{"cmd": "click", "page": "agent1", "selector": `role=button[name="Transfer"]`})
+	// agent 2 has no autoanswer: it accepts from the offer card
+	d.do(map[string]any{"cmd": "click", "page": "agent2", "selector": `role=button[name="Accept"]`, "timeoutMs": 20000})
+	d.waitJS("agent2", "window.splitApp.agentState === 'busy'", 15*time.Second)
+	d.waitJS("agent1", "window.splitApp.agentState === 'wrap_up' || window.splitApp.agentState === 'ready' || !!window.splitApp.ended", 15*time.Second)
+	d.waitJS("cust", "window.splitApp.agentName === 'Agent2'", 10*time.Second)
+	before := d.stats("cust").VideoIn.FramesDecoded
+	eventually(t, 20*time.Second, "the customer to decode agent 2's video and agent 2 the customer's", func() bool {
+		c, a := d.stats("cust"), d.stats("agent2")
+		return c.VideoIn.FramesDecoded > before+30 && a.VideoIn.FramesDecoded > 30 && a.AudioIn.PacketsReceived > 50
+	})
+	// the customer never reconnected: one peer connection, still the first
+	if st := string(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.state"})); st != `"active"` {
+		t.Fatalf("customer state %s", st)
+	}
+	d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Hang up"]`})
+	d.waitJS("agent2", "window.splitApp.agentState === 'wrap_up' || window.splitApp.agentState === 'ready'", 15*time.Second)
+	for _, p := range []string{"cust", "agent1", "agent2"} {
+		var errs []string
+		_ = json.Unmarshal(d.do(map[string]any{"cmd": "console", "page": p}), &errs)
+		if len(errs) > 0 {
+			t.Errorf("%s page console errors: %v", p, errs)
+		}
+	}
+	h.waitMetric(`split_sessions_ended_total{cause="normal",mode="forward"} 1`, 5*time.Second)
+}
