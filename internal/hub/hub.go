@@ -203,10 +203,19 @@ type state struct {
 	queue      string
 	offers     map[string]*offer
 	transfer   string // target of a transfer in progress
+	refer      *referState
 	position   int
 	ewt        time.Duration
 	enqueuedAt time.Time
 	created    time.Time
+}
+
+// referState is a transfer the ACD asked for with REFER: the hub calls the
+// new target (keeping the session reference) and swaps it in for the old
+// ACD leg once it answers.
+type referState struct {
+	oldLeg, newLeg string
+	r              *sipua.Refer
 }
 
 // offer is a pending ring of an agent console.
@@ -302,6 +311,23 @@ func (h *Hub) legGone(s *session.Session, l *session.Leg) {
 		}
 		h.end(s, code, reason)
 	case session.RoleACD:
+		if rf := t.refer; rf != nil && l.ID == rf.newLeg {
+			// the transfer target failed: the old ACD leg keeps the call
+			code, reason := 480, "Temporarily Unavailable"
+			if sc, ok := l.EP.(*sipEP); ok {
+				if c, r := sc.c.End(); c >= 300 {
+					code, reason = c, r
+				}
+			}
+			rf.r.Notify(code, reason)
+			t.refer = nil
+			if s.Leg(rf.oldLeg) != nil {
+				t.acdLeg = rf.oldLeg
+				_ = s.SetGroup(rf.oldLeg, "")
+				s.Record("sip.refer_failed", l.ID, map[string]any{"code": code, "reason": reason})
+				return
+			}
+		}
 		code, reason := 200, "ACD hung up"
 		if sc, ok := l.EP.(*sipEP); ok {
 			if c, r := sc.c.End(); c != 0 {

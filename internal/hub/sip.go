@@ -27,15 +27,23 @@ func (h *Hub) dialParty(s *session.Session, to string, role session.Role, replac
 }
 
 func (h *Hub) dial(s *session.Session, to string, r config.Route, role session.Role, replaceAgent bool) error {
+	_, err := h.dialWith(s, to, r, role, replaceAgent, "")
+	return err
+}
+
+// dialWith dials and returns the new leg's id; uui, when set, replaces the
+// session's own User-to-User (a REFER's embedded one that refers to this session).
+func (h *Hub) dialWith(s *session.Session, to string, r config.Route, role session.Role, replaceAgent bool, uui string) (string, error) {
 	t := st(s)
 	trunk, uri, err := h.ua.Resolve(to)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errBadRequest, err)
+		return "", fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	in := s.Info()
-	uui, err := EncodeUUI(s.ID)
-	if err != nil {
-		return err
+	if uui == "" {
+		if uui, err = EncodeUUI(s.ID); err != nil {
+			return "", err
+		}
 	}
 	headers := []sip.Header{sip.NewHeader(HeaderUUI, uui), sip.NewHeader(HeaderSession, s.ID)}
 	if v := h.agentViewURL(s.ID); v != "" {
@@ -58,7 +66,7 @@ func (h *Hub) dial(s *session.Session, to string, r config.Route, role session.R
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var legID string
-	sc, err := h.ua.Dial(ctx, sipua.DialOptions{
+	opts := sipua.DialOptions{
 		Trunk: trunk, To: uri, FromUser: fromUser, FromName: fromName, Headers: headers,
 		Video: video, VideoCodec: vcodec,
 		Events: sipua.Events{
@@ -67,21 +75,66 @@ func (h *Hub) dial(s *session.Session, to string, r config.Route, role session.R
 			},
 			OnDTMF: func(d rune) {},
 		},
-	})
+	}
+	if role == session.RoleACD {
+		opts.Events.OnRefer = func(rf *sipua.Refer) { s.Do(func() { h.referred(s, legID, rf) }) }
+	}
+	sc, err := h.ua.Dial(ctx, opts)
 	if err != nil {
-		return err
+		return "", err
 	}
 	legID = sc.ID
 	l := &session.Leg{ID: sc.ID, Role: role, Party: uri.String(), EP: &sipEP{c: sc, h: h}}
 	if err := s.AddLeg(l); err != nil {
 		sc.Hangup(context.Background(), 500, "Session ended")
-		return err
+		return "", err
 	}
 	if role == session.RoleACD {
 		t.acdLeg = sc.ID
 	}
 	s.Record("sip.dialled", sc.ID, map[string]any{"to": uri.String(), "trunk": trunk.Name, "uui": uui})
-	return nil
+	return sc.ID, nil
+}
+
+// referred: the ACD asked, with REFER, to move the customer's call to
+// another target (session goroutine). Only trunk destinations are allowed —
+// a REFER is no way around the toll-fraud rules — and the reference the
+// REFER carries must be this session's (or absent: ours is sent).
+func (h *Hub) referred(s *session.Session, legID string, rf *sipua.Refer) {
+	t := st(s)
+	if s.Ended() || s.Leg(legID) == nil || legID != t.acdLeg {
+		rf.Notify(481, "Call Does Not Exist")
+		return
+	}
+	if t.refer != nil {
+		rf.Notify(491, "Request Pending")
+		return
+	}
+	uui := ""
+	if v := rf.Header(HeaderUUI); v != "" {
+		if id, err := ParseUUI(v); err == nil && id == s.ID {
+			uui = v
+		} else {
+			s.Record("sip.refer_refused", legID, map[string]any{"target": rf.Target.String(), "why": "foreign User-to-User"})
+			rf.Notify(403, "Forbidden")
+			return
+		}
+	}
+	target := rf.Target
+	target.UriParams = nil
+	target.Headers = nil
+	s.Record("sip.referred", legID, map[string]any{"target": target.String()})
+	// the old ACD leg leaves the customer's audio while the new one rings
+	_ = s.SetGroup(legID, "referred:"+legID)
+	newLeg, err := h.dialWith(s, target.String(), config.Route{Name: "refer"}, session.RoleACD, false, uui)
+	if err != nil {
+		_ = s.SetGroup(legID, "")
+		t.acdLeg = legID
+		s.Record("sip.refer_refused", legID, map[string]any{"target": target.String(), "why": err.Error()})
+		rf.Notify(403, "Forbidden")
+		return
+	}
+	t.refer = &referState{oldLeg: legID, newLeg: newLeg, r: rf}
 }
 
 // displayName keeps a customer-supplied name safe for a SIP display name.
@@ -115,6 +168,21 @@ func (h *Hub) sipProgress(s *session.Session, legID string, role session.Role, r
 			h.notifyCustomer(s)
 		}
 	case sipua.StateActive:
+		if rf := t.refer; rf != nil && rf.newLeg == legID {
+			t.refer = nil
+			// The referrer normally hangs up the old dialog once told; if it
+			// has not by then, the hub does.
+			rf.r.Notify(200, "OK", func() {
+				s.Do(func() {
+					if s.Leg(rf.oldLeg) != nil {
+						_ = s.RemoveLeg(rf.oldLeg, 200, "Transferred")
+					}
+				})
+			})
+			s.Record("session.transferred", legID, map[string]any{"by": "refer"})
+			h.notifyCustomer(s)
+			return
+		}
 		switch {
 		case role == session.RoleACD && s.State() != session.StateActive:
 			h.m.SessionSetup(time.Since(t.created))

@@ -510,6 +510,20 @@ func (s *Session) replan() {
 	s.plan.apply(s.Legs(), s.info.Held && !s.ended)
 }
 
+// SetGroup moves a leg to another audio group and replans the media.
+func (s *Session) SetGroup(id, group string) error {
+	l := s.legs[id]
+	if l == nil {
+		return ErrNoLeg
+	}
+	if l.Group != group {
+		l.Group = group
+		s.publish()
+		s.replan()
+	}
+	return nil
+}
+
 // Replan recomputes the media plan; call it when a leg's media changed
 // (a SIP leg got its answer or early media).
 func (s *Session) Replan() { s.replan() }

@@ -46,6 +46,9 @@ func (s State) String() string {
 type Events struct {
 	OnState func(s State, code int, reason string)
 	OnDTMF  func(digit rune)
+	// OnRefer, when set, accepts transfers (REFER) in this dialog; without it
+	// REFER is declined with 603.
+	OnRefer func(r *Refer)
 }
 
 // Direction of a call relative to the hub.

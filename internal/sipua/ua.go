@@ -166,8 +166,11 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 	u.srv.OnOptions(u.onOptions)
 	u.srv.OnInfo(u.onInfo)
 	u.srv.OnUpdate(u.onUpdate)
-	u.srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.respond(tx, req, 501, "Not Implemented")
+	u.srv.OnRefer(u.onRefer)
+	u.srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		if u.inDialog("NOTIFY", req, tx) != nil {
+			u.respond(tx, req, 200, "OK")
+		}
 	})
 	u.srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 405, "Method Not Allowed")

@@ -354,3 +354,74 @@ func countFrames(ms []testutil.Message, typ string) int {
 	}
 	return n
 }
+
+// TestForwardACDReferTransfer: the ACD transfers the customer's call away
+// with REFER, the call's User-to-User embedded in Refer-To. The hub calls
+// the new target (a second ACD on another trunk) with the same reference,
+// swaps the audio over when it answers, tells the ACD (NOTIFY 200) and ends
+// the old dialog; the customer never renegotiates.
+func TestForwardACDReferTransfer(t *testing.T) {
+	needPeers(t, "sipp")
+	h := startHub(t, func(c *config.Config) {
+		forwardTo(pbxAddr, "sip:support@"+pbxAddr)(c)
+		c.SIP.Trunks = append(c.SIP.Trunks, config.Trunk{Name: "acd2", URI: "sip:127.0.0.1:15091", Transport: "udp", Codecs: []string{"PCMU", "PCMA"},
+			VideoCodecs: []string{"H264", "VP8"}, RegisterExpiry: 300 * time.Second})
+	})
+	_ = h
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acd1 := startSipp(t, "-sf", "sipp/acd_refer.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1", "-mp", "16000", "-m", "1", "-trace_logs")
+	acd2 := startSipp(t, "-sf", "sipp/acd_queue.xml", "-i", "127.0.0.1", "-p", "15091", "-mi", "127.0.0.1", "-mp", "16100", "-m", "1", "-trace_logs")
+	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	act, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := act.Session
+	eventually(t, 20*time.Second, "the transfer to the second ACD", func() bool {
+		s := getSession(t, sid)
+		legs, _ := s["legs"].([]any)
+		if len(legs) != 2 {
+			return false
+		}
+		party := fmt.Sprint(legs[1].(map[string]any)["party"])
+		return strings.Contains(party, "agent2@127.0.0.1:15091")
+	})
+	// the second ACD got this session's reference
+	var uui string
+	eventually(t, 5*time.Second, "the second ACD's log of the UUI", func() bool {
+		logs, _ := filepath.Glob(filepath.Join(artifacts(t), "acd_queue_*_logs.log"))
+		for _, p := range logs {
+			b, _ := os.ReadFile(p)
+			for _, m := range regexp.MustCompile(`UUI=\s*(\S+)`).FindAllSubmatch(b, -1) {
+				if got, err := splithub.ParseUUI(string(m[1])); err == nil && got == sid {
+					uui = string(m[1])
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if code := acd1.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("the referring ACD: sipp exit %d (REFER, NOTIFYs and BYE)", code)
+	}
+	before := cust.AudioPackets()
+	eventually(t, 5*time.Second, "audio from the second ACD", func() bool { return cust.AudioPackets() > before+50 })
+	if n := countFrames(cust.Frames(), "answer"); n != 1 {
+		t.Fatalf("the customer negotiated %d times", n)
+	}
+	_ = uui
+	if err := cust.Send(ctx, map[string]any{"type": "hangup"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := acd2.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("second ACD: sipp exit %d", code)
+	}
+}
