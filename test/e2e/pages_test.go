@@ -16,14 +16,14 @@ import (
 
 // pagesDriver runs pages.mjs: one Chromium, one BrowserContext per named page.
 type pagesDriver struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	mu    sync.Mutex
-	next  int
-	waits map[int]chan pagesReply
+	t      *testing.T
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	mu     sync.Mutex
+	next   int
+	waits  map[int]chan pagesReply
 	stderr syncBuffer
-	done  chan struct{}
+	done   chan struct{}
 }
 
 type pagesReply struct {
