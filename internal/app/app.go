@@ -39,6 +39,12 @@ type lazyHandler struct{ h sipua.Handler }
 
 func (l *lazyHandler) Incoming(c *sipua.Call) { l.h.Incoming(c) }
 
+// hubMetrics joins the session and media collectors.
+type hubMetrics struct {
+	*metrics.SessionMetrics
+	*metrics.MediaMetrics
+}
+
 // hooks adapts the webhook dispatcher to the hub.
 type hooks struct{ d *webhook.Dispatcher }
 
@@ -120,7 +126,7 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	}
 	mixOpts := mixer.Options{Transcode: media.TranscodeOptions{OpusBitrate: cfg.Media.OpusBitrate, OpusComplexity: cfg.Media.OpusComplexity}, Logger: log}
 	hb, err := hub.New(ctx, hub.Deps{Config: cfg, Log: log, UA: ua, RTC: engine, Store: db, Signer: signer,
-		Metrics: m.NewSessionMetrics(), Hooks: pub, Fallback: gw, Version: Version,
+		Metrics: hubMetrics{m.NewSessionMetrics(), m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version,
 		NewMixer: func() session.Mixer { return mixer.New(mixOpts) }})
 	if err != nil {
 		return err

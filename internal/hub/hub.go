@@ -40,15 +40,17 @@ type Metrics interface {
 	SessionState(mode, from, to string)
 	QueueWait(queue string, d time.Duration)
 	SessionSetup(d time.Duration)
+	SIPLegMedia(sent, received uint64, lost int64, jitter time.Duration)
 }
 
 type noMetrics struct{}
 
-func (noMetrics) SessionStarted(string)                      {}
-func (noMetrics) SessionEnded(string, string, time.Duration) {}
-func (noMetrics) SessionState(string, string, string)        {}
-func (noMetrics) QueueWait(string, time.Duration)            {}
-func (noMetrics) SessionSetup(time.Duration)                 {}
+func (noMetrics) SessionStarted(string)                            {}
+func (noMetrics) SessionEnded(string, string, time.Duration)       {}
+func (noMetrics) SessionState(string, string, string)              {}
+func (noMetrics) QueueWait(string, time.Duration)                  {}
+func (noMetrics) SessionSetup(time.Duration)                       {}
+func (noMetrics) SIPLegMedia(uint64, uint64, int64, time.Duration) {}
 
 // Publisher receives session events for webhooks (nil: none).
 type Publisher interface {
@@ -896,6 +898,20 @@ func (e *rtcEP) Close(code int, reason string) {
 		if e.onClose != nil {
 			e.onClose(code, reason)
 		}
+	})
+}
+
+// watchSIP records a SIP leg's media counters when it ends: in the
+// session's history (leg.media) and in the metrics.
+func (h *Hub) watchSIP(s *session.Session, sc *sipua.Call) {
+	h.goAsync(func() {
+		<-sc.Done()
+		st := sc.AudioStats()
+		h.m.SIPLegMedia(st.PacketsSent, st.PacketsReceived, st.Lost, time.Duration(st.JitterMs*float64(time.Millisecond)))
+		s.Do(func() {
+			s.Record("leg.media", sc.ID, map[string]any{"kind": "audio", "packets_sent": st.PacketsSent, "packets_received": st.PacketsReceived,
+				"lost": st.Lost, "jitter_ms": st.JitterMs, "remote_lost": st.RemoteLost})
+		})
 	})
 }
 

@@ -92,6 +92,7 @@ func (h *Hub) dialWith(s *session.Session, to string, r config.Route, role sessi
 	if role == session.RoleACD {
 		t.acdLeg = sc.ID
 	}
+	h.watchSIP(s, sc)
 	s.Record("sip.dialled", sc.ID, map[string]any{"to": uri.String(), "trunk": trunk.Name, "uui": uui})
 	return sc.ID, nil
 }
@@ -266,6 +267,7 @@ func (h *Hub) acdDelivered(s *session.Session, sc *sipua.Call, agent string) {
 		sc.Reject(500, "Server Internal Error")
 		return
 	}
+	h.watchSIP(s, sc)
 	if err := h.offerToAgent(s, agent, "acd", sc, group); err != nil {
 		h.log.Info("cannot ring agent console", "agent", agent, "err", err)
 		_ = s.RemoveLeg(sc.ID, 480, "Temporarily Unavailable")

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/split-hub/split/internal/leg"
+	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/sdp"
 )
 
@@ -35,6 +36,10 @@ type Leg struct {
 	recvVideoCodec     atomic.Pointer[string]
 
 	offered *sdp.Media // the browser's audio offer, when we answer
+
+	amu, vmu   sync.Mutex // outgoing streams' rewriters (sources may change)
+	arw, vrw   *media.Rewriter
+	abuf, vbuf [1500]byte
 
 	mu      sync.Mutex // guards closed against late OnTrack callbacks
 	closed  bool
@@ -329,8 +334,25 @@ func containsPT(cs []webrtc.RTPCodecParameters, pt webrtc.PayloadType) bool {
 	return false
 }
 
+// writeAudio sends one packet to the browser. The stream toward the
+// browser stays continuous (sequence numbers, timestamps) whatever feeds
+// it: when the source changes — a transfer, a bridge becoming a mixer —
+// the browser's SRTP replay check and jitter buffer see one stream.
 func (l *Leg) writeAudio(pkt []byte) error {
-	_, err := l.audioOut.Write(pkt)
+	l.amu.Lock()
+	defer l.amu.Unlock()
+	if l.arw == nil {
+		step := uint32(960)
+		if c := l.audio.Send(); c.Clock > 0 {
+			step = c.Clock / 50
+		}
+		l.arw = media.NewRewriter(0, step)
+	}
+	b, ok := rewriteInto(l.abuf[:], pkt, l.arw)
+	if !ok {
+		return nil
+	}
+	_, err := l.audioOut.Write(b)
 	if errors.Is(err, errClosedPipe) {
 		return nil
 	}
@@ -338,8 +360,30 @@ func (l *Leg) writeAudio(pkt []byte) error {
 }
 
 func (l *Leg) writeVideo(pkt []byte) error {
-	_, err := l.videoOut.Write(pkt)
+	l.vmu.Lock()
+	defer l.vmu.Unlock()
+	if l.vrw == nil {
+		l.vrw = media.NewRewriter(0, 3000)
+	}
+	b, ok := rewriteInto(l.vbuf[:], pkt, l.vrw)
+	if !ok {
+		return nil
+	}
+	_, err := l.videoOut.Write(b)
 	return err
+}
+
+// rewriteInto copies pkt into buf and rewrites it there (the source's
+// buffer is left alone).
+func rewriteInto(buf, pkt []byte, rw *media.Rewriter) ([]byte, bool) {
+	if len(pkt) > len(buf) {
+		return nil, false
+	}
+	b := buf[:copy(buf, pkt)]
+	if rw.Rewrite(b) != nil {
+		return nil, false
+	}
+	return b, true
 }
 
 var errClosedPipe = errors.New("io: read/write on closed pipe")

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -337,6 +339,21 @@ func TestForwardACDTransfer(t *testing.T) {
 		t.Fatalf("ACD queue: sipp exit %d", code)
 	}
 	eventually(t, 5*time.Second, "the session to end", func() bool { return getSession(t, sid)["state"] == "ended" })
+	// The SIP legs' media counters: metrics and the call record.
+	eventually(t, 5*time.Second, "RTP counters of the ended SIP legs", func() bool {
+		return metricValue(t, `split_rtp_packets_total{direction="rx"}`) > 200 && metricValue(t, `split_rtp_packets_total{direction="tx"}`) > 200
+	})
+	req, _ := http.NewRequest("GET", "http://"+hubHTTP+"/v1/sessions/"+sid+"/events?format=json", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if n := strings.Count(string(body), `"type":"leg.media"`); n < 2 {
+		t.Errorf("the call record has %d leg.media events, want one per ended SIP leg: %s", n, body)
+	}
 	// A stale agent leg for the ended session: 410 Gone.
 	gone := startSipp(t, hubSIP, "-sf", "sipp/acd_agent_gone.xml", "-s", "agent1", "-key", "uui", uui,
 		"-i", "127.0.0.1", "-p", "15096", "-mi", "127.0.0.1", "-mp", "16300", "-m", "1")
@@ -424,4 +441,22 @@ func TestForwardACDReferTransfer(t *testing.T) {
 	if code := acd2.wait(t, 15*time.Second); code != 0 {
 		t.Fatalf("second ACD: sipp exit %d", code)
 	}
+}
+
+// metricValue reads one sample from /metrics (0 when absent).
+func metricValue(t *testing.T, series string) float64 {
+	t.Helper()
+	res, err := http.Get("http://" + hubHTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }

@@ -6,6 +6,7 @@
 package sessions
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,7 +15,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,6 +178,10 @@ func TestBuiltInQueueTransferAndRecords(t *testing.T) {
 			cust.VideoFrom(1) > 20 && ag1.VideoFrom(9) > 20
 	})
 
+	// Live events of the session as server-sent events.
+	sse := openSSE(t, h.URL+"/v1/sessions/"+sid+"/events")
+	defer sse.Close()
+
 	// Transfer to agent 2.
 	_ = ag2.Send(ctx, map[string]any{"type": "ready", "ready": true})
 	waitUntil(t, 5*time.Second, "agent 2 ready again", func() bool {
@@ -214,6 +221,10 @@ func TestBuiltInQueueTransferAndRecords(t *testing.T) {
 	}
 	if answers := countType(cust.Frames(), "answer"); answers != 1 {
 		t.Fatalf("the customer negotiated %d times; a transfer must not reconnect the customer", answers)
+	}
+	sse.waitFor(t, "session.transferred", 5*time.Second)
+	if !sse.saw("session.created") || !sse.saw("agent.offered") {
+		t.Fatalf("the event stream did not replay the history first: %v", sse.types())
 	}
 	if gaps := cust.VideoSeqGaps(); gaps > 2 {
 		t.Fatalf("the customer's video stream has %d sequence gaps across the transfer", gaps)
@@ -350,5 +361,72 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := p.WaitFor(ctx, isType("pong")); err != nil {
 		t.Fatal("socket unusable after bad frames:", err)
+	}
+}
+
+type sseStream struct {
+	body io.ReadCloser
+	mu   sync.Mutex
+	evs  []string
+	ids  []int
+}
+
+// openSSE subscribes to a session's event stream with the API key.
+func openSSE(t *testing.T, url string) *sseStream {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+testutil.HubAPIKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("SSE: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	s := &sseStream{body: res.Body}
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				s.evs = append(s.evs, v)
+			}
+			if v, ok := strings.CutPrefix(line, "id: "); ok {
+				n, _ := strconv.Atoi(v)
+				s.ids = append(s.ids, n)
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *sseStream) Close() { s.body.Close() }
+
+func (s *sseStream) types() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.evs...)
+}
+
+func (s *sseStream) saw(typ string) bool {
+	for _, e := range s.types() {
+		if e == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *sseStream) waitFor(t *testing.T, typ string, within time.Duration) {
+	t.Helper()
+	waitUntil(t, within, "event "+typ+" on the stream", func() bool { return s.saw(typ) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 1; i < len(s.ids); i++ {
+		if s.ids[i] != s.ids[i-1]+1 {
+			t.Fatalf("event ids not consecutive: %v", s.ids)
+		}
 	}
 }
