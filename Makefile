@@ -3,7 +3,7 @@ SHELL   := /bin/bash
 GO      ?= go
 PKGS    := ./...
 # Packages that own goroutines run under the race detector.
-RACE    := ./internal/...
+RACE    := ./internal/... ./test/sessions/...
 
 .PHONY: all build run deps test test-short lint test-unit test-libopus test-e2e bench fuzz clean
 
@@ -48,6 +48,9 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/sdp/
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./internal/auth/
+	$(GO) test -run '^$$' -fuzz FuzzParseUUI -fuzztime 30s ./internal/hub/
+	$(GO) test -run '^$$' -fuzz FuzzParseFrame -fuzztime 30s ./internal/hub/
+	$(GO) test -run '^$$' -fuzz FuzzParseReferTo -fuzztime 30s ./internal/sipua/
 
 clean:
 	rm -rf bin test/e2e/runs test-e2e.log
