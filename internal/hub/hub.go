@@ -908,10 +908,12 @@ func (h *Hub) watchSIP(s *session.Session, sc *sipua.Call) {
 		<-sc.Done()
 		st := sc.AudioStats()
 		h.m.SIPLegMedia(st.PacketsSent, st.PacketsReceived, st.Lost, time.Duration(st.JitterMs*float64(time.Millisecond)))
-		s.Do(func() {
-			s.Record("leg.media", sc.ID, map[string]any{"kind": "audio", "packets_sent": st.PacketsSent, "packets_received": st.PacketsReceived,
-				"lost": st.Lost, "jitter_ms": st.JitterMs, "remote_lost": st.RemoteLost})
-		})
+		data := map[string]any{"kind": "audio", "packets_sent": st.PacketsSent, "packets_received": st.PacketsReceived,
+			"lost": st.Lost, "jitter_ms": st.JitterMs, "remote_lost": st.RemoteLost}
+		if !s.Do(func() { s.Record("leg.media", sc.ID, data) }) {
+			// the session is over: the record still gets the leg's figures
+			h.rec.persist(s.Info(), session.Event{At: time.Now().UTC(), Type: "leg.media", Leg: sc.ID, Data: data})
+		}
 	})
 }
 

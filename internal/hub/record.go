@@ -91,6 +91,16 @@ func (r *recorder) run() {
 	}
 }
 
+// persist queues an event for the store only (no fan-out): figures that
+// arrive after the session's goroutine has stopped.
+func (r *recorder) persist(in *session.Info, e session.Event) {
+	defer func() { _ = recover() }() // the recorder closed at shutdown: nothing to keep it for
+	select {
+	case r.ch <- recItem{in, e}:
+	default:
+	}
+}
+
 func persistsRecord(typ string) bool {
 	return strings.HasPrefix(typ, "session.") || typ == "leg.joined"
 }

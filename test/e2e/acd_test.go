@@ -343,17 +343,18 @@ func TestForwardACDTransfer(t *testing.T) {
 	eventually(t, 5*time.Second, "RTP counters of the ended SIP legs", func() bool {
 		return metricValue(t, `split_rtp_packets_total{direction="rx"}`) > 200 && metricValue(t, `split_rtp_packets_total{direction="tx"}`) > 200
 	})
-	req, _ := http.NewRequest("GET", "http://"+hubHTTP+"/v1/sessions/"+sid+"/events?format=json", nil)
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if n := strings.Count(string(body), `"type":"leg.media"`); n < 2 {
-		t.Errorf("the call record has %d leg.media events, want one per ended SIP leg: %s", n, body)
-	}
+	var body []byte
+	eventually(t, 5*time.Second, "leg.media events for the SIP legs in the call record", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+hubHTTP+"/v1/sessions/"+sid+"/events?format=json", nil)
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		return strings.Count(string(body), `"type":"leg.media"`) >= 3 // the ACD queue leg and both agent legs
+	})
 	// A stale agent leg for the ended session: 410 Gone.
 	gone := startSipp(t, hubSIP, "-sf", "sipp/acd_agent_gone.xml", "-s", "agent1", "-key", "uui", uui,
 		"-i", "127.0.0.1", "-p", "15096", "-mi", "127.0.0.1", "-mp", "16300", "-m", "1")

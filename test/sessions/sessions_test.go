@@ -251,7 +251,11 @@ func TestBuiltInQueueTransferAndRecords(t *testing.T) {
 		_, got := a.do("GET", "/v1/sessions/"+sid, nil)
 		return got["state"] == "ended"
 	})
-	_, ev := a.do("GET", "/v1/sessions/"+sid+"/events?format=json", nil)
+	var ev map[string]any
+	waitUntil(t, 5*time.Second, "the end in the stored history", func() bool {
+		_, ev = a.do("GET", "/v1/sessions/"+sid+"/events?format=json", nil)
+		return strings.Contains(fmt.Sprint(ev["events"]), "session.ended")
+	})
 	evs := fmt.Sprint(ev["events"])
 	for _, want := range []string{"session.created", "agent.offered", "session.transferred", "session.ended"} {
 		if !strings.Contains(evs, want) {
