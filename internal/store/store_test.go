@@ -37,6 +37,7 @@ var suite = []suiteTest{
 	{"Appointments", false, testAppointments},
 	{"Tokens", false, testTokens},
 	{"CloseIdempotent", false, testCloseIdempotent},
+	{"JoinLinks", false, testJoinLinks},
 	{"SurvivesReopen", true, testSurvivesReopen},
 	{"MigrationsIdempotent", true, testMigrationsIdempotent},
 	{"ConcurrentOpen", true, testConcurrentOpen},
