@@ -181,6 +181,12 @@ func TestPagesEmbeddedDefault(t *testing.T) {
 		t.Errorf("the customer page shows agent %s, want Agent1's name", name)
 	}
 
+	// The admin view lists the live session, its queue and the busy agent.
+	d.do(map[string]any{"cmd": "open", "page": "admin", "url": base + "/admin.html#key=" + apiKey})
+	d.waitJS("admin", "window.splitApp && window.splitApp.sessions && window.splitApp.sessions.length === 1", 15*time.Second)
+	d.waitJS("admin", `document.querySelector('#sessions').textContent.includes('Ana') && document.querySelector('#agents').textContent.includes('busy')`, 10*time.Second)
+	d.do(map[string]any{"cmd": "close", "page": "admin"})
+
 	// Transfer to agent 2.
 	d.do(map[string]any{"cmd": "eval", "page": "agent2", "js": "window.splitApp.setReady(true)"})
 	d.waitJS("agent2", "window.splitApp.agentState === 'ready'", 10*time.Second)
@@ -210,4 +216,30 @@ func TestPagesEmbeddedDefault(t *testing.T) {
 		}
 	}
 	h.waitMetric(`split_sessions_ended_total{cause="normal",mode="forward"} 1`, 5*time.Second)
+}
+
+// TestPagesWidget: the embeddable widget on another origin's page opens the
+// customer page in an iframe, which reaches the queue.
+func TestPagesWidget(t *testing.T) {
+	h := startHub(t, forwardTo(pbxAddr, "queue:default", "agent1"))
+	d := startPages(t)
+	base := "http://" + hubHTTP
+	d.do(map[string]any{"cmd": "open", "page": "agent1", "url": base + "/agent.html#token=" + h.agentToken("agent1") + "&autoanswer=1&ready=1"})
+	d.waitJS("agent1", "window.splitApp && window.splitApp.agentState === 'ready'", 20*time.Second)
+	// a page of another origin (localhost ≠ 127.0.0.1) embeds the snippet
+	d.do(map[string]any{"cmd": "open", "page": "site", "url": "http://localhost:18080/healthz", "viewport": map[string]int{"width": 360, "height": 740}})
+	d.do(map[string]any{"cmd": "eval", "page": "site", "js": `() => { document.body.innerHTML = '<h1>Shop</h1>';
+		const s = document.createElement('script'); s.src = 'http://127.0.0.1:18080/widget.js'; s.dataset.entry = 'default';
+		s.dataset.label = 'Talk to us'; document.body.appendChild(s); }`})
+	d.do(map[string]any{"cmd": "click", "page": "site", "selector": `role=button[name="Talk to us"]`, "timeoutMs": 15000})
+	d.do(map[string]any{"cmd": "click", "page": "site", "frame": "iframe", "selector": `role=button[name="Video call"]`, "timeoutMs": 20000})
+	d.waitJS("agent1", "window.splitApp.agentState === 'busy'", 20*time.Second)
+	eventually(t, 20*time.Second, "video decoded in the widget and at the agent", func() bool {
+		var c pageStats
+		v, err := d.try(map[string]any{"cmd": "stats", "page": "site", "frame": "iframe"})
+		if err != nil || json.Unmarshal(v, &c) != nil {
+			return false
+		}
+		return c.VideoIn.FramesDecoded > 20 && d.stats("agent1").VideoIn.FramesDecoded > 20
+	})
 }
