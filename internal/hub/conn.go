@@ -687,6 +687,9 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 		if q, ok := strings.CutPrefix(fixed, "queue:"); ok {
 			tg = target{queue: q, route: config.Route{Name: "api"}}
 		}
+		if a, ok := strings.CutPrefix(fixed, "agent:"); ok {
+			tg = target{agent: a, route: config.Route{Name: "api"}}
+		}
 	}
 	if rerr != nil && t.queue == "" {
 		h.end(s, 404, "No route")

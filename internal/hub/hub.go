@@ -69,6 +69,7 @@ type Deps struct {
 	Hooks    Publisher
 	Fallback sipua.Handler // SIP calls that are not the hub's (the softphone gateway)
 	NewMixer func() session.Mixer
+	Notifier Notifier // link delivery (nil: copy links only)
 	Version  string
 }
 
@@ -88,6 +89,10 @@ type Hub struct {
 	version  string
 	rec      *recorder
 	limiter  *limiter
+	notifier Notifier
+
+	apptMu sync.Mutex // one session per appointment
+	stop   context.CancelFunc
 
 	mu       sync.Mutex
 	sessions map[string]*session.Session
@@ -100,7 +105,7 @@ type Hub struct {
 // loads the configured agents into the store.
 func New(ctx context.Context, d Deps) (*Hub, error) {
 	h := &Hub{cfg: d.Config, log: d.Log, ua: d.UA, rtc: d.RTC, store: d.Store, signer: d.Signer, m: d.Metrics,
-		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version,
+		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version, notifier: d.Notifier,
 		sessions: map[string]*session.Session{}, agents: map[string]map[*conn]struct{}{}, limiter: newLimiter()}
 	if h.m == nil {
 		h.m = noMetrics{}
@@ -121,6 +126,9 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 		}
 	}
 	h.rec = newRecorder(h)
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	h.stop = stop
+	h.goAsync(func() { h.schedule(sctx) })
 	return h, nil
 }
 
@@ -164,6 +172,7 @@ func (h *Hub) Close() {
 		<-s.Stopped()
 	}
 	h.acd.Close()
+	h.stop()
 	h.wg.Wait()
 	h.rec.close()
 }
@@ -392,6 +401,7 @@ func (h *Hub) agentLeft(s *session.Session, l *session.Leg) {
 
 // target is where a route sends a session.
 type target struct {
+	agent string // a named agent (appointments, reverse)
 	queue string // built-in queue
 	sip   string // SIP destination on a trunk
 	route config.Route
@@ -456,6 +466,22 @@ func routeMatches(r config.Route, entry string, c session.Customer, now time.Tim
 func (h *Hub) routeSession(s *session.Session, tg target) {
 	t := st(s)
 	_ = s.SetState(session.StateRouting, map[string]any{"route": tg.route.Name})
+	if tg.agent != "" {
+		if err := h.offerToAgent(s, tg.agent, "direct", nil, ""); err != nil {
+			// the booked agent is not connected: serve the appointment from their queue
+			q := ""
+			if a, err := h.store.GetAgent(context.Background(), tg.agent); err == nil && len(a.Queues) > 0 {
+				q = a.Queues[0]
+			}
+			if q == "" {
+				h.end(s, 480, "Agent unavailable")
+				return
+			}
+			s.Record("session.rerouted", "", map[string]any{"agent": tg.agent, "queue": q, "why": err.Error()})
+			h.enqueue(s, q, true)
+		}
+		return
+	}
 	if tg.queue != "" {
 		h.enqueue(s, tg.queue, false)
 		return
@@ -664,6 +690,11 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	delete(t.offers, legID)
+	if o.kind == "direct" {
+		// not through the ACD: keep it from offering the agent another
+		// session meanwhile (the console's Ready button brings them back)
+		_ = h.acd.SetReady(o.agent, false)
+	}
 	if o.kind == "queue" {
 		if err := h.acd.Accept(o.agent, s.ID); err != nil {
 			_ = o.rl.Close()

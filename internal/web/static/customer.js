@@ -3,7 +3,10 @@
 //
 // URL parameters (query string or fragment):
 //   entry=<name>      public entry point (default "default")
-//   token=<token>     join token (role "customer") instead of an entry point
+//   token=<token>     socket token (role "customer", one session) instead of an entry point
+//   join=<link token> a join link (/j/<token> redirects here with #join=…): checked at
+//                     once (lobby before the window opens, clear errors), consumed when
+//                     the customer presses a call button
 //   video=1|0         preset mode: video call (default) or voice call
 //   name=<text>       the customer's name, pre-filled
 //   autostart=1       start at once with the preset mode (tests, the widget)
@@ -25,7 +28,8 @@ const embed = yes(params.get('embed'));
 const autostart = yes(params.get('autostart'));
 const presetVideo = !no(params.get('video'));
 const entry = params.get('entry') || 'default';
-const token = params.get('token') || '';
+let token = params.get('token') || '';
+const joinToken = params.get('join') || '';
 const server = params.get('server') || undefined;
 const context = {};
 for (const [k, v] of params) {
@@ -82,6 +86,7 @@ const app = {
   ended: null, // {code, reason}
   error: null, // last error message shown
   mode: presetVideo ? 'video' : 'voice',
+  link: null, // join links: {state: 'checking'|'ready'|'lobby'|'error', code, notBefore}
 };
 
 let previewStream = null;
@@ -401,7 +406,83 @@ function connectClient() {
   return connecting;
 }
 
+// ---- join links ------------------------------------------------------------------
+
+async function redeem(dryRun) {
+  const base = server || location.origin;
+  let res;
+  try {
+    res = await fetch(`${base}/v1/join`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: joinToken, role: 'customer', dry_run: dryRun }),
+    });
+  } catch (e) {
+    throw Object.assign(new Error('Cannot reach the service. Check your connection.'), { code: 'network' });
+  }
+  let body = {};
+  try { body = await res.json(); } catch { /* empty */ }
+  if (!res.ok) {
+    const e = body.error || {};
+    throw Object.assign(new Error(e.message || `Error ${res.status}`), { code: e.code || 'error', status: res.status, notBefore: e.not_before });
+  }
+  return body;
+}
+
+let lobbyTimer = null;
+
+function setCallButtons(enabled) {
+  el.videoCall.disabled = !enabled;
+  el.voiceCall.disabled = !enabled;
+}
+
+// checkLink shows the link's state before anything is consumed.
+async function checkLink() {
+  app.link = { state: 'checking' };
+  setCallButtons(false);
+  try {
+    const r = await redeem(true);
+    app.link = { state: 'ready', expiresAt: r.expires_at, notBefore: r.not_before || null };
+    setCallButtons(true);
+    setStatus('Your call is ready. Press a call button to join.');
+    if (autostart) startCall(presetVideo);
+  } catch (e) {
+    if (e.code === 'too_early' && e.notBefore) {
+      app.link = { state: 'lobby', code: e.code, notBefore: e.notBefore };
+      lobby(new Date(e.notBefore));
+      return;
+    }
+    app.link = { state: 'error', code: e.code };
+    showError(e.message);
+    setStatus(e.message);
+  }
+}
+
+function lobby(opensAt) {
+  clearInterval(lobbyTimer);
+  const tick = () => {
+    const left = Math.max(0, Math.round((opensAt - Date.now()) / 1000));
+    if (left <= 0) {
+      clearInterval(lobbyTimer);
+      checkLink();
+      return;
+    }
+    const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), sec = left % 60;
+    const when = opensAt.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const parts = h ? `${h} h ${m} min` : m ? `${m} min ${sec} s` : `${sec} s`;
+    setStatus(`You are early: the call opens at ${when} (in ${parts}). This page will let you in then.`);
+    app.link.secondsLeft = left;
+  };
+  tick();
+  lobbyTimer = setInterval(tick, 1000);
+}
+
 async function newClient() {
+  if (joinToken && !token) {
+    const r = await redeem(false); // consumes the link
+    token = r.ws_token;
+    app.link = { state: 'joined' };
+  }
   const client = new SessionClient({ server, entry: token ? undefined : entry, token: token || undefined });
   app.client = client;
   client.addEventListener('session', (e) => onSession(e.detail));
@@ -573,7 +654,9 @@ el.main.dataset.state = app.state;
 setView('setup');
 render();
 
-if (autostart) {
+if (joinToken) {
+  checkLink();
+} else if (autostart) {
   startCall(presetVideo);
 } else {
   connectClient().then(render).catch((err) => {
