@@ -23,6 +23,55 @@ type Sessions struct {
 	AgentViewTTL time.Duration `yaml:"agent_view_ttl"`
 	// Demo prints ready-to-open links (customer page, agent consoles) at start.
 	Demo bool `yaml:"demo"`
+	// ReversePrefix: a desk phone dialling it plus a number (*88600123456)
+	// starts a Reverse session: the number gets a join link by SMS and the
+	// phone stays in the call until the customer joins. "" disables.
+	ReversePrefix string `yaml:"reverse_prefix"`
+	// Notify configures link delivery (SMS, e-mail, WhatsApp).
+	Notify Notify `yaml:"notify"`
+	// Appointments tunes the Scheduled mode's join window.
+	Appointments Appointments `yaml:"appointments"`
+}
+
+// Appointments tunes Scheduled mode.
+type Appointments struct {
+	OpenBefore time.Duration `yaml:"open_before"` // the link works from start − open_before (default 10m)
+	CloseAfter time.Duration `yaml:"close_after"` // until end + close_after (default 15m)
+	Reminder   time.Duration `yaml:"reminder"`    // a reminder with a fresh link this long before the start (default 15m; 0 disables)
+}
+
+// Notify configures the link delivery providers; a channel without a
+// provider is unavailable (the API says so).
+type Notify struct {
+	SMS      *TwilioConfig   `yaml:"sms"`
+	Email    *SMTPConfig     `yaml:"email"`
+	WhatsApp *WhatsAppConfig `yaml:"whatsapp"`
+}
+
+// TwilioConfig is an SMS provider with Twilio's Messages API.
+type TwilioConfig struct {
+	BaseURL             string `yaml:"base_url"` // default https://api.twilio.com
+	AccountSID          string `yaml:"account_sid"`
+	AuthToken           string `yaml:"auth_token"` // SPLIT_SESSIONS_NOTIFY_SMS_AUTH_TOKEN
+	From                string `yaml:"from"`
+	MessagingServiceSID string `yaml:"messaging_service_sid"`
+}
+
+// SMTPConfig is an e-mail relay.
+type SMTPConfig struct {
+	Addr     string `yaml:"addr"` // host:port
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	From     string `yaml:"from"`
+	StartTLS bool   `yaml:"starttls"`
+}
+
+// WhatsAppConfig is the WhatsApp Cloud API (messages).
+type WhatsAppConfig struct {
+	BaseURL       string `yaml:"base_url"` // default https://graph.facebook.com
+	Version       string `yaml:"version"`  // default v25.0
+	PhoneNumberID string `yaml:"phone_number_id"`
+	AccessToken   string `yaml:"access_token"`
 }
 
 // StoreDSN is the store to open: sessions.store, or the SQLite file in data_dir.
@@ -91,11 +140,13 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func defaultSessions() Sessions {
 	return Sessions{
-		EntryPoints:  []EntryPoint{{Name: "default", Public: true}},
-		Routes:       []Route{{Name: "default", Target: "queue:default"}},
-		Queues:       []Queue{{Name: "default"}},
-		AgentViewTTL: 4 * time.Hour,
-		Demo:         true,
+		EntryPoints:   []EntryPoint{{Name: "default", Public: true}},
+		Routes:        []Route{{Name: "default", Target: "queue:default"}},
+		Queues:        []Queue{{Name: "default"}},
+		AgentViewTTL:  4 * time.Hour,
+		Demo:          true,
+		ReversePrefix: "*88",
+		Appointments:  Appointments{OpenBefore: 10 * time.Minute, CloseAfter: 15 * time.Minute, Reminder: 15 * time.Minute},
 	}
 }
 

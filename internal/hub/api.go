@@ -153,19 +153,24 @@ type createSessionReq struct {
 	Entry    string            `json:"entry_point"`
 	Mode     string            `json:"mode"`
 	Customer session.Customer  `json:"customer"`
-	Target   string            `json:"target"` // optional: "queue:<name>" or a SIP target, instead of the routes
+	Target   string            `json:"target"` // optional: "queue:<name>", "agent:<id>" or a SIP target, instead of the routes
+	AgentID  string            `json:"agent_id"`
+	Channel  string            `json:"channel"` // how the join link goes out: copy (default), sms, email, whatsapp
 	TTL      string            `json:"ttl"`
 	Context  map[string]string `json:"context"`
 }
 
 type createSessionResp struct {
 	*session.Info
-	Token   string    `json:"token"`
-	JoinURL string    `json:"join_url"`
-	Expires time.Time `json:"token_expires_at"`
+	JoinURL  string    `json:"join_url"`
+	Expires  time.Time `json:"link_expires_at"`
+	Delivery string    `json:"delivery"`
 }
 
-// apiCreateSession creates a session that a customer joins with a link.
+// apiCreateSession creates a session a customer joins with a link: a
+// Forward session routed when the customer arrives, or a Reverse one (an
+// agent calling a customer: agent_id set, the link sent by SMS, e-mail or
+// WhatsApp, the agent's console rung at once).
 func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	var req createSessionReq
 	if !decodeJSON(w, r, &req) {
@@ -178,7 +183,7 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown entry_point %q", req.Entry))
 		return
 	}
-	if req.Target != "" && !strings.HasPrefix(req.Target, "queue:") {
+	if req.Target != "" && !strings.HasPrefix(req.Target, "queue:") && !strings.HasPrefix(req.Target, "agent:") {
 		if _, _, err := h.ua.Resolve(req.Target); err != nil {
 			writeErr(w, http.StatusBadRequest, "bad_request", "target: "+err.Error())
 			return
@@ -187,15 +192,13 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	mode := session.Mode(req.Mode)
 	if mode == "" {
 		mode = session.ModeForward
-	}
-	ttl := time.Hour
-	if req.TTL != "" {
-		d, err := time.ParseDuration(req.TTL)
-		if err != nil || d <= 0 || d > h.cfg.Auth.MaxTokenTTL {
-			writeErr(w, http.StatusBadRequest, "bad_request", "ttl must be a positive duration up to auth.max_token_ttl")
-			return
+		if req.AgentID != "" {
+			mode = session.ModeReverse
 		}
-		ttl = d
+	}
+	if mode != session.ModeForward && mode != session.ModeReverse {
+		writeErr(w, http.StatusBadRequest, "bad_request", "mode must be forward or reverse (appointments: POST /v1/appointments)")
+		return
 	}
 	if req.Context != nil && req.Customer.Context == nil {
 		req.Customer.Context = req.Context
@@ -203,6 +206,24 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	if len(req.Customer.Name) > 128 || len(req.Customer.Context) > 32 {
 		writeErr(w, http.StatusBadRequest, "bad_request", "customer name or context too large")
 		return
+	}
+	lr := linkReq{Channel: req.Channel, To: req.Customer.Contact, ExpiresIn: req.TTL}
+	if lr.Channel == "" && mode == session.ModeReverse && req.Customer.Contact != "" {
+		lr.Channel = channelFor(req.Customer.Contact)
+	}
+	o, err := h.linkOptions(lr, time.Now())
+	if err != nil {
+		writeHubErr(w, err)
+		return
+	}
+	if req.AgentID != "" {
+		if _, err := h.store.GetAgent(r.Context(), req.AgentID); err != nil {
+			writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown agent %q", req.AgentID))
+			return
+		}
+		if req.Target == "" {
+			req.Target = "agent:" + req.AgentID
+		}
 	}
 	s, err := h.newSession("", mode, req.Entry, req.Customer)
 	if err != nil {
@@ -212,12 +233,17 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	if req.Target != "" {
 		s.Call(func() { s.SetScoped("target", req.Target) }) // routed when the customer joins
 	}
-	tok, c, err := h.signer.Mint(auth.Claims{Identity: "customer", Role: roleCustomer, Session: s.ID}, ttl)
+	o.SessionID = s.ID
+	lk, err := h.issueLink(r.Context(), s, o)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		s.Do(func() { h.end(s, 500, "Link failed") })
+		writeHubErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, createSessionResp{Info: s.Info(), Token: tok, JoinURL: h.publicURL() + "/customer.html?token=" + tok, Expires: c.Expires().UTC()})
+	if mode == session.ModeReverse && req.AgentID != "" {
+		h.reverseRingAgent(s, req.AgentID)
+	}
+	writeJSON(w, http.StatusCreated, createSessionResp{Info: s.Info(), JoinURL: lk.URL, Expires: lk.ExpiresAt, Delivery: lk.Delivery})
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)

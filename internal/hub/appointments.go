@@ -21,12 +21,7 @@ import (
 // Appointments live in the store, so they survive restarts; a reminder
 // goes out before the start with a fresh link.
 
-const (
-	apptEarly        = 10 * time.Minute
-	apptLate         = 15 * time.Minute
-	apptReminder     = 15 * time.Minute
-	apptScanInterval = 20 * time.Second
-)
+const apptScanInterval = 20 * time.Second
 
 // Appointment states.
 const (
@@ -73,7 +68,13 @@ type apptView struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func viewAppt(a store.Appointment) apptView {
+func (h *Hub) apptWindow() (early, late, reminder time.Duration) {
+	c := h.cfg.Sessions.Appointments
+	return c.OpenBefore, c.CloseAfter, c.Reminder
+}
+
+func (h *Hub) viewAppt(a store.Appointment) apptView {
+	apptEarly, apptLate, _ := h.apptWindow()
 	d := time.Duration(a.DurationSec) * time.Second
 	v := apptView{ID: a.ID, Title: a.Title, Start: a.Start.UTC(), Duration: d.String(), TimeZone: a.TimeZone, AgentID: a.AgentID,
 		Queue: a.Queue, Notes: a.Notes, State: a.State, SessionID: a.SessionID, OpensAt: a.Start.Add(-apptEarly).UTC(),
@@ -161,6 +162,7 @@ func (h *Hub) apiCreateAppointment(w http.ResponseWriter, r *http.Request) {
 	if req.Duration != "" {
 		d, _ = time.ParseDuration(req.Duration)
 	}
+	_, apptLate, _ := h.apptWindow()
 	if req.Start.Add(d + apptLate).Before(time.Now()) {
 		writeErr(w, http.StatusBadRequest, "bad_request", "the appointment would already be over")
 		return
@@ -176,7 +178,7 @@ func (h *Hub) apiCreateAppointment(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	v := viewAppt(a)
+	v := h.viewAppt(a)
 	url, err := h.sendApptLink(r.Context(), a, req.Channel, 0, false)
 	if err != nil {
 		writeHubErr(w, err)
@@ -189,6 +191,7 @@ func (h *Hub) apiCreateAppointment(w http.ResponseWriter, r *http.Request) {
 // sendApptLink issues a join link valid for the appointment's window and
 // sends it (with an invitation for e-mail).
 func (h *Hub) sendApptLink(ctx context.Context, a store.Appointment, channel string, seq int, reminder bool) (string, error) {
+	apptEarly, apptLate, _ := h.apptWindow()
 	d := time.Duration(a.DurationSec) * time.Second
 	o := LinkOptions{AppointmentID: a.ID, Role: roleCustomer, NotBefore: a.Start.Add(-apptEarly), ExpiresAt: a.Start.Add(d + apptLate),
 		Channel: channel, Recipient: a.CustomerContact}
@@ -222,7 +225,7 @@ func (h *Hub) apiListAppointments(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]apptView, 0, len(list))
 	for _, a := range list {
-		out = append(out, viewAppt(a))
+		out = append(out, h.viewAppt(a))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"appointments": out})
 }
@@ -247,7 +250,7 @@ func (h *Hub) getAppt(w http.ResponseWriter, r *http.Request) (store.Appointment
 
 func (h *Hub) apiGetAppointment(w http.ResponseWriter, r *http.Request) {
 	if a, ok := h.getAppt(w, r); ok {
-		writeJSON(w, http.StatusOK, viewAppt(a))
+		writeJSON(w, http.StatusOK, h.viewAppt(a))
 	}
 }
 
@@ -298,7 +301,7 @@ func (h *Hub) apiRescheduleAppointment(w http.ResponseWriter, r *http.Request) {
 		writeHubErr(w, err)
 		return
 	}
-	v := viewAppt(a)
+	v := h.viewAppt(a)
 	v.JoinURL, v.Delivery = url, ch
 	writeJSON(w, http.StatusOK, v)
 }
@@ -372,6 +375,10 @@ func (h *Hub) appointmentSession(ctx context.Context, id string) (string, error)
 // remind runs in the hub's scheduler: appointments starting within
 // apptReminder get one reminder with a fresh link.
 func (h *Hub) remind(ctx context.Context, now time.Time) {
+	_, _, apptReminder := h.apptWindow()
+	if apptReminder <= 0 {
+		return
+	}
 	list, err := h.store.ListAppointments(ctx, now, now.Add(apptReminder))
 	if err != nil {
 		h.log.Warn("appointments: cannot list", "err", err)

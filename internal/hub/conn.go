@@ -42,6 +42,7 @@ type (
 		Mute      bool                     `json:"mute"`
 		To        string                   `json:"to"`
 		Digits    string                   `json:"digits"`
+		Channel   string                   `json:"channel"`
 		Candidate *webrtc.ICECandidateInit `json:"candidate"`
 	}
 	helloMsg struct {
@@ -429,6 +430,12 @@ func (c *conn) handle(m inFrame) {
 		err = h.viewerJoin(c, m)
 	case "agent/login":
 		err = h.agentLogin(c, m.Queues)
+	case "agent/escalate":
+		err = h.escalate(c, m)
+	case "customer/move_audio":
+		err = h.moveAudio(c)
+	case "agent/invite":
+		err = h.agentInvite(c, m)
 	case "agent/logout":
 		err = h.acd.Logout(c.identity)
 	case "agent/ready":
@@ -691,7 +698,8 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 			tg = target{agent: a, route: config.Route{Name: "api"}}
 		}
 	}
-	if rerr != nil && t.queue == "" {
+	routed := t.agentLeg != "" || t.agentWaiting != "" || t.queue != ""
+	if rerr != nil && !routed {
 		h.end(s, 404, "No route")
 		return fmt.Errorf("%w: %v", errNotFoundErr, rerr)
 	}
@@ -702,6 +710,17 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 			prefs = browserPrefs(h.cfg.WebRTC.AudioCodecs, trunk.Codecs)
 			if trunk.Video {
 				vcodecs = trunk.VideoCodecs
+			}
+		}
+	}
+	if al := s.Leg(t.agentLeg); al != nil {
+		// join the agent's formats: passthrough audio, forwardable video
+		if a := al.EP.Audio(); a != nil && a.Send().Name != "" {
+			prefs = append([]string{a.Send().Name}, prefs...)
+		}
+		for _, l := range s.Legs() {
+			if v := l.EP.Video(); v != nil && v.Send().Name != "" && (l.Role == session.RoleAgent || l.Role == session.RoleViewer) {
+				vcodecs = []string{v.Send().Name}
 			}
 		}
 	}
@@ -721,8 +740,17 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 		_ = rl.Close()
 		return err
 	}
-	if t.queue != "" || t.agentLeg != "" {
-		return nil // already routed (a scheduled or reverse session the customer now joins)
+	if t.agentLeg != "" {
+		// the agent is already in the session (reverse, escalation): the
+		// media plan connects them now
+		h.m.SessionSetup(time.Since(t.created))
+		_ = s.SetState(session.StateActive, map[string]any{"customer": "joined"})
+		h.notifyCustomer(s)
+		h.notifyAgents(s)
+		return nil
+	}
+	if t.queue != "" || t.agentWaiting != "" {
+		return nil // already routed: the agent's console is ringing or the session is queued
 	}
 	h.routeSession(s, tg)
 	return nil

@@ -206,19 +206,22 @@ func (h *Hub) goAsync(f func()) {
 
 // state is the hub's per-session state; only the session goroutine touches it.
 type state struct {
-	customer   *conn // the customer's socket, when the customer is a browser
-	custLeg    string
-	acdLeg     string // SIP leg toward an external ACD / overflow target
-	agentLeg   string // the primary agent's leg (console or viewer)
-	agentID    string
-	queue      string
-	offers     map[string]*offer
-	transfer   string // target of a transfer in progress
-	refer      *referState
-	position   int
-	ewt        time.Duration
-	enqueuedAt time.Time
-	created    time.Time
+	customer     *conn // the customer's socket, when the customer is a browser
+	custLeg      string
+	acdLeg       string // SIP leg toward an external ACD / overflow target
+	agentLeg     string // the primary agent's leg (console or viewer)
+	agentID      string
+	queue        string
+	offers       map[string]*offer
+	transfer     string // target of a transfer in progress
+	refer        *referState
+	agentWaiting string // reverse: the agent waiting for the customer
+	phoneAgent   bool   // reverse from a desk phone: the agent leg is SIP
+	escalated    bool   // remote viewer: the browser joins a phone call's session
+	position     int
+	ewt          time.Duration
+	enqueuedAt   time.Time
+	created      time.Time
 }
 
 // referState is a transfer the ACD asked for with REFER: the hub calls the
@@ -705,12 +708,20 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 		}
 	}
 	name := h.agentName(o.agent)
-	l := &session.Leg{ID: o.legID, Role: session.RoleAgent, Party: o.agent, Name: name, Group: o.group,
+	role := session.RoleAgent
+	if o.kind == "view" {
+		role = session.RoleViewer // video only: the agent's audio is on their desk phone
+	}
+	l := &session.Leg{ID: o.legID, Role: role, Party: o.agent, Name: name, Group: o.group,
 		EP: &rtcEP{l: o.rl, onClose: h.legClosedNotifier(s.ID, o.legID, o.agent)}}
 	old := t.agentLeg
 	if err := s.AddLeg(l); err != nil {
 		_ = o.rl.Close()
 		return err
+	}
+	if o.kind == "view" {
+		h.notifyAgents(s)
+		return nil
 	}
 	if o.sip != nil {
 		sc := o.sip
@@ -739,6 +750,13 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 	}
 	t.transfer = ""
 	s.Update(func(in *session.Info) { in.Agent = &session.AgentRef{ID: o.agent, Name: name}; in.Transfer = "" })
+	t.agentWaiting = ""
+	if s.Leg(t.custLeg) == nil && s.Info().Mode == session.ModeReverse {
+		// a reverse session: the agent waits for the customer to open the link
+		_ = s.SetState(session.StateWaiting, map[string]any{"agent": o.agent, "for": "customer"})
+		h.notifyAgents(s)
+		return nil
+	}
 	if s.State() != session.StateActive {
 		h.m.SessionSetup(time.Since(t.created))
 	}

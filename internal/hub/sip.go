@@ -211,6 +211,14 @@ func (h *Hub) sipProgress(s *session.Session, legID string, role session.Role, r
 // else goes to the softphone gateway.
 func (h *Hub) Incoming(sc *sipua.Call) {
 	agent := sc.To.User
+	if pfx := h.cfg.Sessions.ReversePrefix; pfx != "" && strings.HasPrefix(agent, pfx) && len(agent) > len(pfx) {
+		if h.isDraining() {
+			sc.Reject(503, "Service Unavailable")
+			return
+		}
+		h.reverseFromPhone(sc, strings.TrimPrefix(agent, pfx))
+		return
+	}
 	sid, correlated := sessionRef(sc.Headers)
 	if !correlated {
 		if len(h.agentConns(agent)) == 0 {

@@ -37,6 +37,8 @@ type Leg struct {
 
 	offered *sdp.Media // the browser's audio offer, when we answer
 
+	audioIn, videoIn atomic.Uint64
+
 	amu, vmu   sync.Mutex // outgoing streams' rewriters (sources may change)
 	arw, vrw   *media.Rewriter
 	abuf, vbuf [1500]byte
@@ -453,14 +455,22 @@ func (l *Leg) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	l.mu.Unlock()
 	defer l.wg.Done()
 	buf := make([]byte, 1500)
+	counter := &l.videoIn
+	if t == l.audio {
+		counter = &l.audioIn
+	}
 	for {
 		n, _, err := tr.Read(buf)
 		if err != nil {
 			return
 		}
+		counter.Add(1)
 		_ = t.Deliver(buf[:n])
 	}
 }
+
+// PacketsIn counts the RTP packets received from the browser.
+func (l *Leg) PacketsIn() (audio, video uint64) { return l.audioIn.Load(), l.videoIn.Load() }
 
 // Audio is the audio track.
 func (l *Leg) Audio() *leg.Track { return l.audio }

@@ -195,8 +195,8 @@ func (f *SMTPFake) accept() {
 
 const (
 	smtpHost       = "notifytest.local"
-	maxCommandLine = 512     // RFC 5321 §4.5.3.1.4, with CRLF
-	maxTextLine    = 1000    // RFC 5321 §4.5.3.1.6, with CRLF
+	maxCommandLine = 512  // RFC 5321 §4.5.3.1.4, with CRLF
+	maxTextLine    = 1000 // RFC 5321 §4.5.3.1.6, with CRLF
 	maxMessage     = 10 << 20
 	idleTimeout    = 30 * time.Second
 )
