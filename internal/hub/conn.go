@@ -290,6 +290,12 @@ func (h *Hub) afterRemoval(s *session.Session, legID, role string) {
 	t := st(s)
 	switch role {
 	case roleCustomer:
+		if legID == t.custLeg && t.escalated && h.hasPhone(s) {
+			t.custLeg, t.customer = "", nil
+			s.Record("session.video_ended", legID, nil)
+			h.notifyAgents(s)
+			return
+		}
 		if legID == t.custLeg {
 			code, reason := 200, "Customer hung up"
 			if s.State() != session.StateActive {
@@ -480,6 +486,11 @@ func (c *conn) handle(m inFrame) {
 				if t.customer != c {
 					return fmt.Errorf("%w: not your session", errForbidden)
 				}
+				if t.escalated && h.hasPhone(s) {
+					_ = s.RemoveLeg(t.custLeg, 200, "Customer closed the video")
+					h.afterRemoval(s, t.custLeg, roleCustomer)
+					return nil
+				}
 				code, reason := 200, "Customer hung up"
 				if s.State() != session.StateActive {
 					code, reason = 487, "Customer abandoned"
@@ -637,10 +648,8 @@ func (h *Hub) customerStart(c *conn, m inFrame) error {
 	if m.SDP == "" {
 		return fmt.Errorf("%w: start needs an sdp offer", errBadRequest)
 	}
-	if c.currentSession() != "" && c.h.Session(c.currentSession()) != nil {
-		if s := c.h.Session(c.currentSession()); s != nil && s.Info().State != session.StateCreated {
-			return fmt.Errorf("%w: this socket already has a session", errConflict)
-		}
+	if c.entry != "" && c.currentSession() != "" {
+		return fmt.Errorf("%w: this socket already started a session", errConflict)
 	}
 	ep, ok := h.cfg.Sessions.EntryPoint(c.entry)
 	if !ok && c.entry != "" {

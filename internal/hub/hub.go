@@ -319,6 +319,13 @@ func (h *Hub) legGone(s *session.Session, l *session.Leg) {
 	t := st(s)
 	switch l.Role {
 	case session.RoleCustomer:
+		if t.escalated && h.hasPhone(s) {
+			// remote viewer: the customer closed the browser; the phone call goes on
+			t.custLeg, t.customer = "", nil
+			s.Record("session.video_ended", l.ID, nil)
+			h.notifyAgents(s)
+			return
+		}
 		code, reason := 200, "Customer hung up"
 		if s.State() != session.StateActive {
 			code, reason = 487, "Customer abandoned"
@@ -373,6 +380,16 @@ func (h *Hub) legGone(s *session.Session, l *session.Leg) {
 	case session.RolePhoneParty:
 		// a third party left; nothing else changes
 	}
+}
+
+// hasPhone: the session still has the phone call an escalation started from.
+func (h *Hub) hasPhone(s *session.Session) bool {
+	for _, l := range s.Legs() {
+		if l.Role == session.RoleAgentPath {
+			return true
+		}
+	}
+	return false
 }
 
 // agentLeft: an agent's console leg is gone (hung up or disconnected).
@@ -626,7 +643,7 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 			prefs = append(prefs, n)
 		}
 		if s.Leg(t.custLeg) == nil { // a phone customer: video comes later (escalation)
-			video = h.cfg.WebRTC.Video
+			video, vcodec = h.cfg.WebRTC.Video, "VP8" // what every browser sends
 		}
 	}
 	prefs = append(prefs, h.cfg.WebRTC.AudioCodecs...)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"html"
 	"io"
 	"mime"
@@ -37,11 +39,17 @@ func buildEmail(from, to *mail.Address, m Message, ics []byte, method string, no
 	hdr("Auto-Submitted", "auto-generated") // RFC 3834: no auto-replies to this
 
 	mixed := multipart.NewWriter(&out)
+	if err := mixed.SetBoundary(newBoundary()); err != nil {
+		return nil, err
+	}
 	hdr("Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": mixed.Boundary()}))
 	out.WriteString("\r\n")
 
 	altBuf := &bytes.Buffer{}
 	alt := multipart.NewWriter(altBuf)
+	if err := alt.SetBoundary(newBoundary()); err != nil {
+		return nil, err
+	}
 	part := func(w *multipart.Writer, h textproto.MIMEHeader, write func(io.Writer) error) error {
 		p, err := w.CreatePart(h)
 		if err != nil {
@@ -105,14 +113,55 @@ func buildEmail(from, to *mail.Address, m Message, ics []byte, method string, no
 	return out.Bytes(), nil
 }
 
-// encodeSubject applies RFC 2047 Q-encoding when the subject is not plain
-// ASCII, folding between encoded words so no header line gets long.
+// encodeSubject leaves a printable-ASCII subject as it is and otherwise
+// writes RFC 2047 Q encoded-words of at most 66 characters, one per folded
+// line, so no header line passes 78 characters (RFC 5322 §2.1.1). Each word
+// carries its own spaces (as "_"); the folding whitespace between adjacent
+// encoded-words is not part of the text (RFC 2047 §6.2).
 func encodeSubject(s string) string {
-	enc := mime.QEncoding.Encode("UTF-8", s)
-	if enc == s {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			ascii = false
+			break
+		}
+	}
+	if ascii && !strings.Contains(s, "=?") {
 		return s
 	}
-	return strings.ReplaceAll(enc, "?= =?", "?=\r\n =?")
+	const prefix, suffix, maxWord = "=?UTF-8?q?", "?=", 66
+	var words []string
+	var w strings.Builder
+	for _, r := range s {
+		var enc strings.Builder
+		for _, c := range []byte(string(r)) {
+			switch {
+			case c == ' ':
+				enc.WriteByte('_')
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("!*+-/", c) >= 0:
+				enc.WriteByte(c)
+			default:
+				fmt.Fprintf(&enc, "=%02X", c)
+			}
+		}
+		if w.Len() > 0 && len(prefix)+w.Len()+enc.Len()+len(suffix) > maxWord {
+			words = append(words, prefix+w.String()+suffix)
+			w.Reset()
+		}
+		w.WriteString(enc.String())
+	}
+	if w.Len() > 0 {
+		words = append(words, prefix+w.String()+suffix)
+	}
+	return strings.Join(words, "\r\n ")
+}
+
+// newBoundary is a 28-hex-digit boundary: short enough that every
+// Content-Type line stays under 78 characters.
+func newBoundary() string {
+	var b [14]byte
+	rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }
 
 // writeBase64 writes data base64-encoded in 76-character lines (RFC 2045 §6.8).

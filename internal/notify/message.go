@@ -207,7 +207,7 @@ func truncate(s string, n int) string {
 	}
 	r := []rune(s)[:n-1]
 	cut := len(r)
-	for i := len(r) - 1; i >= len(r)*2/3; i-- {
+	for i := len(r) - 1; i >= len(r)/2; i-- {
 		if r[i] == ' ' {
 			cut = i
 			break

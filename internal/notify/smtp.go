@@ -77,6 +77,12 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 // String redacts the Password.
 func (s *SMTP) String() string { return "notify.SMTP{" + s.cfg.String() + "}" }
 
+// GoString redacts the secret in %#v.
+func (s *SMTP) GoString() string { return s.String() }
+
+// LogValue redacts the secret in slog output.
+func (s *SMTP) LogValue() slog.Value { return s.cfg.LogValue() }
+
 // Send builds the message and submits it in one SMTP session. With a
 // Calendar, empty Organizer, Attendee and URL default to From, To and Link.
 // The receipt's ProviderID is the Message-ID; Status "sent" means the server

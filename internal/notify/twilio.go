@@ -95,6 +95,12 @@ func NewTwilio(cfg TwilioConfig) (*Twilio, error) {
 // String redacts the AuthToken.
 func (t *Twilio) String() string { return "notify.Twilio{" + t.cfg.String() + "}" }
 
+// GoString redacts the secret in %#v.
+func (t *Twilio) GoString() string { return t.String() }
+
+// LogValue redacts the secret in slog output.
+func (t *Twilio) LogValue() slog.Value { return t.cfg.LogValue() }
+
 // SMSBody is the Body Twilio gets for m: Text, then the link on its own line.
 func SMSBody(m Message) string { return m.linkText(false) }
 

@@ -95,6 +95,12 @@ func NewWhatsApp(cfg WhatsAppConfig) (*WhatsApp, error) {
 // String redacts the AccessToken.
 func (w *WhatsApp) String() string { return "notify.WhatsApp{" + w.cfg.String() + "}" }
 
+// GoString redacts the secret in %#v.
+func (w *WhatsApp) GoString() string { return w.String() }
+
+// LogValue redacts the secret in slog output.
+func (w *WhatsApp) LogValue() slog.Value { return w.cfg.LogValue() }
+
 // The request body (Cloud API, POST /{version}/{phone-number-id}/messages).
 type waText struct {
 	Type string `json:"type,omitempty"`

@@ -142,10 +142,15 @@ func (p *SessionPeer) Send(ctx context.Context, v any) error {
 	return p.ws.Write(ctx, websocket.MessageText, b)
 }
 
-func (p *SessionPeer) newPC() (*webrtc.PeerConnection, error) {
+func (p *SessionPeer) newPC() (*webrtc.PeerConnection, error) { return p.newPCWith(CodecPCMU) }
+
+// newPCWith sends codec (PCMU or PCMA) as its audio.
+func (p *SessionPeer) newPCWith(codec string) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterCodec(browserAudio[CodecPCMU], webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+	for _, c := range []string{CodecPCMU, CodecPCMA} { // PCMU is what we send; PCMA is decoded too
+		if err := m.RegisterCodec(browserAudio[c], webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
 	}
 	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
 		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack", Parameter: "pli"}}}, PayloadType: 96}
@@ -183,7 +188,11 @@ func (p *SessionPeer) newPC() (*webrtc.PeerConnection, error) {
 				p.audioPkts.Add(1)
 				p.mu.Lock()
 				for _, b := range pkt.Payload {
-					p.pcm = append(p.pcm, media.DecodeUlawSample(b))
+					if pkt.PayloadType == 8 {
+						p.pcm = append(p.pcm, media.DecodeAlawSample(b))
+					} else {
+						p.pcm = append(p.pcm, media.DecodeUlawSample(b))
+					}
 				}
 				if len(p.pcm) > 8000 {
 					p.pcm = p.pcm[len(p.pcm)-8000:]
@@ -200,14 +209,14 @@ func (p *SessionPeer) newPC() (*webrtc.PeerConnection, error) {
 			}
 		}
 	})
-	audio, err := webrtc.NewTrackLocalStaticSample(browserAudio[CodecPCMU].RTPCodecCapability, "audio", "peer")
+	audio, err := webrtc.NewTrackLocalStaticSample(browserAudio[codec].RTPCodecCapability, "audio", "peer")
 	if err != nil {
 		return nil, err
 	}
 	if _, err := pc.AddTrack(audio); err != nil {
 		return nil, err
 	}
-	tone, err := ToneFrames(CodecPCMU, p.ToneHz, DefaultAmplitude)
+	tone, err := ToneFrames(codec, p.ToneHz, DefaultAmplitude)
 	if err != nil {
 		return nil, err
 	}
@@ -306,9 +315,13 @@ func (p *SessionPeer) offer(ctx context.Context, typ, name string, extra map[str
 	return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
 }
 
-// Accept answers an offer frame (agent).
+// Accept answers an offer frame (agent), sending the offered G.711 flavour.
 func (p *SessionPeer) Accept(ctx context.Context, offer Message) error {
-	pc, err := p.newPC()
+	codec := CodecPCMU
+	if !strings.Contains(offer.SDP, "PCMU/8000") && strings.Contains(offer.SDP, "PCMA/8000") {
+		codec = CodecPCMA
+	}
+	pc, err := p.newPCWith(codec)
 	if err != nil {
 		return err
 	}

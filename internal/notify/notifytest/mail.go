@@ -28,9 +28,9 @@ type Mail struct {
 	// Structure is the MIME tree, e.g.
 	// "multipart/mixed[multipart/alternative[text/plain,text/html,text/calendar],application/ics]".
 	Structure string
-	Text      string // decoded text/plain (first one that is not an attachment)
+	Text      string // decoded text/plain (first one that is not an attachment), LF line endings
 	TextCTE   string // its Content-Transfer-Encoding
-	HTML      string // decoded text/html
+	HTML      string // decoded text/html, LF line endings
 	// Calendar is the decoded text/calendar body part (the iMIP part) and
 	// CalendarType its full Content-Type (with method and charset).
 	Calendar     []byte
@@ -121,9 +121,9 @@ func walk(m *Mail, ctype, cte, disp string, body io.Reader, depth int) (string, 
 		}
 		m.Attachments = append(m.Attachments, Attachment{ContentType: ctype, Filename: name, Data: data})
 	case mt == "text/plain" && m.Text == "":
-		m.Text, m.TextCTE = string(data), strings.ToLower(cte)
+		m.Text, m.TextCTE = lf(data), strings.ToLower(cte)
 	case mt == "text/html" && m.HTML == "":
-		m.HTML = string(data)
+		m.HTML = lf(data)
 	case mt == "text/calendar" && m.Calendar == nil:
 		m.Calendar, m.CalendarType = data, ctype
 	}
@@ -152,3 +152,5 @@ func decodeCTE(cte string, r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("unknown Content-Transfer-Encoding %q", cte)
 	}
 }
+
+func lf(b []byte) string { return strings.ReplaceAll(string(b), "\r\n", "\n") }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -57,9 +58,10 @@ type TwilioFake struct {
 	From                string // the account's number
 	MessagingServiceSID string // the account's Messaging Service
 
-	srv   *httptest.Server
-	rec   recorder[SMS]
-	fails failures[twilioFailure]
+	srv      *httptest.Server
+	rec      recorder[SMS]
+	fails    failures[twilioFailure]
+	requests atomic.Int64
 }
 
 type twilioFailure struct {
@@ -139,7 +141,11 @@ func twilioErr(w http.ResponseWriter, e twilioFailure) {
 	})
 }
 
+// Requests counts every HTTP request the fake received, accepted or not.
+func (f *TwilioFake) Requests() int { return int(f.requests.Load()) }
+
 func (f *TwilioFake) serve(w http.ResponseWriter, r *http.Request) {
+	f.requests.Add(1)
 	path := "/2010-04-01/Accounts/" + f.AccountSID + "/Messages.json"
 	if r.URL.Path != path {
 		twilioErr(w, twilioFailure{404, 20404, "The requested resource " + r.URL.Path + " was not found"})

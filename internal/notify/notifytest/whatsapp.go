@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unicode/utf8"
 
@@ -60,11 +61,12 @@ type WhatsAppFake struct {
 	PhoneNumberID string
 	AccessToken   string
 
-	srv    *httptest.Server
-	rec    recorder[WhatsAppMessage]
-	fails  failures[GraphError]
-	mu     sync.Mutex
-	closed map[string]bool // wa_id → window closed
+	srv      *httptest.Server
+	rec      recorder[WhatsAppMessage]
+	fails    failures[GraphError]
+	mu       sync.Mutex
+	closed   map[string]bool // wa_id → window closed
+	requests atomic.Int64
 }
 
 // GraphError is a Graph API error the fake returns.
@@ -228,7 +230,11 @@ var (
 	waNumber  = regexp.MustCompile(`^\+?[1-9]\d{6,14}$`)
 )
 
+// Requests counts every HTTP request the fake received, accepted or not.
+func (f *WhatsAppFake) Requests() int { return int(f.requests.Load()) }
+
 func (f *WhatsAppFake) serve(w http.ResponseWriter, r *http.Request) {
+	f.requests.Add(1)
 	m := graphPath.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		f.graphErr(w, GraphError{HTTPStatus: 400, Code: 2500, Message: "Unknown path components: " + r.URL.Path})
