@@ -19,6 +19,7 @@ have ip        || need+=(iproute2)
 have node      || need+=(nodejs npm)
 have pkg-config || need+=(pkg-config)
 pkg-config --exists opus 2>/dev/null || need+=(libopus-dev)
+/usr/bin/python3 -c 'import icalendar' 2>/dev/null || need+=(python3-icalendar) # the ICS validity check
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql) # the store's PostgreSQL suite
 
 if [ ${#need[@]} -gt 0 ]; then

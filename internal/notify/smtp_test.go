@@ -191,7 +191,8 @@ func TestSMTPRequiresStartTLS(t *testing.T) {
 	if pe := providerError(t, err); pe.Retryable || !strings.Contains(pe.Message, "STARTTLS") {
 		t.Errorf("no STARTTLS = %+v", pe)
 	}
-	// AUTH is refused by net/smtp without TLS to a non-local host.
+	// net/smtp allows AUTH PLAIN without TLS only to localhost (it refuses
+	// other hosts with "unencrypted connection"); localhost works.
 	fake2 := notifytest.StartSMTPWith(t, notifytest.SMTPOptions{Username: "u", Password: "p"})
 	cfg = fake2.Config()
 	_, port, _ := net.SplitHostPort(cfg.Addr)

@@ -130,7 +130,7 @@ type waRequest struct {
 	BizOpaque        string        `json:"biz_opaque_callback_data,omitempty"`
 }
 
-// WhatsAppRequest builds the JSON body Send posts for m: header = Subject
+// request builds the JSON body Send posts for m: header = Subject
 // (≤60, truncated), body = Text (≤1024, refused when longer), button
 // display_text = LinkLabel (≤20, truncated), url = Link, footer = the
 // configured Footer (≤60, truncated), biz_opaque_callback_data = Ref.

@@ -38,7 +38,8 @@ type SMS struct {
 // (https://www.twilio.com/docs/messaging/api/message-resource):
 //
 //   - only POST {URL}/2010-04-01/Accounts/{AccountSID}/Messages.json exists
-//     (anything else: 404, code 20404; other methods: 405);
+//     (anything else: 404, code 20404; other methods, including the list
+//     operation GET, are not implemented: 405);
 //   - HTTP Basic auth AccountSID:AuthToken, else 401 code 20003;
 //   - form fields: To required (21604) and E.164 (21211); From or
 //     MessagingServiceSid required (21603), both allowed as Twilio documents;
@@ -57,6 +58,9 @@ type TwilioFake struct {
 	AuthToken           string
 	From                string // the account's number
 	MessagingServiceSID string // the account's Messaging Service
+	// CallbackClient makes the status callbacks (default http.DefaultClient;
+	// set it to an httptest TLS server's Client to call an https receiver).
+	CallbackClient *http.Client
 
 	srv      *httptest.Server
 	rec      recorder[SMS]
@@ -302,7 +306,11 @@ func (f *TwilioFake) SendStatus(ctx context.Context, sid, status, errorCode stri
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Twilio-Signature", TwilioSignature(f.AuthToken, sms.StatusCallback, form))
 	req.Header.Set("User-Agent", "TwilioProxy/1.1")
-	resp, err := http.DefaultClient.Do(req)
+	client := f.CallbackClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
