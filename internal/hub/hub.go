@@ -125,6 +125,16 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 			return nil, fmt.Errorf("hub: agent %s: %w", ag.ID, err)
 		}
 	}
+	if h.notifier == nil {
+		n, err := newLinkNotifier(h, d.Config.Sessions.Notify, d.Log)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		if n != nil {
+			h.notifier = n
+		}
+	}
 	h.rec = newRecorder(h)
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	h.stop = stop
@@ -174,6 +184,9 @@ func (h *Hub) Close() {
 	h.acd.Close()
 	h.stop()
 	h.wg.Wait()
+	if n, ok := h.notifier.(*linkNotifier); ok {
+		n.close()
+	}
 	h.rec.close()
 }
 
@@ -642,9 +655,11 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 		if n := sc.Audio().Send().Name; n != "" {
 			prefs = append(prefs, n)
 		}
-		if s.Leg(t.custLeg) == nil { // a phone customer: video comes later (escalation)
-			video, vcodec = h.cfg.WebRTC.Video, "VP8" // what every browser sends
-		}
+	}
+	if s.Leg(t.custLeg) == nil {
+		// no customer browser yet (a phone customer, a reverse call): the
+		// video comes later, in what every browser sends
+		video, vcodec = h.cfg.WebRTC.Video, "VP8"
 	}
 	prefs = append(prefs, h.cfg.WebRTC.AudioCodecs...)
 	prefs = append(prefs, "opus")
