@@ -79,16 +79,19 @@ type (
 		Reason  string `json:"reason"`
 	}
 	sessionMsg struct {
-		Type     string            `json:"type"`
-		Session  string            `json:"session"`
-		State    string            `json:"state"`
-		Mode     string            `json:"mode"`
-		Queue    string            `json:"queue,omitempty"`
-		Position int               `json:"position,omitempty"`
-		EWT      int               `json:"ewt,omitempty"`
-		Held     bool              `json:"held"`
-		Agent    *session.AgentRef `json:"agent,omitempty"`
-		Customer *session.Customer `json:"customer,omitempty"`
+		Type     string `json:"type"`
+		Session  string `json:"session"`
+		State    string `json:"state"`
+		Mode     string `json:"mode"`
+		Queue    string `json:"queue,omitempty"`
+		Position int    `json:"position,omitempty"`
+		EWT      int    `json:"ewt,omitempty"`
+		Held     bool   `json:"held"`
+		// PhoneAudio: the customer's voice is on a phone call (Remote
+		// Viewer); the page offers to move it to the browser.
+		PhoneAudio bool              `json:"phone_audio,omitempty"`
+		Agent      *session.AgentRef `json:"agent,omitempty"`
+		Customer   *session.Customer `json:"customer,omitempty"`
 	}
 	agentMsg struct {
 		Type    string    `json:"type"`

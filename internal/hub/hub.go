@@ -918,6 +918,8 @@ func (h *Hub) sessionFrame(s *session.Session, forCustomer bool) sessionMsg {
 	if !forCustomer {
 		c := in.Customer
 		m.Customer = &c
+	} else if t.escalated && h.hasPhone(s) {
+		m.PhoneAudio = true
 	}
 	return m
 }

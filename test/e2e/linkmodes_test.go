@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/notify/notifytest"
 	"github.com/split-hub/split/internal/testutil"
 )
 
@@ -159,5 +161,97 @@ func TestRemoteViewer(t *testing.T) {
 				t.Fatalf("history: audio.moving at %d, audio.moved at %d", moving, moved)
 			}
 		})
+	}
+}
+
+// withSMS points the hub's SMS provider at a Twilio contract fake.
+func withSMS(tw *notifytest.TwilioFake) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Sessions.Notify.SMS = &config.TwilioConfig{BaseURL: tw.URL, AccountSID: tw.AccountSID, AuthToken: tw.AuthToken, From: tw.From}
+	}
+}
+
+// TestReverseInChromium: an agent calls customers by video, from the
+// console (the invite form) and from a desk phone (sipp dialling *88 plus
+// the number): the link reaches the SMS fake, the customer opens it in
+// Chromium and presses "Video call", and media flows with the agent.
+func TestReverseInChromium(t *testing.T) {
+	needPeers(t, "sipp")
+	tw := notifytest.StartTwilio(t)
+	h := startHub(t, func(c *config.Config) {
+		forwardTo(pbxAddr, "queue:default", "agent1")(c)
+		withSMS(tw)(c)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	d := startPages(t)
+	base := "http://" + hubHTTP
+	d.do(map[string]any{"cmd": "open", "page": "agent", "url": base + "/agent.html#token=" + h.agentToken("agent1") + "&autoanswer=1"})
+	d.waitJS("agent", "window.splitApp && window.splitApp.client && window.splitApp.client.connected", 20*time.Second)
+
+	// 1. From the console.
+	d.do(map[string]any{"cmd": "fill", "page": "agent", "selector": "#invite-to", "value": "+34600123456"})
+	d.do(map[string]any{"cmd": "click", "page": "agent", "selector": `role=button[name="Send link"]`})
+	d.waitJS("agent", "window.splitApp.invited && window.splitApp.invited.delivery === 'queued'", 10*time.Second)
+	msgs, err := tw.Wait(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].To != "+34600123456" {
+		t.Fatalf("SMS to %s", msgs[0].To)
+	}
+	d.do(map[string]any{"cmd": "open", "page": "cust", "url": tw.LastLink(), "viewport": map[string]int{"width": 390, "height": 844}})
+	d.waitJS("cust", "window.splitApp.link && window.splitApp.link.state === 'ready'", 10*time.Second)
+	d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Video call"]`})
+	d.waitJS("cust", "window.splitApp.state === 'active'", 20*time.Second)
+	eventually(t, 20*time.Second, "video and audio between the customer and the console", func() bool {
+		c, a := d.stats("cust"), d.stats("agent")
+		return c.VideoIn.FramesDecoded > 30 && a.VideoIn.FramesDecoded > 30 && c.AudioIn.PacketsReceived > 50 && a.AudioIn.PacketsReceived > 50
+	})
+	d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Hang up"]`})
+	d.waitJS("agent", "!!window.splitApp.ended", 10*time.Second)
+	// the link was single use: opening it again shows a clear refusal
+	d.do(map[string]any{"cmd": "open", "page": "again", "url": tw.LastLink()})
+	d.waitJS("again", "window.splitApp.link && window.splitApp.link.code === 'link_used'", 10*time.Second)
+
+	// 2. From the desk phone: *88 + number.
+	phone := startSipp(t, hubSIP, "-sf", "sipp/desk_phone.xml", "-s", "*88600123457", "-key", "from", "agent1",
+		"-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1", "-mp", "16000", "-m", "1")
+	msgs, err = tw.Wait(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[1].To != "+600123457" && msgs[1].To != "+34600123457" && !strings.HasSuffix(msgs[1].To, "600123457") {
+		t.Fatalf("desk-phone SMS to %s", msgs[1].To)
+	}
+	d.do(map[string]any{"cmd": "open", "page": "cust2", "url": tw.LastLink()})
+	d.waitJS("cust2", "window.splitApp.link && window.splitApp.link.state === 'ready'", 10*time.Second)
+	d.do(map[string]any{"cmd": "click", "page": "cust2", "selector": `role=button[name="Video call"]`})
+	d.waitJS("cust2", "window.splitApp.state === 'active'", 20*time.Second)
+	eventually(t, 20*time.Second, "the desk phone's audio in the customer's browser, video with the console", func() bool {
+		c, a := d.stats("cust2"), d.stats("agent")
+		return c.AudioIn.PacketsReceived > 100 && c.VideoIn.FramesDecoded > 30 && a.VideoIn.FramesDecoded > 30
+	})
+	d.do(map[string]any{"cmd": "click", "page": "cust2", "selector": `role=button[name="Hang up"]`})
+	if code := phone.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("desk phone: sipp exit %d (want the hub's BYE when the customer leaves)", code)
+	}
+}
+
+// TestScheduledLobbyInChromium: opening an appointment's link early shows
+// the lobby with a countdown instead of a call.
+func TestScheduledLobbyInChromium(t *testing.T) {
+	startHub(t, forwardTo(pbxAddr, "queue:default", "agent1"))
+	code, appt := apiDo(t, "POST", "/v1/appointments", map[string]any{"start": time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339),
+		"customer": map[string]any{"name": "Ana"}, "channel": "copy"})
+	if code != 201 {
+		t.Fatalf("appointment: %d %v", code, appt)
+	}
+	d := startPages(t)
+	d.do(map[string]any{"cmd": "open", "page": "cust", "url": appt["join_url"].(string)})
+	d.waitJS("cust", "window.splitApp.link && window.splitApp.link.state === 'lobby' && window.splitApp.link.secondsLeft > 3600", 10*time.Second)
+	d.waitJS("cust", "document.querySelector('#status').textContent.includes('You are early')", 5*time.Second)
+	if v := string(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "document.querySelector('#video-call').disabled"})); v != "true" {
+		t.Fatalf("the call button is usable in the lobby (%s)", v)
 	}
 }

@@ -32,6 +32,7 @@ for (const id of ['app-title', 'me', 'agent-state', 'status', 'error', 'login', 
   'offer', 'offer-title', 'offer-who', 'offer-details', 'offer-countdown', 'accept', 'decline',
   'wrapup', 'done', 'call', 'stage', 'remote-video', 'remote-placeholder', 'placeholder-text', 'local-video',
   'remote-audio', 'mute', 'hold', 'sound', 'hangup', 'transfer-form', 'transfer-to', 'transfer', 'transfer-targets',
+  'escalate-form', 'escalate-to', 'escalate', 'invite-form', 'invite-to', 'invite-channel', 'invite', 'invite-result',
   'ctx-customer', 'ctx-queue', 'ctx-mode', 'ctx-state', 'ctx-session', 'ctx-context', 'last-ended',
   'viewer', 'viewer-customer', 'viewer-stage', 'viewer-remote', 'viewer-placeholder', 'viewer-local', 'viewer-close']) {
   el[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = $(id);
@@ -210,6 +211,8 @@ function renderCall() {
   el.hangup.disabled = !live;
   el.transferTo.disabled = !live;
   el.transfer.disabled = !live;
+  el.escalateTo.disabled = !live;
+  el.escalate.disabled = !live;
   el.hold.setAttribute('aria-pressed', String(held));
   el.stage.classList.toggle('held', held);
   el.stage.classList.toggle('in-call', live);
@@ -482,6 +485,11 @@ async function connect(token) {
   app.client = c;
   c.addEventListener('agent', () => render());
   c.addEventListener('offer', (e) => showOffer(e.detail));
+  c.addEventListener('invited', (e) => showInvited(e.detail));
+  c.addEventListener('delivery', (e) => {
+    app.delivery = e.detail;
+    setStatus(`Link delivery (${e.detail.channel}): ${e.detail.status}`);
+  });
   c.addEventListener('cancel', (e) => {
     const m = e.detail;
     if (app.offer && m.leg === app.offer.leg) {
@@ -638,6 +646,51 @@ el.transferForm.addEventListener('submit', (e) => {
   e.preventDefault();
   transfer();
 });
+el.escalateForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  escalate();
+});
+el.inviteForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  invite();
+});
+
+// Reverse: send a customer a link; the console rings at once and waits.
+function invite(to, channel) {
+  const c = app.client;
+  to = String(to ?? el.inviteTo.value).trim();
+  channel = channel ?? el.inviteChannel.value;
+  if (!c || !c.connected || !to) {
+    el.inviteTo.focus();
+    return false;
+  }
+  el.inviteResult.textContent = `Sending a link to ${to}…`;
+  return c.send({ type: 'invite', to, channel: channel || undefined });
+}
+
+// Remote Viewer: the caller on the phone gets a link to add video.
+function escalate(to) {
+  const c = app.client;
+  if (!c || !callLive()) return false;
+  to = String(to ?? el.escalateTo.value).trim();
+  setStatus('Sending the customer a video link…');
+  return c.send({ type: 'escalate', session: app.call.session, to: to || undefined });
+}
+
+function showInvited(m) {
+  app.invited = m;
+  const how = { sms: 'by SMS', whatsapp: 'by WhatsApp', email: 'by e-mail', copy: '— copy it' }[m.channel] || '';
+  el.inviteResult.textContent = '';
+  const text = document.createElement('span');
+  text.textContent = `Link ${how} ${m.to ? 'to ' + m.to : ''} (${m.delivery}): `;
+  const a = document.createElement('a');
+  a.href = m.url;
+  a.textContent = m.url;
+  a.target = '_blank';
+  a.rel = 'noopener';
+  el.inviteResult.append(text, a);
+  setStatus(`Video link sent${m.to ? ' to ' + m.to : ''}: waiting for the customer.`);
+}
 el.viewerClose.addEventListener('click', closeViewer);
 document.addEventListener('keydown', (e) => {
   // Keyboard shortcuts while an offer rings: Alt+A accept, Alt+D decline.
@@ -657,6 +710,10 @@ window.splitApp = {
   get session() { return currentSession(); },
   get offer() { return app.offer; },
   get ended() { return app.ended; },
+  get invited() { return app.invited || null; },
+  get delivery() { return app.delivery || null; },
+  invite: (to, channel) => invite(to, channel),
+  escalate: (to) => escalate(to),
   get error() { return app.error; },
   get mode() { return mode; },
   async stats() { return app.call ? app.call.getStats() : null; },

@@ -62,6 +62,7 @@ const el = {
   mute: $('mute'),
   camera: $('camera'),
   switchCamera: $('switch-camera'),
+  moveAudio: $('move-audio'),
   sound: $('sound'),
   hangup: $('hangup'),
   ended: $('ended'),
@@ -388,6 +389,9 @@ function onSession(msg) {
   app.ewt = typeof msg.ewt === 'number' ? msg.ewt : null;
   if (msg.agent && (msg.agent.name || msg.agent.id)) app.agentName = msg.agent.name || msg.agent.id;
   app.held = !!msg.held;
+  // Remote Viewer: the voice is still on the phone; offer to move it here.
+  app.phoneAudio = !!msg.phone_audio;
+  el.moveAudio.hidden = !app.phoneAudio;
   if (msg.state === 'ended') {
     finish(msg.code, msg.reason);
     return;
@@ -486,6 +490,11 @@ async function newClient() {
   const client = new SessionClient({ server, entry: token ? undefined : entry, token: token || undefined });
   app.client = client;
   client.addEventListener('session', (e) => onSession(e.detail));
+  client.addEventListener('audio_moved', () => {
+    app.phoneAudio = false;
+    el.moveAudio.hidden = true;
+    setStatus('Your voice now goes through this device; you can hang up the phone call.');
+  });
   client.addEventListener('ended', (e) => {
     const m = e.detail;
     if (app.call && m.leg && app.call.leg && m.leg !== app.call.leg) return;
@@ -559,6 +568,12 @@ function hangup() {
 
 // ---- wiring ---------------------------------------------------------------------
 
+el.moveAudio.addEventListener('click', () => {
+  if (!app.client || !app.phoneAudio) return;
+  el.moveAudio.disabled = true;
+  setStatus('Moving your voice to this device…');
+  app.client.send({ type: 'move_audio' });
+});
 el.videoCall.addEventListener('click', () => { startCall(true); });
 el.voiceCall.addEventListener('click', () => { startCall(false); });
 el.check.addEventListener('click', () => { startPreview(); });
@@ -639,6 +654,9 @@ window.splitApp = {
   },
   startCall: (video = presetVideo) => startCall(!!video),
   hangup,
+  get phoneAudio() { return !!app.phoneAudio; },
+  get link() { return app.link; },
+  moveAudio: () => el.moveAudio.click(),
 };
 
 // ---- start ----------------------------------------------------------------------------
