@@ -174,6 +174,9 @@ func (h *Hub) apiCreateAppointment(w http.ResponseWriter, r *http.Request) {
 	a := store.Appointment{ID: session.NewID(), Title: title, Start: req.Start.UTC(), DurationSec: int(d / time.Second), TimeZone: req.TimeZone,
 		CustomerName: req.Customer.Name, CustomerContact: strings.TrimSpace(req.Customer.Contact), AgentID: req.AgentID, Queue: req.Queue,
 		Notes: req.Notes, State: apptScheduled}
+	if _, _, rem := h.apptWindow(); time.Until(a.Start) <= rem {
+		a.State = apptReminded // the invitation itself is the reminder
+	}
 	if err := h.store.PutAppointment(r.Context(), a); err != nil {
 		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
 		return
@@ -407,7 +410,11 @@ func (h *Hub) remind(ctx context.Context, now time.Time) {
 
 // schedule runs the reminder scan until ctx ends (owned by the hub).
 func (h *Hub) schedule(ctx context.Context) {
-	t := time.NewTicker(apptScanInterval)
+	every := apptScanInterval
+	if _, _, r := h.apptWindow(); r > 0 && r/10 < every {
+		every = max(r/10, time.Second) // short reminders need a finer scan
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		h.remind(ctx, time.Now())

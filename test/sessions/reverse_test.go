@@ -196,3 +196,60 @@ print(ev[0].get("SUMMARY"))`)
 	}
 	_ = fmt.Sprint()
 }
+
+// TestReminderAndWhatsApp: a reminder with a fresh link goes out before an
+// appointment (SMS); a link can be sent as a WhatsApp cta_url message.
+func TestReminderAndWhatsApp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tw := notifytest.StartTwilio(t)
+	wa := notifytest.StartWhatsApp(t)
+	cfg := hubConfig(t, 19900, t.TempDir())
+	withNotify(cfg, tw, nil)
+	wc := wa.Config()
+	cfg.Sessions.Notify.WhatsApp = &config.WhatsAppConfig{BaseURL: wc.BaseURL, Version: wc.Version, PhoneNumberID: wc.PhoneNumberID, AccessToken: wc.AccessToken}
+	cfg.Sessions.Appointments.Reminder = 10 * time.Second
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	a := api{t, h.URL}
+	code, appt := a.do("POST", "/v1/appointments", map[string]any{"start": time.Now().Add(14 * time.Second).UTC().Format(time.RFC3339),
+		"customer": map[string]any{"name": "Ana", "contact": "+34600123456"}})
+	if code != 201 || appt["delivery"] != "sms" {
+		t.Fatalf("appointment: %d %v", code, appt)
+	}
+	msgs, err := tw.Wait(ctx, 2) // the invitation, then the reminder
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := notifytestLink(msgs[0].Body), notifytestLink(msgs[1].Body)
+	if first == "" || second == "" || first == second {
+		t.Fatalf("reminder link %q vs invitation link %q: want a fresh one", second, first)
+	}
+	_, got := a.do("GET", "/v1/appointments/"+appt["id"].(string), nil)
+	if got["state"] != "reminded" {
+		t.Fatalf("state after the reminder: %v", got["state"])
+	}
+	// WhatsApp
+	_, s := a.do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Bo"}})
+	code, lk := a.do("POST", "/v1/sessions/"+s["id"].(string)+"/links", map[string]any{"channel": "whatsapp", "to": "+34600654321"})
+	if code != 201 {
+		t.Fatalf("whatsapp link: %d %v", code, lk)
+	}
+	if _, err := wa.Wait(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := wa.LastLink(); got != lk["url"] {
+		t.Fatalf("WhatsApp cta_url %q, want %q", got, lk["url"])
+	}
+}
+
+func notifytestLink(body string) string {
+	i := strings.Index(body, "http")
+	if i < 0 {
+		return ""
+	}
+	return strings.Fields(body[i:])[0]
+}
