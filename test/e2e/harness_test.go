@@ -425,3 +425,13 @@ func (c *capture) stop() int {
 	}
 	return strings.Count(c.out.String(), "\n")
 }
+
+// exited reports whether sipp has already ended.
+func (s *sipp) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -255,3 +255,52 @@ func TestScheduledLobbyInChromium(t *testing.T) {
 		t.Fatalf("the call button is usable in the lobby (%s)", v)
 	}
 }
+
+// TestRemoteViewerInChromium: the same escalation through the pages: a phone
+// call reaches agent1's console in Chromium; "Escalate to video" texts the
+// caller's number (the SMS fake); the customer page opens the link and
+// joins with video; "Talk from this device" moves the voice and the phone
+// gets its BYE.
+func TestRemoteViewerInChromium(t *testing.T) {
+	needPeers(t, "sipp")
+	tw := notifytest.StartTwilio(t)
+	h := startHub(t, func(c *config.Config) {
+		forwardTo(pbxAddr, "queue:default", "agent1")(c)
+		withSMS(tw)(c)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	d := startPages(t)
+	base := "http://" + hubHTTP
+	d.do(map[string]any{"cmd": "open", "page": "agent", "url": base + "/agent.html#token=" + h.agentToken("agent1") + "&autoanswer=1"})
+	d.waitJS("agent", "window.splitApp && window.splitApp.client && window.splitApp.client.connected", 20*time.Second)
+	phone := startSipp(t, hubSIP, "-sf", "sipp/phone_customer.xml", "-s", "agent1", "-i", "127.0.0.1", "-p", "15090",
+		"-mi", "127.0.0.1", "-mp", "16000", "-m", "1")
+	d.waitJS("agent", "window.splitApp.call && window.splitApp.call.state === 'connected'", 20*time.Second)
+	eventually(t, 15*time.Second, "the phone's audio at the console", func() bool { return d.stats("agent").AudioIn.PacketsReceived > 50 })
+	d.do(map[string]any{"cmd": "click", "page": "agent", "selector": `role=button[name="Escalate to video"]`})
+	msgs, err := tw.Wait(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].To != "+34600111222" {
+		t.Fatalf("the link went to %s, want the caller's number +34600111222", msgs[0].To)
+	}
+	d.do(map[string]any{"cmd": "open", "page": "cust", "url": tw.LastLink(), "viewport": map[string]int{"width": 390, "height": 844}, "isMobile": true})
+	d.waitJS("cust", "window.splitApp.link && window.splitApp.link.state === 'ready'", 10*time.Second)
+	d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Video call"]`})
+	d.waitJS("cust", "window.splitApp.state === 'active' && window.splitApp.phoneAudio", 20*time.Second)
+	eventually(t, 20*time.Second, "video both ways between the customer's phone browser and the console", func() bool {
+		return d.stats("cust").VideoIn.FramesDecoded > 30 && d.stats("agent").VideoIn.FramesDecoded > 30
+	})
+	if phone.exited() {
+		t.Fatal("the phone call ended when the browser joined")
+	}
+	d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Talk from this device"]`})
+	if code := phone.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("phone: sipp exit %d (want the hub's BYE after the move)", code)
+	}
+	d.waitJS("cust", "!window.splitApp.phoneAudio && document.querySelector('#status').textContent.includes('through this device')", 10*time.Second)
+	before := d.stats("agent").AudioIn.PacketsReceived
+	eventually(t, 10*time.Second, "the browser's voice at the console", func() bool { return d.stats("agent").AudioIn.PacketsReceived > before+50 })
+}
