@@ -27,6 +27,10 @@ type Sessions struct {
 	// starts a Reverse session: the number gets a join link by SMS and the
 	// phone stays in the call until the customer joins. "" disables.
 	ReversePrefix string `yaml:"reverse_prefix"`
+	// CountryCode completes national numbers (a desk phone's *88 600123456,
+	// a caller ID without +) into E.164: "34" → +34600123456. "" leaves
+	// them as dialled (then they must be international, 00… or +…).
+	CountryCode string `yaml:"country_code"`
 	// Notify configures link delivery (SMS, e-mail, WhatsApp).
 	Notify Notify `yaml:"notify"`
 	// Appointments tunes the Scheduled mode's join window.
@@ -300,6 +304,9 @@ func (s *Sessions) validate(add func(key, format string, a ...any), c *Config) {
 		if len(w.Secret) < 16 {
 			add(key+".secret", "must be at least 16 characters")
 		}
+	}
+	if s.CountryCode != "" && !regexp.MustCompile(`^[1-9][0-9]{0,2}$`).MatchString(s.CountryCode) {
+		add("sessions.country_code", "must be 1-3 digits without + (34, 1, 44), not %q", s.CountryCode)
 	}
 	if s.AgentViewTTL < 0 {
 		add("sessions.agent_view_ttl", "must not be negative")

@@ -34,8 +34,8 @@ func (h *Hub) escalate(c *conn, m inFrame) error {
 		if to == "" {
 			to = s.Info().Customer.Contact
 		}
-		if to != "" && !strings.Contains(to, "@") && !strings.HasPrefix(to, "+") {
-			to = "+" + strings.TrimLeft(to, "0")
+		if to != "" && !strings.Contains(to, "@") {
+			to = h.e164(to)
 		}
 		ch := m.Channel
 		if ch == "" {

@@ -30,3 +30,18 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return v
 }
+
+func TestE164(t *testing.T) {
+	h := &Hub{cfg: config.Default()}
+	h.cfg.Sessions.CountryCode = "34"
+	for in, want := range map[string]string{"600123456": "+34600123456", "+34 600-12-34-56": "+34600123456",
+		"0034600123456": "+34600123456", "+15005550006": "+15005550006", "0600123456": "+34600123456"} {
+		if got := h.e164(in); got != want {
+			t.Errorf("e164(%q) = %q, want %q", in, got, want)
+		}
+	}
+	h.cfg.Sessions.CountryCode = ""
+	if got := h.e164("600123456"); got != "+600123456" {
+		t.Errorf("without a country code: %q", got)
+	}
+}

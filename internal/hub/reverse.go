@@ -75,10 +75,7 @@ type invitedMsg struct {
 // session and texts the customer a link; the customer's browser joins the
 // phone's audio (and the agent's console, if open, gets the video).
 func (h *Hub) reverseFromPhone(sc *sipua.Call, number string) {
-	number = strings.TrimSpace(number)
-	if !strings.HasPrefix(number, "+") {
-		number = "+" + strings.TrimLeft(number, "0")
-	}
+	number = h.e164(number)
 	if !e164.MatchString(number) {
 		sc.Reject(484, "Address Incomplete")
 		return
@@ -145,4 +142,24 @@ func (h *Hub) reverseFromPhone(sc *sipua.Call, number string) {
 			}
 		}
 	})
+}
+
+// e164 turns a dialled or caller-ID number into E.164: +… stays, 00… is
+// international, anything else is national (sessions.country_code).
+func (h *Hub) e164(n string) string {
+	n = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '.' || r == '(' || r == ')' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(n))
+	switch {
+	case strings.HasPrefix(n, "+"):
+		return n
+	case strings.HasPrefix(n, "00"):
+		return "+" + n[2:]
+	case h.cfg.Sessions.CountryCode != "":
+		return "+" + h.cfg.Sessions.CountryCode + strings.TrimLeft(n, "0")
+	}
+	return "+" + n
 }
