@@ -20,6 +20,7 @@ import (
 
 	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/gateway"
+	"github.com/split-hub/split/internal/httpjson"
 	"github.com/split-hub/split/internal/metrics"
 	"github.com/split-hub/split/internal/web"
 )
@@ -191,21 +192,8 @@ func (s *Server) signalling(w http.ResponseWriter, r *http.Request) {
 	s.Gateway.Serve(r.Context(), conn, claims.Identity)
 }
 
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
+	httpjson.Error(w, status, code, msg)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }

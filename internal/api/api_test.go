@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/httpjson"
 	"github.com/split-hub/split/internal/metrics"
 )
 
@@ -27,7 +28,7 @@ func testServer(t *testing.T) (*Server, *httptest.Server) {
 	return s, ts
 }
 
-func do(t *testing.T, method, url, key, body string) (*http.Response, errorBody, []byte) {
+func do(t *testing.T, method, url, key, body string) (*http.Response, httpjson.Body, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if key != "" {
@@ -39,7 +40,7 @@ func do(t *testing.T, method, url, key, body string) (*http.Response, errorBody,
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	var e errorBody
+	var e httpjson.Body
 	_ = json.Unmarshal(b, &e)
 	return res, e, b
 }

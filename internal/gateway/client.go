@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/split-hub/split/internal/sipua"
+	"github.com/split-hub/split/internal/wsjson"
 )
 
 // Messages of docs/signalling.md.
@@ -84,7 +85,7 @@ type Client struct {
 	identity string
 	conn     *websocket.Conn
 	log      *slog.Logger
-	out      chan []byte
+	out      *wsjson.Out
 
 	mu    sync.Mutex
 	calls map[string]*Call
@@ -96,15 +97,16 @@ const maxCallsPerClient = 4
 // closes; then the client's calls are hung up.
 func (g *Gateway) Serve(ctx context.Context, conn *websocket.Conn, identity string) {
 	conn.SetReadLimit(256 << 10)
-	cl := &Client{g: g, identity: identity, conn: conn, out: make(chan []byte, 64), calls: map[string]*Call{},
+	cl := &Client{g: g, identity: identity, conn: conn, calls: map[string]*Call{},
 		log: g.log.With("identity", identity)}
+	cl.out = wsjson.NewOut(conn, 64, cl.log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		cl.writeLoop(ctx)
+		cl.out.Run(ctx)
 	}()
 	g.addClient(cl)
 	cl.log.Info("browser connected")
@@ -131,36 +133,7 @@ func (g *Gateway) Serve(ctx context.Context, conn *websocket.Conn, identity stri
 	cl.log.Info("browser disconnected")
 }
 
-func (cl *Client) writeLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			_ = cl.conn.Close(websocket.StatusNormalClosure, "")
-			return
-		case b := <-cl.out:
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := cl.conn.Write(wctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
-				_ = cl.conn.CloseNow()
-				return
-			}
-		}
-	}
-}
-
-func (cl *Client) send(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return
-	}
-	select {
-	case cl.out <- b:
-	default:
-		cl.log.Warn("signalling send queue full; closing socket")
-		_ = cl.conn.CloseNow()
-	}
-}
+func (cl *Client) send(v any) { cl.out.Send(v) }
 
 func (cl *Client) sendError(call, code, msg string) {
 	cl.send(errorMsg{Type: "error", Call: call, Code: code, Message: msg})

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/httpjson"
 	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/store"
 )
@@ -48,24 +49,11 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.Handle("DELETE /v1/agents/{id}", k(h.apiDeleteAgent))
 }
 
-type apiError struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 func writeErr(w http.ResponseWriter, status int, code, msg string) {
-	var b apiError
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
+	httpjson.Error(w, status, code, msg)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
 // writeHubErr maps a hub error to an HTTP status.
 func writeHubErr(w http.ResponseWriter, err error) {

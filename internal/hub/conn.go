@@ -17,6 +17,7 @@ import (
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/wsjson"
 )
 
 // Roles of a socket (docs/sessions.md).
@@ -168,7 +169,7 @@ type conn struct {
 	entry    string
 	addr     string
 	log      *slog.Logger
-	out      chan []byte
+	out      *wsjson.Out
 
 	mu       sync.Mutex
 	legs     map[string]string // leg id → session id, for this socket's legs and offers
@@ -180,15 +181,16 @@ type conn struct {
 func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 	ws.SetReadLimit(256 << 10)
 	c := &conn{h: h, ws: ws, role: p.Role, identity: p.Identity, entry: p.Entry, addr: p.Addr, session: p.Session,
-		out: make(chan []byte, 64), legs: map[string]string{}}
+		legs: map[string]string{}}
 	c.log = h.log.With("role", p.Role, "identity", p.Identity)
+	c.out = wsjson.NewOut(ws, 64, c.log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.writeLoop(ctx)
+		c.out.Run(ctx)
 	}()
 	hello := helloMsg{Type: "hello", Role: p.Role, Identity: p.Identity, Session: p.Session, ICEServers: h.rtc.ICEServers(), Server: "split/" + h.version}
 	if p.Role == roleAgent {
@@ -348,36 +350,7 @@ func (c *conn) sessionOf(legID string) string {
 	return c.legs[legID]
 }
 
-func (c *conn) writeLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			_ = c.ws.Close(websocket.StatusNormalClosure, "")
-			return
-		case b := <-c.out:
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := c.ws.Write(wctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
-				_ = c.ws.CloseNow()
-				return
-			}
-		}
-	}
-}
-
-func (c *conn) send(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return
-	}
-	select {
-	case c.out <- b:
-	default:
-		c.log.Warn("session socket send queue full; closing it")
-		_ = c.ws.CloseNow()
-	}
-}
+func (c *conn) send(v any) { c.out.Send(v) }
 
 func (c *conn) sendErr(err error, leg, sid string) {
 	c.send(errorMsg{Type: "error", Code: errCode(err), Message: err.Error(), Leg: leg, Session: sid})

@@ -272,23 +272,7 @@ func TestForwardACDTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The UUI the ACD received, from its own log.
-	var uui string
-	eventually(t, 5*time.Second, "the ACD's log of the UUI", func() bool {
-		logs, _ := filepath.Glob(filepath.Join(artifacts(t), "acd_queue_*_logs.log"))
-		for _, p := range logs {
-			b, _ := os.ReadFile(p)
-			for _, m := range regexp.MustCompile(`UUI=\s*(\S+)`).FindAllSubmatch(b, -1) {
-				if got, err := splithub.ParseUUI(string(m[1])); err == nil && got == sid {
-					uui = string(m[1])
-					return true
-				}
-			}
-		}
-		return false
-	})
-	if got, err := splithub.ParseUUI(uui); err != nil || got != sid {
-		t.Fatalf("ACD got UUI %q → %q %v, want %s", uui, got, err, sid)
-	}
+	uui := acdLoggedUUI(t, sid)
 
 	leg1 := startSipp(t, hubSIP, "-sf", "sipp/acd_agent.xml", "-s", "agent1", "-key", "uui", uui, "-d", "6000",
 		"-i", "127.0.0.1", "-p", "15094", "-mi", "127.0.0.1", "-mp", "16100", "-m", "1")
@@ -412,21 +396,10 @@ func TestForwardACDReferTransfer(t *testing.T) {
 		party := fmt.Sprint(legs[1].(map[string]any)["party"])
 		return strings.Contains(party, "agent2@127.0.0.1:15091")
 	})
-	// the second ACD got this session's reference
-	var uui string
-	eventually(t, 5*time.Second, "the second ACD's log of the UUI", func() bool {
-		logs, _ := filepath.Glob(filepath.Join(artifacts(t), "acd_queue_*_logs.log"))
-		for _, p := range logs {
-			b, _ := os.ReadFile(p)
-			for _, m := range regexp.MustCompile(`UUI=\s*(\S+)`).FindAllSubmatch(b, -1) {
-				if got, err := splithub.ParseUUI(string(m[1])); err == nil && got == sid {
-					uui = string(m[1])
-					return true
-				}
-			}
-		}
-		return false
-	})
+	// the second ACD got this session's reference, with the discriminator octet
+	if uui := acdLoggedUUI(t, sid); !strings.HasPrefix(uui, "00") {
+		t.Errorf("the new target got User-to-User %q", uui)
+	}
 	if code := acd1.wait(t, 15*time.Second); code != 0 {
 		t.Fatalf("the referring ACD: sipp exit %d (REFER, NOTIFYs and BYE)", code)
 	}
@@ -435,7 +408,6 @@ func TestForwardACDReferTransfer(t *testing.T) {
 	if n := countFrames(cust.Frames(), "answer"); n != 1 {
 		t.Fatalf("the customer negotiated %d times", n)
 	}
-	_ = uui
 	if err := cust.Send(ctx, map[string]any{"type": "hangup"}); err != nil {
 		t.Fatal(err)
 	}
@@ -460,4 +432,25 @@ func metricValue(t *testing.T, series string) float64 {
 		}
 	}
 	return 0
+}
+
+// acdLoggedUUI waits for the User-to-User that a sipp ACD (acd_queue.xml,
+// -trace_logs) logged for session sid, and returns it as received.
+func acdLoggedUUI(t *testing.T, sid string) string {
+	t.Helper()
+	var uui string
+	eventually(t, 5*time.Second, "the ACD's log of the session's UUI", func() bool {
+		logs, _ := filepath.Glob(filepath.Join(artifacts(t), "acd_queue_*_logs.log"))
+		for _, p := range logs {
+			b, _ := os.ReadFile(p)
+			for _, m := range regexp.MustCompile(`UUI=\s*(\S+)`).FindAllSubmatch(b, -1) {
+				if got, err := splithub.ParseUUI(string(m[1])); err == nil && got == sid {
+					uui = string(m[1])
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return uui
 }
