@@ -22,6 +22,9 @@ const moveAudioMinPackets = 25 // half a second of browser audio before the phon
 
 // escalate: the console's "escalate" for the agent's current session.
 func (h *Hub) escalate(c *conn, m inFrame) error {
+	if !h.limiter.allow("invite|"+c.identity, 20) {
+		return fmt.Errorf("%w: too many invitations; wait a minute", errUnavailableErr)
+	}
 	return h.onSession(c.agentSession(m.Session), func(s *session.Session) error {
 		if !c.inSession(s) {
 			return fmt.Errorf("%w: not your session", errForbidden)

@@ -32,7 +32,14 @@ func (h *Hub) reverseRingAgent(s *session.Session, agent string) {
 // agentInvite: the console's "invite" — a Reverse session to a phone
 // number or e-mail address, sent at once.
 func (h *Hub) agentInvite(c *conn, m inFrame) error {
+	// Every link may cost an SMS: an agent's token is no licence to spam.
+	if !h.limiter.allow("invite|"+c.identity, 20) {
+		return fmt.Errorf("%w: too many invitations; wait a minute", errUnavailableErr)
+	}
 	to := strings.TrimSpace(m.To)
+	if ch := m.Channel; ch != "email" && !strings.Contains(to, "@") && to != "" {
+		to = h.e164(to)
+	}
 	ch := m.Channel
 	if ch == "" {
 		ch = channelFor(to)
