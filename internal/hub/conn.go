@@ -439,6 +439,30 @@ func (c *conn) handle(m inFrame) {
 			if !c.inSession(s) {
 				return fmt.Errorf("%w: not your session", errForbidden)
 			}
+			// An agent whose call came through an external ACD holds the
+			// way a SIP phone does: a re-INVITE (sendonly) on its leg, so
+			// the ACD plays its music on hold to the customer.
+			for _, l := range s.Legs() {
+				if l.Role == session.RoleAgentPath && c.inGroup(s, l.Group) {
+					sc := l.EP.(*sipEP).c
+					hold := m.Hold
+					h.goAsync(func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						defer cancel()
+						if err := sc.SetHold(ctx, hold); err != nil {
+							c.sendErr(fmt.Errorf("%w: hold: %v", errConflict, err), "", s.ID)
+						}
+					})
+					s.Update(func(in *session.Info) { in.Held = hold })
+					typ := "session.resumed"
+					if hold {
+						typ = "session.held"
+					}
+					s.Record(typ, l.ID, map[string]any{"by": "re-INVITE"})
+					h.notifyAgents(s)
+					return nil
+				}
+			}
 			s.SetHeld(m.Hold)
 			h.notifyCustomer(s)
 			h.notifyAgents(s)
@@ -558,6 +582,16 @@ func (c *conn) agentSession(sid string) string {
 func (c *conn) inSession(s *session.Session) bool {
 	for _, l := range s.Legs() {
 		if c.owns(l.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// inGroup: the agent has a leg in audio group g (session goroutine).
+func (c *conn) inGroup(s *session.Session, g string) bool {
+	for _, l := range s.Legs() {
+		if l.Group == g && c.owns(l.ID) {
 			return true
 		}
 	}

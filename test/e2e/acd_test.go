@@ -454,3 +454,59 @@ func acdLoggedUUI(t *testing.T, sid string) string {
 	})
 	return uui
 }
+
+// TestForwardACDAgentHold: an agent whose call came through the ACD holds
+// and resumes from the console: the hub re-INVITEs the ACD's leg with
+// sendonly, then sendrecv, as a SIP phone would (the ACD plays its music on
+// hold to the customer).
+func TestForwardACDAgentHold(t *testing.T) {
+	needPeers(t, "sipp")
+	h := startHub(t, forwardTo(pbxAddr, "sip:support@"+pbxAddr, "agent1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acd := startSipp(t, "-sf", "sipp/acd_queue.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1", "-mp", "16000", "-m", "1", "-trace_logs")
+	agent, err := testutil.DialSession(ctx, sessionWS("token="+h.agentToken("agent1")), toneAgent, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	act, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	uui := acdLoggedUUI(t, act.Session)
+	leg := startSipp(t, hubSIP, "-sf", "sipp/acd_agent_hold.xml", "-s", "agent1", "-key", "uui", uui,
+		"-i", "127.0.0.1", "-p", "15094", "-mi", "127.0.0.1", "-mp", "16100", "-m", "1", "-trace_logs")
+	offer, err := agent.WaitFor(ctx, frameIs("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the agent's call", func() bool {
+		return strings.HasSuffix(legRoles(getSession(t, act.Session)), "agent-path,agent")
+	})
+	time.Sleep(300 * time.Millisecond) // the ACK of the 200 has reached the hub
+	for _, hold := range []bool{true, false} {
+		if err := agent.Send(ctx, map[string]any{"type": "hold", "session": act.Session, "hold": hold}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if code := leg.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("the ACD's agent leg: sipp exit %d (want a sendonly then a sendrecv re-INVITE)", code)
+	}
+	_ = cust.Send(ctx, map[string]any{"type": "hangup"})
+	if code := acd.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("ACD queue: sipp exit %d", code)
+	}
+}
