@@ -31,6 +31,10 @@ type Sessions struct {
 	// a caller ID without +) into E.164: "34" → +34600123456. "" leaves
 	// them as dialled (then they must be international, 00… or +…).
 	CountryCode string `yaml:"country_code"`
+	// ResumeGrace is how long an answered session waits for a customer whose
+	// browser dropped (network change, reload) to come back before it ends
+	// (0: it ends at once).
+	ResumeGrace time.Duration `yaml:"resume_grace"`
 	// Notify configures link delivery (SMS, e-mail, WhatsApp).
 	Notify Notify `yaml:"notify"`
 	// Appointments tunes the Scheduled mode's join window.
@@ -150,6 +154,7 @@ func defaultSessions() Sessions {
 		AgentViewTTL:  4 * time.Hour,
 		Demo:          true,
 		ReversePrefix: "*88",
+		ResumeGrace:   30 * time.Second,
 		Appointments:  Appointments{OpenBefore: 10 * time.Minute, CloseAfter: 15 * time.Minute, Reminder: 15 * time.Minute},
 	}
 }

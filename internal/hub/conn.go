@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/split-hub/split/internal/acd"
+	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/session"
@@ -61,6 +62,9 @@ type (
 		Leg     string `json:"leg"`
 		Session string `json:"session"`
 		SDP     string `json:"sdp"`
+		// Resume (customers): a socket token for this session, to come back
+		// after a dropped connection or a reload while the call goes on.
+		Resume string `json:"resume,omitempty"`
 	}
 	offerMsg struct {
 		Type        string           `json:"type"`
@@ -277,6 +281,9 @@ func (c *conn) gone() {
 						_ = h.decline(s, c, legID)
 					}
 					return
+				}
+				if c.role == roleCustomer && legID == st(s).custLeg && h.customerDropped(s, legID, true) {
+					return // the session waits for the customer to come back
 				}
 				if s.Leg(legID) != nil {
 					_ = s.RemoveLeg(legID, 200, "Browser disconnected")
@@ -717,7 +724,7 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 			tg = target{agent: a, route: config.Route{Name: "api"}}
 		}
 	}
-	routed := t.agentLeg != "" || t.agentWaiting != "" || t.queue != ""
+	routed := t.agentLeg != "" || t.agentWaiting != "" || t.queue != "" || s.Leg(t.acdLeg) != nil
 	if rerr != nil && !routed {
 		h.end(s, 404, "No route")
 		return fmt.Errorf("%w: %v", errNotFoundErr, rerr)
@@ -753,15 +760,21 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 	t.customer = c
 	t.custLeg = rl.ID
 	c.track(rl.ID, s.ID)
-	c.send(answerMsg{Type: "answer", Leg: rl.ID, Session: s.ID, SDP: answer})
+	resume, _, _ := h.signer.Mint(auth.Claims{Identity: roleCustomer, Role: roleCustomer, Session: s.ID}, 2*time.Hour)
+	c.send(answerMsg{Type: "answer", Leg: rl.ID, Session: s.ID, SDP: answer, Resume: resume})
+	if t.dropped {
+		t.dropped = false
+		s.Record("customer.resumed", rl.ID, nil)
+	}
 	name := s.Info().Customer.Name
 	if err := s.AddLeg(&session.Leg{ID: rl.ID, Role: session.RoleCustomer, Party: name, Name: name, EP: &rtcEP{l: rl}}); err != nil {
 		_ = rl.Close()
 		return err
 	}
-	if t.agentLeg != "" {
-		// the agent is already in the session (reverse, escalation): the
-		// media plan connects them now
+	if t.agentLeg != "" || s.Leg(t.acdLeg) != nil {
+		// the agent (reverse, escalation, a resumed call) or the ACD's call
+		// (a resumed Forward call) is already in the session: the media
+		// plan connects the customer now
 		h.m.SessionSetup(time.Since(t.created))
 		_ = s.SetState(session.StateActive, map[string]any{"customer": "joined"})
 		h.notifyCustomer(s)
@@ -829,4 +842,39 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// customerDropped: the customer's browser went away without hanging up (a
+// network drop, a reload). An answered session keeps its other legs and
+// waits sessions.resume_grace for the customer to come back with the
+// answer's resume token; then it ends. Reports whether the session waits.
+func (h *Hub) customerDropped(s *session.Session, legID string, remove bool) bool {
+	grace := h.cfg.Sessions.ResumeGrace
+	if grace <= 0 || s.State() != session.StateActive {
+		return false
+	}
+	t := st(s)
+	if remove {
+		_ = s.RemoveLeg(legID, 200, "Browser disconnected")
+	}
+	t.custLeg, t.customer, t.dropped = "", nil, true
+	t.drops++
+	drop := t.drops
+	s.Record("customer.disconnected", legID, map[string]any{"grace_seconds": int(grace / time.Second)})
+	h.notifyAgents(s)
+	h.goAsync(func() {
+		select {
+		case <-s.Done():
+			return
+		case <-time.After(grace):
+		}
+		s.Do(func() {
+			// only this drop's timer: an earlier one belongs to a drop the
+			// customer came back from
+			if t.dropped && t.drops == drop && t.custLeg == "" && !s.Ended() {
+				h.end(s, 200, "Customer left")
+			}
+		})
+	})
+	return true
 }

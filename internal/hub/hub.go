@@ -231,6 +231,8 @@ type state struct {
 	agentWaiting string // reverse: the agent waiting for the customer
 	phoneAgent   bool   // reverse from a desk phone: the agent leg is SIP
 	escalated    bool   // remote viewer: the browser joins a phone call's session
+	dropped      bool   // the customer's browser went away; waiting for it to resume
+	drops        int    // how many times (each drop has its own grace timer)
 	position     int
 	ewt          time.Duration
 	enqueuedAt   time.Time
@@ -332,6 +334,12 @@ func (h *Hub) legGone(s *session.Session, l *session.Leg) {
 	t := st(s)
 	switch l.Role {
 	case session.RoleCustomer:
+		if l.ID == t.custLeg && s.State() == session.StateActive && h.cfg.Sessions.ResumeGrace > 0 && !t.escalated {
+			// the browser's media died (ICE failure, closed tab): as a socket drop
+			if h.customerDropped(s, l.ID, false) {
+				return
+			}
+		}
 		if t.escalated && h.hasPhone(s) {
 			// remote viewer: the customer closed the browser; the phone call goes on
 			t.custLeg, t.customer = "", nil

@@ -243,3 +243,25 @@ func TestPagesWidget(t *testing.T) {
 		return c.VideoIn.FramesDecoded > 20 && d.stats("agent1").VideoIn.FramesDecoded > 20
 	})
 }
+
+// TestPagesCustomerResume: the customer page's connection to the hub drops
+// mid-call (as on a network change); the page comes back with its resume
+// token, the agent keeps the call, and video flows again.
+func TestPagesCustomerResume(t *testing.T) {
+	h := startHub(t, forwardTo(pbxAddr, "queue:default", "agent1"))
+	d := startPages(t)
+	base := "http://" + hubHTTP
+	d.do(map[string]any{"cmd": "open", "page": "agent", "url": base + "/agent.html#token=" + h.agentToken("agent1") + "&autoanswer=1&ready=1"})
+	d.waitJS("agent", "window.splitApp && window.splitApp.agentState === 'ready'", 20*time.Second)
+	d.do(map[string]any{"cmd": "open", "page": "cust", "url": base + "/customer.html?entry=default&name=Ana&autostart=1"})
+	d.waitJS("cust", "window.splitApp.state === 'active'", 30*time.Second)
+	eventually(t, 20*time.Second, "the call's video", func() bool { return d.stats("cust").VideoIn.FramesDecoded > 30 })
+	d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.dropConnection()"})
+	d.waitJS("cust", "window.splitApp.resumed === 1 && window.splitApp.state === 'active'", 20*time.Second)
+	eventually(t, 20*time.Second, "video again after the resume", func() bool {
+		return d.stats("cust").VideoIn.FramesDecoded > 30 && d.stats("agent").VideoIn.FramesDecoded > 60
+	})
+	if st := string(d.do(map[string]any{"cmd": "eval", "page": "agent", "js": "window.splitApp.agentState"})); st != `"busy"` {
+		t.Fatalf("the agent's state after the customer's drop: %s", st)
+	}
+}

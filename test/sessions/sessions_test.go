@@ -434,3 +434,83 @@ func (s *sseStream) waitFor(t *testing.T, typ string, within time.Duration) {
 		}
 	}
 }
+
+// TestCustomerResume: the customer's browser drops mid-call (the socket and
+// the peer connection die without a hangup); the session keeps the agent
+// and waits; the customer comes back with the answer's resume token and is
+// connected to the same agent; an abandoned session ends after the grace.
+func TestCustomerResume(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := hubConfig(t, 20100, t.TempDir())
+	cfg.Sessions.ResumeGrace = 3 * time.Second
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	a := api{t, h.URL}
+	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ag.Close()
+	_ = ag.Send(ctx, map[string]any{"type": "login"})
+	_ = ag.Send(ctx, map[string]any{"type": "ready", "ready": true})
+	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the call", func() bool { return cust.DominantHz(tones) == toneAgent1 })
+	ans, _ := cust.WaitFor(ctx, isType("answer"))
+	var resume struct{ Resume string }
+	_ = json.Unmarshal(ans.Raw, &resume)
+	if resume.Resume == "" {
+		t.Fatal("the answer carries no resume token")
+	}
+	cust.Close() // the browser vanishes: no hangup
+	time.Sleep(500 * time.Millisecond)
+	_, s := a.do("GET", "/v1/sessions/"+offer.Session, nil)
+	if s["state"] != "active" {
+		t.Fatalf("the session did not wait for the customer: %v", s["state"])
+	}
+	back, err := testutil.DialSession(ctx, wsURL(h, "token="+resume.Resume), toneCustomer, 8, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if err := back.Start(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the resumed call's media with the same agent", func() bool {
+		return back.DominantHz(tones) == toneAgent1 && ag.VideoFrom(8) > 20 && back.VideoFrom(1) > 20
+	})
+	if n := countType(ag.Frames(), "ended"); n != 0 {
+		t.Fatalf("the agent's call was ended %d times during the drop", n)
+	}
+	// now the customer vanishes for good: the session ends after the grace
+	// (counted from this drop, not the first one)
+	time.Sleep(2 * time.Second)
+	back.Close()
+	gone := time.Now()
+	if _, err := ag.WaitFor(ctx, isType("ended")); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(gone); d < 2500*time.Millisecond {
+		t.Fatalf("the session ended %s after the second drop, before its grace (3 s)", d)
+	}
+	waitUntil(t, 5*time.Second, "the recorded end", func() bool {
+		_, s := a.do("GET", "/v1/sessions/"+offer.Session, nil)
+		return s["state"] == "ended" && s["cause"] == "Customer left"
+	})
+}

@@ -373,7 +373,14 @@ function watchCall(call) {
   call.addEventListener('localstream', (e) => showLocal(e.detail.stream));
   call.addEventListener('track', () => playRemote(call));
   call.addEventListener('state', (e) => {
-    if (e.detail.state === 'ended' && call === app.call) finish(e.detail.code, e.detail.reason);
+    if (e.detail.state !== 'ended' || call !== app.call) return;
+    // The connection to the hub dropped while the call was up: the session
+    // waits for us (sessions.resume_grace); come back instead of ending.
+    if (e.detail.code === 503 && resumeToken && app.state === 'active' && !app.hungUp) {
+      resume();
+      return;
+    }
+    finish(e.detail.code, e.detail.reason);
   });
   call.addEventListener('error', (e) => {
     if (e.detail.code === 'no_camera') showError('Your camera could not be used: the call continues with audio only.');
@@ -505,13 +512,57 @@ async function newClient() {
     console.warn('hub error', m.code, m.message);
     if (app.state !== 'idle' && app.state !== 'ended') showError(m.message || m.code || 'error');
   });
+  client.addEventListener('answer', (e) => { if (e.detail.resume) resumeToken = e.detail.resume; });
   client.addEventListener('close', () => {
     if (client !== app.client) return;
-    if (app.state !== 'idle' && app.state !== 'ended') finish(503, 'Connection lost');
+    if (app.state === 'reconnecting') return;
+    if (app.state === 'active' && resumeToken && !app.hungUp) resume();
+    else if (app.state !== 'idle' && app.state !== 'ended') finish(503, 'Connection lost');
     else render();
   });
   await client.connect();
   return client;
+}
+
+// ---- resume after a dropped connection --------------------------------------------
+
+let resumeToken = '';
+let resuming = null;
+
+function resume() {
+  if (resuming) return resuming;
+  resuming = (async () => {
+    setState('reconnecting');
+    setStatus('Connection lost — reconnecting…');
+    render();
+    const devices = {
+      audioDeviceId: el.micSelect.value || undefined,
+      videoDeviceId: el.cameraSelect.value || undefined,
+      facingMode: el.cameraSelect.value ? undefined : facingMode,
+    };
+    for (let i = 0; i < 12 && app.state === 'reconnecting'; i++) {
+      await new Promise((r) => setTimeout(r, i === 0 ? 300 : 2000));
+      try {
+        token = resumeToken;
+        if (app.client) app.client.close(1000, 'resuming');
+        app.client = null;
+        const client = await newClient();
+        const onCall = (e) => { if (e.detail.role === 'customer') watchCall(e.detail); };
+        client.addEventListener('call', onCall, { once: true });
+        await client.startCall({ video: app.mode === 'video', ...devices });
+        app.resumed = (app.resumed || 0) + 1;
+        setState('active');
+        setStatus('Reconnected.');
+        render();
+        return;
+      } catch (err) {
+        console.warn('resume failed', err && err.message);
+        if (err && (err.status === 401 || err.status === 404 || err.code === 'not_found')) break;
+      }
+    }
+    if (app.state === 'reconnecting') finish(503, 'Connection lost');
+  })().finally(() => { resuming = null; });
+  return resuming;
 }
 
 async function startCall(video) {
@@ -561,6 +612,7 @@ async function startCall(video) {
 
 function hangup() {
   if (app.state === 'idle' || app.state === 'ended') return;
+  app.hungUp = true;
   if (app.call && app.call.live) app.call.hangup();
   else if (app.client) app.client.hangup();
   finish(200, 'You hung up');
@@ -656,6 +708,9 @@ window.splitApp = {
   hangup,
   get phoneAudio() { return !!app.phoneAudio; },
   get link() { return app.link; },
+  get resumed() { return app.resumed || 0; },
+  // tests: drop the connection to the hub as a network failure would
+  dropConnection: () => { if (app.client && app.client.ws) app.client.ws.close(4000, 'network test'); },
   moveAudio: () => el.moveAudio.click(),
 };
 
