@@ -228,10 +228,10 @@ func TestReminderAndWhatsApp(t *testing.T) {
 	if first == "" || second == "" || first == second {
 		t.Fatalf("reminder link %q vs invitation link %q: want a fresh one", second, first)
 	}
-	_, got := a.do("GET", "/v1/appointments/"+appt["id"].(string), nil)
-	if got["state"] != "reminded" {
-		t.Fatalf("state after the reminder: %v", got["state"])
-	}
+	waitUntil(t, 5*time.Second, "the appointment marked reminded", func() bool {
+		_, got := a.do("GET", "/v1/appointments/"+appt["id"].(string), nil)
+		return got["state"] == "reminded"
+	})
 	// WhatsApp
 	_, s := a.do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Bo"}})
 	code, lk := a.do("POST", "/v1/sessions/"+s["id"].(string)+"/links", map[string]any{"channel": "whatsapp", "to": "+34600654321"})
