@@ -367,12 +367,24 @@ func (h *Hub) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad_request", "role must be phone-party or supervisor")
 		return
 	}
-	if req.To == "" || strings.HasPrefix(req.To, "queue:") || strings.HasPrefix(req.To, "agent:") {
-		writeErr(w, http.StatusBadRequest, "bad_request", "to must be a SIP URI or number on a trunk")
+	if req.To == "" || strings.HasPrefix(req.To, "queue:") {
+		writeErr(w, http.StatusBadRequest, "bad_request", "to must be agent:<id> or a SIP URI or number on a trunk")
 		return
 	}
 	var legs int
 	err := h.onSession(r.PathValue("id"), func(s *session.Session) error {
+		if ag, ok := strings.CutPrefix(req.To, "agent:"); ok {
+			// a supervisor (or a colleague) from their console: barge into
+			// the customer's conversation, mixed mix-minus
+			if s.State() != session.StateActive {
+				return fmt.Errorf("%w: the session is %s", errConflict, s.State())
+			}
+			if err := h.offerToAgent(s, ag, "supervisor", nil, ""); err != nil {
+				return fmt.Errorf("%w: %v", errUnavailableErr, err)
+			}
+			legs = len(s.Legs())
+			return nil
+		}
 		if err := h.dialParty(s, req.To, role, false); err != nil {
 			return err
 		}

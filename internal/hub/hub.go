@@ -749,8 +749,11 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 	}
 	name := h.agentName(o.agent)
 	role := session.RoleAgent
-	if o.kind == "view" {
+	switch o.kind {
+	case "view":
 		role = session.RoleViewer // video only: the agent's audio is on their desk phone
+	case "supervisor":
+		role = session.RoleSupervisor // barges into the customer's audio group (mixed)
 	}
 	l := &session.Leg{ID: o.legID, Role: role, Party: o.agent, Name: name, Group: o.group,
 		EP: &rtcEP{l: o.rl, onClose: h.legClosedNotifier(s.ID, o.legID, o.agent)}}
@@ -759,7 +762,8 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 		_ = o.rl.Close()
 		return err
 	}
-	if o.kind == "view" {
+	if o.kind == "view" || o.kind == "supervisor" {
+		s.Record("participant.joined", o.legID, map[string]any{"agent": o.agent, "role": string(role)})
 		h.notifyAgents(s)
 		return nil
 	}

@@ -266,3 +266,81 @@ func TestQueuePositionsAndOverflow(t *testing.T) {
 		return false
 	})
 }
+
+// TestSupervisorBarge: a supervisor joins from their console through the
+// API: the three voices are mixed mix-minus, the supervisor sees the
+// customer, and the customer keeps seeing their agent.
+func TestSupervisorBarge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h, err := testutil.StartHub(ctx, hubConfig(t, 20200, t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	a := api{t, h.URL}
+	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ag.Close()
+	sup, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent2")), toneAgent2, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	_ = ag.Send(ctx, map[string]any{"type": "login"})
+	_ = ag.Send(ctx, map[string]any{"type": "ready", "ready": true})
+	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the call", func() bool { return cust.DominantHz(tones) == toneAgent1 })
+	if code, out := a.do("POST", "/v1/sessions/"+offer.Session+"/participants", map[string]any{"to": "agent:agent2", "role": "supervisor"}); code != 202 {
+		t.Fatalf("barge: %d %v", code, out)
+	}
+	so, err := sup.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Accept(ctx, so); err != nil {
+		t.Fatal(err)
+	}
+	const heard = 0.02
+	waitUntil(t, 15*time.Second, "three voices mixed mix-minus", func() bool {
+		return cust.ToneLevel(toneAgent1) > heard && cust.ToneLevel(toneAgent2) > heard &&
+			ag.ToneLevel(toneCustomer) > heard && ag.ToneLevel(toneAgent2) > heard &&
+			sup.ToneLevel(toneCustomer) > heard && sup.ToneLevel(toneAgent1) > heard &&
+			sup.VideoFrom(9) > 20
+	})
+	if own := sup.ToneLevel(toneAgent2); own > heard/4 {
+		t.Errorf("the supervisor hears themselves at %.3f", own)
+	}
+	if n := cust.VideoFrom(2); n > 0 {
+		t.Errorf("the customer received %d packets of the supervisor's camera; they should keep seeing their agent", n)
+	}
+	// the supervisor leaves; the call goes on between customer and agent
+	if err := sup.Send(ctx, map[string]any{"type": "hangup", "session": offer.Session}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sup.WaitFor(ctx, isType("ended")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the two-party call again", func() bool {
+		return cust.ToneLevel(toneAgent2) < heard/4 && cust.DominantHz(tones) == toneAgent1
+	})
+	if n := countType(ag.Frames(), "ended"); n != 0 {
+		t.Fatal("the agent's call ended with the supervisor's")
+	}
+}
