@@ -767,7 +767,7 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 		s.Record("customer.resumed", rl.ID, nil)
 	}
 	name := s.Info().Customer.Name
-	if err := s.AddLeg(&session.Leg{ID: rl.ID, Role: session.RoleCustomer, Party: name, Name: name, EP: &rtcEP{l: rl}}); err != nil {
+	if err := s.AddLeg(&session.Leg{ID: rl.ID, Role: session.RoleCustomer, Party: name, Name: name, EP: h.browserEP(s, rl, nil)}); err != nil {
 		_ = rl.Close()
 		return err
 	}
@@ -806,7 +806,7 @@ func (h *Hub) viewerJoin(c *conn, m inFrame) error {
 		c.track(rl.ID, s.ID)
 		c.send(answerMsg{Type: "answer", Leg: rl.ID, Session: s.ID, SDP: answer})
 		// alone in its audio group: the desk phone has the audio
-		l := &session.Leg{ID: rl.ID, Role: session.RoleViewer, Party: c.identity, Group: "view:" + rl.ID, EP: &rtcEP{l: rl, onClose: c.endedNotifier(s.ID, rl.ID)}}
+		l := &session.Leg{ID: rl.ID, Role: session.RoleViewer, Party: c.identity, Group: "view:" + rl.ID, EP: h.browserEP(s, rl, c.endedNotifier(s.ID, rl.ID))}
 		if err := s.AddLeg(l); err != nil {
 			_ = rl.Close()
 			return err

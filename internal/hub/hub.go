@@ -40,17 +40,17 @@ type Metrics interface {
 	SessionState(mode, from, to string)
 	QueueWait(queue string, d time.Duration)
 	SessionSetup(d time.Duration)
-	SIPLegMedia(sent, received uint64, lost int64, jitter time.Duration)
+	LegMedia(side string, sent, received uint64, lost int64, jitter time.Duration)
 }
 
 type noMetrics struct{}
 
-func (noMetrics) SessionStarted(string)                            {}
-func (noMetrics) SessionEnded(string, string, time.Duration)       {}
-func (noMetrics) SessionState(string, string, string)              {}
-func (noMetrics) QueueWait(string, time.Duration)                  {}
-func (noMetrics) SessionSetup(time.Duration)                       {}
-func (noMetrics) SIPLegMedia(uint64, uint64, int64, time.Duration) {}
+func (noMetrics) SessionStarted(string)                                 {}
+func (noMetrics) SessionEnded(string, string, time.Duration)            {}
+func (noMetrics) SessionState(string, string, string)                   {}
+func (noMetrics) QueueWait(string, time.Duration)                       {}
+func (noMetrics) SessionSetup(time.Duration)                            {}
+func (noMetrics) LegMedia(string, uint64, uint64, int64, time.Duration) {}
 
 // Publisher receives session events for webhooks (nil: none).
 type Publisher interface {
@@ -756,7 +756,7 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 		role = session.RoleSupervisor // barges into the customer's audio group (mixed)
 	}
 	l := &session.Leg{ID: o.legID, Role: role, Party: o.agent, Name: name, Group: o.group,
-		EP: &rtcEP{l: o.rl, onClose: h.legClosedNotifier(s.ID, o.legID, o.agent)}}
+		EP: h.browserEP(s, o.rl, h.legClosedNotifier(s.ID, o.legID, o.agent))}
 	old := t.agentLeg
 	if err := s.AddLeg(l); err != nil {
 		_ = o.rl.Close()
@@ -980,6 +980,7 @@ func nonEmpty(s string) []string {
 type rtcEP struct {
 	l       *rtc.Leg
 	onClose func(code int, reason string)
+	onStats func(rtc.MediaStats) // the leg's audio figures, read just before it closes
 	once    sync.Once
 }
 
@@ -988,6 +989,13 @@ func (e *rtcEP) Audio() *leg.Track     { return e.l.Audio() }
 func (e *rtcEP) Video() *leg.Track     { return e.l.Video() }
 func (e *rtcEP) Done() <-chan struct{} { return e.l.Done() }
 func (e *rtcEP) Close(code int, reason string) {
+	if e.onStats != nil {
+		select {
+		case <-e.l.Done(): // already gone: its figures went with it
+		default:
+			e.onStats(e.l.AudioStats())
+		}
+	}
 	_ = e.l.Close()
 	e.once.Do(func() {
 		if e.onClose != nil {
@@ -1002,7 +1010,7 @@ func (h *Hub) watchSIP(s *session.Session, sc *sipua.Call) {
 	h.goAsync(func() {
 		<-sc.Done()
 		st := sc.AudioStats()
-		h.m.SIPLegMedia(st.PacketsSent, st.PacketsReceived, st.Lost, time.Duration(st.JitterMs*float64(time.Millisecond)))
+		h.m.LegMedia("sip", st.PacketsSent, st.PacketsReceived, st.Lost, time.Duration(st.JitterMs*float64(time.Millisecond)))
 		data := map[string]any{"kind": "audio", "packets_sent": st.PacketsSent, "packets_received": st.PacketsReceived,
 			"lost": st.Lost, "jitter_ms": st.JitterMs, "remote_lost": st.RemoteLost}
 		if !s.Do(func() { s.Record("leg.media", sc.ID, data) }) {
@@ -1010,6 +1018,16 @@ func (h *Hub) watchSIP(s *session.Session, sc *sipua.Call) {
 			h.rec.persist(s.Info(), session.Event{At: time.Now().UTC(), Type: "leg.media", Leg: sc.ID, Data: data})
 		}
 	})
+}
+
+// browserEP wraps a browser leg of s so that its media figures reach the
+// call record (leg.media) and the metrics when the hub closes it.
+func (h *Hub) browserEP(s *session.Session, l *rtc.Leg, onClose func(int, string)) *rtcEP {
+	return &rtcEP{l: l, onClose: onClose, onStats: func(st rtc.MediaStats) {
+		h.m.LegMedia("webrtc", st.PacketsSent, st.PacketsReceived, st.PacketsLost, time.Duration(st.JitterMs*float64(time.Millisecond)))
+		s.Record("leg.media", l.ID, map[string]any{"kind": "audio", "side": "webrtc", "packets_sent": st.PacketsSent,
+			"packets_received": st.PacketsReceived, "lost": st.PacketsLost, "jitter_ms": st.JitterMs})
+	}}
 }
 
 // sipEP adapts a SIP leg; hanging up runs off the session goroutine.

@@ -58,30 +58,31 @@ func (s *SessionMetrics) QueueWait(queue string, d time.Duration) {
 // SessionSetup observes the time to the first answer.
 func (s *SessionMetrics) SessionSetup(d time.Duration) { s.setup.Observe(d.Seconds()) }
 
-// MediaMetrics count the RTP of SIP legs when they end.
+// MediaMetrics count the audio RTP of legs when they end, by side (sip,
+// webrtc).
 type MediaMetrics struct {
 	packets *prometheus.CounterVec
-	lost    prometheus.Counter
-	jitter  prometheus.Histogram
+	lost    *prometheus.CounterVec
+	jitter  *prometheus.HistogramVec
 }
 
 // NewMediaMetrics registers the media collectors on m's registry.
 func (m *Metrics) NewMediaMetrics() *MediaMetrics {
 	mm := &MediaMetrics{
-		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_rtp_packets_total", Help: "RTP packets of ended SIP legs' audio, by direction (rx, tx)."}, []string{"direction"}),
-		lost:    prometheus.NewCounter(prometheus.CounterOpts{Name: "split_rtp_lost_packets_total", Help: "RTP packets lost on ended SIP legs' audio (sequence gaps)."}),
-		jitter:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "split_rtp_jitter_seconds", Help: "Interarrival jitter (RFC 3550) of SIP legs' audio at their end.", Buckets: []float64{0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2}}),
+		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_rtp_packets_total", Help: "Audio RTP packets of ended legs, by side (sip, webrtc) and direction (rx, tx)."}, []string{"side", "direction"}),
+		lost:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_rtp_lost_packets_total", Help: "Audio RTP packets lost on ended legs (received side), by side."}, []string{"side"}),
+		jitter:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "split_rtp_jitter_seconds", Help: "Interarrival jitter (RFC 3550) of legs' received audio at their end, by side.", Buckets: []float64{0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2}}, []string{"side"}),
 	}
 	m.Registry.MustRegister(mm.packets, mm.lost, mm.jitter)
 	return mm
 }
 
-// SIPLegMedia records one ended SIP leg's audio counters.
-func (mm *MediaMetrics) SIPLegMedia(sent, received uint64, lost int64, jitter time.Duration) {
-	mm.packets.WithLabelValues("tx").Add(float64(sent))
-	mm.packets.WithLabelValues("rx").Add(float64(received))
+// LegMedia records one ended leg's audio counters.
+func (mm *MediaMetrics) LegMedia(side string, sent, received uint64, lost int64, jitter time.Duration) {
+	mm.packets.WithLabelValues(side, "tx").Add(float64(sent))
+	mm.packets.WithLabelValues(side, "rx").Add(float64(received))
 	if lost > 0 {
-		mm.lost.Add(float64(lost))
+		mm.lost.WithLabelValues(side).Add(float64(lost))
 	}
-	mm.jitter.Observe(jitter.Seconds())
+	mm.jitter.WithLabelValues(side).Observe(jitter.Seconds())
 }

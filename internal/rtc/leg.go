@@ -38,6 +38,10 @@ type Leg struct {
 	offered *sdp.Media // the browser's audio offer, when we answer
 
 	audioIn, videoIn atomic.Uint64
+	audioOutN        atomic.Uint64
+	smu              sync.Mutex // received audio figures
+	lost             int64
+	jitterMs         float64
 
 	amu, vmu   sync.Mutex // outgoing streams' rewriters (sources may change)
 	arw, vrw   *media.Rewriter
@@ -355,6 +359,9 @@ func (l *Leg) writeAudio(pkt []byte) error {
 		return nil
 	}
 	_, err := l.audioOut.Write(b)
+	if err == nil {
+		l.audioOutN.Add(1)
+	}
 	if errors.Is(err, errClosedPipe) {
 		return nil
 	}
@@ -456,8 +463,10 @@ func (l *Leg) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	defer l.wg.Done()
 	buf := make([]byte, 1500)
 	counter := &l.videoIn
+	var rs *recvStats
 	if t == l.audio {
 		counter = &l.audioIn
+		rs = &recvStats{clock: float64(tr.Codec().ClockRate)}
 	}
 	for {
 		n, _, err := tr.Read(buf)
@@ -465,8 +474,66 @@ func (l *Leg) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			return
 		}
 		counter.Add(1)
+		if rs != nil && n >= 12 {
+			l.smu.Lock()
+			rs.add(buf[:n], time.Now())
+			l.lost, l.jitterMs = rs.lost(), rs.jitter*1000/rs.clock
+			l.smu.Unlock()
+		}
 		_ = t.Deliver(buf[:n])
 	}
+}
+
+// recvStats follows one received stream: loss from sequence numbers and
+// the RFC 3550 §6.4.1 interarrival jitter (in RTP clock units).
+type recvStats struct {
+	clock          float64
+	started        bool
+	base, high     uint32 // extended sequence numbers
+	received       int64
+	jitter         float64
+	lastTransit    float64
+	haveTransit    bool
+	firstArrivalNs int64
+}
+
+func (r *recvStats) add(pkt []byte, at time.Time) {
+	seq := uint32(uint16(pkt[2])<<8 | uint16(pkt[3]))
+	ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
+	if !r.started {
+		r.started, r.base, r.high, r.firstArrivalNs = true, seq, seq, at.UnixNano()
+	} else {
+		// extend the 16-bit sequence number next to the highest seen
+		ext := r.high&^0xffff | seq
+		if int32(ext-r.high) < -0x8000 {
+			ext += 0x10000
+		} else if int32(ext-r.high) > 0x8000 {
+			ext -= 0x10000
+		}
+		if int32(ext-r.high) > 0 {
+			r.high = ext
+		}
+	}
+	r.received++
+	if r.clock > 0 {
+		arrival := float64(at.UnixNano()-r.firstArrivalNs) / 1e9 * r.clock
+		transit := arrival - float64(ts)
+		if r.haveTransit {
+			d := transit - r.lastTransit
+			if d < 0 {
+				d = -d
+			}
+			r.jitter += (d - r.jitter) / 16
+		}
+		r.lastTransit, r.haveTransit = transit, true
+	}
+}
+
+func (r *recvStats) lost() int64 {
+	if !r.started {
+		return 0
+	}
+	return max(int64(r.high-r.base+1)-r.received, 0)
 }
 
 // PacketsIn counts the RTP packets received from the browser.
@@ -517,4 +584,20 @@ func (l *Leg) Close() error {
 	l.finish()
 	l.wg.Wait()
 	return err
+}
+
+// MediaStats are a leg's audio RTP figures as pion's statistics report them.
+type MediaStats struct {
+	PacketsReceived uint64  `json:"packets_received"`
+	PacketsLost     int64   `json:"lost"`
+	JitterMs        float64 `json:"jitter_ms"`
+	PacketsSent     uint64  `json:"packets_sent"`
+}
+
+// AudioStats are the leg's audio figures: packets received from and sent
+// to the browser, loss and jitter of what it sends us.
+func (l *Leg) AudioStats() MediaStats {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	return MediaStats{PacketsReceived: l.audioIn.Load(), PacketsSent: l.audioOutN.Load(), PacketsLost: l.lost, JitterMs: l.jitterMs}
 }

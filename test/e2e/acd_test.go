@@ -325,7 +325,7 @@ func TestForwardACDTransfer(t *testing.T) {
 	eventually(t, 5*time.Second, "the session to end", func() bool { return getSession(t, sid)["state"] == "ended" })
 	// The SIP legs' media counters: metrics and the call record.
 	eventually(t, 5*time.Second, "RTP counters of the ended SIP legs", func() bool {
-		return metricValue(t, `split_rtp_packets_total{direction="rx"}`) > 200 && metricValue(t, `split_rtp_packets_total{direction="tx"}`) > 200
+		return metricValue(t, `split_rtp_packets_total{direction="rx",side="sip"}`) > 200 && metricValue(t, `split_rtp_packets_total{direction="tx",side="sip"}`) > 200
 	})
 	var body []byte
 	eventually(t, 5*time.Second, "leg.media events for the SIP legs in the call record", func() bool {

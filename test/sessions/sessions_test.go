@@ -257,7 +257,16 @@ func TestBuiltInQueueTransferAndRecords(t *testing.T) {
 		return strings.Contains(fmt.Sprint(ev["events"]), "session.ended")
 	})
 	evs := fmt.Sprint(ev["events"])
-	for _, want := range []string{"session.created", "agent.offered", "session.transferred", "session.ended"} {
+	// the browser legs' media figures are in the record, with real traffic
+	for _, e := range ev["events"].([]any) {
+		e := e.(map[string]any)
+		if e["type"] == "leg.media" {
+			if d := e["data"].(map[string]any); d["packets_received"].(float64) < 25 {
+				t.Errorf("leg.media of %v: %v", e["leg"], d)
+			}
+		}
+	}
+	for _, want := range []string{"session.created", "agent.offered", "session.transferred", "session.ended", "side:webrtc"} {
 		if !strings.Contains(evs, want) {
 			t.Fatalf("event history lacks %s: %s", want, evs)
 		}
