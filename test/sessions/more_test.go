@@ -77,28 +77,8 @@ func TestConferenceMixAndWebhooks(t *testing.T) {
 	}
 	defer h.Stop()
 	a := api{t, h.URL}
-	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ag.Close()
-	_ = ag.Send(ctx, map[string]any{"type": "login"})
-	_ = ag.Send(ctx, map[string]any{"type": "ready", "ready": true})
-	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := ag.WaitFor(ctx, isType("offer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ag.Accept(ctx, offer); err != nil {
-		t.Fatal(err)
-	}
+	ag := connectAgent(ctx, t, h, "agent1", toneAgent1, 1, true)
+	cust, offer := answeredCall(ctx, t, h, ag)
 	waitUntil(t, 10*time.Second, "a two-party call", func() bool { return cust.DominantHz(tones) == toneAgent1 })
 
 	code, out := a.do("POST", "/v1/sessions/"+offer.Session+"/participants", map[string]any{"to": "1000"})
@@ -279,33 +259,9 @@ func TestSupervisorBarge(t *testing.T) {
 	}
 	defer h.Stop()
 	a := api{t, h.URL}
-	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ag.Close()
-	sup, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent2")), toneAgent2, 2, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Close()
-	_ = ag.Send(ctx, map[string]any{"type": "login"})
-	_ = ag.Send(ctx, map[string]any{"type": "ready", "ready": true})
-	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := ag.WaitFor(ctx, isType("offer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ag.Accept(ctx, offer); err != nil {
-		t.Fatal(err)
-	}
+	ag := connectAgent(ctx, t, h, "agent1", toneAgent1, 1, true)
+	sup := connectAgent(ctx, t, h, "agent2", toneAgent2, 2, false)
+	cust, offer := answeredCall(ctx, t, h, ag)
 	waitUntil(t, 10*time.Second, "the call", func() bool { return cust.DominantHz(tones) == toneAgent1 })
 	if code, out := a.do("POST", "/v1/sessions/"+offer.Session+"/participants", map[string]any{"to": "agent:agent2", "role": "supervisor"}); code != 202 {
 		t.Fatalf("barge: %d %v", code, out)

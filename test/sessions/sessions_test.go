@@ -459,27 +459,8 @@ func TestCustomerResume(t *testing.T) {
 	}
 	defer h.Stop()
 	a := api{t, h.URL}
-	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ag.Close()
-	_ = ag.Send(ctx, map[string]any{"type": "login"})
-	_ = ag.Send(ctx, map[string]any{"type": "ready", "ready": true})
-	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := ag.WaitFor(ctx, isType("offer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ag.Accept(ctx, offer); err != nil {
-		t.Fatal(err)
-	}
+	ag := connectAgent(ctx, t, h, "agent1", toneAgent1, 1, true)
+	cust, offer := answeredCall(ctx, t, h, ag)
 	waitUntil(t, 10*time.Second, "the call", func() bool { return cust.DominantHz(tones) == toneAgent1 })
 	ans, _ := cust.WaitFor(ctx, isType("answer"))
 	var resume struct{ Resume string }
@@ -522,4 +503,44 @@ func TestCustomerResume(t *testing.T) {
 		_, s := a.do("GET", "/v1/sessions/"+offer.Session, nil)
 		return s["state"] == "ended" && s["cause"] == "Customer left"
 	})
+}
+
+// connectAgent opens agent id's console (sending toneHz, video tagged tag)
+// and, with ready, logs it in to the built-in ACD and makes it ready.
+func connectAgent(ctx context.Context, t *testing.T, h *testutil.Hub, id string, toneHz float64, tag byte, ready bool) *testutil.SessionPeer {
+	t.Helper()
+	p, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, id)), toneHz, tag, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if ready {
+		_ = p.Send(ctx, map[string]any{"type": "login"})
+		_ = p.Send(ctx, map[string]any{"type": "ready", "ready": true})
+	}
+	return p
+}
+
+// answeredCall: a customer (tone toneCustomer, video tag 9) enters at the
+// default entry point and ag accepts the offer; it returns the customer and
+// the offer (whose Session is the session id) once the agent hears them.
+func answeredCall(ctx context.Context, t *testing.T, h *testutil.Hub, ag *testutil.SessionPeer) (*testutil.SessionPeer, testutil.Message) {
+	t.Helper()
+	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cust.Close)
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the answered call", func() bool { return ag.DominantHz(tones) == toneCustomer })
+	return cust, offer
 }
