@@ -80,13 +80,23 @@ func newDispatcher(t *testing.T, senders map[notify.Channel]notify.Sender, o not
 	return d
 }
 
-// checkNoWorkers fails if a Dispatcher worker goroutine is still running.
+// checkNoWorkers fails if a Dispatcher worker goroutine is still running
+// a second after Close returned. (Close returns once every worker has
+// called wg.Done; the goroutine itself may take a moment more to exit.)
 func checkNoWorkers(t *testing.T) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	if bytes.Contains(buf, []byte("notify.(*Dispatcher).worker")) {
-		t.Errorf("Dispatcher worker goroutine leaked:\n%s", buf)
+	deadline := time.Now().Add(time.Second)
+	for {
+		n := runtime.Stack(buf, true)
+		if !bytes.Contains(buf[:n], []byte("notify.(*Dispatcher).worker")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("Dispatcher worker goroutine leaked:\n%s", buf[:n])
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
