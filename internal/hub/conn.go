@@ -759,6 +759,10 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 	}
 	t.customer = c
 	t.custLeg = rl.ID
+	if t.ringback != nil {
+		close(t.ringback) // the desk phone stops ringing: the customer is here
+		t.ringback = nil
+	}
 	c.track(rl.ID, s.ID)
 	resume, _, _ := h.signer.Mint(auth.Claims{Identity: roleCustomer, Role: roleCustomer, Session: s.ID}, 2*time.Hour)
 	c.send(answerMsg{Type: "answer", Leg: rl.ID, Session: s.ID, SDP: answer, Resume: resume})

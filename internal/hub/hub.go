@@ -228,11 +228,12 @@ type state struct {
 	offers       map[string]*offer
 	transfer     string // target of a transfer in progress
 	refer        *referState
-	agentWaiting string // reverse: the agent waiting for the customer
-	phoneAgent   bool   // reverse from a desk phone: the agent leg is SIP
-	escalated    bool   // remote viewer: the browser joins a phone call's session
-	dropped      bool   // the customer's browser went away; waiting for it to resume
-	drops        int    // how many times (each drop has its own grace timer)
+	agentWaiting string        // reverse: the agent waiting for the customer
+	phoneAgent   bool          // reverse from a desk phone: the agent leg is SIP
+	escalated    bool          // remote viewer: the browser joins a phone call's session
+	dropped      bool          // the customer's browser went away; waiting for it to resume
+	drops        int           // how many times (each drop has its own grace timer)
+	ringback     chan struct{} // reverse from a desk phone: closed when the customer joins
 	position     int
 	ewt          time.Duration
 	enqueuedAt   time.Time

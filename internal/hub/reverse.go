@@ -2,10 +2,13 @@ package hub
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/split-hub/split/internal/leg"
+	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/sipua"
 )
@@ -136,6 +139,11 @@ func (h *Hub) reverseFromPhone(sc *sipua.Call, number string) {
 				return
 			}
 			s.Do(s.Replan)
+			s.Do(func() {
+				stop := make(chan struct{})
+				st(s).ringback = stop
+				h.goAsync(func() { ringback(sc.Audio(), stop, s.Done()) })
+			})
 			if _, err := h.issueLink(context.Background(), s, o); err != nil {
 				s.Do(func() { h.end(s, 500, "Link failed") })
 				return
@@ -169,4 +177,48 @@ func (h *Hub) e164(n string) string {
 		return "+" + h.cfg.Sessions.CountryCode + strings.TrimLeft(n, "0")
 	}
 	return "+" + n
+}
+
+// ringback plays a ringing tone (425 Hz, 1 s on, 4 s off, as in Europe)
+// to a desk phone waiting in a Reverse call until stop closes (the customer
+// joined) or the session ends. The agent knows the call is alive.
+func ringback(t *leg.Track, stop, done <-chan struct{}) {
+	c := t.Send()
+	alaw := c.Is("PCMA")
+	if !alaw && !c.Is("PCMU") {
+		return // G.711 phones only
+	}
+	pkt := make([]byte, 12+160)
+	pkt[0], pkt[1] = 0x80, c.PT&0x7f
+	ssrc := uint32(time.Now().UnixNano())
+	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	pcm := make([]int16, 160)
+	var phase float64
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		on := i%250 < 50 // 1 s of every 5 s
+		if on {
+			media.GenerateTone(pcm, 425, 8000, &phase, 0.25)
+		} else {
+			clear(pcm)
+		}
+		for j, v := range pcm {
+			if alaw {
+				pkt[12+j] = media.EncodeAlawSample(v)
+			} else {
+				pkt[12+j] = media.EncodeUlawSample(v)
+			}
+		}
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		binary.BigEndian.PutUint32(pkt[4:], uint32(i)*160)
+		_ = t.In.WriteRTP(pkt)
+	}
 }

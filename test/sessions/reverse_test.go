@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/notify"
 	"github.com/split-hub/split/internal/notify/notifytest"
 	"github.com/split-hub/split/internal/testutil"
@@ -252,4 +253,61 @@ func notifytestLink(body string) string {
 		return ""
 	}
 	return strings.Fields(body[i:])[0]
+}
+
+// TestReverseDeskPhoneRingback: an agent's desk phone (a SIP UA) dials *88
+// plus a national number; the hub completes it to E.164, texts the link,
+// and plays ringback to the phone until the customer joins; then phone and
+// customer hear each other.
+func TestReverseDeskPhoneRingback(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tw := notifytest.StartTwilio(t)
+	cfg := hubConfig(t, 20300, t.TempDir())
+	withNotify(cfg, tw, nil)
+	cfg.Sessions.CountryCode = "34"
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	desk, err := testutil.StartUAS(testutil.UASOptions{Listen: "127.0.0.1:20390", ToneHz: toneAgent1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer desk.Close()
+	call, err := desk.Invite(ctx, "sip:*88600123456@"+cfg.SIP.ListenUDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := tw.Wait(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].To != "+34600123456" {
+		t.Fatalf("the link went to %s, want +34600123456", msgs[0].To)
+	}
+	level := func(f float64) float64 {
+		p := call.Received()
+		if len(p) < 8000 {
+			return 0
+		}
+		return media.ToneLevel(p[len(p)-8000:], f, 8000)
+	}
+	waitUntil(t, 8*time.Second, "ringback at the desk phone", func() bool { return level(425) > 0.02 })
+	code, out := join(t, api{t, h.URL}, linkToken(t, tw.LastLink()), nil)
+	if code != 200 {
+		t.Fatalf("join: %d %v", code, out)
+	}
+	cust, err := testutil.DialSession(ctx, wsURL(h, "token="+out["ws_token"].(string)), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "phone and customer hearing each other, the ringback gone", func() bool {
+		return cust.DominantHz(tones) == toneAgent1 && level(toneCustomer) > 0.02 && level(425) < 0.005
+	})
 }
