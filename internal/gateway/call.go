@@ -138,7 +138,7 @@ func (c *Call) dial(to, offer string, headers map[string]string) {
 		c.finish(code, "Not Found")
 		return
 	}
-	prefs := browserPrefs(g.cfg.WebRTC.AudioCodecs, trunk.Codecs)
+	prefs := rtc.BrowserPrefs(g.cfg.WebRTC.AudioCodecs, trunk.Codecs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	leg, answer, err := g.rtc.AcceptOffer(ctx, offer, rtc.Options{
@@ -229,7 +229,7 @@ func (c *Call) ring(clients []*Client) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	leg, offer, err := c.g.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: sc.Video() != nil && (vcodec != "" || isLateOffer(sc)), VideoCodecs: nonEmpty(vcodec), OnState: c.onRTCState})
+	leg, offer, err := c.g.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: sc.Video() != nil && (vcodec != "" || isLateOffer(sc)), VideoCodecs: rtc.Only(vcodec), OnState: c.onRTCState})
 	if err != nil {
 		c.log.Warn("cannot create browser offer", "err", err)
 		sc.Reject(500, "Server Internal Error")
@@ -321,37 +321,4 @@ func validHeaderName(n string) bool {
 	// session-correlation headers (User-to-User and X-Split-* are the hub's).
 	l := strings.ToLower(n)
 	return strings.HasPrefix(l, "x-") && !strings.HasPrefix(l, "x-split-")
-}
-
-// browserPrefs orders the codecs allowed toward browsers so that those the
-// trunk also speaks come first (in the trunk's order): passthrough when the
-// operator allows it, transcoding only when webrtc.audio_codecs asks for it.
-func browserPrefs(allowed, trunk []string) []string {
-	out := make([]string, 0, len(allowed))
-	for _, t := range trunk {
-		for _, a := range allowed {
-			if strings.EqualFold(a, t) {
-				out = append(out, a)
-			}
-		}
-	}
-	for _, a := range allowed {
-		dup := false
-		for _, o := range out {
-			if strings.EqualFold(a, o) {
-				dup = true
-			}
-		}
-		if !dup {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }

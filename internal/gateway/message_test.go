@@ -63,16 +63,3 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
-
-func TestBrowserPrefs(t *testing.T) {
-	for _, c := range []struct{ allowed, trunk, want []string }{
-		{[]string{"PCMU", "PCMA", "opus"}, []string{"PCMA"}, []string{"PCMA", "PCMU", "opus"}},
-		{[]string{"opus"}, []string{"PCMU", "PCMA"}, []string{"opus"}},
-		{[]string{"opus", "PCMU"}, []string{"PCMU"}, []string{"PCMU", "opus"}},
-	} {
-		got := browserPrefs(c.allowed, c.trunk)
-		if strings.Join(got, ",") != strings.Join(c.want, ",") {
-			t.Errorf("browserPrefs(%v, %v) = %v, want %v", c.allowed, c.trunk, got, c.want)
-		}
-	}
-}

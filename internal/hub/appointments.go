@@ -391,10 +391,7 @@ func (h *Hub) remind(ctx context.Context, now time.Time) {
 		if a.State != apptScheduled {
 			continue
 		}
-		ch := channelFor(a.CustomerContact)
-		if ch == "email" {
-			ch = "email" // the invitation carried a VALARM; e-mail a reminder too
-		}
+		ch := channelFor(a.CustomerContact) // e-mail too: not every client shows the invitation's VALARM
 		if ch != "copy" && h.notifier != nil && h.notifier.Has(ch) {
 			if _, err := h.sendApptLink(ctx, a, ch, 0, true); err != nil {
 				h.log.Warn("appointments: reminder failed", "appointment", a.ID, "err", err)

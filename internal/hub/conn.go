@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -637,7 +638,7 @@ func (h *Hub) agentLogin(c *conn, queues []string) error {
 		queues = a.Queues
 	}
 	for _, q := range queues {
-		if !containsStr(a.Queues, q) {
+		if !slices.Contains(a.Queues, q) {
 			return fmt.Errorf("%w: agent %q is not a member of queue %q", errForbidden, c.identity, q)
 		}
 	}
@@ -648,15 +649,6 @@ func (h *Hub) agentLogin(c *conn, queues []string) error {
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	return nil
-}
-
-func containsStr(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // customerStart creates (or, with a join token, takes) the customer's
@@ -733,7 +725,7 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 	var vcodecs []string = []string{"VP8", "H264"}
 	if tg.sip != "" {
 		if trunk, _, err := h.ua.Resolve(tg.sip); err == nil {
-			prefs = browserPrefs(h.cfg.WebRTC.AudioCodecs, trunk.Codecs)
+			prefs = rtc.BrowserPrefs(h.cfg.WebRTC.AudioCodecs, trunk.Codecs)
 			if trunk.Video {
 				vcodecs = trunk.VideoCodecs
 			}
@@ -818,34 +810,6 @@ func (h *Hub) viewerJoin(c *conn, m inFrame) error {
 		c.send(h.sessionFrame(s, false))
 		return nil
 	})
-}
-
-// browserPrefs orders the codecs allowed toward browsers so that those the
-// trunk also speaks come first: passthrough wherever possible.
-func browserPrefs(allowed, trunk []string) []string {
-	out := make([]string, 0, len(allowed))
-	for _, t := range trunk {
-		for _, a := range allowed {
-			if strings.EqualFold(a, t) && !containsFold(out, a) {
-				out = append(out, a)
-			}
-		}
-	}
-	for _, a := range allowed {
-		if !containsFold(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // customerDropped: the customer's browser went away without hanging up (a

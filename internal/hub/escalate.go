@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/split-hub/split/internal/notify"
 	"github.com/split-hub/split/internal/session"
 )
 
@@ -62,7 +63,7 @@ func (h *Hub) escalate(c *conn, m inFrame) error {
 			c.send(invitedMsg{Type: "invited", Session: s.ID, URL: lk.URL, Channel: lk.Channel, To: to, Delivery: lk.Delivery, ExpiresAt: lk.ExpiresAt})
 		})
 		t.escalated = true
-		s.Record("session.escalated", "", map[string]any{"channel": ch, "to": maskRecipient(to)})
+		s.Record("session.escalated", "", map[string]any{"channel": ch, "to": notify.MaskAddr(to)})
 		return nil
 	})
 }

@@ -506,7 +506,6 @@ func routeMatches(r config.Route, entry string, c session.Customer, now time.Tim
 
 // routeSession sends a session (with its customer leg) to a target.
 func (h *Hub) routeSession(s *session.Session, tg target) {
-	t := st(s)
 	_ = s.SetState(session.StateRouting, map[string]any{"route": tg.route.Name})
 	if tg.agent != "" {
 		if err := h.offerToAgent(s, tg.agent, "direct", nil, ""); err != nil {
@@ -532,9 +531,7 @@ func (h *Hub) routeSession(s *session.Session, tg target) {
 	if err := h.dialACD(s, tg.sip, tg.route); err != nil {
 		h.log.Warn("route failed", "session", s.ID, "target", tg.sip, "err", err)
 		h.end(s, 503, "Route failed: "+err.Error())
-		return
 	}
-	_ = t
 }
 
 // enqueue puts the session in a built-in queue (session goroutine).
@@ -674,7 +671,7 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 	prefs = append(prefs, "opus")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rl, sdpOffer, err := h.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: video, VideoCodecs: nonEmpty(vcodec)})
+	rl, sdpOffer, err := h.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: video, VideoCodecs: rtc.Only(vcodec)})
 	if err != nil {
 		return err
 	}
@@ -966,13 +963,6 @@ func (h *Hub) publicURL() string {
 		scheme = "https"
 	}
 	return scheme + "://" + h.cfg.HTTP.Listen
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }
 
 // --- endpoints ---

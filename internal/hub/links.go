@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/split-hub/split/internal/auth"
+	"github.com/split-hub/split/internal/notify"
 	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/store"
 )
@@ -358,7 +359,7 @@ func (h *Hub) issueLink(ctx context.Context, s *session.Session, o LinkOptions) 
 	}
 	if s != nil {
 		s.Do(func() {
-			s.Record("link.created", "", map[string]any{"channel": o.Channel, "to": maskRecipient(o.Recipient), "expires_at": o.ExpiresAt.UTC()})
+			s.Record("link.created", "", map[string]any{"channel": o.Channel, "to": notify.MaskAddr(o.Recipient), "expires_at": o.ExpiresAt.UTC()})
 		})
 	}
 	if o.Channel != "copy" {
@@ -374,18 +375,6 @@ func customerName(s *session.Session) string {
 		return ""
 	}
 	return s.Info().Customer.Name
-}
-
-// maskRecipient keeps call records useful without spreading contact data:
-// +34600123456 → +34******456, ana@example.com → a***@example.com.
-func maskRecipient(to string) string {
-	if at := strings.IndexByte(to, '@'); at > 0 {
-		return to[:1] + "***" + to[at:]
-	}
-	if len(to) > 6 {
-		return to[:3] + strings.Repeat("*", len(to)-6) + to[len(to)-3:]
-	}
-	return "***"
 }
 
 // Delivery is one link to send.

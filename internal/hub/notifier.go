@@ -113,7 +113,7 @@ func (n *linkNotifier) Deliver(ctx context.Context, d Delivery) {
 func (n *linkNotifier) result(m notify.Message, r notify.Receipt, err error, attempt int, final bool) {
 	id, hash, _ := strings.Cut(m.Ref, ".")
 	status := r.Status
-	data := map[string]any{"channel": string(m.Channel), "attempt": attempt, "to": maskRecipient(m.To)}
+	data := map[string]any{"channel": string(m.Channel), "attempt": attempt, "to": notify.MaskAddr(m.To)}
 	if err != nil {
 		status = "failed"
 		if !final {
@@ -131,7 +131,7 @@ func (n *linkNotifier) result(m notify.Message, r notify.Receipt, err error, att
 		}
 	}
 	if err != nil && final {
-		n.h.log.Warn("link delivery failed", "channel", string(m.Channel), "to", maskRecipient(m.To), "attempts", attempt, "err", err)
+		n.h.log.Warn("link delivery failed", "channel", string(m.Channel), "to", notify.MaskAddr(m.To), "attempts", attempt, "err", err)
 	}
 	if s := n.h.Session(id); s != nil {
 		frame := map[string]any{"type": "delivery", "session": id, "channel": string(m.Channel), "status": status}

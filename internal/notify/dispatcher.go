@@ -227,7 +227,7 @@ func backoff(n int, initial, max time.Duration, jitter float64) time.Duration {
 }
 
 func (d *Dispatcher) report(m Message, r Receipt, err error, attempt int, final bool) {
-	attrs := []any{"channel", m.Channel, "ref", m.Ref, "to", maskAddr(m.To), "attempt", attempt, "final", final}
+	attrs := []any{"channel", m.Channel, "ref", m.Ref, "to", MaskAddr(m.To), "attempt", attempt, "final", final}
 	switch {
 	case err == nil:
 		d.log.Info("link delivered", append(attrs, "provider_id", r.ProviderID, "status", r.Status)...)

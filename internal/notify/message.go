@@ -216,8 +216,9 @@ func truncate(s string, n int) string {
 	return strings.TrimRight(string(r[:cut]), " ,;:.-") + "…"
 }
 
-// maskAddr hides most of a phone number or e-mail address for logs.
-func maskAddr(s string) string {
+// MaskAddr hides most of a phone number or e-mail address, for logs and
+// call records: +34600123456 → +34*******56, ana@example.com → a***@example.com.
+func MaskAddr(s string) string {
 	if at := strings.LastIndexByte(s, '@'); at > 0 {
 		return s[:1] + "***" + s[at:]
 	}
