@@ -68,9 +68,11 @@ func TestBaresipBrowserCallsVideoPhone(t *testing.T) {
 			if res.AudioPeakHz == nil || !near(*res.AudioPeakHz, baresipTone, 30) {
 				t.Errorf("page's audio peak %v Hz, want baresip's %.0f Hz tone (%v)", res.AudioPeakHz, baresipTone, res.Raw)
 			}
-			if !res.sawState("ringing") {
-				t.Errorf("page never saw ringing: %v", res.States)
-			}
+			// No assertion on "ringing": baresip auto-answers, its 180 and
+			// 200 leave within microseconds, and sipgo hands each response
+			// to its own goroutine, so the 200 may win and the 180 then
+			// arrives in a finished transaction (seen once in CI). Ringing
+			// is asserted with sipp, which paces its 180.
 		})
 	}
 }
