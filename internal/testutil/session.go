@@ -42,6 +42,7 @@ type SessionPeer struct {
 	pcm     []int16 // last second of decoded audio
 	tags    map[byte]int
 	vseq    []uint16
+	alog    []AudioFrame // the last audioLogMax received audio packets
 
 	audioPkts, videoPkts atomic.Uint64
 }
@@ -197,6 +198,12 @@ func (p *SessionPeer) newPCWith(codec string) (*webrtc.PeerConnection, error) {
 				if len(p.pcm) > 8000 {
 					p.pcm = p.pcm[len(p.pcm)-8000:]
 				}
+				if n := len(pkt.Payload); n > 0 && n <= len(p.pcm) {
+					p.alog = append(p.alog, AudioFrame{Seq: pkt.SequenceNumber, At: time.Now(), PCM: append([]int16(nil), p.pcm[len(p.pcm)-n:]...)})
+					if len(p.alog) > audioLogMax {
+						p.alog = append(p.alog[:0:0], p.alog[len(p.alog)-audioLogMax/2:]...)
+					}
+				}
 				p.mu.Unlock()
 				continue
 			}
@@ -342,6 +349,23 @@ func (p *SessionPeer) Accept(ctx context.Context, offer Message) error {
 
 // AudioPackets and VideoPackets count received RTP.
 func (p *SessionPeer) AudioPackets() uint64 { return p.audioPkts.Load() }
+
+// AudioFrame is one received audio packet, decoded.
+type AudioFrame struct {
+	Seq uint16
+	At  time.Time // arrival
+	PCM []int16   // 8 kHz samples
+}
+
+const audioLogMax = 6000 // 2 minutes of 20 ms packets
+
+// AudioLog returns the received audio packets kept (at least the last
+// minute), oldest first; pick a window by At.
+func (p *SessionPeer) AudioLog() []AudioFrame {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]AudioFrame(nil), p.alog...)
+}
 
 // VideoPackets counts received video RTP packets.
 func (p *SessionPeer) VideoPackets() uint64 { return p.videoPkts.Load() }

@@ -37,7 +37,7 @@ func (m *Mixer) tick() {
 	// 64 participants (each then mixes on its own).
 	keyed := len(ps) <= 64
 	for i, l := range ps {
-		if l.refreshSend(m) != nil || !l.tx.ok {
+		if l.refreshSend(m) != nil || !l.tx.ok || l.holdBack(ps) {
 			continue
 		}
 		var share *participant
@@ -68,6 +68,36 @@ func (m *Mixer) tick() {
 		}
 		l.send(m, share)
 	}
+}
+
+// leadingSilence is how long a new listener may wait for its first audio.
+// A mix that replaces a two-party bridge (a third party joins, a voice
+// moves to another device) starts with empty jitter buffers; sending the
+// silence of those first ticks would put a hole in what the listener was
+// hearing, while sending nothing lets its receiver conceal the pause. After
+// leadingSilence ticks silence is sent anyway, so that a far end's RTP
+// timeout never fires on a listener whose speakers are all quiet.
+const leadingSilence = 10 // ticks (200 ms)
+
+// holdBack reports whether l's first packet should wait: none of its
+// speakers has produced audio yet, and it has not waited leadingSilence
+// ticks.
+func (l *participant) holdBack(ps []*participant) bool {
+	if l.tx.started {
+		return false
+	}
+	for _, s := range l.heard {
+		if ps[s].rx.active {
+			l.tx.started = true
+			return false
+		}
+	}
+	if l.tx.waited++; l.tx.waited > leadingSilence {
+		l.tx.started = true
+		return false
+	}
+	l.c.heldBack.Add(1)
+	return true
 }
 
 // mixFor computes l's mix into l.mx.mix and l.mx.mix16: the total minus

@@ -57,6 +57,7 @@ type Counters struct {
 	Ignored   uint64 // telephone-event, comfort noise, red/rtx packets: not audio
 	Dropped   uint64 // malformed, unknown payload type, too large, late, duplicate or overflow
 	Errors    uint64 // decode, encode or send failures
+	HeldBack  uint64 // ticks at the start with nothing sent: no speaker had audio yet (at most 10)
 }
 
 // Mixer is a mix-minus audio conference of any number of legs' tracks. One

@@ -20,6 +20,11 @@ import (
 // output is analysed.
 const settle = 10
 
+// prefill is how many ticks pass before a new participant's first packet
+// plays: the jitter buffer holds DefaultJitterFrames 20 ms packets. Until
+// then a listener is sent nothing (Counters.HeldBack).
+const prefill = mixer.DefaultJitterFrames - 1
+
 // Three talkers on three codecs: each hears the other two and not itself,
 // at every mixing rate, with a well-formed RTP stream.
 func TestMixMinus(t *testing.T) {
@@ -41,8 +46,10 @@ func TestMixMinus(t *testing.T) {
 			for _, p := range all {
 				checkStream(t, p)
 				in, out, concealed, ok := m.Stats(p.id)
-				if !ok || in != ticks || out != ticks || concealed != 0 {
-					t.Errorf("%s: stats in %d out %d concealed %d ok %v; want %d, %d, 0", p.id, in, out, concealed, ok, ticks, ticks)
+				cn, _ := m.Counters(p.id)
+				// the first DefaultJitterFrames-1 ticks buffer: nothing to send yet
+				if !ok || in != ticks || out != ticks-prefill || cn.HeldBack != prefill || concealed != 0 {
+					t.Errorf("%s: stats in %d out %d held back %d concealed %d ok %v; want %d, %d, %d, 0", p.id, in, out, cn.HeldBack, concealed, ok, ticks, ticks-prefill, prefill)
 				}
 			}
 		})
@@ -243,8 +250,8 @@ func TestConcurrentChanges(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	if in, out, _, ok := m.Stats("a"); !ok || in == 0 || out != n {
-		t.Errorf("a: in %d out %d ok %v; want out %d", in, out, ok, n)
+	if cn, ok := m.Counters("a"); !ok || cn.In == 0 || cn.Out+cn.HeldBack != n {
+		t.Errorf("a: %+v ok %v; want out + held back = %d", cn, ok, n)
 	}
 }
 
@@ -361,7 +368,7 @@ func TestPacketSizesAndSourceChanges(t *testing.T) {
 			expect(t, b, skip, all, a, c)
 			expect(t, c, skip, all, a, b)
 			for _, p := range all {
-				if cn, _ := m.Counters(p.id); cn.Concealed != 0 || cn.Dropped != 0 || cn.Errors != 0 || cn.Out != 45 {
+				if cn, _ := m.Counters(p.id); cn.Concealed != 0 || cn.Dropped != 0 || cn.Errors != 0 || cn.Out+cn.HeldBack != 45 || cn.HeldBack == 0 {
 					t.Errorf("%s: %+v", p.id, cn)
 				}
 			}
@@ -426,8 +433,8 @@ func TestBadOpus(t *testing.T) {
 	if ca.Dropped < 10 {
 		t.Errorf("a: %+v; want 10 dropped", ca)
 	}
-	if _, out, _, _ := m.Stats("b"); out != 40 {
-		t.Errorf("b was sent %d packets, want 40", out)
+	if cb, _ := m.Counters("b"); cb.Out != 40-prefill {
+		t.Errorf("b was sent %d packets, want %d", cb.Out, 40-prefill)
 	}
 }
 
@@ -585,5 +592,34 @@ func TestTickNoAlloc(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A new mix starts without a hole: a listener is sent nothing until one of
+// its speakers has audio (so its first packet already carries a voice),
+// and silence only if none has after 200 ms, so that a far end's RTP
+// timeout never fires.
+func TestNoLeadingSilence(t *testing.T) {
+	m := newMixer(t, mixer.Options{})
+	a := newParty(t, "a", codecPCMU, 440)
+	b := newParty(t, "b", codecPCMA, 1000)
+	a.add(t, m)
+	b.add(t, m)
+	run(t, m, 20, a) // only a talks
+	cb, _ := m.Counters("b")
+	if cb.HeldBack != prefill || cb.Out != 20-prefill {
+		t.Fatalf("b: %+v; want %d held back, %d sent", cb, prefill, 20-prefill)
+	}
+	first, _ := decode(t, b.out.from(0)[:1])
+	if lvl := media.ToneLevel(first, 440, 8000); lvl < toneAmp/2 {
+		t.Errorf("b's first packet carries a's tone at %.3f, want about %.2f", lvl, toneAmp)
+	}
+	// a hears nobody: after 10 ticks of waiting it gets silence every tick.
+	ca, _ := m.Counters("a")
+	if ca.HeldBack != 10 || ca.Out != 10 {
+		t.Errorf("a: %+v; want 10 held back, then 10 sent", ca)
+	}
+	if pcm, _ := decode(t, a.out.from(0)); media.ToneLevel(pcm, 1000, 8000) > 0.01 {
+		t.Errorf("a hears a tone nobody sent")
 	}
 }

@@ -47,7 +47,7 @@ const (
 // pcounters are a participant's counters; In, Ignored and Dropped are
 // written by the leg's reader goroutine, the rest by the tick.
 type pcounters struct {
-	in, out, concealed, ignored, dropped, errors atomic.Uint64
+	in, out, concealed, ignored, dropped, errors, heldBack atomic.Uint64
 }
 
 // input is installed as the participant track's output. It runs on the
@@ -173,6 +173,8 @@ type sender struct {
 	seq     uint16
 	ts      uint32
 	marker  bool
+	started bool // sent a first packet (see leadingSilence)
+	waited  int  // ticks held back before the first packet
 }
 
 func newParticipant(m *Mixer, id string, t *leg.Track) (*participant, error) {
@@ -224,5 +226,6 @@ func (p *participant) counters() Counters {
 		Ignored:   p.c.ignored.Load(),
 		Dropped:   p.c.dropped.Load() + js.Late + js.Duplicate + js.Overflow + js.TooLarge,
 		Errors:    p.c.errors.Load(),
+		HeldBack:  p.c.heldBack.Load(),
 	}
 }
