@@ -129,3 +129,17 @@ func TestParseTrunkURI(t *testing.T) {
 		}
 	}
 }
+
+func TestPoolNumbers(t *testing.T) {
+	got, err := PoolNumbers([]string{"+34910000198-+34910000201", "+34910000100", " 0034910000300-0034910000301 "})
+	want := "+34910000198 +34910000199 +34910000200 +34910000201 +34910000100 0034910000300 0034910000301"
+	if err != nil || strings.Join(got, " ") != want {
+		t.Fatalf("PoolNumbers = %v, %v; want %s", got, err, want)
+	}
+	for _, bad := range [][]string{{"abc"}, {"+3491-+34912"}, {"+34910000200-+34910000100"}, {"+34910000100-34910000101"},
+		{"+1000000000-+1999999999"}, {"12"}} {
+		if _, err := PoolNumbers(bad); err == nil {
+			t.Errorf("PoolNumbers(%q) accepted", bad)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -119,7 +120,74 @@ type Route struct {
 	Target   string `yaml:"target"`
 	FromUser string `yaml:"from_user"` // caller-ID user toward the ACD (default: "web")
 	FromName string `yaml:"from_name"` // caller-ID display name (default: the customer's name)
+	// CallerIDPool correlates by caller ID for an ACD that passes neither
+	// User-to-User nor X-Split-Session to its agent legs: each live session
+	// presents one of these numbers toward the ACD (instead of from_user),
+	// and an agent leg from that number joins it. Entries are numbers or
+	// ranges "+34910000100-+34910000199"; size it for the sessions queued
+	// and in progress at once (a released number rests for a minute).
+	CallerIDPool []string `yaml:"caller_id_pool"`
 }
+
+// maxPoolNumbers bounds one route's caller-ID pool.
+const maxPoolNumbers = 100000
+
+// PoolNumbers expands a caller-ID pool: numbers ("+34910000100") and
+// ranges of numbers of the same length ("+34910000100-+34910000199").
+func PoolNumbers(entries []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(n string) error {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+		if len(out) > maxPoolNumbers {
+			return fmt.Errorf("more than %d numbers", maxPoolNumbers)
+		}
+		return nil
+	}
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		lo, hi, isRange := strings.Cut(e, "-")
+		if !poolNumberRE.MatchString(lo) || (isRange && !poolNumberRE.MatchString(hi)) {
+			return nil, fmt.Errorf("%q is not a number or a range of numbers (+34910000100-+34910000199)", e)
+		}
+		if !isRange {
+			if err := add(lo); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		plus := strings.HasPrefix(lo, "+")
+		ld, hd := strings.TrimPrefix(lo, "+"), strings.TrimPrefix(hi, "+")
+		if plus != strings.HasPrefix(hi, "+") || len(ld) != len(hd) || hd < ld {
+			return nil, fmt.Errorf("range %q: both ends must have the same length and format, the first not above the last", e)
+		}
+		// the ends share a prefix; only the rest varies (at most 9 digits)
+		i := 0
+		for i < len(ld) && ld[i] == hd[i] {
+			i++
+		}
+		if len(ld)-i > 9 {
+			return nil, fmt.Errorf("range %q is too wide", e)
+		}
+		a, _ := strconv.Atoi(ld[i:])
+		b, _ := strconv.Atoi(hd[i:])
+		if b-a+1 > maxPoolNumbers {
+			return nil, fmt.Errorf("range %q has more than %d numbers", e, maxPoolNumbers)
+		}
+		pfx := lo[:len(lo)-(len(ld)-i)]
+		for n := a; n <= b; n++ {
+			if err := add(fmt.Sprintf("%s%0*d", pfx, len(ld)-i, n)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+var poolNumberRE = regexp.MustCompile(`^\+?[0-9]{3,20}$`)
 
 // Queue is a built-in ACD queue.
 type Queue struct {
@@ -277,6 +345,13 @@ func (s *Sessions) validate(add func(key, format string, a ...any), c *Config) {
 		if r.TimeZone != "" {
 			if _, err := time.LoadLocation(r.TimeZone); err != nil {
 				add(key+".time_zone", "%v", err)
+			}
+		}
+		if len(r.CallerIDPool) > 0 {
+			if _, err := PoolNumbers(r.CallerIDPool); err != nil {
+				add(key+".caller_id_pool", "%v", err)
+			} else if strings.HasPrefix(r.Target, "queue:") {
+				add(key+".caller_id_pool", "only for a SIP target: the built-in queue needs no correlation")
 			}
 		}
 	}

@@ -97,6 +97,8 @@ type Hub struct {
 	mu       sync.Mutex
 	sessions map[string]*session.Session
 	agents   map[string]map[*conn]struct{}
+	clis     *cliPool            // caller-ID correlation (routes' caller_id_pool)
+	pools    map[string][]string // routes' caller_id_pool, expanded, by poolKey
 	draining bool
 	wg       sync.WaitGroup
 }
@@ -106,7 +108,17 @@ type Hub struct {
 func New(ctx context.Context, d Deps) (*Hub, error) {
 	h := &Hub{cfg: d.Config, log: d.Log, ua: d.UA, rtc: d.RTC, store: d.Store, signer: d.Signer, m: d.Metrics,
 		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version, notifier: d.Notifier,
-		sessions: map[string]*session.Session{}, agents: map[string]map[*conn]struct{}{}, limiter: newLimiter()}
+		sessions: map[string]*session.Session{}, agents: map[string]map[*conn]struct{}{}, limiter: newLimiter(),
+		clis: newCLIPool(time.Minute), pools: map[string][]string{}}
+	for _, r := range d.Config.Sessions.Routes {
+		if len(r.CallerIDPool) > 0 {
+			n, err := config.PoolNumbers(r.CallerIDPool)
+			if err != nil {
+				return nil, fmt.Errorf("sessions.routes %s: caller_id_pool: %w", r.Name, err)
+			}
+			h.pools[poolKey(r)] = n
+		}
+	}
 	if h.m == nil {
 		h.m = noMetrics{}
 	}
@@ -280,6 +292,7 @@ func (h *Hub) newSession(id string, mode session.Mode, entry string, c session.C
 	})
 	h.goAsync(func() {
 		<-s.Stopped()
+		h.clis.release(s.ID)
 		h.mu.Lock()
 		delete(h.sessions, s.ID)
 		h.mu.Unlock()

@@ -50,6 +50,16 @@ func (h *Hub) dialWith(s *session.Session, to string, r config.Route, role sessi
 		headers = append(headers, sip.NewHeader("Call-Info", "<"+v+">;purpose=info"))
 	}
 	fromUser, fromName := r.FromUser, r.FromName
+	if pool := h.pools[poolKey(r)]; len(pool) > 0 {
+		if n := h.clis.take(s.ID, pool); n != "" {
+			fromUser = n
+		} else {
+			h.log.Warn("caller-ID pool exhausted: this session's agent leg can only be correlated by its headers", "route", r.Name, "session", s.ID)
+			s.Record("correlation.pool_exhausted", "", map[string]any{"route": r.Name, "numbers": len(pool)})
+		}
+	} else if n := h.clis.numberOf(s.ID); n != "" {
+		fromUser = n // a transfer or a REFER keeps the session's pool number
+	}
 	if fromUser == "" {
 		fromUser = trunk.FromUser
 	}
@@ -93,7 +103,7 @@ func (h *Hub) dialWith(s *session.Session, to string, r config.Route, role sessi
 		t.acdLeg = sc.ID
 	}
 	h.watchSIP(s, sc)
-	s.Record("sip.dialled", sc.ID, map[string]any{"to": uri.String(), "trunk": trunk.Name, "uui": uui})
+	s.Record("sip.dialled", sc.ID, map[string]any{"to": uri.String(), "trunk": trunk.Name, "uui": uui, "caller_id": fromUser})
 	return sc.ID, nil
 }
 
@@ -220,6 +230,11 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 		return
 	}
 	sid, correlated := sessionRef(sc.Headers)
+	by := "header"
+	if !correlated {
+		sid, correlated = h.clis.lookup(sc.From.User)
+		by = "caller_id"
+	}
 	if !correlated {
 		if len(h.agentConns(agent)) == 0 {
 			if h.fallback != nil {
@@ -256,7 +271,12 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 		sc.Reject(480, "Agent Not Connected")
 		return
 	}
-	if !s.Do(func() { h.acdDelivered(s, sc, agent) }) {
+	if !s.Do(func() {
+		if by == "caller_id" {
+			s.Record("acd.correlated", sc.ID, map[string]any{"by": by, "caller_id": sc.From.User})
+		}
+		h.acdDelivered(s, sc, agent)
+	}) {
 		sc.Reject(410, "Session Ended")
 	}
 }

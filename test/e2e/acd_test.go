@@ -510,3 +510,89 @@ func TestForwardACDAgentHold(t *testing.T) {
 		t.Fatalf("ACD queue: sipp exit %d", code)
 	}
 }
+
+// TestForwardACDCallerIDCorrelation: an ACD that passes no header to its
+// agent legs (no User-to-User, no X-Split-Session) but keeps the caller ID.
+// The route's caller_id_pool gives the session a number of its own toward
+// the ACD; the agent leg that arrives from that number joins the session,
+// and the customer's video reaches the agent.
+func TestForwardACDCallerIDCorrelation(t *testing.T) {
+	needPeers(t, "sipp")
+	h := startHub(t, func(c *config.Config) {
+		forwardTo(pbxAddr, "sip:support@"+pbxAddr, "agent1")(c)
+		c.Sessions.Routes[0].CallerIDPool = []string{"+34910000100-+34910000104"}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acd := startSipp(t, "-sf", "sipp/acd_queue.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1", "-mp", "16000", "-m", "1", "-trace_logs")
+	ag, err := testutil.DialSession(ctx, sessionWS("token="+h.agentToken("agent1")), toneAgent, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ag.Close()
+	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := w.Session
+	acdLoggedUUI(t, sid) // the headers are still sent; this ACD just drops them
+	var cli string
+	eventually(t, 5*time.Second, "the ACD's log of the caller ID", func() bool {
+		logs, _ := filepath.Glob(filepath.Join(artifacts(t), "acd_queue_*_logs.log"))
+		for _, p := range logs {
+			b, _ := os.ReadFile(p)
+			if m := regexp.MustCompile(`CLI=\s*(\S+)`).FindSubmatch(b); m != nil {
+				cli = string(m[1])
+				return true
+			}
+		}
+		return false
+	})
+	if !regexp.MustCompile(`^\+3491000010[0-4]$`).MatchString(cli) {
+		t.Fatalf("the ACD saw caller ID %q, want a number of the pool", cli)
+	}
+
+	leg := startSipp(t, hubSIP, "-sf", "sipp/acd_agent_cli.xml", "-s", "agent1", "-key", "cli", cli, "-d", "5000",
+		"-i", "127.0.0.1", "-p", "15094", "-mi", "127.0.0.1", "-mp", "16100", "-m", "1")
+	o, err := ag.WaitFor(ctx, frameIs("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Session != sid {
+		t.Fatalf("agent1's offer is for %s, want %s (correlated by caller ID)", o.Session, sid)
+	}
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "video between customer and agent1, ACD audio at agent1", func() bool {
+		return cust.VideoFrom(1) > 20 && ag.VideoFrom(9) > 20 && ag.AudioPackets() > 50
+	})
+	if code := leg.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("ACD agent leg: sipp exit %d", code)
+	}
+	if err := cust.Send(ctx, map[string]any{"type": "hangup"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := acd.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("ACD queue: sipp exit %d", code)
+	}
+	_, ev := apiDo(t, "GET", "/v1/sessions/"+sid+"/events?format=json", nil)
+	found := false
+	for _, e := range ev["events"].([]any) {
+		e := e.(map[string]any)
+		if e["type"] == "acd.correlated" && e["data"].(map[string]any)["by"] == "caller_id" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the history does not say the agent leg was correlated by caller ID: %v", ev["events"])
+	}
+}
