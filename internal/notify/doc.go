@@ -36,13 +36,23 @@
 //     (https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-cta-url-messages),
 //     Bearer token, Graph error envelope {"error":{"code",…}}. Free-form
 //     messages need the 24 h customer-service window; 131047 means a template
-//     is required (ErrOutsideWindow). Message.Ref travels as
-//     biz_opaque_callback_data and comes back in status webhooks.
+//     is required (ErrOutsideWindow). With WhatsAppConfig.Template the
+//     sender then sends that approved template (its URL button's variable is
+//     the link without Template.URLBase) in the same Send, and
+//     Receipt.Fallback is "template"; 132xxx refusals of the template wrap
+//     ErrTemplate. Message.Ref travels as biz_opaque_callback_data ("|tpl"
+//     appended for templates) and comes back in status webhooks, which
+//     ParseWhatsAppWebhook verifies (X-Hub-Signature-256, HMAC-SHA256 of the
+//     raw body with the app secret) and decodes; VerifyWhatsAppSubscription
+//     answers Meta's verification GET
+//     (https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/create-webhook-endpoint).
+//     A status "failed" with 131047 arrives when Meta reports the window
+//     asynchronously: send the same Message again with TemplateOnly.
 //   - E-mail: RFC 5321 submission with net/smtp; RFC 5322 + MIME
 //     (RFC 2045-2047) message; RFC 6047 iMIP invitation with an RFC 5545
 //     iCalendar object (RFC 5546 REQUEST/CANCEL, RFC 7986 CONFERENCE).
 //
-// Secrets (AuthToken, AccessToken, Password) never appear in errors or logs;
+// Secrets (AuthToken, AccessToken, Password, the app secret) never appear in errors or logs;
 // the config types redact them in String, GoString and LogValue.
 //
 // Package notifytest has contract fakes of the three providers for tests.

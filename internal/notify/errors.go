@@ -27,6 +27,11 @@ var (
 	// free-form message because the customer has not written in the last 24
 	// hours (Graph error 131047): only an approved template can be sent.
 	ErrOutsideWindow = errors.New("notify: outside the WhatsApp 24 h customer-service window")
+	// ErrTemplate is wrapped by a *ProviderError when WhatsApp refused the
+	// template message itself (Graph 132xxx: the name or language does not
+	// exist, the parameter count or format does not match, the template is
+	// paused or disabled). Never retryable: the configuration must change.
+	ErrTemplate = errors.New("notify: WhatsApp template refused")
 	// ErrUnauthorized is wrapped by a *ProviderError when the provider rejected
 	// our credentials (Twilio 20003, Graph 190, SMTP 535).
 	ErrUnauthorized = errors.New("notify: provider rejected the credentials")
@@ -68,7 +73,7 @@ func (e *ProviderError) Error() string {
 	return b.String()
 }
 
-// Unwrap lets errors.Is match ErrOutsideWindow, ErrUnauthorized and ErrRateLimited.
+// Unwrap lets errors.Is match ErrOutsideWindow, ErrTemplate, ErrUnauthorized and ErrRateLimited.
 func (e *ProviderError) Unwrap() error { return e.kind }
 
 // Retryable reports whether err is worth retrying unchanged: a *ProviderError

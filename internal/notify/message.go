@@ -55,6 +55,11 @@ type Message struct {
 	LinkLabel string // button / link label ("Join video call" when empty)
 	Calendar  *Event // e-mail only: adds an iMIP invitation (RFC 6047) and an invite.ics attachment
 	Ref       string // our reference (e.g. the session id), echoed in status callbacks where the provider allows it
+	Name      string // the customer's name, for a greeting (WhatsApp template body {{1}}); optional
+	// TemplateOnly asks the WhatsApp sender for its approved template message
+	// at once, without trying the free-form cta_url message first (used after
+	// an asynchronous 131047). Other channels refuse it.
+	TemplateOnly bool
 }
 
 // Receipt is what a provider said when it accepted a message.
@@ -63,7 +68,14 @@ type Receipt struct {
 	ProviderID string    // Twilio "SM…", WhatsApp "wamid.…", e-mail Message-ID "<…>"; empty for copy
 	Status     string    // one of the Status* constants
 	At         time.Time // when the provider accepted it
+	// Fallback is FallbackTemplate when the WhatsApp sender sent (or tried)
+	// the approved template instead of the free-form message; ProviderID is
+	// then the template message's ID.
+	Fallback string
 }
+
+// FallbackTemplate is Receipt.Fallback for WhatsApp's template fallback.
+const FallbackTemplate = "template"
 
 // Sender delivers one message synchronously. Implementations validate the
 // message first (ErrInvalid) and report provider failures as *ProviderError.
@@ -102,6 +114,9 @@ func (m Message) Validate() error {
 	if m.Calendar != nil && m.Channel != ChannelEmail {
 		return invalidf("%s: a calendar invitation can only be sent by e-mail", m.Channel)
 	}
+	if m.TemplateOnly && m.Channel != ChannelWhatsApp {
+		return invalidf("%s: TemplateOnly is for WhatsApp messages", m.Channel)
+	}
 	if m.Link == "" {
 		if m.Channel != ChannelEmail || m.Calendar == nil {
 			return invalidf("%s: Link is required", m.Channel)
@@ -115,7 +130,7 @@ func (m Message) Validate() error {
 	if utf8.RuneCountInString(m.Subject) > maxSubject {
 		return invalidf("%s: Subject longer than %d characters", m.Channel, maxSubject)
 	}
-	if !utf8.ValidString(m.Text) || !utf8.ValidString(m.Subject) || !utf8.ValidString(m.LinkLabel) {
+	if !utf8.ValidString(m.Text) || !utf8.ValidString(m.Subject) || !utf8.ValidString(m.LinkLabel) || !utf8.ValidString(m.Name) {
 		return invalidf("%s: text is not valid UTF-8", m.Channel)
 	}
 	if len(m.Ref) > maxRef {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,13 +24,21 @@ type WhatsAppConfig struct {
 	PhoneNumberID string // the business phone number's ID (not the number)
 	AccessToken   string // system-user token; secret
 	Footer        string // optional footer text on every message (truncated to 60 characters)
-	Client        *http.Client
+	// Template, when set, is sent instead when WhatsApp refuses the
+	// free-form message because the customer is outside the 24 h window
+	// (131047). Nil: the refusal is reported as it is.
+	Template *WhatsAppTemplate
+	Client   *http.Client
 }
 
 // String redacts the AccessToken.
 func (c WhatsAppConfig) String() string {
-	return fmt.Sprintf("WhatsAppConfig{BaseURL:%q Version:%q PhoneNumberID:%q AccessToken:%q Footer:%q}",
-		c.BaseURL, c.Version, c.PhoneNumberID, redact(c.AccessToken), c.Footer)
+	tpl := "nil"
+	if c.Template != nil {
+		tpl = fmt.Sprintf("%+v", *c.Template)
+	}
+	return fmt.Sprintf("WhatsAppConfig{BaseURL:%q Version:%q PhoneNumberID:%q AccessToken:%q Footer:%q Template:%s}",
+		c.BaseURL, c.Version, c.PhoneNumberID, redact(c.AccessToken), c.Footer, tpl)
 }
 
 // GoString redacts the AccessToken in %#v.
@@ -52,7 +61,8 @@ const (
 // WhatsApp sends the join link as an interactive call-to-action URL button
 // message. Free-form messages like this one are only allowed inside the 24 h
 // customer-service window; outside it Meta answers 131047 (ErrOutsideWindow)
-// and only an approved template can be sent.
+// and only an approved template can be sent: with a Template configured,
+// Send then sends it at once (Receipt.Fallback says so).
 type WhatsApp struct {
 	cfg      WhatsAppConfig
 	client   *http.Client
@@ -84,6 +94,13 @@ func NewWhatsApp(cfg WhatsAppConfig) (*WhatsApp, error) {
 		return nil, invalidf("whatsapp: AccessToken is required")
 	case strings.ContainsAny(cfg.Footer, "\r\n"):
 		return nil, invalidf("whatsapp: Footer must be one line")
+	}
+	if cfg.Template != nil {
+		t := *cfg.Template
+		if err := t.check(); err != nil {
+			return nil, err
+		}
+		cfg.Template = &t // our own copy
 	}
 	return &WhatsApp{
 		cfg:      cfg,
@@ -122,12 +139,13 @@ type waInteractive struct {
 }
 
 type waRequest struct {
-	MessagingProduct string        `json:"messaging_product"`
-	RecipientType    string        `json:"recipient_type"`
-	To               string        `json:"to"`
-	Type             string        `json:"type"`
-	Interactive      waInteractive `json:"interactive"`
-	BizOpaque        string        `json:"biz_opaque_callback_data,omitempty"`
+	MessagingProduct string         `json:"messaging_product"`
+	RecipientType    string         `json:"recipient_type"`
+	To               string         `json:"to"`
+	Type             string         `json:"type"`
+	Interactive      *waInteractive `json:"interactive,omitempty"`
+	Template         *waTemplate    `json:"template,omitempty"`
+	BizOpaque        string         `json:"biz_opaque_callback_data,omitempty"`
 }
 
 // request builds the JSON body Send posts for m: header = Subject
@@ -147,9 +165,10 @@ func (w *WhatsApp) request(m Message) (waRequest, error) {
 		RecipientType:    "individual",
 		To:               strings.TrimPrefix(m.To, "+"),
 		Type:             "interactive",
+		Interactive:      &waInteractive{},
 		BizOpaque:        m.Ref,
 	}
-	in := &req.Interactive
+	in := req.Interactive
 	in.Type = "cta_url"
 	if s := strings.TrimSpace(m.Subject); s != "" {
 		in.Header = &waText{Type: "text", Text: truncate(s, WhatsAppMaxHeader)}
@@ -166,17 +185,44 @@ func (w *WhatsApp) request(m Message) (waRequest, error) {
 
 // Send posts one interactive cta_url message. The receipt's ProviderID is the
 // "wamid.…" message ID and its Status is "queued": sent, delivered and read
-// arrive later through the WhatsApp webhook.
+// arrive later through the WhatsApp webhook (ParseWhatsAppWebhook).
+//
+// When WhatsApp refuses the message with 131047 (outside the 24 h window)
+// and a Template is configured, Send sends the template at once and returns
+// its receipt with Fallback "template" (or the template's error). A message
+// with TemplateOnly skips the cta_url message.
 func (w *WhatsApp) Send(ctx context.Context, m Message) (Receipt, error) {
-	rec := Receipt{Channel: ChannelWhatsApp}
 	m, err := forChannel(m, ChannelWhatsApp)
 	if err != nil {
-		return rec, err
+		return Receipt{Channel: ChannelWhatsApp}, err
+	}
+	if m.TemplateOnly {
+		return w.sendTemplate(ctx, m)
 	}
 	body, err := w.request(m)
 	if err != nil {
+		return Receipt{Channel: ChannelWhatsApp}, err
+	}
+	rec, err := w.post(ctx, body)
+	var pe *ProviderError
+	if err == nil || !errors.Is(err, ErrOutsideWindow) || !errors.As(err, &pe) {
 		return rec, err
 	}
+	if w.cfg.Template == nil {
+		pe.Message += "; no template is configured to fall back to (set sessions.notify.whatsapp.template " +
+			"to an approved template with a URL button)"
+		return rec, err
+	}
+	rec, err = w.sendTemplate(ctx, m)
+	if errors.As(err, &pe) {
+		pe.Message = "the customer is outside the 24-hour window (131047) and the template fallback failed: " + pe.Message
+	}
+	return rec, err
+}
+
+// post sends one request body and reads the message ID.
+func (w *WhatsApp) post(ctx context.Context, body waRequest) (Receipt, error) {
+	rec := Receipt{Channel: ChannelWhatsApp}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return rec, invalidf("whatsapp: %v", err)
@@ -247,6 +293,17 @@ func graphError(status int, hdr http.Header, raw []byte) *ProviderError {
 		pe.Retryable = false
 		msg = "outside the 24-hour customer-service window: the customer has not written in the last 24 hours, " +
 			"so WhatsApp accepts only an approved template message (" + msg + ")"
+	case 132000:
+		pe.kind, pe.Retryable = ErrTemplate, false
+		msg = "template parameter count mismatch: the number of body variables or button parameters sent " +
+			"differs from the approved template (" + msg + ")"
+	case 132001:
+		pe.kind, pe.Retryable = ErrTemplate, false
+		msg = "template does not exist: no approved template with this name in this language " +
+			"(check the name and language code in WhatsApp Manager) (" + msg + ")"
+	case 132005, 132007, 132012, 132015, 132016, 132018:
+		pe.kind, pe.Retryable = ErrTemplate, false // text too long, policy, parameter format, paused, disabled, parameter text
+		msg = "template refused (" + msg + ")"
 	case 131026:
 		pe.Retryable = false
 		msg = "message undeliverable: the number may not be on WhatsApp, may not have accepted the current terms, " +

@@ -6,9 +6,12 @@
 //     fields, 201 JSON, Twilio error JSON, the documented test numbers) and
 //     its status callbacks signed with X-Twilio-Signature.
 //   - StartWhatsApp: the WhatsApp Cloud API messages endpoint (POST
-//     /{version}/{phone-number-id}/messages, Bearer token, the text and
-//     interactive cta_url shapes with their limits, the Graph error envelope,
-//     131047 outside the customer-service window).
+//     /{version}/{phone-number-id}/messages, Bearer token, the text,
+//     interactive cta_url and template shapes with their limits, approved
+//     templates with 132001/132000, the Graph error envelope, the 24 h
+//     customer-service window with 131047 as an HTTP error or as a "failed"
+//     status webhook) and its webhooks (the verification GET of Subscribe,
+//     status notifications signed with X-Hub-Signature-256).
 //   - StartSMTP: a small real SMTP server on 127.0.0.1:0 (EHLO/HELO,
 //     optional STARTTLS and AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT,
 //     RFC 5321 reply codes) that parses what it receives with net/mail and

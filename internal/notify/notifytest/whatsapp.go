@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/split-hub/split/internal/notify"
@@ -25,15 +26,23 @@ type WhatsAppMessage struct {
 	ID          string // "wamid.…"
 	To          string // as posted
 	WaID        string // digits
-	Type        string // "interactive" or "text"
+	Type        string // "interactive", "text" or "template"
 	HeaderText  string
 	Body        string // interactive body.text, or text.body
 	Footer      string
 	DisplayText string
-	URL         string
+	URL         string // the cta_url button's URL, or a template's URL button resolved with its parameter
 	BizOpaque   string // biz_opaque_callback_data
 	Version     string // Graph API version in the path
 	Raw         []byte // the request body
+	// Status is "accepted", or "failed" when the fake accepted it but then
+	// reported 131047 by webhook (AsyncWindowErrors).
+	Status string
+
+	TemplateName     string   // template messages: the approved template's name
+	TemplateLanguage string   // and language code
+	BodyParams       []string // body parameter texts, {{1}} first
+	ButtonParam      string   // the URL button's parameter (the dynamic URL suffix)
 }
 
 // WhatsAppFake implements the WhatsApp Cloud API send-message endpoint:
@@ -50,8 +59,24 @@ type WhatsAppMessage struct {
 //     (type text ≤60, or image/video/document with a link), optional footer
 //     ≤60 — a missing required parameter is 131008, a bad value 131009;
 //     biz_opaque_callback_data ≤512;
-//   - free-form messages to a number whose customer-service window is closed
-//     (CloseWindow) fail with 131047 "Re-engagement message";
+//   - type "template" (research whatsapp.md §3.5): template.name and
+//     template.language.code required (131008), language.policy
+//     "deterministic" when given, components of type body / header / button
+//     whose parameters are {"type":"text","text"} with non-empty text
+//     without line breaks, tabs or more than four consecutive spaces
+//     (132018); the template must be approved (ApproveTemplate) for that
+//     name and language (else 132001), and the number of body parameters
+//     and of URL-button parameters must match it (else 132000);
+//   - the 24 h customer-service window: a number's window is open for 24 h
+//     after its last inbound message (Inbound; numbers never mentioned are
+//     treated as open). Free-form messages (not templates) outside it fail
+//     with 131047 "Re-engagement message": synchronously (HTTP 400, the
+//     default) or, with AsyncWindowErrors, accepted and then reported by a
+//     "failed" status webhook;
+//   - webhooks (Subscribe, SendStatus, and the asynchronous 131047) are
+//     POSTed to the subscribed callback signed with X-Hub-Signature-256 =
+//     sha256=hex(HMAC-SHA256(AppSecret, body)), from a goroutine the fake
+//     owns and stops when the test ends;
 //   - success {"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],
 //     "messages":[{"id":"wamid.…"}]}; errors in the Graph envelope
 //     {"error":{"message","type","code","error_subcode","error_data","fbtrace_id"}}.
@@ -60,13 +85,21 @@ type WhatsAppFake struct {
 	Version       string
 	PhoneNumberID string
 	AccessToken   string
+	AppSecret     string // signs the webhooks
+	WABAID        string // the WhatsApp Business Account id in webhooks
 
 	srv      *httptest.Server
 	rec      recorder[WhatsAppMessage]
+	hooks    recorder[WebhookDelivery]
 	fails    failures[GraphError]
-	mu       sync.Mutex
-	closed   map[string]bool // wa_id → window closed
 	requests atomic.Int64
+	queue    chan []byte // webhook bodies for the delivery goroutine
+
+	mu          sync.Mutex
+	inbound     map[string]time.Time // wa_id → last inbound message; zero: never
+	templates   map[string]WhatsAppTemplate
+	asyncWindow bool
+	callback    string
 }
 
 // GraphError is a Graph API error the fake returns.
@@ -85,11 +118,19 @@ func StartWhatsApp(t testing.TB) *WhatsAppFake {
 		Version:       "v25.0",
 		PhoneNumberID: "1065" + randDigits(11),
 		AccessToken:   "EAAG" + randHex(24),
-		closed:        map[string]bool{},
+		AppSecret:     randHex(16),
+		WABAID:        "1022" + randDigits(11),
+		inbound:       map[string]time.Time{},
+		templates:     map[string]WhatsAppTemplate{},
+		queue:         make(chan []byte, 256),
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
 	t.Cleanup(f.srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go f.deliverWebhooks(ctx, done)
+	t.Cleanup(func() { cancel(); <-done }) // runs before srv.Close
 	return f
 }
 
@@ -107,19 +148,42 @@ func (f *WhatsAppFake) Config() notify.WhatsAppConfig {
 	return notify.WhatsAppConfig{BaseURL: f.URL, Version: f.Version, PhoneNumberID: f.PhoneNumberID, AccessToken: f.AccessToken, Client: f.srv.Client()}
 }
 
-// CloseWindow marks the customer's 24 h service window as closed: free-form
-// messages to that number (with or without "+") now fail with 131047.
-func (f *WhatsAppFake) CloseWindow(number string) {
+// WhatsAppWindow is the customer-service window: free-form messages are
+// allowed this long after the customer's last message.
+const WhatsAppWindow = 24 * time.Hour
+
+// Inbound records that the customer at number (with or without "+") wrote
+// to the business at time at: free-form messages to them are allowed until
+// at + 24 h.
+func (f *WhatsAppFake) Inbound(number string, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.closed[strings.TrimPrefix(number, "+")] = true
+	f.inbound[strings.TrimPrefix(number, "+")] = at
 }
 
-// OpenWindow reopens the window (the customer wrote to the business).
-func (f *WhatsAppFake) OpenWindow(number string) {
+// CloseWindow marks the customer's 24 h service window as closed (they never
+// wrote): free-form messages to that number now fail with 131047.
+func (f *WhatsAppFake) CloseWindow(number string) { f.Inbound(number, time.Time{}) }
+
+// OpenWindow reopens the window (the customer wrote to the business now).
+func (f *WhatsAppFake) OpenWindow(number string) { f.Inbound(number, time.Now()) }
+
+// AsyncWindowErrors chooses how 131047 is reported: false (the default) as
+// an HTTP 400 Graph error; true by accepting the message and then sending a
+// "failed" status webhook with error 131047 to the subscribed callback.
+func (f *WhatsAppFake) AsyncWindowErrors(async bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.closed, strings.TrimPrefix(number, "+"))
+	f.asyncWindow = async
+}
+
+// windowClosed reports whether free-form messages to waID are refused, and
+// how.
+func (f *WhatsAppFake) windowClosed(waID string) (closed, async bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	at, known := f.inbound[waID]
+	return known && time.Since(at) >= WhatsAppWindow, f.asyncWindow
 }
 
 // FailNext makes the next n authenticated requests fail with e.
@@ -186,11 +250,12 @@ func invalidParam(msg string) GraphError {
 
 // waBody is every key the fake understands; others are refused.
 type waBody struct {
-	MessagingProduct string `json:"messaging_product"`
-	RecipientType    string `json:"recipient_type"`
-	To               string `json:"to"`
-	Type             string `json:"type"`
-	BizOpaque        string `json:"biz_opaque_callback_data"`
+	MessagingProduct string          `json:"messaging_product"`
+	RecipientType    string          `json:"recipient_type"`
+	To               string          `json:"to"`
+	Type             string          `json:"type"`
+	BizOpaque        string          `json:"biz_opaque_callback_data"`
+	Template         *waTemplateBody `json:"template"`
 	Text             *struct {
 		Body       string `json:"body"`
 		PreviewURL bool   `json:"preview_url"`
@@ -273,20 +338,22 @@ func (f *WhatsAppFake) serve(w http.ResponseWriter, r *http.Request) {
 		f.graphErr(w, invalidParam("Invalid parameter: "+err.Error()))
 		return
 	}
-	msg, e := checkWA(b)
+	msg, e := f.checkWA(b)
 	if e != nil {
 		f.graphErr(w, *e)
 		return
 	}
-	msg.Version, msg.Raw = m[1], raw
-	f.mu.Lock()
-	closed := f.closed[msg.WaID]
-	f.mu.Unlock()
-	if closed {
+	msg.Version, msg.Raw, msg.Status = m[1], raw, "accepted"
+	closed, async := f.windowClosed(msg.WaID)
+	closed = closed && msg.Type != "template" // templates are allowed outside the window
+	if closed && !async {
 		f.graphErr(w, Err131047)
 		return
 	}
 	msg.ID = "wamid." + base64.StdEncoding.EncodeToString([]byte("HBgL"+msg.WaID+"FQIAERgS"+randHex(9)))
+	if closed {
+		msg.Status = "failed"
+	}
 	f.rec.add(msg)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
@@ -294,6 +361,12 @@ func (f *WhatsAppFake) serve(w http.ResponseWriter, r *http.Request) {
 		"contacts":          []map[string]string{{"input": b.To, "wa_id": msg.WaID}},
 		"messages":          []map[string]string{{"id": msg.ID}},
 	})
+	if closed {
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush() // the answer first, then the webhook (Meta guarantees no order either)
+		}
+		f.enqueue(f.statusBody(msg, "failed", []GraphError{Err131047}))
+	}
 }
 
 func runes(s string) int { return utf8.RuneCountInString(s) }
@@ -304,7 +377,7 @@ func httpURL(s string) bool {
 }
 
 // checkWA applies the documented shape and limits.
-func checkWA(b waBody) (WhatsAppMessage, *GraphError) {
+func (f *WhatsAppFake) checkWA(b waBody) (WhatsAppMessage, *GraphError) {
 	fail := func(e GraphError) (WhatsAppMessage, *GraphError) { return WhatsAppMessage{}, &e }
 	switch {
 	case b.MessagingProduct != "whatsapp":
@@ -329,11 +402,19 @@ func checkWA(b waBody) (WhatsAppMessage, *GraphError) {
 		}
 		msg.Body = b.Text.Body
 		return msg, nil
+	case "template":
+		if b.Interactive != nil || b.Text != nil {
+			return fail(badParam("a template message has only the template object"))
+		}
+		return f.checkTemplate(msg, b.Template)
 	case "interactive":
+		if b.Template != nil {
+			return fail(badParam("template is only for type template"))
+		}
 	case "":
 		return fail(missingParam("The parameter type is required."))
 	default:
-		return fail(badParam("this fake supports type text and interactive, not " + b.Type))
+		return fail(badParam("this fake supports type text, interactive and template, not " + b.Type))
 	}
 	in := b.Interactive
 	switch {
