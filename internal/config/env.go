@@ -18,6 +18,9 @@ const EnvPrefix = "SPLIT_"
 // sip.trunks[0].password is SPLIT_SIP_TRUNKS_0_PASSWORD. Lists of strings
 // are comma-separated. Variables that name no key are returned by
 // UnknownEnv, not treated as errors, so other tools may share the prefix.
+// Keys of an optional section (sessions.notify.sms, sessions.notify.whatsapp,
+// …) can be set only when the file has the section: the environment
+// overrides values (secrets), it does not turn features on.
 func ApplyEnv(c *Config, environ []string) error {
 	fields := envFields(c)
 	var errs []error
@@ -30,7 +33,11 @@ func ApplyEnv(c *Config, environ []string) error {
 		if !ok {
 			continue
 		}
-		if err := setValue(f, val); err != nil {
+		if f.absent != "" {
+			errs = append(errs, fmt.Errorf("%s: %s is not in the configuration file (the environment only overrides values of a section that is there)", name, f.absent))
+			continue
+		}
+		if err := setValue(f.v, val); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
@@ -63,15 +70,25 @@ func EnvNames(c *Config) []string {
 	return out
 }
 
-func envFields(c *Config) map[string]reflect.Value {
-	m := map[string]reflect.Value{}
-	walk(reflect.ValueOf(c).Elem(), strings.TrimSuffix(EnvPrefix, "_"), m)
+// envField is a settable configuration value, or (absent != "") a value of
+// an optional section (a nil pointer, e.g. sessions.notify.sms) that the
+// configuration does not have: absent is that section's key.
+type envField struct {
+	v      reflect.Value
+	absent string
+}
+
+func envFields(c *Config) map[string]envField {
+	m := map[string]envField{}
+	walk(reflect.ValueOf(c).Elem(), strings.TrimSuffix(EnvPrefix, "_"), "", "", m)
 	return m
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-func walk(v reflect.Value, prefix string, m map[string]reflect.Value) {
+// walk registers v's fields under prefix (SPLIT_…); key is v's YAML path and
+// absent the key of the missing optional section v is under, if any.
+func walk(v reflect.Value, prefix, key, absent string, m map[string]envField) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -79,17 +96,28 @@ func walk(v reflect.Value, prefix string, m map[string]reflect.Value) {
 		if tag == "" || tag == "-" {
 			continue
 		}
-		name := prefix + "_" + strings.ToUpper(tag)
+		name, fkey := prefix+"_"+strings.ToUpper(tag), strings.TrimPrefix(key+"."+tag, ".")
 		fv := v.Field(i)
 		switch {
 		case fv.Kind() == reflect.Struct:
-			walk(fv, name, m)
+			walk(fv, name, fkey, absent, m)
+		case fv.Kind() == reflect.Pointer && fv.Type().Elem().Kind() == reflect.Struct:
+			if fv.IsNil() {
+				// Known names, but nothing to set: setting them is an error.
+				a := absent
+				if a == "" {
+					a = fkey
+				}
+				walk(reflect.New(fv.Type().Elem()).Elem(), name, fkey, a, m)
+			} else {
+				walk(fv.Elem(), name, fkey, absent, m)
+			}
 		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
 			for j := 0; j < fv.Len(); j++ {
-				walk(fv.Index(j), name+"_"+strconv.Itoa(j), m)
+				walk(fv.Index(j), name+"_"+strconv.Itoa(j), fkey+"["+strconv.Itoa(j)+"]", absent, m)
 			}
 		default:
-			m[name] = fv
+			m[name] = envField{v: fv, absent: absent}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,12 +76,64 @@ type SMTPConfig struct {
 	StartTLS bool   `yaml:"starttls"`
 }
 
-// WhatsAppConfig is the WhatsApp Cloud API (messages).
+// WhatsAppConfig is the WhatsApp Cloud API (messages, and the status
+// webhook at /v1/notify/whatsapp).
 type WhatsAppConfig struct {
 	BaseURL       string `yaml:"base_url"` // default https://graph.facebook.com
 	Version       string `yaml:"version"`  // default v25.0
 	PhoneNumberID string `yaml:"phone_number_id"`
-	AccessToken   string `yaml:"access_token"`
+	AccessToken   string `yaml:"access_token"` // SPLIT_SESSIONS_NOTIFY_WHATSAPP_ACCESS_TOKEN
+	// AppSecret is the Meta app's secret (App Dashboard → Settings → Basic):
+	// it verifies X-Hub-Signature-256 of the status webhooks. "" refuses them.
+	AppSecret string `yaml:"app_secret"` // SPLIT_SESSIONS_NOTIFY_WHATSAPP_APP_SECRET
+	// VerifyToken is the string pasted next to the callback URL in the App
+	// Dashboard; Meta's verification GET must carry it. "" refuses it.
+	VerifyToken string `yaml:"verify_token"` // SPLIT_SESSIONS_NOTIFY_WHATSAPP_VERIFY_TOKEN
+	// Template is sent instead of the interactive message when the customer
+	// has not written in the last 24 hours (WhatsApp error 131047).
+	Template *WhatsAppTemplate `yaml:"template"`
+}
+
+// WhatsAppTemplate is an approved template with a URL button whose URL is
+// URLBase followed by one variable (https://video.example.com/j/{{1}}).
+type WhatsAppTemplate struct {
+	Name     string `yaml:"name"`
+	Language string `yaml:"language"` // e.g. en_US
+	URLBase  string `yaml:"url_base"` // the fixed part of the button's URL: the start of every join link
+	// BodyParams is how many variables the body has (0-2): {{1}} the
+	// customer's name (or the subject when unknown), {{2}} the message text.
+	BodyParams int `yaml:"body_params"`
+}
+
+// String redacts the secrets.
+func (c WhatsAppConfig) String() string {
+	tpl := "nil"
+	if c.Template != nil {
+		tpl = fmt.Sprintf("%+v", *c.Template)
+	}
+	return fmt.Sprintf("WhatsAppConfig{BaseURL:%q Version:%q PhoneNumberID:%q AccessToken:%q AppSecret:%q VerifyToken:%q Template:%s}",
+		c.BaseURL, c.Version, c.PhoneNumberID, redact(c.AccessToken), redact(c.AppSecret), redact(c.VerifyToken), tpl)
+}
+
+// GoString redacts the secrets in %#v.
+func (c WhatsAppConfig) GoString() string { return c.String() }
+
+// LogValue redacts the secrets in slog output.
+func (c WhatsAppConfig) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("base_url", c.BaseURL), slog.String("version", c.Version),
+		slog.String("phone_number_id", c.PhoneNumberID), slog.String("access_token", redact(c.AccessToken)),
+		slog.String("app_secret", redact(c.AppSecret)), slog.String("verify_token", redact(c.VerifyToken))}
+	if c.Template != nil {
+		attrs = append(attrs, slog.String("template", c.Template.Name+"/"+c.Template.Language))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+func redact(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "[redacted]"
 }
 
 // StoreDSN is the store to open: sessions.store, or the SQLite file in data_dir.
