@@ -37,6 +37,8 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.Handle("POST /v1/sessions/{id}/links", k(h.apiCreateLink))
 	mux.HandleFunc("POST /v1/join", h.apiJoin)
 	mux.HandleFunc("POST /v1/notify/twilio", h.twilioStatus)
+	mux.HandleFunc("GET /v1/notify/whatsapp", h.whatsappVerify)
+	mux.HandleFunc("POST /v1/notify/whatsapp", h.whatsappStatus)
 	mux.HandleFunc("GET /j/{token}", h.serveJoinPage)
 	mux.Handle("POST /v1/appointments", k(h.apiCreateAppointment))
 	mux.Handle("GET /v1/appointments", k(h.apiListAppointments))

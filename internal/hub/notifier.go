@@ -2,10 +2,13 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/split-hub/split/internal/config"
@@ -21,6 +24,8 @@ type linkNotifier struct {
 	d        *notify.Dispatcher
 	channels map[string]bool
 	twilio   *config.TwilioConfig
+	whatsapp *config.WhatsAppConfig
+	sent     waMemory // WhatsApp messages that may need the template later
 }
 
 // newLinkNotifier builds the configured senders; nil when none is set.
@@ -46,13 +51,21 @@ func newLinkNotifier(h *Hub, c config.Notify, log *slog.Logger) (*linkNotifier, 
 		n.channels["email"] = true
 	}
 	if c.WhatsApp != nil {
-		w, err := notify.NewWhatsApp(notify.WhatsAppConfig{BaseURL: c.WhatsApp.BaseURL, Version: c.WhatsApp.Version,
-			PhoneNumberID: c.WhatsApp.PhoneNumberID, AccessToken: c.WhatsApp.AccessToken})
+		wc := notify.WhatsAppConfig{BaseURL: c.WhatsApp.BaseURL, Version: c.WhatsApp.Version,
+			PhoneNumberID: c.WhatsApp.PhoneNumberID, AccessToken: c.WhatsApp.AccessToken}
+		if t := c.WhatsApp.Template; t != nil {
+			wc.Template = &notify.WhatsAppTemplate{Name: t.Name, Language: t.Language, URLBase: t.URLBase, BodyParams: t.BodyParams}
+			if links := h.publicURL() + "/j/"; !strings.HasPrefix(links, t.URLBase) {
+				return nil, fmt.Errorf("sessions.notify.whatsapp.template.url_base %q must be the start of the join links (%s<token>), "+
+					"and the template's URL button at Meta %s{{1}}", t.URLBase, links, t.URLBase)
+			}
+		}
+		w, err := notify.NewWhatsApp(wc)
 		if err != nil {
 			return nil, fmt.Errorf("sessions.notify.whatsapp: %w", err)
 		}
 		senders[notify.ChannelWhatsApp] = w
-		n.channels["whatsapp"] = true
+		n.channels["whatsapp"], n.whatsapp = true, c.WhatsApp
 	}
 	if len(n.channels) == 0 {
 		return nil, nil
@@ -75,7 +88,7 @@ func (n *linkNotifier) Deliver(ctx context.Context, d Delivery) {
 		ref = d.AppointmentID
 	}
 	ref += "." + d.Hash
-	m := notify.Message{Channel: notify.Channel(d.Channel), To: d.To, Link: d.URL, LinkLabel: "Join video call", Ref: ref}
+	m := notify.Message{Channel: notify.Channel(d.Channel), To: d.To, Link: d.URL, LinkLabel: "Join video call", Ref: ref, Name: d.Customer}
 	greet := "Hello"
 	if d.Customer != "" {
 		greet += " " + d.Customer
@@ -105,6 +118,12 @@ func (n *linkNotifier) Deliver(ctx context.Context, d Delivery) {
 	}
 	if d.Channel == "whatsapp" {
 		m.Text = strings.TrimSuffix(strings.SplitN(m.Text, " Join here:", 2)[0], ".") + "."
+		if n.whatsapp.Template != nil {
+			if !n.sent.remember(m, d.ExpiresAt, time.Now()) {
+				n.h.log.Warn("too many WhatsApp messages awaiting their status: this one gets no template fallback after a late 131047",
+					"ref", m.Ref)
+			}
+		}
 	}
 	n.d.Deliver(ctx, m)
 }
@@ -125,6 +144,10 @@ func (n *linkNotifier) result(m notify.Message, r notify.Receipt, err error, att
 	if r.ProviderID != "" {
 		data["provider_id"] = r.ProviderID
 	}
+	if r.Fallback != "" {
+		data["fallback"] = r.Fallback
+		n.sent.fellBack(m.Ref)
+	}
 	if hash != "" {
 		if e := n.h.store.SetLinkDelivery(context.Background(), hash, r.ProviderID, status); e != nil {
 			n.h.log.Warn("cannot record a link delivery", "err", e)
@@ -133,26 +156,37 @@ func (n *linkNotifier) result(m notify.Message, r notify.Receipt, err error, att
 	if err != nil && final {
 		n.h.log.Warn("link delivery failed", "channel", string(m.Channel), "to", notify.MaskAddr(m.To), "attempts", attempt, "err", err)
 	}
-	if s := n.h.Session(id); s != nil {
-		frame := map[string]any{"type": "delivery", "session": id, "channel": string(m.Channel), "status": status}
-		s.Do(func() {
-			s.Record("link.delivery", "", data)
-			agents := map[string]bool{}
-			if a := st(s).agentWaiting; a != "" {
-				agents[a] = true
-			}
-			for _, l := range s.Legs() {
-				if (l.Role == session.RoleAgent || l.Role == session.RoleViewer) && l.Party != "" {
-					agents[l.Party] = true
-				}
-			}
-			for a := range agents {
-				for _, c := range n.h.agentConns(a) {
-					c.send(frame)
-				}
-			}
-		})
+	n.report(id, data)
+}
+
+// report records a link.delivery event in session id's history and sends
+// a delivery frame to its agents' consoles.
+func (n *linkNotifier) report(id string, data map[string]any) {
+	s := n.h.Session(id)
+	if s == nil {
+		return
 	}
+	frame := map[string]any{"type": "delivery", "session": id, "channel": data["channel"], "status": data["status"]}
+	if fb, ok := data["fallback"]; ok {
+		frame["fallback"] = fb
+	}
+	s.Do(func() {
+		s.Record("link.delivery", "", data)
+		agents := map[string]bool{}
+		if a := st(s).agentWaiting; a != "" {
+			agents[a] = true
+		}
+		for _, l := range s.Legs() {
+			if (l.Role == session.RoleAgent || l.Role == session.RoleViewer) && l.Party != "" {
+				agents[l.Party] = true
+			}
+		}
+		for a := range agents {
+			for _, c := range n.h.agentConns(a) {
+				c.send(frame)
+			}
+		}
+	})
 }
 
 // close flushes pending deliveries (bounded) and stops the workers.
@@ -185,4 +219,172 @@ func (h *Hub) twilioStatus(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// whatsappNotifier is the notifier when WhatsApp is configured.
+func (h *Hub) whatsappNotifier() *linkNotifier {
+	n, _ := h.notifier.(*linkNotifier)
+	if n == nil || n.whatsapp == nil {
+		return nil
+	}
+	return n
+}
+
+// whatsappVerify answers Meta's webhook verification request (GET
+// /v1/notify/whatsapp?hub.mode=subscribe&hub.challenge=…&hub.verify_token=…).
+func (h *Hub) whatsappVerify(w http.ResponseWriter, r *http.Request) {
+	n := h.whatsappNotifier()
+	if n == nil {
+		writeErr(w, http.StatusNotFound, "not_found", "WhatsApp is not configured")
+		return
+	}
+	challenge, err := notify.VerifyWhatsAppSubscription(r.URL.Query(), n.whatsapp.VerifyToken)
+	if err != nil {
+		h.log.Warn("WhatsApp webhook verification refused (compare hub.verify_token with sessions.notify.whatsapp.verify_token)", "err", err)
+		writeErr(w, http.StatusForbidden, "forbidden", "verification failed")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, challenge)
+}
+
+// whatsappStatus receives WhatsApp's status webhooks (signed with the app
+// secret): each status is recorded on the link and in the session's
+// history, and a free-form message that failed with 131047 gets the
+// template once. It answers at once: the template goes through the
+// dispatcher.
+func (h *Hub) whatsappStatus(w http.ResponseWriter, r *http.Request) {
+	n := h.whatsappNotifier()
+	if n == nil {
+		writeErr(w, http.StatusNotFound, "not_found", "WhatsApp is not configured")
+		return
+	}
+	wh, err := notify.ParseWhatsAppWebhook(r, n.whatsapp.AppSecret)
+	switch {
+	case errors.Is(err, notify.ErrSignature):
+		h.log.Warn("WhatsApp webhook refused (is sessions.notify.whatsapp.app_secret the app secret, not the verify token?)", "err", err)
+		writeErr(w, http.StatusForbidden, "forbidden", "bad signature")
+		return
+	case err != nil:
+		writeErr(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	for _, e := range wh.Errors {
+		h.log.Warn("WhatsApp reported an error", "code", e.Code, "title", e.Title, "details", e.Details)
+	}
+	for _, st := range wh.Statuses {
+		n.whatsappStatus(r.Context(), st)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// whatsappStatus records one status and starts the template fallback.
+func (n *linkNotifier) whatsappStatus(ctx context.Context, st notify.WhatsAppStatus) {
+	if st.PhoneNumberID != "" && st.PhoneNumberID != n.whatsapp.PhoneNumberID {
+		n.h.log.Debug("status of another business number's message", "phone_number_id", st.PhoneNumberID)
+		return
+	}
+	status := st.Normalized()
+	if err := n.h.store.SetLinkDelivery(ctx, "", st.MessageID, status); err != nil {
+		n.h.log.Debug("status for an unknown or superseded message", "id", st.MessageID, "status", status)
+	}
+	data := map[string]any{"channel": "whatsapp", "status": status, "provider_id": st.MessageID}
+	if st.Template {
+		data["fallback"] = notify.FallbackTemplate
+	}
+	if len(st.Errors) > 0 {
+		data["error_code"], data["error"] = st.ErrorCode(), st.ErrorText()
+	}
+	var fallback *notify.Message
+	if st.OutsideWindow() && !st.Template { // never answer a failed template with another
+		switch m, why := n.sent.fallback(st.Ref, time.Now()); {
+		case n.whatsapp.Template == nil:
+			data["error"] = "outside the 24-hour customer-service window: WhatsApp accepts only an approved template; " +
+				"no template is configured to fall back to (set sessions.notify.whatsapp.template) (" + st.ErrorText() + ")"
+		case why != "":
+			data["fallback_skipped"] = why
+		default:
+			data["fallback"] = notify.FallbackTemplate
+			fallback = &m
+		}
+	}
+	id, _, _ := strings.Cut(st.Ref, ".")
+	n.report(id, data)
+	if fallback != nil {
+		n.d.Deliver(ctx, *fallback)
+	}
+}
+
+// waMemoryMax bounds the WhatsApp messages remembered for the fallback.
+const waMemoryMax = 10000
+
+// waMemory keeps each WhatsApp message, by Ref, until its link expires, so
+// that a late 131047 (a "failed" status webhook) can be answered with the
+// template, at most once per Ref. It lives in memory: after a restart a
+// late 131047 is recorded without a fallback.
+type waMemory struct {
+	mu   sync.Mutex
+	msgs map[string]*waSent
+}
+
+type waSent struct {
+	m        notify.Message
+	expires  time.Time
+	fellBack bool
+}
+
+// remember keeps m until expires (24 h when zero); false when full.
+func (w *waMemory) remember(m notify.Message, expires, now time.Time) bool {
+	if expires.IsZero() {
+		expires = now.Add(24 * time.Hour)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.msgs == nil {
+		w.msgs = map[string]*waSent{}
+	}
+	if len(w.msgs) >= waMemoryMax {
+		for ref, e := range w.msgs {
+			if now.After(e.expires) {
+				delete(w.msgs, ref)
+			}
+		}
+		if len(w.msgs) >= waMemoryMax {
+			return false
+		}
+	}
+	w.msgs[m.Ref] = &waSent{m: m, expires: expires}
+	return true
+}
+
+// fellBack notes that ref's template was sent (or tried).
+func (w *waMemory) fellBack(ref string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e := w.msgs[ref]; e != nil {
+		e.fellBack = true
+	}
+}
+
+// fallback returns ref's message to send as a template, once; otherwise why not.
+func (w *waMemory) fallback(ref string, now time.Time) (notify.Message, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.msgs[ref]
+	switch {
+	case e == nil:
+		return notify.Message{}, "the message is not known to this hub (sent before a restart, or no reference)"
+	case now.After(e.expires):
+		delete(w.msgs, ref)
+		return notify.Message{}, "the link has expired"
+	case e.fellBack:
+		return notify.Message{}, "the template was already sent"
+	}
+	e.fellBack = true
+	m := e.m
+	m.TemplateOnly = true
+	return m, ""
 }
