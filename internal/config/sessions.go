@@ -413,6 +413,25 @@ func (s *Sessions) validate(add func(key, format string, a ...any), c *Config) {
 			checkTarget(fmt.Sprintf("sessions.queues[%d].overflow", i), q.Overflow)
 		}
 	}
+	if wa := s.Notify.WhatsApp; wa != nil && wa.Template != nil {
+		t, key := wa.Template, "sessions.notify.whatsapp.template"
+		if t.Name == "" {
+			add(key+".name", "is required (the approved template's name)")
+		}
+		if t.Language == "" {
+			add(key+".language", "is required (the template's language code, e.g. en_US)")
+		}
+		if t.BodyParams < 0 || t.BodyParams > 2 {
+			add(key+".body_params", "must be 0, 1 or 2, not %d", t.BodyParams)
+		}
+		links := strings.TrimRight(c.HTTP.PublicURL, "/") + "/j/"
+		switch {
+		case t.URLBase == "":
+			add(key+".url_base", "is required (the fixed part of the template's URL button, e.g. https://video.example.com/j/)")
+		case c.HTTP.PublicURL != "" && !strings.HasPrefix(links, t.URLBase):
+			add(key+".url_base", "%q is not the start of the join links (%s<token>)", t.URLBase, links)
+		}
+	}
 	agents := map[string]bool{}
 	for i, a := range s.Agents {
 		key := fmt.Sprintf("sessions.agents[%d]", i)
