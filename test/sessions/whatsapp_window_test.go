@@ -122,7 +122,11 @@ func postHook(t *testing.T, h *testutil.Hub, body []byte, sig string) (int, map[
 	}
 	defer res.Body.Close()
 	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
+	if res.StatusCode != http.StatusOK { // errors are JSON; a 200 has no body
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+			t.Fatalf("webhook answer %s is not JSON: %v", res.Status, err)
+		}
+	}
 	return res.StatusCode, out
 }
 
@@ -310,13 +314,17 @@ func TestWhatsAppWindowNoTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var invited struct{ Session string }
-	_ = json.Unmarshal(inv.Raw, &invited)
+	if err := json.Unmarshal(inv.Raw, &invited); err != nil || invited.Session == "" {
+		t.Fatalf("invited frame %s: %v", inv.Raw, err)
+	}
 	frame, err := ag.WaitFor(ctx, isType("delivery"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var fr map[string]any
-	_ = json.Unmarshal(frame.Raw, &fr)
+	if err := json.Unmarshal(frame.Raw, &fr); err != nil {
+		t.Fatal(err)
+	}
 	if fr["status"] != "failed" || fr["channel"] != "whatsapp" || fr["session"] != invited.Session || fr["fallback"] != nil {
 		t.Fatalf("delivery frame %v", fr)
 	}

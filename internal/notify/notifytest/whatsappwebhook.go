@@ -54,7 +54,10 @@ func (f *WhatsAppFake) Subscribe(ctx context.Context, callbackURL, verifyToken s
 		return err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if err != nil {
+		return fmt.Errorf("notifytest: callback verification: %w", err)
+	}
 	if resp.StatusCode != http.StatusOK || string(body) != challenge {
 		return fmt.Errorf("notifytest: callback verification failed: %s %q (challenge %s)", resp.Status, body, challenge)
 	}
@@ -191,7 +194,9 @@ func (f *WhatsAppFake) post(ctx context.Context, body []byte) WebhookDelivery {
 		d.Err = err
 		return d
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)); err != nil {
+		d.Err = err
+	}
 	resp.Body.Close()
 	d.Status = resp.StatusCode
 	return d
