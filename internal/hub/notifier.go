@@ -118,7 +118,7 @@ func (n *linkNotifier) Deliver(ctx context.Context, d Delivery) {
 	}
 	if d.Channel == "whatsapp" {
 		m.Text = strings.TrimSuffix(strings.SplitN(m.Text, " Join here:", 2)[0], ".") + "."
-		if n.whatsapp.Template != nil {
+		if n.whatsapp != nil && n.whatsapp.Template != nil { // nil: not configured (the dispatcher reports it)
 			if !n.sent.remember(m, d.ExpiresAt, time.Now()) {
 				n.h.log.Warn("too many WhatsApp messages awaiting their status: this one gets no template fallback after a late 131047",
 					"ref", m.Ref)
@@ -378,7 +378,7 @@ func (w *waMemory) fallback(ref string, now time.Time) (notify.Message, string) 
 	e := w.msgs[ref]
 	switch {
 	case e == nil:
-		return notify.Message{}, "the message is not known to this hub (sent before a restart, or no reference)"
+		return notify.Message{}, "the message is not known to this hub (sent before a restart or by another node, or no reference)"
 	case now.After(e.expires):
 		delete(w.msgs, ref)
 		return notify.Message{}, "the link has expired"
