@@ -535,6 +535,8 @@ func (c *conn) handle(m inFrame) {
 			})
 			return nil
 		})
+	case "agent/restart", "customer/restart", "viewer/restart":
+		err = h.restartICE(c, m.Leg, m.SDP)
 	case "agent/candidate", "customer/candidate", "viewer/candidate":
 		if m.Candidate == nil {
 			err = fmt.Errorf("%w: candidate missing", errBadRequest)
@@ -845,4 +847,36 @@ func (h *Hub) customerDropped(s *session.Session, legID string, remove bool) boo
 		})
 	})
 	return true
+}
+
+// restartICE answers a browser's ICE restart (its network changed) on the
+// leg's PeerConnection; the answer goes back as a "restarted" frame. The
+// session and its media plan are untouched.
+func (h *Hub) restartICE(c *conn, legID, offer string) error {
+	if legID == "" || offer == "" {
+		return fmt.Errorf("%w: restart needs leg and sdp", errBadRequest)
+	}
+	return h.onSession(c.sessionOf(legID), func(s *session.Session) error {
+		l := s.Leg(legID)
+		if l == nil {
+			return fmt.Errorf("%w: no such leg", errNotFoundErr)
+		}
+		e, ok := l.EP.(*rtcEP)
+		if !ok {
+			return fmt.Errorf("%w: not a browser leg", errBadRequest)
+		}
+		sid := s.ID
+		h.goAsync(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ans, err := e.l.Restart(ctx, offer)
+			if err != nil {
+				c.sendErr(fmt.Errorf("%w: %v", errBadRequest, err), legID, sid)
+				return
+			}
+			c.send(map[string]any{"type": "restarted", "session": sid, "leg": legID, "sdp": ans})
+			s.Do(func() { s.Record("leg.ice_restarted", legID, nil) })
+		})
+		return nil
+	})
 }

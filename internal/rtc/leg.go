@@ -47,6 +47,9 @@ type Leg struct {
 	arw, vrw   *media.Rewriter
 	abuf, vbuf [1500]byte
 
+	rmu      sync.Mutex // one ICE restart at a time
+	restarts atomic.Uint64
+
 	mu      sync.Mutex // guards closed against late OnTrack callbacks
 	closed  bool
 	wg      sync.WaitGroup
@@ -200,6 +203,54 @@ func (l *Leg) SetAnswer(answer string) error {
 	// handles per packet.
 	return nil
 }
+
+// ErrRestartChanged refuses a restart offer that changes the media: an
+// ICE restart renews the transport only.
+var ErrRestartChanged = errors.New("rtc: a restart offer must keep the media sections")
+
+// Restart answers the browser's ICE-restart offer (new ice-ufrag and
+// ice-pwd, after a network change) on the same PeerConnection: tracks,
+// codecs and RTP streams stay, only the transport is re-established, so the
+// call goes on without a new session. The answer carries all of the hub's
+// candidates, as AcceptOffer's does.
+func (l *Leg) Restart(ctx context.Context, offer string) (string, error) {
+	l.rmu.Lock()
+	defer l.rmu.Unlock()
+	p, err := sdp.Parse([]byte(offer))
+	if err != nil {
+		return "", fmt.Errorf("rtc: restart offer: %w", err)
+	}
+	cur := l.pc.RemoteDescription()
+	if cur == nil {
+		return "", errors.New("rtc: restart before the first negotiation finished")
+	}
+	old, err := sdp.Parse([]byte(cur.SDP))
+	if err != nil || len(old.Media) != len(p.Media) {
+		return "", ErrRestartChanged
+	}
+	for i, m := range p.Media {
+		if m.Kind != old.Media[i].Kind {
+			return "", ErrRestartChanged
+		}
+	}
+	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("rtc: restart offer: %w", err)
+	}
+	ans, err := l.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("rtc: restart answer: %w", err)
+	}
+	out, err := l.setLocalAndGather(ctx, ans)
+	if err != nil {
+		return "", err
+	}
+	l.restarts.Add(1)
+	l.log.Info("ICE restarted")
+	return out, nil
+}
+
+// Restarts counts completed ICE restarts.
+func (l *Leg) Restarts() uint64 { return l.restarts.Load() }
 
 // AddCandidate adds a trickled browser candidate.
 func (l *Leg) AddCandidate(c webrtc.ICECandidateInit) error {

@@ -43,6 +43,7 @@ type SessionPeer struct {
 	tags    map[byte]int
 	vseq    []uint16
 	alog    []AudioFrame // the last audioLogMax received audio packets
+	leg     string       // the leg of the last start/view answer or accepted offer
 
 	audioPkts, videoPkts atomic.Uint64
 }
@@ -319,7 +320,61 @@ func (p *SessionPeer) offer(ctx context.Context, typ, name string, extra map[str
 	if m.Type == "error" {
 		return fmt.Errorf("testutil: %s refused: %s", typ, m.Raw)
 	}
+	p.mu.Lock()
+	p.leg = m.Leg
+	p.mu.Unlock()
 	return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+}
+
+// RestartICE restarts ICE on the current PeerConnection as a browser does
+// after a network change (restartIce, then a new offer with new
+// credentials): it sends a "restart" frame and applies the hub's
+// "restarted" answer. It returns the hub's ice-ufrag before and after.
+func (p *SessionPeer) RestartICE(ctx context.Context) (before, after string, err error) {
+	p.mu.Lock()
+	pc, legID := p.pc, p.leg
+	p.mu.Unlock()
+	if pc == nil || legID == "" || pc.RemoteDescription() == nil {
+		return "", "", errors.New("testutil: no call to restart")
+	}
+	before = iceUfrag(pc.RemoteDescription().SDP)
+	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return before, "", err
+	}
+	g := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return before, "", err
+	}
+	<-g
+	n := len(p.Frames())
+	if err := p.Send(ctx, map[string]any{"type": "restart", "leg": legID, "sdp": pc.LocalDescription().SDP}); err != nil {
+		return before, "", err
+	}
+	i := 0
+	m, err := p.WaitFor(ctx, func(m Message) bool {
+		i++
+		return i > n && (m.Type == "restarted" || m.Type == "error")
+	})
+	if err != nil {
+		return before, "", err
+	}
+	if m.Type == "error" {
+		return before, "", fmt.Errorf("testutil: restart refused: %s", m.Raw)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+		return before, "", err
+	}
+	return before, iceUfrag(m.SDP), nil
+}
+
+func iceUfrag(sdp string) string {
+	for _, line := range strings.Split(sdp, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Accept answers an offer frame (agent), sending the offered G.711 flavour.
@@ -344,6 +399,9 @@ func (p *SessionPeer) Accept(ctx context.Context, offer Message) error {
 		return err
 	}
 	<-g
+	p.mu.Lock()
+	p.leg = offer.Leg
+	p.mu.Unlock()
 	return p.Send(ctx, map[string]any{"type": "accept", "leg": offer.Leg, "sdp": pc.LocalDescription().SDP})
 }
 

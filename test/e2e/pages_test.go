@@ -244,8 +244,9 @@ func TestPagesWidget(t *testing.T) {
 	})
 }
 
-// TestPagesCustomerResume: the customer page's connection to the hub drops
-// mid-call (as on a network change); the page comes back with its resume
+// TestPagesCustomerResume: the customer page restarts ICE mid-call (a
+// network change) and the call goes on on the same connection; then its
+// connection to the hub drops and the page comes back with its resume
 // token, the agent keeps the call, and video flows again.
 func TestPagesCustomerResume(t *testing.T) {
 	h := startHub(t, forwardTo(pbxAddr, "queue:default", "agent1"))
@@ -256,6 +257,26 @@ func TestPagesCustomerResume(t *testing.T) {
 	d.do(map[string]any{"cmd": "open", "page": "cust", "url": base + "/customer.html?entry=default&name=Ana&autostart=1"})
 	d.waitJS("cust", "window.splitApp.state === 'active'", 30*time.Second)
 	eventually(t, 20*time.Second, "the call's video", func() bool { return d.stats("cust").VideoIn.FramesDecoded > 30 })
+
+	// A network change the page notices first: ICE restarts on the same
+	// connection (new credentials both ways); no new session, no resume.
+	ufrag := func() string {
+		return string(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "(window.splitApp.call.pc.remoteDescription.sdp.match(/a=ice-ufrag:(\\S+)/) || [])[1]"}))
+	}
+	before, custFrames, agentFrames := ufrag(), d.stats("cust").VideoIn.FramesDecoded, d.stats("agent").VideoIn.FramesDecoded
+	d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.restartIce(); true"})
+	d.waitJS("cust", "window.splitApp.restarts === 1 && window.splitApp.state === 'active' && window.splitApp.call.pc.connectionState === 'connected'", 20*time.Second)
+	if after := ufrag(); after == before || len(after) < 4 {
+		t.Fatalf("the hub's ICE credentials after the restart: %s, before: %s", after, before)
+	}
+	eventually(t, 20*time.Second, "video both ways after the ICE restart", func() bool {
+		return d.stats("cust").VideoIn.FramesDecoded > custFrames+30 && d.stats("agent").VideoIn.FramesDecoded > agentFrames+30
+	})
+	if r := string(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.resumed"})); r != "0" {
+		t.Fatalf("the ICE restart went through a resume (%s)", r)
+	}
+
+	// The connection to the hub drops: the page resumes with its token.
 	d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.dropConnection()"})
 	d.waitJS("cust", "window.splitApp.resumed === 1 && window.splitApp.state === 'active'", 20*time.Second)
 	eventually(t, 20*time.Second, "video again after the resume", func() bool {

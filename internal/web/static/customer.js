@@ -382,6 +382,11 @@ function watchCall(call) {
     }
     finish(e.detail.code, e.detail.reason);
   });
+  call.addEventListener('restart', (e) => {
+    if (call !== app.call || app.state !== 'active') return;
+    if (e.detail.state === 'restarting') setStatus('Your network changed — reconnecting the call…');
+    else if (e.detail.state === 'restarted') setStatus('Reconnected.');
+  });
   call.addEventListener('error', (e) => {
     if (e.detail.code === 'no_camera') showError('Your camera could not be used: the call continues with audio only.');
     else if (e.detail.code === 'ice_failed') showError('The media connection failed. Check your network and try again.');
@@ -709,6 +714,9 @@ window.splitApp = {
   get phoneAudio() { return !!app.phoneAudio; },
   get link() { return app.link; },
   get resumed() { return app.resumed || 0; },
+  get restarts() { return app.call ? app.call.restarts : 0; },
+  // tests: restart ICE as after a network change
+  restartIce: () => (app.call ? app.call.restartIce() : Promise.reject(new Error('no call'))),
   // tests: drop the connection to the hub as a network failure would
   dropConnection: () => { if (app.client && app.client.ws) app.client.ws.close(4000, 'network test'); },
   moveAudio: () => el.moveAudio.click(),

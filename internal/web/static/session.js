@@ -150,6 +150,11 @@ export class SessionCall extends EventTarget {
     this._confirmed = false; // the hub took our SDP (answer received / session active)
     this._ended = false;
     this._lastStats = null;
+    /** Completed ICE restarts (network changes survived on this connection). */
+    this.restarts = 0;
+    this._restarting = null; // the running restartIce() promise
+    this._restartWaiter = null; // resolves with the hub's `restarted` frame
+    this._restartTimer = null;
     this._closed = new Promise((resolve) => { this._resolveClosed = resolve; });
   }
 
@@ -316,17 +321,32 @@ export class SessionCall extends EventTarget {
       this.dispatchEvent(new CustomEvent('track', { detail: { track: ev.track, streams: ev.streams, transceiver: ev.transceiver } }));
     });
     pc.addEventListener('connectionstatechange', () => {
-      if (this._ended) return;
-      this.dispatchEvent(new CustomEvent('connection', { detail: { state: pc.connectionState } }));
-      if (pc.connectionState === 'failed') {
-        // Terminal without an ICE restart (not part of the protocol): the
-        // leg is useless, leave it (the hub may already have dropped it).
-        this._emitError('ice_failed', 'the media connection to the hub failed (ICE/DTLS)');
-        const msg = { type: 'hangup' };
-        if (this.session) msg.session = this.session;
-        if (this.leg) msg.leg = this.leg;
-        this._client.send(msg);
-        this._end(503, 'Media connection lost');
+      if (this._ended || pc !== this.pc) return;
+      const state = pc.connectionState;
+      this.dispatchEvent(new CustomEvent('connection', { detail: { state } }));
+      if (state === 'connected') {
+        clearTimeout(this._restartTimer);
+        this._restartTimer = null;
+        return;
+      }
+      if (state === 'disconnected' && this._confirmed && !this._restartTimer) {
+        // The path is gone (a network change?): give it two seconds to come
+        // back, then restart ICE on the same connection.
+        this._restartTimer = setTimeout(() => {
+          this._restartTimer = null;
+          if (!this._ended && pc === this.pc && pc.connectionState !== 'connected') {
+            this.restartIce().catch((err) => console.warn('session.js: ICE restart failed', messageOf(err)));
+          }
+        }, 2000);
+        return;
+      }
+      if (state === 'failed') {
+        if (this._confirmed && this._client.connected && !this._restarting && this.restarts < 3 && !this._failedOnce) {
+          this._failedOnce = true;
+          this.restartIce().catch(() => this._mediaLost());
+          return;
+        }
+        if (!this._restarting) this._mediaLost();
       }
     });
     return pc;
@@ -512,7 +532,67 @@ export class SessionCall extends EventTarget {
     this.dispatchEvent(new CustomEvent('state', { detail: { state, code: null, reason: null } }));
   }
 
+  /**
+   * Restart ICE on this call's connection, as after a network change (new
+   * Wi-Fi, Wi-Fi to mobile data): a new offer with new ICE credentials goes
+   * to the hub, which answers on the same connection; tracks, codecs and the
+   * session stay. Done automatically when the connection is lost for two
+   * seconds; resolves when the new answer is applied.
+   */
+  restartIce() {
+    if (this._restarting) return this._restarting;
+    this._restarting = this._doRestart().finally(() => { this._restarting = null; });
+    return this._restarting;
+  }
+
+  async _doRestart() {
+    const pc = this.pc;
+    if (this._ended || !pc || !this._confirmed || !this.leg) throw errorWithCode('no connected call to restart', 'bad_state');
+    if (!this._client.connected) throw errorWithCode('not connected to the hub', 'not_connected');
+    this.dispatchEvent(new CustomEvent('restart', { detail: { state: 'restarting' } }));
+    try {
+      const offer = await pc.createOffer({ iceRestart: true });
+      await pc.setLocalDescription(offer);
+      await gatheringDone(pc, this._client.gatherTimeout);
+      const answered = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(errorWithCode('the hub did not answer the ICE restart', 'timeout')), 10000);
+        this._restartWaiter = {
+          resolve: (m) => { clearTimeout(timer); resolve(m); },
+          reject: (e) => { clearTimeout(timer); reject(e); },
+        };
+      });
+      const msg = { type: 'restart', leg: this.leg, sdp: pc.localDescription.sdp };
+      if (this.session) msg.session = this.session;
+      if (!this._client.send(msg)) throw errorWithCode('not connected to the hub', 'not_connected');
+      const ans = await answered;
+      if (this._ended || pc !== this.pc) return this;
+      await pc.setRemoteDescription({ type: 'answer', sdp: ans.sdp });
+      this.restarts++;
+      this.dispatchEvent(new CustomEvent('restart', { detail: { state: 'restarted', restarts: this.restarts } }));
+      return this;
+    } catch (err) {
+      this._restartWaiter = null;
+      if (!this._ended && pc.signalingState === 'have-local-offer') {
+        try { await pc.setLocalDescription({ type: 'rollback' }); } catch { /* ignore */ }
+      }
+      this.dispatchEvent(new CustomEvent('restart', { detail: { state: 'failed', reason: messageOf(err) } }));
+      throw err;
+    }
+  }
+
+  // Server `restarted` (or an error) for our restart offer.
+  _onRestarted(msg) {
+    const w = this._restartWaiter;
+    this._restartWaiter = null;
+    if (w) w.resolve(msg);
+  }
+
   _emitError(code, message) {
+    if (this._restartWaiter && (code === 'bad_request' || code === 'not_found')) {
+      const w = this._restartWaiter;
+      this._restartWaiter = null;
+      w.reject(errorWithCode(message || code, code));
+    }
     const detail = { code, message, leg: this.leg, session: this.session };
     this.dispatchEvent(new CustomEvent('error', { detail }));
   }
@@ -529,6 +609,22 @@ export class SessionCall extends EventTarget {
     this._end(code === 'media_error' ? 488 : ERROR_STATUS[code] || 500, message);
   }
 
+  // The media connection failed and restarting ICE did not bring it back.
+  // Agents and viewers leave the session; a customer only drops the leg:
+  // the hub keeps the session for sessions.resume_grace and the page comes
+  // back with its resume token.
+  _mediaLost() {
+    if (this._ended) return;
+    this._emitError('ice_failed', 'the media connection to the hub failed (ICE/DTLS)');
+    if (this.role !== 'customer') {
+      const msg = { type: 'hangup' };
+      if (this.session) msg.session = this.session;
+      if (this.leg) msg.leg = this.leg;
+      this._client.send(msg);
+    }
+    this._end(503, 'Media connection lost');
+  }
+
   _stopLocal() {
     if (this.localStream && this._ownsStream) for (const t of this.localStream.getTracks()) t.stop();
   }
@@ -536,6 +632,12 @@ export class SessionCall extends EventTarget {
   _end(code, reason) {
     if (this._ended) return;
     this._ended = true;
+    clearTimeout(this._restartTimer);
+    this._restartTimer = null;
+    if (this._restartWaiter) {
+      this._restartWaiter.reject(errorWithCode(reason || 'call ended', 'ended'));
+      this._restartWaiter = null;
+    }
     this.endedAt = new Date();
     this.code = code;
     this.reason = reason;
@@ -931,6 +1033,11 @@ export class SessionClient extends EventTarget {
       case 'offer':
         if (msg.leg) this.offers.set(msg.leg, msg);
         break;
+      case 'restarted': {
+        const call = msg.leg && this.calls.get(msg.leg);
+        if (call) call._onRestarted(msg);
+        break;
+      }
       case 'cancel': {
         if (msg.leg) this.offers.delete(msg.leg);
         const call = msg.leg && this.calls.get(msg.leg);
