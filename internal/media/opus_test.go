@@ -255,20 +255,30 @@ func BenchmarkOpusPLC8k(b *testing.B) {
 }
 
 func TestOpusEncoderFirstFrameAndBitrate(t *testing.T) {
-	enc, err := NewOpusEncoder(8000, 24000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The first Encode of a fresh encoder must not allocate (no lazy set-up
+	// on the media path). MemStats counts the whole process, so a goroutine
+	// of the runtime or of another test can add to one measurement: take the
+	// least of five fresh encoders — a lazy allocation shows in all of them.
 	pcm, out := benchPCM(), make([]byte, OpusMaxPacketSize)
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	before := ms.Mallocs
-	if _, err := enc.Encode(pcm, out); err != nil {
-		t.Fatal(err)
+	var enc OpusEncoder
+	least := uint64(1 << 62)
+	for range 5 {
+		e, err := NewOpusEncoder(8000, 24000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := ms.Mallocs
+		if _, err := e.Encode(pcm, out); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&ms)
+		least = min(least, ms.Mallocs-before)
+		enc = e
 	}
-	runtime.ReadMemStats(&ms)
-	if n := ms.Mallocs - before; n != 0 {
-		t.Fatalf("%s: first Encode allocated %d times", OpusBackend, n)
+	if least != 0 {
+		t.Fatalf("%s: the first Encode of a fresh encoder allocated %d times", OpusBackend, least)
 	}
 	// 24 kb/s is 60 bytes per 20 ms; allow VBR slack.
 	total := 0
