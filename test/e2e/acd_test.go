@@ -60,6 +60,21 @@ func (h *hub) agentToken(id string) string {
 	return tok
 }
 
+// startCustomer starts a customer's call at the default entry point (audio
+// and video, as "Ana"); the peer closes when t ends.
+func startCustomer(ctx context.Context, t *testing.T) *testutil.SessionPeer {
+	t.Helper()
+	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cust.Close)
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	return cust
+}
+
 func getSession(t *testing.T, id string) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+hubHTTP+"/v1/sessions/"+id, nil)
@@ -116,14 +131,7 @@ func TestForwardKamailioACDToConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer agent.Close()
-	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startCustomer(ctx, t)
 	offer, err := agent.WaitFor(ctx, frameIs("offer"))
 	if err != nil {
 		t.Fatal(err)
@@ -253,14 +261,7 @@ func TestForwardACDTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ag2.Close()
-	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startCustomer(ctx, t)
 	w, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "waiting" })
 	if err != nil {
 		t.Fatal(err)
@@ -374,14 +375,7 @@ func TestForwardACDReferTransfer(t *testing.T) {
 	defer cancel()
 	acd1 := startSipp(t, "-sf", "sipp/acd_refer.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1", "-mp", "16000", "-m", "1", "-trace_logs")
 	acd2 := startSipp(t, "-sf", "sipp/acd_queue.xml", "-i", "127.0.0.1", "-p", "15091", "-mi", "127.0.0.1", "-mp", "16100", "-m", "1", "-trace_logs")
-	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startCustomer(ctx, t)
 	act, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" })
 	if err != nil {
 		t.Fatal(err)
@@ -470,14 +464,7 @@ func TestForwardACDAgentHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer agent.Close()
-	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startCustomer(ctx, t)
 	act, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" })
 	if err != nil {
 		t.Fatal(err)
@@ -530,14 +517,7 @@ func TestForwardACDCallerIDCorrelation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ag.Close()
-	cust, err := testutil.DialSession(ctx, sessionWS("entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startCustomer(ctx, t)
 	w, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" })
 	if err != nil {
 		t.Fatal(err)

@@ -91,14 +91,7 @@ func TestScheduled(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("join inside the window: %d %v", code, out)
 	}
-	cust, err := testutil.DialSession(ctx, wsURL(h, "token="+out["ws_token"].(string)), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startJoined(ctx, t, h, out)
 	offer, err := ag.WaitFor(ctx, isType("offer"))
 	if err != nil {
 		t.Fatal(err)

@@ -152,3 +152,22 @@ func TestJoinLinkAttacks(t *testing.T) {
 func fmt2(v any) string { b, _ := jsonMarshal(v); return string(b) }
 
 var jsonMarshal = func(v any) ([]byte, error) { return json.Marshal(v) }
+
+// startJoined joins with a join response's ws_token as the customer and
+// starts the call (audio and video); the peer closes when t ends.
+func startJoined(ctx context.Context, t *testing.T, h *testutil.Hub, out map[string]any) *testutil.SessionPeer {
+	t.Helper()
+	tok, _ := out["ws_token"].(string)
+	if tok == "" {
+		t.Fatalf("the join gave no ws_token: %v", out)
+	}
+	cust, err := testutil.DialSession(ctx, wsURL(h, "token="+tok), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cust.Close)
+	if err := cust.Start(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	return cust
+}

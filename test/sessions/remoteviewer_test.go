@@ -76,14 +76,7 @@ func TestRemoteViewerAudioMoveNoGap(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("join: %d %v", code, out)
 	}
-	cust, err := testutil.DialSession(ctx, wsURL(h, "token="+out["ws_token"].(string)), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startJoined(ctx, t, h, out)
 	waitUntil(t, 15*time.Second, "video between the browser and the agent", func() bool {
 		return ag.VideoFrom(9) > 20 && cust.VideoFrom(1) > 20
 	})

@@ -75,14 +75,7 @@ func TestReverseFromConsole(t *testing.T) {
 	if code != 200 || out["session"] != invited.Session {
 		t.Fatalf("join: %d %v", code, out)
 	}
-	cust, err := testutil.DialSession(ctx, wsURL(h, "token="+out["ws_token"].(string)), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startJoined(ctx, t, h, out)
 	waitUntil(t, 10*time.Second, "the reverse call's media", func() bool {
 		return cust.DominantHz(tones) == toneAgent1 && ag.DominantHz(tones) == toneCustomer && cust.VideoFrom(1) > 20 && ag.VideoFrom(9) > 20
 	})
@@ -299,14 +292,7 @@ func TestReverseDeskPhoneRingback(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("join: %d %v", code, out)
 	}
-	cust, err := testutil.DialSession(ctx, wsURL(h, "token="+out["ws_token"].(string)), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "", nil); err != nil {
-		t.Fatal(err)
-	}
+	cust := startJoined(ctx, t, h, out)
 	waitUntil(t, 10*time.Second, "phone and customer hearing each other, the ringback gone", func() bool {
 		return cust.DominantHz(tones) == toneAgent1 && level(toneCustomer) > 0.02 && level(425) < 0.005
 	})
