@@ -252,6 +252,9 @@ func TestScheduledLobbyInChromium(t *testing.T) {
 	d.do(map[string]any{"cmd": "open", "page": "cust", "url": appt["join_url"].(string)})
 	d.waitJS("cust", "window.splitApp.link && window.splitApp.link.state === 'lobby' && window.splitApp.link.secondsLeft > 3600", 10*time.Second)
 	d.waitJS("cust", "document.querySelector('#status').textContent.includes('You are early')", 5*time.Second)
+	if problems := a11yAudit(d, "cust"); len(problems) > 0 {
+		t.Errorf("lobby accessibility: %v", problems)
+	}
 	if v := string(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "document.querySelector('#video-call').disabled"})); v != "true" {
 		t.Fatalf("the call button is usable in the lobby (%s)", v)
 	}

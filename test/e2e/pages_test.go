@@ -176,6 +176,12 @@ func TestPagesEmbeddedDefault(t *testing.T) {
 		custFrames, agentFrames = c.VideoIn.FramesDecoded, a.VideoIn.FramesDecoded
 		return custFrames > 30 && agentFrames > 30 && c.AudioIn.PacketsReceived > 50 && a.AudioIn.PacketsReceived > 50
 	})
+	// In the call, every control on both pages is usable with a screen reader.
+	for _, p := range []string{"cust", "agent1"} {
+		if problems := a11yAudit(d, p); len(problems) > 0 {
+			t.Errorf("%s page accessibility: %v", p, problems)
+		}
+	}
 	name := string(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.agentName"}))
 	if !strings.Contains(name, "Agent1") {
 		t.Errorf("the customer page shows agent %s, want Agent1's name", name)
@@ -185,6 +191,9 @@ func TestPagesEmbeddedDefault(t *testing.T) {
 	d.do(map[string]any{"cmd": "open", "page": "admin", "url": base + "/admin.html#key=" + apiKey})
 	d.waitJS("admin", "window.splitApp && window.splitApp.sessions && window.splitApp.sessions.length === 1", 15*time.Second)
 	d.waitJS("admin", `document.querySelector('#sessions').textContent.includes('Ana') && document.querySelector('#agents').textContent.includes('busy')`, 10*time.Second)
+	if problems := a11yAudit(d, "admin"); len(problems) > 0 {
+		t.Errorf("admin page accessibility: %v", problems)
+	}
 	d.do(map[string]any{"cmd": "close", "page": "admin"})
 
 	// Transfer to agent 2.
@@ -216,6 +225,43 @@ func TestPagesEmbeddedDefault(t *testing.T) {
 		}
 	}
 	h.waitMetric(`split_sessions_ended_total{cause="normal",mode="forward"} 1`, 5*time.Second)
+}
+
+// a11yAuditJS lists what a screen-reader or keyboard user would miss on
+// the page as it is shown: the document's language and title, a heading,
+// visible controls (buttons, links, inputs, selects, video) without an
+// accessible name, and controls taken out of the keyboard order.
+const a11yAuditJS = `() => {
+	const out = [];
+	if (!document.documentElement.lang) out.push('no lang on <html>');
+	if (!document.title.trim()) out.push('no <title>');
+	if (!document.querySelector('h1, h2, [role=heading]')) out.push('no heading');
+	const visible = (el) => { const r = el.getBoundingClientRect(); const cs = getComputedStyle(el);
+		return r.width > 0 && r.height > 0 && cs.visibility !== 'hidden' && cs.display !== 'none'; };
+	const nameOf = (el) => {
+		if (el.getAttribute('aria-label')) return el.getAttribute('aria-label');
+		const by = el.getAttribute('aria-labelledby');
+		if (by) return by.split(/\s+/).map((id) => (document.getElementById(id) || {}).textContent || '').join(' ');
+		if (el.labels && el.labels.length) return [...el.labels].map((l) => l.textContent).join(' ');
+		if (el.tagName === 'INPUT' && ['button', 'submit'].includes(el.type)) return el.value;
+		if (!['INPUT', 'SELECT', 'TEXTAREA', 'VIDEO'].includes(el.tagName)) return el.textContent || el.getAttribute('title') || '';
+		return el.getAttribute('title') || '';
+	};
+	for (const el of document.querySelectorAll('button, a[href], input:not([type=hidden]), select, textarea, video, [role=button]')) {
+		if (!visible(el)) continue;
+		const what = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '');
+		if (!nameOf(el).trim()) out.push(what + ' has no accessible name');
+		if (el.tagName !== 'VIDEO' && el.tabIndex < 0 && !el.disabled) out.push(what + ' is out of the keyboard order');
+	}
+	return out;
+}`
+
+func a11yAudit(d *pagesDriver, page string) []string {
+	var problems []string
+	if err := json.Unmarshal(d.do(map[string]any{"cmd": "eval", "page": page, "js": a11yAuditJS}), &problems); err != nil {
+		return []string{"audit: " + err.Error()}
+	}
+	return problems
 }
 
 // TestPagesWidget: the embeddable widget on another origin's page opens the
