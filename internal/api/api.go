@@ -94,9 +94,19 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		next.ServeHTTP(w, r)
 		if r.URL.Path != "/metrics" && r.URL.Path != "/healthz" {
-			s.Log.Debug("http", "method", r.Method, "path", r.URL.Path, "took", time.Since(start).String())
+			s.Log.Debug("http", "method", r.Method, "path", logPath(r.URL.Path), "took", time.Since(start).String())
 		}
 	})
+}
+
+// logPath is a request path fit for the log: a join link's token is a
+// capability to enter a session, so /j/<token> keeps only its first 4
+// characters (enough to tell links apart while debugging).
+func logPath(p string) string {
+	if tok, ok := strings.CutPrefix(p, "/j/"); ok && len(tok) > 4 {
+		return "/j/" + tok[:4] + "…"
+	}
+	return p
 }
 
 func (s *Server) requireKey(next http.Handler) http.Handler {

@@ -144,3 +144,15 @@ func TestOpenAPIJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestLogPathHidesJoinTokens(t *testing.T) {
+	for in, want := range map[string]string{
+		"/j/AbCdEfGhIjKlMnOpQrStUv": "/j/AbCd…",
+		"/j/":                       "/j/",
+		"/v1/sessions":              "/v1/sessions",
+	} {
+		if got := logPath(in); got != want {
+			t.Errorf("logPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
