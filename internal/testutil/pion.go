@@ -96,11 +96,9 @@ type PionClient struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	msgs    []Message
-	changed chan struct{} // closed and replaced on every message
-	readErr error
-	hello   Message
+	mu    sync.Mutex
+	in    *inbox
+	hello Message
 
 	pc        *webrtc.PeerConnection
 	call      string
@@ -143,7 +141,7 @@ func DialPion(ctx context.Context, o PionOptions) (*PionClient, error) {
 		return nil, fmt.Errorf("testutil: signalling: %w", err)
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &PionClient{opts: o, codec: codec, tone: tone, ws: ws, changed: make(chan struct{})}
+	c := &PionClient{opts: o, codec: codec, tone: tone, ws: ws, in: newInbox()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.readLoop()
@@ -164,11 +162,7 @@ func (c *PionClient) readLoop() {
 	for {
 		_, b, err := c.ws.Read(c.ctx)
 		if err != nil {
-			c.mu.Lock()
-			c.readErr = err
-			close(c.changed)
-			c.changed = make(chan struct{})
-			c.mu.Unlock()
+			c.in.close(err)
 			return
 		}
 		var m Message
@@ -180,44 +174,22 @@ func (c *PionClient) readLoop() {
 		if m.Type == "answer" && m.Call == c.call && c.answerAt.IsZero() {
 			c.answerAt = m.At
 		}
-		c.msgs = append(c.msgs, m)
-		close(c.changed)
-		c.changed = make(chan struct{})
 		c.mu.Unlock()
+		c.in.add(m)
 	}
 }
 
 // Messages returns every message received so far.
-func (c *PionClient) Messages() []Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Message(nil), c.msgs...)
-}
+func (c *PionClient) Messages() []Message { return c.in.all() }
 
 // WaitFor returns the first message (received so far or later) for which
 // match is true.
 func (c *PionClient) WaitFor(ctx context.Context, match func(Message) bool) (Message, error) {
-	seen := 0
-	for {
-		c.mu.Lock()
-		for ; seen < len(c.msgs); seen++ {
-			if match(c.msgs[seen]) {
-				m := c.msgs[seen]
-				c.mu.Unlock()
-				return m, nil
-			}
-		}
-		ch, rerr := c.changed, c.readErr
-		c.mu.Unlock()
-		if rerr != nil {
-			return Message{}, fmt.Errorf("testutil: signalling closed: %w", rerr)
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return Message{}, ctx.Err()
-		}
+	m, err := c.in.wait(ctx, match)
+	if err != nil && ctx.Err() == nil {
+		return m, fmt.Errorf("testutil: signalling closed: %w", err)
 	}
+	return m, err
 }
 
 // ErrEnded is returned by WaitState when the call ended (or failed) first.

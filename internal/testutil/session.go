@@ -35,15 +35,14 @@ type SessionPeer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	frames  []Message
-	changed chan struct{}
-	pc      *webrtc.PeerConnection
-	pcm     []int16 // last second of decoded audio
-	tags    map[byte]int
-	vseq    []uint16
-	alog    []AudioFrame // the last audioLogMax received audio packets
-	leg     string       // the leg of the last start/view answer or accepted offer
+	mu   sync.Mutex
+	in   *inbox
+	pc   *webrtc.PeerConnection
+	pcm  []int16 // last second of decoded audio
+	tags map[byte]int
+	vseq []uint16
+	alog []AudioFrame // the last audioLogMax received audio packets
+	leg  string       // the leg of the last start/view answer or accepted offer
 
 	audioPkts, videoPkts atomic.Uint64
 }
@@ -55,7 +54,7 @@ func DialSession(ctx context.Context, url string, toneHz float64, tag byte, vide
 		return nil, err
 	}
 	ws.SetReadLimit(1 << 20)
-	p := &SessionPeer{ToneHz: toneHz, Tag: tag, Video: video, ws: ws, changed: make(chan struct{}), tags: map[byte]int{}}
+	p := &SessionPeer{ToneHz: toneHz, Tag: tag, Video: video, ws: ws, in: newInbox(), tags: map[byte]int{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go p.readLoop()
@@ -71,53 +70,26 @@ func (p *SessionPeer) readLoop() {
 	for {
 		_, b, err := p.ws.Read(p.ctx)
 		if err != nil {
-			p.mu.Lock()
-			close(p.changed)
-			p.changed = nil
-			p.mu.Unlock()
+			p.in.close(errors.New("testutil: socket closed"))
 			return
 		}
 		var m Message
 		_ = json.Unmarshal(b, &m)
 		m.Raw = b
-		p.mu.Lock()
-		p.frames = append(p.frames, m)
-		close(p.changed)
-		p.changed = make(chan struct{})
-		p.mu.Unlock()
+		p.in.add(m)
 	}
 }
 
 // Frames returns every frame received so far.
-func (p *SessionPeer) Frames() []Message {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]Message(nil), p.frames...)
-}
+func (p *SessionPeer) Frames() []Message { return p.in.all() }
 
 // WaitFor waits for a frame matching match (including ones already received).
 func (p *SessionPeer) WaitFor(ctx context.Context, match func(Message) bool) (Message, error) {
-	seen := 0
-	for {
-		p.mu.Lock()
-		for ; seen < len(p.frames); seen++ {
-			if match(p.frames[seen]) {
-				m := p.frames[seen]
-				p.mu.Unlock()
-				return m, nil
-			}
-		}
-		ch := p.changed
-		p.mu.Unlock()
-		if ch == nil {
-			return Message{}, errors.New("testutil: socket closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return Message{}, fmt.Errorf("testutil: waiting: %w (frames: %s)", ctx.Err(), p.summary())
-		}
+	m, err := p.in.wait(ctx, match)
+	if err != nil && ctx.Err() != nil {
+		return m, fmt.Errorf("testutil: waiting: %w (frames: %s)", err, p.summary())
 	}
+	return m, err
 }
 
 func (p *SessionPeer) summary() string {
