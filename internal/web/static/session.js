@@ -155,6 +155,7 @@ export class SessionCall extends EventTarget {
     this._restarting = null; // the running restartIce() promise
     this._restartWaiter = null; // resolves with the hub's `restarted` frame
     this._restartTimer = null;
+    this._failedOnce = false; // a restart was tried after the connection went 'failed'
     this._closed = new Promise((resolve) => { this._resolveClosed = resolve; });
   }
 
