@@ -140,6 +140,12 @@ func setValue(f reflect.Value, s string) error {
 			return fmt.Errorf("not an integer: %q", s)
 		}
 		f.SetInt(n)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		f.SetFloat(n)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -16,6 +16,7 @@ type Metrics struct {
 	Registry       *prometheus.Registry
 	sipRequests    *prometheus.CounterVec
 	inviteRejected *prometheus.CounterVec
+	sipRefused     *prometheus.CounterVec
 	callsStarted   *prometheus.CounterVec
 	callsEnded     *prometheus.CounterVec
 	callDuration   *prometheus.HistogramVec
@@ -29,13 +30,14 @@ func New(active func() float64) *Metrics {
 	m := &Metrics{Registry: r,
 		sipRequests:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_sip_requests_total", Help: "SIP requests received, by method."}, []string{"method"}),
 		inviteRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_sip_invites_rejected_total", Help: "Inbound INVITEs refused, by reason."}, []string{"reason"}),
+		sipRefused:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_sip_refused_total", Help: "SIP messages refused before the SIP stack (docs/security.md), by reason and transport."}, []string{"reason", "transport"}),
 		callsStarted:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_calls_started_total", Help: "Bridged calls started, by direction."}, []string{"direction"}),
 		callsEnded:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_calls_ended_total", Help: "Bridged calls ended, by direction and result."}, []string{"direction", "result"}),
 		callDuration:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "split_call_duration_seconds", Help: "Call duration.", Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"direction"}),
 		setup:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "split_call_setup_seconds", Help: "Browser offer to SIP INVITE sent (outbound) or browser answer to 200 OK (inbound).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		wsConnections:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "split_signalling_connections", Help: "Open browser signalling WebSockets."}),
 	}
-	r.MustRegister(m.sipRequests, m.inviteRejected, m.callsStarted, m.callsEnded, m.callDuration, m.setup, m.wsConnections,
+	r.MustRegister(m.sipRequests, m.inviteRejected, m.sipRefused, m.callsStarted, m.callsEnded, m.callDuration, m.setup, m.wsConnections,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "split_calls_active", Help: "Bridged calls alive."}, active),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -48,7 +50,10 @@ func (m *Metrics) Handler() http.Handler {
 
 func (m *Metrics) SIPRequest(method string)     { m.sipRequests.WithLabelValues(method).Inc() }
 func (m *Metrics) InviteRejected(reason string) { m.inviteRejected.WithLabelValues(reason).Inc() }
-func (m *Metrics) CallStarted(dir string)       { m.callsStarted.WithLabelValues(dir).Inc() }
+func (m *Metrics) SIPRefused(reason, transport string) {
+	m.sipRefused.WithLabelValues(reason, transport).Inc()
+}
+func (m *Metrics) CallStarted(dir string) { m.callsStarted.WithLabelValues(dir).Inc() }
 func (m *Metrics) CallEnded(dir, result string, d time.Duration) {
 	m.callsEnded.WithLabelValues(dir, result).Inc()
 	m.callDuration.WithLabelValues(dir).Observe(d.Seconds())

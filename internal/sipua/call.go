@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -81,6 +80,9 @@ type Call struct {
 	mu         sync.Mutex
 	events     Events
 	state      State
+	remoteTag  string          // the far end's tag, once the dialog exists
+	remoteCSeq uint32          // the far end's last in-dialog CSeq
+	prov       []*sip.Response // provisional responses, in wire order (observe)
 	server     *sipgo.DialogServerSession
 	client     *sipgo.DialogClientSession
 	invite     *sip.Request // inbound INVITE
@@ -161,9 +163,13 @@ func (c *Call) SetEvents(e Events) {
 	c.mu.Unlock()
 }
 
+// setState moves the call forward. It never goes back: before the answer
+// only trying → ringing → early → active, in that order (a 180 after early
+// media, or a late 100, changes nothing); after it, active ⇄ held; ended is
+// final.
 func (c *Call) setState(s State, code int, reason string) {
 	c.mu.Lock()
-	if c.state == StateEnded || (c.state == s && s != StateActive) {
+	if !stateStep(c.state, s) {
 		c.mu.Unlock()
 		return
 	}
@@ -174,6 +180,68 @@ func (c *Call) setState(s State, code int, reason string) {
 	if f != nil {
 		f(s, code, reason)
 	}
+}
+
+// stateStep reports whether a call in state from may move to state to.
+func stateStep(from, to State) bool {
+	switch {
+	case from == StateEnded:
+		return false
+	case to == StateEnded:
+		return true
+	case from < StateActive:
+		return to > from
+	case from == StateActive:
+		return to == StateHeld || to == StateActive // Active again: a resumed or re-answered stream
+	case from == StateHeld:
+		return to == StateActive
+	}
+	return false
+}
+
+// matchesRemote: tag is the far end's tag in this dialog. An empty one
+// matches only a caller that sent none (RFC 2543, RFC 3261 §12.2.2); an
+// outbound call has a remote tag once answered.
+func (c *Call) matchesRemote(tag string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remoteTag == tag && (tag != "" || c.Direction == Inbound)
+}
+
+// remoteCSeqInOrder applies RFC 3261 §12.2.2: an in-dialog request from the
+// far end must not be older than its last one (ACK and CANCEL repeat the
+// INVITE's number).
+func (c *Call) remoteCSeqInOrder(req *sip.Request) bool {
+	cs := req.CSeq()
+	if cs == nil || req.IsAck() || req.IsCancel() {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.remoteCSeq != 0 && cs.SeqNo < c.remoteCSeq {
+		return false
+	}
+	c.remoteCSeq = cs.SeqNo
+	return true
+}
+
+// queueProvisional keeps a provisional response to our INVITE, in the order
+// the transport read it (called on the reader goroutine: no work here).
+func (c *Call) queueProvisional(res *sip.Response) {
+	c.mu.Lock()
+	if len(c.prov) < 64 {
+		c.prov = append(c.prov, res)
+	}
+	c.mu.Unlock()
+}
+
+// takeProvisional returns the queued provisional responses.
+func (c *Call) takeProvisional() []*sip.Response {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.prov
+	c.prov = nil
+	return p
 }
 
 func (c *Call) emitDTMF(d rune) {
@@ -479,7 +547,7 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 		if err != nil {
 			return err
 		}
-		ts := rand.Uint32()
+		ts := c.audio.eventTS()
 		buf := make([]byte, 16)
 		for i, p := range pkts {
 			buf[0] = 0x80

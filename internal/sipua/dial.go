@@ -165,7 +165,7 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	req.AppendHeader(&cid)
 	ct := u.contactFor(fromUser, o.Trunk.Transport)
 	req.AppendHeader(&ct)
-	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
+	req.AppendHeader(sip.NewHeader("Allow", allowHeader))
 	req.AppendHeader(sip.NewHeader("Supported", "timer"))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	for _, h := range o.Headers {
@@ -183,7 +183,7 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	c.mu.Lock()
 	c.cancelRing = cancel
 	c.mu.Unlock()
-	dlg, err := u.dua.WriteInvite(ring, req)
+	dlg, err := u.dialogUA(o.Trunk.Transport).WriteInvite(ring, req)
 	if err != nil {
 		cancel()
 		c.end(503, "INVITE failed: "+err.Error())
@@ -193,12 +193,10 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	c.client = dlg
 	c.mu.Unlock()
 	c.log.Info("INVITE sent", "to", o.To.String(), "trunk", o.Trunk.Name)
-	u.wg.Add(1)
-	go func() {
-		defer u.wg.Done()
+	u.goSafe(c, func() {
 		defer cancel()
 		c.waitAnswer(ring, o.Trunk)
-	}()
+	})
 	return c, nil
 }
 
@@ -214,29 +212,34 @@ func (c *Call) cancelInvite() {
 func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 	dlg := c.client
 	early := false
-	err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{
-		Username: t.Username, Password: t.Password,
-		OnResponse: func(res *sip.Response) error {
-			switch {
-			case res.StatusCode == 100:
-				c.setState(StateTrying, 100, res.Reason)
-			case res.StatusCode == 180 || res.StatusCode == 181 || res.StatusCode == 182:
-				if len(res.Body()) > 0 {
-					c.earlyMedia(res, &early)
+	// Provisional responses are taken from the call's queue, filled in wire
+	// order by the transport (observe); the ones sipgo's transaction hands
+	// us only say "look now". So ringing always comes before the answer,
+	// even when the far end sends its 180 and 200 microseconds apart.
+	progress := func() {
+		for _, res := range c.takeProvisional() {
+			c.provisional(res, &early)
+		}
+	}
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{
+			Username: t.Username, Password: t.Password,
+			OnResponse: func(res *sip.Response) error {
+				if res.StatusCode == 100 {
+					c.setState(StateTrying, 100, res.Reason)
 				}
-				if !early {
-					c.setState(StateRinging, res.StatusCode, res.Reason)
-				}
-			case res.StatusCode == 183:
-				if len(res.Body()) > 0 {
-					c.earlyMedia(res, &early)
-				} else {
-					c.setState(StateRinging, res.StatusCode, res.Reason)
-				}
-			}
-			return nil
-		},
-	})
+				progress()
+				return nil
+			},
+		})
+		// sipgo gives up after 10 responses; an ACD that keeps sending 180/183
+		// while a caller queues is normal, so wait on
+		if err == nil || !strings.Contains(err.Error(), "more than 10 responses") || attempt > 1000 {
+			break
+		}
+	}
+	progress()
 	if err != nil {
 		var de *sipgo.ErrDialogResponse
 		switch {
@@ -252,6 +255,12 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 		return
 	}
 	res := dlg.InviteResponse
+	if to := res.To(); to != nil {
+		tag, _ := to.Params.Get("tag")
+		c.mu.Lock()
+		c.remoteTag = tag
+		c.mu.Unlock()
+	}
 	s, perr := sdp.Parse(res.Body())
 	if perr == nil {
 		_, _, _, perr = c.applyRemote(s)
@@ -271,6 +280,25 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 		return
 	}
 	c.setState(StateActive, res.StatusCode, res.Reason)
+}
+
+// provisional applies one provisional response (in wire order).
+func (c *Call) provisional(res *sip.Response, early *bool) {
+	switch {
+	case res.StatusCode == 180 || res.StatusCode == 181 || res.StatusCode == 182:
+		if len(res.Body()) > 0 {
+			c.earlyMedia(res, early)
+		}
+		if !*early {
+			c.setState(StateRinging, res.StatusCode, res.Reason)
+		}
+	case res.StatusCode == 183:
+		if len(res.Body()) > 0 {
+			c.earlyMedia(res, early)
+		} else {
+			c.setState(StateRinging, res.StatusCode, res.Reason)
+		}
+	}
 }
 
 func (c *Call) earlyMedia(res *sip.Response, early *bool) {

@@ -30,6 +30,13 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	cid, from, to := req.CallID(), req.From(), req.To()
+	if cid == nil || from == nil || to == nil || req.CSeq() == nil {
+		// the guard refuses these before sipgo; this is the last line
+		u.metrics.InviteRejected("malformed")
+		u.respond(tx, req, 400, "Bad Request")
+		return
+	}
 	src, err := sourceAddr(req)
 	if err != nil {
 		u.metrics.InviteRejected("bad_source")
@@ -56,6 +63,11 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 404, "Not Found")
 		return
 	}
+	if ct := req.ContentType(); len(req.Body()) > 0 && ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
+		u.metrics.InviteRejected("unsupported_media")
+		u.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
+		return
+	}
 	var offer *sdp.Session
 	if len(req.Body()) > 0 {
 		if offer, err = sdp.Parse(req.Body()); err != nil {
@@ -79,13 +91,13 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if offer != nil {
 		prefs = offerOrder(offer.First("audio"))
 	}
-	c, err := u.newCall(Inbound, req.CallID().Value(), video && u.cfg.WebRTC.Video, prefs)
+	c, err := u.newCall(Inbound, cid.Value(), video && u.cfg.WebRTC.Video, prefs)
 	if err != nil {
 		u.metrics.InviteRejected("no_ports")
 		u.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
-	dlg, err := u.dua.ReadInvite(req, tx)
+	dlg, err := u.dialogUA(req.Transport()).ReadInvite(req, tx)
 	if err != nil {
 		c.end(400, err.Error())
 		u.respond(tx, req, 400, "Bad Request")
@@ -95,10 +107,10 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := dlg.InviteRequest.To(); to != nil {
 		c.localTag, _ = to.Params.Get("tag")
 	}
+	c.remoteTag, _ = from.Params.Get("tag")
+	c.remoteCSeq = req.CSeq().SeqNo
 	c.To = req.Recipient
-	if f := req.From(); f != nil {
-		c.From, c.FromName = f.Address, f.DisplayName
-	}
+	c.From, c.FromName = from.Address, from.DisplayName
 	c.Headers = map[string]string{}
 	for _, name := range headersKept {
 		if h := req.GetHeader(name); h != nil {
@@ -197,7 +209,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	}
 	res := sip.NewResponseFromRequest(c.server.InviteRequest, 200, "OK", body)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
+	res.AppendHeader(sip.NewHeader("Allow", allowHeader))
 	ct := c.contact()
 	res.AppendHeader(&ct)
 	if se := c.invite.GetHeader("Session-Expires"); se != nil {

@@ -70,7 +70,8 @@ type rtpStream struct {
 	wmu         sync.Mutex // one writer at a time: seq, ts and srtp state
 	seq         uint16
 	tsOffset    uint32
-	lastTS      uint32
+	lastTS      uint32    // timestamp of the last media packet sent (after tsOffset)
+	lastSent    time.Time // when it was sent
 	wbuf        []byte
 	srtpOut     *srtp.Context
 	srtcpOut    *srtp.Context
@@ -216,7 +217,7 @@ func (s *rtpStream) account(pkt []byte) {
 // writeMedia sends pkt with our SSRC, the negotiated payload type and a
 // continuous sequence number; timestamps keep the source's spacing.
 func (s *rtpStream) writeMedia(pkt []byte) error {
-	return s.write(pkt, s.track.Send().PT)
+	return s.write(pkt, s.track.Send().PT, true)
 }
 
 func (s *rtpStream) writeDTMF(pkt []byte) error {
@@ -224,10 +225,24 @@ func (s *rtpStream) writeDTMF(pkt []byte) error {
 	if pt == 0 {
 		return nil
 	}
-	return s.write(pkt, pt)
+	return s.write(pkt, pt, false)
 }
 
-func (s *rtpStream) write(pkt []byte, pt uint8) error {
+// eventTS is the timestamp, in the units write() takes (before tsOffset),
+// that puts an RFC 4733 event the hub generates at "now" on this stream's
+// timeline: the last media packet's timestamp plus the time since it went
+// out (RFC 4733 §2.5.1.2: events share the audio stream's SSRC and clock).
+func (s *rtpStream) eventTS() uint32 {
+	clock := float64(s.clockRate.Load())
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.lastSent.IsZero() {
+		return uint32(time.Since(s.epoch).Seconds() * clock)
+	}
+	return s.lastTS - s.tsOffset + uint32(time.Since(s.lastSent).Seconds()*clock)
+}
+
+func (s *rtpStream) write(pkt []byte, pt uint8, isMedia bool) error {
 	if len(pkt) < 12 || !s.send.Load() {
 		return nil
 	}
@@ -249,7 +264,9 @@ func (s *rtpStream) write(pkt []byte, pt uint8) error {
 	binary.BigEndian.PutUint16(b[2:], s.seq)
 	ts := binary.BigEndian.Uint32(b[4:]) + s.tsOffset
 	binary.BigEndian.PutUint32(b[4:], ts)
-	s.lastTS = ts
+	if isMedia {
+		s.lastTS, s.lastSent = ts, time.Now()
+	}
 	binary.BigEndian.PutUint32(b[8:], s.ssrc)
 	if s.srtpOut != nil {
 		enc, err := s.srtpOut.EncryptRTP(s.wbuf[len(b):len(b)], b, nil)

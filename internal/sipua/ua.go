@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -30,6 +31,7 @@ import (
 	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/media/rtpport"
+	"github.com/split-hub/split/internal/sipguard"
 )
 
 // Handler decides what happens to an allowed inbound call. Incoming must
@@ -42,12 +44,16 @@ type Handler interface {
 type Metrics interface {
 	SIPRequest(method string)
 	InviteRejected(reason string)
+	// SIPRefused counts messages the guard refused before the SIP stack
+	// (rate_limited, malformed, forbidden, no_dialog, call_rate, capacity …).
+	SIPRefused(reason, transport string)
 }
 
 type noMetrics struct{}
 
-func (noMetrics) SIPRequest(string)     {}
-func (noMetrics) InviteRejected(string) {}
+func (noMetrics) SIPRequest(string)         {}
+func (noMetrics) InviteRejected(string)     {}
+func (noMetrics) SIPRefused(string, string) {}
 
 // UA is the SIP user agent of one hub.
 type UA struct {
@@ -55,8 +61,12 @@ type UA struct {
 	log     *slog.Logger
 	ua      *sipgo.UserAgent
 	srv     *sipgo.Server
-	cli     *sipgo.Client
-	dua     *sipgo.DialogUA
+	cli     *sipgo.Client   // UDP: requests leave from the listening socket
+	dua     *sipgo.DialogUA // dialogs over UDP
+	cliTCP  *sipgo.Client   // TCP/TLS: new connections from ephemeral ports
+	duaTCP  *sipgo.DialogUA // dialogs over TCP/TLS
+	guard   *sipguard.Guard
+	udp     *sipguard.PacketConn
 	acl     auth.ACL
 	pool    *rtpport.Pool
 	handler Handler
@@ -65,9 +75,15 @@ type UA struct {
 	port    int
 	mediaIP netip.Addr
 
-	mu       sync.Mutex
-	calls    map[string][]*Call // by Call-ID (two when a proxy loops our own INVITE back to us)
-	draining bool
+	mu        sync.Mutex
+	calls     map[string][]*Call // by Call-ID (two when a proxy loops our own INVITE back to us)
+	ncalls    int
+	recent    map[string]struct{} // Call-IDs of calls that ended moments ago
+	recentQ   []recentID
+	regIDs    map[string]struct{} // Call-IDs of our registrations
+	draining  bool
+	inviteLim *sipguard.Limiter
+	maxCalls  int
 
 	wg     sync.WaitGroup
 	regWG  sync.WaitGroup // outbound registration loops
@@ -79,7 +95,14 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 	if m == nil {
 		m = noMetrics{}
 	}
-	u := &UA{cfg: cfg, log: log, pool: pool, handler: h, metrics: m, calls: map[string][]*Call{}, host: cfg.SIP.Host}
+	u := &UA{cfg: cfg, log: log, pool: pool, handler: h, metrics: m, calls: map[string][]*Call{}, host: cfg.SIP.Host,
+		recent: map[string]struct{}{}, regIDs: map[string]struct{}{}}
+	lim := cfg.SIP.Limits
+	u.inviteLim = sipguard.NewLimiter(lim.InviteRate, 2*lim.InviteRate, 0)
+	u.maxCalls = lim.MaxCalls
+	if u.maxCalls == 0 && pool != nil {
+		u.maxCalls = pool.Size() / 2 // room for a video call's second pair
+	}
 	u.port = 5060
 	for _, l := range []string{cfg.SIP.ListenUDP, cfg.SIP.ListenTCP} {
 		if l != "" {
@@ -129,7 +152,14 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 			u.acl.Add(t.Name, netip.PrefixFrom(a, a.BitLen()))
 		}
 	}
-	opts := []sipgo.UserAgentOption{sipgo.WithUserAgent(cfg.SIP.UserAgent), sipgo.WithUserAgentHostname(cfg.SIP.Host)}
+	slg := slog.New(sipgoLog{log.Handler()}).With("component", "sipgo")
+	opts := []sipgo.UserAgentOption{sipgo.WithUserAgent(cfg.SIP.UserAgent), sipgo.WithUserAgentHostname(cfg.SIP.Host),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(slg),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {}), // retransmissions: nothing to do
+		),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slg)),
+	}
 	if cfg.SIP.TLSCA != "" {
 		pem, err := os.ReadFile(cfg.SIP.TLSCA)
 		if err != nil {
@@ -144,37 +174,54 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 	if u.ua, err = sipgo.NewUA(opts...); err != nil {
 		return nil, err
 	}
-	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(log)); err != nil {
+	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(slg)); err != nil {
 		return nil, err
 	}
-	// Requests leave from ephemeral ports; the Contact and Via name our
-	// listening address, where responses and new requests come back. (Binding
-	// the client to the listening UDP port made sipgo open a second socket on
-	// it and lose responses; binding TCP left TIME_WAIT sockets that blocked
-	// the listener's next bind.)
-	if u.cli, err = sipgo.NewClient(u.ua, sipgo.WithClientHostname(cfg.SIP.Host), sipgo.WithClientLogger(log)); err != nil {
+	// In wire order, before sipgo's per-message goroutines (see observe).
+	u.ua.TransportLayer().OnMessage(u.observe)
+	// UDP requests leave from the listening socket (Start binds the UDP
+	// client to it); over TCP/TLS each request uses the connection the far
+	// end opened, or a new one from an ephemeral port.
+	if u.cli, err = sipgo.NewClient(u.ua, sipgo.WithClientHostname(cfg.SIP.Host), sipgo.WithClientLogger(slg)); err != nil {
+		return nil, err
+	}
+	if u.cliTCP, err = sipgo.NewClient(u.ua, sipgo.WithClientHostname(cfg.SIP.Host), sipgo.WithClientLogger(slg)); err != nil {
 		return nil, err
 	}
 	u.dua = &sipgo.DialogUA{Client: u.cli, ContactHDR: u.contact("split")}
-	u.srv.OnInvite(u.onInvite)
-	u.srv.OnAck(u.onAck)
-	u.srv.OnBye(u.onBye)
-	u.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+	u.duaTCP = &sipgo.DialogUA{Client: u.cliTCP, ContactHDR: u.contact("split")}
+	u.guard = sipguard.New(sipguard.Options{
+		Policy:  u,
+		Trusted: func(a netip.Addr) bool { _, ok := u.acl.Match(a); return ok },
+		UntrustedRate: lim.SourceRate, TrustedRate: lim.TrustedRate,
+		MessageTimeout: lim.TCPMessageTimeout, IdleTimeout: lim.TCPIdleTimeout,
+		MaxConnsPerSource: lim.TCPPerSource, MaxConns: lim.TCPMax,
+		Key: []byte(auth.RandomHex(16)), Log: log.With("component", "sipguard"),
+		Refused: m.SIPRefused,
+	})
+	u.srv.OnInvite(u.safe("INVITE", u.onInvite))
+	u.srv.OnAck(u.safe("ACK", u.onAck))
+	u.srv.OnBye(u.safe("BYE", u.onBye))
+	u.srv.OnCancel(u.safe("CANCEL", func(req *sip.Request, tx sip.ServerTransaction) {
 		// Matched CANCELs are consumed by the INVITE transaction; this one matched nothing.
 		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-	})
-	u.srv.OnOptions(u.onOptions)
-	u.srv.OnInfo(u.onInfo)
-	u.srv.OnUpdate(u.onUpdate)
-	u.srv.OnRefer(u.onRefer)
-	u.srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+	}))
+	u.srv.OnOptions(u.safe("OPTIONS", u.onOptions))
+	u.srv.OnInfo(u.safe("INFO", u.onInfo))
+	u.srv.OnUpdate(u.safe("UPDATE", u.onUpdate))
+	u.srv.OnRefer(u.safe("REFER", u.onRefer))
+	u.srv.OnNotify(u.safe("NOTIFY", func(req *sip.Request, tx sip.ServerTransaction) {
 		if u.inDialog("NOTIFY", req, tx) != nil {
 			u.respond(tx, req, 200, "OK")
 		}
-	})
-	u.srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.respond(tx, req, 405, "Method Not Allowed")
-	})
+	}))
+	u.srv.OnRegister(u.safe("REGISTER", func(req *sip.Request, tx sip.ServerTransaction) {
+		u.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allowHeader))
+	}))
+	u.srv.OnNoRoute(u.safe("other", func(req *sip.Request, tx sip.ServerTransaction) {
+		u.metrics.SIPRequest("other")
+		u.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allowHeader))
+	}))
 	return u, nil
 }
 
@@ -213,52 +260,87 @@ func (u *UA) contactFor(user, transport string) sip.ContactHeader {
 	return ct
 }
 
-// Start opens the configured listeners; they stop when ctx ends or Close is called.
+// Start opens the configured listeners behind the guard; they stop when
+// ctx ends or Close is called.
 func (u *UA) Start(ctx context.Context) error {
 	ctx, u.cancel = context.WithCancel(ctx)
-	type l struct{ network, addr string }
-	var ls []l
-	if u.cfg.SIP.ListenUDP != "" {
-		ls = append(ls, l{"udp", u.cfg.SIP.ListenUDP})
-	}
-	if u.cfg.SIP.ListenTCP != "" {
-		ls = append(ls, l{"tcp", u.cfg.SIP.ListenTCP})
-	}
-	for _, x := range ls {
-		ready := make(chan struct{})
+	serve := func(name, addr string, run func() error, ready <-chan struct{}) error {
 		errc := make(chan error, 1)
 		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
-			errc <- u.srv.ListenAndServe(context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyCtxValue(ready)), x.network, x.addr)
+			err := run()
+			if err != nil && ctx.Err() == nil {
+				u.log.Error("SIP listener stopped", "transport", name, "addr", addr, "err", err)
+			}
+			errc <- err
 		}()
 		select {
 		case <-ready:
-			u.log.Info("SIP listening", "transport", x.network, "addr", x.addr)
+			u.log.Info("SIP listening", "transport", name, "addr", addr)
+			return nil
 		case err := <-errc:
-			return fmt.Errorf("sipua: listen %s %s: %w", x.network, x.addr, err)
+			return fmt.Errorf("sipua: listen %s %s: %w", name, addr, err)
 		case <-time.After(5 * time.Second):
-			return fmt.Errorf("sipua: listen %s %s: timed out", x.network, x.addr)
+			return fmt.Errorf("sipua: listen %s %s: timed out", name, addr)
 		}
 	}
-	if u.cfg.SIP.ListenTLS != "" {
+	closeOnDone := func(c io.Closer) {
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			<-ctx.Done()
+			_ = c.Close()
+		}()
+	}
+	if a := u.cfg.SIP.ListenUDP; a != "" {
+		la, err := net.ResolveUDPAddr("udp", a)
+		if err != nil {
+			return fmt.Errorf("sipua: sip.listen_udp: %w", err)
+		}
+		c, err := net.ListenUDP("udp", la)
+		if err != nil {
+			return fmt.Errorf("sipua: listen udp %s: %w", a, err)
+		}
+		_ = c.SetReadBuffer(4 << 20)
+		u.udp = u.guard.PacketConn(c)
+		closeOnDone(c)
+		// The UDP client sends from the listening socket: sipgo finds it in
+		// its pool by this address once it reads from it (Ready).
+		if err := sipgo.WithClientConnectionAddr(c.LocalAddr().String())(u.cli); err != nil {
+			return fmt.Errorf("sipua: listen udp %s: %w", a, err)
+		}
+		if err := serve("udp", a, func() error { return u.srv.ServeUDP(u.udp) }, u.udp.Ready()); err != nil {
+			return err
+		}
+	}
+	stream := func(name, addr string, tc *tls.Config) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("sipua: listen %s %s: %w", name, addr, err)
+		}
+		gl := u.guard.Listener(ln, tc)
+		closeOnDone(ln)
+		ready := make(chan struct{})
+		close(ready) // accepting starts at once; nothing is sent from it
+		run := func() error { return u.srv.ServeTCP(gl) }
+		if tc != nil {
+			run = func() error { return u.srv.ServeTLS(gl) }
+		}
+		return serve(name, addr, run, ready)
+	}
+	if a := u.cfg.SIP.ListenTCP; a != "" {
+		if err := stream("tcp", a, nil); err != nil {
+			return err
+		}
+	}
+	if a := u.cfg.SIP.ListenTLS; a != "" {
 		cert, err := tls.LoadX509KeyPair(u.cfg.SIP.TLSCert, u.cfg.SIP.TLSKey)
 		if err != nil {
 			return fmt.Errorf("sipua: tls: %w", err)
 		}
-		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ready := make(chan struct{})
-		errc := make(chan error, 1)
-		u.wg.Add(1)
-		go func() {
-			defer u.wg.Done()
-			errc <- u.srv.ListenAndServeTLS(context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyCtxValue(ready)), "tls", u.cfg.SIP.ListenTLS, tc)
-		}()
-		select {
-		case <-ready:
-			u.log.Info("SIP listening", "transport", "tls", "addr", u.cfg.SIP.ListenTLS)
-		case err := <-errc:
-			return fmt.Errorf("sipua: listen tls: %w", err)
+		if err := stream("tls", a, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}); err != nil {
+			return err
 		}
 	}
 	for i := range u.cfg.SIP.Trunks {
@@ -272,6 +354,25 @@ func (u *UA) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Guard is the gate in front of the SIP stack (counters for tests and metrics).
+func (u *UA) Guard() *sipguard.Guard { return u.guard }
+
+// dialogUA is the dialog layer for transport (udp, tcp, tls).
+func (u *UA) dialogUA(transport string) *sipgo.DialogUA {
+	if strings.EqualFold(transport, "udp") || transport == "" {
+		return u.dua
+	}
+	return u.duaTCP
+}
+
+// client is the client for transport.
+func (u *UA) client(transport string) *sipgo.Client {
+	if strings.EqualFold(transport, "udp") || transport == "" {
+		return u.cli
+	}
+	return u.cliTCP
 }
 
 // Drain refuses new inbound calls (503) from now on.
@@ -317,45 +418,53 @@ func (u *UA) Close() error {
 func (u *UA) addCall(c *Call) {
 	u.mu.Lock()
 	u.calls[c.callID] = append(u.calls[c.callID], c)
+	u.ncalls++
 	u.mu.Unlock()
 }
 
 func (u *UA) removeCall(c *Call) {
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	list := u.calls[c.callID]
+	found := false
 	for i, o := range list {
 		if o == c {
 			list = append(list[:i:i], list[i+1:]...)
+			found = true
 			break
 		}
 	}
+	if !found {
+		return
+	}
+	u.ncalls--
 	if len(list) == 0 {
 		delete(u.calls, c.callID)
+		u.rememberEnded(c.callID, time.Now())
 	} else {
 		u.calls[c.callID] = list
 	}
-	u.mu.Unlock()
 }
 
+// findCall matches an in-dialog request to its dialog by Call-ID and both
+// tags (RFC 3261 §12.2.2): the request's To tag is ours, its From tag the
+// far end's. Knowing a Call-ID is not enough to hang up or re-INVITE a call.
 func (u *UA) findCall(req *sip.Request) *Call {
-	cid := req.CallID()
-	if cid == nil {
+	cid, to, from := req.CallID(), req.To(), req.From()
+	if cid == nil || to == nil || from == nil {
+		return nil
+	}
+	local, _ := to.Params.Get("tag")
+	remote, _ := from.Params.Get("tag")
+	if local == "" {
 		return nil
 	}
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	list := u.calls[cid.Value()]
-	if len(list) == 1 {
-		return list[0]
-	}
-	// Several dialogs share the Call-ID (a proxy relayed our INVITE back to
-	// us): the request's To tag is our local tag in the dialog it belongs to.
-	if to := req.To(); to != nil {
-		tag, _ := to.Params.Get("tag")
-		for _, c := range list {
-			if c.localTag == tag {
-				return c
-			}
+	u.mu.Unlock()
+	for _, c := range list {
+		if c.localTag == local && c.matchesRemote(remote) {
+			return c
 		}
 	}
 	return nil
@@ -379,10 +488,16 @@ func sourceAddr(req *sip.Request) (netip.Addr, error) {
 	return netip.ParseAddr(host)
 }
 
+// onOptions answers in-dialog OPTIONS (the guard answers the others).
 func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if tag, _ := to.Params.Get("tag"); tag != "" && u.inDialog("OPTIONS", req, tx) == nil {
+			return
+		}
+	}
 	u.metrics.SIPRequest("OPTIONS")
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
+	res.AppendHeader(sip.NewHeader("Allow", allowHeader))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
 	_ = tx.Respond(res)
 }
@@ -405,6 +520,12 @@ func (u *UA) inDialog(method string, req *sip.Request, tx sip.ServerTransaction)
 	c := u.findCall(req)
 	if c == nil {
 		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return nil
+	}
+	if !c.remoteCSeqInOrder(req) {
+		// RFC 3261 §12.2.2: a request older than the last one is out of order
+		u.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return nil
 	}
 	return c
 }

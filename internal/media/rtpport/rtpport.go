@@ -36,6 +36,7 @@ func (p *Pair) Close() error {
 // Pool allocates pairs from [min, max] on one IP.
 type Pool struct {
 	ip    netip.Addr
+	size  int
 	mu    sync.Mutex
 	free  []int // FIFO of even ports
 	inUse map[int]bool
@@ -53,6 +54,7 @@ func New(ip netip.Addr, min, max int) (*Pool, error) {
 	for port := min; port+1 <= max; port += 2 {
 		p.free = append(p.free, port)
 	}
+	p.size = len(p.free)
 	return p, nil
 }
 
@@ -80,6 +82,9 @@ func (p *Pool) Get() (*Pair, error) {
 	}
 	return nil, ErrExhausted
 }
+
+// Size is the number of pairs in the range.
+func (p *Pool) Size() int { return p.size }
 
 // InUse is the number of pairs handed out.
 func (p *Pool) InUse() int {

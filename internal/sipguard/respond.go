@@ -1,0 +1,151 @@
+package sipguard
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"strconv"
+)
+
+// Answer is a stateless response: a status and extra header lines
+// ("Name: value", without CRLF).
+type Answer struct {
+	Code    int
+	Reason  string
+	Headers []string
+}
+
+// AppendResponse appends the stateless response to request m to dst
+// (RFC 3261 §8.2.6): Via (with received/rport for the source, §18.2.1 and
+// RFC 3581), From, Call-ID and CSeq copied, To with our tag when it has
+// none. toTag must be stable for one request (retransmissions get the same
+// answer).
+func AppendResponse(dst []byte, m *Msg, a Answer, src netip.AddrPort, toTag string) []byte {
+	dst = append(dst, "SIP/2.0 "...)
+	dst = strconv.AppendInt(dst, int64(a.Code), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, a.Reason...)
+	dst = append(dst, "\r\n"...)
+	for i, v := range m.Vias {
+		dst = append(dst, "Via: "...)
+		if i == 0 {
+			dst = appendTopVia(dst, v, src)
+		} else {
+			dst = append(dst, v...)
+		}
+		dst = append(dst, "\r\n"...)
+	}
+	if len(m.From) > 0 {
+		dst = append(dst, "From: "...)
+		dst = append(dst, m.From...)
+		dst = append(dst, "\r\n"...)
+	}
+	if len(m.To) > 0 {
+		dst = append(dst, "To: "...)
+		dst = append(dst, m.To...)
+		if len(m.ToTag) == 0 && a.Code > 100 {
+			dst = append(dst, ";tag="...)
+			dst = append(dst, toTag...)
+		}
+		dst = append(dst, "\r\n"...)
+	}
+	if len(m.CallID) > 0 {
+		dst = append(dst, "Call-ID: "...)
+		dst = append(dst, m.CallID...)
+		dst = append(dst, "\r\n"...)
+	}
+	if len(m.CSeq) > 0 {
+		dst = append(dst, "CSeq: "...)
+		dst = append(dst, m.CSeq...)
+		dst = append(dst, "\r\n"...)
+	}
+	for _, h := range a.Headers {
+		dst = append(dst, h...)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "Content-Length: 0\r\n\r\n"...)
+}
+
+// appendTopVia adds received= (the packet's source address) and fills an
+// empty rport with the source port.
+func appendTopVia(dst, v []byte, src netip.AddrPort) []byte {
+	first, rest := v, []byte(nil)
+	if c := topValueEnd(v); c >= 0 {
+		first, rest = v[:c], v[c:]
+	}
+	// drop received/rport the sender put there, then add ours
+	out := dst
+	host, _, rport, err := ViaSentBy(first)
+	semi := bytes.IndexByte(first, ';')
+	if semi < 0 {
+		out = append(out, first...)
+	} else {
+		out = append(out, first[:semi]...)
+		params := first[semi:]
+		for len(params) > 0 {
+			params = params[1:]
+			end := bytes.IndexByte(params, ';')
+			p := params
+			if end >= 0 {
+				p, params = params[:end], params[end:]
+			} else {
+				params = nil
+			}
+			name := bytes.TrimSpace(p)
+			if eq := bytes.IndexByte(name, '='); eq >= 0 {
+				name = bytes.TrimSpace(name[:eq])
+			}
+			if eqFold(name, "received") || eqFold(name, "rport") {
+				continue
+			}
+			out = append(out, ';')
+			out = append(out, p...)
+		}
+	}
+	if src.IsValid() {
+		ip := src.Addr().Unmap()
+		if err != nil || string(host) != ip.String() {
+			out = append(out, ";received="...)
+			out = ip.AppendTo(out)
+		}
+		if rport {
+			out = append(out, ";rport="...)
+			out = strconv.AppendInt(out, int64(src.Port()), 10)
+		}
+	}
+	return append(out, rest...)
+}
+
+// ReplyAddr is where a UDP response to m goes (RFC 3261 §18.2.2, RFC 3581):
+// the source address, at the source port when the top Via asks for rport,
+// else at the Via's port (5060 by default).
+func ReplyAddr(m *Msg, src netip.AddrPort) netip.AddrPort {
+	if len(m.Vias) == 0 {
+		return src
+	}
+	_, port, rport, err := ViaSentBy(m.Vias[0])
+	if err != nil || rport {
+		return src
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(src.Addr(), uint16(port))
+}
+
+// ToTagFor derives a To tag from the request's identity, so every
+// retransmission of one request is answered with the same tag.
+func ToTagFor(key []byte, m *Msg) string {
+	h := hmac.New(sha256.New, key)
+	h.Write(m.CallID)
+	h.Write([]byte{0})
+	h.Write(m.FromTag)
+	h.Write([]byte{0})
+	if len(m.Vias) > 0 {
+		h.Write(m.Vias[0])
+	}
+	var sum [sha256.Size]byte
+	return "sg" + hex.EncodeToString(h.Sum(sum[:0])[:6])
+}
