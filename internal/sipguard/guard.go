@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Verdict is the policy's decision on a well-formed message.
@@ -61,7 +63,7 @@ type Guard struct {
 	connMu      sync.Mutex
 	conns       map[netip.Addr]int
 	total       int
-	acceptDelay time.Duration
+	parser      *sip.Parser
 }
 
 // New returns a Guard.
@@ -108,6 +110,7 @@ func New(o Options) *Guard {
 		trusted:   NewLimiter(o.TrustedRate, o.TrustedBurst, o.MaxSources),
 		log:       newRefusalLog(o.Log, o.now),
 		conns:     map[netip.Addr]int{},
+		parser:    sip.NewParser(),
 	}
 }
 
@@ -144,6 +147,9 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 		if !m.Request || len(m.Vias) == 0 || m.MethodIs("ACK") {
 			return false, nil, src, err
 		}
+		if _, _, _, verr := ViaSentBy(m.Vias[0]); verr != nil {
+			return false, nil, src, err // no Via to answer along
+		}
 		a := Answer{Code: r.Code, Reason: r.Reason, Headers: []string{`Warning: 399 split "` + sanitize(r.Why) + `"`}}
 		return false, AppendResponse(out, m, a, src, ToTagFor(g.o.Key, m)), ReplyAddr(m, src), err
 	}
@@ -153,13 +159,42 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 	trusted := g.o.Trusted(src.Addr().Unmap())
 	v := g.o.Policy.Decide(m, src, transport, trusted)
 	if v.Pass {
-		return true, nil, src, nil
+		// The SIP stack will parse exactly these bytes; parse them first, so
+		// what it cannot read is answered 400 here instead of vanishing
+		// (and a parser panic is a refusal, not a crash).
+		whole := b
+		if stream {
+			whole = b[:m.Len]
+		}
+		perr := g.parse(whole)
+		if perr == nil {
+			return true, nil, src, nil
+		}
+		g.refused("malformed", transport, src, perr.Error())
+		if !m.Request || m.MethodIs("ACK") {
+			return false, nil, src, perr
+		}
+		a := Answer{Code: 400, Reason: "Bad Request", Headers: []string{`Warning: 399 split "` + sanitize(perr.Error()) + `"`}}
+		return false, AppendResponse(out, m, a, src, ToTagFor(g.o.Key, m)), ReplyAddr(m, src), perr
 	}
 	g.refused(v.Reason, transport, src, string(m.Method))
 	if v.Answer == nil || !m.Request || m.MethodIs("ACK") {
 		return false, nil, src, nil
 	}
 	return false, AppendResponse(out, m, *v.Answer, src, ToTagFor(g.o.Key, m)), ReplyAddr(m, src), nil
+}
+
+// parse runs the SIP stack's parser on b, recovering a panic.
+func (g *Guard) parse(b []byte) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("unparseable: %v", v)
+		}
+	}()
+	if _, err := g.parser.ParseSIP(b); err != nil {
+		return fmt.Errorf("unparseable: %w", err)
+	}
+	return nil
 }
 
 // allow applies the per-source rate; over it, the message is dropped.

@@ -38,7 +38,7 @@ func bad(why string) *Reject { return &Reject{Code: 400, Reason: "Bad Request", 
 const MaxMessage = 65535
 
 // maxVias bounds the Via header fields kept for a stateless answer.
-const maxVias = 32
+const maxVias = 70
 
 // Msg is what the guard reads from a message. Its byte slices point into
 // the scanned buffer and are valid only as long as it is.
@@ -96,12 +96,15 @@ func Scan(b []byte, stream bool, m *Msg) error {
 		return errNotSIP
 	}
 	bareLF := lf
+	var perr error // the first error; the headers are still read to answer it
 	if err := m.startLine(line); err != nil {
-		return err
+		if _, ok := err.(*Reject); !ok || !m.Request {
+			return err
+		}
+		perr = err
 	}
 	pos = next
 	var seen seenHeaders
-	var perr error // first header error; the headers are still read to answer it
 	for {
 		line, next, lf, ok = nextLine(b, pos)
 		if !ok {
@@ -325,6 +328,9 @@ func (m *Msg) header(l []byte, seen *seenHeaders) error {
 		if seen.from > 1 {
 			return bad("more than one From")
 		}
+		if len(v) == 0 {
+			return bad("empty From")
+		}
 		m.From = v
 		tag, err := addrTag(v)
 		if err != nil {
@@ -335,6 +341,9 @@ func (m *Msg) header(l []byte, seen *seenHeaders) error {
 		seen.to++
 		if seen.to > 1 {
 			return bad("more than one To")
+		}
+		if len(v) == 0 {
+			return bad("empty To")
 		}
 		m.To = v
 		tag, err := addrTag(v)
@@ -502,6 +511,9 @@ func ViaSentBy(v []byte) (host []byte, port int, rport bool, err error) {
 		if eq := bytes.IndexByte(p, '='); eq >= 0 {
 			name = bytes.TrimSpace(p[:eq])
 		}
+		if len(name) == 0 {
+			return nil, 0, false, bad("empty Via parameter")
+		}
 		if eqFold(name, "rport") {
 			rport = true
 		}
@@ -532,8 +544,11 @@ func addrTag(v []byte) ([]byte, error) {
 		if gt < 0 {
 			return nil, errUnclosed
 		}
-		if q := bytes.Count(v[:lt], []byte{'"'}) - bytes.Count(v[:lt], []byte(`\"`)); q%2 != 0 {
-			return nil, errQuote
+		if err := checkDisplayName(bytes.TrimSpace(v[:lt])); err != nil {
+			return nil, err
+		}
+		if bytes.ContainsAny(v[lt+1:lt+gt], " \t") {
+			return nil, errSpace
 		}
 		params = v[lt+gt+1:]
 	} else {
@@ -571,6 +586,34 @@ func addrTag(v []byte) ([]byte, error) {
 	return nil, nil
 }
 
+// checkDisplayName: nothing, a quoted string, or tokens separated by LWS
+// (RFC 3261 §25.1 display-name).
+func checkDisplayName(d []byte) error {
+	if len(d) == 0 {
+		return nil
+	}
+	if d[0] == '"' {
+		for i := 1; i < len(d); i++ {
+			switch d[i] {
+			case '\\':
+				i++
+			case '"':
+				if i != len(d)-1 {
+					return errQuote
+				}
+				return nil
+			}
+		}
+		return errQuote
+	}
+	for _, c := range d {
+		if !isToken(c) && c != ' ' && c != '\t' {
+			return errDisplay
+		}
+	}
+	return nil
+}
+
 type scanErr string
 
 func (e scanErr) Error() string { return string(e) }
@@ -582,6 +625,7 @@ const (
 	errQuote      = scanErr("unbalanced quotes")
 	errSpace      = scanErr("spaces in the address")
 	errTag        = scanErr("empty tag")
+	errDisplay    = scanErr("display name must be quoted")
 )
 
 // IsNotSIP reports whether err means the bytes were not SIP at all.
