@@ -54,7 +54,7 @@ func (a *answerer) sawState(s State) bool {
 	return false
 }
 
-func testUA(t *testing.T, sipPort, rtpBase int, h Handler, mutate func(*config.Config)) *UA {
+func testUA(t testing.TB, sipPort, rtpBase int, h Handler, mutate func(*config.Config)) *UA {
 	t.Helper()
 	cfg := config.Default()
 	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sipPort)).String()
