@@ -106,6 +106,7 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	var gw *gateway.Gateway
 	m := metrics.New(func() float64 { return float64(gw.ActiveCalls()) })
 	gw = gateway.New(cfg, log, engine, m, Version)
+	m.PortsInUse(func() float64 { return float64(pool.InUse()) })
 	lazy := &lazyHandler{}
 	ua, err := sipua.New(cfg, log, pool, lazy, m)
 	if err != nil {

@@ -88,6 +88,7 @@ type SIPLimits struct {
 	SourceRate        float64       `yaml:"source_rate"`         // messages/s from one address that is not a trunk or in sip.allow
 	TrustedRate       float64       `yaml:"trusted_rate"`        // messages/s from one trunk / allowed address
 	InviteRate        float64       `yaml:"invite_rate"`         // new calls/s from one trunk / allowed address
+	ProbeRate         float64       `yaml:"probe_rate"`          // OPTIONS/s from one address, counted apart from the rest
 	MaxCalls          int           `yaml:"max_calls"`           // SIP calls at once (0: half the RTP port pairs)
 	TCPPerSource      int           `yaml:"tcp_per_source"`      // TCP/TLS connections from one address
 	TCPMax            int           `yaml:"tcp_max"`             // TCP/TLS connections in all
@@ -164,7 +165,7 @@ func Default() *Config {
 			UserAgent: "SPLIT",
 			Allow:     []string{"127.0.0.1/32", "::1/128"},
 			RingTime:  60 * time.Second,
-			Limits: SIPLimits{SourceRate: 20, TrustedRate: 2000, InviteRate: 50, TCPPerSource: 32, TCPMax: 1024,
+			Limits: SIPLimits{SourceRate: 20, TrustedRate: 2000, InviteRate: 50, ProbeRate: 20, TCPPerSource: 32, TCPMax: 1024,
 				TCPMessageTimeout: 10 * time.Second, TCPIdleTimeout: 5 * time.Minute},
 		},
 		RTP: RTP{BindIP: "127.0.0.1", PortMin: 20000, PortMax: 29999, Timeout: 60 * time.Second},
@@ -307,8 +308,8 @@ func (c *Config) Validate() error {
 	checkHostPort("sip.listen_udp", c.SIP.ListenUDP, false)
 	checkHostPort("sip.listen_tcp", c.SIP.ListenTCP, false)
 	checkHostPort("sip.listen_tls", c.SIP.ListenTLS, false)
-	if l := c.SIP.Limits; l.SourceRate <= 0 || l.TrustedRate <= 0 || l.InviteRate <= 0 {
-		add("sip.limits", "source_rate, trusted_rate and invite_rate must be positive")
+	if l := c.SIP.Limits; l.SourceRate <= 0 || l.TrustedRate <= 0 || l.InviteRate <= 0 || l.ProbeRate <= 0 {
+		add("sip.limits", "source_rate, trusted_rate, invite_rate and probe_rate must be positive")
 	}
 	if l := c.SIP.Limits; l.MaxCalls < 0 || l.TCPPerSource <= 0 || l.TCPMax <= 0 || l.TCPMessageTimeout <= 0 || l.TCPIdleTimeout <= 0 {
 		add("sip.limits", "max_calls must be 0 or more; tcp_per_source, tcp_max and the TCP timeouts must be positive")

@@ -43,6 +43,11 @@ func New(active func() float64) *Metrics {
 	return m
 }
 
+// PortsInUse reports the SIP-side RTP port pairs in use (split_rtp_port_pairs_in_use).
+func (m *Metrics) PortsInUse(f func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "split_rtp_port_pairs_in_use", Help: "SIP-side RTP/RTCP port pairs in use."}, f))
+}
+
 // Handler serves the registry.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})

@@ -36,6 +36,7 @@ type Options struct {
 	// dropped without an answer.
 	UntrustedRate, UntrustedBurst float64
 	TrustedRate, TrustedBurst     float64
+	ProbeRate                     float64 // OPTIONS per second per source, counted apart [20]
 	MaxSources                    int // sources tracked per table [65536]
 
 	// TCP/TLS: a connection must deliver each message whole within
@@ -59,6 +60,7 @@ type Guard struct {
 	o           Options
 	untrusted   *Limiter
 	trusted     *Limiter
+	probes      *Limiter // OPTIONS, per source: a flood of other requests never starves keep-alives
 	log         *refusalLog
 	connMu      sync.Mutex
 	conns       map[netip.Addr]int
@@ -77,6 +79,7 @@ func New(o Options) *Guard {
 	def(&o.UntrustedBurst, 2*o.UntrustedRate)
 	def(&o.TrustedRate, 2000)
 	def(&o.TrustedBurst, 2*o.TrustedRate)
+	def(&o.ProbeRate, 20)
 	if o.MessageTimeout <= 0 {
 		o.MessageTimeout = 10 * time.Second
 	}
@@ -108,6 +111,7 @@ func New(o Options) *Guard {
 		o:         o,
 		untrusted: NewLimiter(o.UntrustedRate, o.UntrustedBurst, o.MaxSources),
 		trusted:   NewLimiter(o.TrustedRate, o.TrustedBurst, o.MaxSources),
+		probes:    NewLimiter(o.ProbeRate, 2*o.ProbeRate, o.MaxSources),
 		log:       newRefusalLog(o.Log, o.now),
 		conns:     map[netip.Addr]int{},
 		parser:    sip.NewParser(),
@@ -135,7 +139,7 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 			return false, nil, src, err
 		}
 		// the rate limit applies before anything is answered
-		if !g.allow(src, transport) {
+		if !g.allow(b, src, transport) {
 			return false, nil, src, nil
 		}
 		r, ok := err.(*Reject)
@@ -153,7 +157,7 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 		a := Answer{Code: r.Code, Reason: r.Reason, Headers: []string{`Warning: 399 split "` + sanitize(r.Why) + `"`}}
 		return false, AppendResponse(out, m, a, src, ToTagFor(g.o.Key, m)), ReplyAddr(m, src), err
 	}
-	if !g.allow(src, transport) {
+	if !g.allow(b, src, transport) {
 		return false, nil, src, nil
 	}
 	trusted := g.o.Trusted(src.Addr().Unmap())
@@ -198,10 +202,15 @@ func (g *Guard) parse(b []byte) (err error) {
 }
 
 // allow applies the per-source rate; over it, the message is dropped.
-func (g *Guard) allow(src netip.AddrPort, transport string) bool {
+// OPTIONS have their own bucket, so keep-alive probes are answered while
+// the same source floods something else.
+func (g *Guard) allow(b []byte, src netip.AddrPort, transport string) bool {
 	a := src.Addr().Unmap()
 	lim := g.untrusted
-	if g.o.Trusted(a) {
+	switch {
+	case bytes.HasPrefix(b, []byte("OPTIONS ")):
+		lim = g.probes
+	case g.o.Trusted(a):
 		lim = g.trusted
 	}
 	ok, newly := lim.Allow(a, g.o.now())

@@ -64,9 +64,16 @@ func (u *UA) Decide(m *sipguard.Msg, src netip.AddrPort, transport string, trust
 			"Allow: " + allowHeader, "Accept: application/sdp", "Supported: timer",
 		}}}
 	case !trusted:
+		if m.MethodIs("INVITE") {
+			u.metrics.InviteRejected("forbidden")
+		}
 		return sipguard.Verdict{Answer: &sipguard.Answer{Code: 403, Reason: "Forbidden"}, Reason: "forbidden"}
 	case m.MethodIs("INVITE"):
-		return u.admit(src)
+		v := u.admit(src)
+		if !v.Pass {
+			u.metrics.InviteRejected(v.Reason)
+		}
+		return v
 	}
 	return sipguard.Verdict{Pass: true}
 }

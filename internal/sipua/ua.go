@@ -193,7 +193,7 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 	u.guard = sipguard.New(sipguard.Options{
 		Policy:  u,
 		Trusted: func(a netip.Addr) bool { _, ok := u.acl.Match(a); return ok },
-		UntrustedRate: lim.SourceRate, TrustedRate: lim.TrustedRate,
+		UntrustedRate: lim.SourceRate, TrustedRate: lim.TrustedRate, ProbeRate: lim.ProbeRate,
 		MessageTimeout: lim.TCPMessageTimeout, IdleTimeout: lim.TCPIdleTimeout,
 		MaxConnsPerSource: lim.TCPPerSource, MaxConns: lim.TCPMax,
 		Key: []byte(auth.RandomHex(16)), Log: log.With("component", "sipguard"),
