@@ -37,7 +37,7 @@ type Options struct {
 	UntrustedRate, UntrustedBurst float64
 	TrustedRate, TrustedBurst     float64
 	ProbeRate                     float64 // OPTIONS per second per source, counted apart [20]
-	MaxSources                    int // sources tracked per table [65536]
+	MaxSources                    int     // sources tracked per table [65536]
 
 	// TCP/TLS: a connection must deliver each message whole within
 	// MessageTimeout [10s] of its first byte (and its first one within
@@ -57,15 +57,15 @@ type Options struct {
 
 // Guard applies Options to packets and connections.
 type Guard struct {
-	o           Options
-	untrusted   *Limiter
-	trusted     *Limiter
-	probes      *Limiter // OPTIONS, per source: a flood of other requests never starves keep-alives
-	log         *refusalLog
-	connMu      sync.Mutex
-	conns       map[netip.Addr]int
-	total       int
-	parser      *sip.Parser
+	o         Options
+	untrusted *Limiter
+	trusted   *Limiter
+	probes    *Limiter // OPTIONS, per source: a flood of other requests never starves keep-alives
+	log       *refusalLog
+	connMu    sync.Mutex
+	conns     map[netip.Addr]int
+	total     int
+	parser    *sip.Parser
 }
 
 // New returns a Guard.

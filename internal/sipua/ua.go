@@ -191,8 +191,8 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 	u.dua = &sipgo.DialogUA{Client: u.cli, ContactHDR: u.contact("split")}
 	u.duaTCP = &sipgo.DialogUA{Client: u.cliTCP, ContactHDR: u.contact("split")}
 	u.guard = sipguard.New(sipguard.Options{
-		Policy:  u,
-		Trusted: func(a netip.Addr) bool { _, ok := u.acl.Match(a); return ok },
+		Policy:        u,
+		Trusted:       func(a netip.Addr) bool { _, ok := u.acl.Match(a); return ok },
 		UntrustedRate: lim.SourceRate, TrustedRate: lim.TrustedRate, ProbeRate: lim.ProbeRate,
 		MessageTimeout: lim.TCPMessageTimeout, IdleTimeout: lim.TCPIdleTimeout,
 		MaxConnsPerSource: lim.TCPPerSource, MaxConns: lim.TCPMax,
