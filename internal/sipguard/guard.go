@@ -151,7 +151,7 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 		if !m.Request || len(m.Vias) == 0 || m.MethodIs("ACK") {
 			return false, nil, src, err
 		}
-		if _, _, _, verr := ViaSentBy(m.Vias[0]); verr != nil {
+		if host, _, _, _ := ViaSentBy(m.Vias[0]); len(host) == 0 {
 			return false, nil, src, err // no Via to answer along
 		}
 		a := Answer{Code: r.Code, Reason: r.Reason, Headers: []string{`Warning: 399 split "` + sanitize(r.Why) + `"`}}
@@ -181,7 +181,9 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 		a := Answer{Code: 400, Reason: "Bad Request", Headers: []string{`Warning: 399 split "` + sanitize(perr.Error()) + `"`}}
 		return false, AppendResponse(out, m, a, src, ToTagFor(g.o.Key, m)), ReplyAddr(m, src), perr
 	}
-	g.refused(v.Reason, transport, src, string(m.Method))
+	if v.Reason != "" {
+		g.refused(v.Reason, transport, src, string(m.Method))
+	}
 	if v.Answer == nil || !m.Request || m.MethodIs("ACK") {
 		return false, nil, src, nil
 	}

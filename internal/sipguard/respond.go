@@ -106,7 +106,7 @@ func appendTopVia(dst, v []byte, src netip.AddrPort) []byte {
 	}
 	if src.IsValid() {
 		ip := src.Addr().Unmap()
-		if err != nil || string(host) != ip.String() {
+		if len(host) == 0 || err != nil || string(host) != ip.String() {
 			out = append(out, ";received="...)
 			out = ip.AppendTo(out)
 		}
@@ -125,8 +125,8 @@ func ReplyAddr(m *Msg, src netip.AddrPort) netip.AddrPort {
 	if len(m.Vias) == 0 {
 		return src
 	}
-	_, port, rport, err := ViaSentBy(m.Vias[0])
-	if err != nil || rport {
+	host, port, rport, _ := ViaSentBy(m.Vias[0])
+	if len(host) == 0 || rport {
 		return src
 	}
 	if port == 0 {

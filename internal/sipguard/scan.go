@@ -434,25 +434,40 @@ func (m *Msg) check(seen *seenHeaders) error {
 
 // checkVia reads "SIP/2.0/TRANSPORT host[:port][;params]".
 func checkVia(v []byte) error {
-	_, _, _, err := ViaSentBy(v)
-	return err
+	if _, _, _, err := ViaSentBy(v); err != nil {
+		return err
+	}
+	if !viaVersionOK(v) {
+		return &Reject{Code: 505, Reason: "Version Not Supported", Why: "only SIP/2.0"}
+	}
+	return nil
 }
 
 // ViaSentBy returns the sent-by host and port (0: absent) of the first value
-// of a Via header field, and whether it asks for rport (RFC 3581).
+// of a Via header field, and whether it asks for rport (RFC 3581). Linear
+// whitespace around the slashes of sent-protocol is allowed (RFC 3261
+// §25.1), as is any version: a 505 must still find its way back.
 func ViaSentBy(v []byte) (host []byte, port int, rport bool, err error) {
 	if c := topValueEnd(v); c >= 0 {
 		v = v[:c]
 	}
-	proto := bytes.IndexAny(v, " \t")
-	if proto < 0 {
-		return nil, 0, false, bad("malformed Via")
+	// sent-protocol: name LWS? "/" LWS? version LWS? "/" LWS? transport
+	rest := v
+	for i := 0; i < 2; i++ {
+		slash := bytes.IndexByte(rest, '/')
+		if slash <= 0 || len(bytes.TrimSpace(rest[:slash])) == 0 {
+			return nil, 0, false, bad("malformed Via protocol")
+		}
+		rest = bytes.TrimLeft(rest[slash+1:], " \t")
 	}
-	p := v[:proto]
-	if len(p) < 9 || !bytes.EqualFold(p[:8], []byte("SIP/2.0/")) {
+	if !eqFold(bytes.TrimSpace(v[:bytes.IndexByte(v, '/')]), "SIP") {
 		return nil, 0, false, bad("malformed Via protocol")
 	}
-	rest := bytes.TrimLeft(v[proto:], " \t")
+	tr := bytes.IndexAny(rest, " \t")
+	if tr <= 0 {
+		return nil, 0, false, bad("malformed Via protocol")
+	}
+	rest = bytes.TrimLeft(rest[tr:], " \t")
 	params := []byte(nil)
 	if semi := bytes.IndexByte(rest, ';'); semi >= 0 {
 		params = rest[semi:]
@@ -506,19 +521,24 @@ func ViaSentBy(v []byte) (host []byte, port int, rport bool, err error) {
 		} else {
 			params = nil
 		}
-		p = bytes.TrimSpace(p)
-		name := p
-		if eq := bytes.IndexByte(p, '='); eq >= 0 {
-			name = bytes.TrimSpace(p[:eq])
+		name := bytes.TrimSpace(p)
+		if eq := bytes.IndexByte(name, '='); eq >= 0 {
+			name = bytes.TrimSpace(name[:eq])
 		}
 		if len(name) == 0 {
-			return nil, 0, false, bad("empty Via parameter")
+			err = bad("empty Via parameter") // still answerable: host and port are known
 		}
 		if eqFold(name, "rport") {
 			rport = true
 		}
 	}
-	return host, port, rport, nil
+	return host, port, rport, err
+}
+
+// viaVersionOK: the top Via's sent-protocol is SIP/2.0.
+func viaVersionOK(v []byte) bool {
+	parts := bytes.SplitN(v, []byte("/"), 3)
+	return len(parts) == 3 && bytes.Equal(bytes.TrimSpace(parts[1]), []byte("2.0"))
 }
 
 // checkRequestURI refuses schemes the hub does not serve (RFC 3261 §8.2.2.1: 416).
