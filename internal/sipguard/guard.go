@@ -160,6 +160,11 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 	if !g.allow(b, src, transport) {
 		return false, nil, src, nil
 	}
+	// the ACK of a final answer the guard sent itself belongs to no
+	// transaction: it ends here (its To tag is the one the guard made)
+	if m.MethodIs("ACK") && len(m.ToTag) > 2 && m.ToTag[0] == 's' && m.ToTag[1] == 'g' && string(m.ToTag) == ToTagFor(g.o.Key, m) {
+		return false, nil, src, nil
+	}
 	trusted := g.o.Trusted(src.Addr().Unmap())
 	v := g.o.Policy.Decide(m, src, transport, trusted)
 	if v.Pass {

@@ -24,9 +24,9 @@ type Limiter struct {
 }
 
 type bucket struct {
-	tokens  float64
-	last    int64 // unix nanoseconds
-	blocked bool  // over the limit since the last time it was allowed
+	tokens   float64
+	last     int64 // unix nanoseconds
+	reported int64 // when it was last reported blocked (once a minute at most)
 }
 
 // NewLimiter allows rate messages per second per source, bursts of burst,
@@ -41,8 +41,8 @@ func NewLimiter(rate, burst float64, max int) *Limiter {
 	return &Limiter{rate: rate, burst: burst, max: max, m: make(map[netip.Addr]bucket), overflow: bucket{tokens: burst}}
 }
 
-// Allow takes a token for src. newlyBlocked is true the first time a
-// source is refused after being allowed (log it once, not per packet).
+// Allow takes a token for src. newlyBlocked is true when a refused source
+// has not been reported in the last minute (log that, not every packet).
 func (l *Limiter) Allow(src netip.Addr, now time.Time) (ok, newlyBlocked bool) {
 	if l == nil || l.rate <= 0 {
 		return true, false
@@ -82,14 +82,14 @@ func (b *bucket) take(n int64, rate, burst float64) (ok, newlyBlocked bool) {
 	b.last = n
 	if b.tokens >= 1 {
 		b.tokens--
-		b.blocked = false
 		return true, false
 	}
-	newly := !b.blocked
-	b.blocked = true
-	return false, newly
+	if n-b.reported >= int64(time.Minute) {
+		b.reported = n
+		return false, true
+	}
+	return false, false
 }
-
 // sweep forgets sources whose bucket has refilled (idle long enough that
 // forgetting them changes nothing).
 func (l *Limiter) sweep(now int64) {
