@@ -90,6 +90,7 @@ func (b *bucket) take(n int64, rate, burst float64) (ok, newlyBlocked bool) {
 	}
 	return false, false
 }
+
 // sweep forgets sources whose bucket has refilled (idle long enough that
 // forgetting them changes nothing).
 func (l *Limiter) sweep(now int64) {
