@@ -51,7 +51,7 @@ func FuzzInbound(f *testing.F) {
 	h := &answerer{calls: make(chan *Call, 1000)}
 	testUA(f, port, 0, h, func(c *config.Config) {
 		c.SIP.Allow = []string{"127.0.0.1"}
-		c.SIP.Limits.TrustedRate, c.SIP.Limits.InviteRate = 1e6, 1e6
+		c.SIP.Limits.TrustedRate, c.SIP.Limits.InviteRate, c.SIP.Limits.ProbeRate = 1e6, 1e6, 1e6
 		c.RTP.PortMin, c.RTP.PortMax = 41000, 41999
 	})
 	peer, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
