@@ -68,11 +68,15 @@ func TestBaresipBrowserCallsVideoPhone(t *testing.T) {
 			if res.AudioPeakHz == nil || !near(*res.AudioPeakHz, baresipTone, 30) {
 				t.Errorf("page's audio peak %v Hz, want baresip's %.0f Hz tone (%v)", res.AudioPeakHz, baresipTone, res.Raw)
 			}
-			// No assertion on "ringing": baresip auto-answers, its 180 and
-			// 200 leave within microseconds, and sipgo hands each response
-			// to its own goroutine, so the 200 may win and the 180 then
-			// arrives in a finished transaction (seen once in CI). Ringing
-			// is asserted with sipp, which paces its 180.
+			// baresip auto-answers: its 180 and 200 leave microseconds
+			// apart. The hub reads provisional responses in wire order, so
+			// ringing is still reported, and before the answer.
+			if !res.sawState("ringing") {
+				t.Errorf("page never saw ringing: %v", res.States)
+			}
+			if i, j := stateIndex(res.States, "ringing"), stateIndex(res.States, "active"); i < 0 || j < 0 || i > j {
+				t.Errorf("states out of order: %v (ringing must come before active)", res.States)
+			}
 		})
 	}
 }
@@ -189,4 +193,17 @@ func checkBaresipVideoCall(t *testing.T, v baresipVideoVariant, res *browserResu
 	if w == 0 || hgt == 0 {
 		t.Errorf("baresip decoded no video picture from the page")
 	}
+}
+
+func stateIndex(states []struct {
+	State  string `json:"state"`
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}, s string) int {
+	for i, x := range states {
+		if x.State == s {
+			return i
+		}
+	}
+	return -1
 }
