@@ -283,7 +283,13 @@ func TestPhoneVanishesMediaTimeout(t *testing.T) {
 	phone := startSipp(t, "127.0.0.1:15060", "-sf", "sipp/uac_call.xml", "-s", "alice", "-i", "127.0.0.1", "-p", "15090",
 		"-mi", "127.0.0.1", "-mp", fmt.Sprint(pbxMedia), "-m", "1")
 	h.waitMetric("split_calls_active 1", 20*time.Second)
-	time.Sleep(2 * time.Second)
+	// the phone vanishes once the call is up: after its ACK (the SIP leg
+	// goes active then), not merely after the INVITE (on a busy machine the
+	// page may take seconds to answer, and a phone killed before its ACK is
+	// another case: the 200 is retransmitted until timer H)
+	eventually(t, 30*time.Second, "the SIP leg active (ACK received)", func() bool {
+		return strings.Contains(h.logs.String(), "dir=inbound state=active")
+	})
 	_ = phone.cmd.Process.Kill()
 	res := br.wait(t, 40*time.Second)
 	if res.Ended == nil || res.Ended.Code != 408 {
