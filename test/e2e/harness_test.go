@@ -195,6 +195,7 @@ type browserResult struct {
 		Reason string `json:"reason"`
 	} `json:"ended"`
 	Errors       []string       `json:"errors"`
+	Version      string         `json:"browserVersion"`
 	DTMFReceived string         `json:"dtmfReceived"`
 	AudioPeakHz  *float64       `json:"audioPeakHz"`
 	EarlyStats   *browserStats  `json:"earlyStats"`
@@ -260,6 +261,8 @@ func (br *browser) ready(t *testing.T) {
 	}
 }
 
+// startBrowser runs browser.mjs in Chromium, or in Firefox ESR with
+// opts["browser"] = "firefox".
 func startBrowser(t *testing.T, opts map[string]any) *browser {
 	t.Helper()
 	if _, err := os.Stat("node_modules/playwright-core"); err != nil {
@@ -271,6 +274,9 @@ func startBrowser(t *testing.T, opts map[string]any) *browser {
 	cmd := exec.Command("node", "browser.mjs", string(b))
 	cmd.Stdout = &br.out
 	cmd.Stderr = &br.out
+	if opts["browser"] == "firefox" {
+		firefoxEnv(t, cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
