@@ -10,6 +10,9 @@
 // `role=button[name="Video call"]` (the name matches case-insensitively as
 // a substring; `[name="…"s]` matches exactly), resolved in the page.
 //
+// Not carried over: newContext's isMobile/hasTouch (BiDi has no device
+// emulation here) and the page 'crash' event.
+//
 // Process clean-up: puppeteer starts Firefox detached, in its own process
 // group. close() ends that group by PID; with FIREFOX_PIDFILE set, the PID
 // is written there too, so that the Go test can end the group if node dies

@@ -1,6 +1,8 @@
 // Package e2e runs SPLIT against real peers — sipp, baresip, headless
-// Chromium driven by Playwright — inside a network namespace that has only
-// loopback, so no packet can leave the machine. Skipped under -short.
+// Chromium driven by Playwright, headless Firefox ESR driven by
+// puppeteer-core over WebDriver BiDi (firefox.mjs) — inside a network
+// namespace that has only loopback, so no packet can leave the machine.
+// Skipped under -short.
 package e2e
 
 import (
