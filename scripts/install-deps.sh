@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what SPLIT's tests need on a fresh Debian machine: the real peers
-# (sipp, baresip, kamailio, coturn, Chromium, tshark), libopus for the cgo
-# Opus backend, and playwright-core (driving Debian's /usr/bin/chromium; no
-# browser is ever downloaded). Safe to run again: it installs only what is missing.
+# (sipp, baresip, kamailio, coturn, Chromium, Firefox ESR, tshark), libopus
+# for the cgo Opus backend, playwright-core (driving Debian's
+# /usr/bin/chromium) and puppeteer-core (driving /usr/bin/firefox-esr over
+# WebDriver BiDi); no browser is ever downloaded. Safe to run again: it
+# installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ have baresip   || need+=(baresip-core baresip-ffmpeg)
 have kamailio  || need+=(kamailio)
 have turnserver || need+=(coturn)
 have chromium  || need+=(chromium)
+have firefox-esr || need+=(firefox-esr)
 have tshark    || need+=(tshark)
 have unshare   || need+=(util-linux)
 have ip        || need+=(iproute2)
@@ -32,7 +35,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
-if [ ! -d test/e2e/node_modules/playwright-core ]; then
+if [ ! -d test/e2e/node_modules/playwright-core ] || [ ! -d test/e2e/node_modules/puppeteer-core ]; then
   (cd test/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error)
 fi
 go mod download

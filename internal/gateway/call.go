@@ -150,6 +150,7 @@ func (c *Call) dial(to, offer string, headers map[string]string) {
 		return
 	}
 	c.rtc = leg
+	c.logRefused()
 	c.client.send(sdpMsg{Type: "answer", Call: c.id, SDP: answer})
 	vcodec := ""
 	if leg.Video() != nil {
@@ -248,6 +249,14 @@ func (c *Call) ring(clients []*Client) {
 	sc.Ringing()
 }
 
+// logRefused notes the media the browser left out (e.g. video in H.264 to
+// a Firefox without it): the call goes on without them.
+func (c *Call) logRefused() {
+	for _, r := range c.rtc.Refused() {
+		c.log.Info("the browser left a medium out; the call goes on without it", "kind", r.Kind, "reason", r.Reason)
+	}
+}
+
 func isLateOffer(sc *sipua.Call) bool { return sc.Audio().Send().Name == "" }
 
 // answered: a browser accepted the inbound call with sdp.
@@ -260,6 +269,7 @@ func (c *Call) answered(by *Client, answer string) {
 		by.sendError(c.id, "bad_request", err.Error())
 		return
 	}
+	c.logRefused()
 	c.client = by
 	for _, o := range c.offered {
 		if o != by {

@@ -743,6 +743,10 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 	if err := o.rl.SetAnswer(answer); err != nil {
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}
+	for _, r := range o.rl.Refused() {
+		// e.g. Firefox without H.264: the agent joins without that medium
+		s.Record("media.refused", legID, map[string]any{"agent": o.agent, "kind": r.Kind, "reason": r.Reason})
+	}
 	delete(t.offers, legID)
 	if o.kind == "direct" {
 		// not through the ACD: keep it from offering the agent another

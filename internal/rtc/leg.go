@@ -35,7 +35,12 @@ type Leg struct {
 	recvAudioCodec     atomic.Pointer[string]
 	recvVideoCodec     atomic.Pointer[string]
 
-	offered *sdp.Media // the browser's audio offer, when we answer
+	offered      *sdp.Media // the browser's audio offer, when we answer
+	offeredVideo *sdp.Media // the browser's video offer, when we answer
+	videoSender  *webrtc.RTPSender
+
+	nmu     sync.Mutex
+	refused []Refusal
 
 	audioIn, videoIn atomic.Uint64
 	audioOutN        atomic.Uint64
@@ -56,6 +61,28 @@ type Leg struct {
 	done    chan struct{}
 	once    sync.Once
 	onState func(webrtc.PeerConnectionState)
+}
+
+// Refusal is a medium the other side's description left out of the call:
+// the call goes on without it.
+type Refusal struct {
+	Kind   string `json:"kind"`   // "video"
+	Reason string `json:"reason"` // e.g. "the browser answered without H264"
+}
+
+// Refused lists the media the browser's offer or answer left out (no codec
+// in common, a rejected m-line), in the order they were found.
+func (l *Leg) Refused() []Refusal {
+	l.nmu.Lock()
+	defer l.nmu.Unlock()
+	return append([]Refusal(nil), l.refused...)
+}
+
+func (l *Leg) refuse(kind, reason string) {
+	l.nmu.Lock()
+	l.refused = append(l.refused, Refusal{Kind: kind, Reason: reason})
+	l.nmu.Unlock()
+	l.log.Info("medium refused", "kind", kind, "reason", reason)
 }
 
 // Options for a new leg.
@@ -119,10 +146,15 @@ func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg
 		return nil, "", fmt.Errorf("rtc: offer: %w", err)
 	}
 	vname := ""
-	if vm := parsed.First("video"); vm != nil && o.Video && e.video {
+	vm := parsed.First("video")
+	if vm != nil && o.Video && e.video {
 		vname = pickVideo(vm, o.VideoCodecs)
+		if vname == "" {
+			l.refuse("video", fmt.Sprintf("no video codec in common: the browser offered %s, the hub forwards %s",
+				codecNames(vm.Codecs), strings.Join(videoPrefs(o.VideoCodecs), ", ")))
+		}
 	}
-	l.offered = am
+	l.offered, l.offeredVideo = am, vm
 	if err := l.addTracks(audioCodec, o.AudioPrefs, vname); err != nil {
 		l.Close()
 		return nil, "", err
@@ -175,11 +207,24 @@ func (e *Engine) CreateOffer(ctx context.Context, o Options) (*Leg, string, erro
 }
 
 // SetAnswer applies the browser's answer to CreateOffer's offer.
+//
+// An answer that rejects the video m-line, or keeps none of the offered
+// video codecs (Firefox has no H.264 where OpenH264 is not installed),
+// leaves the call audio-only: Video becomes nil and Refused says why.
 func (l *Leg) SetAnswer(answer string) error {
 	// Our offer's track has the first preferred codec; the browser may have
 	// answered another one only: send in the answered codec, or pion cannot
 	// bind the track ("codec is not supported by remote").
 	if p, err := sdp.Parse([]byte(answer)); err == nil {
+		if l.videoOut != nil {
+			if why := videoRefusal(p, l.videoOut.Codec()); why != "" {
+				if err := l.pc.RemoveTrack(l.videoSender); err != nil {
+					return fmt.Errorf("rtc: answer: dropping video: %w", err)
+				}
+				l.refuse("video", why)
+				l.video, l.videoOut, l.videoSender = nil, nil, nil
+			}
+		}
 		if am := p.First("audio"); am != nil && len(am.Codecs) > 0 {
 			_, kept := am.Find(mimeName(l.audioOut.Codec().MimeType), l.audioOut.Codec().ClockRate)
 			if c, ok := audioParams(am.Codecs[0].Name); ok && !kept {
@@ -202,6 +247,53 @@ func (l *Leg) SetAnswer(answer string) error {
 	// browser may send another (its first answered codec), which the bridge
 	// handles per packet.
 	return nil
+}
+
+// videoRefusal says why an answer leaves our video out ("" if it does not):
+// no video m-line, a rejected one (port 0 without bundle-only), or none of
+// our codec.
+func videoRefusal(p *sdp.Session, ours webrtc.RTPCodecCapability) string {
+	name := mimeName(ours.MimeType)
+	var vm *sdp.Media
+	for i := range p.Media {
+		if p.Media[i].Kind == "video" {
+			vm = &p.Media[i]
+			break
+		}
+	}
+	switch {
+	case vm == nil:
+		return "the browser's answer has no video"
+	case !vm.Active():
+		return fmt.Sprintf("the browser rejected the video offered in %s (port 0)", name)
+	}
+	if _, ok := vm.Find(name, ours.ClockRate); !ok {
+		return fmt.Sprintf("the browser answered without %s (it answered %s)", name, codecNames(vm.Codecs))
+	}
+	return ""
+}
+
+func codecNames(cs []sdp.Codec) string {
+	var out []string
+	for _, c := range cs {
+		if c.Is("rtx") || c.Is("red") || c.Is("ulpfec") || slicesContainsFold(out, c.Name) {
+			continue
+		}
+		out = append(out, c.Name)
+	}
+	if len(out) == 0 {
+		return "nothing"
+	}
+	return strings.Join(out, ", ")
+}
+
+func slicesContainsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrRestartChanged refuses a restart offer that changes the media: an
@@ -291,11 +383,15 @@ func fromParams(c webrtc.RTPCodecParameters) leg.Codec {
 	return leg.Codec{PT: uint8(c.PayloadType), Name: mimeName(c.MimeType), Clock: c.ClockRate, Channels: int(c.Channels), Fmtp: c.SDPFmtpLine}
 }
 
-func pickVideo(m *sdp.Media, prefs []string) string {
+func videoPrefs(prefs []string) []string {
 	if len(prefs) == 0 {
-		prefs = []string{"H264", "VP8"}
+		return []string{"H264", "VP8"}
 	}
-	for _, name := range prefs {
+	return prefs
+}
+
+func pickVideo(m *sdp.Media, prefs []string) string {
+	for _, name := range videoPrefs(prefs) {
 		for _, c := range m.Codecs {
 			if c.Is(name) && (!c.Is("H264") || strings.Contains(c.Fmtp, "packetization-mode=1")) {
 				return strings.ToUpper(name)
@@ -318,6 +414,24 @@ func videoParams(name string) []webrtc.RTPCodecParameters {
 func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoName string) error {
 	video := videoName != ""
 	var err error
+	order := []webrtc.RTPCodecParameters{audio}
+	for _, p := range append(append([]string{}, prefs...), "PCMU", "PCMA", "opus") {
+		if c, ok := audioParams(p); ok && !containsMime(order, c) {
+			order = append(order, c)
+		}
+	}
+	order = append(order, CodecTE8k, CodecTE48k)
+	if l.offered != nil {
+		// Answering: keep what the offer carries, under the offer's payload
+		// type numbers (RFC 3264 §6.1; Firefox: Opus 109, telephone-event
+		// 101). pion writes the answer, and stamps what it sends, with the
+		// preferences' numbers.
+		order = asOffered(order, l.offered)
+		if len(order) == 0 || !strings.EqualFold(order[0].MimeType, audio.MimeType) {
+			return ErrNoAudio
+		}
+		audio = order[0]
+	}
 	l.audioOut, err = webrtc.NewTrackLocalStaticRTP(audio.RTPCodecCapability, "audio", "split")
 	if err != nil {
 		return err
@@ -327,22 +441,6 @@ func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoNa
 		return err
 	}
 	l.audioSender = sender
-	order := []webrtc.RTPCodecParameters{audio}
-	for _, p := range append(append([]string{}, prefs...), "PCMU", "PCMA", "opus") {
-		if c, ok := audioParams(p); ok && !containsPT(order, c.PayloadType) {
-			order = append(order, c)
-		}
-	}
-	order = append(order, CodecTE8k, CodecTE48k)
-	if l.offered != nil { // answering: pion refuses preferences the offer lacks
-		kept := order[:0]
-		for _, c := range order {
-			if _, ok := l.offered.Find(mimeName(c.MimeType), c.ClockRate); ok {
-				kept = append(kept, c)
-			}
-		}
-		order = kept
-	}
 	for _, t := range l.pc.GetTransceivers() {
 		if t.Sender() == sender {
 			if err := t.SetCodecPreferences(order); err != nil {
@@ -361,6 +459,11 @@ func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoNa
 		return nil
 	}
 	vp := videoParams(videoName)
+	if l.offeredVideo != nil {
+		if m := asOffered(vp, l.offeredVideo); len(m) > 0 {
+			vp = m
+		}
+	}
 	l.videoOut, err = webrtc.NewTrackLocalStaticRTP(vp[0].RTPCodecCapability, "video", "split")
 	if err != nil {
 		return err
@@ -369,6 +472,7 @@ func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoNa
 	if err != nil {
 		return err
 	}
+	l.videoSender = vs
 	for _, t := range l.pc.GetTransceivers() {
 		if t.Sender() == vs {
 			if err := t.SetCodecPreferences(vp); err != nil {
@@ -382,9 +486,60 @@ func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoNa
 	return nil
 }
 
-func containsPT(cs []webrtc.RTPCodecParameters, pt webrtc.PayloadType) bool {
-	for _, c := range cs {
-		if c.PayloadType == pt {
+// asOffered keeps, of ours, the codecs that the offered m-line carries, each
+// with the offer's payload type (and, for telephone-event and H.264, its
+// fmtp: the event range and the profile are the offerer's). H.264 needs
+// packetization-mode=1 and the same profile (profile_idc and constraint
+// flags: the first four hex digits of profile-level-id).
+func asOffered(ours []webrtc.RTPCodecParameters, offered *sdp.Media) []webrtc.RTPCodecParameters {
+	out := make([]webrtc.RTPCodecParameters, 0, len(ours))
+	used := map[uint8]bool{}
+	for _, c := range ours {
+		name := mimeName(c.MimeType)
+		for _, oc := range offered.Codecs {
+			if !oc.Is(name) || oc.Clock != c.ClockRate || used[oc.PT] {
+				continue
+			}
+			if oc.Is("H264") && (fmtpValue(oc.Fmtp, "packetization-mode") != "1" ||
+				!strings.EqualFold(profileOf(oc.Fmtp), profileOf(c.SDPFmtpLine))) {
+				continue
+			}
+			m := c
+			m.PayloadType = webrtc.PayloadType(oc.PT)
+			if oc.Is("telephone-event") || oc.Is("H264") {
+				m.SDPFmtpLine = oc.Fmtp
+			}
+			used[oc.PT] = true
+			out = append(out, m)
+			break
+		}
+	}
+	return out
+}
+
+func fmtpValue(fmtp, key string) string {
+	for _, kv := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if strings.EqualFold(k, key) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// profileOf is an H.264 profile-level-id without its level ("42e0"); absent,
+// the default profile (RFC 6184 §8.1: 420010) gives "4200".
+func profileOf(fmtp string) string {
+	p := fmtpValue(fmtp, "profile-level-id")
+	if len(p) != 6 {
+		return "4200"
+	}
+	return strings.ToLower(p[:4])
+}
+
+func containsMime(cs []webrtc.RTPCodecParameters, c webrtc.RTPCodecParameters) bool {
+	for _, x := range cs {
+		if strings.EqualFold(x.MimeType, c.MimeType) && x.ClockRate == c.ClockRate {
 			return true
 		}
 	}

@@ -88,14 +88,19 @@ func Build(d Description) []byte {
 }
 
 // Answer picks, for an offered audio m-line, the first of prefs (codec names
-// in our order of preference) that the offer carries, plus telephone-event at
-// the same clock rate if offered.
+// in our order of preference) that the offer carries, plus telephone-event:
+// at the codec's clock rate if offered, else the first offered one (Firefox
+// and many phones offer only telephone-event/8000 next to Opus/48000; the
+// bridge rescales event durations between clocks). Both keep the offer's
+// payload type numbers (RFC 3264 §6.1): the answer and what we send use them.
 func Answer(offer *Media, prefs []string) (codec Codec, dtmf *Codec, err error) {
 	for _, p := range prefs {
 		for _, c := range offer.Codecs {
 			if c.Is(p) {
 				codec = c
 				if te, ok := offer.Find("telephone-event", c.Clock); ok {
+					dtmf = &te
+				} else if te, ok := offer.Find("telephone-event", 0); ok {
 					dtmf = &te
 				}
 				return codec, dtmf, nil

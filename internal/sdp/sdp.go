@@ -84,6 +84,12 @@ type Media struct {
 	Direction Direction
 	Crypto    []Crypto
 	Ptime     int
+	Mid       string // a=mid (RFC 5888), "" if none
+	// BundleOnly: a=bundle-only (RFC 9143 §6): port 0 here means "bundled
+	// with the group's tagged m-line", not "rejected".
+	BundleOnly bool
+	// Bundled: the m-line's mid is in an a=group:BUNDLE of the session.
+	Bundled bool
 }
 
 // Session is a parsed description.
@@ -92,10 +98,18 @@ type Session struct {
 	Media  []Media
 }
 
-// First returns the first m-line of kind with a non-zero port, if any.
+// Active reports whether m is a stream in use: a non-zero port, or port 0
+// with a=bundle-only inside a BUNDLE group (RFC 9143 §7.2: an offerer's
+// max-bundle m-line, as Firefox writes for every m-line but the first). A
+// port-0 m-line without bundle-only is disabled or rejected (RFC 3264 §6).
+func (m *Media) Active() bool {
+	return m.Port != 0 || (m.BundleOnly && m.Bundled)
+}
+
+// First returns the first active m-line of kind (see Active), if any.
 func (s *Session) First(kind string) *Media {
 	for i := range s.Media {
-		if s.Media[i].Kind == kind && s.Media[i].Port != 0 {
+		if s.Media[i].Kind == kind && s.Media[i].Active() {
 			return &s.Media[i]
 		}
 	}
@@ -156,9 +170,17 @@ func Parse(body []byte) (*Session, error) {
 		sessAddr = parseAddr(d.ConnectionInformation.Address.Address)
 	}
 	sessDir := SendRecv
+	bundle := map[string]bool{}
 	for _, a := range d.Attributes {
 		if dir, ok := directionOf(a.Key); ok {
 			sessDir = dir
+		}
+		if a.Key == "group" {
+			if f := strings.Fields(a.Value); len(f) > 1 && strings.EqualFold(f[0], "BUNDLE") {
+				for _, mid := range f[1:] {
+					bundle[mid] = true
+				}
+			}
 		}
 	}
 	for _, md := range d.MediaDescriptions {
@@ -222,6 +244,10 @@ func Parse(body []byte) (*Session, error) {
 				}
 			case "rtcp-mux":
 				m.RTCPMux = true
+			case "mid":
+				m.Mid = strings.TrimSpace(a.Value)
+			case "bundle-only":
+				m.BundleOnly = true
 			case "ptime":
 				if v, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil {
 					m.Ptime = v
@@ -240,6 +266,7 @@ func Parse(body []byte) (*Session, error) {
 		if m.RTCPPort == 0 && m.Port != 0 {
 			m.RTCPPort = m.Port + 1
 		}
+		m.Bundled = m.Mid != "" && bundle[m.Mid]
 		s.Media = append(s.Media, m)
 	}
 	if len(s.Media) == 0 {

@@ -111,6 +111,64 @@ func FuzzParse(f *testing.F) {
 				_, _, _ = Answer(m, []string{"PCMU", "PCMA", "opus"})
 			}
 			_ = m.Hold()
+			_ = m.Active()
 		}
 	})
+}
+
+// Firefox under max-bundle: the video m-line has port 0 and a=bundle-only
+// inside the BUNDLE group; that is a live stream, not a rejected one.
+const firefoxBundleOnly = "v=0\r\no=mozilla...THIS_IS_SDPARTA-99.0 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" +
+	"a=group:BUNDLE 0 1\r\n" +
+	"m=audio 46590 UDP/TLS/RTP/SAVPF 109 9 0 8 101\r\nc=IN IP4 127.0.0.1\r\na=mid:0\r\n" +
+	"a=rtpmap:109 opus/48000/2\r\na=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1\r\n" +
+	"a=rtpmap:9 G722/8000/1\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n" +
+	"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n" +
+	"m=video 0 UDP/TLS/RTP/SAVPF 120 124\r\nc=IN IP4 0.0.0.0\r\na=bundle-only\r\na=mid:1\r\n" +
+	"a=rtpmap:120 VP8/90000\r\na=rtpmap:124 rtx/90000\r\na=fmtp:124 apt=120\r\na=sendrecv\r\n" +
+	"m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n"
+
+func TestBundleOnlyIsActive(t *testing.T) {
+	s, err := Parse([]byte(firefoxBundleOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.First("video")
+	if v == nil || !v.BundleOnly || !v.Bundled || v.Mid != "1" || !v.Active() {
+		t.Fatalf("bundle-only video must be active: %+v", v)
+	}
+	if app := s.Media[2]; app.Active() {
+		t.Error("port 0 without bundle-only (and outside the group) is rejected")
+	}
+	// bundle-only outside any BUNDLE group does not make a stream live
+	lone := strings.Replace(firefoxBundleOnly, "a=group:BUNDLE 0 1\r\n", "", 1)
+	if s, _ := Parse([]byte(lone)); s.First("video") != nil {
+		t.Error("bundle-only without a BUNDLE group counts as active")
+	}
+	// Opus as 109 with telephone-event/8000 only: the answer keeps the
+	// offer's numbers for both.
+	c, dtmf, err := Answer(s.First("audio"), []string{"opus", "PCMU"})
+	if err != nil || c.PT != 109 || dtmf == nil || dtmf.PT != 101 || dtmf.Clock != 8000 {
+		t.Fatalf("answer %+v dtmf %+v err %v", c, dtmf, err)
+	}
+}
+
+// A phone's Opus as 102 with telephone-event at its clock (96/48000) and
+// at 8000 (101): the event at the codec's clock wins, with its number.
+func TestAnswerTelephoneEventNumbers(t *testing.T) {
+	body := "v=0\r\no=x 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 102 101 96 0\r\na=rtpmap:102 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n" +
+		"a=rtpmap:96 telephone-event/48000\r\na=fmtp:96 0-16\r\n"
+	s, err := Parse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, dtmf, err := Answer(s.First("audio"), []string{"opus"})
+	if err != nil || c.PT != 102 || dtmf == nil || dtmf.PT != 96 {
+		t.Fatalf("answer %+v dtmf %+v err %v", c, dtmf, err)
+	}
+	c, dtmf, err = Answer(s.First("audio"), []string{"PCMU"})
+	if err != nil || c.PT != 0 || dtmf == nil || dtmf.PT != 101 {
+		t.Fatalf("PCMU: answer %+v dtmf %+v err %v", c, dtmf, err)
+	}
 }

@@ -4,7 +4,8 @@
 //   node browser.mjs '<json options>'
 //
 // options: { url, mode: "call"|"answer", to, video, talkMs, dtmf, hangup: "local"|"remote",
-//            timeoutMs, screenshot }
+//            timeoutMs, screenshot, browser: "chromium"|"firefox" }
+// (browser "firefox": Debian's Firefox ESR through firefox.mjs, same flow and result)
 // result:  { states: [...], ended: {code, reason}, stats: {...}, dtmfReceived: "...",
 //            audioPeakHz, errors: [...] }
 import { chromium } from 'playwright-core';
@@ -14,7 +15,8 @@ const timeout = opt.timeoutMs ?? 30000;
 const out = { states: [], errors: [], dtmfReceived: '' };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const browser = await chromium.launch({
+const engine = opt.browser === 'firefox' ? (await import('./firefox.mjs')).firefox : chromium;
+const browser = await engine.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -24,6 +26,7 @@ const browser = await chromium.launch({
     '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
 });
 try {
+  out.browserVersion = await browser.version();
   const page = await browser.newPage();
   page.on('console', (m) => { if (m.type() === 'error') out.errors.push(m.text()); });
   page.on('pageerror', (e) => out.errors.push(String(e)));

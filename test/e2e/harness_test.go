@@ -1,6 +1,8 @@
 // Package e2e runs SPLIT against real peers — sipp, baresip, headless
-// Chromium driven by Playwright — inside a network namespace that has only
-// loopback, so no packet can leave the machine. Skipped under -short.
+// Chromium driven by Playwright, headless Firefox ESR driven by
+// puppeteer-core over WebDriver BiDi (firefox.mjs) — inside a network
+// namespace that has only loopback, so no packet can leave the machine.
+// Skipped under -short.
 package e2e
 
 import (
@@ -195,6 +197,7 @@ type browserResult struct {
 		Reason string `json:"reason"`
 	} `json:"ended"`
 	Errors       []string       `json:"errors"`
+	Version      string         `json:"browserVersion"`
 	DTMFReceived string         `json:"dtmfReceived"`
 	AudioPeakHz  *float64       `json:"audioPeakHz"`
 	EarlyStats   *browserStats  `json:"earlyStats"`
@@ -260,6 +263,8 @@ func (br *browser) ready(t *testing.T) {
 	}
 }
 
+// startBrowser runs browser.mjs in Chromium, or in Firefox ESR with
+// opts["browser"] = "firefox".
 func startBrowser(t *testing.T, opts map[string]any) *browser {
 	t.Helper()
 	if _, err := os.Stat("node_modules/playwright-core"); err != nil {
@@ -271,6 +276,9 @@ func startBrowser(t *testing.T, opts map[string]any) *browser {
 	cmd := exec.Command("node", "browser.mjs", string(b))
 	cmd.Stdout = &br.out
 	cmd.Stderr = &br.out
+	if opts["browser"] == "firefox" {
+		firefoxEnv(t, cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,9 @@
 // storage) with camera and microphone permissions.
 //
 //   node pages.mjs            (CHROMIUM=/path overrides /usr/bin/chromium)
+//   E2E_BROWSER=firefox node pages.mjs
+//                             the same protocol in Debian's Firefox ESR
+//                             (firefox.mjs: puppeteer-core over WebDriver BiDi)
 //
 // stdin: one JSON command per line; stdout: exactly one JSON line per command,
 //   {"id":<id>,"ok":true,"value":<json>}  or  {"id":<id>,"ok":false,"error":"…"}
@@ -36,6 +39,9 @@
 // The driver exits on quit or at the end of stdin; a failing command never ends it.
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
+
+const FIREFOX = process.env.E2E_BROWSER === 'firefox';
+const engine = FIREFOX ? (await import('./firefox.mjs')).firefox : chromium;
 
 // stdout carries the protocol only: route stray console output to stderr.
 const out = process.stdout;
@@ -76,7 +82,7 @@ function reply(id, ok, valueOrError) {
 async function getBrowser() {
   if (browser && browser.isConnected()) return browser;
   if (!launching) {
-    launching = chromium.launch(LAUNCH).then((b) => {
+    launching = engine.launch(LAUNCH).then((b) => {
       browser = b;
       b.on('disconnected', () => {
         debug('browser disconnected');
@@ -243,6 +249,11 @@ const COMMANDS = {
   },
   close: closePage,
   async pages() { return [...pages.keys()]; },
+  // {"cmd":"browser"} → {name, version}
+  async browser() {
+    const b = await getBrowser();
+    return { name: FIREFOX ? 'firefox' : 'chromium', version: await b.version() };
+  },
 };
 
 // quit: answer what is in flight (briefly), then close everything. At the
@@ -326,4 +337,4 @@ rl.on('close', () => quit(0, 10 * 60 * 1000));
 
 // Start the browser now so that the first `open` is quick; a failure is
 // reported by the first command that needs it.
-getBrowser().catch((err) => console.error('[pages] cannot launch Chromium:', err && err.message));
+getBrowser().catch((err) => console.error(`[pages] cannot launch ${FIREFOX ? 'Firefox' : 'Chromium'}:`, err && err.message));

@@ -33,11 +33,23 @@ type pagesReply struct {
 	Error string          `json:"error"`
 }
 
-func startPages(t *testing.T) *pagesDriver {
+func startPages(t *testing.T) *pagesDriver { return startPagesIn(t, "chromium") }
+
+// startPagesIn runs pages.mjs in "chromium" or "firefox" (Firefox ESR
+// through firefox.mjs: the same commands and results).
+func startPagesIn(t *testing.T, browser string) *pagesDriver {
 	t.Helper()
-	needPeers(t, "node", "chromium")
 	d := &pagesDriver{t: t, waits: map[int]chan pagesReply{}, done: make(chan struct{})}
 	d.cmd = exec.Command("node", "pages.mjs")
+	switch browser {
+	case "chromium":
+		needPeers(t, "node", "chromium")
+	case "firefox":
+		needPeers(t, "node", "firefox-esr")
+		firefoxEnv(t, d.cmd)
+	default:
+		t.Fatalf("no browser %q", browser)
+	}
 	d.cmd.Stderr = &d.stderr
 	var err error
 	if d.in, err = d.cmd.StdinPipe(); err != nil {
@@ -78,7 +90,7 @@ func startPages(t *testing.T) *pagesDriver {
 		}
 		_ = d.cmd.Wait()
 		if t.Failed() {
-			p := filepath.Join(artifacts(t), "pages.stderr")
+			p := filepath.Join(artifacts(t), browser+"-pages.stderr")
 			_ = os.WriteFile(p, []byte(d.stderr.String()), 0o644)
 		}
 	})
