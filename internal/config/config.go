@@ -233,6 +233,94 @@ func (c *Config) Trunk(name string) (*Trunk, bool) {
 	return nil, false
 }
 
+// TrunkFor finds the trunk that the host part of a SIP target names, and
+// the host and port its Request-URI goes to. host is either a trunk's host
+// (compared without case; when both the target and the trunk's URI give a
+// port they must agree, and a missing one is the other's) or, without a
+// port, a trunk's name — sip:6000@acd goes to the trunk named "acd" as
+// sip:6000@<its host>:<its port>, the way Kamailio and Asterisk users name
+// endpoints. Hosts are tried first, in the trunks' order, then names.
+func (c *Config) TrunkFor(host string, port int) (*Trunk, TrunkURI, bool) {
+	for i := range c.SIP.Trunks {
+		t := &c.SIP.Trunks[i]
+		tu, err := ParseTrunkURI(t.URI)
+		if err != nil || !strings.EqualFold(tu.Host, host) || (port != 0 && tu.Port != 0 && port != tu.Port) {
+			continue
+		}
+		if port == 0 {
+			port = tu.Port
+		}
+		return t, TrunkURI{Host: host, Port: port}, true
+	}
+	if port != 0 {
+		return nil, TrunkURI{}, false
+	}
+	for i := range c.SIP.Trunks {
+		t := &c.SIP.Trunks[i]
+		if !strings.EqualFold(t.Name, host) {
+			continue
+		}
+		tu, err := ParseTrunkURI(t.URI)
+		if err != nil {
+			return nil, TrunkURI{}, false
+		}
+		return t, tu, true
+	}
+	return nil, TrunkURI{}, false
+}
+
+// TargetTrunk reports the trunk a SIP target of a route, a queue's overflow
+// or a transfer is dialled on, or why it cannot be dialled. A target is a
+// SIP URI (sip:6000@acd.example.com, sip:6000@acd), user@host, or a bare
+// number or user, which goes to sip.default_trunk — the rules of the hub's
+// dialler (sipua Resolve).
+func (c *Config) TargetTrunk(target string) (*Trunk, error) {
+	t := strings.TrimSpace(target)
+	if t == "" || len(t) > 256 || strings.ContainsAny(t, " \r\n<>\"") {
+		return nil, fmt.Errorf("%q is not a SIP URI or a number", target)
+	}
+	if !strings.HasPrefix(t, "sip:") && !strings.HasPrefix(t, "sips:") && !strings.Contains(t, "@") {
+		if c.SIP.DefaultTo == "" {
+			return nil, fmt.Errorf("%q names no host, so it goes to sip.default_trunk, which is not set (write sip:%s@<trunk name>)", target, t)
+		}
+		tr, ok := c.Trunk(c.SIP.DefaultTo)
+		if !ok {
+			return nil, fmt.Errorf("%q goes to sip.default_trunk %q, which is not a trunk", target, c.SIP.DefaultTo)
+		}
+		return tr, nil
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(t, "sips:"), "sip:")
+	if i := strings.IndexAny(rest, "?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if !strings.Contains(rest, "@") {
+		return nil, fmt.Errorf("%q has no user part (write sip:<number>@<trunk name or host>)", target)
+	}
+	hp, err := ParseTrunkURI(rest)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %v", target, err)
+	}
+	if tr, _, ok := c.TrunkFor(hp.Host, hp.Port); ok {
+		return tr, nil
+	}
+	var known []string
+	for _, tr := range c.SIP.Trunks {
+		known = append(known, fmt.Sprintf("%s (%s)", tr.Name, tr.URI))
+	}
+	if len(known) == 0 {
+		return nil, fmt.Errorf("%q is a SIP target but no sip.trunks are configured", target)
+	}
+	return nil, fmt.Errorf("%q: %q is neither the name nor the host of a trunk (sip.trunks: %s); calls go only to configured trunks",
+		target, hostPort(hp), strings.Join(known, ", "))
+}
+
+func hostPort(u TrunkURI) string {
+	if u.Port == 0 {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Host, fmt.Sprint(u.Port))
+}
+
 // Validate reports every problem, each prefixed with its key.
 func (c *Config) Validate() error {
 	var errs []error
