@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/testutil"
 )
 
@@ -63,4 +64,44 @@ func TestForwardRouteToTrunkName(t *testing.T) {
 	eventually(t, 5*time.Second, "the SIP leg's RTP counters: sent to the ACD and received from it", func() bool {
 		return metricValue(t, `split_rtp_packets_total{direction="tx",side="sip"}`) > 100 && metricValue(t, `split_rtp_packets_total{direction="rx",side="sip"}`) > 100
 	})
+}
+
+// TestForwardACDReferToTrunkName: the ACD's REFER names its target by the
+// hub's trunk name (Refer-To: <sip:agent2@acd2?User-to-User=…>). The hub
+// calls sip:agent2@<acd2's host:port> with the same reference, swaps the
+// audio over, tells the ACD (NOTIFY 200) and ends the old dialog.
+func TestForwardACDReferToTrunkName(t *testing.T) {
+	needPeers(t, "sipp")
+	startHub(t, func(c *config.Config) {
+		forwardTo(pbxAddr, "sip:support@acd")(c)
+		c.SIP.Trunks = append(c.SIP.Trunks, config.Trunk{Name: "acd2", URI: "sip:127.0.0.1:15091", Transport: "udp", Codecs: []string{"PCMU", "PCMA"}})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acd1 := startSipp(t, "-sf", "sipp/acd_refer_name.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1", "-mp", "16000", "-m", "1", "-trace_logs")
+	acd2 := startSipp(t, "-sf", "sipp/acd_queue.xml", "-i", "127.0.0.1", "-p", "15091", "-mi", "127.0.0.1", "-mp", "16100", "-m", "1", "-trace_logs")
+	cust := startCustomer(ctx, t)
+	act, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "active" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := act.Session
+	eventually(t, 20*time.Second, "the transfer to sip:agent2@127.0.0.1:15091 (trunk acd2)", func() bool {
+		legs, _ := getSession(t, sid)["legs"].([]any)
+		return len(legs) == 2 && strings.Contains(fmt.Sprint(legs[1].(map[string]any)["party"]), "agent2@127.0.0.1:15091")
+	})
+	if uui := acdLoggedUUI(t, sid); !strings.HasPrefix(uui, "00") {
+		t.Errorf("the REFER's target got User-to-User %q", uui)
+	}
+	if code := acd1.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("the referring ACD: sipp exit %d (REFER, NOTIFYs and BYE)", code)
+	}
+	before := cust.AudioPackets()
+	eventually(t, 5*time.Second, "audio from the REFER's target", func() bool { return cust.AudioPackets() > before+50 })
+	if err := cust.Send(ctx, map[string]any{"type": "hangup"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := acd2.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("the REFER's target: sipp exit %d", code)
+	}
 }
