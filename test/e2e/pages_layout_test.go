@@ -93,8 +93,8 @@ const layoutAuditJS = `() => {
 // a phone, a tablet, a laptop.
 var screenWidths = []struct{ w, h int }{{390, 844}, {768, 1024}, {1280, 800}}
 
-// screens resizes page to each width, runs the layout audit (on the page
-// and, with frame, inside that iframe too) and saves a full-page
+// screens resizes page to each width, runs the layout and accessibility
+// audits (on the page and, with frame, inside that iframe too) and saves a full-page
 // screenshot as runs/screens/<name>-<width>.png. Problems are test errors
 // (all of them, not the first).
 func screens(t *testing.T, d *pagesDriver, page, name, frame string) {
@@ -116,9 +116,11 @@ func screens(t *testing.T, d *pagesDriver, page, name, frame string) {
 			}
 			problems = append(problems, p...)
 		}
-		audit(map[string]any{"cmd": "eval", "page": page, "js": layoutAuditJS}, name)
-		if frame != "" {
-			audit(map[string]any{"cmd": "eval", "page": page, "frame": frame, "js": layoutAuditJS}, name+" "+frame)
+		for _, js := range []string{layoutAuditJS, a11yAuditJS} {
+			audit(map[string]any{"cmd": "eval", "page": page, "js": js}, name)
+			if frame != "" {
+				audit(map[string]any{"cmd": "eval", "page": page, "frame": frame, "js": js}, name+" "+frame)
+			}
 		}
 		path := filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, s.w))
 		d.do(map[string]any{"cmd": "screenshot", "page": page, "path": path})
@@ -174,7 +176,7 @@ func TestPagesLayout(t *testing.T) {
 
 	// The widget on another origin's page, its panel open.
 	d.do(map[string]any{"cmd": "open", "page": "site", "url": "http://localhost:18080/healthz"})
-	d.do(map[string]any{"cmd": "eval", "page": "site", "js": `() => { document.documentElement.lang = 'en'; document.body.innerHTML = '<h1>Shop</h1><p>Our products.</p>';
+	d.do(map[string]any{"cmd": "eval", "page": "site", "js": `() => { document.documentElement.lang = 'en'; document.title = 'Shop'; document.body.innerHTML = '<h1>Shop</h1><p>Our products.</p>';
 		const s = document.createElement('script'); s.src = 'http://127.0.0.1:18080/widget.js'; s.dataset.entry = 'default';
 		s.dataset.label = 'Talk to us'; document.body.appendChild(s); }`})
 	d.do(map[string]any{"cmd": "click", "page": "site", "selector": `role=button[name="Talk to us"]`, "timeoutMs": 15000})
