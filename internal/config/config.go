@@ -15,6 +15,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -290,15 +292,22 @@ func (c *Config) TargetTrunk(target string) (*Trunk, error) {
 		return tr, nil
 	}
 	rest := strings.TrimPrefix(strings.TrimPrefix(t, "sips:"), "sip:")
-	if i := strings.IndexAny(rest, "?"); i >= 0 {
-		rest = rest[:i]
+	if strings.ContainsRune(rest, '?') {
+		return nil, fmt.Errorf("%q: a target carries no URI headers (?…)", target)
 	}
-	if !strings.Contains(rest, "@") {
-		return nil, fmt.Errorf("%q has no user part (write sip:<number>@<trunk name or host>)", target)
+	user, hostPart := "", rest
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		user, hostPart = rest[:i], rest[i+1:]
 	}
-	hp, err := ParseTrunkURI(rest)
+	if i := strings.IndexByte(hostPart, ';'); i >= 0 {
+		hostPart = hostPart[:i] // parameters
+	}
+	if !sipUserRE.MatchString(user) {
+		return nil, fmt.Errorf("%q: bad user part %q", target, user)
+	}
+	hp, err := parseSIPHostPort(hostPart)
 	if err != nil {
-		return nil, fmt.Errorf("%q: %v", target, err)
+		return nil, fmt.Errorf("%q: bad host %q", target, hostPart)
 	}
 	if tr, _, ok := c.TrunkFor(hp.Host, hp.Port); ok {
 		return tr, nil
@@ -312,6 +321,53 @@ func (c *Config) TargetTrunk(target string) (*Trunk, error) {
 	}
 	return nil, fmt.Errorf("%q: %q is neither the name nor the host of a trunk (sip.trunks: %s); calls go only to configured trunks",
 		target, hostPort(hp), strings.Join(known, ", "))
+}
+
+// The user and host of a SIP target (RFC 3261 §25.1): what the dialler's
+// SIP parser takes.
+var (
+	sipUserRE = regexp.MustCompile(`^[A-Za-z0-9\-_.!~*'()&=+$,/%]*$`)
+	sipHostRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?$`)
+)
+
+// parseSIPHostPort reads host[:port] of a SIP target: a host name or IPv4
+// address, or an IPv6 address in brackets (returned without them, as
+// ParseTrunkURI does), and a port of 1-65535.
+func parseSIPHostPort(s string) (TrunkURI, error) {
+	host, port := s, ""
+	if strings.HasSuffix(s, ":") {
+		return TrunkURI{}, errors.New("empty port")
+	}
+	if strings.HasPrefix(s, "[") {
+		i := strings.IndexByte(s, ']')
+		if i < 0 {
+			return TrunkURI{}, errors.New("unclosed [")
+		}
+		host, port = s[1:i], s[i+1:]
+		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
+			return TrunkURI{}, errors.New("bad IPv6 address")
+		}
+		if port != "" && !strings.HasPrefix(port, ":") {
+			return TrunkURI{}, errors.New("bad port")
+		}
+		port = strings.TrimPrefix(port, ":")
+	} else {
+		if i := strings.IndexByte(s, ':'); i >= 0 {
+			host, port = s[:i], s[i+1:]
+		}
+		if !sipHostRE.MatchString(host) {
+			return TrunkURI{}, errors.New("bad host")
+		}
+	}
+	u := TrunkURI{Host: host}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+			return TrunkURI{}, errors.New("bad port")
+		}
+		u.Port = n
+	}
+	return u, nil
 }
 
 func hostPort(u TrunkURI) string {

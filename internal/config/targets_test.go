@@ -78,8 +78,13 @@ func TestValidateRouteTargets(t *testing.T) {
 		{target: "sip:6000@acd:5070", wantErr: `"acd:5070" is neither the name nor the host of a trunk`},
 		{target: "sip:6000@acd-typo", onOverflow: true, wantErr: "sessions.queues[0].overflow:"},
 		{target: "6000", wantErr: "goes to sip.default_trunk, which is not set"},
-		{target: "sip:acd", wantErr: "has no user part"},
+		{target: "sip:acd"}, // the trunk itself, no user: as the dialler does
 		{target: "agent:bob", wantErr: "an agent is not a target here"},
+		{target: "sip:6000@acd?X-A=1", wantErr: "a target carries no URI headers"},
+		{target: "sip:60[0@acd", wantErr: "bad user part"},
+		{target: "sip:6000@acd:", wantErr: "bad host"},
+		{target: "sip:6000@acd:99999", wantErr: "bad host"},
+		{target: "sip:6000@[::1]:5060", wantErr: `"[::1]:5060" is neither the name nor the host of a trunk`},
 		{target: "sip:6000@acd\r\nX: y", wantErr: "is not a SIP URI or a number"},
 	} {
 		c := targetsConfig()

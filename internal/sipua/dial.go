@@ -45,6 +45,9 @@ type DialOptions struct {
 // refused (no open relay).
 func (u *UA) Resolve(dest string) (*config.Trunk, sip.Uri, error) {
 	dest = strings.TrimSpace(dest)
+	// config check's reading of the target (config.TargetTrunk) must agree
+	// with the SIP parser's: what one refuses the other does not dial.
+	checked, cerr := u.cfg.TargetTrunk(dest)
 	if dest == "" || len(dest) > 256 || strings.ContainsAny(dest, " \r\n<>\"") {
 		return nil, sip.Uri{}, ErrBadTarget
 	}
@@ -53,7 +56,7 @@ func (u *UA) Resolve(dest string) (*config.Trunk, sip.Uri, error) {
 			dest = "sip:" + dest
 		} else {
 			t, ok := u.cfg.Trunk(u.cfg.SIP.DefaultTo)
-			if !ok {
+			if !ok || cerr != nil || checked != t {
 				return nil, sip.Uri{}, ErrNoTrunk
 			}
 			tu, _ := config.ParseTrunkURI(t.URI)
@@ -68,6 +71,9 @@ func (u *UA) Resolve(dest string) (*config.Trunk, sip.Uri, error) {
 	t, hp, ok := u.cfg.TrunkFor(to.Host, to.Port)
 	if !ok {
 		return nil, sip.Uri{}, ErrNoTrunk
+	}
+	if cerr != nil || checked != t {
+		return nil, sip.Uri{}, ErrBadTarget
 	}
 	to.Host, to.Port = hp.Host, hp.Port
 	return t, to, nil

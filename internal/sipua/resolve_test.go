@@ -57,3 +57,30 @@ func TestResolveTrunkNames(t *testing.T) {
 		}
 	}
 }
+
+// FuzzResolveAgreesWithConfigCheck: for any target, Resolve never panics,
+// only ever returns a configured trunk, and config check (TargetTrunk)
+// accepts exactly what Resolve can dial, on the same trunk.
+func FuzzResolveAgreesWithConfigCheck(f *testing.F) {
+	for _, s := range []string{"sip:6000@acd", "6000", "6000@pbx", "sips:1@acd.example.com:5070", "sip:1@acd:5070",
+		"sip:1@[::1]", "sip:acd", "sip:@acd", "sip:1@acd?X=1", "ACd?@", "@ACd:", "sip:sip:ACd", "@@pBX", "[@pBX", "tel:+341", "sip:1@ACD;transport=tcp", "sip:1@10.0.0.5:0"} {
+		f.Add(s)
+	}
+	cfg := config.Default()
+	cfg.SIP.Trunks = []config.Trunk{
+		{Name: "acd", URI: "sip:acd.example.com:5070", Transport: "udp"},
+		{Name: "pbx", URI: "sip:10.0.0.5", Transport: "udp"},
+	}
+	cfg.SIP.DefaultTo = "pbx"
+	u := &UA{cfg: cfg}
+	f.Fuzz(func(t *testing.T, dest string) {
+		tr, _, err := u.Resolve(dest)
+		ctr, cerr := cfg.TargetTrunk(dest)
+		if err == nil && tr != &cfg.SIP.Trunks[0] && tr != &cfg.SIP.Trunks[1] {
+			t.Fatalf("Resolve(%q) returned a trunk that is not configured: %+v", dest, tr)
+		}
+		if (err == nil) != (cerr == nil) || (err == nil && tr != ctr) {
+			t.Fatalf("Resolve(%q) = %v, %v; config check: %v, %v", dest, tr, err, ctr, cerr)
+		}
+	})
+}
