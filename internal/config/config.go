@@ -15,6 +15,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -249,6 +251,148 @@ func (c *Config) Trunk(name string) (*Trunk, bool) {
 		}
 	}
 	return nil, false
+}
+
+// TrunkFor finds the trunk that the host part of a SIP target names, and
+// the host and port its Request-URI goes to. host is either a trunk's host
+// (compared without case; when both the target and the trunk's URI give a
+// port they must agree, and a missing one is the other's) or, without a
+// port, a trunk's name — sip:6000@acd goes to the trunk named "acd" as
+// sip:6000@<its host>:<its port>, the way Kamailio and Asterisk users name
+// endpoints. Hosts are tried first, in the trunks' order, then names.
+func (c *Config) TrunkFor(host string, port int) (*Trunk, TrunkURI, bool) {
+	for i := range c.SIP.Trunks {
+		t := &c.SIP.Trunks[i]
+		tu, err := ParseTrunkURI(t.URI)
+		if err != nil || !strings.EqualFold(tu.Host, host) || (port != 0 && tu.Port != 0 && port != tu.Port) {
+			continue
+		}
+		if port == 0 {
+			port = tu.Port
+		}
+		return t, TrunkURI{Host: host, Port: port}, true
+	}
+	if port != 0 {
+		return nil, TrunkURI{}, false
+	}
+	for i := range c.SIP.Trunks {
+		t := &c.SIP.Trunks[i]
+		if !strings.EqualFold(t.Name, host) {
+			continue
+		}
+		tu, err := ParseTrunkURI(t.URI)
+		if err != nil {
+			return nil, TrunkURI{}, false
+		}
+		return t, tu, true
+	}
+	return nil, TrunkURI{}, false
+}
+
+// TargetTrunk reports the trunk a SIP target of a route, a queue's overflow
+// or a transfer is dialled on, or why it cannot be dialled. A target is a
+// SIP URI (sip:6000@acd.example.com, sip:6000@acd), user@host, or a bare
+// number or user, which goes to sip.default_trunk — the rules of the hub's
+// dialler (sipua Resolve).
+func (c *Config) TargetTrunk(target string) (*Trunk, error) {
+	t := strings.TrimSpace(target)
+	if t == "" || len(t) > 256 || strings.ContainsAny(t, " \r\n<>\"") {
+		return nil, fmt.Errorf("%q is not a SIP URI or a number", target)
+	}
+	if !strings.HasPrefix(t, "sip:") && !strings.HasPrefix(t, "sips:") && !strings.Contains(t, "@") {
+		if c.SIP.DefaultTo == "" {
+			return nil, fmt.Errorf("%q names no host, so it goes to sip.default_trunk, which is not set (write sip:%s@<trunk name>)", target, t)
+		}
+		tr, ok := c.Trunk(c.SIP.DefaultTo)
+		if !ok {
+			return nil, fmt.Errorf("%q goes to sip.default_trunk %q, which is not a trunk", target, c.SIP.DefaultTo)
+		}
+		return tr, nil
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(t, "sips:"), "sip:")
+	if strings.ContainsRune(rest, '?') {
+		return nil, fmt.Errorf("%q: a target carries no URI headers (?…)", target)
+	}
+	user, hostPart := "", rest
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		user, hostPart = rest[:i], rest[i+1:]
+	}
+	if i := strings.IndexByte(hostPart, ';'); i >= 0 {
+		hostPart = hostPart[:i] // parameters
+	}
+	if !sipUserRE.MatchString(user) {
+		return nil, fmt.Errorf("%q: bad user part %q", target, user)
+	}
+	hp, err := parseSIPHostPort(hostPart)
+	if err != nil {
+		return nil, fmt.Errorf("%q: bad host %q", target, hostPart)
+	}
+	if tr, _, ok := c.TrunkFor(hp.Host, hp.Port); ok {
+		return tr, nil
+	}
+	var known []string
+	for _, tr := range c.SIP.Trunks {
+		known = append(known, fmt.Sprintf("%s (%s)", tr.Name, tr.URI))
+	}
+	if len(known) == 0 {
+		return nil, fmt.Errorf("%q is a SIP target but no sip.trunks are configured", target)
+	}
+	return nil, fmt.Errorf("%q: %q is neither the name nor the host of a trunk (sip.trunks: %s); calls go only to configured trunks",
+		target, hostPort(hp), strings.Join(known, ", "))
+}
+
+// The user and host of a SIP target (RFC 3261 §25.1): what the dialler's
+// SIP parser takes.
+var (
+	sipUserRE = regexp.MustCompile(`^[A-Za-z0-9\-_.!~*'()&=+$,/%]*$`)
+	sipHostRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?$`)
+)
+
+// parseSIPHostPort reads host[:port] of a SIP target: a host name or IPv4
+// address, or an IPv6 address in brackets (returned without them, as
+// ParseTrunkURI does), and a port of 1-65535.
+func parseSIPHostPort(s string) (TrunkURI, error) {
+	host, port := s, ""
+	if strings.HasSuffix(s, ":") {
+		return TrunkURI{}, errors.New("empty port")
+	}
+	if strings.HasPrefix(s, "[") {
+		i := strings.IndexByte(s, ']')
+		if i < 0 {
+			return TrunkURI{}, errors.New("unclosed [")
+		}
+		host, port = s[1:i], s[i+1:]
+		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
+			return TrunkURI{}, errors.New("bad IPv6 address")
+		}
+		if port != "" && !strings.HasPrefix(port, ":") {
+			return TrunkURI{}, errors.New("bad port")
+		}
+		port = strings.TrimPrefix(port, ":")
+	} else {
+		if i := strings.IndexByte(s, ':'); i >= 0 {
+			host, port = s[:i], s[i+1:]
+		}
+		if !sipHostRE.MatchString(host) {
+			return TrunkURI{}, errors.New("bad host")
+		}
+	}
+	u := TrunkURI{Host: host}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+			return TrunkURI{}, errors.New("bad port")
+		}
+		u.Port = n
+	}
+	return u, nil
+}
+
+func hostPort(u TrunkURI) string {
+	if u.Port == 0 {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Host, fmt.Sprint(u.Port))
 }
 
 // Validate reports every problem, each prefixed with its key.

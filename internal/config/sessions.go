@@ -375,8 +375,12 @@ func (s *Sessions) validate(add func(key, format string, a ...any), c *Config) {
 			add(key, "is required")
 			return
 		}
-		if len(c.SIP.Trunks) == 0 {
-			add(key, "%q is a SIP target but no sip.trunks are configured", t)
+		if strings.HasPrefix(t, "agent:") {
+			add(key, "%q: an agent is not a target here (use queue:<name> or a SIP target on a trunk)", t)
+			return
+		}
+		if _, err := c.TargetTrunk(t); err != nil {
+			add(key, "%v", err)
 		}
 	}
 	for i, r := range s.Routes {

@@ -659,8 +659,14 @@ func (h *Hub) customerStart(c *conn, m inFrame) error {
 	if m.SDP == "" {
 		return fmt.Errorf("%w: start needs an sdp offer", errBadRequest)
 	}
-	if c.entry != "" && c.currentSession() != "" {
-		return fmt.Errorf("%w: this socket already started a session", errConflict)
+	if prev := c.currentSession(); c.entry != "" && prev != "" {
+		// An entry socket makes one call at a time: after its session has
+		// ended it may start the next one (each new session passes the
+		// entry point's rate_limit below, as from a new socket).
+		if h.sessionLive(prev) {
+			return fmt.Errorf("%w: this socket's session is still going on; hang up before starting another", errConflict)
+		}
+		c.forgetSession(prev)
 	}
 	ep, ok := h.cfg.Sessions.EntryPoint(c.entry)
 	if !ok && c.entry != "" {
@@ -691,6 +697,35 @@ func (h *Hub) customerStart(c *conn, m inFrame) error {
 		return fmt.Errorf("%w: session ended", errNotFoundErr)
 	}
 	return err
+}
+
+// sessionLive: the session exists and has not ended (any goroutine).
+func (h *Hub) sessionLive(sid string) bool {
+	s := h.Session(sid)
+	if s == nil {
+		return false
+	}
+	select {
+	case <-s.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// forgetSession drops an ended session from an entry socket: its session
+// and the legs it had there.
+func (c *conn) forgetSession(sid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session == sid {
+		c.session = ""
+	}
+	for leg, s := range c.legs {
+		if s == sid {
+			delete(c.legs, leg)
+		}
+	}
 }
 
 func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.EntryPoint, cust session.Customer) error {

@@ -37,11 +37,17 @@ type DialOptions struct {
 	Events     Events
 }
 
-// Resolve maps what a browser dialled — "1000", "sip:1000@pbx.example" — to
-// a trunk and a Request-URI. Only configured trunks are reachable: a URI
-// whose host is not a trunk's is refused (no open relay).
+// Resolve maps what a browser dialled or a route names — "1000",
+// "sip:1000@pbx.example", "sip:1000@pbx" — to a trunk and a Request-URI.
+// The host part is a trunk's host or, without a port, a trunk's name (the
+// Request-URI then goes to that trunk's host and port; see
+// config.TrunkFor). Only configured trunks are reachable: any other host is
+// refused (no open relay).
 func (u *UA) Resolve(dest string) (*config.Trunk, sip.Uri, error) {
 	dest = strings.TrimSpace(dest)
+	// config check's reading of the target (config.TargetTrunk) must agree
+	// with the SIP parser's: what one refuses the other does not dial.
+	checked, cerr := u.cfg.TargetTrunk(dest)
 	if dest == "" || len(dest) > 256 || strings.ContainsAny(dest, " \r\n<>\"") {
 		return nil, sip.Uri{}, ErrBadTarget
 	}
@@ -50,7 +56,7 @@ func (u *UA) Resolve(dest string) (*config.Trunk, sip.Uri, error) {
 			dest = "sip:" + dest
 		} else {
 			t, ok := u.cfg.Trunk(u.cfg.SIP.DefaultTo)
-			if !ok {
+			if !ok || cerr != nil || checked != t {
 				return nil, sip.Uri{}, ErrNoTrunk
 			}
 			tu, _ := config.ParseTrunkURI(t.URI)
@@ -62,17 +68,15 @@ func (u *UA) Resolve(dest string) (*config.Trunk, sip.Uri, error) {
 	if err := sip.ParseUri(dest, &to); err != nil || to.Host == "" {
 		return nil, sip.Uri{}, ErrBadTarget
 	}
-	for i := range u.cfg.SIP.Trunks {
-		t := &u.cfg.SIP.Trunks[i]
-		tu, _ := config.ParseTrunkURI(t.URI)
-		if strings.EqualFold(tu.Host, to.Host) && (to.Port == 0 || tu.Port == 0 || to.Port == tu.Port) {
-			if to.Port == 0 {
-				to.Port = tu.Port
-			}
-			return t, to, nil
-		}
+	t, hp, ok := u.cfg.TrunkFor(to.Host, to.Port)
+	if !ok {
+		return nil, sip.Uri{}, ErrNoTrunk
 	}
-	return nil, sip.Uri{}, ErrNoTrunk
+	if cerr != nil || checked != t {
+		return nil, sip.Uri{}, ErrBadTarget
+	}
+	to.Host, to.Port = hp.Host, hp.Port
+	return t, to, nil
 }
 
 func (u *UA) newCall(dir Direction, callID string, video bool, prefs []string) (*Call, error) {

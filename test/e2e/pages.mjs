@@ -27,6 +27,8 @@
 //          names the last exception or value)
 //   {"id":6,"cmd":"stats","page":"cust"}                 → await window.splitApp.stats()
 //   {"id":7,"cmd":"screenshot","page":"cust","path":"/abs/file.png"}
+//   {"id":71,"cmd":"resize","page":"cust","viewport":{"width":768,"height":1024}}  the page's
+//          viewport, without loading it again (a call goes on)
 //   {"id":8,"cmd":"console","page":"cust"}               → [errors…] (console errors and page
 //          errors collected since the last call; the list is cleared)
 //   {"id":9,"cmd":"close","page":"cust"}
@@ -240,6 +242,14 @@ const COMMANDS = {
     if (!c.path) throw new Error('"path" is required');
     await e.page.screenshot({ path: c.path, fullPage: c.fullPage !== false });
     return c.path;
+  },
+  async resize(c) {
+    const e = entryOf(c);
+    if (!c.viewport || !c.viewport.width || !c.viewport.height) throw new Error('"viewport" {width, height} is required');
+    await e.page.setViewportSize({ width: c.viewport.width, height: c.viewport.height });
+    // two animation frames: media queries and layout have settled
+    await e.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    return e.page.viewportSize();
   },
   async console(c) {
     const e = entryOf(c);

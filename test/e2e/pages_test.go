@@ -300,6 +300,21 @@ func TestPagesWidget(t *testing.T) {
 		}
 		return c.VideoIn.FramesDecoded > 20 && d.stats("agent1").VideoIn.FramesDecoded > 20
 	})
+	// Hang up in the widget and call again from the same panel.
+	d.do(map[string]any{"cmd": "click", "page": "site", "frame": "iframe", "selector": `role=button[name="Hang up"]`})
+	d.waitJS("agent1", "window.splitApp.agentState === 'ready'", 15*time.Second)
+	d.do(map[string]any{"cmd": "click", "page": "site", "frame": "iframe", "selector": `role=button[name="Start a new call"]`})
+	d.do(map[string]any{"cmd": "click", "page": "site", "frame": "iframe", "selector": `role=button[name="Video call"]`})
+	d.waitJS("agent1", "window.splitApp.agentState === 'busy'", 20*time.Second)
+	d.waitJS("site", "window.SplitWidget.state === 'active'", 10*time.Second)
+	eventually(t, 20*time.Second, "the second call's video in the widget and at the agent", func() bool {
+		var c pageStats
+		v, err := d.try(map[string]any{"cmd": "stats", "page": "site", "frame": "iframe"})
+		if err != nil || json.Unmarshal(v, &c) != nil {
+			return false
+		}
+		return c.VideoIn.FramesDecoded > 20 && c.AudioIn.PacketsReceived > 50 && d.stats("agent1").VideoIn.FramesDecoded > 20
+	})
 }
 
 // TestPagesCustomerResume: the customer page restarts ICE mid-call (a
@@ -342,5 +357,76 @@ func TestPagesCustomerResume(t *testing.T) {
 	})
 	if st := string(d.do(map[string]any{"cmd": "eval", "page": "agent", "js": "window.splitApp.agentState"})); st != `"busy"` {
 		t.Fatalf("the agent's state after the customer's drop: %s", st)
+	}
+}
+
+// TestPagesCustomerCallsAgain: the customer page makes a second and a third
+// call without a reload. The customer hangs up the first call, the agent
+// hangs up the second; after each end "Start a new call" and "Video call"
+// reach the agent again, and media flows both ways each time (on a new
+// peer connection, counted from zero).
+func TestPagesCustomerCallsAgain(t *testing.T) {
+	h := startHub(t, forwardTo(pbxAddr, "queue:default", "agent1"))
+	d := startPages(t)
+	base := "http://" + hubHTTP
+	d.do(map[string]any{"cmd": "open", "page": "agent", "url": base + "/agent.html#token=" + h.agentToken("agent1") + "&autoanswer=1&ready=1"})
+	d.waitJS("agent", "window.splitApp && window.splitApp.agentState === 'ready'", 20*time.Second)
+	d.do(map[string]any{"cmd": "open", "page": "cust", "url": base + "/customer.html?entry=default&name=Ana"})
+	d.waitJS("cust", "window.splitApp.client && window.splitApp.client.connected", 15*time.Second)
+
+	sessions := map[string]bool{}
+	call := func(n int) {
+		t.Helper()
+		d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Video call"]`})
+		d.waitJS("cust", "window.splitApp.state === 'active'", 30*time.Second)
+		d.waitJS("agent", "window.splitApp.agentState === 'busy' && window.splitApp.call && window.splitApp.call.live", 15*time.Second)
+		eventually(t, 20*time.Second, fmt.Sprintf("call %d: video and audio both ways", n), func() bool {
+			c, a := d.stats("cust"), d.stats("agent")
+			return c.VideoIn.FramesDecoded > 30 && a.VideoIn.FramesDecoded > 30 && c.AudioIn.PacketsReceived > 50 && a.AudioIn.PacketsReceived > 50
+		})
+		var sid string
+		_ = json.Unmarshal(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.call.session"}), &sid)
+		if sid == "" || sessions[sid] {
+			t.Fatalf("call %d: session %q (want a new one; had %v)", n, sid, sessions)
+		}
+		sessions[sid] = true
+	}
+	again := func(n int) {
+		t.Helper()
+		d.waitJS("cust", "window.splitApp.state === 'ended' && !document.querySelector('#ended').hidden", 15*time.Second)
+		d.waitJS("agent", "window.splitApp.agentState === 'ready' && !(window.splitApp.call && window.splitApp.call.live)", 15*time.Second)
+		d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Start a new call"]`})
+		d.waitJS("cust", "window.splitApp.state === 'idle' && window.splitApp.client.connected && !document.querySelector('#setup').hidden", 15*time.Second)
+		call(n)
+	}
+
+	call(1)
+	// 1. The customer hangs up.
+	d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Hang up"]`})
+	again(2)
+	// The connection drops mid-call: the page comes back with its resume
+	// token (it hung up the first call, not this one), so its socket is now
+	// bound to this session; the next call must not reuse it.
+	agentFrames := d.stats("agent").VideoIn.FramesDecoded
+	d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "window.splitApp.dropConnection()"})
+	d.waitJS("cust", "window.splitApp.resumed === 1 && window.splitApp.state === 'active'", 20*time.Second)
+	eventually(t, 20*time.Second, "call 2: video again after the resume", func() bool {
+		return d.stats("cust").VideoIn.FramesDecoded > 30 && d.stats("agent").VideoIn.FramesDecoded > agentFrames+30
+	})
+	// 2. The agent hangs up.
+	d.do(map[string]any{"cmd": "click", "page": "agent", "selector": `role=button[name="Hang up"]`})
+	d.waitJS("cust", "window.splitApp.state === 'ended'", 15*time.Second)
+	if txt := string(d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "document.querySelector('#error').hidden ? '' : document.querySelector('#error').textContent"})); txt != `""` {
+		t.Errorf("the page shows an error after the agent hung up: %s", txt)
+	}
+	again(3)
+	d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Hang up"]`})
+	h.waitMetric(`split_sessions_ended_total{cause="normal",mode="forward"} 3`, 10*time.Second)
+	for _, p := range []string{"cust", "agent"} {
+		var errs []string
+		_ = json.Unmarshal(d.do(map[string]any{"cmd": "console", "page": p}), &errs)
+		if len(errs) > 0 {
+			t.Errorf("%s page console errors: %v", p, errs)
+		}
 	}
 }

@@ -136,6 +136,7 @@ function syncRows(tbody, items, keyOf, cells, build) {
     let row = existing.get(k);
     if (!row) {
       row = document.createElement('tr');
+      row.setAttribute('role', 'row'); // explicit roles: the table is shown as blocks on narrow screens
       row.dataset.key = k;
       if (build) build(row, item);
     }
@@ -146,6 +147,10 @@ function syncRows(tbody, items, keyOf, cells, build) {
       if (!cell) {
         cell = document.createElement(i === 0 ? 'th' : 'td');
         if (i === 0) cell.scope = 'row';
+        cell.setAttribute('role', i === 0 ? 'rowheader' : 'cell');
+        // the column's name, shown before the value where rows are cards (narrow screens)
+        const head = tbody.parentElement.tHead && tbody.parentElement.tHead.rows[0].cells[i];
+        if (head && head.textContent.trim()) cell.dataset.label = head.textContent.trim();
         row.insertBefore(cell, row.querySelector(':scope > .actions'));
         dataCells[i] = cell;
       }
@@ -184,6 +189,7 @@ function renderSessions() {
   }, (row, s) => {
     const td = document.createElement('td');
     td.className = 'actions';
+    td.setAttribute('role', 'cell');
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'btn small danger';

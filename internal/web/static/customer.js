@@ -28,7 +28,8 @@ const embed = yes(params.get('embed'));
 const autostart = yes(params.get('autostart'));
 const presetVideo = !no(params.get('video'));
 const entry = params.get('entry') || 'default';
-let token = params.get('token') || '';
+const pageToken = params.get('token') || '';
+let token = pageToken; // the socket's token: the page's, a join link's, or a resume token
 const joinToken = params.get('join') || '';
 const server = params.get('server') || undefined;
 const context = {};
@@ -94,6 +95,8 @@ let previewStream = null;
 let meter = null; // {ctx, timer}
 let facingMode = 'user';
 let callSeq = 0;
+// Sessions this page's calls had: their late frames never touch a new call.
+const pastSessions = new Set();
 
 // ---- helpers -------------------------------------------------------------------
 
@@ -355,6 +358,7 @@ function render() {
 
 function finish(code, reason) {
   if (app.state === 'ended') return;
+  for (const sid of [app.call && app.call.session, app.session && app.session.session]) if (sid) pastSessions.add(sid);
   app.ended = { code: code ?? 200, reason: reason || '' };
   setState('ended');
   el.endedReason.textContent = endText(app.ended.code, app.ended.reason);
@@ -395,6 +399,7 @@ function watchCall(call) {
 }
 
 function onSession(msg) {
+  if (msg.session && pastSessions.has(msg.session)) return;
   if (app.call && app.call.session && msg.session && msg.session !== app.call.session) return;
   app.session = msg;
   app.position = typeof msg.position === 'number' ? msg.position : null;
@@ -509,6 +514,7 @@ async function newClient() {
   });
   client.addEventListener('ended', (e) => {
     const m = e.detail;
+    if (m.session && pastSessions.has(m.session)) return;
     if (app.call && m.leg && app.call.leg && m.leg !== app.call.leg) return;
     finish(m.code, m.reason);
   });
@@ -582,6 +588,8 @@ async function startCall(video) {
   stopPreview();
   showError('');
   resetCallUi();
+  app.hungUp = false;
+  resumeToken = '';
   setView('incall');
   setState('connecting');
   render();
@@ -668,6 +676,11 @@ el.switchCamera.addEventListener('click', async () => {
 el.sound.addEventListener('click', () => {
   el.remoteAudio.play().then(() => { el.sound.hidden = true; }).catch(() => {});
 });
+// A new call from the same page, without a reload. An entry point's socket
+// starts the next session itself (the hub allows one at a time); a socket
+// bound to the ended session (a resume token, a join link's token) is
+// replaced: by a new entry socket, or by checking the join link again
+// (appointment links can be used again, session links say why not).
 el.again.addEventListener('click', () => {
   if (app.call && app.call.live) return;
   app.call = null;
@@ -675,8 +688,15 @@ el.again.addEventListener('click', () => {
   showError('');
   setState('idle');
   setView('setup');
+  if (token !== pageToken || joinToken) {
+    const old = app.client;
+    app.client = null;
+    token = joinToken ? '' : pageToken;
+    if (old) old.close(1000, 'new call');
+  }
   render();
-  if (!app.client || !app.client.connected) connectClient().then(render).catch((err) => { showError(err.message); render(); });
+  if (joinToken) checkLink();
+  else if (!app.client || !app.client.connected) connectClient().then(render).catch((err) => { showError(err.message); render(); });
   el.videoCall.focus();
 });
 if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
