@@ -213,3 +213,84 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 		t.Errorf("the second signal took %s to stop the hub, want at once (≤ 1 s)", took)
 	}
 }
+
+// TestKilledNodeSessionsEnd (issue 8 item 17): the process is killed
+// (SIGKILL) with a session created by the API (state created, a join link
+// out), a customer waiting in the queue and an appointment's session. At
+// the next start the node ends every session it owned with cause
+// node_restart (code 503): none is live, the store says ended, and a
+// session's link no longer passes a dry run. The appointment keeps its link
+// (valid in its window): the next join opens a fresh session for it.
+func TestKilledNodeSessionsEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	b := startBinHub(t, 21100, dir)
+	a := api{t, b.url}
+	code, created := a.do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Eva"}})
+	if code != 201 {
+		t.Fatalf("POST /v1/sessions: %d %v", code, created)
+	}
+	sidCreated := created["id"].(string)
+	link := linkToken(t, created["join_url"].(string))
+	if code, out := join(t, a, link, map[string]any{"dry_run": true}); code != 200 {
+		t.Fatalf("dry run before the kill: %d %v", code, out)
+	}
+	_, sidQueued := queuedCustomer(ctx, t, b)
+	code, appt := a.do("POST", "/v1/appointments", map[string]any{
+		"start": time.Now().Add(time.Minute).UTC().Format(time.RFC3339), "duration": "10m", "title": "Claim",
+		"customer": map[string]any{"name": "Ana"}, "channel": "copy", "agent_id": "agent1"})
+	if code != 201 {
+		t.Fatalf("create appointment: %d %v", code, appt)
+	}
+	apptLink := linkToken(t, appt["join_url"].(string))
+	code, joined := join(t, a, apptLink, nil)
+	if code != 200 {
+		t.Fatalf("join the appointment: %d %v", code, joined)
+	}
+	sidAppt := joined["session"].(string)
+	for _, id := range []string{sidCreated, sidQueued, sidAppt} {
+		waitUntil(t, 5*time.Second, "the session's record", func() bool {
+			code, s := a.do("GET", "/v1/sessions/"+id, nil)
+			return code == 200 && s["state"] != "ended"
+		})
+	}
+
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-b.exited
+	b.exited <- nil
+	b = startBinHub(t, 21100, dir)
+	a = api{t, b.url}
+
+	for _, id := range []string{sidCreated, sidQueued, sidAppt} {
+		code, s := a.do("GET", "/v1/sessions/"+id, nil)
+		if code != 200 || s["state"] != "ended" || s["cause"] != "node_restart" || s["cause_code"] != float64(503) || s["ended_at"] == nil {
+			t.Errorf("session %s after the restart: %d state %v cause %v/%v ended_at %v, want ended by node_restart (503)",
+				id, code, s["state"], s["cause_code"], s["cause"], s["ended_at"])
+		}
+		code, ev := a.do("GET", "/v1/sessions/"+id+"/events?format=json", nil)
+		evs, _ := ev["events"].([]any)
+		if code != 200 || len(evs) == 0 || evs[len(evs)-1].(map[string]any)["type"] != "session.ended" {
+			t.Errorf("session %s: the history does not end with session.ended: %d %v", id, code, ev)
+		}
+	}
+	if code, out := a.do("GET", "/v1/sessions?active=true", nil); code != 200 || len(out["sessions"].([]any)) != 0 {
+		t.Errorf("live sessions after the restart: %d %v", code, out)
+	}
+	if code, out := join(t, a, link, map[string]any{"dry_run": true}); code != 410 {
+		t.Errorf("the dead session's link still passes a dry run: %d %v", code, out)
+	}
+	// the appointment's link opens a new session
+	code, again := join(t, a, apptLink, nil)
+	if code != 200 || again["session"] == sidAppt || again["session"] == nil {
+		t.Errorf("rejoining the appointment after the restart: %d %v (old session %s)", code, again, sidAppt)
+	}
+	if !strings.Contains(b.logs.String(), "previous run") {
+		t.Errorf("the restart did not log the sessions it ended:\n%s", tailStr(b.logs.String(), 2000))
+	}
+}
