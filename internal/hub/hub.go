@@ -659,15 +659,20 @@ func (h *Hub) CancelOffer(agentID, sessionID, reason string) {
 	}
 	s.Do(func() {
 		t := st(s)
+		var gone []*offer
 		for id, o := range t.offers {
 			if o.agent == agentID && o.kind == "queue" {
 				h.dropOffer(s, o, reason)
 				delete(t.offers, id)
+				gone = append(gone, o)
 			}
 		}
 		if len(t.offers) == 0 && s.State() == session.StateRinging {
 			_ = s.SetState(session.StateWaiting, map[string]any{"reason": reason})
 			h.notifyCustomer(s)
+		}
+		for _, o := range gone {
+			h.transferTargetGone(s, o, reason)
 		}
 	})
 }
@@ -898,12 +903,40 @@ func (h *Hub) decline(s *session.Session, c *conn, legID string) error {
 		_ = s.SetState(session.StateWaiting, map[string]any{"reason": "declined"})
 		h.notifyCustomer(s)
 	}
+	defer h.transferTargetGone(s, o, "declined")
 	if o.kind == "queue" {
 		h.goAsync(func() { _ = h.acd.Decline(o.agent, s.ID) })
 	} else if o.sip != nil {
 		o.sip.Reject(603, "Decline")
 	}
 	return nil
+}
+
+// transferTargetGone: the offer o, which may be the target of a transfer
+// to an agent, was declined, rang out or was withdrawn (session goroutine).
+// The transfer is over. If the agent who transferred is still in the call,
+// they keep it. If nobody serves the customer any more, a session of a
+// built-in queue waits in that queue (the ACD queued it again) and any other
+// ends: 480 "Transfer failed" — the customer is never left alone in a
+// session that looks answered.
+func (h *Hub) transferTargetGone(s *session.Session, o *offer, why string) {
+	t := st(s)
+	if s.Ended() || t.transfer != "agent:"+o.agent || len(t.offers) > 0 {
+		return
+	}
+	t.transfer = ""
+	s.Update(func(in *session.Info) { in.Transfer = "" })
+	s.Record("session.transfer_failed", o.legID, map[string]any{"to": "agent:" + o.agent, "why": why})
+	if t.agentLeg != "" || t.acdLeg != "" {
+		h.notifyAgents(s)
+		return
+	}
+	if t.queue != "" {
+		_ = s.SetState(session.StateWaiting, map[string]any{"reason": "transfer " + why})
+		h.notifyCustomer(s)
+		return
+	}
+	h.end(s, 480, "Transfer failed")
 }
 
 // transfer moves a session to another queue, agent or SIP target (session goroutine).
