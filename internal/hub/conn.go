@@ -814,10 +814,12 @@ func (h *Hub) viewerJoin(c *conn, m inFrame) error {
 // answer's resume token; then it ends. Reports whether the session waits.
 func (h *Hub) customerDropped(s *session.Session, legID string, remove bool) bool {
 	grace := h.cfg.Sessions.ResumeGrace
-	if grace <= 0 || s.State() != session.StateActive {
+	t := st(s)
+	if grace <= 0 || s.State() != session.StateActive || (t.escalated && h.hasPhone(s)) {
+		// (Remote Viewer: the phone has the call; the browser only added
+		// video, and its drop ends the video, not the call)
 		return false
 	}
-	t := st(s)
 	if remove {
 		_ = s.RemoveLeg(legID, 200, "Browser disconnected")
 	}

@@ -904,6 +904,12 @@ func (h *Hub) decline(s *session.Session, c *conn, legID string) error {
 		h.notifyCustomer(s)
 	}
 	defer h.transferTargetGone(s, o, "declined")
+	if t.agentWaiting == o.agent && t.agentLeg == "" && s.Leg(t.custLeg) == nil && len(t.offers) == 0 {
+		// a Reverse call whose agent will not take it: nobody would ever
+		// serve the customer who opens the link
+		h.end(s, 480, "Agent unavailable")
+		return nil
+	}
 	if o.kind == "queue" {
 		h.goAsync(func() { _ = h.acd.Decline(o.agent, s.ID) })
 	} else if o.sip != nil {

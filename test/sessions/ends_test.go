@@ -191,7 +191,6 @@ func runCells(t *testing.T, base int, mutate func(*config.Config), cells map[str
 			}
 		}()
 		cu := c.customer()
-		c.state(cu, "waiting")
 		c.hangup(cu)
 		c.wait(cu, isType("ended"))
 	}()
@@ -257,7 +256,9 @@ func TestEndsBuiltInQueue(t *testing.T) {
 	held := func(c *cell) (*testutil.SessionPeer, *testutil.SessionPeer) {
 		cu, ag := active(c)
 		c.send(ag, map[string]any{"type": "hold", "session": c.sid, "hold": true})
-		c.wait(cu, func(m testutil.Message) bool { return m.Type == "session" && string(m.Raw) != "" && jsonHas(m.Raw, "held", true) })
+		c.wait(cu, func(m testutil.Message) bool {
+			return m.Type == "session" && string(m.Raw) != "" && jsonHas(m.Raw, "held", true)
+		})
 		return cu, ag
 	}
 	// transferring: agent1 has the call and transfers it to agent2, whose console rings.
