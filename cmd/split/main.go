@@ -13,10 +13,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/split-hub/split/internal/app"
 	"github.com/split-hub/split/internal/config"
 )
+
+// killGrace bounds what a second signal waits for: the hang-ups already
+// sent leave; nothing else is waited for.
+const killGrace = 300 * time.Millisecond
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -54,17 +59,39 @@ func run(args []string) int {
 			log.Warn("environment variable names no configuration key", "name", name)
 		}
 		// First SIGTERM/SIGINT: drain. Second: stop at once.
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		sigs := make(chan os.Signal, 2)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(sigs)
+		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
 		kill, killStop := context.WithCancel(context.Background())
 		defer killStop()
+		done := make(chan struct{})
+		defer close(done)
 		go func() {
-			<-ctx.Done()
+			// One handler for both signals: no moment in between where a
+			// signal would take the default action (exit 143).
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
 			stop()
-			ch := make(chan os.Signal, 1)
-			signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
-			<-ch
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
+			log.Warn("second signal: stopping now", "grace", killGrace.String())
 			killStop()
+			// app.Run cuts its teardown short once killed (BYEs sent, not
+			// waited for); whatever still blocks after killGrace is left
+			// to the operating system.
+			select {
+			case <-time.After(killGrace):
+				os.Exit(1)
+			case <-done:
+			}
 		}()
 		if err := app.Run(ctx, kill, cfg, log, os.Stdout); err != nil {
 			if errors.Is(err, app.ErrKilled) {

@@ -127,7 +127,7 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	}
 	mixOpts := mixer.Options{Transcode: media.TranscodeOptions{OpusBitrate: cfg.Media.OpusBitrate, OpusComplexity: cfg.Media.OpusComplexity}, Logger: log}
 	hb, err := hub.New(ctx, hub.Deps{Config: cfg, Log: log, UA: ua, RTC: engine, Store: db, Signer: signer,
-		Metrics: hubMetrics{m.NewSessionMetrics(), m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version,
+		Metrics: hubMetrics{m.NewSessionMetrics(), m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version, Node: nodeName(cfg),
 		NewMixer: func() session.Mixer { return mixer.New(mixOpts) }})
 	if err != nil {
 		return err
@@ -188,22 +188,44 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	if derr != nil {
 		log.Warn("drain ended with calls still up; hanging them up", "active_calls", gw.ActiveCalls(), "why", derr)
 	}
+	killed := kill.Err() != nil
 	gw.Close()
 	hb.Close()
+	// Killed (a second signal): nothing more is waited for — webhooks still
+	// queued are dropped (and logged), HTTP connections are cut.
 	if wh != nil {
 		wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if killed {
+			wcancel()
+		}
 		_ = wh.Close(wctx)
 		wcancel()
 	}
-	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = hs.Shutdown(sctx)
-	scancel()
+	if killed {
+		_ = hs.Close()
+	} else {
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = hs.Shutdown(sctx)
+		scancel()
+	}
 	err = ua.Close()
 	log.Info("stopped")
 	if errors.Is(kill.Err(), context.Canceled) {
 		return ErrKilled
 	}
 	return err
+}
+
+// nodeName names this hub process in the store (the owner of its
+// sessions): the host name and the HTTP listen address, which stay the same
+// across restarts of one node and differ between nodes, also between two
+// nodes on one host.
+func nodeName(cfg *config.Config) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return host + "/" + cfg.HTTP.Listen
 }
 
 // ErrKilled means a second signal cut the drain short.

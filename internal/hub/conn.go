@@ -286,46 +286,40 @@ func (c *conn) gone() {
 				if c.role == roleCustomer && legID == st(s).custLeg && h.customerDropped(s, legID, true) {
 					return // the session waits for the customer to come back
 				}
-				if s.Leg(legID) != nil {
+				if l := s.Leg(legID); l != nil {
 					_ = s.RemoveLeg(legID, 200, "Browser disconnected")
-					if l := s.Leg(legID); l == nil {
-						h.afterRemoval(s, legID, c.role)
-					}
+					h.afterRemoval(s, l)
 				}
 			})
 		}
 	}
 }
 
-// afterRemoval applies the policy after the hub itself removed a leg
-// (RemoveLeg does not run the leg-gone policy).
-func (h *Hub) afterRemoval(s *session.Session, legID, role string) {
+// afterRemoval applies the policy after the hub itself removed leg l
+// (RemoveLeg does not run the leg-gone policy). l is the leg as it was in the
+// session — its role, party and audio group decide what else goes with it.
+func (h *Hub) afterRemoval(s *session.Session, l *session.Leg) {
 	t := st(s)
-	switch role {
-	case roleCustomer:
-		if legID == t.custLeg && t.escalated && h.hasPhone(s) {
+	switch l.Role {
+	case session.RoleCustomer:
+		if l.ID == t.custLeg && t.escalated && h.hasPhone(s) {
 			t.custLeg, t.customer = "", nil
-			s.Record("session.video_ended", legID, nil)
+			s.Record("session.video_ended", l.ID, nil)
 			h.notifyAgents(s)
 			return
 		}
-		if legID == t.custLeg {
+		if l.ID == t.custLeg {
 			code, reason := 200, "Customer hung up"
 			if s.State() != session.StateActive {
 				code, reason = 487, "Customer abandoned"
 			}
 			h.end(s, code, reason)
+			return
 		}
-	case roleAgent:
-		h.agentLeft(s, &session.Leg{ID: legID, Role: session.RoleAgent, Party: t.agentIDFor(legID)})
+	case session.RoleAgent:
+		h.agentLeft(s, l)
 	}
-}
-
-func (t *state) agentIDFor(legID string) string {
-	if legID == t.agentLeg {
-		return t.agentID
-	}
-	return ""
+	h.endIfEmpty(s)
 }
 
 // endedNotifier tells this socket that its leg is over.
@@ -494,9 +488,9 @@ func (c *conn) handle(m inFrame) {
 				if t.customer != c {
 					return fmt.Errorf("%w: not your session", errForbidden)
 				}
-				if t.escalated && h.hasPhone(s) {
-					_ = s.RemoveLeg(t.custLeg, 200, "Customer closed the video")
-					h.afterRemoval(s, t.custLeg, roleCustomer)
+				if l := s.Leg(t.custLeg); l != nil && t.escalated && h.hasPhone(s) {
+					_ = s.RemoveLeg(l.ID, 200, "Customer closed the video")
+					h.afterRemoval(s, l)
 					return nil
 				}
 				code, reason := 200, "Customer hung up"
@@ -507,9 +501,9 @@ func (c *conn) handle(m inFrame) {
 				return nil
 			}
 			for _, l := range s.Legs() {
-				if c.owns(l.ID) {
+				if c.owns(l.ID) && s.Leg(l.ID) == l && !s.Ended() {
 					_ = s.RemoveLeg(l.ID, 200, "Hung up")
-					h.afterRemoval(s, l.ID, c.role)
+					h.afterRemoval(s, l)
 				}
 			}
 			return nil
@@ -855,10 +849,12 @@ func (h *Hub) viewerJoin(c *conn, m inFrame) error {
 // answer's resume token; then it ends. Reports whether the session waits.
 func (h *Hub) customerDropped(s *session.Session, legID string, remove bool) bool {
 	grace := h.cfg.Sessions.ResumeGrace
-	if grace <= 0 || s.State() != session.StateActive {
+	t := st(s)
+	if grace <= 0 || s.State() != session.StateActive || (t.escalated && h.hasPhone(s)) {
+		// (Remote Viewer: the phone has the call; the browser only added
+		// video, and its drop ends the video, not the call)
 		return false
 	}
-	t := st(s)
 	if remove {
 		_ = s.RemoveLeg(legID, 200, "Browser disconnected")
 	}

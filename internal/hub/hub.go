@@ -71,6 +71,10 @@ type Deps struct {
 	NewMixer func() session.Mixer
 	Notifier Notifier // link delivery (nil: copy links only)
 	Version  string
+	// Node names this hub process in the store: the owner recorded on
+	// every session it runs. At start the hub ends the sessions its node
+	// left unfinished (a crash or a kill): cause node_restart.
+	Node string
 }
 
 // Hub owns the live sessions and the agents' and customers' sockets.
@@ -87,6 +91,7 @@ type Hub struct {
 	fallback sipua.Handler
 	newMixer func() session.Mixer
 	version  string
+	node     string
 	rec      *recorder
 	limiter  *limiter
 	notifier Notifier
@@ -107,7 +112,7 @@ type Hub struct {
 // loads the configured agents into the store.
 func New(ctx context.Context, d Deps) (*Hub, error) {
 	h := &Hub{cfg: d.Config, log: d.Log, ua: d.UA, rtc: d.RTC, store: d.Store, signer: d.Signer, m: d.Metrics,
-		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version, notifier: d.Notifier,
+		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version, notifier: d.Notifier, node: d.Node,
 		sessions: map[string]*session.Session{}, agents: map[string]map[*conn]struct{}{}, limiter: newLimiter(),
 		clis: newCLIPool(time.Minute), pools: map[string][]string{}}
 	for _, r := range d.Config.Sessions.Routes {
@@ -147,10 +152,15 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 			h.notifier = n
 		}
 	}
+	if err := h.endStale(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	h.rec = newRecorder(h)
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	h.stop = stop
 	h.goAsync(func() { h.schedule(sctx) })
+	h.goAsync(func() { h.watchMedia(sctx) })
 	return h, nil
 }
 
@@ -248,6 +258,8 @@ type state struct {
 	ringback     chan struct{} // reverse from a desk phone: closed when the customer joins
 	position     int
 	ewt          time.Duration
+	timedOut     map[string]int       // SIP legs the hub hung up for want of media (→ 408)
+	activeSince  map[string]time.Time // SIP legs: when first seen answered (media timeout)
 	enqueuedAt   time.Time
 	created      time.Time
 }
@@ -287,7 +299,7 @@ func (h *Hub) newSession(id string, mode session.Mode, entry string, c session.C
 	h.mu.Unlock()
 	h.m.SessionStarted(string(mode))
 	s.Call(func() {
-		s.SetScoped("hub", &state{offers: map[string]*offer{}, created: time.Now()})
+		s.SetScoped("hub", &state{offers: map[string]*offer{}, created: time.Now(), timedOut: map[string]int{}, activeSince: map[string]time.Time{}})
 		s.OnLegGone(func(l *session.Leg, _ int, _ string) { h.legGone(s, l) })
 	})
 	h.goAsync(func() {
@@ -345,6 +357,41 @@ func causeLabel(code int) string {
 
 // legGone is the policy when a leg's transport ends by itself.
 func (h *Hub) legGone(s *session.Session, l *session.Leg) {
+	h.legGonePolicy(s, l)
+	h.endIfEmpty(s)
+}
+
+// endIfEmpty ends a session that has no leg left (session goroutine): nobody
+// is in it any more, and nothing would ever end it otherwise. A session that
+// never had a leg yet (a Reverse call whose agent is still being offered it)
+// is not empty in this sense: it ends by its own timers and hang-ups.
+func (h *Hub) endIfEmpty(s *session.Session) {
+	if s.Ended() || len(s.Legs()) > 0 {
+		return
+	}
+	code, reason := 200, "No party left"
+	if s.State() != session.StateActive {
+		code, reason = 487, "Abandoned"
+	}
+	h.end(s, code, reason)
+}
+
+// legCause is the cause a SIP leg ended with: the hub's own (a media
+// timeout), the far end's error response, or — for a BYE or anything else —
+// the role's own words (defCode, defReason: "ACD hung up").
+func (h *Hub) legCause(s *session.Session, l *session.Leg, defCode int, defReason string) (int, string) {
+	if c, ok := st(s).timedOut[l.ID]; ok {
+		return c, "Media timeout"
+	}
+	if sc, ok := l.EP.(*sipEP); ok {
+		if c, r := sc.c.End(); c != 0 && c != 200 { // a BYE (200) takes the role's own words
+			return c, r
+		}
+	}
+	return defCode, defReason
+}
+
+func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 	t := st(s)
 	switch l.Role {
 	case session.RoleCustomer:
@@ -384,12 +431,7 @@ func (h *Hub) legGone(s *session.Session, l *session.Leg) {
 				return
 			}
 		}
-		code, reason := 200, "ACD hung up"
-		if sc, ok := l.EP.(*sipEP); ok {
-			if c, r := sc.c.End(); c != 0 {
-				code, reason = c, r
-			}
-		}
+		code, reason := h.legCause(s, l, 200, "ACD hung up")
 		if l.ID == t.acdLeg {
 			h.end(s, code, reason)
 		}
@@ -410,6 +452,20 @@ func (h *Hub) legGone(s *session.Session, l *session.Leg) {
 				delete(t.offers, id)
 			}
 		}
+		if t.acdLeg == "" && t.agentLeg == "" && len(s.LegsWith(session.RoleAgentPath)) == 0 {
+			// No ACD leg of ours holds a customer: this SIP leg was the
+			// caller's own call (a phone customer reaching a hosted agent,
+			// a Remote Viewer's phone). With it gone the call is over —
+			// the browser that escalated it has nobody left to see.
+			code, reason := h.legCause(s, l, 200, "Caller hung up")
+			if s.State() != session.StateActive {
+				code, reason = h.legCause(s, l, 487, "Caller abandoned")
+			}
+			h.end(s, code, reason)
+			return
+		}
+		h.notifyAgents(s)
+		h.notifyCustomer(s)
 	case session.RoleAgent:
 		h.agentLeft(s, l)
 	case session.RolePhoneParty:
@@ -443,13 +499,19 @@ func (h *Hub) agentLeft(s *session.Session, l *session.Leg) {
 		return
 	}
 	t.agentLeg, t.agentID = "", ""
+	s.Update(func(in *session.Info) { in.Agent = nil })
 	if t.transfer != "" {
 		return // the session waits for the transfer target
 	}
 	if t.acdLeg != "" {
+		h.notifyCustomer(s)
 		return // the external ACD still has the customer (it may deliver another agent)
 	}
-	h.end(s, 200, "Agent hung up")
+	code, reason := 200, "Agent hung up"
+	if l.EP != nil {
+		code, reason = h.legCause(s, l, code, reason)
+	}
+	h.end(s, code, reason)
 }
 
 // --- routing ---
@@ -597,15 +659,20 @@ func (h *Hub) CancelOffer(agentID, sessionID, reason string) {
 	}
 	s.Do(func() {
 		t := st(s)
+		var gone []*offer
 		for id, o := range t.offers {
 			if o.agent == agentID && o.kind == "queue" {
 				h.dropOffer(s, o, reason)
 				delete(t.offers, id)
+				gone = append(gone, o)
 			}
 		}
 		if len(t.offers) == 0 && s.State() == session.StateRinging {
 			_ = s.SetState(session.StateWaiting, map[string]any{"reason": reason})
 			h.notifyCustomer(s)
+		}
+		for _, o := range gone {
+			h.transferTargetGone(s, o, reason)
 		}
 	})
 }
@@ -708,7 +775,7 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 		c.track(rl.ID, s.ID)
 		c.send(msg)
 	}
-	if s.State() == session.StateWaiting || s.State() == session.StateRouting {
+	if s.State() == session.StateCreated || s.State() == session.StateWaiting || s.State() == session.StateRouting {
 		_ = s.SetState(session.StateRinging, map[string]any{"agent": agentID})
 	}
 	s.Record("agent.offered", rl.ID, map[string]any{"agent": agentID, "kind": kind})
@@ -840,12 +907,46 @@ func (h *Hub) decline(s *session.Session, c *conn, legID string) error {
 		_ = s.SetState(session.StateWaiting, map[string]any{"reason": "declined"})
 		h.notifyCustomer(s)
 	}
+	defer h.transferTargetGone(s, o, "declined")
+	if t.agentWaiting == o.agent && t.agentLeg == "" && s.Leg(t.custLeg) == nil && len(t.offers) == 0 {
+		// a Reverse call whose agent will not take it: nobody would ever
+		// serve the customer who opens the link
+		h.end(s, 480, "Agent unavailable")
+		return nil
+	}
 	if o.kind == "queue" {
 		h.goAsync(func() { _ = h.acd.Decline(o.agent, s.ID) })
 	} else if o.sip != nil {
 		o.sip.Reject(603, "Decline")
 	}
 	return nil
+}
+
+// transferTargetGone: the offer o, which may be the target of a transfer
+// to an agent, was declined, rang out or was withdrawn (session goroutine).
+// The transfer is over. If the agent who transferred is still in the call,
+// they keep it. If nobody serves the customer any more, a session of a
+// built-in queue waits in that queue (the ACD queued it again) and any other
+// ends: 480 "Transfer failed" — the customer is never left alone in a
+// session that looks answered.
+func (h *Hub) transferTargetGone(s *session.Session, o *offer, why string) {
+	t := st(s)
+	if s.Ended() || t.transfer != "agent:"+o.agent || len(t.offers) > 0 {
+		return
+	}
+	t.transfer = ""
+	s.Update(func(in *session.Info) { in.Transfer = "" })
+	s.Record("session.transfer_failed", o.legID, map[string]any{"to": "agent:" + o.agent, "why": why})
+	if t.agentLeg != "" || t.acdLeg != "" {
+		h.notifyAgents(s)
+		return
+	}
+	if t.queue != "" {
+		_ = s.SetState(session.StateWaiting, map[string]any{"reason": "transfer " + why})
+		h.notifyCustomer(s)
+		return
+	}
+	h.end(s, 480, "Transfer failed")
 }
 
 // transfer moves a session to another queue, agent or SIP target (session goroutine).

@@ -73,7 +73,7 @@ func (r *recorder) run() {
 		in, e := it.info, it.e
 		var err error
 		if e.Type == "session.created" {
-			err = r.h.store.CreateSession(ctx, toRecord(in))
+			err = r.h.store.CreateSession(ctx, r.h.toRecord(in))
 		}
 		if err == nil {
 			var data []byte
@@ -83,7 +83,7 @@ func (r *recorder) run() {
 			_, err = r.h.store.AppendEvent(ctx, store.Event{SessionID: in.ID, At: e.At, Type: e.Type, Leg: e.Leg, Data: data})
 		}
 		if err == nil && e.Type != "session.created" && persistsRecord(e.Type) {
-			err = r.h.store.UpdateSession(ctx, toRecord(in))
+			err = r.h.store.UpdateSession(ctx, r.h.toRecord(in))
 		}
 		if err != nil {
 			r.h.log.Warn("cannot persist session event", "session", in.ID, "type", e.Type, "err", err)
@@ -131,8 +131,9 @@ func (r *recorder) subscribe(id string) (chan session.Event, func()) {
 	}
 }
 
-func toRecord(in *session.Info) store.Session {
-	rec := store.Session{ID: in.ID, Mode: string(in.Mode), State: string(in.State), EntryPoint: in.Entry, Route: in.Route,
+// toRecord is the stored record of a live session of this node.
+func (h *Hub) toRecord(in *session.Info) store.Session {
+	rec := store.Session{Node: h.node, ID: in.ID, Mode: string(in.Mode), State: string(in.State), EntryPoint: in.Entry, Route: in.Route,
 		Queue: in.Queue, CustomerName: in.Customer.Name, CustomerContact: in.Customer.Contact, Context: in.Customer.Context,
 		Cause: in.Cause, CauseCode: in.CauseCode, CreatedAt: in.CreatedAt}
 	if in.Agent != nil {

@@ -229,3 +229,64 @@ func scanSession(r scanner) (Session, error) {
 	s.EndedAt = fromNullMillis(endedAt)
 	return s, nil
 }
+
+// LiveSessionsOf returns the ids of the sessions not yet ended whose owner
+// is node — and, with unowned, also those that record no owner (written by a
+// version that did not record one; only a single-node store may claim
+// them) — oldest first.
+func (db *DB) LiveSessionsOf(ctx context.Context, node string, unowned bool) ([]string, error) {
+	if err := checkText("live sessions of", node); err != nil {
+		return nil, err
+	}
+	q := `SELECT id FROM sessions WHERE ended_at IS NULL AND (node = $1`
+	if unowned {
+		q += ` OR node = ''`
+	}
+	q += `) ORDER BY id`
+	rows, err := db.r.QueryContext(ctx, q, node)
+	if err != nil {
+		return nil, fmt.Errorf("store: live sessions of %q: %w", node, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: live sessions of %q: %w", node, err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: live sessions of %q: %w", node, err)
+	}
+	return out, nil
+}
+
+// EndSession marks a session that is not yet ended as ended at `at` with a
+// cause (the record of a session whose process is gone: no leg of it is
+// live). It reports false, and changes nothing, when the session has ended
+// already; ErrNotFound when there is no such session.
+func (db *DB) EndSession(ctx context.Context, id string, at time.Time, code int, cause string) (bool, error) {
+	if err := checkID("end session", id); err != nil {
+		return false, err
+	}
+	if err := checkText("end session", cause); err != nil {
+		return false, err
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE sessions SET state = 'ended', ended_at = $2, cause = $3, cause_code = $4
+		WHERE id = $1 AND ended_at IS NULL`, id, millis(at), cause, code)
+	if err != nil {
+		return false, fmt.Errorf("store: end session %q: %w", id, err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return false, fmt.Errorf("store: end session %q: %w", id, err)
+	}
+	if n == 0 {
+		if _, err := db.GetSession(ctx, id); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	return true, nil
+}

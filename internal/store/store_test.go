@@ -38,6 +38,7 @@ var suite = []suiteTest{
 	{"Tokens", false, testTokens},
 	{"CloseIdempotent", false, testCloseIdempotent},
 	{"JoinLinks", false, testJoinLinks},
+	{"LiveSessionsOf", false, testLiveSessionsOf},
 	{"SurvivesReopen", true, testSurvivesReopen},
 	{"MigrationsIdempotent", true, testMigrationsIdempotent},
 	{"ConcurrentOpen", true, testConcurrentOpen},

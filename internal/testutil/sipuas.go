@@ -357,6 +357,11 @@ func (u *SIPUAS) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // Invite places a call to uri (e.g. sip:alice@127.0.0.1:5060) with our
 // codec and telephone-event, and waits for the answer.
 func (u *SIPUAS) Invite(ctx context.Context, uri string) (*SIPCall, error) {
+	return u.InviteWith(ctx, uri)
+}
+
+// InviteWith is Invite with extra headers (an ACD's User-to-User).
+func (u *SIPUAS) InviteWith(ctx context.Context, uri string, hdrs ...sip.Header) (*SIPCall, error) {
 	var to sip.Uri
 	if err := sip.ParseUri(uri, &to); err != nil {
 		return nil, err
@@ -366,6 +371,9 @@ func (u *SIPUAS) Invite(ctx context.Context, uri string) (*SIPCall, error) {
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
 	c, err := u.newCall(callID, false, req, time.Now())
 	if err != nil {
 		return nil, err
@@ -424,6 +432,7 @@ type SIPCall struct {
 
 	answeredAt  atomic.Int64
 	byeReceived atomic.Bool
+	silent      atomic.Bool
 	media       sync.WaitGroup
 	mediaStop   context.CancelFunc
 	done        chan struct{}
@@ -460,6 +469,10 @@ func (c *SIPCall) AnsweredAt() time.Time {
 	}
 	return time.Time{}
 }
+
+// Silence stops the call's RTP for good, as when the peer vanished from
+// the network (a crash, a lost link) — without BYE; it still answers SIP.
+func (c *SIPCall) Silence() { c.silent.Store(true) }
 
 // ByeReceived reports whether the far end hung up.
 func (c *SIPCall) ByeReceived() bool { return c.byeReceived.Load() }
@@ -511,7 +524,9 @@ func (c *SIPCall) startMedia(dialog context.Context) {
 			binary.BigEndian.PutUint32(pkt[4:], ts)
 			binary.BigEndian.PutUint32(pkt[8:], ssrc)
 			copy(pkt[12:], f)
-			if _, err := c.conn.WriteToUDP(pkt, dst); err == nil {
+			if c.silent.Load() {
+				// vanished from the media path: nothing sent
+			} else if _, err := c.conn.WriteToUDP(pkt, dst); err == nil {
 				c.sent.Add(1)
 			} else if errors.Is(err, net.ErrClosed) {
 				return

@@ -10,7 +10,16 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
+
+// inUseAll counts the pairs handed out by every pool of the process.
+var inUseAll atomic.Int64
+
+// InUseAll is the number of pairs handed out and not yet closed, over every
+// pool of this process: a leak check for tests that run a hub in process
+// (after the calls end it is back where it was).
+func InUseAll() int { return int(inUseAll.Load()) }
 
 // ErrExhausted means no pair in the range could be bound.
 var ErrExhausted = errors.New("rtpport: no free port pair")
@@ -78,6 +87,7 @@ func (p *Pool) Get() (*Pair, error) {
 		}
 		_ = rtp.SetReadBuffer(1 << 20)
 		p.inUse[port] = true
+		inUseAll.Add(1)
 		return &Pair{RTP: rtp, RTCP: rtcp, Port: port, pool: p}, nil
 	}
 	return nil, ErrExhausted
@@ -97,6 +107,7 @@ func (p *Pool) release(port int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.inUse[port] {
+		inUseAll.Add(-1)
 		delete(p.inUse, port)
 		p.free = append(p.free, port)
 	}

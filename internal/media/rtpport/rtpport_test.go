@@ -38,3 +38,35 @@ func TestPoolPairsAndReuseOrder(t *testing.T) {
 		t.Fatal("leak")
 	}
 }
+
+func TestInUseAllCountsEveryPool(t *testing.T) {
+	base := InUseAll()
+	p1, err := New(netip.MustParseAddr("127.0.0.1"), 42000, 42009)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := New(netip.MustParseAddr("127.0.0.1"), 42010, 42019)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := p1.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := p2.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := InUseAll(); got != base+2 {
+		t.Fatalf("InUseAll = %d, want %d", got, base+2)
+	}
+	_ = x.Close()
+	_ = x.Close() // idempotent: counted once
+	if got := InUseAll(); got != base+1 {
+		t.Fatalf("after one Close: InUseAll = %d, want %d", got, base+1)
+	}
+	_ = y.Close()
+	if got := InUseAll(); got != base {
+		t.Fatalf("after both: InUseAll = %d, want %d", got, base)
+	}
+}
