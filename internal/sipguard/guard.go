@@ -46,7 +46,6 @@ type Options struct {
 	MessageTimeout, IdleTimeout, WriteTimeout time.Duration
 	MaxConnsPerSource, MaxConns               int // [32, 1024]
 
-	Key     []byte                         // derives stateless To tags
 	Log     *slog.Logger                   // refusals, summarised
 	Refused func(reason, transport string) // a metric hook
 
@@ -66,6 +65,7 @@ type Guard struct {
 	conns     map[netip.Addr]int
 	total     int
 	parser    *sip.Parser
+	tag       ToTag
 }
 
 // New returns a Guard.
@@ -101,9 +101,6 @@ func New(o Options) *Guard {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	if len(o.Key) == 0 {
-		o.Key = []byte("sipguard")
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -115,6 +112,7 @@ func New(o Options) *Guard {
 		log:       newRefusalLog(o.Log, o.now),
 		conns:     map[netip.Addr]int{},
 		parser:    sip.NewParser(),
+		tag:       NewToTag(),
 	}
 }
 
@@ -134,12 +132,16 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 		}
 	}()
 	stream := transport != "udp"
+	// a datagram over its source's rate costs a map lookup; a stream's
+	// messages are counted once framed
+	if !stream && !g.allow(b, src, transport) {
+		return false, nil, src, nil
+	}
 	if err := Scan(b, stream, m); err != nil {
 		if err == errIncomplete {
 			return false, nil, src, err
 		}
-		// the rate limit applies before anything is answered
-		if !g.allow(b, src, transport) {
+		if stream && !g.allow(b, src, transport) {
 			return false, nil, src, nil
 		}
 		r, ok := err.(*Reject)
@@ -155,14 +157,14 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 			return false, nil, src, err // no Via to answer along
 		}
 		a := Answer{Code: r.Code, Reason: r.Reason, Headers: []string{`Warning: 399 split "` + sanitize(r.Why) + `"`}}
-		return false, AppendResponse(out, m, a, src, ToTagFor(g.o.Key, m)), ReplyAddr(m, src), err
+		return false, AppendResponse(out, m, a, src, g.tag), ReplyAddr(m, src), err
 	}
-	if !g.allow(b, src, transport) {
+	if stream && !g.allow(b, src, transport) {
 		return false, nil, src, nil
 	}
 	// the ACK of a final answer the guard sent itself belongs to no
 	// transaction: it ends here (its To tag is the one the guard made)
-	if m.MethodIs("ACK") && len(m.ToTag) > 2 && m.ToTag[0] == 's' && m.ToTag[1] == 'g' && string(m.ToTag) == ToTagFor(g.o.Key, m) {
+	if m.MethodIs("ACK") && g.tag.Is(m.ToTag, m) {
 		return false, nil, src, nil
 	}
 	trusted := g.o.Trusted(src.Addr().Unmap())
@@ -184,15 +186,15 @@ func (g *Guard) inspect(b []byte, src netip.AddrPort, transport string, m *Msg, 
 			return false, nil, src, perr
 		}
 		a := Answer{Code: 400, Reason: "Bad Request", Headers: []string{`Warning: 399 split "` + sanitize(perr.Error()) + `"`}}
-		return false, AppendResponse(out, m, a, src, ToTagFor(g.o.Key, m)), ReplyAddr(m, src), perr
+		return false, AppendResponse(out, m, a, src, g.tag), ReplyAddr(m, src), perr
 	}
 	if v.Reason != "" {
-		g.refused(v.Reason, transport, src, string(m.Method))
+		g.refusedMsg(v.Reason, transport, src, m.Method)
 	}
 	if v.Answer == nil || !m.Request || m.MethodIs("ACK") {
 		return false, nil, src, nil
 	}
-	return false, AppendResponse(out, m, *v.Answer, src, ToTagFor(g.o.Key, m)), ReplyAddr(m, src), nil
+	return false, AppendResponse(out, m, *v.Answer, src, g.tag), ReplyAddr(m, src), nil
 }
 
 // parse runs the SIP stack's parser on b, recovering a panic.
@@ -228,6 +230,21 @@ func (g *Guard) allow(b []byte, src netip.AddrPort, transport string) bool {
 		g.refused("rate_limited", transport, src, "")
 	}
 	return ok
+}
+
+// refusedMsg is refused with the method as detail, converted only when logged.
+func (g *Guard) refusedMsg(reason, transport string, src netip.AddrPort, method []byte) {
+	if g.o.Refused != nil {
+		g.o.Refused(reason, transport)
+	}
+	if g.o.hooks != nil {
+		g.o.hooks(reason, src)
+	}
+	if g.log.first(reason) {
+		g.log.note(reason, src.Addr(), string(method))
+	} else {
+		g.log.note(reason, src.Addr(), "")
+	}
 }
 
 func (g *Guard) refused(reason, transport string, src netip.AddrPort, detail string) {
@@ -272,6 +289,13 @@ const refusalWindow = 10 * time.Second
 
 func newRefusalLog(l *slog.Logger, now func() time.Time) *refusalLog {
 	return &refusalLog{log: l, now: now, seen: map[string]bool{}, counts: map[string]int{}, last: map[string]netip.Addr{}}
+}
+
+// first reports whether reason has not been logged in this window yet.
+func (r *refusalLog) first(reason string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.seen[reason] || r.now().Sub(r.window) >= refusalWindow
 }
 
 type summary struct {

@@ -2,9 +2,7 @@ package sipguard
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"hash/maphash"
 	"net/netip"
 	"strconv"
 )
@@ -22,7 +20,7 @@ type Answer struct {
 // RFC 3581), From, Call-ID and CSeq copied, To with our tag when it has
 // none. toTag must be stable for one request (retransmissions get the same
 // answer).
-func AppendResponse(dst []byte, m *Msg, a Answer, src netip.AddrPort, toTag string) []byte {
+func AppendResponse(dst []byte, m *Msg, a Answer, src netip.AddrPort, toTag ToTag) []byte {
 	dst = append(dst, "SIP/2.0 "...)
 	dst = strconv.AppendInt(dst, int64(a.Code), 10)
 	dst = append(dst, ' ')
@@ -47,7 +45,7 @@ func AppendResponse(dst []byte, m *Msg, a Answer, src netip.AddrPort, toTag stri
 		dst = append(dst, m.To...)
 		if len(m.ToTag) == 0 && a.Code > 100 {
 			dst = append(dst, ";tag="...)
-			dst = append(dst, toTag...)
+			dst = toTag.Append(dst, m)
 		}
 		dst = append(dst, "\r\n"...)
 	}
@@ -135,17 +133,35 @@ func ReplyAddr(m *Msg, src netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(src.Addr(), uint16(port))
 }
 
-// ToTagFor derives a To tag from the request's identity, so every
-// retransmission of one request is answered with the same tag.
-func ToTagFor(key []byte, m *Msg) string {
-	h := hmac.New(sha256.New, key)
+// ToTag derives a To tag from the request's identity (Call-ID, From tag,
+// top Via) with a keyed hash, so every retransmission of one request is
+// answered with the same tag, and the ACK of a stateless answer is
+// recognised by its tag alone.
+type ToTag struct{ seed maphash.Seed }
+
+// NewToTag returns a tag maker with a fresh random key.
+func NewToTag() ToTag { return ToTag{seed: maphash.MakeSeed()} }
+
+// Append appends the tag for m to dst.
+func (t ToTag) Append(dst []byte, m *Msg) []byte {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
 	h.Write(m.CallID)
-	h.Write([]byte{0})
+	h.WriteByte(0)
 	h.Write(m.FromTag)
-	h.Write([]byte{0})
+	h.WriteByte(0)
 	if len(m.Vias) > 0 {
 		h.Write(m.Vias[0])
 	}
-	var sum [sha256.Size]byte
-	return "sg" + hex.EncodeToString(h.Sum(sum[:0])[:6])
+	dst = append(dst, "sg"...)
+	return strconv.AppendUint(dst, h.Sum64(), 36)
+}
+
+// Is reports whether tag is the one Append makes for m.
+func (t ToTag) Is(tag []byte, m *Msg) bool {
+	if len(tag) < 3 || tag[0] != 's' || tag[1] != 'g' {
+		return false
+	}
+	var buf [16]byte
+	return bytes.Equal(tag, t.Append(buf[:0], m))
 }

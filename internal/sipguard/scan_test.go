@@ -156,7 +156,7 @@ func TestScanStreamFraming(t *testing.T) {
 func TestStatelessResponse(t *testing.T) {
 	m := scanOK(t, invite)
 	src := netip.MustParseAddrPort("203.0.113.9:40000")
-	out := AppendResponse(nil, m, Answer{Code: 403, Reason: "Forbidden", Headers: []string{"X-Why: test"}}, src, "tag1")
+	out := AppendResponse(nil, m, Answer{Code: 403, Reason: "Forbidden", Headers: []string{"X-Why: test"}}, src, tagMaker)
 	res, err := sip.ParseMessage(out)
 	if err != nil {
 		t.Fatalf("our response does not parse: %v\n%s", err, out)
@@ -172,8 +172,8 @@ func TestStatelessResponse(t *testing.T) {
 	if got, _ := via.Params.Get("rport"); got != "40000" {
 		t.Errorf("rport = %q\n%s", got, out)
 	}
-	if tag, _ := r.To().Params.Get("tag"); tag != "tag1" {
-		t.Errorf("To tag %q", tag)
+	if tag, _ := r.To().Params.Get("tag"); !tagMaker.Is([]byte(tag), m) {
+		t.Errorf("To tag %q is not ours", tag)
 	}
 	if n := len(r.GetHeaders("Via")); n != 2 {
 		t.Errorf("%d Vias, want both of the request's", n)
@@ -188,7 +188,12 @@ func TestStatelessResponse(t *testing.T) {
 	if got := ReplyAddr(m2, src); got.Port() != 5070 {
 		t.Errorf("reply to %v, want the Via port without rport", got)
 	}
-	if ToTagFor([]byte("k"), m) != ToTagFor([]byte("k"), scanOK(t, invite)) {
+	if string(tagMaker.Append(nil, m)) != string(tagMaker.Append(nil, scanOK(t, invite))) {
 		t.Error("the To tag differs between retransmissions of one request")
 	}
+	if tagMaker.Is(tagMaker.Append(nil, m), m2) == tagMaker.Is([]byte("sgx"), m) {
+		t.Error("tags of two requests should differ")
+	}
 }
+
+var tagMaker = NewToTag()

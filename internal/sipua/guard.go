@@ -26,6 +26,20 @@ var supportedTags = []string{"timer"}
 // time a transaction may still see retransmissions and ACKs (64*T1).
 const recentFor = 32 * time.Second
 
+// Stateless answers, built once (Decide runs for every message).
+var (
+	answerOptions = &sipguard.Answer{Code: 200, Reason: "OK", Headers: []string{
+		"Allow: " + allowHeader, "Accept: application/sdp", "Supported: timer",
+	}}
+	answerForbidden = &sipguard.Answer{Code: 403, Reason: "Forbidden"}
+	answerNoDialog  = &sipguard.Answer{Code: 481, Reason: "Call/Transaction Does Not Exist"}
+	answerBusy      = map[string]*sipguard.Answer{
+		"draining":  {Code: 503, Reason: "Service Unavailable", Headers: []string{"Retry-After: 30"}},
+		"call_rate": {Code: 503, Reason: "Service Unavailable", Headers: []string{"Retry-After: 5"}},
+		"capacity":  {Code: 503, Reason: "Service Unavailable", Headers: []string{"Retry-After: 10"}},
+	}
+)
+
 // Decide implements sipguard.Policy: who may start calls, which in-dialog
 // traffic is ours, and new-call admission. It runs on the transport's
 // reader goroutine for every message and must stay cheap.
@@ -54,20 +68,18 @@ func (u *UA) Decide(m *sipguard.Msg, src netip.AddrPort, transport string, trust
 		if trusted && m.MethodIs("INVITE") {
 			return sipguard.Verdict{Pass: true} // answered 481 by the dialog layer
 		}
-		return sipguard.Verdict{Answer: &sipguard.Answer{Code: 481, Reason: "Call/Transaction Does Not Exist"}, Reason: "no_dialog"}
+		return sipguard.Verdict{Answer: answerNoDialog, Reason: "no_dialog"}
 	}
 	switch {
 	case m.MethodIs("OPTIONS"):
 		// keep-alive probes (Kamailio's dispatcher, trunks) are answered
 		// here, statelessly, so they are answered even under load
-		return sipguard.Verdict{Answer: &sipguard.Answer{Code: 200, Reason: "OK", Headers: []string{
-			"Allow: " + allowHeader, "Accept: application/sdp", "Supported: timer",
-		}}}
+		return sipguard.Verdict{Answer: answerOptions}
 	case !trusted:
 		if m.MethodIs("INVITE") {
 			u.metrics.InviteRejected("forbidden")
 		}
-		return sipguard.Verdict{Answer: &sipguard.Answer{Code: 403, Reason: "Forbidden"}, Reason: "forbidden"}
+		return sipguard.Verdict{Answer: answerForbidden, Reason: "forbidden"}
 	case m.MethodIs("INVITE"):
 		v := u.admit(src)
 		if !v.Pass {
@@ -81,8 +93,8 @@ func (u *UA) Decide(m *sipguard.Msg, src netip.AddrPort, transport string, trust
 // admit decides on a new call from a trusted source: draining, the source's
 // call rate, and the hub's capacity each get 503 with Retry-After.
 func (u *UA) admit(src netip.AddrPort) sipguard.Verdict {
-	busy := func(reason, after string) sipguard.Verdict {
-		return sipguard.Verdict{Answer: &sipguard.Answer{Code: 503, Reason: "Service Unavailable", Headers: []string{"Retry-After: " + after}}, Reason: reason}
+	busy := func(reason, _ string) sipguard.Verdict {
+		return sipguard.Verdict{Answer: answerBusy[reason], Reason: reason}
 	}
 	u.mu.Lock()
 	draining, n := u.draining, u.ncalls

@@ -196,7 +196,7 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 		UntrustedRate: lim.SourceRate, TrustedRate: lim.TrustedRate, ProbeRate: lim.ProbeRate,
 		MessageTimeout: lim.TCPMessageTimeout, IdleTimeout: lim.TCPIdleTimeout,
 		MaxConnsPerSource: lim.TCPPerSource, MaxConns: lim.TCPMax,
-		Key: []byte(auth.RandomHex(16)), Log: log.With("component", "sipguard"),
+		Log:     log.With("component", "sipguard"),
 		Refused: m.SIPRefused,
 	})
 	u.srv.OnInvite(u.safe("INVITE", u.onInvite))
