@@ -52,7 +52,7 @@ func FuzzInbound(f *testing.F) {
 	testUA(f, port, 0, h, func(c *config.Config) {
 		c.SIP.Allow = []string{"127.0.0.1"}
 		c.SIP.Limits.TrustedRate, c.SIP.Limits.InviteRate, c.SIP.Limits.ProbeRate = 1e6, 1e6, 1e6
-		c.RTP.PortMin, c.RTP.PortMax = 41000, 41999
+		c.RTP.PortMin, c.RTP.PortMax = 50000, 50999
 	})
 	peer, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err != nil {

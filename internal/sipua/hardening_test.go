@@ -98,15 +98,15 @@ func (p *rawPeer) request(method, ruri, callID, fromTag, toTag string, cseq int,
 // INVITE path). It is answered 400, and the hub goes on answering.
 func TestInviteWithoutCallIDIs400(t *testing.T) {
 	b := &answerer{calls: make(chan *Call, 1)}
-	testUA(t, 26201, 26300, b, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
-	p := newRawPeer(t, 26201)
-	inv := p.request("INVITE", "sip:bob@127.0.0.1:26201", "nocid", "f1", "", 1, fmt.Sprintf(sdpOffer, 40000))
+	testUA(t, 27301, 26300, b, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
+	p := newRawPeer(t, 27301)
+	inv := p.request("INVITE", "sip:bob@127.0.0.1:27301", "nocid", "f1", "", 1, fmt.Sprintf(sdpOffer, 40000))
 	inv = strings.Replace(inv, "Call-ID: nocid\r\n", "", 1)
 	p.send(inv)
 	if r := p.response(5*time.Second, sip.INVITE); r.StatusCode != 400 {
 		t.Fatalf("INVITE without Call-ID: %d %s, want 400", r.StatusCode, r.Reason)
 	}
-	p.send(p.request("OPTIONS", "sip:127.0.0.1:26201", "alive", "f2", "", 1, ""))
+	p.send(p.request("OPTIONS", "sip:127.0.0.1:27301", "alive", "f2", "", 1, ""))
 	if r := p.response(5*time.Second, sip.OPTIONS); r.StatusCode != 200 {
 		t.Fatalf("OPTIONS after it: %d", r.StatusCode)
 	}
@@ -118,7 +118,7 @@ func TestInviteWithoutCallIDIs400(t *testing.T) {
 // The INVITE handler itself (what sipgo would call if the guard were
 // bypassed) answers 400 to a request without Call-ID instead of panicking.
 func TestOnInviteWithoutCallID(t *testing.T) {
-	u := testUA(t, 26202, 26350, &answerer{}, nil)
+	u := testUA(t, 27302, 26350, &answerer{}, nil)
 	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1"})
 	req.AppendHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: 5099, Params: sip.NewParams()})
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "a", Host: "127.0.0.1"}, Params: sip.NewParams()}
@@ -161,13 +161,13 @@ func (p *panicker) Incoming(c *Call) {
 
 // A panic in a per-message handler answers 500 and costs nothing else.
 func TestHandlerPanicIs500(t *testing.T) {
-	testUA(t, 26203, 26400, &panicker{}, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
-	p := newRawPeer(t, 26203)
-	p.send(p.request("INVITE", "sip:bob@127.0.0.1:26203", "panic1", "f1", "", 1, fmt.Sprintf(sdpOffer, 40002)))
+	testUA(t, 27303, 26400, &panicker{}, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
+	p := newRawPeer(t, 27303)
+	p.send(p.request("INVITE", "sip:bob@127.0.0.1:27303", "panic1", "f1", "", 1, fmt.Sprintf(sdpOffer, 40002)))
 	if r := p.response(5*time.Second, sip.INVITE); r.StatusCode != 500 {
 		t.Fatalf("INVITE into a panicking handler: %d, want 500", r.StatusCode)
 	}
-	p.send(p.request("INVITE", "sip:bob@127.0.0.1:26203", "panic2", "f2", "", 1, fmt.Sprintf(sdpOffer, 40004)))
+	p.send(p.request("INVITE", "sip:bob@127.0.0.1:27303", "panic2", "f2", "", 1, fmt.Sprintf(sdpOffer, 40004)))
 	if r := p.response(5*time.Second, sip.INVITE); r.StatusCode != 486 {
 		t.Fatalf("next INVITE: %d, want the handler's 486", r.StatusCode)
 	}
@@ -199,10 +199,10 @@ func answeredCall(t *testing.T, p *rawPeer, hubPort int, b *answerer, callID, fr
 // must not go back in CSeq.
 func TestDialogMatchingNeedsBothTags(t *testing.T) {
 	b := &answerer{calls: make(chan *Call, 1)}
-	testUA(t, 26204, 26450, b, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
-	p := newRawPeer(t, 26204)
-	ruri := "sip:bob@127.0.0.1:26204"
-	toTag, c := answeredCall(t, p, 26204, b, "dlg1", "caller1")
+	testUA(t, 27304, 26450, b, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
+	p := newRawPeer(t, 27304)
+	ruri := "sip:bob@127.0.0.1:27304"
+	toTag, c := answeredCall(t, p, 27304, b, "dlg1", "caller1")
 	forged := []struct {
 		name, method, from, to string
 		cseq                   int
@@ -326,7 +326,7 @@ func (u *rawUAS) run() {
 // Asterisk identify by address and port expects it.
 func TestProvisionalOrderAndSourcePort(t *testing.T) {
 	uas := newRawUAS(t)
-	ua := testUA(t, 26205, 26500, &answerer{}, trunkTo(uas.port(), ""))
+	ua := testUA(t, 27305, 26500, &answerer{}, trunkTo(uas.port(), ""))
 	tr, to, err := ua.Resolve("bob")
 	if err != nil {
 		t.Fatal(err)
@@ -359,8 +359,8 @@ func TestProvisionalOrderAndSourcePort(t *testing.T) {
 		t.Fatalf("only %d requests reached the phone", len(uas.sources))
 	}
 	for _, s := range uas.sources {
-		if s.Port() != 26205 {
-			t.Fatalf("a request came from port %d, want the listening port 26205", s.Port())
+		if s.Port() != 27305 {
+			t.Fatalf("a request came from port %d, want the listening port 27305", s.Port())
 		}
 	}
 }
@@ -370,7 +370,7 @@ func TestProvisionalOrderAndSourcePort(t *testing.T) {
 // measured 28 s of jitter).
 func TestDTMFFollowsTheAudioTimeline(t *testing.T) {
 	uas := newRawUAS(t)
-	ua := testUA(t, 26206, 26550, &answerer{}, trunkTo(uas.port(), ""))
+	ua := testUA(t, 27306, 26550, &answerer{}, trunkTo(uas.port(), ""))
 	tr, to, _ := ua.Resolve("bob")
 	c, err := ua.Dial(context.Background(), DialOptions{Trunk: tr, To: to, FromUser: "alice"})
 	if err != nil {

@@ -59,7 +59,12 @@ func testUA(t testing.TB, sipPort, rtpBase int, h Handler, mutate func(*config.C
 	cfg := config.Default()
 	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sipPort)).String()
 	cfg.SIP.ListenUDP, cfg.SIP.ListenTCP = addr, ""
-	cfg.RTP.PortMin, cfg.RTP.PortMax = rtpBase, rtpBase+40
+	// RTP ranges come from one counter, away from every test's SIP ports
+	// (rtpBase only says the test wants media ports; 0 keeps the default)
+	if rtpBase != 0 {
+		rtpBase = nextRTPBase()
+		cfg.RTP.PortMin, cfg.RTP.PortMax = rtpBase, rtpBase+40
+	}
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -85,6 +90,10 @@ func testUA(t testing.TB, sipPort, rtpBase int, h Handler, mutate func(*config.C
 	t.Cleanup(func() { u.Close() })
 	return u
 }
+
+var rtpBases atomic.Int32
+
+func nextRTPBase() int { return 40000 + 50*int(rtpBases.Add(1)) }
 
 func trunkTo(port int, srtp string) func(*config.Config) {
 	return func(c *config.Config) {
