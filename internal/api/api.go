@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,11 @@ type Server struct {
 	// Sessions mounts the session API (the hub); nil leaves it out.
 	Sessions interface {
 		Register(mux *http.ServeMux, requireKey func(http.Handler) http.Handler)
+	}
+	// Agents says whether an agent exists (POST /v1/tokens mints agent
+	// tokens only for known agents); nil refuses agent tokens.
+	Agents interface {
+		KnownAgent(ctx context.Context, id string) (bool, error)
 	}
 	Metrics  *metrics.Metrics
 	Ready    func() bool
@@ -132,8 +138,16 @@ type tokenRequest struct {
 type tokenResponse struct {
 	Token     string    `json:"token"`
 	Identity  string    `json:"identity"`
+	Role      string    `json:"role"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// mintableRoles are the kinds POST /v1/tokens mints. Customer and viewer
+// tokens are bound to a session and handed out by the hub itself (a
+// redeemed join link, the customer's resume token, the agent view's
+// Call-Info link); the API mints join links instead (POST
+// /v1/sessions/{id}/links).
+const mintableRoles = "role must be softphone (the default) or agent; customer and viewer tokens come from join links (POST /v1/sessions/{id}/links) and the agent view"
 
 func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 	var req tokenRequest
@@ -160,12 +174,34 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
+	switch req.Role {
+	case "", auth.RoleSoftphone:
+		req.Role = auth.RoleSoftphone
+	case auth.RoleAgent:
+		if s.Agents == nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "agent tokens need the session hub")
+			return
+		}
+		ok, err := s.Agents.KnownAgent(r.Context(), req.Identity)
+		if err != nil {
+			s.Log.Error("token: agent lookup", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "cannot check the agent now; try again")
+			return
+		}
+		if !ok {
+			writeError(w, http.StatusBadRequest, "bad_request", "unknown agent \""+req.Identity+"\" (sessions.agents or POST /v1/agents)")
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", mintableRoles)
+		return
+	}
 	tok, c, err := s.Signer.Mint(auth.Claims{Identity: req.Identity, Role: req.Role}, ttl)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, tokenResponse{Token: tok, Identity: c.Identity, ExpiresAt: c.Expires().UTC()})
+	writeJSON(w, http.StatusCreated, tokenResponse{Token: tok, Identity: c.Identity, Role: c.Role, ExpiresAt: c.Expires().UTC()})
 }
 
 func (s *Server) signalling(w http.ResponseWriter, r *http.Request) {
@@ -191,6 +227,12 @@ func (s *Server) signalling(w http.ResponseWriter, r *http.Request) {
 			msg = "token expired"
 		}
 		writeError(w, http.StatusUnauthorized, "unauthorized", msg)
+		return
+	}
+	// The softphone socket dials the trunks: only softphone tokens reach it
+	// (docs/security.md, "Tokens and what they reach").
+	if claims.Role != auth.RoleSoftphone {
+		writeError(w, http.StatusForbidden, "forbidden", "a "+claims.Role+" token cannot use the softphone socket; it is for /v1/sessions/ws")
 		return
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: subproto})

@@ -137,7 +137,7 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	if err := ua.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Sessions: hb, Metrics: m, Pprof: cfg.HTTP.Pprof}
+	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Sessions: hb, Agents: hb, Metrics: m, Pprof: cfg.HTTP.Pprof}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		ua.Close()
@@ -155,7 +155,7 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	base := publicURL(cfg, ln.Addr())
 	log.Info("SPLIT ready", "version", Version, "http", ln.Addr().String(), "sip", ua.Host(), "ice_udp", engine.UDPAddr().String(),
 		"trunks", len(cfg.SIP.Trunks), "sip_allow", ua.ACL().Len())
-	if tok, _, err := signer.Mint(auth.Claims{Identity: "demo"}, cfg.Auth.TokenTTL); err == nil {
+	if tok, _, err := signer.Mint(auth.Claims{Identity: "demo", Role: auth.RoleSoftphone}, cfg.Auth.TokenTTL); err == nil {
 		fmt.Fprintf(out, "Softphone: %s/#token=%s  (identity demo, reachable as sip:demo@%s)\n", base, tok, ua.Host())
 	}
 	if cfg.Sessions.Demo {
@@ -254,7 +254,7 @@ func printDemo(ctx context.Context, out io.Writer, cfg *config.Config, db *store
 	}
 	fmt.Fprintf(out, "Customer page: %s/customer.html?entry=%s\n", base, firstEntry(cfg))
 	for _, a := range agents {
-		tok, _, err := signer.Mint(auth.Claims{Identity: a.ID, Role: "agent"}, cfg.Auth.MaxTokenTTL)
+		tok, _, err := signer.Mint(auth.Claims{Identity: a.ID, Role: auth.RoleAgent}, cfg.Auth.MaxTokenTTL)
 		if err != nil {
 			continue
 		}

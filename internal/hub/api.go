@@ -77,6 +77,15 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// cleanText is client input fit to quote (%q) in an error message: at most
+// 64 bytes of it.
+func cleanText(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
 func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -85,7 +94,13 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// serveWS authenticates a session socket before the upgrade.
+// sessionOverGrace is how long a socket bound to a session stays open after
+// the session has ended: time for its last frames ("ended") to go out.
+const sessionOverGrace = 2 * time.Second
+
+// serveWS authenticates a session socket before the upgrade: agent tokens
+// for agents that exist, customer and viewer tokens for a live session,
+// nothing else (docs/security.md, "Tokens and what they reach").
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if h.isDraining() {
 		writeErr(w, http.StatusServiceUnavailable, "unavailable", "hub is shutting down")
@@ -93,6 +108,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	p := Peer{Addr: clientAddr(r)}
+	var bound *session.Session
 	if tok := q.Get("token"); tok != "" {
 		c, err := h.signer.Verify(tok)
 		if err != nil {
@@ -104,27 +120,33 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch c.Role {
-		case roleAgent:
-			p.Role, p.Identity = roleAgent, c.Identity
-		case roleViewer, roleCustomer:
-			if c.Session == "" {
-				writeErr(w, http.StatusUnauthorized, "unauthorized", "token is not bound to a session")
+		case auth.RoleAgent:
+			ok, err := h.KnownAgent(r.Context(), c.Identity)
+			if err != nil {
+				h.log.Error("session socket: agent lookup", "err", err)
+				writeErr(w, http.StatusServiceUnavailable, "unavailable", "cannot check the agent now; try again")
 				return
 			}
-			if h.Session(c.Session) == nil {
+			if !ok {
+				writeErr(w, http.StatusForbidden, "forbidden", "this agent does not exist (any more)")
+				return
+			}
+			p.Role, p.Identity = roleAgent, c.Identity
+		case auth.RoleViewer, auth.RoleCustomer:
+			if bound = h.Session(c.Session); bound == nil {
 				writeErr(w, http.StatusNotFound, "not_found", "the session is over or does not exist")
 				return
 			}
 			p.Role, p.Identity, p.Session = c.Role, c.Identity, c.Session
 		default:
-			writeErr(w, http.StatusForbidden, "forbidden", "this token's role cannot use the session protocol")
+			writeErr(w, http.StatusForbidden, "forbidden", "a "+c.Role+" token cannot use the session protocol")
 			return
 		}
 	} else {
 		entry := q.Get("entry")
 		ep, ok := h.cfg.Sessions.EntryPoint(entry)
 		if !ok {
-			writeErr(w, http.StatusNotFound, "not_found", fmt.Sprintf("unknown entry point %q", entry))
+			writeErr(w, http.StatusNotFound, "not_found", fmt.Sprintf("unknown entry point %q", cleanText(entry)))
 			return
 		}
 		if !ep.Public {
@@ -137,7 +159,43 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	h.Serve(r.Context(), ws, p)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if bound != nil {
+		// The token is good for this session only: once it is over, so is
+		// the socket.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-ctx.Done():
+				return
+			case <-bound.Stopped():
+			}
+			t := time.NewTimer(sessionOverGrace)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+				cancel()
+			}
+		}()
+		defer func() { <-done }()
+	}
+	h.Serve(ctx, ws, p)
+}
+
+// KnownAgent reports whether agent id exists (sessions.agents or POST
+// /v1/agents). Agent tokens reach nothing for an agent that does not.
+func (h *Hub) KnownAgent(ctx context.Context, id string) (bool, error) {
+	if !agentIDRE.MatchString(id) {
+		return false, nil
+	}
+	_, err := h.store.GetAgent(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 type createSessionReq struct {
@@ -607,5 +665,10 @@ func (h *Hub) apiDeleteAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = h.acd.Logout(id)
+	// Its consoles' tokens reach nothing any more: close them (their calls
+	// end as when a console disconnects).
+	for _, c := range h.agentConns(id) {
+		_ = c.ws.Close(websocket.StatusPolicyViolation, "agent deleted")
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
