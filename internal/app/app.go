@@ -80,9 +80,11 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	if err != nil {
 		return err
 	}
-	apiKey := cfg.API.Key
+	// Secrets on stdout: only the ones the hub generated itself for a
+	// throw-away set-up, never an operator's (docs/security.md).
+	apiKey, generated := cfg.API.Key, false
 	if apiKey == "" {
-		apiKey = "sk_" + auth.RandomHex(16)
+		apiKey, generated = "sk_"+auth.RandomHex(16), true
 		fmt.Fprintf(out, "SPLIT API key (generated; set SPLIT_API_KEY to choose one): %s\n", apiKey)
 	}
 	bind, err := netip.ParseAddr(cfg.RTP.BindIP)
@@ -155,11 +157,12 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	base := publicURL(cfg, ln.Addr())
 	log.Info("SPLIT ready", "version", Version, "http", ln.Addr().String(), "sip", ua.Host(), "ice_udp", engine.UDPAddr().String(),
 		"trunks", len(cfg.SIP.Trunks), "sip_allow", ua.ACL().Len())
-	if tok, _, err := signer.Mint(auth.Claims{Identity: "demo", Role: auth.RoleSoftphone}, cfg.Auth.TokenTTL); err == nil {
-		fmt.Fprintf(out, "Softphone: %s/#token=%s  (identity demo, reachable as sip:demo@%s)\n", base, tok, ua.Host())
-	}
 	if cfg.Sessions.Demo {
-		printDemo(ctx, out, cfg, db, signer, base, apiKey)
+		var d *demoSecrets
+		if generated {
+			d = &demoSecrets{signer: signer, apiKey: apiKey, ttl: cfg.Auth.TokenTTL}
+		}
+		printDemo(ctx, out, cfg, db, d, base, ua.Host())
 	}
 
 	select {
@@ -235,10 +238,21 @@ func tokenSecret(cfg *config.Config) ([]byte, error) {
 	return b, nil
 }
 
+// demoSecrets are what a demo's links may carry: only when the hub
+// generated the API key itself (nobody configured one), so a hub set up by
+// an operator never prints a credential.
+type demoSecrets struct {
+	signer *auth.Signer
+	apiKey string
+	ttl    time.Duration // of the printed tokens: auth.token_ttl
+}
+
 // printDemo prints links that make the embedded default usable at once:
-// the customer page and a console for each configured agent (two demo agents
-// are created when none exist).
-func printDemo(ctx context.Context, out io.Writer, cfg *config.Config, db *store.DB, signer *auth.Signer, base, apiKey string) {
+// the softphone, the customer page, a console for each configured agent (two
+// demo agents are created when none exist) and the admin view. With d, the
+// links sign in by themselves (tokens valid d.ttl, the generated API key);
+// without, they name the pages and how to sign in.
+func printDemo(ctx context.Context, out io.Writer, cfg *config.Config, db *store.DB, d *demoSecrets, base, sipHost string) {
 	agents, err := db.ListAgents(ctx)
 	if err != nil {
 		return
@@ -252,15 +266,34 @@ func printDemo(ctx context.Context, out io.Writer, cfg *config.Config, db *store
 			}
 		}
 	}
+	token := func(c auth.Claims) string {
+		if d == nil {
+			return ""
+		}
+		tok, _, err := d.signer.Mint(c, d.ttl)
+		if err != nil {
+			return ""
+		}
+		return tok
+	}
+	if tok := token(auth.Claims{Identity: "demo", Role: auth.RoleSoftphone}); tok != "" {
+		fmt.Fprintf(out, "Softphone: %s/#token=%s  (identity demo, reachable as sip:demo@%s; token valid %s)\n", base, tok, sipHost, d.ttl)
+	} else {
+		fmt.Fprintf(out, "Softphone: %s/  (sign in with a token: POST /v1/tokens {\"identity\":\"…\"})\n", base)
+	}
 	fmt.Fprintf(out, "Customer page: %s/customer.html?entry=%s\n", base, firstEntry(cfg))
 	for _, a := range agents {
-		tok, _, err := signer.Mint(auth.Claims{Identity: a.ID, Role: auth.RoleAgent}, cfg.Auth.MaxTokenTTL)
-		if err != nil {
-			continue
+		if tok := token(auth.Claims{Identity: a.ID, Role: auth.RoleAgent}); tok != "" {
+			fmt.Fprintf(out, "Agent console (%s): %s/agent.html#token=%s  (valid %s)\n", a.ID, base, tok, d.ttl)
+		} else {
+			fmt.Fprintf(out, "Agent console (%s): %s/agent.html  (sign in with a token: POST /v1/tokens {\"identity\":%q,\"role\":\"agent\"})\n", a.ID, base, a.ID)
 		}
-		fmt.Fprintf(out, "Agent console (%s): %s/agent.html#token=%s\n", a.ID, base, tok)
 	}
-	fmt.Fprintf(out, "Admin view: %s/admin.html#key=%s\n", base, apiKey)
+	if d != nil {
+		fmt.Fprintf(out, "Admin view: %s/admin.html#key=%s\n", base, d.apiKey)
+	} else {
+		fmt.Fprintf(out, "Admin view: %s/admin.html  (sign in with your API key)\n", base)
+	}
 }
 
 func firstEntry(cfg *config.Config) string {
