@@ -7,7 +7,6 @@ package api
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -151,10 +150,8 @@ const mintableRoles = "role must be softphone (the default) or agent; customer a
 
 func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 	var req tokenRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "malformed JSON: "+err.Error())
+	if err := httpjson.Decode(w, r, &req, 16<<10); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	if !identityRE.MatchString(req.Identity) {
