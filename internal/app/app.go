@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -145,7 +144,10 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		ua.Close()
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	lim := api.Limits{ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, WriteTimeout: cfg.HTTP.WriteTimeout,
+		IdleTimeout: cfg.HTTP.IdleTimeout, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, Log: log.With("component", "http")}
+	ln = lim.Listener(ln, cfg.HTTP.TLSCert == "")
+	hs := lim.Server(srv.Handler())
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.HTTP.TLSCert != "" {

@@ -578,6 +578,9 @@ func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
+	// A stream outlives http.read_timeout: no read deadline for it; the
+	// listener's idle bound still applies, kept alive by the pings below.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
