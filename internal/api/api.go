@@ -45,10 +45,13 @@ type Server struct {
 	Agents interface {
 		KnownAgent(ctx context.Context, id string) (bool, error)
 	}
-	Metrics  *metrics.Metrics
-	Ready    func() bool
-	Pprof    bool // serve /debug/pprof/ behind the API key
-	draining atomic.Bool
+	// Embedders are the sites that may frame the customer page of an entry
+	// point (sessions.entry_points[].origins); nil: none.
+	Embedders func(entry string) []string
+	Metrics   *metrics.Metrics
+	Ready     func() bool
+	Pprof     bool // serve /debug/pprof/ behind the API key
+	draining  atomic.Bool
 }
 
 // Drain makes /readyz fail and refuses new signalling sockets.
@@ -90,8 +93,21 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
-	mux.Handle("/", web.Handler())
-	return s.logRequests(mux)
+	mux.Handle("/", web.NewHandler(web.Options{Embedders: s.Embedders}))
+	return s.logRequests(securityHeaders(mux))
+}
+
+// securityHeaders go on every response: no MIME sniffing (a JSON error is
+// never run as a script), and no Referer from the hub's pages (join links
+// are paths, /j/<token>; the pages carry tokens in the fragment, which is
+// never sent). The pages add their Content-Security-Policy (internal/web).
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) logRequests(next http.Handler) http.Handler {

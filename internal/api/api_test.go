@@ -206,3 +206,22 @@ func TestLogPathHidesJoinTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityHeadersEverywhere: API answers and pages alike are never
+// MIME-sniffed and send no Referer; pages carry their CSP.
+func TestSecurityHeadersEverywhere(t *testing.T) {
+	s, _ := testServer(t)
+	s.Embedders = func(entry string) []string { return []string{"https://shop.example.com"} }
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	for _, path := range []string{"/healthz", "/v1/tokens", "/v1/nothing", "/agent.html", "/customer.html?entry=x", "/split.js"} {
+		res, _, _ := do(t, "GET", ts.URL+path, "", "")
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: %d %v", path, res.StatusCode, res.Header)
+		}
+	}
+	res, _, _ := do(t, "GET", ts.URL+"/customer.html?entry=x", "", "")
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, "frame-ancestors 'self' https://shop.example.com") {
+		t.Errorf("customer page CSP %q", csp)
+	}
+}
