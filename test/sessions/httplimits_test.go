@@ -52,12 +52,15 @@ func TestHTTPSlowlorisAndCap(t *testing.T) {
 
 	const n = 300
 	conns := make([]net.Conn, 0, n)
+	dialled := make([]time.Time, 0, n)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
+	start := time.Now()
 	for range n {
+		at := time.Now()
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -65,15 +68,14 @@ func TestHTTPSlowlorisAndCap(t *testing.T) {
 		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n"); err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, c)
+		conns, dialled = append(conns, c), append(dialled, at)
 	}
-	start := time.Now()
 	peak := openFDs(t)
 	// the attack goes on: a header byte every 100 ms on every connection
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() {
+	go func(attack []net.Conn) {
 		defer wg.Done()
 		for {
 			select {
@@ -81,12 +83,13 @@ func TestHTTPSlowlorisAndCap(t *testing.T) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			for _, c := range conns {
+			for _, c := range attack {
 				_, _ = c.Write([]byte("X"))
 			}
 		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	}(conns)
+	stopAttack := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopAttack()
 
 	type result struct {
 		reply  string
@@ -105,7 +108,7 @@ func TestHTTPSlowlorisAndCap(t *testing.T) {
 				results[i] = result{reply: "still open"}
 				return
 			}
-			results[i] = result{reply: string(b), closed: time.Since(start)}
+			results[i] = result{reply: string(b), closed: time.Since(dialled[i])}
 		}()
 	}
 	// while they hold their places, another address is served
@@ -127,21 +130,22 @@ func TestHTTPSlowlorisAndCap(t *testing.T) {
 		case strings.HasPrefix(r.reply, "HTTP/1.1 429 "):
 			refused++
 			if r.closed > time.Second {
-				t.Errorf("connection %d was refused only after %s", i, r.closed)
+				t.Errorf("connection %d was refused only %s after it was opened", i, r.closed)
 			}
 		case r.reply == "still open":
 			t.Errorf("connection %d is still open after 20 s", i)
 		default:
 			cut++
-			lastCut = max(lastCut, r.closed)
+			lastCut = max(lastCut, dialled[i].Sub(start)+r.closed)
 			if r.closed < cfg.HTTP.ReadHeaderTimeout-100*time.Millisecond {
-				t.Errorf("connection %d was closed after %s, before read_header_timeout", i, r.closed)
+				t.Errorf("connection %d was closed %s after it was opened, before read_header_timeout", i, r.closed)
 			}
 		}
 	}
 	if refused != n-cfg.HTTP.MaxConnsPerIP || cut != cfg.HTTP.MaxConnsPerIP {
 		t.Errorf("%d refused and %d cut by the header timeout, want %d and %d", refused, cut, n-cfg.HTTP.MaxConnsPerIP, cfg.HTTP.MaxConnsPerIP)
 	}
+	stopAttack()
 	for _, c := range conns {
 		c.Close()
 	}

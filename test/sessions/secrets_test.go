@@ -98,6 +98,8 @@ func TestStartupPrintsNoOperatorSecrets(t *testing.T) {
 	cfg.API.Key = "operator-key-0123456789abcdef"
 	var out syncBuffer
 	stop := runApp(ctx, t, cfg, &out)
+	// the links are printed once the hub serves
+	waitUntil(t, 10*time.Second, "the start-up output", func() bool { return strings.Contains(out.String(), "Admin view: ") })
 	stop()
 	printed := out.String()
 	if strings.Contains(printed, cfg.API.Key) || strings.Contains(printed, "token=") || strings.Contains(printed, "key=") {
@@ -112,10 +114,11 @@ func TestStartupPrintsNoOperatorSecrets(t *testing.T) {
 	cfg = hubConfig(t, 22300, t.TempDir())
 	cfg.Sessions.Demo = true
 	cfg.API.Key = ""
-	out = syncBuffer{}
-	stop = runApp(ctx, t, cfg, &out)
+	var out2 syncBuffer
+	stop = runApp(ctx, t, cfg, &out2)
+	waitUntil(t, 10*time.Second, "the start-up output", func() bool { return strings.Contains(out2.String(), "Admin view: ") })
 	stop()
-	printed = out.String()
+	printed = out2.String()
 	key := regexp.MustCompile(`API key \(generated[^)]*\): (\S+)`).FindStringSubmatch(printed)
 	if key == nil || !strings.Contains(printed, "admin.html#key="+key[1]) {
 		t.Fatalf("a generated key is printed once with its admin link:\n%s", printed)
