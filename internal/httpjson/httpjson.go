@@ -133,6 +133,12 @@ func checkString(s string) error {
 	if len(s) > MaxString {
 		return fmt.Errorf("a string of the request is longer than %d bytes", MaxString)
 	}
+	return CheckText(s)
+}
+
+// CheckText refuses control characters other than tab, CR and LF: text
+// that a store, a log or a SIP header must not receive.
+func CheckText(s string) error {
 	for _, r := range s {
 		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
 			return fmt.Errorf("the request holds a control character (U+%04X); text fields take printable text only", r)

@@ -187,6 +187,19 @@ func hostileWalk(t *testing.T, dsn string) {
 			}
 		}
 	}
+	// The session socket: a customer's start frame with a NUL byte in what
+	// it says about the customer is refused (it made the store refuse the
+	// whole session record).
+	for _, extra := range []map[string]any{{"name": "a\x00b"}, {"context": map[string]string{"k": "a\x00"}}, {"language": "es\x00"}} {
+		p, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), 0, 1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(ctx, "", extra); err == nil || !strings.Contains(err.Error(), "bad_request") {
+			t.Errorf("start with %q: %v, want a bad_request error frame", extra, err)
+		}
+		p.Close()
+	}
 	// /j/<token> is a page: anything that is not a token becomes "invalid".
 	for _, v := range hostile {
 		res, err := cl.Get(h.URL + "/j/" + url.PathEscape(v.raw))
