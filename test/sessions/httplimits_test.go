@@ -34,6 +34,9 @@ func openFDs(t *testing.T) int {
 // where they were. A session WebSocket that sends nothing is closed after
 // http.idle_timeout; one that pings stays.
 func TestHTTPSlowlorisAndCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 600 descriptors and timeouts (internal/api covers the mechanics)")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cfg := hubConfig(t, 22600, t.TempDir())
