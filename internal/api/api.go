@@ -5,8 +5,8 @@
 package api
 
 import (
+	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -40,10 +40,18 @@ type Server struct {
 	Sessions interface {
 		Register(mux *http.ServeMux, requireKey func(http.Handler) http.Handler)
 	}
-	Metrics  *metrics.Metrics
-	Ready    func() bool
-	Pprof    bool // serve /debug/pprof/ behind the API key
-	draining atomic.Bool
+	// Agents says whether an agent exists (POST /v1/tokens mints agent
+	// tokens only for known agents); nil refuses agent tokens.
+	Agents interface {
+		KnownAgent(ctx context.Context, id string) (bool, error)
+	}
+	// Embedders are the sites that may frame the customer page of an entry
+	// point (sessions.entry_points[].origins); nil: none.
+	Embedders func(entry string) []string
+	Metrics   *metrics.Metrics
+	Ready     func() bool
+	Pprof     bool // serve /debug/pprof/ behind the API key
+	draining  atomic.Bool
 }
 
 // Drain makes /readyz fail and refuses new signalling sockets.
@@ -85,8 +93,21 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
-	mux.Handle("/", web.Handler())
-	return s.logRequests(mux)
+	mux.Handle("/", web.NewHandler(web.Options{Embedders: s.Embedders}))
+	return s.logRequests(securityHeaders(mux))
+}
+
+// securityHeaders go on every response: no MIME sniffing (a JSON error is
+// never run as a script), and no Referer from the hub's pages (join links
+// are paths, /j/<token>; the pages carry tokens in the fragment, which is
+// never sent). The pages add their Content-Security-Policy (internal/web).
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) logRequests(next http.Handler) http.Handler {
@@ -132,15 +153,21 @@ type tokenRequest struct {
 type tokenResponse struct {
 	Token     string    `json:"token"`
 	Identity  string    `json:"identity"`
+	Role      string    `json:"role"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// mintableRoles are the kinds POST /v1/tokens mints. Customer and viewer
+// tokens are bound to a session and handed out by the hub itself (a
+// redeemed join link, the customer's resume token, the agent view's
+// Call-Info link); the API mints join links instead (POST
+// /v1/sessions/{id}/links).
+const mintableRoles = "role must be softphone (the default) or agent; customer and viewer tokens come from join links (POST /v1/sessions/{id}/links) and the agent view"
+
 func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 	var req tokenRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "malformed JSON: "+err.Error())
+	if err := httpjson.Decode(w, r, &req, 16<<10); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	if !identityRE.MatchString(req.Identity) {
@@ -160,12 +187,34 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
+	switch req.Role {
+	case "", auth.RoleSoftphone:
+		req.Role = auth.RoleSoftphone
+	case auth.RoleAgent:
+		if s.Agents == nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "agent tokens need the session hub")
+			return
+		}
+		ok, err := s.Agents.KnownAgent(r.Context(), req.Identity)
+		if err != nil {
+			s.Log.Error("token: agent lookup", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "cannot check the agent now; try again")
+			return
+		}
+		if !ok {
+			writeError(w, http.StatusBadRequest, "bad_request", "unknown agent \""+req.Identity+"\" (sessions.agents or POST /v1/agents)")
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", mintableRoles)
+		return
+	}
 	tok, c, err := s.Signer.Mint(auth.Claims{Identity: req.Identity, Role: req.Role}, ttl)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, tokenResponse{Token: tok, Identity: c.Identity, ExpiresAt: c.Expires().UTC()})
+	writeJSON(w, http.StatusCreated, tokenResponse{Token: tok, Identity: c.Identity, Role: c.Role, ExpiresAt: c.Expires().UTC()})
 }
 
 func (s *Server) signalling(w http.ResponseWriter, r *http.Request) {
@@ -191,6 +240,12 @@ func (s *Server) signalling(w http.ResponseWriter, r *http.Request) {
 			msg = "token expired"
 		}
 		writeError(w, http.StatusUnauthorized, "unauthorized", msg)
+		return
+	}
+	// The softphone socket dials the trunks: only softphone tokens reach it
+	// (docs/security.md, "Tokens and what they reach").
+	if claims.Role != auth.RoleSoftphone {
+		writeError(w, http.StatusForbidden, "forbidden", "a "+claims.Role+" token cannot use the softphone socket; it is for /v1/sessions/ws")
 		return
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: subproto})

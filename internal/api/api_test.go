@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -81,6 +82,55 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+type agentSet map[string]bool
+
+func (a agentSet) KnownAgent(_ context.Context, id string) (bool, error) { return a[id], nil }
+
+// TestTokenKindsMinted: POST /v1/tokens mints softphone tokens (the
+// default) and agent tokens for agents that exist, and nothing else; the
+// softphone socket takes softphone tokens only.
+func TestTokenKindsMinted(t *testing.T) {
+	s, ts := testServer(t)
+	s.Agents = agentSet{"agent1": true}
+	for body, want := range map[string]string{
+		`{"identity":"alice"}`:                     "softphone",
+		`{"identity":"alice","role":"softphone"}`:  "softphone",
+		`{"identity":"agent1","role":"agent"}`:     "agent",
+		`{"identity":"mallory","role":"agent"}`:    "400 unknown agent",
+		`{"identity":"alice","role":"customer"}`:   "400 role must be",
+		`{"identity":"alice","role":"viewer"}`:     "400 role must be",
+		`{"identity":"alice","role":"supervisor"}`: "400 role must be",
+	} {
+		res, e, b := do(t, "POST", ts.URL+"/v1/tokens", s.APIKey, body)
+		if strings.HasPrefix(want, "400") {
+			if res.StatusCode != 400 || !strings.Contains(e.Error.Message, want[4:]) {
+				t.Errorf("%s: %d %s, want %s", body, res.StatusCode, b, want)
+			}
+			continue
+		}
+		var tok tokenResponse
+		_ = json.Unmarshal(b, &tok)
+		c, err := s.Signer.Verify(tok.Token)
+		if res.StatusCode != 201 || err != nil || c.Role != want || tok.Role != want {
+			t.Errorf("%s: %d %s (%+v %v), want a %s token", body, res.StatusCode, b, c, err, want)
+		}
+	}
+	for _, c := range []auth.Claims{
+		{Identity: "agent1", Role: auth.RoleAgent},
+		{Identity: "customer", Role: auth.RoleCustomer, Session: "s1"},
+		{Identity: "viewer", Role: auth.RoleViewer, Session: "s1"},
+	} {
+		tok, _, err := s.Signer.Mint(c, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, e, _ := do(t, "GET", ts.URL+"/v1/ws?token="+tok, "", "")
+		if res.StatusCode != 403 || e.Error.Code != "forbidden" {
+			t.Errorf("%s token on the softphone socket: %d %+v, want 403", c.Role, res.StatusCode, e)
+		}
+	}
+}
+
 func TestSignallingRefusesBadTokens(t *testing.T) {
 	s, ts := testServer(t)
 	for _, q := range []string{"", "?token=nope", "?token=" + strings.Repeat("a", 40) + ".b"} {
@@ -154,5 +204,24 @@ func TestLogPathHidesJoinTokens(t *testing.T) {
 		if got := logPath(in); got != want {
 			t.Errorf("logPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestSecurityHeadersEverywhere: API answers and pages alike are never
+// MIME-sniffed and send no Referer; pages carry their CSP.
+func TestSecurityHeadersEverywhere(t *testing.T) {
+	s, _ := testServer(t)
+	s.Embedders = func(entry string) []string { return []string{"https://shop.example.com"} }
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	for _, path := range []string{"/healthz", "/v1/tokens", "/v1/nothing", "/agent.html", "/customer.html?entry=x", "/split.js"} {
+		res, _, _ := do(t, "GET", ts.URL+path, "", "")
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: %d %v", path, res.StatusCode, res.Header)
+		}
+	}
+	res, _, _ := do(t, "GET", ts.URL+"/customer.html?entry=x", "", "")
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, "frame-ancestors 'self' https://shop.example.com") {
+		t.Errorf("customer page CSP %q", csp)
 	}
 }

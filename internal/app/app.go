@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -80,9 +79,11 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	if err != nil {
 		return err
 	}
-	apiKey := cfg.API.Key
+	// Secrets on stdout: only the ones the hub generated itself for a
+	// throw-away set-up, never an operator's (docs/security.md).
+	apiKey, generated := cfg.API.Key, false
 	if apiKey == "" {
-		apiKey = "sk_" + auth.RandomHex(16)
+		apiKey, generated = "sk_"+auth.RandomHex(16), true
 		fmt.Fprintf(out, "SPLIT API key (generated; set SPLIT_API_KEY to choose one): %s\n", apiKey)
 	}
 	bind, err := netip.ParseAddr(cfg.RTP.BindIP)
@@ -138,13 +139,17 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	if err := ua.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Sessions: hb, Metrics: m, Pprof: cfg.HTTP.Pprof}
+	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Sessions: hb, Agents: hb, Metrics: m, Pprof: cfg.HTTP.Pprof,
+		Embedders: func(entry string) []string { e, _ := cfg.Sessions.EntryPoint(entry); return e.Origins }}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		ua.Close()
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	lim := api.Limits{ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, WriteTimeout: cfg.HTTP.WriteTimeout,
+		IdleTimeout: cfg.HTTP.IdleTimeout, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, Log: log.With("component", "http")}
+	ln = lim.Listener(ln, cfg.HTTP.TLSCert == "")
+	hs := lim.Server(srv.Handler())
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.HTTP.TLSCert != "" {
@@ -156,11 +161,12 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	base := publicURL(cfg, ln.Addr())
 	log.Info("SPLIT ready", "version", Version, "http", ln.Addr().String(), "sip", ua.Host(), "ice_udp", engine.UDPAddr().String(),
 		"trunks", len(cfg.SIP.Trunks), "sip_allow", ua.ACL().Len())
-	if tok, _, err := signer.Mint(auth.Claims{Identity: "demo"}, cfg.Auth.TokenTTL); err == nil {
-		fmt.Fprintf(out, "Softphone: %s/#token=%s  (identity demo, reachable as sip:demo@%s)\n", base, tok, ua.Host())
-	}
 	if cfg.Sessions.Demo {
-		printDemo(ctx, out, cfg, db, signer, base, apiKey)
+		var d *demoSecrets
+		if generated {
+			d = &demoSecrets{signer: signer, apiKey: apiKey, ttl: cfg.Auth.TokenTTL}
+		}
+		printDemo(ctx, out, cfg, db, d, base, ua.Host())
 	}
 
 	select {
@@ -258,10 +264,21 @@ func tokenSecret(cfg *config.Config) ([]byte, error) {
 	return b, nil
 }
 
+// demoSecrets are what a demo's links may carry: only when the hub
+// generated the API key itself (nobody configured one), so a hub set up by
+// an operator never prints a credential.
+type demoSecrets struct {
+	signer *auth.Signer
+	apiKey string
+	ttl    time.Duration // of the printed tokens: auth.token_ttl
+}
+
 // printDemo prints links that make the embedded default usable at once:
-// the customer page and a console for each configured agent (two demo agents
-// are created when none exist).
-func printDemo(ctx context.Context, out io.Writer, cfg *config.Config, db *store.DB, signer *auth.Signer, base, apiKey string) {
+// the softphone, the customer page, a console for each configured agent (two
+// demo agents are created when none exist) and the admin view. With d, the
+// links sign in by themselves (tokens valid d.ttl, the generated API key);
+// without, they name the pages and how to sign in.
+func printDemo(ctx context.Context, out io.Writer, cfg *config.Config, db *store.DB, d *demoSecrets, base, sipHost string) {
 	agents, err := db.ListAgents(ctx)
 	if err != nil {
 		return
@@ -275,15 +292,34 @@ func printDemo(ctx context.Context, out io.Writer, cfg *config.Config, db *store
 			}
 		}
 	}
+	token := func(c auth.Claims) string {
+		if d == nil {
+			return ""
+		}
+		tok, _, err := d.signer.Mint(c, d.ttl)
+		if err != nil {
+			return ""
+		}
+		return tok
+	}
+	if tok := token(auth.Claims{Identity: "demo", Role: auth.RoleSoftphone}); tok != "" {
+		fmt.Fprintf(out, "Softphone: %s/#token=%s  (identity demo, reachable as sip:demo@%s; token valid %s)\n", base, tok, sipHost, d.ttl)
+	} else {
+		fmt.Fprintf(out, "Softphone: %s/  (sign in with a token: POST /v1/tokens {\"identity\":\"…\"})\n", base)
+	}
 	fmt.Fprintf(out, "Customer page: %s/customer.html?entry=%s\n", base, firstEntry(cfg))
 	for _, a := range agents {
-		tok, _, err := signer.Mint(auth.Claims{Identity: a.ID, Role: "agent"}, cfg.Auth.MaxTokenTTL)
-		if err != nil {
-			continue
+		if tok := token(auth.Claims{Identity: a.ID, Role: auth.RoleAgent}); tok != "" {
+			fmt.Fprintf(out, "Agent console (%s): %s/agent.html#token=%s  (valid %s)\n", a.ID, base, tok, d.ttl)
+		} else {
+			fmt.Fprintf(out, "Agent console (%s): %s/agent.html  (sign in with a token: POST /v1/tokens {\"identity\":%q,\"role\":\"agent\"})\n", a.ID, base, a.ID)
 		}
-		fmt.Fprintf(out, "Agent console (%s): %s/agent.html#token=%s\n", a.ID, base, tok)
 	}
-	fmt.Fprintf(out, "Admin view: %s/admin.html#key=%s\n", base, apiKey)
+	if d != nil {
+		fmt.Fprintf(out, "Admin view: %s/admin.html#key=%s\n", base, d.apiKey)
+	} else {
+		fmt.Fprintf(out, "Admin view: %s/admin.html  (sign in with your API key)\n", base)
+	}
 }
 
 func firstEntry(cfg *config.Config) string {

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -22,10 +23,55 @@ var (
 	ErrMalformed = errors.New("auth: malformed token")
 	ErrSignature = errors.New("auth: bad token signature")
 	ErrExpired   = errors.New("auth: token expired")
+	// ErrKind: the token names no kind the hub knows, or lacks what its
+	// kind needs (a customer or viewer token without a session).
+	ErrKind = errors.New("auth: unknown token kind")
 )
 
-// Claims are what a token grants: an identity (the browser's SIP user), a
-// role, optionally one session, and an expiry.
+// Token kinds: the "role" claim says exactly what a token may do (the table
+// "Tokens and what they reach" in docs/security.md). Join links are not
+// signed tokens: they are opaque, stored capabilities (internal/hub/links.go)
+// that are exchanged for a customer token.
+const (
+	// RoleSoftphone: the softphone socket (/v1/ws) as a SIP user
+	// sip:<identity>@hub: places calls on the trunks and receives calls for
+	// that user. The only kind that reaches /v1/ws. Tokens minted before
+	// kinds existed carry no role and are softphone tokens.
+	RoleSoftphone = "softphone"
+	// RoleAgent: the session socket (/v1/sessions/ws) as the agent
+	// <identity>, which must exist (sessions.agents or POST /v1/agents).
+	RoleAgent = "agent"
+	// RoleCustomer: the session socket as the customer of one session
+	// (a redeemed join link, or the resume token of the customer's answer).
+	RoleCustomer = "customer"
+	// RoleViewer: the session socket as the agent view of one session
+	// (the Call-Info screen-pop link of a desk phone).
+	RoleViewer = "viewer"
+)
+
+// SessionBound reports whether tokens of role are bound to one session.
+func SessionBound(role string) bool { return role == RoleCustomer || role == RoleViewer }
+
+// checkKind is the shape each kind must have.
+func checkKind(c Claims) error {
+	switch c.Role {
+	case RoleSoftphone, RoleAgent:
+		if c.Session != "" {
+			return fmt.Errorf("%w: a %s token is not bound to a session", ErrKind, c.Role)
+		}
+	case RoleCustomer, RoleViewer:
+		if c.Session == "" {
+			return fmt.Errorf("%w: a %s token must name its session", ErrKind, c.Role)
+		}
+	default:
+		return fmt.Errorf("%w %q", ErrKind, c.Role)
+	}
+	return nil
+}
+
+// Claims are what a token grants: an identity (the browser's SIP user, the
+// agent id), a kind (Role*), the session of a session-bound kind, and an
+// expiry.
 type Claims struct {
 	Identity  string `json:"sub"`
 	Role      string `json:"role,omitempty"`
@@ -54,10 +100,15 @@ func NewSigner(key []byte) (*Signer, error) {
 	return &Signer{key: append([]byte(nil), key...), now: time.Now}, nil
 }
 
-// Mint returns a token for c with lifetime ttl; IssuedAt, ExpiresAt and ID are filled in.
+// Mint returns a token for c with lifetime ttl; IssuedAt, ExpiresAt and ID
+// are filled in. c.Role must be one of the Role* kinds, with a Session
+// exactly when the kind is session-bound.
 func (s *Signer) Mint(c Claims, ttl time.Duration) (string, Claims, error) {
 	if c.Identity == "" {
 		return "", c, errors.New("auth: identity is required")
+	}
+	if err := checkKind(c); err != nil {
+		return "", c, err
 	}
 	if ttl <= 0 {
 		return "", c, errors.New("auth: ttl must be positive")
@@ -74,7 +125,9 @@ func (s *Signer) Mint(c Claims, ttl time.Duration) (string, Claims, error) {
 	return p + "." + base64.RawURLEncoding.EncodeToString(s.mac(p)), c, nil
 }
 
-// Verify checks the signature and expiry of tok and returns its claims.
+// Verify checks the signature, expiry and kind of tok and returns its
+// claims. A token without a role (minted before kinds existed) comes back
+// as a softphone token; an unknown role is ErrKind.
 func (s *Signer) Verify(tok string) (Claims, error) {
 	var c Claims
 	p, sig, ok := strings.Cut(tok, ".")
@@ -97,6 +150,12 @@ func (s *Signer) Verify(tok string) (Claims, error) {
 	}
 	if s.now().Unix() >= c.ExpiresAt {
 		return c, ErrExpired
+	}
+	if c.Role == "" {
+		c.Role = RoleSoftphone
+	}
+	if err := checkKind(c); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -131,4 +190,4 @@ type Secret string
 func (Secret) String() string { return "[redacted]" }
 
 // LogValue redacts the secret in slog output.
-func (s Secret) LogValue() any { return "[redacted]" }
+func (s Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }

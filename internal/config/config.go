@@ -52,6 +52,18 @@ type HTTP struct {
 	TLSKey    string `yaml:"tls_key"`
 	// Pprof serves Go's profiler at /debug/pprof/ (Bearer API key required).
 	Pprof bool `yaml:"pprof"`
+	// Limits against idle and slow clients (docs/security.md, "HTTP limits").
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // a request's headers must arrive within this
+	ReadTimeout       time.Duration `yaml:"read_timeout"`        // a whole request, headers and body
+	WriteTimeout      time.Duration `yaml:"write_timeout"`       // one write to a client that makes no progress
+	// IdleTimeout closes a connection that carries nothing either way for
+	// this long: a keep-alive between requests, a WebSocket (the pages ping
+	// every 25 s), an event stream (the hub writes every 20 s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnsPerIP caps the open connections from one source address;
+	// more are refused (429) at once. Generous: a contact centre's agents
+	// often share one NAT address (and all clients do behind a proxy).
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 }
 
 // API configures REST authentication.
@@ -157,7 +169,7 @@ type Media struct {
 func Default() *Config {
 	return &Config{
 		Log:     Log{Level: "info", Format: "text"},
-		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:    HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxConnsPerIP: 1000},
 		Auth:    Auth{TokenTTL: time.Hour, MaxTokenTTL: 24 * time.Hour},
 		DataDir: "./data",
 		SIP: SIP{
@@ -427,6 +439,21 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("http.public_url", "must be an absolute http(s) URL, not %q", c.HTTP.PublicURL)
 		}
+	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout}} {
+		if t.d <= 0 {
+			add(t.key, "must be positive")
+		}
+	}
+	if c.HTTP.ReadHeaderTimeout > c.HTTP.ReadTimeout {
+		add("http.read_header_timeout", "must not exceed http.read_timeout")
+	}
+	if c.HTTP.MaxConnsPerIP < 1 {
+		add("http.max_conns_per_ip", "must be at least 1")
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		add("http.tls_cert", "tls_cert and tls_key go together")

@@ -143,3 +143,33 @@ func TestPoolNumbers(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateHTTPLimits(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 25*time.Second || c.HTTP.MaxConnsPerIP < 100 {
+		t.Fatalf("defaults: %+v", c.HTTP)
+	}
+	c.HTTP.ReadHeaderTimeout, c.HTTP.ReadTimeout, c.HTTP.WriteTimeout, c.HTTP.IdleTimeout, c.HTTP.MaxConnsPerIP = 0, -1, 0, 0, 0
+	err := c.Validate()
+	for _, want := range []string{"http.read_header_timeout: must be positive", "http.read_timeout: must be positive",
+		"http.write_timeout: must be positive", "http.idle_timeout: must be positive", "http.max_conns_per_ip: must be at least 1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+	c = Default()
+	c.HTTP.ReadHeaderTimeout = time.Minute
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "must not exceed http.read_timeout") {
+		t.Errorf("header timeout above the request's: %v", err)
+	}
+	c = Default()
+	if err := ApplyEnv(c, []string{"SPLIT_HTTP_MAX_CONNS_PER_IP=50", "SPLIT_HTTP_IDLE_TIMEOUT=90s"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.MaxConnsPerIP != 50 || c.HTTP.IdleTimeout != 90*time.Second {
+		t.Fatalf("environment: %+v", c.HTTP)
+	}
+}

@@ -155,6 +155,11 @@ type EntryPoint struct {
 	// RateLimit is the number of sessions per minute one client address may
 	// start through this entry point (default 10).
 	RateLimit int `yaml:"rate_limit"`
+	// Origins are the sites allowed to embed this entry point's customer
+	// page (the widget's iframe), as CSP frame-ancestors sources:
+	// "https://shop.example.com", "https://*.example.com:8443", or "*" for
+	// any site. Default: none (only the hub's own pages).
+	Origins []string `yaml:"origins"`
 }
 
 // Route sends matching sessions to a target. Routes are tried in order; the
@@ -265,6 +270,9 @@ type Webhook struct {
 	Events []string `yaml:"events"`
 }
 
+// originRE is a CSP host-source with a scheme and no path.
+var originRE = regexp.MustCompile(`^https?://(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$`)
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func defaultSessions() Sessions {
@@ -346,6 +354,11 @@ func (s *Sessions) validate(add func(key, format string, a ...any), c *Config) {
 		entries[e.Name] = true
 		if e.RateLimit < 0 {
 			add(key+".rate_limit", "must not be negative")
+		}
+		for j, o := range e.Origins {
+			if o != "*" && !originRE.MatchString(o) {
+				add(fmt.Sprintf("%s.origins[%d]", key, j), "must be an origin such as https://shop.example.com (scheme://host[:port], host may start with *.), or *, not %q", o)
+			}
 		}
 	}
 	for i, q := range s.Queues {

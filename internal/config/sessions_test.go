@@ -32,3 +32,23 @@ func TestValidateWhatsAppTemplate(t *testing.T) {
 		t.Errorf("no url_base: %v", err)
 	}
 }
+
+func TestValidateEntryPointOrigins(t *testing.T) {
+	load := func(origins string) error {
+		t.Helper()
+		c, err := Load(strings.NewReader("sessions:\n  entry_points:\n    - {name: web, public: true, origins: " + origins + "}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Validate()
+	}
+	if err := load(`["https://shop.example.com", "http://localhost:3000", "https://*.example.com:8443", "*"]`); err != nil {
+		t.Fatalf("good origins: %v", err)
+	}
+	for _, bad := range []string{`["shop.example.com"]`, `["https://shop.example.com/path"]`, `["https://a.com; script-src *"]`,
+		`["'self'"]`, `["ftp://x.com"]`, `["https://"]`} {
+		if err := load(bad); err == nil || !strings.Contains(err.Error(), "sessions.entry_points[0].origins[0]") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

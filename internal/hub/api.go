@@ -57,8 +57,21 @@ func writeErr(w http.ResponseWriter, status int, code, msg string) {
 
 func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
-// writeHubErr maps a hub error to an HTTP status.
-func writeHubErr(w http.ResponseWriter, err error) {
+// clientErrors are the errors whose text is meant for the client.
+var clientErrors = []error{errBadRequest, errConflict, errNotFoundErr, errUnavailableErr, errForbidden, errUnavailable, errNotFound}
+
+// writeHubErr maps a hub error to an HTTP status. Anything that is not a
+// client error (a store or SIP stack failure) is a 500 whose details go to
+// the log, not to the client.
+func (h *Hub) writeHubErr(w http.ResponseWriter, err error) {
+	known := false
+	for _, e := range clientErrors {
+		known = known || errors.Is(err, e)
+	}
+	if !known {
+		h.internalErr(w, "request", err)
+		return
+	}
 	code := errCode(err)
 	status := map[string]int{"bad_request": 400, "conflict": 409, "not_found": 404, "unavailable": 503, "forbidden": 403}[code]
 	if status == 0 {
@@ -67,14 +80,44 @@ func writeHubErr(w http.ResponseWriter, err error) {
 	writeErr(w, status, code, err.Error())
 }
 
+// internalErr answers 500 without the error's text (it may hold the
+// store's internals) and logs it.
+func (h *Hub) internalErr(w http.ResponseWriter, what string, err error) {
+	h.log.Error("http: "+what+" failed", "err", err)
+	writeErr(w, http.StatusInternalServerError, "internal", "internal error (details are in the hub's log)")
+}
+
+// decodeJSON reads a request body (httpjson.Decode: UTF-8, no control
+// characters, bounded strings, no unknown fields) or answers 400.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeErr(w, http.StatusBadRequest, "bad_request", "malformed JSON: "+err.Error())
+	if err := httpjson.Decode(w, r, v, 64<<10); err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, httpjson.ErrTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeErr(w, status, "bad_request", err.Error())
 		return false
 	}
 	return true
+}
+
+// sessionID reads the {id} of a session path, or answers 404.
+func sessionID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !uuidRE.MatchString(id) {
+		writeErr(w, http.StatusNotFound, "not_found", "no such session (a session id is a UUID)")
+		return "", false
+	}
+	return id, true
+}
+
+// cleanText is client input fit to quote (%q) in an error message: at most
+// 64 bytes of it.
+func cleanText(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 func clientAddr(r *http.Request) string {
@@ -85,7 +128,13 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// serveWS authenticates a session socket before the upgrade.
+// sessionOverGrace is how long a socket bound to a session stays open after
+// the session has ended: time for its last frames ("ended") to go out.
+const sessionOverGrace = 2 * time.Second
+
+// serveWS authenticates a session socket before the upgrade: agent tokens
+// for agents that exist, customer and viewer tokens for a live session,
+// nothing else (docs/security.md, "Tokens and what they reach").
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if h.isDraining() {
 		writeErr(w, http.StatusServiceUnavailable, "unavailable", "hub is shutting down")
@@ -93,6 +142,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	p := Peer{Addr: clientAddr(r)}
+	var bound *session.Session
 	if tok := q.Get("token"); tok != "" {
 		c, err := h.signer.Verify(tok)
 		if err != nil {
@@ -104,27 +154,33 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch c.Role {
-		case roleAgent:
-			p.Role, p.Identity = roleAgent, c.Identity
-		case roleViewer, roleCustomer:
-			if c.Session == "" {
-				writeErr(w, http.StatusUnauthorized, "unauthorized", "token is not bound to a session")
+		case auth.RoleAgent:
+			ok, err := h.KnownAgent(r.Context(), c.Identity)
+			if err != nil {
+				h.log.Error("session socket: agent lookup", "err", err)
+				writeErr(w, http.StatusServiceUnavailable, "unavailable", "cannot check the agent now; try again")
 				return
 			}
-			if h.Session(c.Session) == nil {
+			if !ok {
+				writeErr(w, http.StatusForbidden, "forbidden", "this agent does not exist (any more)")
+				return
+			}
+			p.Role, p.Identity = roleAgent, c.Identity
+		case auth.RoleViewer, auth.RoleCustomer:
+			if bound = h.Session(c.Session); bound == nil {
 				writeErr(w, http.StatusNotFound, "not_found", "the session is over or does not exist")
 				return
 			}
 			p.Role, p.Identity, p.Session = c.Role, c.Identity, c.Session
 		default:
-			writeErr(w, http.StatusForbidden, "forbidden", "this token's role cannot use the session protocol")
+			writeErr(w, http.StatusForbidden, "forbidden", "a "+c.Role+" token cannot use the session protocol")
 			return
 		}
 	} else {
 		entry := q.Get("entry")
 		ep, ok := h.cfg.Sessions.EntryPoint(entry)
 		if !ok {
-			writeErr(w, http.StatusNotFound, "not_found", fmt.Sprintf("unknown entry point %q", entry))
+			writeErr(w, http.StatusNotFound, "not_found", fmt.Sprintf("unknown entry point %q", cleanText(entry)))
 			return
 		}
 		if !ep.Public {
@@ -137,7 +193,43 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	h.Serve(r.Context(), ws, p)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if bound != nil {
+		// The token is good for this session only: once it is over, so is
+		// the socket.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-ctx.Done():
+				return
+			case <-bound.Stopped():
+			}
+			t := time.NewTimer(sessionOverGrace)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+				cancel()
+			}
+		}()
+		defer func() { <-done }()
+	}
+	h.Serve(ctx, ws, p)
+}
+
+// KnownAgent reports whether agent id exists (sessions.agents or POST
+// /v1/agents). Agent tokens reach nothing for an agent that does not.
+func (h *Hub) KnownAgent(ctx context.Context, id string) (bool, error) {
+	if !agentIDRE.MatchString(id) {
+		return false, nil
+	}
+	_, err := h.store.GetAgent(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 type createSessionReq struct {
@@ -171,7 +263,7 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 		req.Entry = "default"
 	}
 	if _, ok := h.cfg.Sessions.EntryPoint(req.Entry); !ok {
-		writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown entry_point %q", req.Entry))
+		writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown entry_point %q", cleanText(req.Entry)))
 		return
 	}
 	if req.Target != "" && !strings.HasPrefix(req.Target, "queue:") && !strings.HasPrefix(req.Target, "agent:") {
@@ -194,8 +286,8 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	if req.Context != nil && req.Customer.Context == nil {
 		req.Customer.Context = req.Context
 	}
-	if len(req.Customer.Name) > 128 || len(req.Customer.Context) > 32 {
-		writeErr(w, http.StatusBadRequest, "bad_request", "customer name or context too large")
+	if err := checkCustomer(req.Customer); err != nil {
+		writeErr(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	lr := linkReq{Channel: req.Channel, To: req.Customer.Contact, ExpiresIn: req.TTL}
@@ -204,12 +296,12 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := h.linkOptions(lr, time.Now())
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	if req.AgentID != "" {
 		if _, err := h.store.GetAgent(r.Context(), req.AgentID); err != nil {
-			writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown agent %q", req.AgentID))
+			writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown agent %q", cleanText(req.AgentID)))
 			return
 		}
 		if req.Target == "" {
@@ -218,7 +310,7 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := h.newSession("", mode, req.Entry, req.Customer)
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	if req.Target != "" {
@@ -228,7 +320,7 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	lk, err := h.issueLink(r.Context(), s, o)
 	if err != nil {
 		s.Do(func() { h.end(s, 500, "Link failed") })
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	if mode == session.ModeReverse && req.AgentID != "" {
@@ -237,12 +329,26 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, createSessionResp{Info: s.Info(), JoinURL: lk.URL, Expires: lk.ExpiresAt, Delivery: lk.Delivery})
 }
 
+// checkCustomer bounds what a client says about the customer (the limits
+// of the session protocol's start frame).
+func checkCustomer(c session.Customer) error {
+	if len(c.Name) > 128 || len(c.Contact) > 256 || len(c.Language) > 35 || len(c.Context) > 32 {
+		return errors.New("customer: name is limited to 128 bytes, contact to 256, language to 35 and context to 32 entries")
+	}
+	for k, v := range c.Context {
+		if len(k) > 64 || len(v) > 512 {
+			return errors.New("customer.context entries are limited to 64-byte keys and 512-byte values")
+		}
+	}
+	return nil
+}
+
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // lookup finds a session live or in the store.
 func (h *Hub) lookup(ctx context.Context, id string) (*session.Info, bool, error) {
 	if !uuidRE.MatchString(id) {
-		return nil, false, fmt.Errorf("%w: %q is not a session id", errNotFoundErr, id)
+		return nil, false, fmt.Errorf("%w: %q is not a session id", errNotFoundErr, cleanText(id))
 	}
 	if s := h.Session(id); s != nil {
 		return s.Info(), true, nil
@@ -257,10 +363,31 @@ func (h *Hub) lookup(ctx context.Context, id string) (*session.Info, bool, error
 	return fromRecord(rec), false, nil
 }
 
+// checkSessionFilter refuses what no session can match.
+func checkSessionFilter(f store.SessionFilter, active string) error {
+	switch session.State(f.State) {
+	case "", session.StateCreated, session.StateRouting, session.StateWaiting, session.StateRinging, session.StateActive, session.StateEnded:
+	default:
+		return errors.New("state must be created, routing, waiting, ringing, active or ended")
+	}
+	switch session.Mode(f.Mode) {
+	case "", session.ModeForward, session.ModeReverse, session.ModeScheduled, session.ModeWhatsApp, session.ModeInterpreter:
+	default:
+		return errors.New("mode must be forward, reverse, scheduled, whatsapp or interpreter")
+	}
+	if f.Before != "" && !uuidRE.MatchString(f.Before) {
+		return errors.New("before must be a session id (the next of the previous page)")
+	}
+	if active != "" && active != "true" && active != "false" {
+		return errors.New("active must be true or false")
+	}
+	return nil
+}
+
 func (h *Hub) apiGetSession(w http.ResponseWriter, r *http.Request) {
 	in, _, err := h.lookup(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, in)
@@ -287,13 +414,17 @@ func (h *Hub) apiListSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := store.SessionFilter{State: q.Get("state"), Mode: q.Get("mode"), Limit: limit, Before: q.Get("before")}
+	if err := checkSessionFilter(f, q.Get("active")); err != nil {
+		writeErr(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
 	if q.Get("active") == "false" {
 		b := false
 		f.Active = &b
 	}
 	recs, err := h.store.ListSessions(r.Context(), f)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "list sessions", err)
 		return
 	}
 	out := make([]*session.Info, 0, len(recs))
@@ -314,7 +445,7 @@ func (h *Hub) apiListSessions(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) apiEndSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, live, err := h.lookup(r.Context(), id); err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	} else if !live {
 		writeErr(w, http.StatusConflict, "conflict", "the session has already ended")
@@ -325,7 +456,7 @@ func (h *Hub) apiEndSession(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -342,9 +473,13 @@ func (h *Hub) apiTransfer(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad_request", "to is required: queue:<name>, agent:<id> or a SIP target")
 		return
 	}
-	err := h.onSession(r.PathValue("id"), func(s *session.Session) error { return h.transfer(s, st(s).agentID, req.To) })
+	sid, ok := sessionID(w, r)
+	if !ok {
+		return
+	}
+	err := h.onSession(sid, func(s *session.Session) error { return h.transfer(s, st(s).agentID, req.To) })
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "transferring", "to": req.To})
@@ -373,8 +508,12 @@ func (h *Hub) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad_request", "to must be agent:<id> or a SIP URI or number on a trunk")
 		return
 	}
+	sid, ok := sessionID(w, r)
+	if !ok {
+		return
+	}
 	var legs int
-	err := h.onSession(r.PathValue("id"), func(s *session.Session) error {
+	err := h.onSession(sid, func(s *session.Session) error {
 		if ag, ok := strings.CutPrefix(req.To, "agent:"); ok {
 			// a supervisor (or a colleague) from their console: barge into
 			// the customer's conversation, mixed mix-minus
@@ -394,7 +533,7 @@ func (h *Hub) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": "dialling", "to": req.To, "legs": legs})
@@ -407,7 +546,7 @@ func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	_, live, err := h.lookup(r.Context(), id)
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	var after int64
@@ -423,7 +562,7 @@ func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	hist, err := h.store.Events(r.Context(), id, after, 1000)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "session events", err)
 		return
 	}
 	if wantJSON {
@@ -439,6 +578,9 @@ func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
+	// A stream outlives http.read_timeout: no read deadline for it; the
+	// listener's idle bound still applies, kept alive by the pings below.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -544,7 +686,7 @@ type agentView struct {
 func (h *Hub) apiAgents(w http.ResponseWriter, r *http.Request) {
 	recs, err := h.store.ListAgents(r.Context())
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "list agents", err)
 		return
 	}
 	live := map[string]agentView{}
@@ -582,14 +724,18 @@ func (h *Hub) apiPutAgent(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad_request", "id must be 1-64 of A-Z a-z 0-9 . _ - (it is the agent's SIP user)")
 		return
 	}
+	if len(req.Name) > 128 || len(req.Queues) > 64 {
+		writeErr(w, http.StatusBadRequest, "bad_request", "name is limited to 128 bytes and queues to 64")
+		return
+	}
 	for _, q := range req.Queues {
 		if _, ok := h.queueConfig(q); !ok {
-			writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown queue %q", q))
+			writeErr(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown queue %q", cleanText(q)))
 			return
 		}
 	}
 	if err := h.store.PutAgent(r.Context(), store.Agent{ID: req.ID, Name: req.Name, Queues: req.Queues}); err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "put agent", err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, agentView{ID: req.ID, Name: req.Name, Queues: req.Queues, State: "logged_out"})
@@ -597,15 +743,24 @@ func (h *Hub) apiPutAgent(w http.ResponseWriter, r *http.Request) {
 
 func (h *Hub) apiDeleteAgent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if !agentIDRE.MatchString(id) {
+		writeErr(w, http.StatusNotFound, "not_found", "no such agent")
+		return
+	}
 	err := h.store.DeleteAgent(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeErr(w, http.StatusNotFound, "not_found", "no agent "+id)
 		return
 	}
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "delete agent", err)
 		return
 	}
 	_ = h.acd.Logout(id)
+	// Its consoles' tokens reach nothing any more: close them (their calls
+	// end as when a console disconnects).
+	for _, c := range h.agentConns(id) {
+		_ = c.ws.Close(websocket.StatusPolicyViolation, "agent deleted")
+	}
 	w.WriteHeader(http.StatusNoContent)
 }

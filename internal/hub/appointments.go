@@ -98,7 +98,7 @@ func (h *Hub) validateAppt(req *apptReq, partial bool) error {
 	}
 	if req.TimeZone != "" {
 		if _, err := time.LoadLocation(req.TimeZone); err != nil {
-			return fmt.Errorf("%w: unknown time_zone %q", errBadRequest, req.TimeZone)
+			return fmt.Errorf("%w: unknown time_zone %q", errBadRequest, cleanText(req.TimeZone))
 		}
 	}
 	if partial {
@@ -132,7 +132,7 @@ func (h *Hub) validateAppt(req *apptReq, partial bool) error {
 	}
 	if req.AgentID != "" {
 		if _, err := h.store.GetAgent(context.Background(), req.AgentID); err != nil {
-			return fmt.Errorf("%w: unknown agent %q", errBadRequest, req.AgentID)
+			return fmt.Errorf("%w: unknown agent %q", errBadRequest, cleanText(req.AgentID))
 		}
 	}
 	if req.Queue == "" && req.AgentID == "" && len(h.cfg.Sessions.Queues) > 0 {
@@ -140,11 +140,11 @@ func (h *Hub) validateAppt(req *apptReq, partial bool) error {
 	}
 	if req.Queue != "" {
 		if _, ok := h.queueConfig(req.Queue); !ok {
-			return fmt.Errorf("%w: unknown queue %q", errBadRequest, req.Queue)
+			return fmt.Errorf("%w: unknown queue %q", errBadRequest, cleanText(req.Queue))
 		}
 	}
-	if len(req.Title) > 200 || len(req.Notes) > 2000 || len(req.Customer.Name) > 128 {
-		return fmt.Errorf("%w: title, notes or name too long", errBadRequest)
+	if len(req.Title) > 200 || len(req.Notes) > 2000 || len(req.Customer.Name) > 128 || len(req.Customer.Contact) > 256 {
+		return fmt.Errorf("%w: title (200 bytes), notes (2000), customer name (128) or contact (256) too long", errBadRequest)
 	}
 	return nil
 }
@@ -155,7 +155,7 @@ func (h *Hub) apiCreateAppointment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.validateAppt(&req, false); err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	d := 30 * time.Minute
@@ -178,13 +178,13 @@ func (h *Hub) apiCreateAppointment(w http.ResponseWriter, r *http.Request) {
 		a.State = apptReminded // the invitation itself is the reminder
 	}
 	if err := h.store.PutAppointment(r.Context(), a); err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "appointment", err)
 		return
 	}
 	v := h.viewAppt(a)
 	url, err := h.sendApptLink(r.Context(), a, req.Channel, 0, false)
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	v.JoinURL, v.Delivery = url, req.Channel
@@ -223,7 +223,7 @@ func (h *Hub) apiListAppointments(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := h.store.ListAppointments(r.Context(), from, to)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "appointment", err)
 		return
 	}
 	out := make([]apptView, 0, len(list))
@@ -236,7 +236,7 @@ func (h *Hub) apiListAppointments(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) getAppt(w http.ResponseWriter, r *http.Request) (store.Appointment, bool) {
 	id := r.PathValue("id")
 	if !uuidRE.MatchString(id) {
-		writeErr(w, http.StatusNotFound, "not_found", "no appointment "+id)
+		writeErr(w, http.StatusNotFound, "not_found", "no such appointment (an appointment id is a UUID)")
 		return store.Appointment{}, false
 	}
 	a, err := h.store.GetAppointment(r.Context(), id)
@@ -245,7 +245,7 @@ func (h *Hub) getAppt(w http.ResponseWriter, r *http.Request) (store.Appointment
 		return a, false
 	}
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "appointment", err)
 		return a, false
 	}
 	return a, true
@@ -269,7 +269,7 @@ func (h *Hub) apiRescheduleAppointment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.validateAppt(&req, true); err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	if a.State == apptCancelled || a.State == apptJoined {
@@ -291,7 +291,7 @@ func (h *Hub) apiRescheduleAppointment(w http.ResponseWriter, r *http.Request) {
 	}
 	a.State, a.UpdatedAt = apptScheduled, time.Time{}
 	if err := h.store.PutAppointment(r.Context(), a); err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "appointment", err)
 		return
 	}
 	_, _ = h.store.RevokeJoinLinks(r.Context(), a.ID, time.Now())
@@ -301,7 +301,7 @@ func (h *Hub) apiRescheduleAppointment(w http.ResponseWriter, r *http.Request) {
 	}
 	url, err := h.sendApptLink(r.Context(), a, ch, 1, false)
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	v := h.viewAppt(a)
@@ -332,7 +332,7 @@ func (h *Hub) apiCancelAppointment(w http.ResponseWriter, r *http.Request) {
 	}
 	a.State, a.UpdatedAt = apptCancelled, time.Time{}
 	if err := h.store.PutAppointment(r.Context(), a); err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "appointment", err)
 		return
 	}
 	_, _ = h.store.RevokeJoinLinks(r.Context(), a.ID, time.Now())

@@ -17,6 +17,7 @@ import (
 	"github.com/split-hub/split/internal/acd"
 	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/httpjson"
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/wsjson"
@@ -376,6 +377,17 @@ func parseFrame(b []byte) (inFrame, error) {
 	for k, v := range m.Context {
 		if len(k) > 64 || len(v) > 512 {
 			return m, fmt.Errorf("%w: context entries are limited to 64-character keys and 512-character values", errBadRequest)
+		}
+		if httpjson.CheckText(k) != nil || httpjson.CheckText(v) != nil {
+			return m, fmt.Errorf("%w: context entries take printable text only", errBadRequest)
+		}
+	}
+	if len(m.Language) > 35 {
+		return m, fmt.Errorf("%w: field too long", errBadRequest)
+	}
+	for _, f := range append([]string{m.Name, m.Language, m.To, m.Digits, m.Channel, m.Leg, m.Session}, m.Queues...) {
+		if err := httpjson.CheckText(f); err != nil {
+			return m, fmt.Errorf("%w: %v", errBadRequest, err)
 		}
 	}
 	return m, nil

@@ -175,13 +175,13 @@ func (h *Hub) apiJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := clientAddr(r)
 	if !h.limiter.allow("join-addr|"+addr, 30) || !h.limiter.allow("join-tok|"+req.Token, 10) {
-		writeLinkErr(w, errLinkRate)
+		h.writeLinkErr(w, errLinkRate)
 		return
 	}
 	now := time.Now()
 	l, err := h.checkLink(r.Context(), req.Token, req.Role, now, !req.DryRun)
 	if err != nil {
-		writeLinkErr(w, err)
+		h.writeLinkErr(w, err)
 		return
 	}
 	resp := joinResp{Role: l.Role, ExpiresAt: l.ExpiresAt.UTC(), State: "ready"}
@@ -195,17 +195,17 @@ func (h *Hub) apiJoin(w http.ResponseWriter, r *http.Request) {
 	sid := l.SessionID
 	if sid == "" && l.AppointmentID != "" {
 		if sid, err = h.appointmentSession(r.Context(), l.AppointmentID); err != nil {
-			writeLinkErr(w, err)
+			h.writeLinkErr(w, err)
 			return
 		}
 	}
 	if h.Session(sid) == nil {
-		writeLinkErr(w, errLinkOver)
+		h.writeLinkErr(w, errLinkOver)
 		return
 	}
 	tok, _, err := h.signer.Mint(auth.Claims{Identity: l.Role, Role: l.Role, Session: sid}, linkWSTokenTTL)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
+		h.internalErr(w, "link", err)
 		return
 	}
 	if s := h.Session(sid); s != nil {
@@ -217,10 +217,10 @@ func (h *Hub) apiJoin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func writeLinkErr(w http.ResponseWriter, err error) {
+func (h *Hub) writeLinkErr(w http.ResponseWriter, err error) {
 	var le *linkError
 	if !errors.As(err, &le) {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	var b struct {
@@ -279,7 +279,10 @@ func (h *Hub) apiCreateLink(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	sid := r.PathValue("id")
+	sid, ok := sessionID(w, r)
+	if !ok {
+		return
+	}
 	s := h.Session(sid)
 	if s == nil {
 		writeErr(w, http.StatusNotFound, "not_found", "no live session "+sid)
@@ -287,13 +290,13 @@ func (h *Hub) apiCreateLink(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := h.linkOptions(req, time.Now())
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	o.SessionID = sid
 	resp, err := h.issueLink(r.Context(), s, o)
 	if err != nil {
-		writeHubErr(w, err)
+		h.writeHubErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, resp)
@@ -301,6 +304,9 @@ func (h *Hub) apiCreateLink(w http.ResponseWriter, r *http.Request) {
 
 func (h *Hub) linkOptions(req linkReq, now time.Time) (LinkOptions, error) {
 	o := LinkOptions{Role: req.Role, Channel: req.Channel, Recipient: strings.TrimSpace(req.To), SingleUse: true, NotBefore: now}
+	if len(o.Recipient) > 256 {
+		return o, fmt.Errorf("%w: to is limited to 256 bytes", errBadRequest)
+	}
 	if o.Role == "" {
 		o.Role = roleCustomer
 	}

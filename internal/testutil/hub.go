@@ -115,7 +115,7 @@ func MintToken(secret, identity string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tok, _, err := s.Mint(auth.Claims{Identity: identity}, time.Hour)
+	tok, _, err := s.Mint(auth.Claims{Identity: identity, Role: auth.RoleSoftphone}, time.Hour)
 	return tok, err
 }
 

@@ -52,10 +52,52 @@ func Files() fs.FS {
 	return sub
 }
 
-// Handler returns an http.Handler serving the embedded static files.
+// Options tune the handler.
+type Options struct {
+	// Embedders returns the origins ("https://shop.example.com", or "*")
+	// allowed to frame the customer page for entry point entry: the sites
+	// that embed the widget. Nil: only the hub itself.
+	Embedders func(entry string) []string
+}
+
+// csp is the Content-Security-Policy of the pages, before frame-ancestors:
+// scripts and styles from the hub's own files only (no inline code, no
+// eval), media from the camera and the hub. connect-src stays open: the
+// pages may be pointed at another hub (?server=).
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; " +
+	"connect-src 'self' ws: wss: http: https:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors "
+
+// frameAncestors is the frame-ancestors source list for a page: the
+// customer page may be framed by the hub and the entry point's embedders
+// (the widget); every other page by nobody (the agent console, the admin
+// view and the softphone hold credentials: no clickjacking).
+func (o Options) frameAncestors(page string, r *http.Request) string {
+	if page != "/customer.html" {
+		return "'none'"
+	}
+	entry := r.URL.Query().Get("entry")
+	if entry == "" {
+		entry = "default" // as customer.js
+	}
+	out := "'self'"
+	if o.Embedders != nil {
+		for _, e := range o.Embedders(entry) {
+			out += " " + e
+		}
+	}
+	return out
+}
+
+// Handler returns an http.Handler serving the embedded static files with
+// the default Options.
+func Handler() http.Handler { return NewHandler(Options{}) }
+
+// NewHandler returns an http.Handler serving the embedded static files.
 // "/" (and "/index.html") serves phone.html; every other path is looked up
-// in the embedded file system. Directory listings are not served.
-func Handler() http.Handler {
+// in the embedded file system. Directory listings are not served. HTML
+// pages carry a Content-Security-Policy (see csp) whose frame-ancestors
+// comes from o.
+func NewHandler(o Options) http.Handler {
 	files := Files()
 	fileServer := http.FileServerFS(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +119,17 @@ func Handler() http.Handler {
 		}
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if path.Ext(p) == ".html" {
+			fa := o.frameAncestors(p, r)
+			h.Set("Content-Security-Policy", csp+fa)
+			switch fa {
+			case "'none'":
+				h.Set("X-Frame-Options", "DENY") // browsers without CSP 2
+			case "'self'":
+				h.Set("X-Frame-Options", "SAMEORIGIN")
+			}
+		}
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = p
 		fileServer.ServeHTTP(w, r2)

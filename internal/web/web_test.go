@@ -220,3 +220,85 @@ func TestWidgetIsAClassicScript(t *testing.T) {
 		}
 	}
 }
+
+// TestPageSecurityHeaders: every page carries a Content-Security-Policy
+// without inline code; only the customer page may be framed, by the hub
+// and the embedders of its entry point (the widget); the agent console,
+// the admin view and the softphone by nobody.
+func TestPageSecurityHeaders(t *testing.T) {
+	srv := httptest.NewServer(NewHandler(Options{Embedders: func(entry string) []string {
+		if entry == "shop" {
+			return []string{"https://shop.example.com", "https://*.example.org"}
+		}
+		return nil
+	}}))
+	defer srv.Close()
+	for path, wantFA := range map[string]string{
+		"/":                             "'none'",
+		"/phone.html":                   "'none'",
+		"/agent.html":                   "'none'",
+		"/admin.html":                   "'none'",
+		"/customer.html":                "'self'",
+		"/customer.html?entry=default":  "'self'",
+		"/customer.html?entry=shop":     "'self' https://shop.example.com https://*.example.org",
+		"/customer.html?entry=shop&x=1": "'self' https://shop.example.com https://*.example.org",
+	} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		csp := res.Header.Get("Content-Security-Policy")
+		if !strings.HasSuffix(csp, "frame-ancestors "+wantFA) {
+			t.Errorf("%s: CSP %q, want frame-ancestors %s", path, csp, wantFA)
+		}
+		for _, want := range []string{"script-src 'self';", "style-src 'self';", "object-src 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %s", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe") {
+			t.Errorf("%s: CSP %q allows unsafe code", path, csp)
+		}
+		if xfo := res.Header.Get("X-Frame-Options"); wantFA == "'none'" && xfo != "DENY" || wantFA == "'self'" && xfo != "SAMEORIGIN" {
+			t.Errorf("%s: X-Frame-Options %q", path, xfo)
+		}
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", path, res.Header)
+		}
+	}
+	res, err := http.Get(srv.URL + "/agent.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("agent.js: %v", res.Header)
+	}
+}
+
+// TestPagesHaveNoInlineCode: the CSP forbids inline scripts, inline
+// styles and event-handler attributes; none of the pages may rely on them.
+func TestPagesHaveNoInlineCode(t *testing.T) {
+	inlineScript := regexp.MustCompile(`(?is)<script\b[^>]*>\s*[^<\s]`)
+	bad := regexp.MustCompile(`(?i)<style\b|\sstyle\s*=|\son[a-z]+\s*=|javascript:`)
+	err := fs.WalkDir(Files(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path.Ext(p) != ".html" {
+			return err
+		}
+		b, err := fs.ReadFile(Files(), p)
+		if err != nil {
+			return err
+		}
+		if m := inlineScript.Find(b); m != nil {
+			t.Errorf("%s: inline script %q", p, m)
+		}
+		if m := bad.Find(b); m != nil {
+			t.Errorf("%s: inline style or handler %q", p, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -27,7 +27,7 @@ func TestSIGTERMDrainsActiveCalls(t *testing.T) {
 	pbx := startSipp(t, "-sf", "sipp/uas_echo.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
 		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
 	signer, _ := auth.NewSigner([]byte(tokSecret))
-	tok, _, _ := signer.Mint(auth.Claims{Identity: "alice"}, time.Hour)
+	tok, _, _ := signer.Mint(auth.Claims{Identity: "alice", Role: auth.RoleSoftphone}, time.Hour)
 	br := startBrowser(t, map[string]any{"url": "http://" + hubHTTP + "/#token=" + tok, "mode": "call", "to": "1000",
 		"video": false, "talkMs": 9000, "hangup": "local"})
 	waitHTTP(t, "/metrics", "split_calls_active 1", 30*time.Second)
@@ -78,7 +78,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	startSipp(t, "-sf", "sipp/uas_echo.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
 		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
 	signer, _ := auth.NewSigner([]byte(tokSecret))
-	tok, _, _ := signer.Mint(auth.Claims{Identity: "alice"}, time.Hour)
+	tok, _, _ := signer.Mint(auth.Claims{Identity: "alice", Role: auth.RoleSoftphone}, time.Hour)
 	startBrowser(t, map[string]any{"url": "http://" + hubHTTP + "/#token=" + tok, "mode": "call", "to": "1000", "video": false, "talkMs": 30000})
 	waitHTTP(t, "/metrics", "split_calls_active 1", 30*time.Second)
 	exited := make(chan error, 1)

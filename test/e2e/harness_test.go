@@ -154,7 +154,7 @@ func startHub(t *testing.T, mutate func(*config.Config)) *hub {
 
 // pageURL is the softphone page logged in as identity.
 func (h *hub) pageURL(identity string) string {
-	tok, _, err := h.signer.Mint(auth.Claims{Identity: identity}, time.Hour)
+	tok, _, err := h.signer.Mint(auth.Claims{Identity: identity, Role: auth.RoleSoftphone}, time.Hour)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/split-hub/split/internal/config"
 )
 
 // pagesDriver runs pages.mjs: one Chromium, one BrowserContext per named page.
@@ -278,8 +280,14 @@ func a11yAudit(d *pagesDriver, page string) []string {
 
 // TestPagesWidget: the embeddable widget on another origin's page opens the
 // customer page in an iframe, which reaches the queue.
+// The widget's site is listed in the entry point's origins (the page's
+// CSP frame-ancestors); the same site cannot frame the agent console or the
+// admin view, and no page breaks its Content-Security-Policy.
 func TestPagesWidget(t *testing.T) {
-	h := startHub(t, forwardTo(pbxAddr, "queue:default", "agent1"))
+	h := startHub(t, func(c *config.Config) {
+		forwardTo(pbxAddr, "queue:default", "agent1")(c)
+		c.Sessions.EntryPoints[0].Origins = []string{"http://localhost:18080"}
+	})
 	d := startPages(t)
 	base := "http://" + hubHTTP
 	d.do(map[string]any{"cmd": "open", "page": "agent1", "url": base + "/agent.html#token=" + h.agentToken("agent1") + "&autoanswer=1&ready=1"})
@@ -315,6 +323,34 @@ func TestPagesWidget(t *testing.T) {
 		}
 		return c.VideoIn.FramesDecoded > 20 && c.AudioIn.PacketsReceived > 50 && d.stats("agent1").VideoIn.FramesDecoded > 20
 	})
+	// the console and the admin view refuse to be framed by the site
+	d.do(map[string]any{"cmd": "eval", "page": "site", "js": `() => { for (const p of ['agent.html', 'admin.html']) {
+		const f = document.createElement('iframe'); f.src = 'http://127.0.0.1:18080/' + p; document.body.appendChild(f); } }`})
+	var errs []string
+	eventually(t, 10*time.Second, "the browser to refuse framing the console and the admin view", func() bool {
+		var more []string
+		_ = json.Unmarshal(d.do(map[string]any{"cmd": "console", "page": "site"}), &more)
+		errs = append(errs, more...)
+		n := 0
+		for _, e := range errs {
+			if strings.Contains(e, "Framing 'http://127.0.0.1:18080/'") && strings.Contains(e, "frame-ancestors 'none'") && strings.Contains(e, "blocked") {
+				n++
+			}
+		}
+		return n == 2
+	})
+	for _, p := range []string{"site", "agent1"} {
+		var more []string
+		_ = json.Unmarshal(d.do(map[string]any{"cmd": "console", "page": p}), &more)
+		if p == "site" {
+			more = append(more, errs...)
+		}
+		for _, e := range more {
+			if strings.Contains(e, "Content Security Policy") && !strings.HasPrefix(e, "Framing ") {
+				t.Errorf("%s page: CSP violation: %s", p, e)
+			}
+		}
+	}
 }
 
 // TestPagesCustomerResume: the customer page restarts ICE mid-call (a
