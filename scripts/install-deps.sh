@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what SPLIT's tests need on a fresh Debian machine: the real peers
-# (sipp, baresip, kamailio, coturn, Chromium, Firefox ESR, tshark), libopus
+# (sipp, baresip, kamailio, coturn, sipvicious, Chromium, Firefox ESR, tshark), libopus
 # for the cgo Opus backend, playwright-core (driving Debian's
 # /usr/bin/chromium) and puppeteer-core (driving /usr/bin/firefox-esr over
 # WebDriver BiDi); no browser is ever downloaded. Safe to run again: it
@@ -16,6 +16,7 @@ have kamailio  || need+=(kamailio)
 have turnserver || need+=(coturn)
 have chromium  || need+=(chromium)
 have firefox-esr || need+=(firefox-esr)
+have svwar     || need+=(sipvicious)
 have tshark    || need+=(tshark)
 have unshare   || need+=(util-linux)
 have ip        || need+=(iproute2)
