@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/split-hub/split/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,7 +138,10 @@ func screens(t *testing.T, d *pagesDriver, page, name, frame string) {
 // scrolls sideways, no control is squashed, cut or sticks out of its card
 // (layoutAuditJS). The screenshots are in test/e2e/runs/screens/.
 func TestPagesLayout(t *testing.T) {
-	h := startHub(t, forwardTo(pbxAddr, "queue:default", "agent1", "agent2"))
+	h := startHub(t, func(c *config.Config) {
+		forwardTo(pbxAddr, "queue:default", "agent1", "agent2")(c)
+		c.Sessions.EntryPoints[0].Origins = []string{"http://localhost:18080"} // the widget's host page
+	})
 	d := startPages(t)
 	base := "http://" + hubHTTP
 
