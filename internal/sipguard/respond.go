@@ -81,26 +81,12 @@ func appendTopVia(dst, v []byte, src netip.AddrPort) []byte {
 		out = append(out, first...)
 	} else {
 		out = append(out, first[:semi]...)
-		params := first[semi:]
-		for len(params) > 0 {
-			params = params[1:]
-			end := bytes.IndexByte(params, ';')
-			p := params
-			if end >= 0 {
-				p, params = params[:end], params[end:]
-			} else {
-				params = nil
+		eachParam(first[semi:], func(name, p []byte) {
+			if !eqFold(name, "received") && !eqFold(name, "rport") {
+				out = append(out, ';')
+				out = append(out, p...)
 			}
-			name := bytes.TrimSpace(p)
-			if eq := bytes.IndexByte(name, '='); eq >= 0 {
-				name = bytes.TrimSpace(name[:eq])
-			}
-			if eqFold(name, "received") || eqFold(name, "rport") {
-				continue
-			}
-			out = append(out, ';')
-			out = append(out, p...)
-		}
+		})
 	}
 	if src.IsValid() {
 		ip := src.Addr().Unmap()

@@ -324,33 +324,9 @@ func (m *Msg) header(l []byte, seen *seenHeaders) error {
 		}
 		m.CallID = v
 	case "from":
-		seen.from++
-		if seen.from > 1 {
-			return bad("more than one From")
-		}
-		if len(v) == 0 {
-			return bad("empty From")
-		}
-		m.From = v
-		tag, err := addrTag(v)
-		if err != nil {
-			return bad("malformed From: " + err.Error())
-		}
-		m.FromTag = tag
+		return addrHeader("From", v, &seen.from, &m.From, &m.FromTag)
 	case "to":
-		seen.to++
-		if seen.to > 1 {
-			return bad("more than one To")
-		}
-		if len(v) == 0 {
-			return bad("empty To")
-		}
-		m.To = v
-		tag, err := addrTag(v)
-		if err != nil {
-			return bad("malformed To: " + err.Error())
-		}
-		m.ToTag = tag
+		return addrHeader("To", v, &seen.to, &m.To, &m.ToTag)
 	case "cseq":
 		seen.cseq++
 		if seen.cseq > 1 {
@@ -402,6 +378,42 @@ func (m *Msg) header(l []byte, seen *seenHeaders) error {
 		}
 	}
 	return nil
+}
+
+// addrHeader reads a From or To value once: it must be there, single, and
+// carry a readable tag parameter, if any.
+func addrHeader(name string, v []byte, seen *int, value, tag *[]byte) error {
+	if *seen++; *seen > 1 {
+		return bad("more than one " + name)
+	}
+	if len(v) == 0 {
+		return bad("empty " + name)
+	}
+	t, err := addrTag(v)
+	if err != nil {
+		return bad("malformed " + name + ": " + err.Error())
+	}
+	*value, *tag = v, t
+	return nil
+}
+
+// eachParam calls f with the name and the whole text of each ";name[=value]"
+// parameter in params (which starts at a ';').
+func eachParam(params []byte, f func(name, p []byte)) {
+	for len(params) > 0 {
+		params = params[1:]
+		p := params
+		if end := bytes.IndexByte(params, ';'); end >= 0 {
+			p, params = params[:end], params[end:]
+		} else {
+			params = nil
+		}
+		name := bytes.TrimSpace(p)
+		if eq := bytes.IndexByte(name, '='); eq >= 0 {
+			name = bytes.TrimSpace(name[:eq])
+		}
+		f(name, p)
+	}
 }
 
 // check applies what needs every header seen.
@@ -485,20 +497,14 @@ func ViaSentBy(v []byte) (host []byte, port int, rport bool, err error) {
 		}
 		host = rest[1:end]
 		rest = rest[end+1:]
-		if len(rest) > 0 {
-			if rest[0] != ':' {
-				return nil, 0, false, bad("malformed Via port")
-			}
-			n, ok := parseUint(bytes.TrimSpace(rest[1:]), 65535)
-			if !ok {
-				return nil, 0, false, bad("malformed Via port")
-			}
-			port = int(n)
-		}
 	} else if c := bytes.LastIndexByte(rest, ':'); c >= 0 {
-		host = rest[:c]
-		n, ok := parseUint(bytes.TrimSpace(rest[c+1:]), 65535)
-		if !ok {
+		host, rest = rest[:c], rest[c:]
+	} else {
+		rest = nil
+	}
+	if len(rest) > 0 {
+		n, ok := parseUint(bytes.TrimSpace(rest[1:]), 65535)
+		if rest[0] != ':' || !ok {
 			return nil, 0, false, bad("malformed Via port")
 		}
 		port = int(n)
@@ -512,26 +518,14 @@ func ViaSentBy(v []byte) (host []byte, port int, rport bool, err error) {
 			return nil, 0, false, bad("malformed Via host")
 		}
 	}
-	for len(params) > 0 {
-		params = params[1:]
-		end := bytes.IndexByte(params, ';')
-		p := params
-		if end >= 0 {
-			p, params = params[:end], params[end:]
-		} else {
-			params = nil
-		}
-		name := bytes.TrimSpace(p)
-		if eq := bytes.IndexByte(name, '='); eq >= 0 {
-			name = bytes.TrimSpace(name[:eq])
-		}
+	eachParam(params, func(name, _ []byte) {
 		if len(name) == 0 {
 			err = bad("empty Via parameter") // still answerable: host and port are known
 		}
 		if eqFold(name, "rport") {
 			rport = true
 		}
-	}
+	})
 	return host, port, rport, err
 }
 

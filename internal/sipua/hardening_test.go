@@ -199,7 +199,8 @@ func answeredCall(t *testing.T, p *rawPeer, hubPort int, b *answerer, callID, fr
 // must not go back in CSeq.
 func TestDialogMatchingNeedsBothTags(t *testing.T) {
 	b := &answerer{calls: make(chan *Call, 1)}
-	testUA(t, 27304, 26450, b, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
+	var logs syncBuf
+	testUALog(t, 27304, 26450, b, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} }, &logs)
 	p := newRawPeer(t, 27304)
 	ruri := "sip:bob@127.0.0.1:27304"
 	toTag, c := answeredCall(t, p, 27304, b, "dlg1", "caller1")
@@ -238,7 +239,26 @@ func TestDialogMatchingNeedsBothTags(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the real BYE did not end the call")
 	}
+	// the info-level log names the Call-ID (operators correlate by it) but
+	// never the tags a forged request would need with it
+	out := logs.String()
+	if !strings.Contains(out, "dlg1") {
+		t.Errorf("the Call-ID is not in the log at all:\n%s", out)
+	}
+	for _, tag := range []string{toTag, "caller1"} {
+		if strings.Contains(out, tag) {
+			t.Errorf("dialog tag %q is in the info-level log:\n%s", tag, out)
+		}
+	}
 }
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // rawUAS answers every INVITE with 100, 180 and 200 in one burst (an
 // auto-answering phone: the responses leave microseconds apart), records

@@ -56,6 +56,12 @@ func (a *answerer) sawState(s State) bool {
 
 func testUA(t testing.TB, sipPort, rtpBase int, h Handler, mutate func(*config.Config)) *UA {
 	t.Helper()
+	return testUALog(t, sipPort, rtpBase, h, mutate, nil)
+}
+
+// testUALog is testUA with its info-level log written to infoLog (nil: none).
+func testUALog(t testing.TB, sipPort, rtpBase int, h Handler, mutate func(*config.Config), infoLog io.Writer) *UA {
+	t.Helper()
 	cfg := config.Default()
 	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sipPort)).String()
 	cfg.SIP.ListenUDP, cfg.SIP.ListenTCP = addr, ""
@@ -79,7 +85,11 @@ func testUA(t testing.TB, sipPort, rtpBase int, h Handler, mutate func(*config.C
 	if os.Getenv("SIPUA_TEST_LOG") != "" {
 		w = os.Stderr
 	}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})).With("ua", sipPort)
+	var handler slog.Handler = slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+	if infoLog != nil {
+		handler = slog.NewTextHandler(infoLog, &slog.HandlerOptions{Level: slog.LevelInfo})
+	}
+	log := slog.New(handler).With("ua", sipPort)
 	u, err := New(cfg, log, pool, h, nil)
 	if err != nil {
 		t.Fatal(err)
