@@ -229,12 +229,12 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 			hello.Queues = append(hello.Queues, q.Name)
 		}
 		// An agent's hello always says where the agent stands: its ACD
-		// state, or logged_out with the queues it would log in to.
+		// state, or logged_out (in no queue) before its first login.
 		a, ok := h.agentStatus(p.Identity)
 		if !ok {
 			a = acd.AgentStatus{ID: p.Identity, State: acd.StateLoggedOut, Since: time.Now()}
 			if sa, err := h.store.GetAgent(ctx, p.Identity); err == nil {
-				a.Name, a.Queues = sa.Name, sa.Queues
+				a.Name = sa.Name
 			}
 		}
 		m := agentStateMsg(a)
