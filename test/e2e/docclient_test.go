@@ -585,9 +585,11 @@ func TestDocsOnlyClient(t *testing.T) {
 		offer := p0.offer(t)
 		from = s.count()
 		s.send(map[string]any{"type": "offer", "call": "c-tel", "to": "tel:+34600123456", "sdp": offer})
-		end := s.barrier()
+		_, end := s.waitFrom(from, 10*time.Second, "the refused call's end", func(f dcFrame) bool {
+			return forCall("state", "c-tel")(f) && f.str("state") == "ended"
+		})
 		var got []string
-		for _, f := range s.between(from, end) {
+		for _, f := range s.between(from, end+1) {
 			if f.str("call") == "c-tel" {
 				got = append(got, f.str("type")+" "+f.str("state")+f.str("code")+fmt.Sprint(f.num("code")))
 			}
@@ -672,10 +674,10 @@ func TestDocsOnlyClient(t *testing.T) {
 			t.Errorf("dtmf back: %q, want 12#", digits)
 		}
 
-		// Hangup: ended 200 "Local hangup"; sipp sees the BYE.
-		from = s.count()
+		// Hangup: ended 200 "Local hangup" — the call's first and only
+		// ended (the refused duplicate did not end it); sipp sees the BYE.
 		s.send(map[string]any{"type": "hangup", "call": "c-1"})
-		ended, _ := s.waitFrom(from, 10*time.Second, "ended", func(f dcFrame) bool {
+		ended, _ := s.waitFrom(0, 10*time.Second, "ended", func(f dcFrame) bool {
 			return forCall("state", "c-1")(f) && f.str("state") == "ended"
 		})
 		if ended.num("code") != 200 || ended.str("reason") != "Local hangup" {
