@@ -130,12 +130,12 @@ func (c *Call) dial(to, offer string, headers map[string]string) {
 	g := c.g
 	trunk, uri, err := g.ua.Resolve(to)
 	if err != nil {
-		code, ecode := 404, "not_found"
+		code, reason, ecode := 404, "Not Found", "not_found"
 		if errors.Is(err, sipua.ErrBadTarget) {
-			code, ecode = 400, "bad_request"
+			code, reason, ecode = 400, "Bad Request", "bad_request"
 		}
 		c.client.sendError(c.id, ecode, fmt.Sprintf("cannot call %q: %v", to, err))
-		c.finish(code, "Not Found")
+		c.finish(code, reason)
 		return
 	}
 	prefs := rtc.BrowserPrefs(g.cfg.WebRTC.AudioCodecs, trunk.Codecs)
@@ -173,6 +173,9 @@ func (c *Call) dial(to, offer string, headers map[string]string) {
 		c.finish(503, "Service Unavailable")
 		return
 	}
+	// The INVITE is out: trying. The SIP side's states (ringing, early,
+	// active, ended) are posted to this goroutine, so they follow it.
+	c.client.send(stateMsg{Type: "state", Call: c.id, State: "trying", Code: 100, Reason: "Trying"})
 	c.sip = sc
 	g.metrics.SetupLatency(time.Since(c.started))
 	c.bridge()

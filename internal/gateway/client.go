@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -77,6 +78,9 @@ type (
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	}
+	pongMsg struct {
+		Type string `json:"type"`
+	}
 )
 
 // Client is one browser WebSocket.
@@ -111,8 +115,12 @@ func (g *Gateway) Serve(ctx context.Context, conn *websocket.Conn, identity stri
 	g.addClient(cl)
 	cl.log.Info("browser connected")
 	host := g.ua.Host()
+	ice := g.rtc.ICEServers()
+	if ice == nil {
+		ice = []webrtc.ICEServer{} // an array, never null: it goes to RTCPeerConnection as it is
+	}
 	cl.send(helloMsg{Type: "hello", Identity: identity, SIPURI: "sip:" + identity + "@" + host,
-		ICEServers: g.rtc.ICEServers(), Server: "split/" + g.version})
+		ICEServers: ice, Server: "split/" + g.version})
 	cl.readLoop(ctx)
 	g.removeClient(cl)
 	cl.mu.Lock()
@@ -169,6 +177,11 @@ func (cl *Client) readLoop(ctx context.Context) {
 		}
 		m, err := parseMessage(b)
 		if err != nil {
+			if m.Type == "offer" && m.Call != "" && cl.call(m.Call) == nil {
+				// a refused offer: the call was never placed
+				cl.refuse(m.Call, "bad_request", err.Error(), 400, "Bad Request")
+				continue
+			}
 			cl.sendError(m.Call, "bad_request", err.Error())
 			continue
 		}
@@ -179,7 +192,7 @@ func (cl *Client) readLoop(ctx context.Context) {
 func (cl *Client) handle(m inMsg) {
 	switch m.Type {
 	case "ping":
-		cl.send(map[string]string{"type": "pong"})
+		cl.send(pongMsg{Type: "pong"})
 		return
 	case "offer":
 		cl.offer(m)
@@ -270,28 +283,34 @@ func (cl *Client) handle(m inMsg) {
 	}
 }
 
+// refuse answers an offer that places no call: an error, then the call's
+// end (docs/signalling.md: every refused offer gets both, in this order).
+func (cl *Client) refuse(call, code, msg string, sipCode int, reason string) {
+	cl.sendError(call, code, msg)
+	cl.send(stateMsg{Type: "state", Call: call, State: "ended", Code: sipCode, Reason: reason})
+}
+
 func (cl *Client) offer(m inMsg) {
 	switch {
 	case cl.call(m.Call) != nil:
+		// the id names a live call, which goes on: no "ended" for it
 		cl.sendError(m.Call, "bad_request", "call id already in use")
 		return
 	case cl.g.isDraining():
-		cl.sendError(m.Call, "unavailable", "hub is shutting down")
-		cl.send(stateMsg{Type: "state", Call: m.Call, State: "ended", Code: 503, Reason: "Service Unavailable"})
+		cl.refuse(m.Call, "unavailable", "hub is shutting down", 503, "Service Unavailable")
 		return
 	}
 	cl.mu.Lock()
 	n := len(cl.calls)
 	cl.mu.Unlock()
 	if n >= maxCallsPerClient {
-		cl.sendError(m.Call, "forbidden", "too many calls on this connection")
+		cl.refuse(m.Call, "forbidden", fmt.Sprintf("too many calls on this connection (at most %d at once)", maxCallsPerClient), 403, "Forbidden")
 		return
 	}
 	headers := m.Headers
 	c := newCall(cl.g, cl, m.Call, sipua.Outbound)
 	cl.adopt(m.Call, c)
 	cl.g.track(c)
-	cl.send(stateMsg{Type: "state", Call: m.Call, State: "trying", Code: 100, Reason: "Trying"})
 	c.start(func() { c.dial(m.To, m.SDP, headers) })
 }
 

@@ -48,6 +48,9 @@ func parseMessage(b []byte) (inMsg, error) {
 		case len(m.Headers) > maxHeaders:
 			return m, fmt.Errorf("at most %d headers", maxHeaders)
 		}
+		if scheme := uriScheme(m.To); scheme != "" && scheme != "sip" && scheme != "sips" {
+			return m, fmt.Errorf("to: %s: URIs are not dialled; send a sip: URI or the number itself", scheme)
+		}
 		for k, v := range m.Headers {
 			if !validHeaderName(k) || len(v) > maxHdrVal || strings.ContainsAny(v, "\r\n\x00") {
 				return m, fmt.Errorf("header %s not allowed (only X-* extension headers, not X-Split-*, value ≤256 characters, one line)", strconvQuote(k))
@@ -78,4 +81,21 @@ func clip(s string) string {
 		return s[:128]
 	}
 	return s
+}
+
+// uriScheme is the scheme of an absolute URI ("tel" of "tel:+34600123456"),
+// lower-cased, or "" when to is a number, a user or user@host[:port] (a
+// colon after the "@" is a port, not a scheme).
+func uriScheme(to string) string {
+	i := strings.IndexByte(to, ':')
+	if i <= 0 || strings.Contains(to[:i], "@") {
+		return ""
+	}
+	for j, r := range to[:i] {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (j == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return ""
+		}
+	}
+	return strings.ToLower(to[:i])
 }

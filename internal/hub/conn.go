@@ -123,6 +123,26 @@ type (
 		Leg     string `json:"leg,omitempty"`
 		Session string `json:"session,omitempty"`
 	}
+	restartedMsg struct {
+		Type    string `json:"type"`
+		Leg     string `json:"leg"`
+		Session string `json:"session"`
+		SDP     string `json:"sdp"`
+	}
+	deliveryMsg struct {
+		Type     string `json:"type"`
+		Session  string `json:"session"`
+		Channel  string `json:"channel"`
+		Status   string `json:"status"`
+		Fallback string `json:"fallback,omitempty"` // "template": WhatsApp got the approved template
+	}
+	audioMovedMsg struct {
+		Type    string `json:"type"`
+		Session string `json:"session"`
+	}
+	pongMsg struct {
+		Type string `json:"type"`
+	}
 )
 
 func agentStateMsg(a acd.AgentStatus) agentMsg {
@@ -198,16 +218,27 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 		defer wg.Done()
 		c.out.Run(ctx)
 	}()
-	hello := helloMsg{Type: "hello", Role: p.Role, Identity: p.Identity, Session: p.Session, ICEServers: h.rtc.ICEServers(), Server: "split/" + h.version}
+	ice := h.rtc.ICEServers()
+	if ice == nil {
+		ice = []webrtc.ICEServer{} // an array, never null: it goes to RTCPeerConnection as it is
+	}
+	hello := helloMsg{Type: "hello", Role: p.Role, Identity: p.Identity, Session: p.Session, ICEServers: ice, Server: "split/" + h.version}
 	if p.Role == roleAgent {
 		h.addAgent(c)
 		for _, q := range h.cfg.Sessions.Queues {
 			hello.Queues = append(hello.Queues, q.Name)
 		}
-		if a, ok := h.agentStatus(p.Identity); ok {
-			m := agentStateMsg(a)
-			hello.Agent = &m
+		// An agent's hello always says where the agent stands: its ACD
+		// state, or logged_out (in no queue) before its first login.
+		a, ok := h.agentStatus(p.Identity)
+		if !ok {
+			a = acd.AgentStatus{ID: p.Identity, State: acd.StateLoggedOut, Since: time.Now()}
+			if sa, err := h.store.GetAgent(ctx, p.Identity); err == nil {
+				a.Name = sa.Name
+			}
 		}
+		m := agentStateMsg(a)
+		hello.Agent = &m
 	}
 	c.send(hello)
 	c.log.Info("session socket connected")
@@ -415,7 +446,7 @@ func (c *conn) readLoop(ctx context.Context) {
 func (c *conn) handle(m inFrame) {
 	h := c.h
 	if m.Type == "ping" {
-		c.send(map[string]string{"type": "pong"})
+		c.send(pongMsg{Type: "pong"})
 		return
 	}
 	var err error
@@ -917,7 +948,7 @@ func (h *Hub) restartICE(c *conn, legID, offer string) error {
 				c.sendErr(fmt.Errorf("%w: %v", errBadRequest, err), legID, sid)
 				return
 			}
-			c.send(map[string]any{"type": "restarted", "session": sid, "leg": legID, "sdp": ans})
+			c.send(restartedMsg{Type: "restarted", Session: sid, Leg: legID, SDP: ans})
 			s.Do(func() { s.Record("leg.ice_restarted", legID, nil) })
 		})
 		return nil

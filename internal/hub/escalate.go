@@ -120,7 +120,7 @@ func (h *Hub) releasePhoneWhenFlowing(s *session.Session, custLeg, phoneLeg stri
 					_ = s.RemoveLeg(phoneLeg, 200, "Moved to browser")
 					s.Record("audio.moved", custLeg, map[string]any{"released": phoneLeg})
 					if t := st(s); t.customer != nil {
-						t.customer.send(map[string]any{"type": "audio_moved", "session": s.ID})
+						t.customer.send(audioMovedMsg{Type: "audio_moved", Session: s.ID})
 					}
 				})
 				return

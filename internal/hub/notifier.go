@@ -166,10 +166,13 @@ func (n *linkNotifier) report(id string, data map[string]any) {
 	if s == nil {
 		return
 	}
-	frame := map[string]any{"type": "delivery", "session": id, "channel": data["channel"], "status": data["status"]}
-	if fb, ok := data["fallback"]; ok {
-		frame["fallback"] = fb
+	text := func(v any) string {
+		if v == nil {
+			return ""
+		}
+		return fmt.Sprint(v)
 	}
+	frame := deliveryMsg{Type: "delivery", Session: id, Channel: text(data["channel"]), Status: text(data["status"]), Fallback: text(data["fallback"])}
 	s.Do(func() {
 		s.Record("link.delivery", "", data)
 		agents := map[string]bool{}
