@@ -241,6 +241,9 @@ func (m *Msg) startLine(l []byte) error {
 	return nil
 }
 
+// guardedHeaders are the full names the guard reads (lower case).
+var guardedHeaders = [...]string{"via", "from", "to", "call-id", "cseq", "content-length", "max-forwards", "require"}
+
 // canonical names of the headers the guard reads, with compact forms.
 func headerName(n []byte) string {
 	if len(n) == 1 {
@@ -258,36 +261,9 @@ func headerName(n []byte) string {
 		}
 		return ""
 	}
-	switch len(n) {
-	case 2:
-		if eqFold(n, "to") {
-			return "to"
-		}
-	case 3:
-		if eqFold(n, "via") {
-			return "via"
-		}
-	case 4:
-		if eqFold(n, "from") {
-			return "from"
-		}
-		if eqFold(n, "cseq") {
-			return "cseq"
-		}
-	case 7:
-		if eqFold(n, "call-id") {
-			return "call-id"
-		}
-		if eqFold(n, "require") {
-			return "require"
-		}
-	case 12:
-		if eqFold(n, "max-forwards") {
-			return "max-forwards"
-		}
-	case 14:
-		if eqFold(n, "content-length") {
-			return "content-length"
+	for _, name := range guardedHeaders {
+		if eqFold(n, name) {
+			return name
 		}
 	}
 	return ""
