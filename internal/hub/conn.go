@@ -468,6 +468,10 @@ func (c *conn) handle(m inFrame) {
 						}
 					})
 					s.Update(func(in *session.Info) { in.Held = hold })
+					st(s).pathHeld = ""
+					if hold {
+						st(s).pathHeld = l.ID
+					}
 					typ := "session.resumed"
 					if hold {
 						typ = "session.held"

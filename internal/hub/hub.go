@@ -253,6 +253,7 @@ type state struct {
 	agentWaiting string        // reverse: the agent waiting for the customer
 	phoneAgent   bool          // reverse from a desk phone: the agent leg is SIP
 	escalated    bool          // remote viewer: the browser joins a phone call's session
+	pathHeld     string        // the agent's SIP leg from an external ACD that the agent holds (re-INVITE)
 	dropped      bool          // the customer's browser went away; waiting for it to resume
 	drops        int           // how many times (each drop has its own grace timer)
 	ringback     chan struct{} // reverse from a desk phone: closed when the customer joins
@@ -444,8 +445,12 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 			}
 		}
 		if t.agentLeg != "" && s.Leg(t.agentLeg) == nil {
-			t.agentLeg = ""
+			// the session no longer names an agent (as when the agent
+			// hangs up in the console: agentLeft)
+			t.agentLeg, t.agentID = "", ""
+			s.Update(func(in *session.Info) { in.Agent = nil })
 		}
+		h.pathHoldOver(s)
 		for id, o := range t.offers {
 			if o.group == l.Group {
 				h.dropOffer(s, o, "cancelled")
@@ -483,6 +488,21 @@ func (h *Hub) hasPhone(s *session.Session) bool {
 	return false
 }
 
+// pathHoldOver: the agent's SIP leg that the agent held by re-INVITE is
+// gone, and with it the hold (session goroutine). The customer, still with
+// the external ACD, is no longer "held" by anyone.
+func (h *Hub) pathHoldOver(s *session.Session) {
+	t := st(s)
+	if t.pathHeld == "" || s.Leg(t.pathHeld) != nil {
+		return
+	}
+	t.pathHeld = ""
+	if s.Info().Held && !s.MediaHeld() {
+		s.Update(func(in *session.Info) { in.Held = false })
+		s.Record("session.resumed", "", map[string]any{"by": "agent left"})
+	}
+}
+
 // agentLeft: an agent's console leg is gone (hung up or disconnected).
 func (h *Hub) agentLeft(s *session.Session, l *session.Leg) {
 	t := st(s)
@@ -492,6 +512,7 @@ func (h *Hub) agentLeft(s *session.Session, l *session.Leg) {
 			_ = s.RemoveLeg(o.ID, 200, "Agent hung up")
 		}
 	}
+	h.pathHoldOver(s)
 	if t.queue != "" && l.Party != "" {
 		_ = h.acd.CallEnded(l.Party)
 	}

@@ -265,6 +265,14 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 		c.remoteTag = tag
 		c.mu.Unlock()
 	}
+	if c.hungUp.Load() { // hung up while the 200 crossed our CANCEL (its media is gone)
+		if err := dlg.Ack(context.WithoutCancel(ctx)); err != nil {
+			c.log.Warn("ACK failed", "err", err)
+		}
+		_ = dlg.Bye(context.WithoutCancel(ctx))
+		c.end(487, "Request Terminated")
+		return
+	}
 	s, perr := sdp.Parse(res.Body())
 	if perr == nil {
 		_, _, _, perr = c.applyRemote(s)
