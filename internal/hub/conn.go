@@ -274,6 +274,12 @@ func (c *conn) gone() {
 		legs[k] = v
 	}
 	c.mu.Unlock()
+	if sid := c.currentSession(); c.role == roleCustomer && sid != "" && len(legs) == 0 {
+		// an appointment's customer who left before starting the call
+		if s := h.Session(sid); s != nil {
+			s.Do(func() { h.endUnjoined(s) })
+		}
+	}
 	for legID, sid := range legs {
 		if s := h.Session(sid); s != nil {
 			s.Do(func() {

@@ -378,14 +378,15 @@ func (h *Hub) endIfEmpty(s *session.Session) {
 }
 
 // legCause is the cause a SIP leg ended with: the hub's own (a media
-// timeout), the far end's error response, or — for a BYE or anything else —
-// the role's own words (defCode, defReason: "ACD hung up").
+// timeout), the far end's error response, or — for a BYE, a CANCEL (487) or
+// anything else — the role's own words (defCode, defReason: "ACD hung up",
+// "Caller abandoned").
 func (h *Hub) legCause(s *session.Session, l *session.Leg, defCode int, defReason string) (int, string) {
 	if c, ok := st(s).timedOut[l.ID]; ok {
 		return c, "Media timeout"
 	}
 	if sc, ok := l.EP.(*sipEP); ok {
-		if c, r := sc.c.End(); c != 0 && c != 200 { // a BYE (200) takes the role's own words
+		if c, r := sc.c.End(); c != 0 && c != 200 && c != 487 { // a BYE (200) or CANCEL (487) takes the role's own words
 			return c, r
 		}
 	}
@@ -604,12 +605,13 @@ func routeMatches(r config.Route, entry string, c session.Customer, now time.Tim
 func (h *Hub) routeSession(s *session.Session, tg target) {
 	_ = s.SetState(session.StateRouting, map[string]any{"route": tg.route.Name})
 	if tg.agent != "" {
-		if err := h.offerToAgent(s, tg.agent, "direct", nil, ""); err != nil {
+		err := h.offerToAgent(s, tg.agent, "direct", nil, "")
+		if err == nil {
+			h.notifyCustomer(s) // ringing
+		}
+		if err != nil {
 			// the booked agent is not connected: serve the appointment from their queue
-			q := ""
-			if a, err := h.store.GetAgent(context.Background(), tg.agent); err == nil && len(a.Queues) > 0 {
-				q = a.Queues[0]
-			}
+			q := h.agentQueue(tg.agent)
 			if q == "" {
 				h.end(s, 480, "Agent unavailable")
 				return
@@ -628,6 +630,14 @@ func (h *Hub) routeSession(s *session.Session, tg target) {
 		h.log.Warn("route failed", "session", s.ID, "target", tg.sip, "err", err)
 		h.end(s, 503, "Route failed: "+err.Error())
 	}
+}
+
+// agentQueue is the first queue of an agent ("" if none).
+func (h *Hub) agentQueue(id string) string {
+	if a, err := h.store.GetAgent(context.Background(), id); err == nil && len(a.Queues) > 0 {
+		return a.Queues[0]
+	}
+	return ""
 }
 
 // enqueue puts the session in a built-in queue (session goroutine).
@@ -935,10 +945,24 @@ func (h *Hub) decline(s *session.Session, c *conn, legID string) error {
 		h.end(s, 480, "Agent unavailable")
 		return nil
 	}
-	if o.kind == "queue" {
+	switch {
+	case o.kind == "queue":
 		h.goAsync(func() { _ = h.acd.Decline(o.agent, s.ID) })
-	} else if o.sip != nil {
+	case o.sip != nil:
 		o.sip.Reject(603, "Decline")
+	case o.kind == "direct" && t.transfer == "" && t.agentLeg == "" && t.acdLeg == "" && t.queue == "" &&
+		s.Leg(t.custLeg) != nil && len(t.offers) == 0:
+		// the customer was routed to this agent by name (an appointment, a
+		// session created for an agent) and the agent will not take it:
+		// serve them from the agent's queue, as when the agent is not
+		// connected, rather than leave them waiting for nobody
+		q := h.agentQueue(o.agent)
+		if q == "" {
+			h.end(s, 480, "Agent unavailable")
+			return nil
+		}
+		s.Record("session.rerouted", legID, map[string]any{"agent": o.agent, "queue": q, "why": "declined"})
+		h.enqueue(s, q, true)
 	}
 	return nil
 }
