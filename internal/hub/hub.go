@@ -607,18 +607,17 @@ func (h *Hub) routeSession(s *session.Session, tg target) {
 	if tg.agent != "" {
 		err := h.offerToAgent(s, tg.agent, "direct", nil, "")
 		if err == nil {
-			h.notifyCustomer(s) // ringing
+			h.notifyCustomer(s) // ringing: the booked agent's console rings
+			return
 		}
-		if err != nil {
-			// the booked agent is not connected: serve the appointment from their queue
-			q := h.agentQueue(tg.agent)
-			if q == "" {
-				h.end(s, 480, "Agent unavailable")
-				return
-			}
-			s.Record("session.rerouted", "", map[string]any{"agent": tg.agent, "queue": q, "why": err.Error()})
-			h.enqueue(s, q, true)
+		// the booked agent is not connected: serve the appointment from their queue
+		q := h.agentQueue(tg.agent)
+		if q == "" {
+			h.end(s, 480, "Agent unavailable")
+			return
 		}
+		s.Record("session.rerouted", "", map[string]any{"agent": tg.agent, "queue": q, "why": err.Error()})
+		h.enqueue(s, q, true)
 		return
 	}
 	if tg.queue != "" {
