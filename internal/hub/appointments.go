@@ -368,11 +368,39 @@ func (h *Hub) appointmentSession(ctx context.Context, id string) (string, error)
 		target = "agent:" + a.AgentID
 	}
 	s.Call(func() { s.SetScoped("target", target) })
+	h.endIfNobodyCame(s, linkWSTokenTTL)
 	a.SessionID, a.State, a.UpdatedAt = s.ID, apptJoined, time.Time{}
 	if err := h.store.PutAppointment(ctx, a); err != nil {
 		h.log.Warn("cannot record the appointment's session", "appointment", a.ID, "err", err)
 	}
 	return s.ID, nil
+}
+
+// endIfNobodyCame ends an appointment's session that nobody joined within
+// d of its creation (the link was redeemed, but the socket token it gave
+// expired unused): nothing else would end a session without a leg.
+func (h *Hub) endIfNobodyCame(s *session.Session, d time.Duration) {
+	h.goAsync(func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-s.Done(): // Hub.Close ends every session first
+			return
+		case <-t.C:
+		}
+		s.Do(func() { h.endUnjoined(s) })
+	})
+}
+
+// endUnjoined ends an appointment's session that no party ever joined
+// (session goroutine): the customer redeemed the link and left before
+// starting the call. The next redemption of the link opens a new session.
+func (h *Hub) endUnjoined(s *session.Session) {
+	if s.Ended() || s.Info().Mode != session.ModeScheduled || s.State() != session.StateCreated ||
+		len(s.Legs()) > 0 || len(st(s).offers) > 0 {
+		return
+	}
+	h.end(s, 487, "Customer abandoned")
 }
 
 // remind runs in the hub's scheduler: appointments starting within

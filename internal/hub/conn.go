@@ -305,6 +305,12 @@ func (c *conn) gone() {
 		legs[k] = v
 	}
 	c.mu.Unlock()
+	if sid := c.currentSession(); c.role == roleCustomer && sid != "" && len(legs) == 0 {
+		// an appointment's customer who left before starting the call
+		if s := h.Session(sid); s != nil {
+			s.Do(func() { h.endUnjoined(s) })
+		}
+	}
 	for legID, sid := range legs {
 		if s := h.Session(sid); s != nil {
 			s.Do(func() {
@@ -499,6 +505,10 @@ func (c *conn) handle(m inFrame) {
 						}
 					})
 					s.Update(func(in *session.Info) { in.Held = hold })
+					st(s).pathHeld = ""
+					if hold {
+						st(s).pathHeld = l.ID
+					}
 					typ := "session.resumed"
 					if hold {
 						typ = "session.held"

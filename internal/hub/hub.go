@@ -253,6 +253,7 @@ type state struct {
 	agentWaiting string        // reverse: the agent waiting for the customer
 	phoneAgent   bool          // reverse from a desk phone: the agent leg is SIP
 	escalated    bool          // remote viewer: the browser joins a phone call's session
+	pathHeld     string        // the agent's SIP leg from an external ACD that the agent holds (re-INVITE)
 	dropped      bool          // the customer's browser went away; waiting for it to resume
 	drops        int           // how many times (each drop has its own grace timer)
 	ringback     chan struct{} // reverse from a desk phone: closed when the customer joins
@@ -377,14 +378,15 @@ func (h *Hub) endIfEmpty(s *session.Session) {
 }
 
 // legCause is the cause a SIP leg ended with: the hub's own (a media
-// timeout), the far end's error response, or — for a BYE or anything else —
-// the role's own words (defCode, defReason: "ACD hung up").
+// timeout), the far end's error response, or — for a BYE, a CANCEL (487) or
+// anything else — the role's own words (defCode, defReason: "ACD hung up",
+// "Caller abandoned").
 func (h *Hub) legCause(s *session.Session, l *session.Leg, defCode int, defReason string) (int, string) {
 	if c, ok := st(s).timedOut[l.ID]; ok {
 		return c, "Media timeout"
 	}
 	if sc, ok := l.EP.(*sipEP); ok {
-		if c, r := sc.c.End(); c != 0 && c != 200 { // a BYE (200) takes the role's own words
+		if c, r := sc.c.End(); c != 0 && c != 200 && c != 487 { // a BYE (200) or CANCEL (487) takes the role's own words
 			return c, r
 		}
 	}
@@ -444,8 +446,12 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 			}
 		}
 		if t.agentLeg != "" && s.Leg(t.agentLeg) == nil {
-			t.agentLeg = ""
+			// the session no longer names an agent (as when the agent
+			// hangs up in the console: agentLeft)
+			t.agentLeg, t.agentID = "", ""
+			s.Update(func(in *session.Info) { in.Agent = nil })
 		}
+		h.pathHoldOver(s)
 		for id, o := range t.offers {
 			if o.group == l.Group {
 				h.dropOffer(s, o, "cancelled")
@@ -483,6 +489,21 @@ func (h *Hub) hasPhone(s *session.Session) bool {
 	return false
 }
 
+// pathHoldOver: the agent's SIP leg that the agent held by re-INVITE is
+// gone, and with it the hold (session goroutine). The customer, still with
+// the external ACD, is no longer "held" by anyone.
+func (h *Hub) pathHoldOver(s *session.Session) {
+	t := st(s)
+	if t.pathHeld == "" || s.Leg(t.pathHeld) != nil {
+		return
+	}
+	t.pathHeld = ""
+	if s.Info().Held && !s.MediaHeld() {
+		s.Update(func(in *session.Info) { in.Held = false })
+		s.Record("session.resumed", "", map[string]any{"by": "agent left"})
+	}
+}
+
 // agentLeft: an agent's console leg is gone (hung up or disconnected).
 func (h *Hub) agentLeft(s *session.Session, l *session.Leg) {
 	t := st(s)
@@ -492,6 +513,7 @@ func (h *Hub) agentLeft(s *session.Session, l *session.Leg) {
 			_ = s.RemoveLeg(o.ID, 200, "Agent hung up")
 		}
 	}
+	h.pathHoldOver(s)
 	if t.queue != "" && l.Party != "" {
 		_ = h.acd.CallEnded(l.Party)
 	}
@@ -583,19 +605,19 @@ func routeMatches(r config.Route, entry string, c session.Customer, now time.Tim
 func (h *Hub) routeSession(s *session.Session, tg target) {
 	_ = s.SetState(session.StateRouting, map[string]any{"route": tg.route.Name})
 	if tg.agent != "" {
-		if err := h.offerToAgent(s, tg.agent, "direct", nil, ""); err != nil {
-			// the booked agent is not connected: serve the appointment from their queue
-			q := ""
-			if a, err := h.store.GetAgent(context.Background(), tg.agent); err == nil && len(a.Queues) > 0 {
-				q = a.Queues[0]
-			}
-			if q == "" {
-				h.end(s, 480, "Agent unavailable")
-				return
-			}
-			s.Record("session.rerouted", "", map[string]any{"agent": tg.agent, "queue": q, "why": err.Error()})
-			h.enqueue(s, q, true)
+		err := h.offerToAgent(s, tg.agent, "direct", nil, "")
+		if err == nil {
+			h.notifyCustomer(s) // ringing: the booked agent's console rings
+			return
 		}
+		// the booked agent is not connected: serve the appointment from their queue
+		q := h.agentQueue(tg.agent)
+		if q == "" {
+			h.end(s, 480, "Agent unavailable")
+			return
+		}
+		s.Record("session.rerouted", "", map[string]any{"agent": tg.agent, "queue": q, "why": err.Error()})
+		h.enqueue(s, q, true)
 		return
 	}
 	if tg.queue != "" {
@@ -607,6 +629,14 @@ func (h *Hub) routeSession(s *session.Session, tg target) {
 		h.log.Warn("route failed", "session", s.ID, "target", tg.sip, "err", err)
 		h.end(s, 503, "Route failed: "+err.Error())
 	}
+}
+
+// agentQueue is the first queue of an agent ("" if none).
+func (h *Hub) agentQueue(id string) string {
+	if a, err := h.store.GetAgent(context.Background(), id); err == nil && len(a.Queues) > 0 {
+		return a.Queues[0]
+	}
+	return ""
 }
 
 // enqueue puts the session in a built-in queue (session goroutine).
@@ -914,10 +944,24 @@ func (h *Hub) decline(s *session.Session, c *conn, legID string) error {
 		h.end(s, 480, "Agent unavailable")
 		return nil
 	}
-	if o.kind == "queue" {
+	switch {
+	case o.kind == "queue":
 		h.goAsync(func() { _ = h.acd.Decline(o.agent, s.ID) })
-	} else if o.sip != nil {
+	case o.sip != nil:
 		o.sip.Reject(603, "Decline")
+	case o.kind == "direct" && t.transfer == "" && t.agentLeg == "" && t.acdLeg == "" && t.queue == "" &&
+		s.Leg(t.custLeg) != nil && len(t.offers) == 0:
+		// the customer was routed to this agent by name (an appointment, a
+		// session created for an agent) and the agent will not take it:
+		// serve them from the agent's queue, as when the agent is not
+		// connected, rather than leave them waiting for nobody
+		q := h.agentQueue(o.agent)
+		if q == "" {
+			h.end(s, 480, "Agent unavailable")
+			return nil
+		}
+		s.Record("session.rerouted", legID, map[string]any{"agent": o.agent, "queue": q, "why": "declined"})
+		h.enqueue(s, q, true)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func (h *Hub) checkMedia(s *session.Session, now time.Time, limit time.Duration)
 		return
 	}
 	t := st(s)
-	held := s.Info().Held
+	held := s.MediaHeld() // the hub paused the session's media (built-in hold)
 	for _, l := range s.Legs() {
 		ep, ok := l.EP.(*sipEP)
 		if !ok {
@@ -56,9 +56,12 @@ func (h *Hub) checkMedia(s *session.Session, now time.Time, limit time.Duration)
 		if _, gone := t.timedOut[l.ID]; gone {
 			continue
 		}
-		if ep.c.State() != sipua.StateActive || held {
-			// not answered yet, on hold (either side): no RTP is due; the
-			// silence is counted from when it is active again
+		if ep.c.State() != sipua.StateActive || ep.c.OnHold() || held {
+			// not answered yet, this leg on hold (either side), the
+			// session's media paused: no RTP is due; the silence is
+			// counted from when it is active again. A hold on another leg
+			// (the agent's, by re-INVITE toward an external ACD) does not
+			// exempt this one: the ACD plays its music to the customer.
 			delete(t.activeSince, l.ID)
 			continue
 		}

@@ -190,6 +190,9 @@ type Session struct {
 	onLeg  func(l *Leg, code int, reason string)
 	ended  bool
 	scoped map[string]any // per-session state of the layers above (router, ACD glue)
+	// mediaHeld: SetHeld paused the media (Info.Held alone may say a hold
+	// done elsewhere, e.g. by re-INVITE on an ACD's leg)
+	mediaHeld bool
 
 	snap atomic.Pointer[Info]
 }
@@ -357,11 +360,14 @@ func (s *Session) Update(f func(*Info)) {
 }
 
 // SetHeld pauses (or resumes) the media between the customer and the others.
+// (Info.Held may also be set with Update for a hold done elsewhere — a
+// re-INVITE on an external ACD's leg, after which the ACD plays its music to
+// the customer: that hold does not pause the session's media.)
 func (s *Session) SetHeld(held bool) {
-	if s.ended || s.info.Held == held {
+	if s.ended || s.mediaHeld == held && s.info.Held == held {
 		return
 	}
-	s.info.Held = held
+	s.info.Held, s.mediaHeld = held, held
 	s.publish()
 	s.replan()
 	typ := "session.resumed"
@@ -507,7 +513,7 @@ func (s *Session) replan() {
 		s.plan.close()
 		return
 	}
-	s.plan.apply(s.Legs(), s.info.Held && !s.ended)
+	s.plan.apply(s.Legs(), s.mediaHeld && !s.ended)
 }
 
 // SetGroup moves a leg to another audio group and replans the media.
@@ -523,6 +529,9 @@ func (s *Session) SetGroup(id, group string) error {
 	}
 	return nil
 }
+
+// MediaHeld reports whether SetHeld paused the session's media.
+func (s *Session) MediaHeld() bool { return s.mediaHeld }
 
 // Replan recomputes the media plan; call it when a leg's media changed
 // (a SIP leg got its answer or early media).

@@ -383,10 +383,23 @@ func (c *Call) Hangup(ctx context.Context, code int, reason string) {
 			c.log.Debug("BYE failed", "err", err)
 		}
 	case c.Direction == Outbound:
-		c.cancelInvite() // WaitAnswer sends CANCEL and ends the call
+		// WaitAnswer sends the CANCEL. The call ends now: its RTP ports go
+		// back at once, not when the CANCEL transaction is over (up to
+		// 64*T1 when the far end has vanished); a 200 that crosses the
+		// CANCEL is still ACKed and hung up (waitAnswer).
+		c.cancelInvite()
+		c.end(487, "Request Terminated")
 		return
 	}
 	c.end(200, "Local hangup")
+}
+
+// OnHold reports whether either side holds the call (our sendonly re-INVITE
+// or the far end's): no RTP is due from the far end then.
+func (c *Call) OnHold() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.localHold || c.state == StateHeld
 }
 
 // SetHold puts the far end on hold (sendonly) or resumes it (sendrecv) by re-INVITE.

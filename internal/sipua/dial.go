@@ -187,8 +187,18 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	c.mu.Lock()
 	c.cancelRing = cancel
 	c.mu.Unlock()
+	// Rung out: the call ends now, its ports go back; WaitAnswer's CANCEL
+	// may take until Timer F when the far end has vanished (a 200 that
+	// crosses it is ACKed and hung up).
+	stopRingOut := context.AfterFunc(ring, func() {
+		if errors.Is(ring.Err(), context.DeadlineExceeded) && c.State() < StateActive {
+			c.hungUp.Store(true)
+			c.end(408, "Ring timeout")
+		}
+	})
 	dlg, err := u.dialogUA(o.Trunk.Transport).WriteInvite(ring, req)
 	if err != nil {
+		stopRingOut()
 		cancel()
 		c.end(503, "INVITE failed: "+err.Error())
 		return nil, fmt.Errorf("sipua: INVITE: %w", err)
@@ -199,6 +209,7 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	c.log.Info("INVITE sent", "to", o.To.String(), "trunk", o.Trunk.Name)
 	u.goSafe(c, func() {
 		defer cancel()
+		defer stopRingOut()
 		c.waitAnswer(ring, o.Trunk)
 	})
 	return c, nil
@@ -264,6 +275,14 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 		c.mu.Lock()
 		c.remoteTag = tag
 		c.mu.Unlock()
+	}
+	if c.hungUp.Load() { // hung up while the 200 crossed our CANCEL (its media is gone)
+		if err := dlg.Ack(context.WithoutCancel(ctx)); err != nil {
+			c.log.Warn("ACK failed", "err", err)
+		}
+		_ = dlg.Bye(context.WithoutCancel(ctx))
+		c.end(487, "Request Terminated")
+		return
 	}
 	s, perr := sdp.Parse(res.Body())
 	if perr == nil {

@@ -3,6 +3,7 @@ package sipua
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -221,11 +222,27 @@ func (c *Call) Answer(ctx context.Context) error {
 		res.AppendHeader(sip.NewHeader("Require", "timer"))
 	}
 	close(c.answerCh)
-	err := c.server.WriteResponse(res) // returns once the ACK came (or 64*T1)
+	err := c.server.WriteResponse(res) // returns once the ACK came (or the transaction gave up)
 	close(c.finalSent)
 	if err != nil {
-		c.end(500, "answer failed")
-		return err
+		select {
+		case <-c.done: // ended meanwhile (a BYE, our own hang-up)
+			code, reason := c.End()
+			return &EndedError{Code: code, Reason: reason}
+		default:
+		}
+		// No ACK for our 200 within 64*T1: the caller is gone (killed,
+		// lost its network). RFC 3261 §13.3.1.4: the session is over; a
+		// BYE says so to a caller that is merely unreachable.
+		c.log.Warn("no ACK for 200 OK; hanging up", "err", err)
+		c.hungUp.Store(true)
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if berr := c.server.Bye(bctx); berr != nil {
+			c.log.Debug("BYE after no ACK failed", "err", berr)
+		}
+		c.end(408, "No ACK")
+		return fmt.Errorf("sipua: no ACK: %w", err)
 	}
 	select {
 	case ack := <-c.ackCh:

@@ -38,6 +38,7 @@ type cell struct {
 	told  []*testutil.SessionPeer // must get `ended` for their leg
 	byes  []*testutil.SIPCall     // must get the hub's BYE
 	gone  []*testutil.SIPCall     // must be over (BYE or CANCEL)
+	none  bool                    // the cell creates no session (a lobby visit): nothing may be live
 	close []func()
 }
 
@@ -122,6 +123,13 @@ var tones4 = []float64{toneCustomer, toneAgent1, toneAgent2, tonePhone}
 func (c *cell) check() {
 	t := c.t
 	t.Helper()
+	if c.none {
+		waitUntil(t, 5*time.Second, "no live session", func() bool {
+			code, list := c.a.do("GET", "/v1/sessions?active=true", nil)
+			return code == 200 && len(list["sessions"].([]any)) == 0
+		})
+		return
+	}
 	if c.sid == "" {
 		t.Fatal("the cell named no session")
 	}
