@@ -345,7 +345,8 @@ func (k *Link) startPlayout() {
 	if k.stop != nil || k.closed {
 		return
 	}
-	k.stop = make(chan struct{})
+	stop := make(chan struct{})
+	k.stop = stop
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
@@ -353,7 +354,7 @@ func (k *Link) startPlayout() {
 		defer t.Stop()
 		for {
 			select {
-			case <-k.stop:
+			case <-stop: // not k.stop: stopPlayout sets that to nil, and <-nil never returns
 				return
 			case <-t.C:
 				k.playoutStep()
