@@ -50,6 +50,7 @@ func TestBaresipBrowserCallsVideoPhone(t *testing.T) {
 				"talkMs": 7000, "hangup": "local"})
 
 			callstat := ""
+			br.ready(t) // the wait below starts once the page is up, not while Chromium starts
 			if _, err := phone.waitEvent("CALL_ESTABLISHED", "", 30*time.Second); err != nil {
 				t.Error(err)
 			} else if callstat, err = phone.command("callstat", ""); err != nil {
@@ -185,8 +186,9 @@ func checkBaresipVideoCall(t *testing.T, v baresipVideoVariant, res *browserResu
 			t.Errorf("baresip received %d audio packets from the page, want ≥50", aRTP.RX.Packets)
 		}
 		// Both sides send 20 ms PCMU: about as many packets in as out. Twice
-		// as many means the hub merged two browser audio streams into one.
-		if aRTP.TX.Packets > 0 && aRTP.RX.Packets > aRTP.TX.Packets*3/2 {
+		// as many means the hub merged two browser audio streams into one
+		// (a starved baresip sends less under load: 1.5x was seen once).
+		if aRTP.TX.Packets > 0 && aRTP.RX.Packets > aRTP.TX.Packets*19/10 {
 			t.Errorf("baresip received %d audio packets but sent %d: more than one audio stream reaches the phone", aRTP.RX.Packets, aRTP.TX.Packets)
 		}
 	}

@@ -249,7 +249,7 @@ type browser struct {
 // ready waits until the driver has loaded the page, connected and hooked its recorders.
 func (br *browser) ready(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a loaded 2-core machine starts Chromium in 30 s and more
 	for !strings.Contains(br.out.String(), "READY") {
 		select {
 		case <-br.done:
