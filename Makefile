@@ -38,7 +38,7 @@ test-libopus:
 # Real peers (sipp, baresip, kamailio, Chromium) in a loopback-only network
 # namespace; the test binaries re-exec themselves under `unshare --net`.
 test-e2e:
-	$(GO) test -count=1 -timeout 30m -v ./test/... 2>&1 | tee test-e2e.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS|panic)|_test.go:' ; exit $${PIPESTATUS[0]}
+	$(GO) test -count=1 -timeout 30m -v ./test/... 2>&1 | tee test-e2e.log | grep -E '^ *(=== RUN|--- |ok|FAIL|PASS|panic)|_test.go:|\.go:[0-9]+: ' ; exit $${PIPESTATUS[0]}
 
 test: deps lint test-unit test-libopus test-e2e
 

@@ -199,19 +199,24 @@ func (h *Hub) apiJoin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if h.Session(sid) == nil {
+	// The session must still be live: an ended session leaves the hub's
+	// table only when its goroutine has wound down, so ask the goroutine.
+	var tok string
+	err = h.onSession(sid, func(s *session.Session) error {
+		var err error
+		if tok, _, err = h.signer.Mint(auth.Claims{Identity: l.Role, Role: l.Role, Session: sid}, linkWSTokenTTL); err != nil {
+			return err
+		}
+		s.Record("link.used", "", map[string]any{"role": l.Role, "channel": l.Channel, "uses": l.Uses})
+		return nil
+	})
+	if errors.Is(err, errNotFoundErr) {
 		h.writeLinkErr(w, errLinkOver)
 		return
 	}
-	tok, _, err := h.signer.Mint(auth.Claims{Identity: l.Role, Role: l.Role, Session: sid}, linkWSTokenTTL)
 	if err != nil {
 		h.internalErr(w, "link", err)
 		return
-	}
-	if s := h.Session(sid); s != nil {
-		s.Do(func() {
-			s.Record("link.used", "", map[string]any{"role": l.Role, "channel": l.Channel, "uses": l.Uses})
-		})
 	}
 	resp.Session, resp.WSToken, resp.State = sid, tok, "joined"
 	writeJSON(w, http.StatusOK, resp)
