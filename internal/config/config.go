@@ -36,6 +36,9 @@ type Config struct {
 	Media        Media         `yaml:"media"`
 	Sessions     Sessions      `yaml:"sessions"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// WhatsApp is the WhatsApp Business Platform side (calls, messages,
+	// webhooks of one Meta app); nil without a whatsapp: section.
+	WhatsApp *WhatsApp `yaml:"whatsapp"`
 }
 
 // Log configures structured logging.
@@ -595,6 +598,7 @@ func (c *Config) Validate() error {
 		add("drain_timeout", "must not be negative")
 	}
 	c.Sessions.validate(add, c)
+	c.validateWhatsApp(add)
 	return errors.Join(errs...)
 }
 
