@@ -31,6 +31,7 @@ import (
 	"github.com/split-hub/split/internal/sipua"
 	"github.com/split-hub/split/internal/store"
 	"github.com/split-hub/split/internal/webhook"
+	"github.com/split-hub/split/internal/whatsapp"
 )
 
 // lazyHandler lets the SIP UA be built before the hub that handles its calls.
@@ -134,6 +135,15 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		return err
 	}
 	lazy.h = hb
+	if wc, ok := cfg.WhatsAppService(); ok {
+		svc, err := whatsapp.New(wc, db, hb.WhatsAppHandler(), log.With("component", "whatsapp"))
+		if err != nil {
+			return fmt.Errorf("whatsapp: %w", err)
+		}
+		// closed after the hub: the hub's last terminates go through it
+		defer svc.Close()
+		hb.SetWhatsApp(svc)
+	}
 	// The SIP listeners outlive the first signal: a draining hub still needs
 	// BYEs, re-INVITEs and ACKs of its active calls. ua.Close stops them.
 	if err := ua.Start(context.WithoutCancel(ctx)); err != nil {

@@ -340,6 +340,9 @@ func (h *Hub) afterRemoval(s *session.Session, l *session.Leg) {
 	t := st(s)
 	switch l.Role {
 	case session.RoleCustomer:
+		if h.waBrowserGone(s, l.ID) {
+			return
+		}
 		if l.ID == t.custLeg && t.escalated && h.hasPhone(s) {
 			t.custLeg, t.customer = "", nil
 			s.Record("session.video_ended", l.ID, nil)
@@ -777,6 +780,9 @@ func (c *conn) forgetSession(sid string) {
 
 func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.EntryPoint, cust session.Customer) error {
 	t := st(s)
+	if t.wa != nil && t.custLeg == t.wa.leg && s.Leg(t.custLeg) != nil {
+		return h.waCompanion(s, c, m.SDP) // the video link of a WhatsApp call
+	}
 	if t.custLeg != "" {
 		return fmt.Errorf("%w: the session already has a customer", errConflict)
 	}

@@ -31,7 +31,8 @@ func (h *Hub) escalate(c *conn, m inFrame) error {
 			return fmt.Errorf("%w: not your session", errForbidden)
 		}
 		t := st(s)
-		if s.Leg(t.custLeg) != nil {
+		wa := t.wa != nil && t.custLeg == t.wa.leg
+		if s.Leg(t.custLeg) != nil && (!wa || s.Leg(t.wa.browser) != nil) {
 			return fmt.Errorf("%w: the customer is already in a browser", errConflict)
 		}
 		to := strings.TrimSpace(m.To)
@@ -42,6 +43,9 @@ func (h *Hub) escalate(c *conn, m inFrame) error {
 			to = h.e164(to)
 		}
 		ch := m.Channel
+		if ch == "" && wa {
+			ch = "whatsapp" // the link goes to the same chat
+		}
 		if ch == "" {
 			ch = channelFor(to)
 		}
@@ -72,6 +76,9 @@ func (h *Hub) escalate(c *conn, m inFrame) error {
 func (h *Hub) moveAudio(c *conn) error {
 	return h.onSession(c.currentSession(), func(s *session.Session) error {
 		t := st(s)
+		if t.wa != nil && t.customer == c && t.custLeg == t.wa.leg {
+			return h.waMoveAudio(s)
+		}
 		if t.customer != c || s.Leg(t.custLeg) == nil {
 			return fmt.Errorf("%w: not your session", errForbidden)
 		}
@@ -118,6 +125,9 @@ func (h *Hub) releasePhoneWhenFlowing(s *session.Session, custLeg, phoneLeg stri
 						return
 					}
 					_ = s.RemoveLeg(phoneLeg, 200, "Moved to browser")
+					if t := st(s); t.wa != nil && t.wa.leg == phoneLeg {
+						t.custLeg, t.wa.browser = custLeg, "" // the browser is the customer's call now
+					}
 					s.Record("audio.moved", custLeg, map[string]any{"released": phoneLeg})
 					if t := st(s); t.customer != nil {
 						t.customer.send(audioMovedMsg{Type: "audio_moved", Session: s.ID})
@@ -128,7 +138,11 @@ func (h *Hub) releasePhoneWhenFlowing(s *session.Session, custLeg, phoneLeg stri
 		}
 		s.Do(func() {
 			// the browser sends no audio: keep the phone, put the browser back
-			_ = s.SetGroup(custLeg, "")
+			back := ""
+			if t := st(s); t.wa != nil && t.wa.browser == custLeg {
+				back = "browser:" + custLeg // its own group: the voice stays on WhatsApp
+			}
+			_ = s.SetGroup(custLeg, back)
 			s.Record("audio.move_failed", custLeg, nil)
 		})
 	})

@@ -95,6 +95,8 @@ type Hub struct {
 	rec      *recorder
 	limiter  *limiter
 	notifier Notifier
+	wa       WhatsApp // nil: WhatsApp calling off
+	waCalls  waIndex
 
 	apptMu sync.Mutex // one session per appointment
 	stop   context.CancelFunc
@@ -257,6 +259,7 @@ type state struct {
 	dropped      bool          // the customer's browser went away; waiting for it to resume
 	drops        int           // how many times (each drop has its own grace timer)
 	ringback     chan struct{} // reverse from a desk phone: closed when the customer joins
+	wa           *waCall       // WhatsApp mode: the customer's WhatsApp call
 	position     int
 	ewt          time.Duration
 	timedOut     map[string]int       // SIP legs the hub hung up for want of media (→ 408)
@@ -397,7 +400,10 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 	t := st(s)
 	switch l.Role {
 	case session.RoleCustomer:
-		if l.ID == t.custLeg && s.State() == session.StateActive && h.cfg.Sessions.ResumeGrace > 0 && !t.escalated {
+		if h.waBrowserGone(s, l.ID) {
+			return // the WhatsApp call keeps the voice
+		}
+		if l.ID == t.custLeg && s.State() == session.StateActive && h.cfg.Sessions.ResumeGrace > 0 && !t.escalated && t.wa == nil {
 			// the browser's media died (ICE failure, closed tab): as a socket drop
 			if h.customerDropped(s, l.ID, false) {
 				return
@@ -1053,6 +1059,9 @@ func (h *Hub) agentName(id string) string {
 // notifyCustomer sends the customer their session's status.
 func (h *Hub) notifyCustomer(s *session.Session) {
 	t := st(s)
+	if t.wa != nil {
+		h.waProgress(s)
+	}
 	if t.customer == nil {
 		return
 	}

@@ -184,15 +184,24 @@ func (h *Hub) e164(n string) string {
 // joined) or the session ends. The agent knows the call is alive.
 func ringback(t *leg.Track, stop, done <-chan struct{}) {
 	c := t.Send()
-	alaw := c.Is("PCMA")
-	if !alaw && !c.Is("PCMU") {
-		return // G.711 phones only
+	alaw, opus := c.Is("PCMA"), c.Is("opus")
+	if !alaw && !opus && !c.Is("PCMU") {
+		return // G.711 phones and Opus (WhatsApp) only
 	}
-	pkt := make([]byte, 12+160)
+	rate, step := 8000, uint32(160)
+	var enc media.OpusEncoder
+	if opus {
+		var err error
+		if enc, err = media.NewOpusEncoder(48000, 24000); err != nil {
+			return
+		}
+		rate, step = 48000, 960
+	}
+	pkt := make([]byte, 12+1500)
 	pkt[0], pkt[1] = 0x80, c.PT&0x7f
 	ssrc := uint32(time.Now().UnixNano())
 	binary.BigEndian.PutUint32(pkt[8:], ssrc)
-	pcm := make([]int16, 160)
+	pcm := make([]int16, rate/50)
 	var phase float64
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -206,19 +215,28 @@ func ringback(t *leg.Track, stop, done <-chan struct{}) {
 		}
 		on := i%250 < 50 // 1 s of every 5 s
 		if on {
-			media.GenerateTone(pcm, 425, 8000, &phase, 0.25)
+			media.GenerateTone(pcm, 425, rate, &phase, 0.25)
 		} else {
 			clear(pcm)
 		}
-		for j, v := range pcm {
-			if alaw {
+		n := len(pcm)
+		switch {
+		case opus:
+			var err error
+			if n, err = enc.Encode(pcm, pkt[12:]); err != nil {
+				return
+			}
+		case alaw:
+			for j, v := range pcm {
 				pkt[12+j] = media.EncodeAlawSample(v)
-			} else {
+			}
+		default:
+			for j, v := range pcm {
 				pkt[12+j] = media.EncodeUlawSample(v)
 			}
 		}
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
-		binary.BigEndian.PutUint32(pkt[4:], uint32(i)*160)
-		_ = t.In.WriteRTP(pkt)
+		binary.BigEndian.PutUint32(pkt[4:], uint32(i)*step)
+		_ = t.In.WriteRTP(pkt[:12+n])
 	}
 }

@@ -21,6 +21,8 @@ type Kind string
 const (
 	KindWebRTC Kind = "webrtc"
 	KindSIP    Kind = "sip"
+	// KindWhatsApp is a WhatsApp Business call (WebRTC media with Meta's relay).
+	KindWhatsApp Kind = "whatsapp-call"
 )
 
 // Writer takes one RTP packet. It must not keep pkt after returning.
