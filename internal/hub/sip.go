@@ -220,6 +220,10 @@ func (h *Hub) sipProgress(s *session.Session, legID string, role session.Role, r
 // session (a phone customer reaching the agent through the ACD). Anything
 // else goes to the softphone gateway.
 func (h *Hub) Incoming(sc *sipua.Call) {
+	if w := sc.WhatsApp(); w != nil {
+		h.waIncomingSIP(sc, w) // Meta's INVITE: a WhatsApp user calls
+		return
+	}
 	agent := sc.To.User
 	if pfx := h.cfg.Sessions.ReversePrefix; pfx != "" && strings.HasPrefix(agent, pfx) && len(agent) > len(pfx) {
 		if h.isDraining() {

@@ -15,6 +15,7 @@ import (
 	"github.com/split-hub/split/internal/notify"
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/sipua"
 	"github.com/split-hub/split/internal/store"
 	"github.com/split-hub/split/internal/whatsapp"
 )
@@ -44,6 +45,7 @@ type waCall struct {
 	leg      string // the WhatsApp leg's id
 	answer   string // the hub's SDP answer: pre_accept and accept carry the same
 	browser  string // the customer's browser leg that added video (voice stays on WhatsApp)
+	sip      *sipua.Call // SIP signalling: Meta's INVITE (accept = 200 OK, end = BYE by the leg)
 
 	acceptSent bool
 	accepted   atomic.Bool // Meta answered accept: media may flow
@@ -95,8 +97,8 @@ func (e *waEP) Close(code int, reason string) {
 
 // waEnd tells Meta the hub ended the call, once (any goroutine).
 func (h *Hub) waEnd(c *waCall) {
-	if c.metaEnded.Swap(true) {
-		return
+	if c.metaEnded.Swap(true) || c.sip != nil {
+		return // SIP: the leg's own hang-up (CANCEL-less reject or BYE) tells Meta
 	}
 	h.waCalls.del(c.id)
 	h.goAsync(func() {
@@ -349,6 +351,25 @@ func (h *Hub) waAccept(s *session.Session, why string) {
 		return
 	}
 	c.acceptSent = true
+	if c.sip != nil {
+		sc := c.sip
+		h.goAsync(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 35*time.Second)
+			defer cancel()
+			err := sc.Answer(ctx)
+			s.Do(func() {
+				if err != nil {
+					s.Record("whatsapp.error", c.leg, map[string]any{"action": "answer", "error": err.Error()})
+					h.end(s, 500, "WhatsApp answer failed")
+					return
+				}
+				c.accepted.Store(true)
+				s.Record("whatsapp.accepted", c.leg, map[string]any{"why": why, "signalling": "sip"})
+				s.Replan()
+			})
+		})
+		return
+	}
 	opaque := s.ID
 	h.goAsync(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -486,4 +507,72 @@ func (h *Hub) waOr(f http.HandlerFunc) http.HandlerFunc {
 		}
 		f(w, r)
 	}
+}
+
+// waIncomingSIP: Meta's INVITE for a user-initiated call on a number with
+// SIP signalling (a provider: whatsapp trunk). The INVITE is the customer
+// leg; its 200 OK is sent when an agent (or the ACD) answers.
+func (h *Hub) waIncomingSIP(sc *sipua.Call, w *sipua.WhatsAppInfo) {
+	if h.isDraining() {
+		sc.Reject(503, "Service Unavailable")
+		return
+	}
+	entry := "whatsapp"
+	if h.wa != nil {
+		if num, ok := h.waNumberFor(w); ok && num.Entry != "" {
+			entry = num.Entry
+		}
+	}
+	user := strings.TrimPrefix(w.User, "+")
+	cust := session.Customer{Name: w.Username, Context: map[string]string{"channel": "whatsapp", "whatsapp": user}}
+	if cust.Name == "" {
+		cust.Name = sc.FromName
+	}
+	if strings.Trim(user, "0123456789") == "" && user != "" {
+		cust.Contact = "+" + user
+	}
+	for k, v := range map[string]string{"cta_payload": w.CTAPayload, "deeplink_payload": w.DeeplinkPayload, "country": w.Country} {
+		if v != "" {
+			cust.Context[k] = v
+		}
+	}
+	s, err := h.newSession("", session.ModeWhatsApp, entry, cust)
+	if err != nil {
+		sc.Reject(503, "Service Unavailable")
+		return
+	}
+	s.Do(func() {
+		t := st(s)
+		c := &waCall{id: w.WACID, user: user, leg: sc.ID, sip: sc}
+		t.wa = c
+		s.Record("whatsapp.call", sc.ID, map[string]any{"direction": "user_initiated", "signalling": "sip", "number": w.Business})
+		tg, rerr := h.route(entry, s.Info().Customer, time.Now())
+		if rerr != nil {
+			sc.Reject(480, "Temporarily Unavailable")
+			h.end(s, 480, "No route (outside hours)")
+			return
+		}
+		name := s.Info().Customer.Name
+		if err := s.AddLeg(&session.Leg{ID: sc.ID, Role: session.RoleCustomer, Party: "whatsapp:" + user, Name: name, EP: &sipEP{c: sc, h: h}}); err != nil {
+			sc.Reject(500, "Server Internal Error")
+			return
+		}
+		t.custLeg = sc.ID
+		h.watchSIP(s, sc)
+		sc.Ringing()
+		h.routeSession(s, tg)
+	})
+}
+
+// waNumberFor finds the configured number of a SIP WhatsApp call.
+func (h *Hub) waNumberFor(w *sipua.WhatsAppInfo) (config.WhatsAppNumber, bool) {
+	if w.PhoneNumberID != "" {
+		if n, ok := h.wa.Number(w.PhoneNumberID); ok {
+			return n, true
+		}
+	}
+	if nb, ok := h.wa.(interface{ NumberByPhone(string) (config.WhatsAppNumber, bool) }); ok && w.Business != "" {
+		return nb.NumberByPhone(w.Business)
+	}
+	return config.WhatsAppNumber{}, false
 }
