@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -130,7 +131,66 @@ type Trunk struct {
 	InboundFrom    []string      `yaml:"inbound_from"` // CIDRs/IPs this trunk calls us from (default: its host)
 	FromUser       string        `yaml:"from_user"`    // caller-ID user; default: the browser identity
 	FromName       string        `yaml:"from_name"`    // caller-ID display name
+
+	// Provider is "" for a PBX, ACD or carrier, or whatsapp for Meta's SIP
+	// side of WhatsApp Business Calling (docs/whatsapp.md): the trunk then
+	// needs hostname, number and password, speaks TLS and SDES-SRTP, and
+	// never re-INVITEs (Meta answers 500 and drops the call).
+	Provider string `yaml:"provider"`
+	// Hostname (whatsapp) is the SIP hostname registered with Meta
+	// (calling.sip.servers[].hostname): the host of our From and Contact,
+	// and the realm of our digest challenge to Meta's INVITEs.
+	Hostname string `yaml:"hostname"`
+	// Number (whatsapp) is the business phone number, E.164 (+31612345678):
+	// the From user of our INVITEs; its digits are the digest username.
+	Number string `yaml:"number"`
+	// ChallengeInbound (whatsapp): answer Meta's INVITEs with a 407 digest
+	// challenge (username number, the trunk's password) before accepting
+	// them. Default: on when password is set.
+	ChallengeInbound *bool `yaml:"challenge_inbound"`
 }
+
+// ProviderWhatsApp is Trunk.Provider for Meta's WhatsApp SIP side.
+const ProviderWhatsApp = "whatsapp"
+
+// IsWhatsApp reports whether t is Meta's WhatsApp Business Calling SIP side.
+func (t *Trunk) IsWhatsApp() bool { return t != nil && strings.EqualFold(t.Provider, ProviderWhatsApp) }
+
+// DigestUser is the digest username toward the trunk: username, or for
+// WhatsApp the business number's digits without "+" (Meta's rule).
+func (t *Trunk) DigestUser() string {
+	if t.IsWhatsApp() && t.Username == "" {
+		return strings.TrimPrefix(t.Number, "+")
+	}
+	return t.Username
+}
+
+// ChallengesInbound reports whether Meta's INVITEs are digest-challenged.
+func (t *Trunk) ChallengesInbound() bool {
+	if t.ChallengeInbound != nil {
+		return *t.ChallengeInbound
+	}
+	return t.Password != ""
+}
+
+// String redacts the password.
+func (t Trunk) String() string {
+	t.Password = redact(t.Password)
+	type plain Trunk // no String method: no recursion
+	return fmt.Sprintf("%+v", plain(t))
+}
+
+// GoString redacts the password in %#v.
+func (t Trunk) GoString() string { return t.String() }
+
+// LogValue redacts the password in slog output.
+func (t Trunk) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", t.Name), slog.String("uri", t.URI), slog.String("transport", t.Transport),
+		slog.String("provider", t.Provider), slog.String("username", t.Username), slog.String("password", redact(t.Password)))
+}
+
+// e164 is a business number as Meta wants it: "+", then 7-15 digits.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // RTP configures the SIP-side media ports.
 type RTP struct {
@@ -244,6 +304,21 @@ func LoadFile(path string, environ []string) (*Config, error) {
 }
 
 func (t *Trunk) applyDefaults() {
+	if t.IsWhatsApp() {
+		// Meta's side: wa.meta.vc:5061 over TLS, Opus (docs/whatsapp.md)
+		if t.URI == "" {
+			t.URI = "sip:wa.meta.vc:5061"
+		}
+		if t.Transport == "" {
+			t.Transport = "tls"
+		}
+		if t.SRTP == "" {
+			t.SRTP = "sdes"
+		}
+		if len(t.Codecs) == 0 {
+			t.Codecs = []string{"opus"}
+		}
+	}
 	if t.Transport == "" {
 		t.Transport = "udp"
 	}
@@ -542,6 +617,7 @@ func (c *Config) Validate() error {
 				add(fmt.Sprintf("%s.inbound_from[%d]", key, j), "%v", err)
 			}
 		}
+		t.validateWhatsApp(key, add)
 	}
 	if c.SIP.DefaultTo != "" && !names[c.SIP.DefaultTo] {
 		add("sip.default_trunk", "no trunk named %q", c.SIP.DefaultTo)
@@ -656,4 +732,50 @@ func ParseTrunkURI(s string) (TrunkURI, error) {
 		return TrunkURI{}, fmt.Errorf("bad host in %q", s)
 	}
 	return TrunkURI{Host: host, Port: port}, nil
+}
+
+// validateWhatsApp checks a provider: whatsapp trunk against Meta's SIP
+// contract (docs/whatsapp.md): TLS only, SDES-SRTP (DTLS-SRTP with ICE is not
+// implemented over SIP), Opus, no REGISTER (Meta answers 403), no video.
+func (t *Trunk) validateWhatsApp(key string, add func(key, format string, a ...any)) {
+	switch {
+	case t.Provider == "":
+		if t.Hostname != "" || t.Number != "" || t.ChallengeInbound != nil {
+			add(key+".provider", "hostname, number and challenge_inbound need provider: whatsapp")
+		}
+		return
+	case !t.IsWhatsApp():
+		add(key+".provider", "must be empty or whatsapp, not %q", t.Provider)
+		return
+	}
+	if t.Hostname == "" {
+		add(key+".hostname", "is required with provider: whatsapp (the SIP hostname registered with Meta)")
+	} else if _, err := parseSIPHostPort(t.Hostname); err != nil || strings.Contains(t.Hostname, ":") {
+		add(key+".hostname", "must be a host name without port, not %q", t.Hostname)
+	}
+	if !e164.MatchString(t.Number) {
+		add(key+".number", "must be the business number in E.164 (+ and 7-15 digits), not %q", t.Number)
+	}
+	if t.Password == "" {
+		add(key+".password", "is required with provider: whatsapp (GET /{phone-number-id}/settings?include_sip_credentials=true)")
+	}
+	if t.Transport != "tls" {
+		add(key+".transport", "must be tls with provider: whatsapp (Meta speaks SIP over TLS only)")
+	}
+	if t.SRTP != "sdes" {
+		add(key+".srtp", "must be sdes with provider: whatsapp (set srtp_key_exchange_protocol SDES at Meta; DTLS-SRTP over SIP is not supported yet)")
+	}
+	if t.Register {
+		add(key+".register", "must be off with provider: whatsapp (Meta answers REGISTER with 403)")
+	}
+	if t.Video {
+		add(key+".video", "must be off with provider: whatsapp (WhatsApp business calls carry audio only)")
+	}
+	opus := false
+	for _, c := range t.Codecs {
+		opus = opus || strings.EqualFold(c, "opus")
+	}
+	if !opus {
+		add(key+".codecs", "must include opus with provider: whatsapp")
+	}
 }

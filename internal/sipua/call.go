@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/leg"
 	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/sdp"
@@ -96,6 +97,8 @@ type Call struct {
 	final      chan *sip.Response // inbound: a rejection for the INVITE handler to send
 	finalSent  chan struct{}      // inbound: closed when Answer sent its 200 (and saw the ACK)
 	cancelRing context.CancelFunc
+	wa         *WhatsAppInfo // WhatsApp call (whatsapp.go); nil otherwise
+	waTrunk    *config.Trunk // its provider: whatsapp trunk
 
 	done      chan struct{}
 	endOnce   sync.Once
@@ -375,11 +378,11 @@ func (c *Call) Hangup(ctx context.Context, code int, reason string) {
 		c.reject(code, reason)
 		return
 	case server != nil && state >= StateActive:
-		if err := server.Bye(ctx); err != nil {
+		if err := c.sendBye(ctx, server, nil); err != nil {
 			c.log.Debug("BYE failed", "err", err)
 		}
 	case client != nil && state >= StateActive:
-		if err := client.Bye(ctx); err != nil {
+		if err := c.sendBye(ctx, nil, client); err != nil {
 			c.log.Debug("BYE failed", "err", err)
 		}
 	case c.Direction == Outbound:
@@ -405,6 +408,10 @@ func (c *Call) OnHold() bool {
 // SetHold puts the far end on hold (sendonly) or resumes it (sendrecv) by re-INVITE.
 func (c *Call) SetHold(ctx context.Context, hold bool) error {
 	c.mu.Lock()
+	if c.wa != nil {
+		c.mu.Unlock()
+		return ErrReinviteRefused
+	}
 	if c.state != StateActive && c.state != StateHeld {
 		c.mu.Unlock()
 		return errors.New("sipua: call not established")
@@ -609,6 +616,7 @@ func (c *Call) sendInfoDTMF(ctx context.Context, d rune) error {
 
 func (c *Call) remoteBye(req *sip.Request) {
 	c.log.Info("remote BYE")
+	c.waBye(req)
 	c.hungUp.Store(true)
 	c.end(200, "Remote hangup")
 }
@@ -651,6 +659,9 @@ func (c *Call) keyStream(s *rtpStream, m *sdp.Media) error {
 
 // contact is our Contact for this call's dialog (its transport's listener).
 func (c *Call) contact() sip.ContactHeader {
+	if t := c.waTrunk; t != nil {
+		return c.ua.waContact(t)
+	}
 	transport := "udp"
 	if c.invite != nil {
 		transport = c.invite.Transport()

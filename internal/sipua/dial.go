@@ -137,6 +137,9 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		}
 	}
 	audio = append(audio, sdp.TelEvent8k)
+	if o.Trunk.IsWhatsApp() {
+		audio = waCodecs(o.Trunk)
+	}
 	var video []sdp.Codec
 	if c.video != nil {
 		video = []sdp.Codec{sdp.H264, sdp.VP8}
@@ -161,27 +164,39 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	if fromName == "" {
 		fromName = o.FromName
 	}
-	from := &sip.FromHeader{DisplayName: fromName, Address: sip.Uri{Scheme: "sip", User: fromUser, Host: u.host}, Params: sip.NewParams()}
 	c.localTag = sip.GenerateTagN(16)
-	from.Params.Add("tag", c.localTag)
-	req.AppendHeader(from)
 	cid := sip.CallIDHeader(callID)
-	req.AppendHeader(&cid)
-	ct := u.contactFor(fromUser, o.Trunk.Transport)
-	req.AppendHeader(&ct)
-	req.AppendHeader(sip.NewHeader("Allow", allowHeader))
-	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	if o.Trunk.IsWhatsApp() {
+		// Meta's shape (whatsapp.go): no session timer, no caller-ID choice
+		if err := u.prepareWhatsAppInvite(req, c, o.Trunk); err != nil {
+			c.end(500, "WhatsApp trunk")
+			return nil, err
+		}
+		req.AppendHeader(&cid)
+	} else {
+		from := &sip.FromHeader{DisplayName: fromName, Address: sip.Uri{Scheme: "sip", User: fromUser, Host: u.host}, Params: sip.NewParams()}
+		from.Params.Add("tag", c.localTag)
+		req.AppendHeader(from)
+		req.AppendHeader(&cid)
+		ct := u.contactFor(fromUser, o.Trunk.Transport)
+		req.AppendHeader(&ct)
+		req.AppendHeader(sip.NewHeader("Allow", allowHeader))
+		req.AppendHeader(sip.NewHeader("Supported", "timer"))
+		c.From = from.Address
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	for _, h := range o.Headers {
 		req.AppendHeader(h)
 	}
 	req.SetBody(offer)
-	c.From = from.Address
 
 	u.addCall(c)
 	c.audio.start()
 	if c.video != nil {
 		c.video.start()
+	}
+	if c.wa != nil {
+		u.goSafe(c, c.waKeepMedia)
 	}
 	ring, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.SIP.RingTime)
 	c.mu.Lock()
@@ -237,9 +252,14 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 		}
 	}
 	var err error
+	user, pass := t.Username, t.Password
+	waAuth := t.IsWhatsApp() // Meta's digest is answered by waAuthenticate
+	if waAuth {
+		user, pass = "", ""
+	}
 	for attempt := 0; ; attempt++ {
 		err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{
-			Username: t.Username, Password: t.Password,
+			Username: user, Password: pass,
 			OnResponse: func(res *sip.Response) error {
 				if res.StatusCode == 100 {
 					c.setState(StateTrying, 100, res.Reason)
@@ -248,6 +268,20 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 				return nil
 			},
 		})
+		var de *sipgo.ErrDialogResponse
+		if waAuth && errors.As(err, &de) && (de.Res.StatusCode == 407 || de.Res.StatusCode == 401) && !c.hungUp.Load() {
+			waAuth = false // once: a second challenge is a refusal
+			ndlg, aerr := c.waAuthenticate(ctx, t, dlg, de.Res)
+			if aerr != nil {
+				c.log.Warn("WhatsApp digest failed", "err", aerr)
+				break
+			}
+			dlg = ndlg
+			c.mu.Lock()
+			c.client = dlg
+			c.mu.Unlock()
+			continue
+		}
 		// sipgo gives up after 10 responses; an ACD that keeps sending 180/183
 		// while a caller queues is normal, so wait on
 		if err == nil || !strings.Contains(err.Error(), "more than 10 responses") || attempt > 1000 {
@@ -270,6 +304,7 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 		return
 	}
 	res := dlg.InviteResponse
+	c.waAnswered(res)
 	if to := res.To(); to != nil {
 		tag, _ := to.Params.Get("tag")
 		c.mu.Lock()

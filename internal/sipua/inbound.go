@@ -44,7 +44,15 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 400, "Bad Request")
 		return
 	}
+	// WhatsApp (whatsapp.go): TLS only, our digest challenge, SDES media
+	wa, answered := u.waInbound(req, tx, src)
+	if answered {
+		return
+	}
 	who, ok := u.acl.Match(src)
+	if wa != nil {
+		who, ok = wa.Name, true
+	}
 	if !ok {
 		u.metrics.InviteRejected("forbidden")
 		u.log.Warn("INVITE refused: source not allowed", "source", src.String(), "to", req.Recipient.String())
@@ -92,7 +100,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if offer != nil {
 		prefs = offerOrder(offer.First("audio"))
 	}
-	c, err := u.newCall(Inbound, cid.Value(), video && u.cfg.WebRTC.Video, prefs)
+	c, err := u.newCall(Inbound, cid.Value(), video && u.cfg.WebRTC.Video && wa == nil, prefs)
 	if err != nil {
 		u.metrics.InviteRejected("no_ports")
 		u.respond(tx, req, 503, "Service Unavailable")
@@ -118,6 +126,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			c.Headers[name] = h.Value()
 		}
 	}
+	if wa != nil {
+		c.waAccept(wa, req)
+	}
 	c.answerCh = make(chan struct{})
 	c.final = make(chan *sip.Response, 1)
 	c.finalSent = make(chan struct{})
@@ -135,6 +146,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.audio.start()
 	if c.video != nil {
 		c.video.start()
+	}
+	if c.wa != nil {
+		u.goSafe(c, c.waKeepMedia)
 	}
 	_ = dlg.Respond(100, "Trying", nil)
 	c.log.Info("INVITE received", "from", c.From.String(), "to", c.To.String(), "source", src.String(), "via", who, "late_offer", c.lateOffer)
@@ -210,7 +224,11 @@ func (c *Call) Answer(ctx context.Context) error {
 	}
 	res := sip.NewResponseFromRequest(c.server.InviteRequest, 200, "OK", body)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(sip.NewHeader("Allow", allowHeader))
+	if c.wa != nil {
+		res.AppendHeader(sip.NewHeader("Allow", waAllow))
+	} else {
+		res.AppendHeader(sip.NewHeader("Allow", allowHeader))
+	}
 	ct := c.contact()
 	res.AppendHeader(&ct)
 	if se := c.invite.GetHeader("Session-Expires"); se != nil {

@@ -57,23 +57,25 @@ func (noMetrics) SIPRefused(string, string) {}
 
 // UA is the SIP user agent of one hub.
 type UA struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	cli     *sipgo.Client   // UDP: requests leave from the listening socket
-	dua     *sipgo.DialogUA // dialogs over UDP
-	cliTCP  *sipgo.Client   // TCP/TLS: new connections from ephemeral ports
-	duaTCP  *sipgo.DialogUA // dialogs over TCP/TLS
-	guard   *sipguard.Guard
-	udp     *sipguard.PacketConn
-	acl     auth.ACL
-	pool    *rtpport.Pool
-	handler Handler
-	metrics Metrics
-	host    string
-	port    int
-	mediaIP netip.Addr
+	cfg      *config.Config
+	log      *slog.Logger
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	cli      *sipgo.Client   // UDP: requests leave from the listening socket
+	dua      *sipgo.DialogUA // dialogs over UDP
+	cliTCP   *sipgo.Client   // TCP/TLS: new connections from ephemeral ports
+	duaTCP   *sipgo.DialogUA // dialogs over TCP/TLS
+	guard    *sipguard.Guard
+	udp      *sipguard.PacketConn
+	acl      auth.ACL
+	waACL    auth.ACL // the addresses of provider: whatsapp trunks (whatsapp.go)
+	nonceKey [32]byte // keys the nonces of our digest challenges to Meta
+	pool     *rtpport.Pool
+	handler  Handler
+	metrics  Metrics
+	host     string
+	port     int
+	mediaIP  netip.Addr
 
 	mu        sync.Mutex
 	calls     map[string][]*Call // by Call-ID (two when a proxy loops our own INVITE back to us)
@@ -96,7 +98,7 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 		m = noMetrics{}
 	}
 	u := &UA{cfg: cfg, log: log, pool: pool, handler: h, metrics: m, calls: map[string][]*Call{}, host: cfg.SIP.Host,
-		recent: map[string]struct{}{}, regIDs: map[string]struct{}{}}
+		recent: map[string]struct{}{}, regIDs: map[string]struct{}{}, nonceKey: newNonceKey()}
 	lim := cfg.SIP.Limits
 	u.inviteLim = sipguard.NewLimiter(lim.InviteRate, 2*lim.InviteRate, 0)
 	u.maxCalls = lim.MaxCalls
@@ -138,6 +140,9 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 					return nil, err
 				}
 				u.acl.Add(t.Name, p)
+				if t.IsWhatsApp() {
+					u.waACL.Add(t.Name, p)
+				}
 			}
 			continue
 		}
@@ -150,6 +155,9 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 		for _, a := range addrs {
 			a = a.Unmap()
 			u.acl.Add(t.Name, netip.PrefixFrom(a, a.BitLen()))
+			if t.IsWhatsApp() {
+				u.waACL.Add(t.Name, netip.PrefixFrom(a, a.BitLen()))
+			}
 		}
 	}
 	slg := slog.New(sipgoLog{log.Handler()}).With("component", "sipgo")
