@@ -244,6 +244,7 @@ type createSessionReq struct {
 	Channel  string            `json:"channel"` // how the join link goes out: copy (default), sms, email, whatsapp
 	TTL      string            `json:"ttl"`
 	Context  map[string]string `json:"context"`
+	WhatsApp waCallReq         `json:"whatsapp"` // mode whatsapp: the business-initiated call
 }
 
 type createSessionResp struct {
@@ -282,8 +283,16 @@ func (h *Hub) apiCreateSession(w http.ResponseWriter, r *http.Request) {
 			mode = session.ModeReverse
 		}
 	}
+	if mode == session.ModeWhatsApp {
+		if err := checkCustomer(req.Customer); err != nil {
+			writeErr(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		h.apiWhatsAppCall(w, r, req)
+		return
+	}
 	if mode != session.ModeForward && mode != session.ModeReverse {
-		writeErr(w, http.StatusBadRequest, "bad_request", "mode must be forward or reverse (appointments: POST /v1/appointments)")
+		writeErr(w, http.StatusBadRequest, "bad_request", "mode must be forward, reverse or whatsapp (appointments: POST /v1/appointments)")
 		return
 	}
 	if req.Context != nil && req.Customer.Context == nil {

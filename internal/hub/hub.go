@@ -260,6 +260,7 @@ type state struct {
 	drops        int           // how many times (each drop has its own grace timer)
 	ringback     chan struct{} // reverse from a desk phone: closed when the customer joins
 	wa           *waCall       // WhatsApp mode: the customer's WhatsApp call
+	waDial       *waDial       // WhatsApp mode: a business-initiated call to place once an agent has the session
 	position     int
 	ewt          time.Duration
 	timedOut     map[string]int       // SIP legs the hub hung up for want of media (→ 408)
@@ -913,6 +914,12 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 	t.transfer = ""
 	s.Update(func(in *session.Info) { in.Agent = &session.AgentRef{ID: o.agent, Name: name}; in.Transfer = "" })
 	t.agentWaiting = ""
+	if t.waDial != nil && s.Leg(t.custLeg) == nil {
+		// a business-initiated WhatsApp call: the agent is here, call the user
+		h.waPlace(s)
+		h.notifyAgents(s)
+		return nil
+	}
 	if s.Leg(t.custLeg) == nil && s.Info().Mode == session.ModeReverse {
 		// a reverse session: the agent waits for the customer to open the link
 		_ = s.SetState(session.StateWaiting, map[string]any{"agent": o.agent, "for": "customer"})

@@ -41,11 +41,13 @@ type WhatsApp interface {
 // waCall is a session's WhatsApp call (session goroutine, except the atomics).
 type waCall struct {
 	pnid, id string
-	user     string // wa_id (or BSUID)
-	leg      string // the WhatsApp leg's id
-	answer   string // the hub's SDP answer: pre_accept and accept carry the same
-	browser  string // the customer's browser leg that added video (voice stays on WhatsApp)
+	user     string      // wa_id (or BSUID)
+	leg      string      // the WhatsApp leg's id
+	answer   string      // the hub's SDP answer: pre_accept and accept carry the same
+	browser  string      // the customer's browser leg that added video (voice stays on WhatsApp)
 	sip      *sipua.Call // SIP signalling: Meta's INVITE (accept = 200 OK, end = BYE by the leg)
+	business bool        // business-initiated: Meta's answer comes by webhook
+	rejected bool        // business-initiated: the user declined (status REJECTED)
 
 	acceptSent bool
 	accepted   atomic.Bool // Meta answered accept: media may flow
@@ -128,7 +130,7 @@ func (h *Hub) SetWhatsApp(w WhatsApp) { h.wa = w }
 func (x waHandler) CallConnect(ev whatsapp.CallEvent) {
 	h := x.h
 	if ev.Direction != whatsapp.UserInitiated {
-		h.waBusinessConnect(ev)
+		h.waBusinessAnswer(ev)
 		return
 	}
 	h.waIncoming(ev)
@@ -138,7 +140,12 @@ func (x waHandler) CallStatus(ev whatsapp.StatusEvent) {
 	h := x.h
 	sid := h.waCalls.get(ev.CallID)
 	if s := h.Session(sid); s != nil {
-		s.Do(func() { s.Record("whatsapp.status", "", map[string]any{"status": ev.Status}) })
+		s.Do(func() {
+			s.Record("whatsapp.status", "", map[string]any{"status": ev.Status})
+			if c := st(s).wa; c != nil && ev.Status == whatsapp.StatusRejected {
+				c.rejected = true
+			}
+		})
 	}
 }
 
@@ -173,7 +180,13 @@ func (x waHandler) CallTerminate(ev whatsapp.TerminateEvent) {
 		}
 		_ = s.RemoveLeg(c.leg, 200, "WhatsApp call ended")
 		code, reason := 200, "Customer hung up"
-		if s.State() != session.StateActive {
+		switch {
+		case s.State() == session.StateActive:
+		case c.business && c.rejected:
+			code, reason = 603, "Customer declined"
+		case c.business:
+			code, reason = 480, "No answer"
+		default:
 			code, reason = 487, "Customer abandoned"
 		}
 		if t.custLeg != c.leg {
@@ -183,19 +196,44 @@ func (x waHandler) CallTerminate(ev whatsapp.TerminateEvent) {
 	})
 }
 
-func (x waHandler) PermissionReply(ev whatsapp.PermissionEvent) {}
+func (x waHandler) PermissionReply(ev whatsapp.PermissionEvent) { x.h.waPermissionReply(ev) }
 
 func (x waHandler) Message(m whatsapp.InboundMessage) {
 	h := x.h
-	// an inbound message of a user whose call is live goes to its history
+	// an inbound message of a user with a live session goes to its history
+	live := false
 	for _, in := range h.Sessions() {
 		if in.Mode != session.ModeWhatsApp || in.Customer.Context["whatsapp"] != m.User() {
 			continue
 		}
 		if s := h.Session(in.ID); s != nil {
-			s.Do(func() { s.Record("whatsapp.message", "", map[string]any{"type": m.Type, "text": m.Text}) })
+			live = true
+			s.Do(func() { s.Record("whatsapp.message", "", map[string]any{"type": m.Type, "text": clip(m.Text, 512)}) })
 		}
 	}
+	if live || m.Keyword == "" || h.isDraining() {
+		return
+	}
+	// a configured keyword ("call me"): the chat becomes a call, served by
+	// the number's entry point — the permission flow first when needed
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cust := session.Customer{Name: m.Contact.Name, Context: map[string]string{"keyword": m.Keyword}}
+	s, perm, err := h.startBusinessCall(ctx, m.PhoneNumberID, m.User(), "", cust, "", "", false)
+	if err != nil {
+		h.log.Info("WhatsApp: a chat escalation could not start", "keyword", m.Keyword, "err", err)
+		return
+	}
+	s.Do(func() {
+		s.Record("whatsapp.escalated", "", map[string]any{"keyword": m.Keyword, "text": clip(m.Text, 512), "permission": perm})
+	})
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 func (x waHandler) MessageStatus(st notify.WhatsAppStatus) {
@@ -395,11 +433,6 @@ func (h *Hub) waAccept(s *session.Session, why string) {
 	})
 }
 
-// waBusinessConnect: Meta's answer to a business-initiated call.
-func (h *Hub) waBusinessConnect(ev whatsapp.CallEvent) {
-	h.log.Info("WhatsApp: business-initiated connect for an unknown call", "call", ev.CallID)
-}
-
 // waCompanion: the customer of a WhatsApp call opened the video link: the
 // browser joins with its camera, in an audio group of its own, so that the
 // voice stays on WhatsApp (session goroutine).
@@ -571,7 +604,9 @@ func (h *Hub) waNumberFor(w *sipua.WhatsAppInfo) (config.WhatsAppNumber, bool) {
 			return n, true
 		}
 	}
-	if nb, ok := h.wa.(interface{ NumberByPhone(string) (config.WhatsAppNumber, bool) }); ok && w.Business != "" {
+	if nb, ok := h.wa.(interface {
+		NumberByPhone(string) (config.WhatsAppNumber, bool)
+	}); ok && w.Business != "" {
 		return nb.NumberByPhone(w.Business)
 	}
 	return config.WhatsAppNumber{}, false
