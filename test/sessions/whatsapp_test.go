@@ -1,0 +1,188 @@
+package sessions
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/notify/notifytest"
+	"github.com/split-hub/split/internal/testutil"
+)
+
+// WhatsApp mode against the contract fake of Meta (notifytest): the Graph
+// calling endpoints, signed webhooks and a Meta media peer in pion that
+// behaves as Meta's relay is documented to (ICE-lite, DTLS server, Opus PT
+// 111 + telephone-event PT 126). Tones are asserted by frequency both ways.
+
+const (
+	toneWhatsApp = 852.0
+	waUser       = "+16505551234"
+	waVerify     = "verify-me"
+)
+
+var tonesWA = []float64{toneWhatsApp, toneCustomer, toneAgent1, toneAgent2}
+
+// chatPlatform is the company's chat platform behind the hub: it records
+// every delivery the hub forwards.
+type chatPlatform struct {
+	mu   sync.Mutex
+	got  [][]byte
+	sigs []string
+	srv  *httptest.Server
+}
+
+func startChatPlatform(t *testing.T) *chatPlatform {
+	cp := &chatPlatform{}
+	cp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		cp.mu.Lock()
+		cp.got = append(cp.got, b)
+		cp.sigs = append(cp.sigs, r.Header.Get("X-Hub-Signature-256"))
+		cp.mu.Unlock()
+	}))
+	t.Cleanup(cp.srv.Close)
+	return cp
+}
+
+func (cp *chatPlatform) deliveries() ([][]byte, []string) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return append([][]byte(nil), cp.got...), append([]string(nil), cp.sigs...)
+}
+
+// waConfig adds the fake's business number to cfg: its calls come in at
+// the entry point "whatsapp", served by the built-in queue.
+func waConfig(cfg *config.Config, f *notifytest.WhatsAppFake, forward string) {
+	cfg.WhatsApp = &config.WhatsApp{BaseURL: f.URL, Version: f.Version, AppSecret: f.AppSecret, VerifyToken: waVerify,
+		Forward: config.WhatsAppForward{URL: forward},
+		Numbers: []config.WhatsAppNumber{{PhoneNumberID: f.PhoneNumberID, Number: "+15550783881", AccessToken: f.AccessToken, Entry: "whatsapp"}}}
+	cfg.Sessions.Routes = append([]config.Route{{Name: "whatsapp", Entry: "whatsapp", Target: "queue:default"}}, cfg.Sessions.Routes...)
+}
+
+func subscribe(t *testing.T, ctx context.Context, f *notifytest.WhatsAppFake, h *testutil.Hub) {
+	t.Helper()
+	if err := f.Subscribe(ctx, h.URL+"/v1/whatsapp/webhook", waVerify); err != nil {
+		t.Fatalf("webhook verification: %v", err)
+	}
+}
+
+// TestWhatsAppUserCallToAgent: a WhatsApp user calls; the hub pre-accepts
+// at once, routes the call to the built-in queue, accepts (with the same
+// answer) only when the agent answers, and bridges Opus (WhatsApp) to the
+// console's PCMU both ways. The chat platform behind the hub receives every
+// delivery byte for byte with Meta's signature. The user hangs up: the
+// agent is told, the session ends "Customer hung up".
+func TestWhatsAppUserCallToAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := notifytest.StartWhatsApp(t)
+	cp := startChatPlatform(t)
+	cfg := hubConfig(t, 22000, t.TempDir())
+	waConfig(cfg, f, cp.srv.URL)
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	subscribe(t, ctx, f, h)
+	a := api{t, h.URL}
+
+	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ag.Close()
+	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
+		if err := ag.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
+		t.Fatal(err)
+	}
+
+	call, err := f.UserCalls(ctx, waUser, "Sheena Nelson", notifytest.WithToneHz(toneWhatsApp), notifytest.WithCTAPayload("conv=123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pre-accepted while the console rings; not accepted before the agent answers
+	waitUntil(t, 10*time.Second, "pre_accept", func() bool { return call.HasAction("pre_accept") })
+	if call.HasAction("accept") {
+		t.Fatal("the hub accepted the WhatsApp call before anybody answered")
+	}
+	_, s := a.do("GET", "/v1/sessions/"+o.Session, nil)
+	cust, _ := s["customer"].(map[string]any)
+	if s["mode"] != "whatsapp" || cust["name"] != "Sheena Nelson" || cust["contact"] != waUser {
+		t.Errorf("the session: %v", s)
+	}
+	if ctxm, _ := cust["context"].(map[string]any); ctxm["cta_payload"] != "conv=123" || ctxm["whatsapp"] != strings.TrimPrefix(waUser, "+") {
+		t.Errorf("the session's customer context: %v", cust)
+	}
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.WaitAccepted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, act := range call.Actions() {
+		if act.ErrorCode != 0 {
+			t.Errorf("Meta refused %s: %d %s", act.Action, act.ErrorCode, act.Details)
+		}
+	}
+	if err := call.Peer().WaitTone(ctx, toneAgent1, 30); err != nil {
+		t.Fatalf("the agent's voice at the WhatsApp user: %v (stats %+v)", err, call.Peer().Stats())
+	}
+	waitUntil(t, 10*time.Second, "the WhatsApp user's voice at the agent", func() bool { return ag.DominantHz(tonesWA) == toneWhatsApp })
+	if got := o.Session; got == "" {
+		t.Fatal("no session in the offer")
+	}
+	if err := call.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "ended" && m.Session == o.Session }); err != nil {
+		t.Fatalf("the agent was not told: %v", err)
+	}
+	waitUntil(t, 10*time.Second, "the session's end", func() bool {
+		_, s := a.do("GET", "/v1/sessions/"+o.Session, nil)
+		return s["state"] == "ended"
+	})
+	_, s = a.do("GET", "/v1/sessions/"+o.Session, nil)
+	if s["cause_code"] != float64(200) || s["cause"] != "Customer hung up" {
+		t.Errorf("ended with %v %v", s["cause_code"], s["cause"])
+	}
+	if call.HasAction("terminate") {
+		t.Error("the hub sent terminate for a call the user ended")
+	}
+	// every delivery reached the chat platform, byte for byte, with Meta's signature
+	waitUntil(t, 10*time.Second, "the chat platform's copies", func() bool {
+		got, _ := cp.deliveries()
+		return len(got) >= len(f.Webhooks())
+	})
+	got, sigs := cp.deliveries()
+	for i, b := range got {
+		mac := hmac.New(sha256.New, []byte(f.AppSecret))
+		mac.Write(b)
+		if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); sigs[i] != want {
+			t.Errorf("forwarded delivery %d: signature %q does not match its bytes", i, sigs[i])
+		}
+	}
+	if len(got) == 0 {
+		t.Error("nothing was forwarded to the chat platform")
+	}
+}
