@@ -145,7 +145,7 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 		}
 	}
 	if h.notifier == nil {
-		n, err := newLinkNotifier(h, d.Config.Sessions.Notify, d.Log)
+		n, err := newLinkNotifier(h, linkNotify(d.Config), d.Log)
 		if err != nil {
 			a.Close()
 			return nil, err

@@ -39,6 +39,9 @@ func (h *Hub) agentInvite(c *conn, m inFrame) error {
 	if !h.limiter.allow("invite|"+c.identity, 20) {
 		return fmt.Errorf("%w: too many invitations; wait a minute", errUnavailableErr)
 	}
+	if m.Channel == "whatsapp-call" {
+		return h.waAgentCall(c, m) // a WhatsApp voice call, not a link
+	}
 	to := strings.TrimSpace(m.To)
 	if ch := m.Channel; ch != "email" && !strings.Contains(to, "@") && to != "" {
 		to = h.e164(to)

@@ -611,3 +611,22 @@ func (h *Hub) waNumberFor(w *sipua.WhatsAppInfo) (config.WhatsAppNumber, bool) {
 	}
 	return config.WhatsAppNumber{}, false
 }
+
+// linkNotify is the link-delivery configuration: sessions.notify, whose
+// WhatsApp sender defaults to the first number of the whatsapp: section
+// (the video link of a WhatsApp call goes to the same chat).
+func linkNotify(c *config.Config) config.Notify {
+	n := c.Sessions.Notify
+	if n.WhatsApp != nil || c.WhatsApp == nil {
+		return n
+	}
+	w := c.WhatsApp.WithDefaults()
+	for _, num := range w.Numbers {
+		if num.AccessToken != "" {
+			n.WhatsApp = &config.WhatsAppConfig{BaseURL: w.BaseURL, Version: w.Version, PhoneNumberID: num.PhoneNumberID,
+				AccessToken: num.AccessToken, AppSecret: w.AppSecret, VerifyToken: w.VerifyToken}
+			break
+		}
+	}
+	return n
+}

@@ -351,3 +351,32 @@ func (h *Hub) writeWAErr(w http.ResponseWriter, err error) {
 	}
 	h.writeHubErr(w, err)
 }
+
+// waAgentCall: the console's "invite" with channel whatsapp-call — the
+// agent calls a WhatsApp user; their console rings when the call can be
+// placed (at once, or after the user's permission).
+func (h *Hub) waAgentCall(c *conn, m inFrame) error {
+	if h.wa == nil {
+		return fmt.Errorf("%w: WhatsApp calling is not configured", errBadRequest)
+	}
+	user, err := waUserKey(h.e164(strings.TrimSpace(m.To)))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	pnid, err := h.waCallingNumber("")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, perm, err := h.startBusinessCall(ctx, pnid, user, "console", session.Customer{Name: m.Name}, "agent:"+c.identity, "", true)
+	var nc *waNotAllowed
+	if errors.As(err, &nc) {
+		return fmt.Errorf("%w: %v", errConflict, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: WhatsApp refused: %v", errUnavailableErr, err)
+	}
+	c.send(invitedMsg{Type: "invited", Session: s.ID, Channel: "whatsapp-call", To: "+" + user, Delivery: perm})
+	return nil
+}

@@ -679,6 +679,15 @@ function escalate(to) {
 
 function showInvited(m) {
   app.invited = m;
+  if (m.channel === 'whatsapp-call') {
+    // a WhatsApp voice call: no link; the console rings once the call can be placed
+    const waiting = m.delivery === 'requested'
+      ? 'asked for permission to call (the console rings when the customer accepts)'
+      : 'calling — the console rings now';
+    el.inviteResult.textContent = `WhatsApp call to ${m.to}: ${waiting}.`;
+    setStatus(`WhatsApp call to ${m.to}: ${waiting}.`);
+    return;
+  }
   const how = { sms: 'by SMS', whatsapp: 'by WhatsApp', email: 'by e-mail', copy: '— copy it' }[m.channel] || '';
   el.inviteResult.textContent = '';
   const text = document.createElement('span');
