@@ -2,6 +2,7 @@
 //
 //	split [serve] [--config split.yaml]   run the hub (default)
 //	split config check [--config f]       validate a configuration and exit
+//	split whatsapp settings [--config f] [--push]  show (and push) the WhatsApp calling settings
 //	split version
 package main
 
@@ -48,6 +49,8 @@ func run(args []string) int {
 		}
 		fmt.Printf("configuration OK (%d trunks)\n", len(cfg.SIP.Trunks))
 		return 0
+	case "whatsapp":
+		return whatsappCmd(args, os.Stdout, os.Stderr)
 	case "serve":
 		cfg, err := load(args)
 		if err != nil {
@@ -102,7 +105,7 @@ func run(args []string) int {
 		}
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "split: unknown command %q (serve, config check, version)\n", cmd)
+		fmt.Fprintf(os.Stderr, "split: unknown command %q (serve, config check, whatsapp settings, version)\n", cmd)
 		return 2
 	}
 }

@@ -39,6 +39,7 @@ var suite = []suiteTest{
 	{"CloseIdempotent", false, testCloseIdempotent},
 	{"JoinLinks", false, testJoinLinks},
 	{"LiveSessionsOf", false, testLiveSessionsOf},
+	{"WhatsApp", false, testWhatsApp},
 	{"SurvivesReopen", true, testSurvivesReopen},
 	{"MigrationsIdempotent", true, testMigrationsIdempotent},
 	{"ConcurrentOpen", true, testConcurrentOpen},
