@@ -143,6 +143,13 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		// closed after the hub: the hub's last terminates go through it
 		defer svc.Close()
 		hb.SetWhatsApp(svc)
+		m.WhatsAppWebhook([]string{"received", "refused", "malformed", "duplicate", "stale", "late_connect", "unrouted", "queue_full",
+			"forwarded", "forward_retry", "dead_letter", "event"}, func() map[string]uint64 {
+			s := svc.Stats()
+			return map[string]uint64{"received": s.Received, "refused": s.Refused, "malformed": s.Malformed, "duplicate": s.Duplicates,
+				"stale": s.Stale, "late_connect": s.LateConnects, "unrouted": s.Unrouted, "queue_full": s.QueueFull, "forwarded": s.Forwarded,
+				"forward_retry": s.ForwardRetries, "dead_letter": s.DeadLetters, "event": s.Events}
+		})
 	}
 	// The SIP listeners outlive the first signal: a draining hub still needs
 	// BYEs, re-INVITEs and ACKs of its active calls. ua.Close stops them.

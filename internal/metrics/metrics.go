@@ -48,6 +48,18 @@ func (m *Metrics) PortsInUse(f func() float64) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "split_rtp_port_pairs_in_use", Help: "SIP-side RTP/RTCP port pairs in use."}, f))
 }
 
+// WhatsAppWebhook reports what the WhatsApp webhook endpoint did, as one
+// counter per outcome (split_whatsapp_webhook_total{outcome}); f returns
+// the running totals by outcome.
+func (m *Metrics) WhatsAppWebhook(outcomes []string, f func() map[string]uint64) {
+	for _, o := range outcomes {
+		o := o
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "split_whatsapp_webhook_total",
+			Help: "WhatsApp webhook deliveries and events, by outcome (docs/whatsapp.md).", ConstLabels: prometheus.Labels{"outcome": o}},
+			func() float64 { return float64(f()[o]) }))
+	}
+}
+
 // Handler serves the registry.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
