@@ -42,6 +42,8 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.HandleFunc("GET /v1/whatsapp/webhook", h.whatsappWebhook)
 	mux.HandleFunc("POST /v1/whatsapp/webhook", h.whatsappWebhook)
 	mux.Handle("GET /v1/whatsapp/dead-letters", k(h.apiWhatsAppDeadLetters))
+	mux.Handle("GET /v1/whatsapp/settings", k(h.apiWhatsAppSettings))
+	mux.Handle("POST /v1/whatsapp/settings", k(h.apiWhatsAppSettings))
 	mux.HandleFunc("GET /j/{token}", h.serveJoinPage)
 	mux.Handle("POST /v1/appointments", k(h.apiCreateAppointment))
 	mux.Handle("GET /v1/appointments", k(h.apiListAppointments))

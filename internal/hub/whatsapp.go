@@ -630,3 +630,69 @@ func linkNotify(c *config.Config) config.Notify {
 	}
 	return n
 }
+
+// apiWhatsAppSettings: GET shows, per business number, the calling
+// settings Meta has now, what the configuration implies and the
+// difference; POST pushes what the configuration implies (then shows the
+// same). The SIP password Meta generated is never shown.
+func (h *Hub) apiWhatsAppSettings(w http.ResponseWriter, r *http.Request) {
+	type clients interface {
+		Config() config.WhatsApp
+		Client(pnid string) (*whatsapp.Client, bool)
+	}
+	wc, ok := h.wa.(clients)
+	if h.wa == nil || !ok {
+		writeErr(w, http.StatusNotFound, "not_found", "WhatsApp is not configured")
+		return
+	}
+	only := r.URL.Query().Get("phone_number_id")
+	type numberOut struct {
+		PhoneNumberID string             `json:"phone_number_id"`
+		Number        string             `json:"number"`
+		Meta          *whatsapp.Settings `json:"meta,omitempty"`
+		Desired       *whatsapp.Settings `json:"desired,omitempty"`
+		Diff          []string           `json:"diff"`
+		Pushed        bool               `json:"pushed,omitempty"`
+		Error         string             `json:"error,omitempty"`
+	}
+	var out []numberOut
+	for _, n := range wc.Config().Numbers {
+		if only != "" && n.PhoneNumberID != only {
+			continue
+		}
+		o := numberOut{PhoneNumberID: n.PhoneNumberID, Number: n.Number, Diff: []string{}}
+		cl, ok := wc.Client(n.PhoneNumberID)
+		want, err := whatsapp.Desired(h.cfg, n)
+		switch {
+		case !ok:
+			o.Error = "no Graph client for this number (access_token)"
+		case err != nil:
+			o.Error = "the configuration cannot be expressed as Meta's settings: " + err.Error()
+		default:
+			o.Desired = &want
+			if r.Method == http.MethodPost {
+				if err := cl.PostSettings(r.Context(), want); err != nil {
+					o.Error = "push: " + err.Error()
+				} else {
+					o.Pushed = true
+				}
+			}
+			have, err := cl.GetSettings(r.Context(), false)
+			if err != nil {
+				o.Error = strings.TrimPrefix(o.Error+"; ", "; ") + "read: " + err.Error()
+				break
+			}
+			have = have.Redacted()
+			o.Meta = &have
+			if d := whatsapp.Diff(have, want); d != nil {
+				o.Diff = d
+			}
+		}
+		out = append(out, o)
+	}
+	if only != "" && len(out) == 0 {
+		writeErr(w, http.StatusNotFound, "not_found", "no such business number here")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"numbers": out})
+}
