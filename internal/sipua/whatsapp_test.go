@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"io"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/media"
@@ -485,5 +488,49 @@ func TestWhatsAppTargetAndUser(t *testing.T) {
 	}
 	if ru := waRequestURI("+1"); ru.String() != "sip:+1@wa.meta.vc;transport=tls" {
 		t.Errorf("R-URI %s", ru.String())
+	}
+}
+
+// Our challenge to Meta: MD5 or SHA-256 answers with the trunk's password
+// pass; a wrong password, another call's nonce or a stale one do not.
+func TestWhatsAppInboundDigest(t *testing.T) {
+	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), nonceKey: newNonceKey()}
+	tr := &config.Trunk{Provider: "whatsapp", Hostname: waHostname, Number: waBusiness, Password: waPassword}
+	invite := func(callID string) *sip.Request {
+		req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: waBusiness, Host: waHostname})
+		cid := sip.CallIDHeader(callID)
+		req.AppendHeader(&cid)
+		return req
+	}
+	answer := func(req *sip.Request, nonce, alg, user, pass string) {
+		cred, err := digest.Digest(&digest.Challenge{Realm: waHostname, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}},
+			digest.Options{Method: "INVITE", URI: req.Recipient.String(), Username: user, Password: pass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.RemoveHeader("Proxy-Authorization")
+		req.AppendHeader(sip.NewHeader("Proxy-Authorization", cred.String()))
+	}
+	now := time.Now()
+	for _, tc := range []struct {
+		name, alg, user, pass, nonceCall string
+		at                               time.Time
+		ok                               bool
+	}{
+		{"md5", "MD5", "17015558857", waPassword, "c1", now, true},
+		{"sha-256", "SHA-256", "17015558857", waPassword, "c1", now, true},
+		{"wrong password", "MD5", "17015558857", "guess", "c1", now, false},
+		{"wrong user", "MD5", "17015558858", waPassword, "c1", now, false},
+		{"another call's nonce", "MD5", "17015558857", waPassword, "c2", now, false},
+		{"stale nonce", "MD5", "17015558857", waPassword, "c1", now.Add(-2 * nonceTTL), false},
+	} {
+		req := invite("c1")
+		answer(req, u.waNonce(invite(tc.nonceCall), tc.at), tc.alg, tc.user, tc.pass)
+		if got := u.waAuthorized(req, tr); got != tc.ok {
+			t.Errorf("%s: authorized %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+	if u.waAuthorized(invite("c1"), tr) {
+		t.Error("no credentials authorized")
 	}
 }
