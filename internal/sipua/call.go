@@ -558,6 +558,9 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	te := c.audio.track.SendDTMF()
 	for _, d := range digits {
 		if te.PT == 0 {
+			if c.wa != nil {
+				return errors.New("sipua: no telephone-event negotiated with Meta (it takes no INFO)")
+			}
 			if err := c.sendInfoDTMF(ctx, d); err != nil {
 				return err
 			}

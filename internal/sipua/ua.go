@@ -57,25 +57,26 @@ func (noMetrics) SIPRefused(string, string) {}
 
 // UA is the SIP user agent of one hub.
 type UA struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	ua       *sipgo.UserAgent
-	srv      *sipgo.Server
-	cli      *sipgo.Client   // UDP: requests leave from the listening socket
-	dua      *sipgo.DialogUA // dialogs over UDP
-	cliTCP   *sipgo.Client   // TCP/TLS: new connections from ephemeral ports
-	duaTCP   *sipgo.DialogUA // dialogs over TCP/TLS
-	guard    *sipguard.Guard
-	udp      *sipguard.PacketConn
-	acl      auth.ACL
+	cfg     *config.Config
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client   // UDP: requests leave from the listening socket
+	dua     *sipgo.DialogUA // dialogs over UDP
+	cliTCP  *sipgo.Client   // TCP/TLS: new connections from ephemeral ports
+	duaTCP  *sipgo.DialogUA // dialogs over TCP/TLS
+	guard   *sipguard.Guard
+	udp     *sipguard.PacketConn
+	acl     auth.ACL
+	pool    *rtpport.Pool
+	handler Handler
+	metrics Metrics
+	host    string
+	port    int
+	mediaIP netip.Addr
+
 	waACL    auth.ACL // the addresses of provider: whatsapp trunks (whatsapp.go)
 	nonceKey [32]byte // keys the nonces of our digest challenges to Meta
-	pool     *rtpport.Pool
-	handler  Handler
-	metrics  Metrics
-	host     string
-	port     int
-	mediaIP  netip.Addr
 
 	mu        sync.Mutex
 	calls     map[string][]*Call // by Call-ID (two when a proxy loops our own INVITE back to us)

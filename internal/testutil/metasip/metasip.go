@@ -107,13 +107,16 @@ func Start(cfg Config) (*Meta, error) {
 		pool.AppendCertsFromPEM(pem)
 		cliTLS.RootCAs = pool
 	}
-	if m.ua, err = sipgo.NewUA(sipgo.WithUserAgent("Facebook SipGateway"), sipgo.WithUserAgentHostname(Domain), sipgo.WithUserAgenTLSConfig(cliTLS)); err != nil {
+	slg := m.log.With("component", "sipgo")
+	if m.ua, err = sipgo.NewUA(sipgo.WithUserAgent("Facebook SipGateway"), sipgo.WithUserAgentHostname(Domain), sipgo.WithUserAgenTLSConfig(cliTLS),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slg)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slg))); err != nil {
 		return nil, err
 	}
-	if m.srv, err = sipgo.NewServer(m.ua); err != nil {
+	if m.srv, err = sipgo.NewServer(m.ua, sipgo.WithServerLogger(slg)); err != nil {
 		return nil, err
 	}
-	if m.cli, err = sipgo.NewClient(m.ua, sipgo.WithClientHostname("127.0.0.1")); err != nil {
+	if m.cli, err = sipgo.NewClient(m.ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(slg)); err != nil {
 		return nil, err
 	}
 	// Meta's TLS server rejects ALPN "sip" with no_application_protocol
@@ -172,8 +175,8 @@ func Start(cfg Config) (*Meta, error) {
 // Addr is the fake's TLS address (127.0.0.1:port).
 func (m *Meta) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port)) }
 
-// recordRoute is the Record-Route Meta's proxy puts in (toward the fake).
-func (m *Meta) recordRoute() string {
+// RecordRoute is the Record-Route value Meta's proxy puts in (toward the fake).
+func (m *Meta) RecordRoute() string {
 	return "<sip:127.0.0.1:" + strconv.Itoa(m.port) + ";transport=tls;lr>"
 }
 
@@ -337,7 +340,7 @@ func (m *Meta) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ct.Address.UriParams.Add("ob", "")
 	ct.Params.Add("isfocus", "")
 	res.AppendHeader(ct)
-	res.AppendHeader(sip.NewHeader("Record-Route", m.recordRoute()))
+	res.AppendHeader(sip.NewHeader("Record-Route", m.RecordRoute()))
 	res.AppendHeader(sip.NewHeader("X-FB-External-Domain", Domain))
 	res.AppendHeader(sip.NewHeader("x-wa-meta-wacid", c.WACID))
 	res.AppendHeader(sip.NewHeader("x-wa-meta-user-id", "US.1349120865530274191"))
@@ -410,7 +413,7 @@ func (m *Meta) Call(ctx context.Context, uc UserCall) (*Call, error) {
 	cid := sip.CallIDHeader("outgoing:" + wacid)
 	req.AppendHeader(&cid)
 	req.AppendHeader(sip.NewHeader("Route", "<sip:onevc-sip-proxy.fbinfra.net:8191;transport=tls;lr>"))
-	req.AppendHeader(sip.NewHeader("Record-Route", m.recordRoute()))
+	req.AppendHeader(sip.NewHeader("Record-Route", m.RecordRoute()))
 	req.AppendHeader(sip.NewHeader("X-FB-External-Domain", Domain))
 	hdrs := uc.Headers
 	if hdrs == nil {
@@ -443,7 +446,11 @@ func (m *Meta) Call(ctx context.Context, uc UserCall) (*Call, error) {
 		c.finish()
 		return nil, err
 	}
-	c.client, c.Response, c.answered = dlg, dlg.InviteResponse, time.Now()
+	c.client, c.Response, c.answered = dlg, dlg.InviteResponse.Clone(), time.Now()
+	// The Record-Route the hub echoed is Meta's own proxy (this fake): its
+	// ACK and BYE go to the hub directly, not to itself.
+	for dlg.InviteResponse.RemoveHeader("Record-Route") {
+	}
 	if err := dlg.Ack(ctx); err != nil {
 		c.finish()
 		return nil, err
