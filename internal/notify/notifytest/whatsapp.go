@@ -43,6 +43,10 @@ type WhatsAppMessage struct {
 	TemplateLanguage string   // and language code
 	BodyParams       []string // body parameter texts, {{1}} first
 	ButtonParam      string   // the URL button's parameter (the dynamic URL suffix)
+
+	InteractiveType string // interactive messages: "cta_url", "voice_call" or "call_permission_request"
+	Payload         string // voice_call: action.parameters.payload (returned as cta_payload)
+	TTLMinutes      int    // voice_call: action.parameters.ttl_minutes (default 10080)
 }
 
 // WhatsAppFake implements the WhatsApp Cloud API send-message endpoint:
@@ -100,6 +104,8 @@ type WhatsAppFake struct {
 	templates   map[string]WhatsAppTemplate
 	asyncWindow bool
 	callback    string
+
+	calls *callState // the Calling API (whatsappcalls.go)
 }
 
 // GraphError is a Graph API error the fake returns.
@@ -131,6 +137,8 @@ func StartWhatsApp(t testing.TB) *WhatsAppFake {
 	done := make(chan struct{})
 	go f.deliverWebhooks(ctx, done)
 	t.Cleanup(func() { cancel(); <-done }) // runs before srv.Close
+	f.calls = newCallState()
+	t.Cleanup(f.calls.close) // runs first: ends calls, stops timers and peers
 	return f
 }
 
@@ -278,8 +286,10 @@ type waBody struct {
 		Action *struct {
 			Name       string `json:"name"`
 			Parameters *struct {
-				DisplayText string `json:"display_text"`
-				URL         string `json:"url"`
+				DisplayText string  `json:"display_text"`
+				URL         string  `json:"url"`
+				TTLMinutes  *int    `json:"ttl_minutes"` // voice_call
+				Payload     *string `json:"payload"`     // voice_call
 			} `json:"parameters"`
 		} `json:"action"`
 	} `json:"interactive"`
@@ -291,7 +301,7 @@ type waMediaID struct {
 }
 
 var (
-	graphPath = regexp.MustCompile(`^/(v\d+\.\d+)/([^/]+)/messages$`)
+	graphPath = regexp.MustCompile(`^/(v\d+\.\d+)/([^/]+)/(messages|calls|call_permissions|settings)$`)
 	waNumber  = regexp.MustCompile(`^\+?[1-9]\d{6,14}$`)
 )
 
@@ -310,7 +320,9 @@ func (f *WhatsAppFake) serve(w http.ResponseWriter, r *http.Request) {
 			"' does not exist, cannot be loaded due to missing permissions, or does not support this operation."})
 		return
 	}
-	if r.Method != http.MethodPost {
+	edge := m[3]
+	get := edge == "call_permissions" || edge == "settings"
+	if r.Method != http.MethodPost && (r.Method != http.MethodGet || !get) || r.Method == http.MethodPost && edge == "call_permissions" {
 		f.graphErr(w, invalidParam("Unsupported "+strings.ToLower(r.Method)+" request."))
 		return
 	}
@@ -322,6 +334,10 @@ func (f *WhatsAppFake) serve(w http.ResponseWriter, r *http.Request) {
 		f.graphErr(w, e)
 		return
 	}
+	if r.Method == http.MethodGet {
+		f.serveCallingGet(w, r, edge)
+		return
+	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		f.graphErr(w, invalidParam("The parameter messaging_product is required."))
 		return
@@ -329,6 +345,10 @@ func (f *WhatsAppFake) serve(w http.ResponseWriter, r *http.Request) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		f.graphErr(w, invalidParam("Could not read the request."))
+		return
+	}
+	if edge != "messages" {
+		f.serveCallingPost(w, edge, m[1], raw)
 		return
 	}
 	var b waBody
@@ -355,6 +375,7 @@ func (f *WhatsAppFake) serve(w http.ResponseWriter, r *http.Request) {
 		msg.Status = "failed"
 	}
 	f.rec.add(msg)
+	f.calls.noteMessage(msg)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
 		"messaging_product": "whatsapp",
@@ -420,6 +441,8 @@ func (f *WhatsAppFake) checkWA(b waBody) (WhatsAppMessage, *GraphError) {
 	switch {
 	case in == nil:
 		return fail(missingParam("interactive is required"))
+	case in.Type == "voice_call" || in.Type == "call_permission_request":
+		return f.checkCallMessage(msg, b)
 	case in.Type != "cta_url":
 		return fail(badParam("this fake supports interactive.type cta_url, not " + in.Type))
 	case in.Action == nil || in.Action.Parameters == nil:
@@ -458,6 +481,7 @@ func (f *WhatsAppFake) checkWA(b waBody) (WhatsAppMessage, *GraphError) {
 		}
 	}
 	msg.Body = in.Body.Text
+	msg.InteractiveType = in.Type
 	msg.DisplayText = in.Action.Parameters.DisplayText
 	msg.URL = in.Action.Parameters.URL
 	if in.Footer != nil {
