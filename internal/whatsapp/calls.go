@@ -36,6 +36,15 @@ func IsBSUID(user string) bool { return bsuidRE.MatchString(user) }
 // waID normalises a phone number for "to": digits without "+".
 func waID(user string) string { return strings.TrimPrefix(strings.TrimSpace(user), "+") }
 
+// UserKey is how a user is keyed in the store and in events: a phone
+// number as digits without "+" (Meta's wa_id), a BSUID unchanged.
+func UserKey(user string) string {
+	if IsBSUID(strings.TrimSpace(user)) {
+		return strings.TrimSpace(user)
+	}
+	return waID(user)
+}
+
 func checkUser(user string) error {
 	switch {
 	case IsBSUID(user):

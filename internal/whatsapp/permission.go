@@ -208,6 +208,7 @@ func (s *Service) Permission(ctx context.Context, pnid, user string) (Permission
 	if err := checkUser(user); err != nil {
 		return Permission{}, err
 	}
+	user = UserKey(user)
 	now := s.now()
 	p := Permission{Status: store.WhatsAppPermissionNone, Source: "store"}
 	if s.st != nil {
@@ -381,6 +382,7 @@ func (s *Service) RequestPermission(ctx context.Context, pnid, user, body string
 	if err := checkUser(user); err != nil {
 		return err
 	}
+	user = UserKey(user)
 	body = strings.TrimSpace(body)
 	if utf8.RuneCountInString(body) > MaxMessageBody {
 		return invalidf("the body is longer than %d characters", MaxMessageBody)
