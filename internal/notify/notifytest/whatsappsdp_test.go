@@ -8,7 +8,7 @@ import (
 // FuzzCheckCallSDP: the validator never panics, and what it accepts has
 // CRLF line ends, exactly one audio m-line and a sha-256 fingerprint.
 func FuzzCheckCallSDP(f *testing.F) {
-	f.Add("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 126\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n" +
+	f.Add("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 126\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n"+
 		"a=fingerprint:sha-256 AB:CD\r\na=setup:active\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/8000\r\n", false)
 	f.Add("v=0\nm=audio 9 UDP/TLS/RTP/SAVPF 0\n", true)
 	f.Add("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0 8\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\na=fingerprint:sha-256 AB\r\na=setup:actpass\r\na=rtcp-mux\r\n", true)
