@@ -1,7 +1,12 @@
 package notifytest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +157,156 @@ func TestMetaPeerMediaTimeout(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no media timeout")
+	}
+}
+
+// graphPost posts body to the fake's Graph edge and decodes the answer.
+func graphPost(t *testing.T, f *WhatsAppFake, edge string, body any) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, f.URL+"/"+f.Version+"/"+f.PhoneNumberID+"/"+edge, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+f.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d %v", edge, resp.StatusCode, m)
+	}
+	return m
+}
+
+// hookSDP returns the session.sdp of the n-th (1-based) webhook delivery.
+func hookSDP(t *testing.T, ctx context.Context, f *WhatsAppFake, n int) string {
+	t.Helper()
+	ds, err := f.WaitWebhooks(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Entry []struct {
+			Changes []struct {
+				Value struct {
+					Calls []struct {
+						Session struct{ SDP string } `json:"session"`
+					} `json:"calls"`
+				} `json:"value"`
+			} `json:"changes"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(ds[n-1].Body, &env); err != nil || len(env.Entry[0].Changes[0].Value.Calls) == 0 {
+		t.Fatalf("webhook %s: %v", ds[n-1].Body, err)
+	}
+	return env.Entry[0].Changes[0].Value.Calls[0].Session.SDP
+}
+
+func subscribed(t *testing.T, ctx context.Context) *WhatsAppFake {
+	f := StartWhatsApp(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			io.WriteString(w, r.URL.Query().Get("hub.challenge"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	if err := f.Subscribe(ctx, srv.URL, "x"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestFakeCallMedia runs both call directions through the fake's Graph
+// endpoints and webhooks with real media between the Meta peer and a
+// business-role peer, and Meta's media timeout.
+func TestFakeCallMedia(t *testing.T) {
+	if testing.Short() {
+		t.Skip("media over loopback takes a few seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := subscribed(t, ctx)
+
+	// User-initiated: webhook offer → business answer → accept → media → user hangs up.
+	call, err := f.UserCalls(ctx, "16505551234", "Ana", WithToneHz(600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	biz := newBusinessPeer(t, 1000)
+	ans, err := biz.Answer(ctx, hookSDP(t, ctx, f, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphPost(t, f, "calls", map[string]any{"messaging_product": "whatsapp", "call_id": call.ID, "action": "accept",
+		"session": map[string]any{"sdp_type": "answer", "sdp": ans}})
+	if err := biz.WaitTone(ctx, 600, 15); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Peer().WaitTone(ctx, 1000, 15); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.SendDTMF(ctx, "7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := biz.WaitDigits(ctx, "7"); err != nil {
+		t.Fatal(err)
+	}
+	if s := call.Peer().Stats(); s.EarlyIn != 0 || s.PacketsIn == 0 || s.PacketsOut == 0 {
+		t.Errorf("meta peer: %+v", s)
+	}
+	if err := call.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if end, _ := call.WaitTerminated(ctx); end.By != "user" || end.Duration <= 0 {
+		t.Errorf("end %+v", end)
+	}
+
+	// Business-initiated: connect(offer) → Ring (webhook answer) → Answer → media.
+	f.GrantCallPermission("16505551234", false)
+	f.SetCallingLimits(CallingLimits{MediaMidTimeout: 500 * time.Millisecond})
+	biz2 := newBusinessPeer(t, 1000)
+	offer, err := biz2.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphPost(t, f, "calls", map[string]any{"messaging_product": "whatsapp", "to": "16505551234", "action": "connect",
+		"session": map[string]any{"sdp_type": "offer", "sdp": offer}})
+	call2, err := f.WaitCall(ctx, "16505551234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(f.Webhooks())
+	if err := call2.Ring(); err != nil {
+		t.Fatal(err)
+	}
+	if err := biz2.SetAnswer(hookSDP(t, ctx, f, n+1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := call2.Peer().WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := call2.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := biz2.WaitTone(ctx, 440, 15); err != nil {
+		t.Fatal(err)
+	}
+	if err := call2.Peer().WaitTone(ctx, 1000, 15); err != nil {
+		t.Fatal(err)
+	}
+	// The business goes silent (no RTP, no RTCP): Meta drops the call.
+	biz2.Close()
+	end, err := call2.WaitTerminated(ctx)
+	if err != nil || end.Status != "FAILED" || end.ErrorCode != 138021 || end.By != "meta" {
+		t.Fatalf("end %+v %v", end, err)
+	}
+	ds, err := f.WaitWebhooks(ctx, n+4) // connect, RINGING, ACCEPTED, terminate
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := string(ds[n+3].Body); !strings.Contains(last, `"event":"terminate"`) || !strings.Contains(last, `"code":138021`) || !strings.Contains(last, `"status":"FAILED"`) {
+		t.Errorf("terminate webhook: %s", last)
 	}
 }
