@@ -506,7 +506,10 @@ func asOffered(ours []webrtc.RTPCodecParameters, offered *sdp.Media) []webrtc.RT
 			}
 			m := c
 			m.PayloadType = webrtc.PayloadType(oc.PT)
-			if oc.Is("telephone-event") || oc.Is("H264") {
+			if oc.Is("telephone-event") || oc.Is("H264") || oc.Is("opus") {
+				// the offer's own parameters: pion refuses preferences
+				// whose fmtp differs from what the offer negotiated
+				// (Meta's Opus has minptime=20, maxplaybackrate=16000)
 				m.SDPFmtpLine = oc.Fmtp
 			}
 			used[oc.PT] = true

@@ -34,7 +34,11 @@ type Engine struct {
 
 // Codecs registered in the MediaEngine, with fixed payload types.
 var (
-	CodecOpus  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
+	// CodecOpus carries no minptime: pion matches a remote Opus whose fmtp
+	// has a different minptime (Meta offers minptime=20) only partially, and
+	// drops partial matches when another codec (telephone-event) matched
+	// exactly — the offer would have no audio (TestAcceptMetaOffer).
+	CodecOpus  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "useinbandfec=1"}, PayloadType: 111}
 	CodecPCMU  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}
 	CodecPCMA  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8}
 	CodecTE8k  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 8000, SDPFmtpLine: "0-16"}, PayloadType: 126}
@@ -64,6 +68,12 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.LoggerFactory = slogFactory{log: log}
+	// The hub answers as DTLS client (a=setup:active) — what browsers get
+	// by default anyway, and what WhatsApp's relay requires: pion would
+	// answer an ICE-lite offer (Meta's) as DTLS server.
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
+		return nil, err
+	}
 	e := &Engine{log: log, prefs: cfg.WebRTC.AudioCodecs, video: cfg.WebRTC.Video}
 	bind := net.ParseIP(cfg.WebRTC.BindIP)
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: bind, Port: cfg.WebRTC.UDPPort})

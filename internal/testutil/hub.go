@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -72,7 +73,11 @@ func StartHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Hub, 
 		return nil, err
 	}
 	if log == nil {
-		log = app.NewLogger(cfg.Log, io.Discard)
+		var w io.Writer = io.Discard
+		if os.Getenv("SPLIT_TEST_LOG") != "" { // the hub's log on stderr, to debug a test
+			w = os.Stderr
+		}
+		log = app.NewLogger(cfg.Log, w)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	killCtx, kill := context.WithCancel(context.Background())

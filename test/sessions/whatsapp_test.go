@@ -65,6 +65,7 @@ func waConfig(cfg *config.Config, f *notifytest.WhatsAppFake, forward string) {
 	cfg.WhatsApp = &config.WhatsApp{BaseURL: f.URL, Version: f.Version, AppSecret: f.AppSecret, VerifyToken: waVerify,
 		Forward: config.WhatsAppForward{URL: forward},
 		Numbers: []config.WhatsAppNumber{{PhoneNumberID: f.PhoneNumberID, Number: "+15550783881", AccessToken: f.AccessToken, Entry: "whatsapp"}}}
+	cfg.Sessions.EntryPoints = append(cfg.Sessions.EntryPoints, config.EntryPoint{Name: "whatsapp"})
 	cfg.Sessions.Routes = append([]config.Route{{Name: "whatsapp", Entry: "whatsapp", Target: "queue:default"}}, cfg.Sessions.Routes...)
 }
 
@@ -149,8 +150,16 @@ func TestWhatsAppUserCallToAgent(t *testing.T) {
 		t.Fatalf("the agent's voice at the WhatsApp user: %v (stats %+v)", err, call.Peer().Stats())
 	}
 	waitUntil(t, 10*time.Second, "the WhatsApp user's voice at the agent", func() bool { return ag.DominantHz(tonesWA) == toneWhatsApp })
-	if got := o.Session; got == "" {
-		t.Fatal("no session in the offer")
+	// sustained media, not a first burst: two seconds each way
+	waitUntil(t, 15*time.Second, "100 packets each way", func() bool {
+		st := call.Peer().Stats()
+		return st.PacketsIn >= 100 && ag.AudioPackets() >= 100
+	})
+	st := call.Peer().Stats()
+	t.Logf("Meta peer: in %d out %d packets (early %d), decode errors %d; agent heard %d packets",
+		st.PacketsIn, st.PacketsOut, st.EarlyIn, st.DecodeErrors, ag.AudioPackets())
+	if st.EarlyIn != 0 {
+		t.Errorf("%d packets reached Meta before the accept", st.EarlyIn)
 	}
 	if err := call.Hangup(); err != nil {
 		t.Fatal(err)
