@@ -404,6 +404,9 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 		if h.waBrowserGone(s, l.ID) {
 			return // the WhatsApp call keeps the voice
 		}
+		if h.waCallFailed(s, l) {
+			return
+		}
 		if l.ID == t.custLeg && s.State() == session.StateActive && h.cfg.Sessions.ResumeGrace > 0 && !t.escalated && t.wa == nil {
 			// the browser's media died (ICE failure, closed tab): as a socket drop
 			if h.customerDropped(s, l.ID, false) {

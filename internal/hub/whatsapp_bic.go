@@ -11,6 +11,7 @@ import (
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/sipua"
 	"github.com/split-hub/split/internal/whatsapp"
 )
 
@@ -58,11 +59,11 @@ func waUserKey(contact string) (string, error) {
 
 // waCallingNumber picks the business number for a business-initiated call.
 func (h *Hub) waCallingNumber(pnid string) (string, error) {
-	graph := func(n config.WhatsAppNumber) bool { return n.CallingEnabled() && n.Signalling != "sip" }
+	graph := func(n config.WhatsAppNumber) bool { return n.CallingEnabled() }
 	if pnid != "" {
 		n, ok := h.wa.Number(pnid)
 		if !ok || !graph(n) {
-			return "", fmt.Errorf("%w: %s is not a WhatsApp number with Graph calling here", errBadRequest, cleanText(pnid))
+			return "", fmt.Errorf("%w: %s is not a WhatsApp number with calling here", errBadRequest, cleanText(pnid))
 		}
 		return pnid, nil
 	}
@@ -248,6 +249,10 @@ func (h *Hub) waPlace(s *session.Session) {
 		return
 	}
 	t.waDial = nil
+	if n, ok := h.wa.Number(d.pnid); ok && n.Signalling == "sip" {
+		h.waPlaceSIP(s, d)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rl, offer, err := h.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: []string{"opus"}})
@@ -379,4 +384,85 @@ func (h *Hub) waAgentCall(c *conn, m inFrame) error {
 	}
 	c.send(invitedMsg{Type: "invited", Session: s.ID, Channel: "whatsapp-call", To: "+" + user, Delivery: perm})
 	return nil
+}
+
+// waPlaceSIP places a business-initiated call on a number with SIP
+// signalling: an INVITE to Meta through the provider: whatsapp trunk
+// (session goroutine).
+func (h *Hub) waPlaceSIP(s *session.Session, d *waDial) {
+	t := st(s)
+	tr, to, err := h.ua.WhatsAppTarget("", "+"+strings.TrimPrefix(d.user, "+"))
+	if err != nil {
+		h.end(s, 500, "No WhatsApp SIP trunk: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var legID string
+	c := &waCall{pnid: d.pnid, user: d.user, business: true}
+	sc, err := h.ua.Dial(ctx, sipua.DialOptions{Trunk: tr, To: to, Events: sipua.Events{
+		OnState: func(ss sipua.State, code int, reason string) {
+			s.Do(func() { h.waSIPProgress(s, legID, ss, code, reason) })
+		},
+		OnDTMF: func(rune) {},
+	}})
+	if err != nil {
+		h.end(s, 502, "WhatsApp call failed: "+err.Error())
+		return
+	}
+	legID, c.leg, c.sip = sc.ID, sc.ID, sc
+	t.wa, t.custLeg = c, sc.ID
+	c.acceptSent = true // the INVITE is the call: its end is a BYE or CANCEL
+	name := s.Info().Customer.Name
+	if err := s.AddLeg(&session.Leg{ID: sc.ID, Role: session.RoleCustomer, Party: "whatsapp:" + d.user, Name: name, EP: &sipEP{c: sc, h: h}}); err != nil {
+		sc.Hangup(context.Background(), 500, "Session ended")
+		return
+	}
+	h.watchSIP(s, sc)
+	_ = s.SetState(session.StateRinging, map[string]any{"whatsapp": "calling", "signalling": "sip"})
+	s.Record("sip.dialled", sc.ID, map[string]any{"to": to.String(), "trunk": tr.Name})
+}
+
+// waSIPProgress follows a business-initiated SIP call (session goroutine).
+func (h *Hub) waSIPProgress(s *session.Session, legID string, ss sipua.State, code int, reason string) {
+	if s.Ended() || s.Leg(legID) == nil {
+		return
+	}
+	t := st(s)
+	s.Record("sip.state", legID, map[string]any{"state": ss.String(), "code": code, "reason": reason})
+	switch ss {
+	case sipua.StateEarly, sipua.StateActive:
+		s.Replan()
+	}
+	if ss != sipua.StateActive || t.wa == nil || t.wa.leg != legID || s.State() == session.StateActive {
+		return
+	}
+	if c := st(s).wa; c != nil {
+		if w := c.sip.WhatsApp(); w != nil && w.WACID != "" {
+			c.id = w.WACID
+		}
+		c.accepted.Store(true)
+	}
+	h.m.SessionSetup(time.Since(t.created))
+	_ = s.SetState(session.StateActive, map[string]any{"customer": "whatsapp"})
+	h.notifyAgents(s)
+}
+
+// waCallFailed: a business-initiated SIP call ended before the user
+// answered — the session ends with Meta's answer (486/603 declined, 480
+// not answered, 403 no permission or limits), not as an abandon.
+func (h *Hub) waCallFailed(s *session.Session, l *session.Leg) bool {
+	t := st(s)
+	if t.wa == nil || !t.wa.business || t.wa.sip == nil || l.ID != t.wa.leg || s.State() == session.StateActive {
+		return false
+	}
+	code, reason := h.legCause(s, l, 480, "No answer")
+	switch code {
+	case 486, 600, 603:
+		reason = "Customer declined"
+	case 480, 408:
+		reason = "No answer"
+	}
+	h.end(s, code, reason)
+	return true
 }
