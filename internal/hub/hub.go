@@ -782,9 +782,9 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 			prefs = append(prefs, n)
 		}
 	}
-	if s.Leg(t.custLeg) == nil {
-		// no customer browser yet (a phone customer, a reverse call): the
-		// video comes later, in what every browser sends
+	if s.Leg(t.custLeg) == nil || (t.wa != nil && t.custLeg == t.wa.leg) {
+		// no customer browser yet (a phone customer, a reverse call, a
+		// WhatsApp call): the video comes later, in what every browser sends
 		video, vcodec = h.cfg.WebRTC.Video, "VP8"
 	}
 	prefs = append(prefs, h.cfg.WebRTC.AudioCodecs...)

@@ -29,7 +29,7 @@ const (
 	waVerify     = "verify-me"
 )
 
-var tonesWA = []float64{toneWhatsApp, toneCustomer, toneAgent1, toneAgent2}
+var tonesWA = []float64{toneWhatsApp, toneCustomer, toneAgent1, toneAgent2, notifytest.DefaultMetaToneHz}
 
 // chatPlatform is the company's chat platform behind the hub: it records
 // every delivery the hub forwards.
@@ -193,5 +193,214 @@ func TestWhatsAppUserCallToAgent(t *testing.T) {
 	}
 	if len(got) == 0 {
 		t.Error("nothing was forwarded to the chat platform")
+	}
+}
+
+// waHub starts a hub with the fake's number and an agent console (agent1,
+// logged in and ready).
+func waHub(t *testing.T, ctx context.Context, base int, f *notifytest.WhatsAppFake, forward string) (*testutil.Hub, *testutil.SessionPeer) {
+	t.Helper()
+	cfg := hubConfig(t, base, t.TempDir())
+	waConfig(cfg, f, forward)
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Stop() })
+	subscribe(t, ctx, f, h)
+	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ag.Close)
+	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
+		if err := ag.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
+		t.Fatal(err)
+	}
+	return h, ag
+}
+
+// TestWhatsAppBusinessCallWithPermission: the agent calls a WhatsApp user
+// who has not allowed calls: the hub sends the permission request (and a
+// "call us" button), the user accepts, the agent's console rings, the
+// agent answers, the hub places the call (connect, the session as
+// biz_opaque_callback_data), the user answers: voices both ways. The agent
+// hangs up: the hub terminates the call at Meta.
+func TestWhatsAppBusinessCallWithPermission(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := notifytest.StartWhatsApp(t)
+	h, ag := waHub(t, ctx, 22100, f, "")
+	a := api{t, h.URL}
+	code, out := a.do("POST", "/v1/sessions", map[string]any{"mode": "whatsapp", "agent_id": "agent1",
+		"customer": map[string]any{"name": "Ana", "contact": waUser}})
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	sid, _ := out["id"].(string)
+	if wa, _ := out["whatsapp"].(map[string]any); wa["permission"] != "requested" || out["state"] != "waiting" {
+		t.Fatalf("a user without permission: %v", out)
+	}
+	waitUntil(t, 10*time.Second, "the permission request and the call button", func() bool {
+		var req, button bool
+		for _, m := range f.Messages() {
+			req = req || m.InteractiveType == "call_permission_request"
+			button = button || m.InteractiveType == "voice_call"
+		}
+		return req && button
+	})
+	if len(f.Calls()) != 0 {
+		t.Fatal("the hub called before the user allowed it")
+	}
+	if err := f.UserAnswersPermission(waUser, true, false); err != nil {
+		t.Fatal(err)
+	}
+	o, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Session != sid {
+		t.Fatalf("agent1 was offered %s, want %s", o.Session, sid)
+	}
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	call, err := f.WaitCall(ctx, waUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if call.BizOpaque() != sid {
+		t.Errorf("biz_opaque_callback_data %q, want the session %s", call.BizOpaque(), sid)
+	}
+	if err := call.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Peer().WaitTone(ctx, toneAgent1, 30); err != nil {
+		t.Fatalf("the agent's voice at the WhatsApp user: %v (%+v)", err, call.Peer().Stats())
+	}
+	waitUntil(t, 10*time.Second, "the WhatsApp user's voice at the agent", func() bool { return ag.DominantHz(tonesWA) == notifytest.DefaultMetaToneHz })
+	_, s := a.do("GET", "/v1/sessions/"+sid, nil)
+	if s["state"] != "active" || s["mode"] != "whatsapp" {
+		t.Errorf("the answered call: %v", s)
+	}
+	if err := ag.Send(ctx, map[string]any{"type": "hangup", "session": sid}); err != nil {
+		t.Fatal(err)
+	}
+	end, err := call.WaitTerminated(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.By != "business" {
+		t.Errorf("the call ended by %q, want the business's terminate", end.By)
+	}
+	waitUntil(t, 10*time.Second, "the session's end", func() bool {
+		_, s := a.do("GET", "/v1/sessions/"+sid, nil)
+		return s["state"] == "ended"
+	})
+	if _, s := a.do("GET", "/v1/sessions/"+sid, nil); s["cause"] != "Agent hung up" {
+		t.Errorf("cause %v", s["cause"])
+	}
+}
+
+// TestWhatsAppVideoLink: during a WhatsApp voice call the agent sends the
+// video link into the chat (cta_url); the customer opens it and the browser
+// joins the same session with its camera while the voice stays on WhatsApp;
+// then the customer moves the voice to the browser: the WhatsApp call is
+// terminated and the agent hears the browser.
+func TestWhatsAppVideoLink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := notifytest.StartWhatsApp(t)
+	h, ag := waHub(t, ctx, 22200, f, "")
+	a := api{t, h.URL}
+	call, err := f.UserCalls(ctx, waUser, "Sheena Nelson", notifytest.WithToneHz(toneWhatsApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := o.Session
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.WaitAccepted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the WhatsApp user's voice at the agent", func() bool { return ag.DominantHz(tonesWA) == toneWhatsApp })
+
+	if err := ag.Send(ctx, map[string]any{"type": "escalate", "session": sid}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := ag.WaitFor(ctx, isType("invited"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var link string
+	waitUntil(t, 10*time.Second, "the video link in the chat", func() bool {
+		for _, m := range f.Messages() {
+			if m.InteractiveType == "cta_url" && m.WaID == strings.TrimPrefix(waUser, "+") {
+				link = m.URL
+			}
+		}
+		return link != ""
+	})
+	if !strings.Contains(string(inv.Raw), link) {
+		t.Errorf("the console was told %s, the chat got %s", inv.Raw, link)
+	}
+	code, out := join(t, a, linkToken(t, link), nil)
+	if code != 200 || out["session"] != sid {
+		t.Fatalf("join: %d %v", code, out)
+	}
+	cu, err := testutil.DialSession(ctx, wsURL(h, "token="+out["ws_token"].(string)), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cu.Close()
+	if err := cu.Start(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "the customer's camera at the agent, the agent's at the customer", func() bool {
+		return ag.VideoFrom(9) > 10 && cu.VideoFrom(1) > 10
+	})
+	// the voice stays on WhatsApp: the agent hears the WhatsApp user, not the browser's microphone
+	if got := ag.DominantHz(tonesWA); got != toneWhatsApp {
+		t.Errorf("with the browser in, the agent hears %v Hz, want the WhatsApp voice %v", got, toneWhatsApp)
+	}
+	if call.State() == notifytest.CallTerminated {
+		t.Fatal("the WhatsApp call ended when the browser joined")
+	}
+	// move the voice to the browser
+	if err := cu.Send(ctx, map[string]any{"type": "move_audio", "session": sid}); err != nil {
+		t.Fatal(err)
+	}
+	end, err := call.WaitTerminated(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.By != "business" {
+		t.Errorf("the WhatsApp call ended by %q, want the hub's terminate", end.By)
+	}
+	waitUntil(t, 10*time.Second, "the browser's voice at the agent", func() bool { return ag.DominantHz(tonesWA) == toneCustomer })
+	_, s := a.do("GET", "/v1/sessions/"+sid, nil)
+	if s["state"] != "active" {
+		t.Fatalf("after the move the session is %v", s["state"])
+	}
+	if err := cu.Send(ctx, map[string]any{"type": "hangup", "session": sid}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "ended" && m.Session == sid }); err != nil {
+		t.Fatalf("the agent was not told: %v", err)
 	}
 }
