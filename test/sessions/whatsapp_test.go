@@ -90,7 +90,7 @@ func TestWhatsAppUserCallToAgent(t *testing.T) {
 	defer cancel()
 	f := notifytest.StartWhatsApp(t)
 	cp := startChatPlatform(t)
-	cfg := hubConfig(t, 22000, t.TempDir())
+	cfg := hubConfig(t, 24000, t.TempDir())
 	waConfig(cfg, f, cp.srv.URL)
 	h, err := testutil.StartHub(ctx, cfg, nil)
 	if err != nil {
@@ -237,7 +237,7 @@ func TestWhatsAppBusinessCallWithPermission(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	f := notifytest.StartWhatsApp(t)
-	h, ag := waHub(t, ctx, 22100, f, "")
+	h, ag := waHub(t, ctx, 24100, f, "")
 	a := api{t, h.URL}
 	code, out := a.do("POST", "/v1/sessions", map[string]any{"mode": "whatsapp", "agent_id": "agent1",
 		"customer": map[string]any{"name": "Ana", "contact": waUser}})
@@ -321,7 +321,7 @@ func TestWhatsAppVideoLink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	f := notifytest.StartWhatsApp(t)
-	h, ag := waHub(t, ctx, 22200, f, "")
+	h, ag := waHub(t, ctx, 24200, f, "")
 	a := api{t, h.URL}
 	call, err := f.UserCalls(ctx, waUser, "Sheena Nelson", notifytest.WithToneHz(toneWhatsApp))
 	if err != nil {
