@@ -3,8 +3,10 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -155,7 +157,7 @@ func (w WhatsApp) WithDefaults() WhatsApp {
 				s.Port = 5061
 			}
 			if s.SRTP == "" {
-				s.SRTP = "dtls"
+				s.SRTP = "sdes" // the hub's SIP side speaks SDES-SRTP (DTLS-SRTP+ICE over SIP is not implemented)
 			}
 			n.SIP = &s
 		}
@@ -182,7 +184,15 @@ func (w WhatsApp) Number(pnid string) (WhatsAppNumber, bool) {
 // configured.
 func (c *Config) WhatsAppService() (w WhatsApp, ok bool) {
 	if c.WhatsApp != nil {
-		return c.WhatsApp.WithDefaults(), true
+		w := c.WhatsApp.WithDefaults()
+		for i, n := range w.Numbers {
+			// signalling: sip — the SIP side is the provider: whatsapp trunk
+			// of this number; its hostname and password are the number's
+			if t := c.whatsAppTrunk(n.Number); n.Signalling == WhatsAppSignallingSIP && n.SIP == nil && t != nil {
+				w.Numbers[i].SIP = &WhatsAppSIP{Hostname: t.Hostname, Port: c.tlsPort(), Password: t.Password, SRTP: "sdes"}
+			}
+		}
+		return w, true
 	}
 	n := c.Sessions.Notify.WhatsApp
 	if n == nil {
@@ -262,8 +272,15 @@ func (c *Config) validateWhatsApp(add func(key, format string, a ...any)) {
 		switch n.Signalling {
 		case WhatsAppSignallingGraph:
 		case WhatsAppSignallingSIP:
-			if n.SIP == nil {
-				add(key+".sip", "is required with signalling: sip (hostname, password, srtp)")
+			t := c.whatsAppTrunk(n.Number)
+			switch {
+			case t == nil:
+				add(key+".signalling", "sip needs a sip.trunks entry with provider: whatsapp and number %q (its hostname and password are Meta's SIP side)", n.Number)
+			case n.SIP != nil && !strings.EqualFold(n.SIP.Hostname, t.Hostname):
+				add(key+".sip.hostname", "%q differs from the hostname of trunk %s (%q): leave sip out, the trunk has it", n.SIP.Hostname, t.Name, t.Hostname)
+			}
+			if n.SIP != nil && n.SIP.SRTP != "sdes" {
+				add(key+".sip.srtp", "must be sdes: the hub's SIP side speaks SDES-SRTP (set srtp_key_exchange_protocol SDES at Meta)")
 			}
 		default:
 			add(key+".signalling", "must be graph or sip, not %q", n.Signalling)
@@ -355,4 +372,24 @@ func (s WhatsAppSIP) GoString() string { return s.String() }
 func (s WhatsAppSIP) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("hostname", s.Hostname), slog.Int("port", s.Port),
 		slog.String("password", redact(s.Password)), slog.String("srtp", s.SRTP))
+}
+
+// whatsAppTrunk is the provider: whatsapp trunk of a business number.
+func (c *Config) whatsAppTrunk(number string) *Trunk {
+	for i := range c.SIP.Trunks {
+		if t := &c.SIP.Trunks[i]; t.IsWhatsApp() && t.Number == number {
+			return t
+		}
+	}
+	return nil
+}
+
+// tlsPort is the port of sip.listen_tls (5061 when unset or unparsable).
+func (c *Config) tlsPort() int {
+	if _, p, err := net.SplitHostPort(c.SIP.ListenTLS); err == nil {
+		if n, err := strconv.Atoi(p); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 5061
 }

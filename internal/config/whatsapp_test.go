@@ -10,6 +10,9 @@ import (
 )
 
 const whatsappSectionYAML = `
+sip:
+  trunks:
+    - {name: meta, provider: whatsapp, hostname: sip.hub.example.com, number: "+13175551399", password: meta-generated}
 sessions:
   entry_points:
     - {name: default, public: true}
@@ -63,7 +66,7 @@ func TestWhatsAppSection(t *testing.T) {
 	if w.BaseURL != DefaultWhatsAppBaseURL || w.Version != "v25.0" || w.Forward.Attempts != DefaultWhatsAppForwardTries ||
 		w.Forward.Timeout != DefaultWhatsAppForwardWait || n0.Entry != "whatsapp" || n0.Signalling != "graph" ||
 		n0.AcceptTimeout != DefaultWhatsAppAcceptTimeout || !n0.CallingEnabled() || !n0.CallbackPermissionEnabled() ||
-		n1.SIP.Port != 5061 || n1.SIP.SRTP != "dtls" {
+		n1.SIP.Port != 5061 || n1.SIP.SRTP != "sdes" {
 		t.Fatalf("defaults: %v", w)
 	}
 	if c.WhatsApp.Numbers[1].SIP.Port != 0 {
@@ -142,7 +145,7 @@ whatsapp:
 		"whatsapp.forward.url", "whatsapp.forward.timeout", "whatsapp.forward.attempts", "whatsapp.max_event_age",
 		"whatsapp.numbers[0].phone_number_id", "whatsapp.numbers[0].number", "whatsapp.numbers[0].access_token",
 		"whatsapp.numbers[0].entry", "whatsapp.numbers[0].signalling", "whatsapp.numbers[0].accept_timeout",
-		"whatsapp.numbers[0].keywords[0]", "whatsapp.numbers[0].permission_template", "whatsapp.numbers[1].sip: is required",
+		"whatsapp.numbers[0].keywords[0]", "whatsapp.numbers[0].permission_template", "whatsapp.numbers[1].signalling: sip needs a sip.trunks entry with provider: whatsapp",
 		"whatsapp.numbers[2].phone_number_id: duplicate", "whatsapp.numbers[2].sip.hostname", "whatsapp.numbers[2].sip.port",
 		"whatsapp.numbers[2].sip.srtp"} {
 		if !strings.Contains(err.Error(), key) {

@@ -86,7 +86,8 @@ func TestEventsDedupeAndOrder(t *testing.T) {
 			t.Fatalf("%s: %d", name, code)
 		}
 	}
-	waitFor(t, "8 events", func() bool { return len(rec.all()) == 8 })
+	// the last delivery is a duplicate: wait until it too has been processed
+	waitFor(t, "8 events and 3 duplicates", func() bool { return len(rec.all()) == 8 && s.Stats().Duplicates == 3 })
 	ev := rec.all()
 	c, ok := ev[0].(CallEvent)
 	if !ok || c.CallID != "wacid.ABGGFjFVU2AfAgo6V-Hc5eCgK5Gh" || c.SDPType != "offer" {
