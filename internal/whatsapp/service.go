@@ -49,7 +49,7 @@ type Stats struct {
 	Stale          uint64 // call events dropped for age
 	LateConnects   uint64 // connects dropped because their terminate came first
 	Unrouted       uint64 // events for a number that is not configured (or has calling off)
-	QueueFull      uint64 // deliveries not processed because the worker's queue was full (still forwarded)
+	QueueFull      uint64 // deliveries answered 503 (Meta redelivers) because the worker's or the forwarder's queue was full
 	Forwarded      uint64 // deliveries the chat platform accepted
 	ForwardRetries uint64 // forward attempts after the first
 	DeadLetters    uint64 // deliveries recorded as dead letters
@@ -84,6 +84,7 @@ type Service struct {
 	c       counters
 
 	mu     sync.RWMutex // guards closed against the sends on in and fwd.q
+	qmu    sync.Mutex   // one sender at a time: room checked in both queues is still there when sending
 	closed bool
 	in     chan delivery
 	wg     sync.WaitGroup
@@ -270,31 +271,33 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := delivery{id: newID("wh_"), body: body, signature: sig, contentType: r.Header.Get("Content-Type"), received: s.now()}
-	s.c.received.Add(1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
 		http.Error(w, "shutting down", http.StatusServiceUnavailable) // Meta retries
 		return
 	}
-	select {
-	case s.in <- d:
-	default:
-		s.c.queueFull.Add(1)
-		s.log.Error("WhatsApp webhook: worker queue full, delivery not processed (still forwarded)", "delivery", d.id)
-	}
-	var overflow bool
-	if s.fwd != nil {
-		select {
-		case s.fwd.q <- d:
-		default:
-			overflow = true
+	// Both the worker and the forwarder must take the delivery, or neither:
+	// when either queue is full Meta is asked to retry (it redelivers for
+	// days), so a burst loses nothing and forwards nothing twice.
+	s.qmu.Lock()
+	full := len(s.in) == cap(s.in) || (s.fwd != nil && len(s.fwd.q) == cap(s.fwd.q))
+	if !full {
+		s.in <- d
+		if s.fwd != nil {
+			s.fwd.q <- d
 		}
 	}
+	s.qmu.Unlock()
 	s.mu.RUnlock()
-	if overflow {
-		s.fwd.deadLetter(d, 0, 0, "forward queue full")
+	if full {
+		s.c.queueFull.Add(1)
+		s.log.Warn("WhatsApp webhook: queues full, Meta is asked to redeliver", "delivery", d.id)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "busy: retry", http.StatusServiceUnavailable)
+		return
 	}
+	s.c.received.Add(1)
 	w.WriteHeader(http.StatusOK)
 }
 
