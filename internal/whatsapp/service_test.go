@@ -309,7 +309,7 @@ func TestQueueFullAsksMetaToRetry(t *testing.T) {
 	if len(retry) == 0 {
 		t.Fatal("a burst over the queue size was all accepted: the worker is blocked, the queue cannot have taken it")
 	}
-	close(rec.block) // the handler catches up
+	close(rec.block)          // the handler catches up
 	for _, b := range retry { // Meta's redeliveries
 		waitFor(t, "room in the queues", func() bool { return post(t, s, b) == http.StatusOK })
 	}
