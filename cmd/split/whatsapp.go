@@ -30,6 +30,7 @@ func whatsappCmd(args []string, stdout, stderr io.Writer) int {
 	push := fs.Bool("push", false, "post the settings the configuration implies")
 	only := fs.String("number", "", "only this phone_number_id")
 	timeout := fs.Duration("timeout", 30*time.Second, "for each number")
+	showPW := fs.Bool("sip-password", false, "also print the SIP digest password Meta generated (for the provider: whatsapp trunk's password)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -53,7 +54,11 @@ func whatsappCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		seen = true
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		if err := numberSettings(ctx, cfg, wa, n, *push, stdout); err != nil {
+		err := numberSettings(ctx, cfg, wa, n, *push, stdout)
+		if err == nil && *showPW {
+			err = sipPassword(ctx, wa, n, stdout)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "number %s (%s): %v\n", n.PhoneNumberID, n.Number, err)
 			code = 1
 		}
@@ -126,4 +131,26 @@ func printJSON(out io.Writer, title string, s whatsapp.Settings) {
 		b = []byte(err.Error())
 	}
 	fmt.Fprintf(out, "%s:\n  %s\n", title, b)
+}
+
+// sipPassword prints the digest password(s) Meta generated for the number's
+// SIP servers: asked for explicitly, as the operator must copy it into the
+// trunk's password (or SPLIT_SIP_TRUNKS_<i>_PASSWORD).
+func sipPassword(ctx context.Context, wa config.WhatsApp, n config.WhatsAppNumber, out io.Writer) error {
+	c, err := whatsapp.NewClient(wa, n, nil)
+	if err != nil {
+		return err
+	}
+	s, err := c.GetSettings(ctx, true)
+	if err != nil {
+		return fmt.Errorf("GET settings?include_sip_credentials=true: %w", err)
+	}
+	if s.Calling == nil || s.Calling.SIP == nil || len(s.Calling.SIP.Servers) == 0 {
+		fmt.Fprintln(out, "no SIP server at Meta for this number (signalling: sip, then --push)")
+		return nil
+	}
+	for _, sv := range s.Calling.SIP.Servers {
+		fmt.Fprintf(out, "SIP password for %s: %s\n", sv.Hostname, sv.SIPUserPassword)
+	}
+	return nil
 }

@@ -70,6 +70,12 @@ whatsapp:
 	if strings.Contains(o, "META_SECRET_PW") || posts != 0 {
 		t.Fatalf("password shown or settings posted without --push:\n%s", o)
 	}
+	// asked for explicitly, the generated SIP password is printed (the operator copies it into the trunk)
+	out.Reset()
+	if code := whatsappCmd([]string{"settings", "--config", path, "--sip-password"}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "SIP password for old.example.com: META_SECRET_PW") {
+		t.Fatalf("--sip-password: exit %d\n%s", code, out.String())
+	}
 	out.Reset()
 	if code := whatsappCmd([]string{"settings", "--config", path, "--push"}, &out, &errOut); code != 0 {
 		t.Fatalf("push: exit %d: %s\n%s", code, errOut.String(), out.String())
