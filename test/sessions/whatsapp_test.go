@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/split-hub/split/internal/app"
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/notify/notifytest"
 	"github.com/split-hub/split/internal/testutil"
@@ -92,7 +93,9 @@ func TestWhatsAppUserCallToAgent(t *testing.T) {
 	cp := startChatPlatform(t)
 	cfg := hubConfig(t, 24000, t.TempDir())
 	waConfig(cfg, f, cp.srv.URL)
-	h, err := testutil.StartHub(ctx, cfg, nil)
+	cfg.Log.Level = "debug"
+	var logs syncBuffer
+	h, err := testutil.StartHub(ctx, cfg, app.NewLogger(cfg.Log, &logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +196,15 @@ func TestWhatsAppUserCallToAgent(t *testing.T) {
 	}
 	if len(got) == 0 {
 		t.Error("nothing was forwarded to the chat platform")
+	}
+	// no WhatsApp secret in the debug log of the whole call
+	if !strings.Contains(logs.String(), "WebRTC state") {
+		t.Fatal("the hub's debug log is empty: nothing was checked")
+	}
+	for name, secret := range map[string]string{"access token": f.AccessToken, "app secret": f.AppSecret, "verify token": waVerify} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the %s is in the log", name)
+		}
 	}
 }
 
