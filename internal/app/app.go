@@ -135,7 +135,10 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		return err
 	}
 	lazy.h = hb
-	if wc, ok := cfg.WhatsAppService(); ok {
+	// The WhatsApp side runs with a whatsapp: section, or for an older
+	// sessions.notify.whatsapp that has an app secret to verify webhooks
+	// with (without one, links still go out and webhooks are refused).
+	if wc, ok := cfg.WhatsAppService(); ok && (cfg.WhatsApp != nil || wc.AppSecret != "") {
 		svc, err := whatsapp.New(wc, db, hb.WhatsAppHandler(), log.With("component", "whatsapp"))
 		if err != nil {
 			return fmt.Errorf("whatsapp: %w", err)

@@ -208,7 +208,7 @@ func (x waHandler) Message(m whatsapp.InboundMessage) {
 		}
 		if s := h.Session(in.ID); s != nil {
 			live = true
-			s.Do(func() { s.Record("whatsapp.message", "", map[string]any{"type": m.Type, "text": clip(m.Text, 512)}) })
+			s.Do(func() { s.Record("whatsapp.message", "", map[string]any{"message_type": m.Type, "text": clip(m.Text, 512)}) })
 		}
 	}
 	if live || m.Keyword == "" || h.isDraining() {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/httpjson"
 	"github.com/split-hub/split/internal/notify"
 	"github.com/split-hub/split/internal/store"
 )
@@ -227,7 +228,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.receive(w, r)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		httpjson.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", "GET (verification) or POST (deliveries)")
 	}
 }
 
@@ -235,7 +236,7 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request) {
 	challenge, err := notify.VerifyWhatsAppSubscription(r.URL.Query(), s.cfg.VerifyToken)
 	if err != nil {
 		s.log.Warn("WhatsApp webhook verification refused (the App Dashboard's verify token must equal whatsapp.verify_token)", "err", err)
-		http.Error(w, "forbidden", http.StatusForbidden)
+		httpjson.Error(w, http.StatusForbidden, "forbidden", "hub.verify_token does not match")
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -249,13 +250,13 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.c.refused.Add(1)
 		s.log.Warn("WhatsApp webhook: cannot read the body", "err", err)
-		http.Error(w, "cannot read the body", http.StatusBadRequest)
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "cannot read the body")
 		return
 	}
 	if len(body) > MaxBody {
 		s.c.refused.Add(1)
 		s.log.Warn("WhatsApp webhook refused: body too large", "limit", MaxBody)
-		http.Error(w, fmt.Sprintf("body larger than %d bytes", MaxBody), http.StatusRequestEntityTooLarge)
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body larger than %d bytes", MaxBody))
 		return
 	}
 	sig := r.Header.Get(notify.WhatsAppSignatureHeader)
@@ -267,14 +268,14 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Warn("WhatsApp webhook refused: bad signature (whatsapp.app_secret must be the Meta app's secret from "+
 			"App Dashboard → Settings → Basic, not the verify token)", "err", err, "status", status)
-		http.Error(w, "bad signature", status)
+		httpjson.Error(w, status, "bad_signature", "X-Hub-Signature-256 does not match the body")
 		return
 	}
 	d := delivery{id: newID("wh_"), body: body, signature: sig, contentType: r.Header.Get("Content-Type"), received: s.now()}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		http.Error(w, "shutting down", http.StatusServiceUnavailable) // Meta retries
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "shutting down") // Meta retries
 		return
 	}
 	// Both the worker and the forwarder must take the delivery, or neither:
@@ -294,7 +295,7 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		s.c.queueFull.Add(1)
 		s.log.Warn("WhatsApp webhook: queues full, Meta is asked to redeliver", "delivery", d.id)
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, "busy: retry", http.StatusServiceUnavailable)
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "busy: retry")
 		return
 	}
 	s.c.received.Add(1)
