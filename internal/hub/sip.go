@@ -60,6 +60,9 @@ func (h *Hub) dialWith(s *session.Session, to string, r config.Route, role sessi
 	} else if n := h.clis.numberOf(s.ID); n != "" {
 		fromUser = n // a transfer or a REFER keeps the session's pool number
 	}
+	if fromUser == "" && in.Mode == session.ModeWhatsApp && in.Customer.Contact != "" {
+		fromUser = in.Customer.Contact // a WhatsApp caller: the ACD sees their number (+E.164)
+	}
 	if fromUser == "" {
 		fromUser = trunk.FromUser
 	}
