@@ -185,7 +185,14 @@ func (h *Hub) e164(n string) string {
 // ringback plays a ringing tone (425 Hz, 1 s on, 4 s off, as in Europe)
 // to a desk phone waiting in a Reverse call until stop closes (the customer
 // joined) or the session ends. The agent knows the call is alive.
-func ringback(t *leg.Track, stop, done <-chan struct{}) {
+func ringback(t *leg.Track, stop, done <-chan struct{}) { tones(t, stop, done, true) }
+
+// silence sends silent frames in the track's format every 20 ms (a peer
+// that hangs up without media keeps the call).
+func silence(t *leg.Track, stop, done <-chan struct{}) { tones(t, stop, done, false) }
+
+// tones sends the ringback cadence (425 Hz, 1 s of every 5 s) or silence.
+func tones(t *leg.Track, stop, done <-chan struct{}, ring bool) {
 	c := t.Send()
 	alaw, opus := c.Is("PCMA"), c.Is("opus")
 	if !alaw && !opus && !c.Is("PCMU") {
@@ -216,7 +223,7 @@ func ringback(t *leg.Track, stop, done <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		on := i%250 < 50 // 1 s of every 5 s
+		on := ring && i%250 < 50 // 1 s of every 5 s
 		if on {
 			media.GenerateTone(pcm, 425, rate, &phase, 0.25)
 		} else {

@@ -52,7 +52,8 @@ type waCall struct {
 	acceptSent bool
 	accepted   atomic.Bool // Meta answered accept: media may flow
 	metaEnded  atomic.Bool // Meta ended the call (terminate webhook): nothing to send back
-	ring       chan struct{}
+	ring       chan struct{} // the ringback after accept_timeout, until answered
+	hold       chan struct{} // the silence sent while held, until resumed
 }
 
 // waIndex finds a session by its WhatsApp call id (any goroutine).
@@ -379,6 +380,32 @@ func (h *Hub) waProgress(s *session.Session) {
 		t.wa.ring = nil
 	}
 	h.waAccept(s, "answered")
+	h.waHold(s)
+}
+
+// waHold keeps media flowing to Meta while the agent holds the call (the
+// customer's leg leaves the audio plan): Meta drops a call that receives
+// nothing for 30 s. The WhatsApp leg gets silence until the call resumes.
+// (SIP signalling: the leg itself sends silence whenever the bridge is idle.)
+func (h *Hub) waHold(s *session.Session) {
+	c := st(s).wa
+	if c == nil || c.sip != nil {
+		return
+	}
+	held := s.MediaHeld()
+	switch {
+	case held && c.hold == nil && c.accepted.Load():
+		l := s.Leg(c.leg)
+		if l == nil {
+			return
+		}
+		stop, tr := make(chan struct{}), l.EP.Audio()
+		c.hold = stop
+		h.goAsync(func() { silence(tr, stop, s.Done()) })
+	case !held && c.hold != nil:
+		close(c.hold)
+		c.hold = nil
+	}
 }
 
 // waAccept sends accept with the pre_accept's answer, once (session goroutine).

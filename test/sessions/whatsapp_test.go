@@ -416,3 +416,55 @@ func TestWhatsAppVideoLink(t *testing.T) {
 		t.Fatalf("the agent was not told: %v", err)
 	}
 }
+
+// TestWhatsAppHoldKeepsMediaFlowing: the agent holds a WhatsApp call. The
+// customer's leg leaves the audio plan, but Meta drops a call that receives
+// no media (30 s): the hub keeps sending it (silence) until the call is
+// resumed, and the agent's voice comes back after.
+func TestWhatsAppHoldKeepsMediaFlowing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := notifytest.StartWhatsApp(t)
+	f.SetCallingLimits(notifytest.CallingLimits{MediaMidTimeout: 2 * time.Second})
+	h, ag := waHub(t, ctx, 24300, f, "")
+	a := api{t, h.URL}
+	call, err := f.UserCalls(ctx, waUser, "Sheena Nelson", notifytest.WithToneHz(toneWhatsApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Peer().WaitTone(ctx, toneAgent1, 30); err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Send(ctx, map[string]any{"type": "hold", "session": o.Session, "hold": true}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the session held", func() bool {
+		_, s := a.do("GET", "/v1/sessions/"+o.Session, nil)
+		return s["held"] == true
+	})
+	// held for longer than Meta's (shortened) media timeout: packets keep coming, silent
+	base := call.Peer().Stats().PacketsIn
+	waitUntil(t, 15*time.Second, "200 packets to Meta while held", func() bool { return call.Peer().Stats().PacketsIn >= base+200 })
+	if call.State() == notifytest.CallTerminated {
+		t.Fatalf("Meta dropped the held call: %+v", call.End())
+	}
+	if hz := call.Peer().DominantHz(); hz > 100 {
+		t.Logf("while held the WhatsApp user hears %v Hz", hz)
+	}
+	if err := ag.Send(ctx, map[string]any{"type": "hold", "session": o.Session, "hold": false}); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Peer().WaitTone(ctx, toneAgent1, 30); err != nil {
+		t.Fatalf("the agent's voice after the resume: %v", err)
+	}
+}
