@@ -468,3 +468,65 @@ func TestWhatsAppHoldKeepsMediaFlowing(t *testing.T) {
 		t.Fatalf("the agent's voice after the resume: %v", err)
 	}
 }
+
+// TestWhatsAppAcceptTimeoutRingback: nobody answers within the number's
+// accept_timeout: the hub accepts the call before Meta's window closes and
+// the caller hears ringback (425 Hz) while queued; the agent who logs in
+// later gets the call, and the caller hears the agent.
+func TestWhatsAppAcceptTimeoutRingback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := notifytest.StartWhatsApp(t)
+	cfg := hubConfig(t, 24400, t.TempDir())
+	waConfig(cfg, f, "")
+	cfg.WhatsApp.Numbers[0].AcceptTimeout = time.Second
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	subscribe(t, ctx, f, h)
+	call, err := f.UserCalls(ctx, waUser, "Sheena Nelson", notifytest.WithToneHz(toneWhatsApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.WaitAccepted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Peer().WaitTone(ctx, 425, 15); err != nil {
+		t.Fatalf("no ringback while queued: %v (%+v)", err, call.Peer().Stats())
+	}
+	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ag.Close()
+	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
+		if err := ag.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Peer().WaitTone(ctx, toneAgent1, 30); err != nil {
+		t.Fatalf("the agent's voice after the queue: %v", err)
+	}
+	waitUntil(t, 10*time.Second, "the caller's voice at the agent", func() bool { return ag.DominantHz(tonesWA) == toneWhatsApp })
+	n := 0
+	for _, a := range call.Actions() {
+		if a.Action == "accept" && a.ErrorCode == 0 {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d accepts, want one (at the timeout, not again when the agent answered)", n)
+	}
+}
