@@ -52,6 +52,7 @@ type waCall struct {
 	acceptSent bool
 	accepted   atomic.Bool // Meta answered accept: media may flow
 	metaEnded  atomic.Bool // Meta ended the call (terminate webhook): nothing to send back
+	preDone    chan struct{} // closed when the pre_accept request has returned
 	ring       chan struct{} // the ringback after accept_timeout, until answered
 	hold       chan struct{} // the silence sent while held, until resumed
 }
@@ -323,7 +324,9 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 		h.waEnd(c)
 		return
 	}
+	c.preDone = make(chan struct{})
 	h.goAsync(func() {
+		defer close(c.preDone) // the accept waits for it: Meta must see pre_accept first
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := h.wa.PreAccept(ctx, c.pnid, c.id, answer); err != nil {
@@ -439,6 +442,12 @@ func (h *Hub) waAccept(s *session.Session, why string) {
 	h.goAsync(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		if c.preDone != nil {
+			select {
+			case <-c.preDone:
+			case <-ctx.Done():
+			}
+		}
 		err := h.wa.Accept(ctx, c.pnid, c.id, c.answer, opaque)
 		s.Do(func() {
 			if err != nil {
