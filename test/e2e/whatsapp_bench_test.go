@@ -293,9 +293,10 @@ func benchWAConcurrent(b *testing.B, bin string, n int, hold time.Duration) {
 
 // checkWAActions checks the hub's Graph requests for an answered call:
 // one pre_accept and one accept, the accept not refused; it returns when
-// the fake received each, and whether the pre_accept came after the
-// accept (then Meta refuses it: the call is already accepted). It waits up
-// to 10 s for a pre_accept still on its way.
+// the fake received each, and whether Meta handled the pre_accept after
+// the accept (then it refuses it: the call is already accepted; the hub
+// sends both from independent goroutines). It waits up to 10 s for a
+// pre_accept still on its way.
 func checkWAActions(b *testing.B, h *waBenchHub, i int, c *notifytest.MetaCall) (pre, acc time.Time, late bool) {
 	b.Helper()
 	h.waitFor(b, 10*time.Second, fmt.Sprintf("call %d: pre_accept and accept at Meta", i), func() bool {
@@ -330,7 +331,8 @@ func checkWAActions(b *testing.B, h *waBenchHub, i int, c *notifytest.MetaCall) 
 				refusal = fmt.Sprintf("%d %s", a.ErrorCode, a.Details)
 			}
 		}
-		b.Logf("call %d: the pre_accept reached Meta %s after the accept, refused: %s", i, pre.Sub(acc).Round(10*time.Microsecond), refusal)
+		b.Logf("call %d: Meta took the accept first and refused the pre_accept (%s); received %s apart (pre_accept − accept)",
+			i, refusal, pre.Sub(acc).Round(10*time.Microsecond))
 	}
 	return pre, acc, late
 }
