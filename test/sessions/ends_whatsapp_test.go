@@ -248,6 +248,15 @@ func TestEndsWhatsApp(t *testing.T) {
 		if err := call.Peer().WaitConnected(c.ctx); err != nil {
 			c.t.Fatal(err)
 		}
+		// the phone rings, media is set up: nothing may reach the user
+		// before they answer (what the agent says now would be lost). A
+		// negative observation needs a window: half a second of ringing.
+		if within(500*time.Millisecond, func() bool { return call.Peer().Stats().EarlyIn > 0 }) {
+			c.t.Errorf("the hub sent media while the user's phone rang: %+v", call.Peer().Stats())
+		}
+		if st := sessionState(c); st != "ringing" {
+			c.t.Errorf("the session is %q while the user's phone rings, want ringing", st)
+		}
 		return call, ag
 	}
 	tonesBIC := []float64{notifytest.DefaultMetaToneHz, toneCustomer, toneAgent1, toneAgent2}
@@ -263,6 +272,10 @@ func TestEndsWhatsApp(t *testing.T) {
 		waitUntil(c.t, 10*time.Second, "the WhatsApp user's voice at the agent", func() bool {
 			return ag.DominantHz(tonesBIC) == notifytest.DefaultMetaToneHz
 		})
+		if st := call.Peer().Stats(); st.EarlyIn != 0 {
+			// the agent's first words, sent while the phone rang, are lost
+			c.t.Errorf("%d packets reached Meta before the user answered", st.EarlyIn)
+		}
 		return call, ag
 	}
 
