@@ -174,13 +174,16 @@ func (x waHandler) CallConnect(ev whatsapp.CallEvent) {
 
 func (x waHandler) CallStatus(ev whatsapp.StatusEvent) {
 	h := x.h
-	sid := h.waCalls.get(ev.CallID)
-	if s := h.Session(sid); s != nil {
+	s := h.Session(h.waCalls.get(ev.CallID))
+	if s == nil && ev.BizOpaque != "" {
+		s = h.Session(ev.BizOpaque) // the status came before Connect's own reply
+	}
+	if s != nil {
 		s.Do(func() {
 			s.Record("whatsapp.status", "", map[string]any{"status": ev.Status})
 			c := st(s).wa
 			switch {
-			case c == nil || c.id != ev.CallID:
+			case c == nil || c.id != "" && c.id != ev.CallID:
 			case ev.Status == whatsapp.StatusRejected:
 				c.rejected = true
 			case ev.Status == whatsapp.StatusAccepted && c.business:
