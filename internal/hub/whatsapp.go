@@ -48,6 +48,8 @@ type waCall struct {
 	sip      *sipua.Call // SIP signalling: Meta's INVITE (accept = 200 OK, end = BYE by the leg)
 	business bool        // business-initiated: Meta's answer comes by webhook
 	rejected bool        // business-initiated: the user declined (status REJECTED)
+	answered bool        // business-initiated: the user answered (status ACCEPTED)
+	applied  bool        // business-initiated: Meta's SDP answer (connect webhook) is applied
 
 	acceptSent bool
 	accepted   atomic.Bool // Meta answered accept: media may flow
@@ -90,11 +92,45 @@ type waEP struct {
 	rtcEP
 	h    *Hub
 	call *waCall
+
+	closeOnce sync.Once
+	closed    chan struct{} // Close was called
+	done      chan struct{} // the leg ended by itself (Done)
 }
 
-func (e *waEP) Kind() leg.Kind { return leg.KindWhatsApp }
+// waTerminateGrace is how long the WhatsApp leg outlives its transport:
+// Meta's relay closes the media when the call ends, usually before the
+// terminate webhook arrives, and the webhook tells how the call ended
+// (declined, not answered, Meta's media timeout). Without a terminate the
+// transport's end ends the leg after the grace.
+const waTerminateGrace = 5 * time.Second
+
+// newWAEP is the endpoint of c's WebRTC leg rl.
+func (h *Hub) newWAEP(s *session.Session, rl *rtc.Leg, c *waCall) *waEP {
+	e := &waEP{h: h, call: c, closed: make(chan struct{}), done: make(chan struct{})}
+	e.rtcEP = *h.browserEP(s, rl, nil)
+	h.goAsync(func() {
+		select {
+		case <-rl.Done():
+		case <-e.closed:
+			return
+		}
+		t := time.NewTimer(waTerminateGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			close(e.done)
+		case <-e.closed: // Meta's terminate (or the hub) ended the leg
+		}
+	})
+	return e
+}
+
+func (e *waEP) Kind() leg.Kind        { return leg.KindWhatsApp }
+func (e *waEP) Done() <-chan struct{} { return e.done }
 
 func (e *waEP) Close(code int, reason string) {
+	e.closeOnce.Do(func() { close(e.closed) })
 	e.rtcEP.Close(code, reason)
 	e.h.waEnd(e.call)
 }
@@ -109,7 +145,7 @@ func (h *Hub) waEnd(c *waCall) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var err error
-		if c.acceptSent {
+		if c.acceptSent || c.business { // reject is for user-initiated calls only
 			err = h.wa.Terminate(ctx, c.pnid, c.id)
 		} else {
 			err = h.wa.Reject(ctx, c.pnid, c.id)
@@ -140,12 +176,21 @@ func (x waHandler) CallConnect(ev whatsapp.CallEvent) {
 
 func (x waHandler) CallStatus(ev whatsapp.StatusEvent) {
 	h := x.h
-	sid := h.waCalls.get(ev.CallID)
-	if s := h.Session(sid); s != nil {
+	s := h.Session(h.waCalls.get(ev.CallID))
+	if s == nil && ev.BizOpaque != "" {
+		s = h.Session(ev.BizOpaque) // the status came before Connect's own reply
+	}
+	if s != nil {
 		s.Do(func() {
 			s.Record("whatsapp.status", "", map[string]any{"status": ev.Status})
-			if c := st(s).wa; c != nil && ev.Status == whatsapp.StatusRejected {
+			c := st(s).wa
+			switch {
+			case c == nil || c.id != "" && c.id != ev.CallID:
+			case ev.Status == whatsapp.StatusRejected:
 				c.rejected = true
+			case ev.Status == whatsapp.StatusAccepted && c.business:
+				c.answered = true
+				h.waBusinessActive(s)
 			}
 		})
 	}
@@ -183,6 +228,12 @@ func (x waHandler) CallTerminate(ev whatsapp.TerminateEvent) {
 		_ = s.RemoveLeg(c.leg, 200, "WhatsApp call ended")
 		code, reason := 200, "Customer hung up"
 		switch {
+		case s.State() == session.StateActive && len(ev.Errors) > 0:
+			// Meta dropped the call (terminate FAILED), the user did not hang up
+			code, reason = 502, "WhatsApp call failed"
+			if e := ev.Errors[0].Code; e == 138021 || e == 138022 { // media receive / transmit timeout
+				code, reason = 408, "Media timeout"
+			}
 		case s.State() == session.StateActive:
 		case c.business && c.rejected:
 			code, reason = 603, "Customer declined"
@@ -317,8 +368,7 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 	gate(rl.Audio(), &c.accepted)
 	t.custLeg = rl.ID
 	name := s.Info().Customer.Name
-	ep := &waEP{h: h, call: c}
-	ep.rtcEP = *h.browserEP(s, rl, nil)
+	ep := h.newWAEP(s, rl, c)
 	if err := s.AddLeg(&session.Leg{ID: rl.ID, Role: session.RoleCustomer, Party: "whatsapp:" + c.user, Name: name, EP: ep}); err != nil {
 		_ = rl.Close()
 		h.waEnd(c)

@@ -263,8 +263,7 @@ func (h *Hub) waPlace(s *session.Session) {
 	c := &waCall{pnid: d.pnid, user: d.user, leg: rl.ID, business: true}
 	gate(rl.Audio(), &c.accepted)
 	t.wa, t.custLeg = c, rl.ID
-	ep := &waEP{h: h, call: c}
-	ep.rtcEP = *h.browserEP(s, rl, nil)
+	ep := h.newWAEP(s, rl, c)
 	name := s.Info().Customer.Name
 	if err := s.AddLeg(&session.Leg{ID: rl.ID, Role: session.RoleCustomer, Party: "whatsapp:" + d.user, Name: name, EP: ep}); err != nil {
 		_ = rl.Close()
@@ -320,14 +319,30 @@ func (h *Hub) waBusinessAnswer(ev whatsapp.CallEvent) {
 			return
 		}
 		c.acceptSent = true // from now on the end is a terminate
-		c.accepted.Store(true)
+		c.applied = true
+		// Meta's answer comes when the user's phone starts ringing: media
+		// is set up, but the call is answered only with status ACCEPTED
 		s.Record("whatsapp.answered", c.leg, nil)
-		if s.State() != session.StateActive {
-			h.m.SessionSetup(time.Since(t.created))
-		}
-		_ = s.SetState(session.StateActive, map[string]any{"customer": "whatsapp"})
-		h.notifyAgents(s)
+		h.waBusinessActive(s)
 	})
+}
+
+// waBusinessActive: a business-initiated call is answered once Meta's SDP
+// answer is applied and the user picked up (status ACCEPTED; Meta does not
+// guarantee the order of the two webhooks). Media to Meta starts then: what
+// the agent says while the phone rings would be lost (session goroutine).
+func (h *Hub) waBusinessActive(s *session.Session) {
+	t := st(s)
+	c := t.wa
+	if c == nil || !c.business || c.sip != nil || !c.applied || !c.answered || c.accepted.Load() || s.Ended() {
+		return
+	}
+	c.accepted.Store(true)
+	if s.State() != session.StateActive {
+		h.m.SessionSetup(time.Since(t.created))
+	}
+	_ = s.SetState(session.StateActive, map[string]any{"customer": "whatsapp"})
+	h.notifyAgents(s)
 }
 
 // waErrCode maps a Graph error to the session's end cause.
