@@ -140,18 +140,22 @@ func (h *Hub) waEnd(c *waCall) {
 	if c.metaEnded.Swap(true) || c.sip != nil {
 		return // SIP: the leg's own hang-up (CANCEL-less reject or BYE) tells Meta
 	}
-	h.waCalls.del(c.id)
+	id := c.id
+	if id == "" {
+		return // a business call whose connect has not returned yet: waPlace ends it with its id
+	}
+	h.waCalls.del(id)
 	h.goAsync(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var err error
 		if c.acceptSent || c.business { // reject is for user-initiated calls only
-			err = h.wa.Terminate(ctx, c.pnid, c.id)
+			err = h.wa.Terminate(ctx, c.pnid, id)
 		} else {
-			err = h.wa.Reject(ctx, c.pnid, c.id)
+			err = h.wa.Reject(ctx, c.pnid, id)
 		}
 		if err != nil {
-			h.log.Warn("WhatsApp: ending the call at Meta failed", "call", c.id, "err", err)
+			h.log.Warn("WhatsApp: ending the call at Meta failed", "call", id, "err", err)
 		}
 	})
 }

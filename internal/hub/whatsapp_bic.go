@@ -275,6 +275,7 @@ func (h *Hub) waPlace(s *session.Session) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		id, err := caller.Connect(ctx, d.pnid, "+"+d.user, offer, s.ID)
+		late := err == nil // the session may have ended while connect was on its way
 		s.Do(func() {
 			if err != nil {
 				c.metaEnded.Store(true) // nothing to terminate
@@ -283,9 +284,20 @@ func (h *Hub) waPlace(s *session.Session) {
 				return
 			}
 			c.id = id
+			if c.metaEnded.Load() {
+				return // the hub ended the call meanwhile (waEnd had no id): terminated below
+			}
+			late = false
 			h.waCalls.put(id, s.ID)
 			s.Record("whatsapp.connecting", rl.ID, map[string]any{"call": id})
 		})
+		if late {
+			tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer tcancel()
+			if err := h.wa.Terminate(tctx, d.pnid, id); err != nil {
+				h.log.Warn("WhatsApp: ending a call placed after its session ended failed", "call", id, "err", err)
+			}
+		}
 	})
 }
 
