@@ -332,6 +332,7 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 			})
 		}
 	})
+	waCallerID(s, &tg)
 	if d := num.AcceptTimeout; d > 0 {
 		h.goAsync(func() {
 			select {
@@ -342,6 +343,15 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 		})
 	}
 	h.routeSession(s, tg)
+}
+
+// waCallerID makes the WhatsApp number (+E.164) the caller ID toward an
+// external ACD, unless the route sets its own from_user (a caller_id_pool
+// still wins in dialWith: the ACD correlates by it).
+func waCallerID(s *session.Session, tg *target) {
+	if n := s.Info().Customer.Contact; tg.sip != "" && tg.route.FromUser == "" && n != "" {
+		tg.route.FromUser = n
+	}
 }
 
 // gate keeps a track from sending before open is set: Meta counts the first
@@ -593,6 +603,7 @@ func (h *Hub) waIncomingSIP(sc *sipua.Call, w *sipua.WhatsAppInfo) {
 		t.custLeg = sc.ID
 		h.watchSIP(s, sc)
 		sc.Ringing()
+		waCallerID(s, &tg)
 		h.routeSession(s, tg)
 	})
 }

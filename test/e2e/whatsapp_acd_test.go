@@ -180,6 +180,12 @@ func (m *acdMedia) heard(onA bool) (hz, level float64) {
 	return hz, media.ToneLevel(p, hz, 8000)
 }
 
+func (m *acdMedia) others() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return fmt.Sprint(m.otherPT)
+}
+
 func (m *acdMedia) digits() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -346,7 +352,7 @@ func TestWhatsAppThroughACD(t *testing.T) {
 	t.Logf("Meta peer: in %d out %d Opus packets (early %d, decode errors %d), %.0f Hz heard; agent: %d packets, %.0f Hz at level %.3f",
 		st.PacketsIn, st.PacketsOut, st.EarlyIn, st.DecodeErrors, call.Peer().DominantHz(), agent.AudioPackets(), agent.DominantHz(waTones), agent.ToneLevel(toneWA))
 	t.Logf("ACD media: queue call %d PCMA packets (%.0f Hz at level %.3f), agent call %d PCMA packets (%.0f Hz at level %.3f), %d relayed, other PTs %v",
-		relay.pktsA.Load(), hzA, lvA, relay.pktsB.Load(), hzB, lvB, relay.relayed.Load(), relay.otherPT)
+		relay.pktsA.Load(), hzA, lvA, relay.pktsB.Load(), hzB, lvB, relay.relayed.Load(), relay.others())
 	if st.EarlyIn != 0 {
 		t.Errorf("%d packets reached Meta before the accept", st.EarlyIn)
 	}
