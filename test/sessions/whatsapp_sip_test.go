@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
@@ -15,10 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/split-hub/split/internal/config"
@@ -334,4 +338,225 @@ func headerValue(req *sip.Request, name string) string {
 		vs = append(vs, h.Value())
 	}
 	return strings.Join(vs, ", ")
+}
+
+// dtmfACD is an external ACD's queue in miniature (sipgo + a UDP RTP
+// socket): it answers every INVITE at once with PCMU + telephone-event
+// (the payload type of the hub's offer), plays a tone, and decodes the
+// RFC 4733 digits and the From header it receives.
+type dtmfACD struct {
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	dsc  *sipgo.DialogServerCache
+	rtp  *net.UDPConn
+	tone [][]byte
+	wg   sync.WaitGroup
+	stop chan struct{}
+
+	mu      sync.Mutex
+	from    string // the INVITE's From header
+	digits  string
+	tePkts  int
+	pcmPkts int
+	dest    *net.UDPAddr
+	tePT    uint8
+}
+
+var (
+	sdpConnRE = regexp.MustCompile(`c=IN IP4 ([0-9.]+)`)
+	sdpPortRE = regexp.MustCompile(`m=audio ([0-9]+) `)
+	sdpTERE   = regexp.MustCompile(`a=rtpmap:([0-9]+) telephone-event/8000`)
+)
+
+func startDTMFACD(t *testing.T, addr string) *dtmfACD {
+	t.Helper()
+	a := &dtmfACD{stop: make(chan struct{})}
+	var err error
+	if a.tone, err = testutil.ToneFrames(testutil.CodecPCMU, toneAgent1, testutil.DefaultAmplitude); err != nil {
+		t.Fatal(err)
+	}
+	if a.rtp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if a.ua, err = sipgo.NewUA(sipgo.WithUserAgent("mini-acd"), sipgo.WithUserAgentHostname("127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if a.srv, err = sipgo.NewServer(a.ua); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := sipgo.NewClient(a.ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	pn, _ := strconv.Atoi(port)
+	a.dsc = sipgo.NewDialogServerCache(cli, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "acd", Host: host, Port: pn}})
+	a.srv.OnInvite(a.onInvite)
+	a.srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = a.dsc.ReadAck(req, tx) })
+	a.srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) { _ = a.dsc.ReadBye(req, tx) })
+	pc, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.wg.Add(3)
+	go func() { defer a.wg.Done(); _ = a.srv.ServeUDP(pc) }()
+	go a.read()
+	go a.send()
+	t.Cleanup(func() {
+		close(a.stop)
+		_ = a.ua.Close()
+		_ = pc.Close()
+		_ = a.rtp.Close()
+		a.wg.Wait()
+	})
+	return a
+}
+
+func (a *dtmfACD) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	body := string(req.Body())
+	c, p, te := sdpConnRE.FindStringSubmatch(body), sdpPortRE.FindStringSubmatch(body), sdpTERE.FindStringSubmatch(body)
+	if c == nil || p == nil || te == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+		return
+	}
+	dlg, err := a.dsc.ReadInvite(req, tx)
+	if err != nil {
+		return
+	}
+	pt, _ := strconv.Atoi(te[1])
+	dest, _ := net.ResolveUDPAddr("udp4", c[1]+":"+p[1])
+	a.mu.Lock()
+	a.from, a.dest, a.tePT = req.From().Value(), dest, uint8(pt)
+	a.mu.Unlock()
+	port := a.rtp.LocalAddr().(*net.UDPAddr).Port
+	sdp := fmt.Sprintf("v=0\r\no=acd 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 %d\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n",
+		port, pt, pt, pt)
+	res := sip.NewResponseFromRequest(dlg.InviteRequest, 200, "OK", []byte(sdp))
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	_ = dlg.WriteResponse(res) // returns once the ACK came (or never will)
+}
+
+func (a *dtmfACD) read() {
+	defer a.wg.Done()
+	var det media.DTMFDetector
+	buf := make([]byte, 1500)
+	for {
+		n, err := a.rtp.Read(buf)
+		if err != nil {
+			return
+		}
+		hl, _, err := media.RTPHeaderLen(buf[:n])
+		if err != nil {
+			continue
+		}
+		a.mu.Lock()
+		switch pt := buf[1] & 0x7f; {
+		case pt == a.tePT:
+			a.tePkts++
+			if d, ok := det.Push(binary.BigEndian.Uint32(buf[4:8]), buf[hl:n]); ok {
+				a.digits += string(d)
+			}
+		case pt == 0:
+			a.pcmPkts++
+		}
+		a.mu.Unlock()
+	}
+}
+
+// send plays the tone to the hub once the call is up (Meta's relay sends
+// nothing until the business's media arrives).
+func (a *dtmfACD) send() {
+	defer a.wg.Done()
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	pkt := make([]byte, 12+160)
+	var seq uint16
+	var ts uint32
+	for i := 0; ; i++ {
+		select {
+		case <-a.stop:
+			return
+		case <-tk.C:
+		}
+		a.mu.Lock()
+		dest := a.dest
+		a.mu.Unlock()
+		if dest == nil {
+			continue
+		}
+		f := a.tone[i%len(a.tone)]
+		pkt = pkt[:12+len(f)]
+		pkt[0], pkt[1] = 0x80, 0
+		binary.BigEndian.PutUint16(pkt[2:], seq)
+		binary.BigEndian.PutUint32(pkt[4:], ts)
+		binary.BigEndian.PutUint32(pkt[8:], 0x5eed)
+		copy(pkt[12:], f)
+		_, _ = a.rtp.WriteToUDP(pkt, dest)
+		seq++
+		ts += uint32(len(f))
+	}
+}
+
+func (a *dtmfACD) seen() (from, digits string, te, pcm int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.from, a.digits, a.tePkts, a.pcmPkts
+}
+
+// TestWhatsAppDTMFToACD: a WhatsApp user (Graph signalling, Meta's media
+// relay) is routed to an external ACD over SIP; the digits pressed on
+// WhatsApp (RFC 4733 on Meta's telephone-event/8000, PT 126) reach the ACD
+// as RFC 4733 on the payload type the hub offered it, each digit once and
+// in order — an ACD's IVR keeps working. The ACD's INVITE shows the
+// WhatsApp number as caller ID and the profile name as display name.
+func TestWhatsAppDTMFToACD(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 29400
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acdAddr := fmt.Sprintf("127.0.0.1:%d", base+90) // the "pbx" trunk of hubConfig
+	acd := startDTMFACD(t, acdAddr)
+	f := notifytest.StartWhatsApp(t)
+	cfg := hubConfig(t, base, t.TempDir())
+	waConfig(cfg, f, "")
+	cfg.Sessions.Routes[0].Target = "sip:support@" + acdAddr
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	subscribe(t, ctx, f, h)
+
+	call, err := f.UserCalls(ctx, waUser, "Sheena Nelson", notifytest.WithToneHz(toneWhatsApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.WaitAccepted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if from, _, _, _ := acd.seen(); !strings.Contains(from, `"Sheena Nelson"`) || !strings.Contains(from, "<sip:"+waUser+"@") {
+		t.Errorf("the ACD's From: %s; want the profile name and the WhatsApp number", from)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	if err := call.Peer().WaitTone(wctx, toneAgent1, 30); err != nil {
+		from, d, te, pcm := acd.seen()
+		t.Fatalf("the ACD's voice at the WhatsApp user: %v (the ACD: From %s, digits %q, %d telephone-event and %d PCMU packets in)", err, from, d, te, pcm)
+	}
+	if err := call.SendDTMF(ctx, "7*09#"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the digits at the ACD", func() bool {
+		_, d, _, _ := acd.seen()
+		return d == "7*09#"
+	})
+	_, d, te, pcm := acd.seen()
+	st := call.Peer().Stats()
+	t.Logf("the ACD got %q in %d telephone-event packets, and %d PCMU packets; Meta sent %d telephone-event packets",
+		d, te, pcm, st.DTMFOut)
+	if err := call.Hangup(); err != nil {
+		t.Fatal(err)
+	}
 }
