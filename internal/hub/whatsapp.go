@@ -390,6 +390,7 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 			})
 		}
 	})
+	waCallerID(s, &tg)
 	if d := num.AcceptTimeout; d > 0 {
 		h.goAsync(func() {
 			select {
@@ -400,6 +401,15 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 		})
 	}
 	h.routeSession(s, tg)
+}
+
+// waCallerID makes the WhatsApp number (+E.164) the caller ID toward an
+// external ACD, unless the route sets its own from_user (a caller_id_pool
+// still wins in dialWith: the ACD correlates by it).
+func waCallerID(s *session.Session, tg *target) {
+	if n := s.Info().Customer.Contact; tg.sip != "" && tg.route.FromUser == "" && n != "" {
+		tg.route.FromUser = n
+	}
 }
 
 // gate keeps a track from sending before open is set: Meta counts the first
@@ -641,10 +651,8 @@ func (h *Hub) waIncomingSIP(sc *sipua.Call, w *sipua.WhatsAppInfo) {
 		return
 	}
 	entry := "whatsapp"
-	if h.wa != nil {
-		if num, ok := h.waNumberFor(w); ok && num.Entry != "" {
-			entry = num.Entry
-		}
+	if num, ok := h.waNumberFor(w); ok && num.Entry != "" {
+		entry = num.Entry
 	}
 	user := strings.TrimPrefix(w.User, "+")
 	cust := session.Customer{Name: w.Username, Context: map[string]string{"channel": "whatsapp", "whatsapp": user}}
@@ -682,22 +690,44 @@ func (h *Hub) waIncomingSIP(sc *sipua.Call, w *sipua.WhatsAppInfo) {
 		}
 		t.custLeg = sc.ID
 		h.watchSIP(s, sc)
+		h.waSIPDuration(s, sc)
 		sc.Ringing()
+		waCallerID(s, &tg)
 		h.routeSession(s, tg)
 	})
 }
 
+// waSIPDuration puts the duration Meta's BYE states (x-wa-meta-call-duration,
+// what Meta bills) in the call record, as the Graph terminate webhook's is.
+func (h *Hub) waSIPDuration(s *session.Session, sc *sipua.Call) {
+	h.goAsync(func() {
+		<-sc.Done()
+		w := sc.WhatsApp()
+		if w == nil || w.Duration < 0 {
+			return // the hub ended the call, or Meta's BYE said nothing
+		}
+		data := map[string]any{"status": "completed", "duration_s": w.Duration, "signalling": "sip"}
+		if !s.Do(func() { s.Record("whatsapp.terminated", sc.ID, data) }) {
+			h.rec.persist(s.Info(), session.Event{At: time.Now().UTC(), Type: "whatsapp.terminated", Leg: sc.ID, Data: data})
+		}
+	})
+}
+
 // waNumberFor finds the configured number of a SIP WhatsApp call.
+// Meta's INVITE names the number by its Request-URI (the trunk's number);
+// x-wa-meta-phone-number-id, when present, wins.
 func (h *Hub) waNumberFor(w *sipua.WhatsAppInfo) (config.WhatsAppNumber, bool) {
-	if w.PhoneNumberID != "" {
+	if w.PhoneNumberID != "" && h.wa != nil {
 		if n, ok := h.wa.Number(w.PhoneNumberID); ok {
 			return n, true
 		}
 	}
-	if nb, ok := h.wa.(interface {
-		NumberByPhone(string) (config.WhatsAppNumber, bool)
-	}); ok && w.Business != "" {
-		return nb.NumberByPhone(w.Business)
+	if h.cfg.WhatsApp != nil && w.Business != "" {
+		for _, n := range h.cfg.WhatsApp.WithDefaults().Numbers {
+			if strings.TrimPrefix(n.Number, "+") == strings.TrimPrefix(w.Business, "+") {
+				return n, true
+			}
+		}
 	}
 	return config.WhatsAppNumber{}, false
 }
