@@ -390,7 +390,6 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 			})
 		}
 	})
-	waCallerID(s, &tg)
 	if d := num.AcceptTimeout; d > 0 {
 		h.goAsync(func() {
 			select {
@@ -401,15 +400,6 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 		})
 	}
 	h.routeSession(s, tg)
-}
-
-// waCallerID makes the WhatsApp number (+E.164) the caller ID toward an
-// external ACD, unless the route sets its own from_user (a caller_id_pool
-// still wins in dialWith: the ACD correlates by it).
-func waCallerID(s *session.Session, tg *target) {
-	if n := s.Info().Customer.Contact; tg.sip != "" && tg.route.FromUser == "" && n != "" {
-		tg.route.FromUser = n
-	}
 }
 
 // gate keeps a track from sending before open is set: Meta counts the first
@@ -692,8 +682,7 @@ func (h *Hub) waIncomingSIP(sc *sipua.Call, w *sipua.WhatsAppInfo) {
 		h.watchSIP(s, sc)
 		h.waSIPDuration(s, sc)
 		sc.Ringing()
-		waCallerID(s, &tg)
-		h.routeSession(s, tg)
+			h.routeSession(s, tg)
 	})
 }
 

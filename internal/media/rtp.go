@@ -90,6 +90,9 @@ type Rewriter struct {
 	highSeq  uint16 // highest output sequence number
 	highTS   uint32 // output timestamp of the packet with highSeq
 	switches uint64
+
+	evStarted   bool   // Insert: an event was inserted
+	evIn, evOut uint32 // Insert: the event's source and output timestamps
 }
 
 // NewRewriter returns a Rewriter that writes ssrc into every packet and, on
@@ -143,6 +146,28 @@ func (r *Rewriter) Rewrite(pkt []byte) error {
 	}
 	binary.BigEndian.PutUint16(pkt[2:], outSeq)
 	binary.BigEndian.PutUint32(pkt[4:], outTS)
+	binary.BigEndian.PutUint32(pkt[8:], r.ssrc)
+	return nil
+}
+
+// Insert rewrites in place a packet of another kind carried in the stream —
+// an RFC 4733 event among the audio: this stream's SSRC, the next sequence
+// number (the source's later packets move up by one, so the sequence stays
+// continuous), and the stream's current timestamp, the same for every packet
+// of one event (same source timestamp). Payload type and marker pass
+// unchanged.
+func (r *Rewriter) Insert(pkt []byte) error {
+	if _, _, err := RTPHeaderLen(pkt); err != nil {
+		return err
+	}
+	ts := binary.BigEndian.Uint32(pkt[4:])
+	if !r.evStarted || ts != r.evIn {
+		r.evStarted, r.evIn, r.evOut = true, ts, r.highTS
+	}
+	r.highSeq++
+	r.seqOff++
+	binary.BigEndian.PutUint16(pkt[2:], r.highSeq)
+	binary.BigEndian.PutUint32(pkt[4:], r.evOut)
 	binary.BigEndian.PutUint32(pkt[8:], r.ssrc)
 	return nil
 }

@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -191,5 +192,61 @@ func BenchmarkRewrite(b *testing.B) {
 		if err := r.Rewrite(pkt); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRewriterInsert: an event inserted among the audio takes the next
+// sequence numbers, and the audio after it continues without a gap or a
+// duplicate; every packet of one event carries the same timestamp.
+func TestRewriterInsert(t *testing.T) {
+	rw := NewRewriter(0xabc, 960)
+	pkt := func(seq uint16, ts, ssrc uint32, pt uint8) []byte {
+		b := make([]byte, 16)
+		b[0], b[1] = 0x80, pt
+		binary.BigEndian.PutUint16(b[2:], seq)
+		binary.BigEndian.PutUint32(b[4:], ts)
+		binary.BigEndian.PutUint32(b[8:], ssrc)
+		return b
+	}
+	var seqs []uint16
+	var evTS []uint32
+	for i := uint16(0); i < 3; i++ {
+		b := pkt(100+i, 9600+uint32(i)*960, 7, 111)
+		if err := rw.Rewrite(b); err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, binary.BigEndian.Uint16(b[2:]))
+	}
+	for i := 0; i < 3; i++ { // one event, three packets, its own clock and SSRC
+		b := pkt(5000+uint16(i), 80000, 99, 126)
+		if err := rw.Insert(b); err != nil {
+			t.Fatal(err)
+		}
+		if got := binary.BigEndian.Uint32(b[8:]); got != 0xabc {
+			t.Fatalf("ssrc %x", got)
+		}
+		if b[1]&0x7f != 126 {
+			t.Fatalf("payload type %d", b[1]&0x7f)
+		}
+		seqs = append(seqs, binary.BigEndian.Uint16(b[2:]))
+		evTS = append(evTS, binary.BigEndian.Uint32(b[4:]))
+	}
+	for i := uint16(3); i < 5; i++ {
+		b := pkt(100+i, 9600+uint32(i)*960, 7, 111)
+		if err := rw.Rewrite(b); err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, binary.BigEndian.Uint16(b[2:]))
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("sequence numbers %v: not continuous", seqs)
+		}
+	}
+	if evTS[0] != evTS[1] || evTS[1] != evTS[2] || evTS[0] != 9600+2*960 {
+		t.Fatalf("event timestamps %v, want the stream's current one (%d) for all", evTS, 9600+2*960)
+	}
+	if rw.SourceSwitches() != 0 {
+		t.Fatal("an inserted event counted as a source switch")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/split-hub/split/internal/leg"
@@ -28,12 +29,13 @@ type Leg struct {
 	log *slog.Logger
 	pc  *webrtc.PeerConnection
 
-	audio, video       *leg.Track
-	audioOut, videoOut *webrtc.TrackLocalStaticRTP
-	audioSender        *webrtc.RTPSender
-	remoteVideoSSRC    atomic.Uint32
-	recvAudioCodec     atomic.Pointer[string]
-	recvVideoCodec     atomic.Pointer[string]
+	audio, video    *leg.Track
+	audioOut        *audioTrack
+	videoOut        *webrtc.TrackLocalStaticRTP
+	audioSender     *webrtc.RTPSender
+	remoteVideoSSRC atomic.Uint32
+	recvAudioCodec  atomic.Pointer[string]
+	recvVideoCodec  atomic.Pointer[string]
 
 	offered      *sdp.Media // the browser's audio offer, when we answer
 	offeredVideo *sdp.Media // the browser's video offer, when we answer
@@ -228,7 +230,7 @@ func (l *Leg) SetAnswer(answer string) error {
 		if am := p.First("audio"); am != nil && len(am.Codecs) > 0 {
 			_, kept := am.Find(mimeName(l.audioOut.Codec().MimeType), l.audioOut.Codec().ClockRate)
 			if c, ok := audioParams(am.Codecs[0].Name); ok && !kept {
-				t, err := webrtc.NewTrackLocalStaticRTP(c.RTPCodecCapability, "audio", "split")
+				t, err := l.newAudioTrack(c.RTPCodecCapability)
 				if err != nil {
 					return err
 				}
@@ -236,7 +238,7 @@ func (l *Leg) SetAnswer(answer string) error {
 					return fmt.Errorf("rtc: answer: %w", err)
 				}
 				l.audioOut = t
-				l.audio.SetSend(fromParams(c), leg.Codec{})
+				l.audio.SetSend(fromParams(c), l.audio.SendDTMF())
 			}
 		}
 	}
@@ -432,7 +434,7 @@ func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoNa
 		}
 		audio = order[0]
 	}
-	l.audioOut, err = webrtc.NewTrackLocalStaticRTP(audio.RTPCodecCapability, "audio", "split")
+	l.audioOut, err = l.newAudioTrack(audio.RTPCodecCapability)
 	if err != nil {
 		return err
 	}
@@ -449,6 +451,7 @@ func (l *Leg) addTracks(audio webrtc.RTPCodecParameters, prefs []string, videoNa
 		}
 	}
 	l.audio = leg.NewTrack("audio", fromParams(audio), leg.Codec{}, leg.WriterFunc(l.writeAudio))
+	l.audio.InDTMF = leg.WriterFunc(l.writeDTMF) // sends once telephone-event is negotiated (Bind)
 	l.readRTCP(sender, nil)
 	if !video {
 		for _, t := range l.pc.GetTransceivers() {
@@ -575,6 +578,108 @@ func (l *Leg) writeAudio(pkt []byte) error {
 		return nil
 	}
 	return err
+}
+
+// writeDTMF sends an RFC 4733 packet on the audio stream (same SSRC, the
+// sequence continued) with the payload type the far end negotiated for
+// telephone-event: an IVR's digits reach WhatsApp or a browser.
+func (l *Leg) writeDTMF(pkt []byte) error {
+	ws, ssrc, pt := l.audioOut.dtmfTarget()
+	if ws == nil || pt == 0 {
+		return nil
+	}
+	l.amu.Lock()
+	defer l.amu.Unlock()
+	if l.arw == nil {
+		step := uint32(960)
+		if c := l.audio.Send(); c.Clock > 0 {
+			step = c.Clock / 50
+		}
+		l.arw = media.NewRewriter(0, step)
+	}
+	if len(pkt) > len(l.abuf) {
+		return nil
+	}
+	b := l.abuf[:copy(l.abuf[:], pkt)]
+	if l.arw.Insert(b) != nil {
+		return nil
+	}
+	var h rtp.Header
+	n, err := h.Unmarshal(b)
+	if err != nil {
+		return nil
+	}
+	h.SSRC, h.PayloadType = ssrc, pt
+	if _, err := ws.WriteRTP(&h, b[n:]); err != nil && !errors.Is(err, errClosedPipe) {
+		return err
+	}
+	l.audioOutN.Add(1)
+	return nil
+}
+
+// audioTrack is the leg's outgoing audio: pion's static RTP track, which
+// stamps every packet with the bound codec's payload type, plus what
+// telephone-event was negotiated on the same stream, so writeDTMF can send
+// RFC 4733 packets on it.
+type audioTrack struct {
+	*webrtc.TrackLocalStaticRTP
+	onDTMF func(leg.Codec) // the negotiated telephone-event (PT 0: none)
+
+	mu   sync.Mutex
+	ws   webrtc.TrackLocalWriter
+	ssrc uint32
+	te   uint8
+}
+
+func (l *Leg) newAudioTrack(c webrtc.RTPCodecCapability) (*audioTrack, error) {
+	t, err := webrtc.NewTrackLocalStaticRTP(c, "audio", "split")
+	if err != nil {
+		return nil, err
+	}
+	return &audioTrack{TrackLocalStaticRTP: t, onDTMF: func(c leg.Codec) {
+		if l.audio != nil {
+			l.audio.SetSend(l.audio.Send(), c)
+		}
+	}}, nil
+}
+
+// Bind binds the static track and notes the telephone-event payload type
+// (8 kHz preferred: what SIP and WhatsApp use) of the same negotiation.
+func (t *audioTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codec, err := t.TrackLocalStaticRTP.Bind(c)
+	if err != nil {
+		return codec, err
+	}
+	var te leg.Codec
+	for _, cp := range c.CodecParameters() {
+		if strings.EqualFold(cp.MimeType, "audio/telephone-event") && (te.PT == 0 || cp.ClockRate == 8000) {
+			te = leg.Codec{PT: uint8(cp.PayloadType), Name: "telephone-event", Clock: cp.ClockRate, Fmtp: cp.SDPFmtpLine}
+		}
+	}
+	t.mu.Lock()
+	t.ws, t.ssrc, t.te = c.WriteStream(), uint32(c.SSRC()), te.PT
+	t.mu.Unlock()
+	if te.PT != 0 && t.onDTMF != nil {
+		t.onDTMF(te)
+	}
+	return codec, nil
+}
+
+// Unbind forgets the stream.
+func (t *audioTrack) Unbind(c webrtc.TrackLocalContext) error {
+	t.mu.Lock()
+	t.ws = nil
+	t.mu.Unlock()
+	return t.TrackLocalStaticRTP.Unbind(c)
+}
+
+func (t *audioTrack) dtmfTarget() (webrtc.TrackLocalWriter, uint32, uint8) {
+	if t == nil {
+		return nil, 0, 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ws, t.ssrc, t.te
 }
 
 func (l *Leg) writeVideo(pkt []byte) error {

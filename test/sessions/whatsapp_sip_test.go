@@ -360,6 +360,14 @@ type dtmfACD struct {
 	pcmPkts int
 	dest    *net.UDPAddr
 	tePT    uint8
+	out     []byte // digits to send (the IVR's own RFC 4733 events)
+}
+
+// sendDigits queues RFC 4733 events toward the hub (an IVR dialling on).
+func (a *dtmfACD) sendDigits(d string) {
+	a.mu.Lock()
+	a.out = append(a.out, d...)
+	a.mu.Unlock()
 }
 
 var (
@@ -479,9 +487,37 @@ func (a *dtmfACD) send() {
 		case <-tk.C:
 		}
 		a.mu.Lock()
-		dest := a.dest
+		dest, te := a.dest, a.tePT
+		var digit byte
+		if len(a.out) > 0 {
+			digit, a.out = a.out[0], a.out[1:]
+		}
 		a.mu.Unlock()
 		if dest == nil {
+			continue
+		}
+		if digit != 0 {
+			// one event: 5 packets of 20 ms, the last 3 with the end bit (RFC 4733 §2.5.1.4)
+			code, _ := media.DigitToEvent(rune(digit))
+			for k := 0; k < 5; k++ {
+				ev := make([]byte, 16)
+				ev[0], ev[1] = 0x80, te
+				if k == 0 {
+					ev[1] |= 0x80 // marker: the event starts
+				}
+				binary.BigEndian.PutUint16(ev[2:], seq)
+				binary.BigEndian.PutUint32(ev[4:], ts)
+				binary.BigEndian.PutUint32(ev[8:], 0x5eed)
+				ev[12] = code
+				ev[13] = 10
+				if k >= 2 {
+					ev[13] |= 0x80
+				}
+				binary.BigEndian.PutUint16(ev[14:], uint16(160*min(k+1, 3)))
+				_, _ = a.rtp.WriteToUDP(ev, dest)
+				seq++
+			}
+			ts += 160 * 6
 			continue
 		}
 		f := a.tone[i%len(a.tone)]
@@ -556,6 +592,11 @@ func TestWhatsAppDTMFToACD(t *testing.T) {
 	st := call.Peer().Stats()
 	t.Logf("the ACD got %q in %d telephone-event packets, and %d PCMU packets; Meta sent %d telephone-event packets",
 		d, te, pcm, st.DTMFOut)
+	// and the other way: the IVR's digits reach the WhatsApp user as RFC 4733 on Meta's PT 126
+	acd.sendDigits("42#")
+	if err := call.Peer().WaitDigits(ctx, "42#"); err != nil {
+		t.Fatalf("the ACD's digits at the WhatsApp user: %v (%+v)", err, call.Peer().Stats())
+	}
 	if err := call.Hangup(); err != nil {
 		t.Fatal(err)
 	}
