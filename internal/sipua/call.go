@@ -251,7 +251,7 @@ func (c *Call) emitDTMF(d rune) {
 	c.mu.Lock()
 	f := c.events.OnDTMF
 	c.mu.Unlock()
-	c.log.Info("DTMF received", "digit", string(d))
+	c.log.Debug("DTMF received", "digit", string(d)) // not at info: IVR digits can be PINs or card numbers
 	if f != nil {
 		f(d)
 	}

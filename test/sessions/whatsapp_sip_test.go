@@ -105,9 +105,9 @@ func startWASIP(ctx context.Context, t *testing.T, base int) *waSIPEnv {
 			Signalling: "sip", SIP: &config.WhatsAppSIP{Hostname: waSIPHostname, Port: base + 3, Password: waSIPPassword, SRTP: "sdes"}}}}
 	cfg.Sessions.EntryPoints = append(cfg.Sessions.EntryPoints, config.EntryPoint{Name: "wa-sip"})
 	cfg.Sessions.Routes = append([]config.Route{{Name: "wa-sip", Entry: "wa-sip", Target: "queue:default"}}, cfg.Sessions.Routes...)
-	cfg.Log.Level = "info"
+	cfg.Log.Level = "debug" // the received digits are logged at debug only
 	logs := &syncBuffer{}
-	h, err := testutil.StartHub(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	h, err := testutil.StartHub(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
