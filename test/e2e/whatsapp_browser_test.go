@@ -297,7 +297,7 @@ func TestWhatsAppVideoLinkInBrowsers(t *testing.T) {
 			if end.By != "business" {
 				t.Errorf("the WhatsApp call ended by %q (%+v), want the hub's terminate", end.By, end)
 			}
-			cust.waitJS(cp, "!window.splitApp.phoneAudio && document.querySelector('#status').textContent.includes('through this device')", 15*time.Second)
+			cust.waitJS(cp, "!window.splitApp.phoneAudio && document.querySelector('#status').textContent.includes('through this device; the WhatsApp call has ended')", 15*time.Second)
 			before = uint64(d.stats("agent").AudioIn.PacketsReceived)
 			eventually(t, 10*time.Second, "the browser's voice at the console", func() bool {
 				return uint64(d.stats("agent").AudioIn.PacketsReceived) > before+50
