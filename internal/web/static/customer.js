@@ -510,7 +510,10 @@ async function newClient() {
   client.addEventListener('audio_moved', () => {
     app.phoneAudio = false;
     el.moveAudio.hidden = true;
-    setStatus('Your voice now goes through this device; you can hang up the phone call.');
+    // (a WhatsApp call is ended by the hub itself once the voice is here)
+    setStatus(app.session && app.session.mode === 'whatsapp'
+      ? 'Your voice now goes through this device; the WhatsApp call has ended.'
+      : 'Your voice now goes through this device; you can hang up the phone call.');
   });
   client.addEventListener('ended', (e) => {
     const m = e.detail;
