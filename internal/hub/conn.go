@@ -549,6 +549,14 @@ func (c *conn) handle(m inFrame) {
 					h.afterRemoval(s, l)
 					return nil
 				}
+				if t.wa != nil && t.wa.browser != "" && t.custLeg == t.wa.leg {
+					// the voice is on WhatsApp: the browser only closes its video
+					if l := s.Leg(t.wa.browser); l != nil {
+						_ = s.RemoveLeg(l.ID, 200, "Customer closed the video")
+						h.afterRemoval(s, l)
+						return nil
+					}
+				}
 				code, reason := 200, "Customer hung up"
 				if s.State() != session.StateActive {
 					code, reason = 487, "Customer abandoned"

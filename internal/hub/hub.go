@@ -1111,6 +1111,8 @@ func (h *Hub) sessionFrame(s *session.Session, forCustomer bool) sessionMsg {
 		m.Customer = &c
 	} else if t.escalated && h.hasPhone(s) {
 		m.PhoneAudio = true
+	} else if t.wa != nil && t.custLeg == t.wa.leg && t.wa.browser != "" && s.Leg(t.wa.leg) != nil {
+		m.PhoneAudio = true // the voice is on the WhatsApp call: the browser may take it
 	}
 	return m
 }
