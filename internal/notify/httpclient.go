@@ -56,8 +56,9 @@ func transportText(err error) string {
 	return err.Error()
 }
 
-// retryAfter parses a Retry-After header given in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+// RetryAfter parses a Retry-After header given in seconds or as an HTTP
+// date (0: none, or in the past).
+func RetryAfter(h http.Header, now time.Time) time.Duration {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0

@@ -208,7 +208,7 @@ func twilioError(status int, hdr http.Header, raw []byte) *ProviderError {
 		pe.Retryable = true
 	}
 	if pe.Retryable {
-		pe.RetryAfter = retryAfter(hdr, time.Now())
+		pe.RetryAfter = RetryAfter(hdr, time.Now())
 	}
 	return pe
 }

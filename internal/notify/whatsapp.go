@@ -277,7 +277,7 @@ func graphError(status int, hdr http.Header, raw []byte) *ProviderError {
 	if err := json.Unmarshal(raw, &env); err != nil || env.Error == nil {
 		pe.Message = http.StatusText(status)
 		if retryableHTTP(status) {
-			pe.RetryAfter = retryAfter(hdr, time.Now())
+			pe.RetryAfter = RetryAfter(hdr, time.Now())
 		}
 		return pe
 	}
@@ -322,7 +322,7 @@ func graphError(status int, hdr http.Header, raw []byte) *ProviderError {
 	}
 	pe.Message = msg
 	if pe.Retryable {
-		pe.RetryAfter = retryAfter(hdr, time.Now())
+		pe.RetryAfter = RetryAfter(hdr, time.Now())
 	}
 	return pe
 }

@@ -145,7 +145,7 @@ func (f *forwarder) post(d delivery) (status int, wait time.Duration, permanent 
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 ||
 		resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooEarly:
-		return resp.StatusCode, retryAfter(resp.Header, time.Now()), false, why
+		return resp.StatusCode, notify.RetryAfter(resp.Header, time.Now()), false, why
 	default:
 		return resp.StatusCode, 0, true, why
 	}

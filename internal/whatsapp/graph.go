@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/notify"
 )
 
 // Graph request limits.
@@ -135,7 +136,7 @@ func graphError(status int, hdr http.Header, raw []byte, now time.Time) *GraphEr
 		explain(ge)
 	}
 	if ge.Retryable {
-		ge.RetryAfter = retryAfter(hdr, now)
+		ge.RetryAfter = notify.RetryAfter(hdr, now)
 	}
 	return ge
 }
@@ -246,17 +247,3 @@ func explain(ge *GraphError) {
 	}
 }
 
-// retryAfter parses Retry-After in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
