@@ -52,8 +52,8 @@ type waCall struct {
 	applied  bool        // business-initiated: Meta's SDP answer (connect webhook) is applied
 
 	acceptSent bool
-	accepted   atomic.Bool // Meta answered accept: media may flow
-	metaEnded  atomic.Bool // Meta ended the call (terminate webhook): nothing to send back
+	accepted   atomic.Bool   // Meta answered accept: media may flow
+	metaEnded  atomic.Bool   // Meta ended the call (terminate webhook): nothing to send back
 	preDone    chan struct{} // closed when the pre_accept request has returned
 	ring       chan struct{} // the ringback after accept_timeout, until answered
 	hold       chan struct{} // the silence sent while held, until resumed
@@ -265,7 +265,9 @@ func (x waHandler) Message(m whatsapp.InboundMessage) {
 		}
 		if s := h.Session(in.ID); s != nil {
 			live = true
-			s.Do(func() { s.Record("whatsapp.message", "", map[string]any{"message_type": m.Type, "text": clip(m.Text, 512)}) })
+			s.Do(func() {
+				s.Record("whatsapp.message", "", map[string]any{"message_type": m.Type, "text": clip(m.Text, 512)})
+			})
 		}
 	}
 	if live || m.Keyword == "" || h.isDraining() {
@@ -682,7 +684,7 @@ func (h *Hub) waIncomingSIP(sc *sipua.Call, w *sipua.WhatsAppInfo) {
 		h.watchSIP(s, sc)
 		h.waSIPDuration(s, sc)
 		sc.Ringing()
-			h.routeSession(s, tg)
+		h.routeSession(s, tg)
 	})
 }
 

@@ -276,7 +276,7 @@ func (h *Hub) waPlace(s *session.Session) {
 		defer cancel()
 		id, err := caller.Connect(ctx, d.pnid, "+"+d.user, offer, s.ID)
 		late := err == nil // the session may have ended while connect was on its way
-		s.Call(func() { // synchronous: late is read below
+		s.Call(func() {    // synchronous: late is read below
 			if err != nil {
 				c.metaEnded.Store(true) // nothing to terminate
 				s.Record("whatsapp.error", rl.ID, map[string]any{"action": "connect", "error": err.Error()})

@@ -246,4 +246,3 @@ func explain(ge *GraphError) {
 		ge.Message = msg
 	}
 }
-
