@@ -42,21 +42,6 @@ type waCallReq struct {
 	CallButton    *bool  `json:"call_button"`     // also send a "call us" button (default true)
 }
 
-// waUserKey normalises a WhatsApp user given by the API: +E.164 → digits.
-func waUserKey(contact string) (string, error) {
-	u := strings.TrimPrefix(strings.TrimSpace(contact), "+")
-	if u == "" {
-		return "", errors.New("customer.contact must be the WhatsApp user's number (+E.164)")
-	}
-	if whatsapp.IsBSUID(u) {
-		return u, nil
-	}
-	if len(u) < 6 || len(u) > 15 || strings.Trim(u, "0123456789") != "" {
-		return "", errors.New("customer.contact must be the WhatsApp user's number (+E.164)")
-	}
-	return u, nil
-}
-
 // waCallingNumber picks the business number for a business-initiated call.
 func (h *Hub) waCallingNumber(pnid string) (string, error) {
 	graph := func(n config.WhatsAppNumber) bool { return n.CallingEnabled() }
@@ -84,9 +69,9 @@ func (h *Hub) apiWhatsAppCall(w http.ResponseWriter, r *http.Request, req create
 		writeErr(w, http.StatusConflict, "conflict", "WhatsApp calling is not configured (whatsapp.numbers)")
 		return
 	}
-	user, err := waUserKey(req.Customer.Contact)
+	user, err := whatsapp.ParseUser(req.Customer.Contact)
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "bad_request", err.Error())
+		writeErr(w, http.StatusBadRequest, "bad_request", "customer.contact must be the WhatsApp user's number (+E.164) or user id")
 		return
 	}
 	pnid, err := h.waCallingNumber(req.WhatsApp.PhoneNumberID)
@@ -391,9 +376,9 @@ func (h *Hub) waAgentCall(c *conn, m inFrame) error {
 	if h.wa == nil {
 		return fmt.Errorf("%w: WhatsApp calling is not configured", errBadRequest)
 	}
-	user, err := waUserKey(h.e164(strings.TrimSpace(m.To)))
+	user, err := whatsapp.ParseUser(h.e164(strings.TrimSpace(m.To)))
 	if err != nil {
-		return fmt.Errorf("%w: %v", errBadRequest, err)
+		return fmt.Errorf("%w: to must be the WhatsApp user's number (+E.164)", errBadRequest)
 	}
 	pnid, err := h.waCallingNumber("")
 	if err != nil {

@@ -45,6 +45,16 @@ func UserKey(user string) string {
 	return waID(user)
 }
 
+// ParseUser checks a WhatsApp user given by a client (+E.164, digits, or a
+// BSUID) and returns its key (UserKey).
+func ParseUser(user string) (string, error) {
+	user = strings.TrimSpace(user)
+	if err := checkUser(user); err != nil {
+		return "", err
+	}
+	return UserKey(user), nil
+}
+
 func checkUser(user string) error {
 	switch {
 	case IsBSUID(user):
