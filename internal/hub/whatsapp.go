@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,6 @@ import (
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/sipua"
-	"github.com/split-hub/split/internal/store"
 	"github.com/split-hub/split/internal/whatsapp"
 )
 
@@ -30,7 +28,8 @@ import (
 // WhatsApp is what the hub asks of the WhatsApp side (whatsapp.Service).
 type WhatsApp interface {
 	http.Handler // the Meta app's webhook
-	DeadLetters(ctx context.Context, limit int) ([]store.WhatsAppDeadLetter, error)
+	ServeDeadLetters(w http.ResponseWriter, r *http.Request)                     // GET /v1/whatsapp/dead-letters
+	ServeSettings(w http.ResponseWriter, r *http.Request, cfg *config.Config) // GET/POST /v1/whatsapp/settings
 	Number(phoneNumberID string) (config.WhatsAppNumber, bool)
 	PreAccept(ctx context.Context, pnid, callID, sdpAnswer string) error
 	Accept(ctx context.Context, pnid, callID, sdpAnswer, opaque string) error
@@ -605,21 +604,7 @@ func (h *Hub) apiWhatsAppDeadLetters(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "not_found", "WhatsApp is not configured")
 		return
 	}
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			writeErr(w, http.StatusBadRequest, "bad_request", "limit must be 1..1000")
-			return
-		}
-		limit = n
-	}
-	out, err := h.wa.DeadLetters(r.Context(), limit)
-	if err != nil {
-		h.internalErr(w, "whatsapp dead letters", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": out})
+	h.wa.ServeDeadLetters(w, r)
 }
 
 // waOr serves the older status-webhook path with the WhatsApp side when it
@@ -742,68 +727,12 @@ func linkNotify(c *config.Config) config.Notify {
 	return n
 }
 
-// apiWhatsAppSettings: GET shows, per business number, the calling
-// settings Meta has now, what the configuration implies and the
-// difference; POST pushes what the configuration implies (then shows the
-// same). The SIP password Meta generated is never shown.
+// apiWhatsAppSettings: the calling settings of the business numbers (GET
+// shows Meta's, the configuration's and the diff; POST pushes).
 func (h *Hub) apiWhatsAppSettings(w http.ResponseWriter, r *http.Request) {
-	type clients interface {
-		Config() config.WhatsApp
-		Client(pnid string) (*whatsapp.Client, bool)
-	}
-	wc, ok := h.wa.(clients)
-	if h.wa == nil || !ok {
+	if h.wa == nil {
 		writeErr(w, http.StatusNotFound, "not_found", "WhatsApp is not configured")
 		return
 	}
-	only := r.URL.Query().Get("phone_number_id")
-	type numberOut struct {
-		PhoneNumberID string             `json:"phone_number_id"`
-		Number        string             `json:"number"`
-		Meta          *whatsapp.Settings `json:"meta,omitempty"`
-		Desired       *whatsapp.Settings `json:"desired,omitempty"`
-		Diff          []string           `json:"diff"`
-		Pushed        bool               `json:"pushed,omitempty"`
-		Error         string             `json:"error,omitempty"`
-	}
-	var out []numberOut
-	for _, n := range wc.Config().Numbers {
-		if only != "" && n.PhoneNumberID != only {
-			continue
-		}
-		o := numberOut{PhoneNumberID: n.PhoneNumberID, Number: n.Number, Diff: []string{}}
-		cl, ok := wc.Client(n.PhoneNumberID)
-		want, err := whatsapp.Desired(h.cfg, n)
-		switch {
-		case !ok:
-			o.Error = "no Graph client for this number (access_token)"
-		case err != nil:
-			o.Error = "the configuration cannot be expressed as Meta's settings: " + err.Error()
-		default:
-			o.Desired = &want
-			if r.Method == http.MethodPost {
-				if err := cl.PostSettings(r.Context(), want); err != nil {
-					o.Error = "push: " + err.Error()
-				} else {
-					o.Pushed = true
-				}
-			}
-			have, err := cl.GetSettings(r.Context(), false)
-			if err != nil {
-				o.Error = strings.TrimPrefix(o.Error+"; ", "; ") + "read: " + err.Error()
-				break
-			}
-			have = have.Redacted()
-			o.Meta = &have
-			if d := whatsapp.Diff(have, want); d != nil {
-				o.Diff = d
-			}
-		}
-		out = append(out, o)
-	}
-	if only != "" && len(out) == 0 {
-		writeErr(w, http.StatusNotFound, "not_found", "no such business number here")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"numbers": out})
+	h.wa.ServeSettings(w, r, h.cfg)
 }
