@@ -27,8 +27,8 @@ import (
 
 // WhatsApp is what the hub asks of the WhatsApp side (whatsapp.Service).
 type WhatsApp interface {
-	http.Handler // the Meta app's webhook
-	ServeDeadLetters(w http.ResponseWriter, r *http.Request)                     // GET /v1/whatsapp/dead-letters
+	http.Handler                                                              // the Meta app's webhook
+	ServeDeadLetters(w http.ResponseWriter, r *http.Request)                  // GET /v1/whatsapp/dead-letters
 	ServeSettings(w http.ResponseWriter, r *http.Request, cfg *config.Config) // GET/POST /v1/whatsapp/settings
 	Number(phoneNumberID string) (config.WhatsAppNumber, bool)
 	PreAccept(ctx context.Context, pnid, callID, sdpAnswer string) error
