@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -528,5 +529,83 @@ func TestWhatsAppAcceptTimeoutRingback(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d accepts, want one (at the timeout, not again when the agent answered)", n)
+	}
+}
+
+// TestWhatsAppChatKeywordBecomesACall: the customer writes "call me" in the
+// chat (a configured keyword). With the user's call permission on record,
+// the hub opens a session served by the number's entry point: the queue's
+// agent is rung, answers, and the hub calls the user on WhatsApp. Texts the
+// customer sends during the call land in the session's history.
+func TestWhatsAppChatKeywordBecomesACall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := notifytest.StartWhatsApp(t)
+	f.GrantCallPermission(waUser, false)
+	cfg := hubConfig(t, 24500, t.TempDir())
+	waConfig(cfg, f, "")
+	cfg.WhatsApp.Numbers[0].Keywords = []string{"call me"}
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	subscribe(t, ctx, f, h)
+	a := api{t, h.URL}
+	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ag.Close()
+	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
+		if err := ag.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.UserSends(notifytest.InboundMessage{From: waUser, ProfileName: "Sheena Nelson", Text: "Call me please"}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s := a.do("GET", "/v1/sessions/"+o.Session, nil)
+	if cust, _ := s["customer"].(map[string]any); s["mode"] != "whatsapp" || cust["name"] != "Sheena Nelson" {
+		t.Errorf("the escalated chat's session: %v", s)
+	}
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	call, err := f.WaitCall(ctx, waUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Peer().WaitTone(ctx, toneAgent1, 30); err != nil {
+		t.Fatalf("the agent's voice at the WhatsApp user: %v", err)
+	}
+	if _, err := f.UserSends(notifytest.InboundMessage{From: waUser, Text: "my order is 12853"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the chat message in the session's history", func() bool {
+		_, ev := a.do("GET", "/v1/sessions/"+o.Session+"/events?format=json", nil)
+		evs, _ := ev["events"].([]any)
+		for _, e := range evs {
+			if m, _ := e.(map[string]any); m["type"] == "whatsapp.message" && strings.Contains(fmt.Sprint(m["data"]), "12853") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := call.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "ended" && m.Session == o.Session }); err != nil {
+		t.Fatal(err)
 	}
 }
