@@ -379,11 +379,11 @@ func (c *Call) Hangup(ctx context.Context, code int, reason string) {
 		return
 	case server != nil && state >= StateActive:
 		if err := c.sendBye(ctx, server, nil); err != nil {
-			c.log.Debug("BYE failed", "err", err)
+			c.log.Warn("BYE failed", "err", err)
 		}
 	case client != nil && state >= StateActive:
 		if err := c.sendBye(ctx, nil, client); err != nil {
-			c.log.Debug("BYE failed", "err", err)
+			c.log.Warn("BYE failed", "err", err)
 		}
 	case c.Direction == Outbound:
 		// WaitAnswer sends the CANCEL. The call ends now: its RTP ports go
