@@ -423,6 +423,10 @@ func (h *Hub) waPlaceSIP(s *session.Session, d *waDial) {
 		h.end(s, 500, "No WhatsApp SIP trunk: "+err.Error())
 		return
 	}
+	if tr.SRTP == "dtls" {
+		h.waPlaceSIPMedia(s, d, tr, to) // WebRTC media (whatsapp_sipdtls.go)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var legID string
