@@ -174,3 +174,89 @@ func TestWhatsAppSIPDTLSToAgent(t *testing.T) {
 		})
 	}
 }
+
+// TestWhatsAppSIPDTLSBusinessInitiated: agent1 calls a WhatsApp user from
+// the API on a number with SIP signalling and an srtp: dtls trunk: once the
+// agent answered its console, the hub's INVITE reaches Meta through its
+// 407 with the hub's WebRTC offer (UDP/TLS/RTP/SAVPF, actpass, one Opus
+// m-line); Meta's 200 OK answer is applied to the WebRTC leg and the
+// session turns active; tones cross both ways; the agent hangs up with a
+// BYE (Reason Q.850 cause 16).
+func TestWhatsAppSIPDTLSBusinessInitiated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	e := startWASIPMedia(ctx, t, 30400, "dtls")
+	const user = "+16505550042"
+	e.f.GrantCallPermission(user, false)
+	code, out := e.a.do("POST", "/v1/sessions", map[string]any{"mode": "whatsapp", "agent_id": "agent1",
+		"customer": map[string]any{"name": "Ana", "contact": user}})
+	if code != 201 {
+		t.Fatalf("POST /v1/sessions mode whatsapp: %d %v", code, out)
+	}
+	sid := out["id"].(string)
+	o, err := e.ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Session != sid {
+		t.Fatalf("agent1 was offered %s, want %s", o.Session, sid)
+	}
+	if err := e.ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	var c *metasip.Call
+	select {
+	case c = <-e.meta.Calls():
+	case <-ctx.Done():
+		t.Fatalf("Meta never answered the hub's INVITE; refusals %v, requests %v", e.meta.Refusals(), e.meta.Requests())
+	}
+	offer := string(c.Invite.Body())
+	for _, want := range []string{"UDP/TLS/RTP/SAVPF 111", "a=setup:actpass", "a=fingerprint:", "a=ice-ufrag:"} {
+		if !strings.Contains(offer, want) {
+			t.Errorf("the hub's offer lacks %q:\n%s", want, offer)
+		}
+	}
+	if strings.Contains(offer, "a=crypto") || strings.Count(offer, "m=") != 1 {
+		t.Errorf("the hub's offer must be one DTLS m-line, no SDES:\n%s", offer)
+	}
+	if c.User != user || c.Invite.GetHeader("Proxy-Authorization") == nil {
+		t.Errorf("Meta's call: user %q, authenticated %v", c.User, c.Invite.GetHeader("Proxy-Authorization") != nil)
+	}
+	waitUntil(t, 10*time.Second, "the session active", func() bool {
+		_, s := e.a.do("GET", "/v1/sessions/"+sid, nil)
+		return s["state"] == "active"
+	})
+	if err := c.Peer.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Peer.WaitTone(ctx, toneAgent1, 15); err != nil {
+		t.Fatalf("the agent's voice at the WhatsApp user: %v", err)
+	}
+	waitUntil(t, 15*time.Second, "the WhatsApp user's voice at the agent", func() bool { return e.ag.DominantHz(tonesWA) == toneWhatsApp })
+	st := c.Peer.Stats()
+	t.Logf("Meta (business-initiated, SIP+DTLS): sent %d, received %d Opus packets; agent heard %.0f Hz", st.PacketsOut, st.PacketsIn, e.ag.DominantHz(tonesWA))
+	if err := e.ag.Send(ctx, map[string]any{"type": "hangup", "session": sid}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatalf("the hub's BYE never reached Meta; Meta saw %v", e.meta.Requests())
+	}
+	if bye := c.HubBye(); bye == nil || !strings.Contains(headerValue(bye, "Reason"), "cause=16") {
+		t.Errorf("the hub's BYE: %v", bye)
+	}
+	waitUntil(t, 10*time.Second, "the session's end", func() bool {
+		_, s := e.a.do("GET", "/v1/sessions/"+sid, nil)
+		return s["state"] == "ended"
+	})
+	if _, s := e.a.do("GET", "/v1/sessions/"+sid, nil); s["cause_code"] != float64(200) || s["cause"] != "Agent hung up" {
+		t.Errorf("the session ended with %v %v, want 200 Agent hung up", s["cause_code"], s["cause"])
+	}
+	if n := e.meta.Reinvites.Load(); n != 0 {
+		t.Errorf("the hub re-INVITEd Meta %d times", n)
+	}
+}
