@@ -488,6 +488,9 @@ func (h *Hub) waCallFailed(s *session.Session, l *session.Leg) bool {
 		return false
 	}
 	code, reason := h.legCause(s, l, 480, "No answer")
+	if ep, ok := l.EP.(*waSIPMediaEP); ok { // srtp: dtls (whatsapp_sipdtls.go): Meta's answer is the SIP call's
+		code, reason = ep.cause(code, reason)
+	}
 	switch code {
 	case 486, 600, 603:
 		reason = "Customer declined"

@@ -44,6 +44,15 @@ func (e *waSIPMediaEP) Close(code int, reason string) {
 	})
 }
 
+// cause is the SIP call's end when it is Meta's error response (a decline,
+// no answer, a refusal); else defCode, defReason (as legCause for a sipEP).
+func (e *waSIPMediaEP) cause(defCode int, defReason string) (int, string) {
+	if c, r := e.c.End(); c != 0 && c != 200 && c != 487 {
+		return c, r
+	}
+	return defCode, defReason
+}
+
 // newWASIPMediaEP ties sc and rl together: whichever ends first ends the
 // other (Meta's BYE closes the media; media that fails — ICE, DTLS — hangs
 // the call up).

@@ -14,6 +14,7 @@ import (
 	"github.com/split-hub/split/internal/leg"
 	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/rtc"
+	"github.com/split-hub/split/internal/sdp"
 	"github.com/split-hub/split/internal/testutil/metasip"
 )
 
@@ -355,4 +356,35 @@ func TestWhatsAppDTLSMediaRefusal(t *testing.T) {
 			t.Errorf("%s: warning %q, want %q", c.name, w, c.wantW)
 		}
 	}
+}
+
+// FuzzWAMediaRefusal: whatever SDP an INVITE carries, the media check of a
+// whatsapp trunk never panics, an accepted body on a dtls trunk is a DTLS
+// offer with Opus, and a refusal always says why in a well-formed Warning.
+func FuzzWAMediaRefusal(f *testing.F) {
+	f.Add([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 3480 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 127.0.0.1\r\n"+
+		"a=rtpmap:111 opus/48000/2\r\na=ice-ufrag:x\r\na=fingerprint:sha-256 00\r\n"), true)
+	f.Add([]byte("v=0\r\nm=audio 1 RTP/SAVP 111\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n"), false)
+	f.Fuzz(func(t *testing.T, body []byte, dtls bool) {
+		tr := &config.Trunk{SRTP: "sdes"}
+		if dtls {
+			tr.SRTP = "dtls"
+		}
+		metric, warning := waMediaRefusal(tr, body)
+		if (metric == "") != (warning == "") {
+			t.Fatalf("metric %q warning %q", metric, warning)
+		}
+		if warning != "" && (!strings.HasPrefix(warning, `399 split "`) || strings.ContainsAny(warning, "\r\n")) {
+			t.Fatalf("malformed Warning %q", warning)
+		}
+		if dtls && warning == "" && len(body) > 0 {
+			if s, err := sdp.Parse(body); err == nil {
+				if a := s.First("audio"); a != nil {
+					if _, ok := a.Find("opus", 48000); !ok || !isDTLSMedia(a) {
+						t.Fatalf("accepted a non-DTLS or Opus-less offer:\n%q", body)
+					}
+				}
+			}
+		}
+	})
 }

@@ -91,13 +91,17 @@ func startWASIP(ctx context.Context, t *testing.T, base int) *waSIPEnv {
 
 // startWASIPMedia is startWASIP with the trunk's srtp (sdes, or dtls: the
 // fake's media is then notifytest's MetaPeer playing toneWhatsApp).
-func startWASIPMedia(ctx context.Context, t *testing.T, base int, srtp string) *waSIPEnv {
+func startWASIPMedia(ctx context.Context, t *testing.T, base int, srtp string, metaOpts ...func(*metasip.Config)) *waSIPEnv {
 	t.Helper()
 	hubCert, hubKey := selfSignedPair(t)
 	metaCert, metaKey := selfSignedPair(t)
-	meta, err := metasip.Start(metasip.Config{Listen: fmt.Sprintf("127.0.0.1:%d", base+4), CertFile: metaCert, KeyFile: metaKey,
+	mcfg := metasip.Config{Listen: fmt.Sprintf("127.0.0.1:%d", base+4), CertFile: metaCert, KeyFile: metaKey,
 		Business: waSIPBusiness, Hostname: waSIPHostname, Password: waSIPPassword, Hub: fmt.Sprintf("127.0.0.1:%d", base+3), HubCA: hubCert,
-		DTLS: srtp == "dtls", Peer: notifytest.MetaPeerOptions{ToneHz: toneWhatsApp}})
+		DTLS: srtp == "dtls", Peer: notifytest.MetaPeerOptions{ToneHz: toneWhatsApp}}
+	for _, o := range metaOpts {
+		o(&mcfg)
+	}
+	meta, err := metasip.Start(mcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

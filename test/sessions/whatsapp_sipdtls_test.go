@@ -260,3 +260,39 @@ func TestWhatsAppSIPDTLSBusinessInitiated(t *testing.T) {
 		t.Errorf("the hub re-INVITEd Meta %d times", n)
 	}
 }
+
+// TestWhatsAppSIPDTLSBusinessDeclined: the WhatsApp user declines the
+// business's call (Meta's 603 to the INVITE): the session ends with 603
+// "Customer declined", as with SDES media — not as an abandon — and the
+// call's WebRTC leg is closed.
+func TestWhatsAppSIPDTLSBusinessDeclined(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-SIP test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e := startWASIPMedia(ctx, t, 30600, "dtls", func(c *metasip.Config) { c.Answer = 603 })
+	const user = "+16505550043"
+	e.f.GrantCallPermission(user, false)
+	code, out := e.a.do("POST", "/v1/sessions", map[string]any{"mode": "whatsapp", "agent_id": "agent1",
+		"customer": map[string]any{"name": "Ana", "contact": user}})
+	if code != 201 {
+		t.Fatalf("POST /v1/sessions mode whatsapp: %d %v", code, out)
+	}
+	sid := out["id"].(string)
+	o, err := e.ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "the session's end", func() bool {
+		_, s := e.a.do("GET", "/v1/sessions/"+sid, nil)
+		return s["state"] == "ended"
+	})
+	if _, s := e.a.do("GET", "/v1/sessions/"+sid, nil); s["cause_code"] != float64(603) || s["cause"] != "Customer declined" {
+		t.Errorf("the session ended with %v %v, want 603 Customer declined", s["cause_code"], s["cause"])
+	}
+	waitUntil(t, 10*time.Second, "the WebRTC leg closed (its leg.media)", func() bool { return legMediaWebRTC(e, sid, 0) })
+}
