@@ -675,15 +675,8 @@ func (h *Hub) waIncomingSIP(sc *sipua.Call, w *sipua.WhatsAppInfo) {
 		}
 		name := s.Info().Customer.Name
 		var ep session.Endpoint = &sipEP{c: sc, h: h}
-		if waSIPDTLS(sc) { // srtp: dtls — the media is a WebRTC leg (whatsapp_sipdtls.go)
-			mep, err := h.waSIPMediaAnswer(s, sc, c)
-			if err != nil {
-				h.log.Warn("WhatsApp: Meta's DTLS offer cannot be answered", "leg", sc.ID, "err", err)
-				sc.Reject(488, "Not Acceptable Here")
-				h.end(s, 488, "Not Acceptable Here")
-				return
-			}
-			ep = mep
+		if waSIPDTLS(sc) { // srtp: dtls — the media is a WebRTC leg, made when answered (whatsapp_sipdtls.go)
+			ep = h.waSIPMediaAnswer(s, sc, c)
 		}
 		if err := s.AddLeg(&session.Leg{ID: sc.ID, Role: session.RoleCustomer, Party: "whatsapp:" + user, Name: name, EP: ep}); err != nil {
 			sc.Reject(500, "Server Internal Error")

@@ -9,6 +9,8 @@ package hub
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -23,19 +25,51 @@ import (
 // waSIPMediaEP is the customer leg of a WhatsApp SIP call whose media is a
 // WebRTC leg: the SIP call is its life (Done, hang-up by BYE/CANCEL/final
 // response), the rtc leg its media (Audio, the figures in leg.media).
+//
+// For Meta's INVITE the WebRTC leg is made when the call is answered (the
+// 200 OK carries its answer): Meta's offer starts ICE at once, and a leg
+// made while the call rings or queues would fail its checks after 30 s if
+// Meta's relay ignores checks before it has our answer. Until then Audio
+// is nil (the session leaves the leg out of its media plan) and the agent
+// is offered the configured codecs.
 type waSIPMediaEP struct {
-	rtcEP
-	c *sipua.Call
-	h *Hub
+	c  *sipua.Call
+	h  *Hub
+	s  *session.Session
+	wa *waCall
+
+	mu     sync.Mutex
+	media  *rtcEP // nil until the WebRTC leg exists
+	closed bool
 }
 
 func (e *waSIPMediaEP) Kind() leg.Kind        { return leg.KindWhatsApp }
 func (e *waSIPMediaEP) Done() <-chan struct{} { return e.c.Done() }
+func (e *waSIPMediaEP) Video() *leg.Track     { return nil }
+
+func (e *waSIPMediaEP) Audio() *leg.Track {
+	if m := e.rtcMedia(); m != nil {
+		return m.l.Audio()
+	}
+	return nil
+}
+
+func (e *waSIPMediaEP) rtcMedia() *rtcEP {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.media
+}
 
 // Close hangs the SIP call up (off the session goroutine) and closes the
-// media leg, recording its figures.
+// media leg, recording its figures (session goroutine).
 func (e *waSIPMediaEP) Close(code int, reason string) {
-	e.rtcEP.Close(code, reason)
+	e.mu.Lock()
+	e.closed = true
+	m := e.media
+	e.mu.Unlock()
+	if m != nil {
+		m.Close(code, reason)
+	}
 	c := e.c
 	e.h.goAsync(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -53,24 +87,41 @@ func (e *waSIPMediaEP) cause(defCode int, defReason string) (int, string) {
 	return defCode, defReason
 }
 
-// newWASIPMediaEP ties sc and rl together: whichever ends first ends the
-// other (Meta's BYE closes the media; media that fails — ICE, DTLS — hangs
-// the call up).
-func (h *Hub) newWASIPMediaEP(s *session.Session, sc *sipua.Call, rl *rtc.Leg) *waSIPMediaEP {
-	e := &waSIPMediaEP{rtcEP: *h.browserEP(s, rl, nil), c: sc, h: h}
+// setMedia makes rl the endpoint's media: it sends nothing before the call
+// is accepted (Meta counts media as the answer), and whichever of the SIP
+// call and rl ends first ends the other (Meta's BYE closes the media;
+// media that fails — ICE, DTLS — hangs the call up).
+func (e *waSIPMediaEP) setMedia(rl *rtc.Leg) bool {
+	gate(rl.Audio(), &e.wa.accepted)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		_ = rl.Close()
+		return false
+	}
+	m := e.h.browserEP(e.s, rl, nil)
+	e.media = m
+	e.mu.Unlock()
+	sc, h, s := e.c, e.h, e.s
 	h.goAsync(func() {
 		select {
 		case <-sc.Done():
 			// a leg that ends by itself is not closed by the session:
 			// close the media here, its figures into the record
-			if !s.Do(func() { e.rtcEP.Close(200, "SIP call ended") }) {
+			if !s.Do(func() { m.Close(200, "SIP call ended") }) {
 				_ = rl.Close()
 			}
 		case <-rl.Done():
+			e.mu.Lock()
+			closed := e.closed
+			e.mu.Unlock()
 			select {
 			case <-sc.Done():
 				return
 			default:
+			}
+			if closed {
+				return // the hub closed it, and hangs the call up
 			}
 			h.log.Warn("WhatsApp SIP call: its WebRTC media ended; hanging up", "leg", sc.ID)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -78,24 +129,31 @@ func (h *Hub) newWASIPMediaEP(s *session.Session, sc *sipua.Call, rl *rtc.Leg) *
 			sc.Hangup(ctx, 500, "Media failed")
 		}
 	})
+	return true
+}
+
+// waSIPMediaAnswer is the customer endpoint of Meta's INVITE sc with a DTLS
+// offer (session goroutine). Its answer is made when waAccept answers:
+// sc.Answer asks answerMedia.
+func (h *Hub) waSIPMediaAnswer(s *session.Session, sc *sipua.Call, c *waCall) *waSIPMediaEP {
+	e := &waSIPMediaEP{c: sc, h: h, s: s, wa: c}
+	sc.SetAnswerFunc(e.answerMedia)
 	return e
 }
 
-// waSIPMediaAnswer answers the DTLS offer of Meta's INVITE sc with a WebRTC
-// leg (session goroutine): the answer waits in sc for the 200 OK, which
-// waAccept sends when an agent answers; the leg sends nothing before
-// (Meta counts media as the answer). It returns the customer endpoint.
-func (h *Hub) waSIPMediaAnswer(s *session.Session, sc *sipua.Call, c *waCall) (*waSIPMediaEP, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rl, answer, err := h.rtc.AcceptOffer(ctx, string(sc.RemoteSDP()), rtc.Options{AudioPrefs: h.waSIPAudioPrefs(s)})
+// answerMedia answers Meta's offer with a new WebRTC leg (sc.Answer's
+// goroutine, just before the 200 OK).
+func (e *waSIPMediaEP) answerMedia(ctx context.Context) ([]byte, error) {
+	rl, answer, err := e.h.rtc.AcceptOffer(ctx, string(e.c.RemoteSDP()), rtc.Options{AudioPrefs: e.h.waSIPAudioPrefs(e.s)})
 	if err != nil {
 		return nil, err
 	}
-	sc.SetAnswerSDP([]byte(answer))
-	gate(rl.Audio(), &c.accepted)
-	s.Record("whatsapp.media", sc.ID, map[string]any{"media": "dtls-srtp", "webrtc_leg": rl.ID})
-	return h.newWASIPMediaEP(s, sc, rl), nil
+	if !e.setMedia(rl) {
+		return nil, errors.New("the call ended")
+	}
+	s, id := e.s, e.c.ID
+	s.Do(func() { s.Record("whatsapp.media", id, map[string]any{"media": "dtls-srtp", "webrtc_leg": rl.ID}) })
+	return []byte(answer), nil
 }
 
 // waSIPAudioPrefs: Opus toward Meta; G.711 only as a fallback.
@@ -116,7 +174,6 @@ func (h *Hub) waPlaceSIPMedia(s *session.Session, d *waDial, tr *config.Trunk, t
 	}
 	var legID string
 	c := &waCall{pnid: d.pnid, user: d.user, business: true}
-	gate(rl.Audio(), &c.accepted)
 	sc, err := h.ua.Dial(ctx, sipua.DialOptions{Trunk: tr, To: to, Offer: []byte(offer),
 		OnAnswer: func(answer []byte) error { return rl.SetAnswer(string(answer)) },
 		Events: sipua.Events{
@@ -132,7 +189,8 @@ func (h *Hub) waPlaceSIPMedia(s *session.Session, d *waDial, tr *config.Trunk, t
 	legID, c.leg, c.sip = sc.ID, sc.ID, sc
 	t.wa, t.custLeg = c, sc.ID
 	c.acceptSent = true // the INVITE is the call: its end is a BYE or CANCEL
-	ep := h.newWASIPMediaEP(s, sc, rl)
+	ep := &waSIPMediaEP{c: sc, h: h, s: s, wa: c}
+	ep.setMedia(rl)
 	if err := s.AddLeg(&session.Leg{ID: sc.ID, Role: session.RoleCustomer, Party: "whatsapp:" + d.user, Name: s.Info().Customer.Name, EP: ep}); err != nil {
 		sc.Hangup(context.Background(), 500, "Session ended")
 		return

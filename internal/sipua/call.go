@@ -102,9 +102,10 @@ type Call struct {
 	// extMedia: the media is not ours (extmedia.go): no RTP stream, the
 	// SDP bodies are the caller's (a WebRTC leg's offer or answer).
 	extMedia  bool
-	remoteSDP []byte             // extMedia: the far end's offer (inbound) or answer (outbound)
-	localBody []byte             // extMedia inbound: the answer Answer sends
-	onAnswer  func([]byte) error // extMedia outbound: DialOptions.OnAnswer
+	remoteSDP []byte                                // extMedia: the far end's offer (inbound) or answer (outbound)
+	localBody []byte                                // extMedia inbound: the answer Answer sends
+	onAnswer  func([]byte) error                    // extMedia outbound: DialOptions.OnAnswer
+	answerFn  func(context.Context) ([]byte, error) // extMedia inbound: makes the answer when Answer needs it
 
 	done      chan struct{}
 	endOnce   sync.Once

@@ -51,6 +51,16 @@ func (c *Call) SetAnswerSDP(body []byte) {
 	c.mu.Unlock()
 }
 
+// SetAnswerFunc makes Answer of an inbound call with external media ask f
+// for its answer, at the moment it answers (unless SetAnswerSDP gave one):
+// the WebRTC leg is created then, so that its ICE does not run (and time
+// out) while the call rings or queues.
+func (c *Call) SetAnswerFunc(f func(ctx context.Context) ([]byte, error)) {
+	c.mu.Lock()
+	c.answerFn = f
+	c.mu.Unlock()
+}
+
 // AnswerWith answers an inbound call with external media: 200 OK carrying
 // body (the WebRTC leg's answer to RemoteSDP), then waits for the ACK, as
 // Answer does.
@@ -66,12 +76,23 @@ func (c *Call) AnswerWith(ctx context.Context, body []byte) error {
 }
 
 // answerBody is the answer Answer sends for an external-media call.
-func (c *Call) answerBody() ([]byte, error) {
+func (c *Call) answerBody(ctx context.Context) ([]byte, error) {
 	c.mu.Lock()
-	body := c.localBody
+	body, f := c.localBody, c.answerFn
 	c.mu.Unlock()
+	if len(body) == 0 && f != nil {
+		b, err := f(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sipua: answer: %w", err)
+		}
+		if err := checkAnswerBody(b); err != nil {
+			return nil, err
+		}
+		c.SetAnswerSDP(b)
+		body = b
+	}
 	if len(body) == 0 {
-		return nil, fmt.Errorf("%w: no answer set (SetAnswerSDP or AnswerWith)", ErrExternalMedia)
+		return nil, fmt.Errorf("%w: no answer set (SetAnswerSDP, SetAnswerFunc or AnswerWith)", ErrExternalMedia)
 	}
 	return body, nil
 }

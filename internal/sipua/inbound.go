@@ -218,7 +218,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	}
 	var body []byte
 	if c.extMedia {
-		b, err := c.answerBody()
+		b, err := c.answerBody(ctx)
 		if err != nil {
 			return err
 		}

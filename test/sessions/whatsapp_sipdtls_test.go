@@ -34,11 +34,23 @@ func legMediaWebRTC(e *waSIPEnv, sid string, n float64) bool {
 	return false
 }
 
+// hasSessionEvent: the session's history has an event of type typ.
+func hasSessionEvent(e *waSIPEnv, sid, typ string) bool {
+	_, ev := e.a.do("GET", "/v1/sessions/"+sid+"/events?format=json", nil)
+	evs, _ := ev["events"].([]any)
+	for _, x := range evs {
+		if x, _ := x.(map[string]any); x["type"] == typ {
+			return true
+		}
+	}
+	return false
+}
+
 // TestWhatsAppSIPDTLSToAgent: Meta's INVITE with a WebRTC offer
 // (UDP/TLS/RTP/SAVPF, a=fingerprint, ICE-lite) becomes a WhatsApp session
 // served by agent1's console; the INVITE stays unanswered while the console
-// rings, then the 200 OK carries the hub's WebRTC answer (DTLS client, one
-// Opus m-line, no a=crypto). Tones cross both ways over DTLS-SRTP; then
+// rings (and no WebRTC leg exists yet), then the 200 OK carries the hub's
+// WebRTC answer (DTLS client, one Opus m-line, no a=crypto), made then. Tones cross both ways over DTLS-SRTP; then
 // either end hangs up (Meta's BYE ends the session 200 "Customer hung up";
 // the agent's hang-up reaches Meta as a BYE through its Record-Route with
 // Reason Q.850 cause 16). The WebRTC leg's figures are in the call record.
@@ -77,6 +89,12 @@ func TestWhatsAppSIPDTLSToAgent(t *testing.T) {
 				t.Fatalf("Meta's INVITE was answered while the console rang (%v)", r.err)
 			default:
 			}
+			// no WebRTC leg while the call rings: its ICE would run (and
+			// fail after 30 s against a relay that ignores checks before
+			// the answer) during the ring or the queue
+			if hasSessionEvent(e, sid, "whatsapp.media") {
+				t.Error("the WebRTC leg was made before the agent answered")
+			}
 			acceptAt := time.Now()
 			if err := e.ag.Accept(ctx, o); err != nil {
 				t.Fatal(err)
@@ -94,6 +112,7 @@ func TestWhatsAppSIPDTLSToAgent(t *testing.T) {
 			if r.at.Before(acceptAt) {
 				t.Errorf("200 OK at %s, before the agent answered at %s", r.at.Format(time.StampMicro), acceptAt.Format(time.StampMicro))
 			}
+			waitUntil(t, 5*time.Second, "whatsapp.media of the answered call", func() bool { return hasSessionEvent(e, sid, "whatsapp.media") })
 			ans := string(c.Response.Body())
 			for _, want := range []string{"UDP/TLS/RTP/SAVPF 111", "a=setup:active", "a=fingerprint:", "a=ice-ufrag:", "a=rtpmap:111 opus/48000/2"} {
 				if !strings.Contains(ans, want) {
