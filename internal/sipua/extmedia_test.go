@@ -27,7 +27,10 @@ import (
 // dtlsAnswerer answers external-media calls with the rtc engine's answer
 // to Meta's offer, as the hub does.
 type dtlsAnswerer struct {
-	e     *rtc.Engine
+	// lazy: answer with SetAnswerFunc + Answer (the leg made at answer
+	// time, as the hub does); fail: that func fails
+	lazy, fail bool
+	e          *rtc.Engine
 	calls chan *Call
 	mu    sync.Mutex
 	legs  map[*Call]*rtc.Leg
@@ -46,6 +49,35 @@ func (a *dtlsAnswerer) Incoming(c *Call) {
 		}
 		if !c.ExternalMedia() || c.Audio() != nil {
 			fail(errExt)
+			return
+		}
+		if a.lazy {
+			c.SetAnswerFunc(func(ctx context.Context) ([]byte, error) {
+				if a.fail {
+					return nil, errString("no media")
+				}
+				l, ans, err := a.e.AcceptOffer(ctx, string(c.RemoteSDP()), rtc.Options{AudioPrefs: []string{"opus"}})
+				if err != nil {
+					return nil, err
+				}
+				a.mu.Lock()
+				a.legs[c] = l
+				a.mu.Unlock()
+				return []byte(ans), nil
+			})
+			c.Ringing()
+			if a.leg(c) != nil {
+				fail(errString("the answer was made before Answer"))
+				return
+			}
+			if err := c.Answer(ctx); err != nil {
+				a.mu.Lock()
+				a.errs = append(a.errs, err)
+				a.mu.Unlock()
+				c.Hangup(ctx, 500, "Server Internal Error")
+				return
+			}
+			a.calls <- c
 			return
 		}
 		l, ans, err := a.e.AcceptOffer(ctx, string(c.RemoteSDP()), rtc.Options{AudioPrefs: []string{"opus"}})
@@ -87,7 +119,7 @@ type dtlsEnv struct {
 // newDTLSEnv: the hub UA (UDP port, TLS port+1) with an srtp: dtls
 // whatsapp trunk, its WebRTC engine on UDP port+50, the Meta fake in DTLS
 // mode on port+2.
-func newDTLSEnv(t *testing.T, port int) *dtlsEnv {
+func newDTLSEnv(t *testing.T, port int, opts ...func(*dtlsAnswerer)) *dtlsEnv {
 	t.Helper()
 	hubCert, hubKey := selfSigned(t)
 	metaCert, metaKey := selfSigned(t)
@@ -105,6 +137,9 @@ func newDTLSEnv(t *testing.T, port int) *dtlsEnv {
 	}
 	t.Cleanup(func() { eng.Close() })
 	b := &dtlsAnswerer{e: eng, calls: make(chan *Call, 1), legs: map[*Call]*rtc.Leg{}}
+	for _, o := range opts {
+		o(b)
+	}
 	ua := testUA(t, port, port+100, b, func(c *config.Config) {
 		c.SIP.ListenTLS = "127.0.0.1:" + itoa(port+1)
 		c.SIP.TLSCert, c.SIP.TLSKey, c.SIP.TLSCA = hubCert, hubKey, metaCert
@@ -385,6 +420,42 @@ func FuzzWAMediaRefusal(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// TestWhatsAppDTLSAnswerFunc: SetAnswerFunc's answer is asked for when the
+// call is answered, not before (the hub makes the WebRTC leg then), and
+// the 200 OK carries it; a func that fails leaves the INVITE unanswered,
+// and the hang-up refuses it.
+func TestWhatsAppDTLSAnswerFunc(t *testing.T) {
+	t.Run("answer", func(t *testing.T) {
+		e := newDTLSEnv(t, 29900, func(a *dtlsAnswerer) { a.lazy = true })
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		mc, err := e.meta.Call(ctx, metasip.UserCall{From: waUserNum})
+		if err != nil {
+			t.Fatalf("%v (answerer: %v)", err, e.b.errs)
+		}
+		c := <-e.b.calls
+		if l := e.b.leg(c); l == nil || string(mc.Response.Body()) != mc.Peer.RemoteSDP() || !strings.Contains(string(mc.Response.Body()), "a=setup:active") {
+			t.Fatalf("the 200 OK does not carry the func's answer:\n%s", mc.Response.Body())
+		}
+		checkDTLSMedia(ctx, t, e.b.leg(c), mc)
+		c.Hangup(ctx, 200, "done")
+	})
+	t.Run("func fails", func(t *testing.T) {
+		e := newDTLSEnv(t, 29950, func(a *dtlsAnswerer) { a.lazy, a.fail = true, true })
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := e.meta.Call(ctx, metasip.UserCall{From: waUserNum})
+		if err == nil || !strings.Contains(err.Error(), "500") {
+			t.Fatalf("Meta's call: %v, want a 500 refusal", err)
+		}
+		e.b.mu.Lock()
+		defer e.b.mu.Unlock()
+		if len(e.b.errs) != 1 || !strings.Contains(e.b.errs[0].Error(), "no media") {
+			t.Errorf("Answer's error: %v", e.b.errs)
 		}
 	})
 }
