@@ -31,10 +31,10 @@ type dtlsAnswerer struct {
 	// time, as the hub does); fail: that func fails
 	lazy, fail bool
 	e          *rtc.Engine
-	calls chan *Call
-	mu    sync.Mutex
-	legs  map[*Call]*rtc.Leg
-	errs  []error
+	calls      chan *Call
+	mu         sync.Mutex
+	legs       map[*Call]*rtc.Leg
+	errs       []error
 }
 
 func (a *dtlsAnswerer) Incoming(c *Call) {
