@@ -127,7 +127,7 @@ type Trunk struct {
 	Codecs         []string      `yaml:"codecs"`       // audio, in preference order: PCMU, PCMA, opus
 	Video          bool          `yaml:"video"`        // offer video toward this trunk when the browser sends it
 	VideoCodecs    []string      `yaml:"video_codecs"` // forwarded video toward this trunk, in preference order: H264, VP8
-	SRTP           string        `yaml:"srtp"`         // "" / none, or sdes
+	SRTP           string        `yaml:"srtp"`         // "" / none, or sdes; dtls (DTLS-SRTP+ICE media) with provider: whatsapp only
 	InboundFrom    []string      `yaml:"inbound_from"` // CIDRs/IPs this trunk calls us from (default: its host)
 	FromUser       string        `yaml:"from_user"`    // caller-ID user; default: the browser identity
 	FromName       string        `yaml:"from_name"`    // caller-ID display name
@@ -606,8 +606,12 @@ func (c *Config) Validate() error {
 		}
 		switch t.SRTP {
 		case "", "none", "sdes":
+		case "dtls":
+			if !t.IsWhatsApp() {
+				add(key+".srtp", "dtls needs provider: whatsapp (DTLS-SRTP+ICE media over SIP is Meta's); use none or sdes")
+			}
 		default:
-			add(key+".srtp", "must be none or sdes, not %q", t.SRTP)
+			add(key+".srtp", "must be none or sdes (or dtls with provider: whatsapp), not %q", t.SRTP)
 		}
 		if t.Register && (t.Username == "" || t.Password == "") {
 			add(key+".register", "needs username and password")
@@ -735,8 +739,9 @@ func ParseTrunkURI(s string) (TrunkURI, error) {
 }
 
 // validateWhatsApp checks a provider: whatsapp trunk against Meta's SIP
-// contract (docs/whatsapp.md): TLS only, SDES-SRTP (DTLS-SRTP with ICE is not
-// implemented over SIP), Opus, no REGISTER (Meta answers 403), no video.
+// contract (docs/whatsapp.md): TLS only, SDES-SRTP or DTLS-SRTP+ICE media
+// (srtp: sdes or dtls, as set at Meta), Opus, no REGISTER (Meta answers 403),
+// no video.
 func (t *Trunk) validateWhatsApp(key string, add func(key, format string, a ...any)) {
 	switch {
 	case t.Provider == "":
@@ -762,8 +767,8 @@ func (t *Trunk) validateWhatsApp(key string, add func(key, format string, a ...a
 	if t.Transport != "tls" {
 		add(key+".transport", "must be tls with provider: whatsapp (Meta speaks SIP over TLS only)")
 	}
-	if t.SRTP != "sdes" {
-		add(key+".srtp", "must be sdes with provider: whatsapp (set srtp_key_exchange_protocol SDES at Meta; DTLS-SRTP over SIP is not supported yet)")
+	if t.SRTP != "sdes" && t.SRTP != "dtls" {
+		add(key+".srtp", "must be sdes or dtls with provider: whatsapp (the same as srtp_key_exchange_protocol at Meta), not %q", t.SRTP)
 	}
 	if t.Register {
 		add(key+".register", "must be off with provider: whatsapp (Meta answers REGISTER with 403)")

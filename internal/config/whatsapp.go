@@ -94,7 +94,7 @@ type WhatsAppSIP struct {
 	// Password is the digest password Meta generated for this number (GET
 	// settings?include_sip_credentials=true).
 	Password string `yaml:"password"` // SPLIT_WHATSAPP_NUMBERS_<i>_SIP_PASSWORD
-	SRTP     string `yaml:"srtp"`     // dtls (default) or sdes
+	SRTP     string `yaml:"srtp"`     // dtls or sdes; default (and must equal): the trunk's srtp
 }
 
 // Signalling variants of a WhatsApp number.
@@ -156,9 +156,7 @@ func (w WhatsApp) WithDefaults() WhatsApp {
 			if s.Port == 0 {
 				s.Port = 5061
 			}
-			if s.SRTP == "" {
-				s.SRTP = "sdes" // the hub's SIP side speaks SDES-SRTP (DTLS-SRTP+ICE over SIP is not implemented)
-			}
+			// SRTP "": the trunk's (WhatsAppService fills it in)
 			n.SIP = &s
 		}
 		nums[i] = n
@@ -188,8 +186,18 @@ func (c *Config) WhatsAppService() (w WhatsApp, ok bool) {
 		for i, n := range w.Numbers {
 			// signalling: sip — the SIP side is the provider: whatsapp trunk
 			// of this number; its hostname and password are the number's
-			if t := c.whatsAppTrunk(n.Number); n.Signalling == WhatsAppSignallingSIP && n.SIP == nil && t != nil {
-				w.Numbers[i].SIP = &WhatsAppSIP{Hostname: t.Hostname, Port: c.tlsPort(), Password: t.Password, SRTP: "sdes"}
+			t := c.whatsAppTrunk(n.Number)
+			if n.Signalling == WhatsAppSignallingSIP && n.SIP == nil && t != nil {
+				w.Numbers[i].SIP = &WhatsAppSIP{Hostname: t.Hostname, Port: c.tlsPort(), Password: t.Password, SRTP: t.SRTP}
+			}
+			if s := w.Numbers[i].SIP; s != nil && s.SRTP == "" {
+				// the media the trunk speaks is what Meta must be told
+				cp := *s
+				cp.SRTP = "sdes"
+				if t != nil && t.SRTP != "" {
+					cp.SRTP = t.SRTP
+				}
+				w.Numbers[i].SIP = &cp
 			}
 		}
 		return w, true
@@ -279,8 +287,8 @@ func (c *Config) validateWhatsApp(add func(key, format string, a ...any)) {
 			case n.SIP != nil && !strings.EqualFold(n.SIP.Hostname, t.Hostname):
 				add(key+".sip.hostname", "%q differs from the hostname of trunk %s (%q): leave sip out, the trunk has it", n.SIP.Hostname, t.Name, t.Hostname)
 			}
-			if n.SIP != nil && n.SIP.SRTP != "sdes" {
-				add(key+".sip.srtp", "must be sdes: the hub's SIP side speaks SDES-SRTP (set srtp_key_exchange_protocol SDES at Meta)")
+			if n.SIP != nil && t != nil && n.SIP.SRTP != "" && n.SIP.SRTP != t.SRTP {
+				add(key+".sip.srtp", "%q differs from the srtp of trunk %s (%q): leave it out, the trunk's is what the hub speaks (and what Meta is told)", n.SIP.SRTP, t.Name, t.SRTP)
 			}
 		default:
 			add(key+".signalling", "must be graph or sip, not %q", n.Signalling)
@@ -304,7 +312,7 @@ func (c *Config) validateWhatsApp(add func(key, format string, a ...any)) {
 				add(key+".sip.port", "must be 1-65535")
 			}
 			switch s.SRTP {
-			case "dtls", "sdes":
+			case "", "dtls", "sdes":
 			default:
 				add(key+".sip.srtp", "must be dtls or sdes, not %q", s.SRTP)
 			}

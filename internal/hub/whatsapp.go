@@ -447,7 +447,7 @@ func (h *Hub) waProgress(s *session.Session) {
 // (SIP signalling: the leg itself sends silence whenever the bridge is idle.)
 func (h *Hub) waHold(s *session.Session) {
 	c := st(s).wa
-	if c == nil || c.sip != nil {
+	if c == nil || (c.sip != nil && !waSIPDTLS(c.sip)) {
 		return
 	}
 	held := s.MediaHeld()
@@ -661,12 +661,18 @@ func (h *Hub) waIncomingSIP(sc *sipua.Call, w *sipua.WhatsAppInfo) {
 			return
 		}
 		name := s.Info().Customer.Name
-		if err := s.AddLeg(&session.Leg{ID: sc.ID, Role: session.RoleCustomer, Party: "whatsapp:" + user, Name: name, EP: &sipEP{c: sc, h: h}}); err != nil {
+		var ep session.Endpoint = &sipEP{c: sc, h: h}
+		if waSIPDTLS(sc) { // srtp: dtls — the media is a WebRTC leg, made when answered (whatsapp_sipdtls.go)
+			ep = h.waSIPMediaAnswer(s, sc, c)
+		}
+		if err := s.AddLeg(&session.Leg{ID: sc.ID, Role: session.RoleCustomer, Party: "whatsapp:" + user, Name: name, EP: ep}); err != nil {
 			sc.Reject(500, "Server Internal Error")
 			return
 		}
 		t.custLeg = sc.ID
-		h.watchSIP(s, sc)
+		if !waSIPDTLS(sc) {
+			h.watchSIP(s, sc) // the WebRTC leg's figures are recorded when it closes
+		}
 		h.waSIPDuration(s, sc)
 		sc.Ringing()
 		h.routeSession(s, tg)

@@ -408,6 +408,10 @@ func (h *Hub) waPlaceSIP(s *session.Session, d *waDial) {
 		h.end(s, 500, "No WhatsApp SIP trunk: "+err.Error())
 		return
 	}
+	if tr.SRTP == "dtls" {
+		h.waPlaceSIPMedia(s, d, tr, to) // WebRTC media (whatsapp_sipdtls.go)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var legID string
@@ -469,6 +473,9 @@ func (h *Hub) waCallFailed(s *session.Session, l *session.Leg) bool {
 		return false
 	}
 	code, reason := h.legCause(s, l, 480, "No answer")
+	if ep, ok := l.EP.(*waSIPMediaEP); ok { // srtp: dtls (whatsapp_sipdtls.go): Meta's answer is the SIP call's
+		code, reason = ep.cause(code, reason)
+	}
 	switch code {
 	case 486, 600, 603:
 		reason = "Customer declined"

@@ -99,6 +99,13 @@ type Call struct {
 	cancelRing context.CancelFunc
 	wa         *WhatsAppInfo // WhatsApp call (whatsapp.go); nil otherwise
 	waTrunk    *config.Trunk // its provider: whatsapp trunk
+	// extMedia: the media is not ours (extmedia.go): no RTP stream, the
+	// SDP bodies are the caller's (a WebRTC leg's offer or answer).
+	extMedia  bool
+	remoteSDP []byte                                // extMedia: the far end's offer (inbound) or answer (outbound)
+	localBody []byte                                // extMedia inbound: the answer Answer sends
+	onAnswer  func([]byte) error                    // extMedia outbound: DialOptions.OnAnswer
+	answerFn  func(context.Context) ([]byte, error) // extMedia inbound: makes the answer when Answer needs it
 
 	done      chan struct{}
 	endOnce   sync.Once
@@ -108,8 +115,14 @@ type Call struct {
 	dtmfMu    sync.Mutex // one digit sequence at a time
 }
 
-// Audio is the audio track (always present).
-func (c *Call) Audio() *leg.Track { return c.audio.track }
+// Audio is the audio track; nil for a call whose media is external
+// (ExternalMedia).
+func (c *Call) Audio() *leg.Track {
+	if c.audio == nil {
+		return nil
+	}
+	return c.audio.track
+}
 
 // Video is the video track, or nil.
 func (c *Call) Video() *leg.Track {
@@ -140,7 +153,12 @@ func (c *Call) State() State {
 }
 
 // AudioStats returns the SIP-side RTP counters.
-func (c *Call) AudioStats() StatsSnapshot { return c.audio.stats.Snapshot() }
+func (c *Call) AudioStats() StatsSnapshot {
+	if c.audio == nil {
+		return StatsSnapshot{}
+	}
+	return c.audio.stats.Snapshot()
+}
 
 // VideoStats returns the video counters (zero without video).
 func (c *Call) VideoStats() StatsSnapshot {
@@ -152,6 +170,9 @@ func (c *Call) VideoStats() StatsSnapshot {
 
 // LastMedia is when RTP last arrived (zero if never).
 func (c *Call) LastMedia() time.Time {
+	if c.audio == nil {
+		return time.Time{}
+	}
 	n := c.audio.stats.LastReceived.Load()
 	if n == 0 {
 		return time.Time{}
@@ -263,7 +284,9 @@ func (c *Call) end(code int, reason string) {
 		c.mu.Lock()
 		c.endCode, c.endReason = code, reason
 		c.mu.Unlock()
-		c.audio.close()
+		if c.audio != nil {
+			c.audio.close()
+		}
 		if c.video != nil {
 			c.video.close()
 		}
@@ -493,6 +516,11 @@ func (c *Call) currentVideoCodecs() []sdp.Codec {
 // onReoffer answers an in-dialog INVITE or UPDATE with SDP: hold (sendonly →
 // recvonly, never sendrecv), resume, or a changed address/codec.
 func (c *Call) onReoffer(req *sip.Request, tx sip.ServerTransaction) {
+	if c.extMedia {
+		// the media belongs to a WebRTC leg that cannot follow a new offer
+		c.ua.respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
 	s, err := sdp.Parse(req.Body())
 	if err != nil {
 		c.ua.respond(tx, req, 488, "Not Acceptable Here")
@@ -553,6 +581,9 @@ func (c *Call) onReoffer(req *sip.Request, tx sip.ServerTransaction) {
 // SendDTMF sends digits as RFC 4733 telephone-events on the audio stream,
 // or as SIP INFO when the far end did not negotiate telephone-event.
 func (c *Call) SendDTMF(ctx context.Context, digits string) error {
+	if c.audio == nil {
+		return ErrExternalMedia
+	}
 	c.dtmfMu.Lock()
 	defer c.dtmfMu.Unlock()
 	te := c.audio.track.SendDTMF()

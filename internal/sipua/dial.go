@@ -35,6 +35,13 @@ type DialOptions struct {
 	// offered: the one the browser sends, so video passes through untouched.
 	VideoCodec string
 	Events     Events
+	// Offer, when set, is the INVITE's SDP as is and the call's media is
+	// external (extmedia.go): no RTP stream; the 200 OK's answer goes to
+	// OnAnswer (an error refuses it: ACK, then BYE, the call ends 488) and
+	// is RemoteSDP afterwards. A WhatsApp trunk with srtp: dtls carries
+	// the hub's WebRTC offer this way.
+	Offer    []byte
+	OnAnswer func(answer []byte) error
 }
 
 // Resolve maps what a browser dialled or a route names — "1000",
@@ -114,12 +121,25 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		return nil, ErrNoTrunk
 	}
 	callID := uuid.NewString()
-	c, err := u.newCall(Outbound, callID, o.Video && o.Trunk.Video, o.Trunk.Codecs)
+	ext := len(o.Offer) > 0
+	var c *Call
+	var err error
+	if ext {
+		if err := checkAnswerBody(o.Offer); err != nil {
+			return nil, err
+		}
+		c, err = u.newExtCall(Outbound, callID)
+		if c != nil {
+			c.onAnswer = o.OnAnswer
+		}
+	} else {
+		c, err = u.newCall(Outbound, callID, o.Video && o.Trunk.Video, o.Trunk.Codecs)
+	}
 	if err != nil {
 		return nil, err
 	}
 	c.To, c.Trunk, c.events = o.To, o.Trunk.Name, o.Events
-	if o.Trunk.SRTP == "sdes" {
+	if o.Trunk.SRTP == "sdes" && !ext {
 		for _, s := range []*rtpStream{c.audio, c.video} {
 			if s == nil {
 				continue
@@ -150,7 +170,12 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 			video = video[1:]
 		}
 	}
-	offer := c.localSDP(audio, video, sdp.SendRecv)
+	var offer []byte
+	if ext {
+		offer = o.Offer
+	} else {
+		offer = c.localSDP(audio, video, sdp.SendRecv)
+	}
 
 	req := sip.NewRequest(sip.INVITE, o.To)
 	if o.Trunk.Transport != "udp" {
@@ -191,11 +216,13 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	req.SetBody(offer)
 
 	u.addCall(c)
-	c.audio.start()
+	if c.audio != nil {
+		c.audio.start()
+	}
 	if c.video != nil {
 		c.video.start()
 	}
-	if c.wa != nil {
+	if c.wa != nil && !c.extMedia {
 		u.goSafe(c, c.waKeepMedia)
 	}
 	ring, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.SIP.RingTime)
@@ -319,9 +346,14 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 		c.end(487, "Request Terminated")
 		return
 	}
-	s, perr := sdp.Parse(res.Body())
-	if perr == nil {
-		_, _, _, perr = c.applyRemote(s)
+	var perr error
+	if c.extMedia {
+		perr = c.takeAnswer(res.Body())
+	} else {
+		var s *sdp.Session
+		if s, perr = sdp.Parse(res.Body()); perr == nil {
+			_, _, _, perr = c.applyRemote(s)
+		}
 	}
 	if err := dlg.Ack(context.WithoutCancel(ctx)); err != nil {
 		c.log.Warn("ACK failed", "err", err)
@@ -360,6 +392,9 @@ func (c *Call) provisional(res *sip.Response, early *bool) {
 }
 
 func (c *Call) earlyMedia(res *sip.Response, early *bool) {
+	if c.extMedia {
+		return // the answer that counts is the 200's (Meta sends no early media)
+	}
 	s, err := sdp.Parse(res.Body())
 	if err != nil {
 		c.log.Warn("bad SDP in provisional response", "err", err)

@@ -1,6 +1,7 @@
 package sipua
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,6 +78,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
 		return
 	}
+	ext := wa != nil && wa.SRTP == "dtls" // media: a WebRTC leg of the hub's (extmedia.go)
 	var offer *sdp.Session
 	if len(req.Body()) > 0 {
 		if offer, err = sdp.Parse(req.Body()); err != nil {
@@ -87,7 +89,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if a := offer.First("audio"); a == nil {
 			u.respond(tx, req, 488, "Not Acceptable Here")
 			return
-		} else if _, _, err := sdp.Answer(a, inboundPrefs); err != nil {
+		} else if _, _, err := sdp.Answer(a, inboundPrefs); err != nil && !ext {
 			u.metrics.InviteRejected("no_codec")
 			u.respond(tx, req, 488, "Not Acceptable Here")
 			return
@@ -100,7 +102,12 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if offer != nil {
 		prefs = offerOrder(offer.First("audio"))
 	}
-	c, err := u.newCall(Inbound, cid.Value(), video && u.cfg.WebRTC.Video && wa == nil, prefs)
+	var c *Call
+	if ext {
+		c, err = u.newExtCall(Inbound, cid.Value())
+	} else {
+		c, err = u.newCall(Inbound, cid.Value(), video && u.cfg.WebRTC.Video && wa == nil, prefs)
+	}
 	if err != nil {
 		u.metrics.InviteRejected("no_ports")
 		u.respond(tx, req, 503, "Service Unavailable")
@@ -133,7 +140,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.final = make(chan *sip.Response, 1)
 	c.finalSent = make(chan struct{})
 	c.ackCh = make(chan *sip.Request, 1)
-	if offer != nil {
+	if ext {
+		c.remoteSDP = bytes.Clone(req.Body()) // waInbound saw a DTLS offer with Opus
+	} else if offer != nil {
 		if _, _, _, err := c.applyRemote(offer); err != nil {
 			c.end(488, err.Error())
 			u.respond(tx, req, 488, "Not Acceptable Here")
@@ -143,11 +152,13 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.lateOffer = true
 	}
 	u.addCall(c)
-	c.audio.start()
+	if c.audio != nil {
+		c.audio.start()
+	}
 	if c.video != nil {
 		c.video.start()
 	}
-	if c.wa != nil {
+	if c.wa != nil && !c.extMedia {
 		u.goSafe(c, c.waKeepMedia)
 	}
 	_ = dlg.Respond(100, "Trying", nil)
@@ -206,7 +217,13 @@ func (c *Call) Answer(ctx context.Context) error {
 	default:
 	}
 	var body []byte
-	if c.lateOffer {
+	if c.extMedia {
+		b, err := c.answerBody(ctx)
+		if err != nil {
+			return err
+		}
+		body = b
+	} else if c.lateOffer {
 		var audio []sdp.Codec
 		for _, n := range inboundPrefs {
 			cd, _ := sdp.AudioCodec(n)

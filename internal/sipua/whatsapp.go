@@ -13,7 +13,8 @@ package sipua
 // headers are exposed as Call.WhatsApp(). Toward Meta: no session timers, no
 // re-INVITE (hold and codec changes are refused locally), the business sends
 // the first SRTP packet (silence until the bridge has audio), and our BYE
-// says Reason: Q.850;cause=16.
+// says Reason: Q.850;cause=16. With srtp: dtls on the trunk the media is
+// DTLS-SRTP+ICE, carried by a WebRTC leg outside this package (extmedia.go).
 
 import (
 	"context"
@@ -332,15 +333,12 @@ func (u *UA) waInbound(req *sip.Request, tx sip.ServerTransaction, src netip.Add
 			sip.NewHeader("Proxy-Authenticate", fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=MD5, qop="auth"`, t.Hostname, u.waNonce(req, time.Now()))))
 		return nil, true
 	}
-	if len(req.Body()) > 0 {
-		if s, err := sdp.Parse(req.Body()); err == nil {
-			if a := s.First("audio"); a != nil && (strings.Contains(a.Proto, "TLS") || !a.Secure() || len(a.Crypto) == 0) {
-				u.metrics.InviteRejected("whatsapp_media")
-				u.log.Warn("WhatsApp INVITE refused: not SDES-SRTP (set srtp_key_exchange_protocol SDES at Meta)", "proto", a.Proto)
-				u.respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 split "SDES-SRTP required (RTP/SAVP with a=crypto)"`))
-				return nil, true
-			}
-		}
+	if metric, warning := waMediaRefusal(t, req.Body()); metric != "" {
+		u.metrics.InviteRejected(metric)
+		u.log.Warn("WhatsApp INVITE refused: its media is not what the trunk speaks (srtp_key_exchange_protocol at Meta must match the trunk's srtp)",
+			"trunk", t.Name, "srtp", t.SRTP, "warning", warning)
+		u.respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", warning))
+		return nil, true
 	}
 	return t, false
 }

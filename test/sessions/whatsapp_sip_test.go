@@ -79,16 +79,29 @@ type waSIPEnv struct {
 	meta *metasip.Meta
 	ag   *testutil.SessionPeer
 	logs *syncBuffer
+	f    *notifytest.WhatsAppFake // the Graph side (permissions of business-initiated calls)
 }
 
 // startWASIP: the hub on the ports of base (SIP TLS on base+3), the fake
 // on base+4; the number's entry point "wa-sip" routes to the built-in queue.
 func startWASIP(ctx context.Context, t *testing.T, base int) *waSIPEnv {
 	t.Helper()
+	return startWASIPMedia(ctx, t, base, "sdes")
+}
+
+// startWASIPMedia is startWASIP with the trunk's srtp (sdes, or dtls: the
+// fake's media is then notifytest's MetaPeer playing toneWhatsApp).
+func startWASIPMedia(ctx context.Context, t *testing.T, base int, srtp string, metaOpts ...func(*metasip.Config)) *waSIPEnv {
+	t.Helper()
 	hubCert, hubKey := selfSignedPair(t)
 	metaCert, metaKey := selfSignedPair(t)
-	meta, err := metasip.Start(metasip.Config{Listen: fmt.Sprintf("127.0.0.1:%d", base+4), CertFile: metaCert, KeyFile: metaKey,
-		Business: waSIPBusiness, Hostname: waSIPHostname, Password: waSIPPassword, Hub: fmt.Sprintf("127.0.0.1:%d", base+3), HubCA: hubCert})
+	mcfg := metasip.Config{Listen: fmt.Sprintf("127.0.0.1:%d", base+4), CertFile: metaCert, KeyFile: metaKey,
+		Business: waSIPBusiness, Hostname: waSIPHostname, Password: waSIPPassword, Hub: fmt.Sprintf("127.0.0.1:%d", base+3), HubCA: hubCert,
+		DTLS: srtp == "dtls", Peer: notifytest.MetaPeerOptions{ToneHz: toneWhatsApp}}
+	for _, o := range metaOpts {
+		o(&mcfg)
+	}
+	meta, err := metasip.Start(mcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +111,11 @@ func startWASIP(ctx context.Context, t *testing.T, base int) *waSIPEnv {
 	cfg.SIP.ListenTLS = fmt.Sprintf("127.0.0.1:%d", base+3)
 	cfg.SIP.TLSCert, cfg.SIP.TLSKey, cfg.SIP.TLSCA = hubCert, hubKey, metaCert
 	cfg.SIP.Trunks = append(cfg.SIP.Trunks, config.Trunk{Name: "whatsapp", Provider: "whatsapp", URI: "sip:" + meta.Addr(), Transport: "tls",
-		Codecs: []string{"opus"}, SRTP: "sdes", Hostname: waSIPHostname, Number: waSIPBusiness, Password: waSIPPassword,
+		Codecs: []string{"opus"}, SRTP: srtp, Hostname: waSIPHostname, Number: waSIPBusiness, Password: waSIPPassword,
 		InboundFrom: []string{"127.0.0.1"}})
 	cfg.WhatsApp = &config.WhatsApp{BaseURL: f.URL, Version: f.Version, AppSecret: f.AppSecret, VerifyToken: waVerify,
 		Numbers: []config.WhatsAppNumber{{PhoneNumberID: f.PhoneNumberID, Number: waSIPBusiness, AccessToken: f.AccessToken, Entry: "wa-sip",
-			Signalling: "sip", SIP: &config.WhatsAppSIP{Hostname: waSIPHostname, Port: base + 3, Password: waSIPPassword, SRTP: "sdes"}}}}
+			Signalling: "sip", SIP: &config.WhatsAppSIP{Hostname: waSIPHostname, Port: base + 3, Password: waSIPPassword, SRTP: srtp}}}}
 	cfg.Sessions.EntryPoints = append(cfg.Sessions.EntryPoints, config.EntryPoint{Name: "wa-sip"})
 	cfg.Sessions.Routes = append([]config.Route{{Name: "wa-sip", Entry: "wa-sip", Target: "queue:default"}}, cfg.Sessions.Routes...)
 	cfg.Log.Level = "debug" // the received digits are logged at debug only
@@ -130,7 +143,7 @@ func startWASIP(ctx context.Context, t *testing.T, base int) *waSIPEnv {
 	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
 		t.Fatal(err)
 	}
-	return &waSIPEnv{h: h, a: api{t, h.URL}, meta: meta, ag: ag, logs: logs}
+	return &waSIPEnv{h: h, a: api{t, h.URL}, meta: meta, ag: ag, logs: logs, f: f}
 }
 
 // metaHeard is the dominant tone among tonesWA in the last second the fake

@@ -16,6 +16,13 @@
 // nothing until the business's first packet arrived, then plays an Opus tone
 // and decodes what it hears; RFC 4733 DTMF both ways. Its BYE carries
 // x-wa-meta-call-duration and x-wa-meta-wacid.
+//
+// With Config.DTLS the media is Meta's "SIP signalling + WebRTC media"
+// configuration (§6.3's sample INVITE, srtp_key_exchange_protocol DTLS):
+// the SDP is WebRTC's (UDP/TLS/RTP/SAVPF, a=fingerprint, ICE) and the media
+// side is notifytest's MetaPeer (ICE-lite, controlled, DTLS server, Opus 111
+// + telephone-event 126): it offers in Meta's INVITEs, answers the hub's
+// offer (refusing an SDES one with 488), and is Call.Peer.
 package metasip
 
 import (
@@ -39,6 +46,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/split-hub/split/internal/notify/notifytest"
 )
 
 // Domain is Meta's SIP domain.
@@ -57,6 +66,10 @@ type Config struct {
 	// Answer, when set, is the final response to business-initiated calls
 	// instead of 200 (e.g. 486 declined, 480 unanswered).
 	Answer int
+	// DTLS selects DTLS-SRTP+ICE media (a notifytest.MetaPeer per call,
+	// configured by Peer) instead of SDES-SRTP.
+	DTLS bool
+	Peer notifytest.MetaPeerOptions
 }
 
 // Meta is a running fake.
@@ -300,40 +313,65 @@ func (m *Meta) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		m.refuse(tx, req, 403, "Forbidden (digest response)")
 		return
 	}
-	offer, err := parseOffer(req.Body())
-	if err != nil {
-		m.refuse(tx, req, 488, "Not Acceptable Here ("+err.Error()+")")
-		return
+	var (
+		med  *Media
+		peer *notifytest.MetaPeer
+		body []byte
+	)
+	if m.cfg.DTLS {
+		if why := dtlsOfferRefusal(req.Body()); why != "" {
+			m.refuse(tx, req, 488, "Not Acceptable Here ("+why+")")
+			return
+		}
+		if peer, err = notifytest.NewMetaPeer(m.cfg.Peer); err != nil {
+			m.refuse(tx, req, 503, "Service Unavailable")
+			return
+		}
+		actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ans, err := peer.Answer(actx, string(req.Body()))
+		cancel()
+		if err != nil {
+			_ = peer.Close()
+			m.refuse(tx, req, 488, "Not Acceptable Here ("+err.Error()+")")
+			return
+		}
+		body = []byte(ans)
+	} else {
+		offer, err := parseOffer(req.Body())
+		if err != nil {
+			m.refuse(tx, req, 488, "Not Acceptable Here ("+err.Error()+")")
+			return
+		}
+		if med, err = newMedia(m.log, offer.opusPT, offer.tePT, offer.tag); err != nil {
+			m.refuse(tx, req, 503, "Service Unavailable")
+			return
+		}
+		if err := med.start(offer); err != nil {
+			med.close()
+			m.refuse(tx, req, 488, "Not Acceptable Here")
+			return
+		}
+		body = med.sdp()
 	}
 	dlg, err := m.dsrv.ReadInvite(req, tx)
 	if err != nil {
+		closeMedia(med, peer)
 		m.refuse(tx, req, 400, "Bad Request")
 		return
 	}
-	med, err := newMedia(m.log, offer.opusPT, offer.tePT, offer.tag)
-	if err != nil {
-		m.refuse(tx, req, 503, "Service Unavailable")
-		return
-	}
-	if err := med.start(offer); err != nil {
-		med.close()
-		m.refuse(tx, req, 488, "Not Acceptable Here")
-		return
-	}
 	c := &Call{m: m, ID: req.CallID().Value(), WACID: "wacid." + randToken(24), User: ru.User, Invite: req,
-		server: dlg, Media: med, done: make(chan struct{}), answered: time.Now()}
+		server: dlg, Media: med, Peer: peer, done: make(chan struct{}), answered: time.Now()}
 	m.mu.Lock()
 	m.byID[c.ID] = c
 	m.mu.Unlock()
 	_ = dlg.Respond(100, "Trying", nil)
 	_ = dlg.Respond(180, "Ringing", nil)
 	if m.cfg.Answer != 0 && m.cfg.Answer != 200 {
-		med.close()
 		_ = dlg.WriteResponse(sip.NewResponseFromRequest(dlg.InviteRequest, m.cfg.Answer, "Declined", nil))
 		c.finish()
 		return
 	}
-	res := sip.NewResponseFromRequest(dlg.InviteRequest, 200, "OK", med.sdp())
+	res := sip.NewResponseFromRequest(dlg.InviteRequest, 200, "OK", body)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	ct := &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: ru.User, Host: Domain, UriParams: sip.NewParams()}, Params: sip.NewParams()}
 	ct.Address.UriParams.Add("transport", "tls")
@@ -346,6 +384,9 @@ func (m *Meta) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(sip.NewHeader("x-wa-meta-user-id", "US.1349120865530274191"))
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, NOTIFY, OPTIONS"))
 	c.Response = res
+	if peer != nil {
+		peer.StartAudio() // the call is answered: Meta's media starts (after the business's first packet)
+	}
 	if err := dlg.WriteResponse(res); err != nil {
 		m.log.Info("no ACK for 200", "err", err)
 		c.finish()
@@ -391,9 +432,27 @@ type UserCall struct {
 // Call places a user-initiated call to the hub and waits for its final
 // answer: a 200 (the call) or an error carrying the code.
 func (m *Meta) Call(ctx context.Context, uc UserCall) (*Call, error) {
-	med, err := newMedia(m.log, 111, 126, 1)
-	if err != nil {
-		return nil, err
+	var (
+		med  *Media
+		peer *notifytest.MetaPeer
+		body []byte
+		err  error
+	)
+	if m.cfg.DTLS {
+		if peer, err = notifytest.NewMetaPeer(m.cfg.Peer); err != nil {
+			return nil, err
+		}
+		offer, err := peer.Offer(ctx)
+		if err != nil {
+			_ = peer.Close()
+			return nil, err
+		}
+		body = []byte(offer)
+	} else {
+		if med, err = newMedia(m.log, 111, 126, 1); err != nil {
+			return nil, err
+		}
+		body = med.sdp()
 	}
 	wacid := "wacid.HBgLMTIxOTU1NTA3MTQVAgASGCAz" + randToken(12)
 	ru := sip.Uri{Scheme: "sip", User: m.cfg.Business, Host: m.cfg.Hostname, UriParams: sip.NewParams()}
@@ -428,8 +487,8 @@ func (m *Meta) Call(ctx context.Context, uc UserCall) (*Call, error) {
 	}
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, NOTIFY, OPTIONS"))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(med.sdp())
-	c := &Call{m: m, ID: cid.Value(), WACID: wacid, User: uc.From, Invite: req, Media: med, done: make(chan struct{})}
+	req.SetBody(body)
+	c := &Call{m: m, ID: cid.Value(), WACID: wacid, User: uc.From, Invite: req, Media: med, Peer: peer, done: make(chan struct{})}
 	m.mu.Lock()
 	m.byID[c.ID] = c
 	m.mu.Unlock()
@@ -456,9 +515,15 @@ func (m *Meta) Call(ctx context.Context, uc UserCall) (*Call, error) {
 		return nil, err
 	}
 	c.Invite = dlg.InviteRequest // the one that passed the challenge
-	answer, err := parseOffer(dlg.InviteResponse.Body())
-	if err == nil {
-		err = med.start(answer)
+	if peer != nil {
+		if err = peer.SetAnswer(string(dlg.InviteResponse.Body())); err == nil {
+			peer.StartAudio()
+		}
+	} else {
+		var answer *remote
+		if answer, err = parseOffer(dlg.InviteResponse.Body()); err == nil {
+			err = med.start(answer)
+		}
 	}
 	if err != nil {
 		_ = dlg.Bye(ctx)
@@ -470,12 +535,13 @@ func (m *Meta) Call(ctx context.Context, uc UserCall) (*Call, error) {
 
 // Call is one WhatsApp call as Meta sees it.
 type Call struct {
-	ID       string        // Call-ID
-	WACID    string        // the call's wacid
-	User     string        // the WhatsApp user
-	Invite   *sip.Request  // business-initiated: the authenticated INVITE; user-initiated: ours
-	Response *sip.Response // business-initiated: our 200; user-initiated: the hub's 200
-	Media    *Media
+	ID       string               // Call-ID
+	WACID    string               // the call's wacid
+	User     string               // the WhatsApp user
+	Invite   *sip.Request         // business-initiated: the authenticated INVITE; user-initiated: ours
+	Response *sip.Response        // business-initiated: our 200; user-initiated: the hub's 200
+	Media    *Media               // SDES media (nil with Config.DTLS)
+	Peer     *notifytest.MetaPeer // DTLS-SRTP+ICE media (Config.DTLS; nil otherwise)
 
 	m        *Meta
 	server   *sipgo.DialogServerSession
@@ -499,7 +565,7 @@ func (c *Call) HubBye() *sip.Request {
 
 func (c *Call) finish() {
 	c.once.Do(func() {
-		c.Media.close()
+		closeMedia(c.Media, c.Peer)
 		c.m.mu.Lock()
 		delete(c.m.byID, c.ID)
 		c.m.mu.Unlock()
@@ -535,4 +601,34 @@ func randToken(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func closeMedia(med *Media, peer *notifytest.MetaPeer) {
+	if med != nil {
+		med.close()
+	}
+	if peer != nil {
+		_ = peer.Close()
+	}
+}
+
+// dtlsOfferRefusal says why an offer is not WebRTC media as Meta takes it
+// with srtp_key_exchange_protocol DTLS ("" : it is).
+func dtlsOfferRefusal(body []byte) string {
+	s := string(body)
+	switch {
+	case !strings.Contains(s, "m=audio "):
+		return "no audio"
+	case !strings.Contains(s, "UDP/TLS/RTP/SAVPF"):
+		return "DTLS-SRTP required: UDP/TLS/RTP/SAVPF"
+	case !strings.Contains(s, "a=fingerprint:"):
+		return "DTLS-SRTP required: a=fingerprint"
+	case !strings.Contains(s, "a=ice-ufrag:"):
+		return "ICE required"
+	case strings.Contains(s, "a=crypto:"):
+		return "SDES keys offered on DTLS media"
+	case !strings.Contains(strings.ToLower(s), " opus/48000"):
+		return "Opus required"
+	}
+	return ""
 }
