@@ -609,3 +609,57 @@ func TestWhatsAppChatKeywordBecomesACall(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWhatsAppCallFromConsole: the agent's console calls a WhatsApp user
+// (invite, channel whatsapp-call) who allowed calls: the console is told
+// (invited, delivery = the permission) and offered the call's leg at once;
+// on answer the hub places the call, and the user hears the agent.
+func TestWhatsAppCallFromConsole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := notifytest.StartWhatsApp(t)
+	f.GrantCallPermission(waUser, true)
+	_, ag := waHub(t, ctx, 24600, f, "")
+	if err := ag.Send(ctx, map[string]any{"type": "invite", "to": waUser, "channel": "whatsapp-call", "name": "Ana"}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := ag.WaitFor(ctx, isType("invited"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(inv.Raw), `"channel":"whatsapp-call"`) || !strings.Contains(string(inv.Raw), `"delivery":"permanent"`) {
+		t.Fatalf("invited: %s", inv.Raw)
+	}
+	o, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Session != inv.Session {
+		t.Fatalf("offered %s, invited %s", o.Session, inv.Session)
+	}
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	call, err := f.WaitCall(ctx, waUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Peer().WaitTone(ctx, toneAgent1, 30); err != nil {
+		t.Fatalf("the agent's voice at the WhatsApp user: %v", err)
+	}
+	// a number that is not a WhatsApp user's is refused with a clear error
+	if err := ag.Send(ctx, map[string]any{"type": "invite", "to": "not a number", "channel": "whatsapp-call"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool {
+		return m.Type == "error" && strings.Contains(string(m.Raw), "WhatsApp user's number")
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
