@@ -12,6 +12,8 @@ package bridge
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,7 +222,7 @@ func (k *Link) configure(pt uint8) {
 		k.path.Store(int32(PathPassthrough))
 		return
 	}
-	tc, err := media.NewTranscoderOptions(mediaCodec(src), mediaCodec(dst), k.opts)
+	tc, err := media.NewTranscoderOptions(mediaCodec(src), mediaCodec(dst), capOpus(k.opts, dst))
 	if err != nil {
 		k.mode = modeDrop
 		k.path.Store(int32(PathNone))
@@ -400,4 +402,31 @@ func (k *Link) playoutStep() {
 		return
 	}
 	_ = k.emit(false, k.out[:12+n])
+}
+
+// capOpus lowers the Opus encoder's bitrate to the receiver's
+// maxaveragebitrate (RFC 7587 §6.1), when it declared one below it:
+// WhatsApp's relay asks for 20 kbit/s.
+func capOpus(o media.TranscodeOptions, dst leg.Codec) media.TranscodeOptions {
+	if !dst.Is("opus") {
+		return o
+	}
+	for _, kv := range strings.Split(dst.Fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if !strings.EqualFold(k, "maxaveragebitrate") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 6000 || n > 510000 {
+			return o
+		}
+		br := o.OpusBitrate
+		if br == 0 {
+			br = media.TranscodeOpusBitrate
+		}
+		if n < br {
+			o.OpusBitrate = n
+		}
+	}
+	return o
 }
