@@ -160,7 +160,7 @@ func (h *Hub) startBusinessCall(ctx context.Context, pnid, user, entry string, c
 		s.Do(func() { h.end(s, 403, "WhatsApp permission request failed") })
 		return nil, "", err
 	}
-	s.Do(func() {
+	s.Call(func() { // synchronous: the API's answer shows the state
 		_ = s.SetState(session.StateWaiting, map[string]any{"for": "whatsapp_permission"})
 		s.Record("whatsapp.permission_requested", "", nil)
 	})

@@ -701,13 +701,18 @@ func (f *WhatsAppFake) callAction(b callsBody) (any, *GraphError) {
 	if b.Session != nil {
 		act.SDP = b.Session.SDP
 	}
-	e := f.callActionOn(c, b, g711)
-	if e != nil {
-		act.ErrorCode, act.Details = e.Code, e.Details
-	}
+	// Recorded before it takes effect: an accept or terminate wakes
+	// WaitAccepted / WaitTerminated, whose callers then look for it.
 	c.mu.Lock()
 	c.actions = append(c.actions, act)
+	i := len(c.actions) - 1
 	c.mu.Unlock()
+	e := f.callActionOn(c, b, g711)
+	if e != nil {
+		c.mu.Lock()
+		c.actions[i].ErrorCode, c.actions[i].Details = e.Code, e.Details
+		c.mu.Unlock()
+	}
 	if e != nil {
 		return nil, e
 	}
