@@ -541,6 +541,13 @@ func (c *conn) handle(m inFrame) {
 		err = h.onSession(sid, func(s *session.Session) error {
 			if c.role == roleCustomer {
 				t := st(s)
+				if t.customer != c && t.dropped && t.custLeg == "" && c.currentSession() == s.ID {
+					// The page closed its PeerConnection as it sent hangup, and
+					// the hub saw the media go first (a drop, waiting for a
+					// resume): the hangup from the same socket ends the call.
+					h.end(s, 200, "Customer hung up")
+					return nil
+				}
 				if t.customer != c {
 					return fmt.Errorf("%w: not your session", errForbidden)
 				}

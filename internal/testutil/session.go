@@ -430,6 +430,18 @@ func (p *SessionPeer) DominantHz(candidates []float64) float64 {
 	return media.DominantFrequency(p.pcm, 8000, candidates)
 }
 
+// CloseMedia closes the peer's PeerConnection and keeps its socket: a page
+// that hangs up closes its media as it sends the hangup frame.
+func (p *SessionPeer) CloseMedia() error {
+	p.mu.Lock()
+	pc := p.pc
+	p.mu.Unlock()
+	if pc == nil {
+		return nil
+	}
+	return pc.Close()
+}
+
 // Close hangs up and closes the socket.
 func (p *SessionPeer) Close() {
 	p.cancel()
