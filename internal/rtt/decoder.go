@@ -45,6 +45,7 @@ type heldPacket struct {
 	arrived time.Time
 	primary []byte
 	gens    [][]byte // gens[k-1] is the primary of seq-k; nil if not carried
+	first   bool     // the packet a stream was joined at: its gens are not losses
 }
 
 // Decoder rebuilds the T.140 text stream from RFC 4103 packets (plain
@@ -104,20 +105,14 @@ func (d *Decoder) Push(p *rtp.Packet, now time.Time) (string, error) {
 		return "", err
 	}
 	if !d.started || p.SSRC != d.ssrc {
-		d.reset(p.SSRC, h.seq)
-		// a first packet also brings what its redundancy carries: the
-		// sender's earlier packets were not seen here
-		d.next = h.seq - uint16(len(h.gens))
-		for k := len(h.gens); k > 0 && h.gens[k-1] == nil; k-- {
-			d.next++
-		}
+		d.restart(p.SSRC, h)
 	}
 	switch diff := int16(h.seq - d.next); {
 	case diff < 0 || d.held[h.seq] != nil:
 		d.stats.Duplicates++
 		d.oldRun++
 		if d.oldRun >= resyncAfter {
-			d.reset(p.SSRC, h.seq)
+			d.restart(p.SSRC, h)
 			d.held[h.seq] = h
 			d.stats.Packets++
 		}
@@ -148,9 +143,17 @@ func (d *Decoder) Deadline() (time.Time, bool) {
 	return first.Add(d.cfg.ReorderWait), ok
 }
 
-func (d *Decoder) reset(ssrc uint32, seq uint16) {
-	d.started, d.ssrc, d.next, d.oldRun = true, ssrc, seq, 0
+// restart starts following a stream at h (a first packet, a new SSRC or
+// restarted sequence numbers). The text h's redundancy carries is delivered
+// too: the sender's earlier packets were not seen here.
+func (d *Decoder) restart(ssrc uint32, h *heldPacket) {
+	d.started, d.ssrc, d.oldRun = true, ssrc, 0
 	clear(d.held)
+	h.first = true
+	d.next = h.seq - uint16(len(h.gens))
+	for k := len(h.gens); k > 0 && h.gens[k-1] == nil; k-- {
+		d.next++
+	}
 }
 
 func (d *Decoder) take() string {
@@ -214,7 +217,9 @@ func (d *Decoder) drain(now time.Time) {
 		}
 		for k := covered; k > 0; k-- { // oldest recovered generation first
 			d.write(low.gens[k-1])
-			d.stats.Recovered++
+			if !low.first {
+				d.stats.Recovered++
+			}
 		}
 		d.deliver(low)
 	}
