@@ -65,7 +65,7 @@ func (c EncoderConfig) withDefaults() (EncoderConfig, error) {
 		c.MaxPrimary = DefaultMaxPrimary
 	}
 	switch {
-	case c.T140PT > 127 || c.REDPT > 127 || c.T140PT == c.REDPT:
+	case c.T140PT > 127 || c.REDPT > 127 || (c.Redundancy > 0 && c.T140PT == c.REDPT):
 		return c, fmt.Errorf("%w: payload types t140=%d red=%d", ErrBadConfig, c.T140PT, c.REDPT)
 	case c.Redundancy > 8:
 		return c, fmt.Errorf("%w: %d redundant generations (at most 8)", ErrBadConfig, c.Redundancy)
