@@ -15,7 +15,7 @@ type BridgeConfig struct {
 }
 
 // Bridge converts between a browser's T.140 data channel (RFC 8865) and a
-// SIP leg's RFC 4103 text stream, the gateway of RFC 8865 §6: text from the
+// SIP leg's RFC 4103 text stream, the gateway of RFC 8865: text from the
 // data channel is buffered and sent as red/t140 packets at the RFC 4103
 // interval; text from RTP is put in order, recovered from redundancy, marked
 // with U+FFFD where it was lost, sanitised and handed back for the data

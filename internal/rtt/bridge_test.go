@@ -214,7 +214,11 @@ func TestBridgeOverRealDataChannel(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no data channel at the hub")
 	}
-	waitFor(t, "browser channel open", 10*time.Second, func() bool { return dc.ReadyState() == webrtc.DataChannelStateOpen })
+	waitFor(t, "channels open", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return dc.ReadyState() == webrtc.DataChannelStateOpen && hubDC.ReadyState() == webrtc.DataChannelStateOpen
+	})
 
 	// browser types; the hub owner ticks the bridge and sends RTP to the phone
 	phone := mustDecoder(t, DecoderConfig{})

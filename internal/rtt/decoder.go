@@ -12,7 +12,8 @@ import (
 const (
 	// DefaultReorderWait is how long the Decoder holds text that follows a
 	// gap the redundancy cannot fill, waiting for the missing packets to
-	// arrive out of order, before it declares them lost (RFC 4103 §5).
+	// arrive out of order, before it declares them lost
+	// (RFC 4103 §5.4 recommends waiting at most 1 s).
 	DefaultReorderWait = time.Second
 	// DefaultMaxHeld bounds the packets held while waiting.
 	DefaultMaxHeld = 32

@@ -17,10 +17,10 @@ const (
 	DefaultT140PT = 98
 	DefaultREDPT  = 100
 	// DefaultRedundancy is the number of redundant generations
-	// (RFC 4103 §4.2 recommends one primary plus two redundant).
+	// (RFC 4103 §4 recommends one primary plus two redundant).
 	DefaultRedundancy = 2
 	// DefaultInterval is the buffering/transmission interval
-	// (RFC 4103 §5.1 recommends 300 ms when redundancy is used).
+	// (RFC 4103 recommends 300 ms, and at most 500 ms).
 	DefaultInterval = 300 * time.Millisecond
 	// DefaultMaxPrimary bounds the new text per packet so that it fits a
 	// red block later (MaxBlockLen); longer input goes over several packets.
@@ -40,7 +40,7 @@ type EncoderConfig struct {
 	Interval time.Duration
 	// KeepAlive, when positive, sends an empty packet after that long
 	// without any packet, so NAT bindings and the peer's liveness
-	// checks stay up (an empty T140block carries no text, RFC 4103 §4.2).
+	// checks stay up (an empty T140block carries no text, RFC 4103 §4).
 	KeepAlive  time.Duration
 	SSRC       uint32
 	FirstSeq   uint16
@@ -83,12 +83,12 @@ type generation struct {
 }
 
 // Encoder turns typed text into RFC 4103 RTP packets. Text written between
-// two ticks is sent together in one packet (RFC 4103 §5.1 buffering); each
+// two ticks is sent together in one packet (RFC 4103 buffering); each
 // packet repeats the primaries of the previous Redundancy packets as red
-// blocks (RFC 4103 §4.2, RFC 2198); after text stops it sends packets with
+// blocks (RFC 4103 §4, RFC 2198); after text stops it sends packets with
 // an empty primary until the last text has been sent Redundancy more times,
 // then goes quiet; the first packet after a quiet interval has the RTP
-// marker bit set (RFC 4103 §5.2).
+// marker bit set (RFC 4103).
 //
 // The Encoder starts no goroutine: the caller writes text with Write and
 // calls Tick every Interval. It is not safe for concurrent use.
@@ -205,7 +205,7 @@ func (e *Encoder) packet(now time.Time, primary []byte, marker bool) *rtp.Packet
 			red[k].TSOffset, red[k].Data = uint16(off), g.data
 			size += len(g.data)
 		}
-		// else: too old to carry (RFC 4103 §4.2); an empty block keeps the positions
+		// else: too old to carry (RFC 4103 §4); an empty block keeps the positions
 	}
 	payload, err := AppendRED(make([]byte, 0, size), red, Block{PT: e.cfg.T140PT, Data: primary})
 	if err != nil { // unreachable: offsets and lengths are bounded above

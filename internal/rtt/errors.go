@@ -7,7 +7,7 @@ var (
 	// block lengths run past the end of the payload (RFC 2198 §3).
 	ErrShortRED = errors.New("rtt: red payload truncated")
 	// ErrInvalidUTF8 is returned when a T.140 unit is not valid UTF-8
-	// (T.140 requires UTF-8; RFC 8865 §4.2). The text is still returned
+	// (T.140 requires UTF-8; RFC 8865). The text is still returned
 	// with U+FFFD in place of the bad bytes, so nothing else is lost.
 	ErrInvalidUTF8 = errors.New("rtt: T.140 text is not valid UTF-8")
 	// ErrNoT140 is returned by ParseSDP when a media section offers

@@ -3,7 +3,7 @@ package rtt
 import "fmt"
 
 // Limits of the RFC 2198 block header (§3): a 14-bit timestamp offset and
-// a 10-bit block length. RFC 4103 §4.2 applies them to text: a generation
+// a 10-bit block length. RFC 4103 §4 applies them to text: a generation
 // older than MaxTSOffset ms, or longer than MaxBlockLen bytes, cannot be
 // carried as redundancy.
 const (
@@ -15,7 +15,7 @@ const (
 type Block struct {
 	PT       uint8  // block payload type (7 bits), t140 for RFC 4103
 	TSOffset uint16 // timestamp offset back from the RTP timestamp (redundant blocks)
-	Data     []byte // the T140block; may be empty (RFC 4103 §4.2)
+	Data     []byte // the T140block; may be empty (RFC 4103 §4)
 }
 
 // ParseRED splits a red payload into its redundant blocks (oldest first)

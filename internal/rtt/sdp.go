@@ -9,7 +9,7 @@ import (
 )
 
 // SDPParams is what an SDP text media section says about RFC 4103 text
-// (RFC 4103 §6 and §7.1; red per RFC 2198 §5).
+// (RFC 4103 §6 media types and cps; red per RFC 2198 §5).
 type SDPParams struct {
 	T140PT uint8 // payload type of t140/1000
 	// REDPT is the payload type of red/1000 carrying t140; 0 when red is
@@ -30,7 +30,7 @@ func DefaultSDPParams() SDPParams {
 }
 
 // Lines returns the SDP lines of an m=text section for p, red first when
-// present so it is preferred (RFC 4103 §7.1 example):
+// present so it is preferred (as in the SDP example of RFC 4103):
 //
 //	m=text 11000 RTP/AVP 100 98
 //	a=rtpmap:100 red/1000

@@ -6,7 +6,7 @@ import (
 )
 
 // T.140 control code elements the package acts on (ITU-T T.140 §5 and
-// Amendment 1; RFC 4103 §3 and RFC 8865 §4 carry them unchanged).
+// Amendment 1; RFC 4103 §3 and RFC 8865 carry them unchanged).
 const (
 	// BOM (ZERO WIDTH NO-BREAK SPACE) may start a T.140 stream and is
 	// used as a keep-alive; it has no effect on the display.
@@ -19,7 +19,7 @@ const (
 	// Bell is the T.140 alert; Text counts it instead of showing it.
 	Bell = '\u0007'
 	// Missing is the missing-text marker (T.140 Amendment 1, used by
-	// RFC 4103 §5 and RFC 8865 §6 when text was lost in transit).
+	// RFC 4103 §5 and RFC 8865 when text was lost in transit).
 	Missing = '\uFFFD'
 	// Interrupt (ESC 0x61, T.140 §5.9) is dropped like other ESC sequences.
 	esc = '\u001B'
@@ -149,7 +149,7 @@ func (z *Sanitizer) cleanFast(s string) bool {
 
 // SplitUnits splits s into pieces of at most max bytes without cutting a
 // UTF-8 sequence (T.140 requires whole characters in every unit,
-// RFC 4103 §3.3, RFC 8865 §4.2). A max below utf8.UTFMax is raised to it.
+// RFC 4103 §3, RFC 8865). A max below utf8.UTFMax is raised to it.
 func SplitUnits(s string, max int) []string {
 	if max < utf8.UTFMax {
 		max = utf8.UTFMax
