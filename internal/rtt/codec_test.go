@@ -362,3 +362,51 @@ func TestDecoderRejectsMalformed(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestEncoderCPS: with cps=1 at most 10 characters leave in any 10-second
+// window (RFC 4103 §6); the rest waits and nothing is lost.
+func TestEncoderCPS(t *testing.T) {
+	e := mustEncoder(t, EncoderConfig{CPS: 1})
+	text := strings.Repeat("手a", 12) + "!" // 25 characters
+	e.Write(text)
+	type sentAt struct {
+		at    time.Time
+		chars int
+	}
+	var log []sentAt
+	var got strings.Builder
+	for i := 0; i < 200 && !e.Idle(); i++ {
+		p := e.Tick(at(i))
+		if p == nil {
+			continue
+		}
+		_, pr := parseGens(t, p)
+		got.WriteString(pr)
+		if n := utf8.RuneCountInString(pr); n > 0 {
+			log = append(log, sentAt{at(i), n})
+		}
+	}
+	if got.String() != text {
+		t.Fatalf("got %q, want %q", got.String(), text)
+	}
+	if log[0].chars != 10 || len(log) != 3 {
+		t.Fatalf("sends %+v, want 10+10+5", log)
+	}
+	for i, a := range log {
+		n := 0
+		for _, b := range log[i:] {
+			if b.at.Sub(a.at) < 10*time.Second {
+				n += b.chars
+			}
+		}
+		if n > 10 {
+			t.Fatalf("%d characters within 10 s from %v", n, a.at)
+		}
+	}
+	if c := (SDPParams{T140PT: 98}).EncoderConfig(1); c.CPS != DefaultCPS {
+		t.Fatalf("cps default %d", c.CPS)
+	}
+	if _, err := NewEncoder(EncoderConfig{CPS: -1}); err == nil {
+		t.Fatal("negative cps accepted")
+	}
+}

@@ -3,6 +3,7 @@ package rtt
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pion/rtp"
 )
@@ -46,7 +47,15 @@ type EncoderConfig struct {
 	FirstSeq   uint16
 	FirstTS    uint32
 	MaxPrimary int // 0: DefaultMaxPrimary; at most MaxBlockLen
+	// CPS, when positive, is the receiver's limit in characters per second
+	// (the fmtp cps of RFC 4103 §6, 30 when the peer gives none), which a
+	// sender keeps averaged over 10 s: at most 10×CPS characters in any
+	// 10-second window. Text over the limit waits. 0: no limit.
+	CPS int
 }
+
+// cpsWindow is the averaging period of the cps limit.
+const cpsWindow = 10 * time.Second
 
 func (c EncoderConfig) withDefaults() (EncoderConfig, error) {
 	if c.T140PT == 0 {
@@ -69,7 +78,7 @@ func (c EncoderConfig) withDefaults() (EncoderConfig, error) {
 		return c, fmt.Errorf("%w: payload types t140=%d red=%d", ErrBadConfig, c.T140PT, c.REDPT)
 	case c.Redundancy > 8:
 		return c, fmt.Errorf("%w: %d redundant generations (at most 8)", ErrBadConfig, c.Redundancy)
-	case c.Interval < 0 || c.KeepAlive < 0:
+	case c.Interval < 0 || c.KeepAlive < 0 || c.CPS < 0:
 		return c, fmt.Errorf("%w: negative interval", ErrBadConfig)
 	case c.MaxPrimary < 4 || c.MaxPrimary > MaxBlockLen:
 		return c, fmt.Errorf("%w: MaxPrimary %d not in [4,%d]", ErrBadConfig, c.MaxPrimary, MaxBlockLen)
@@ -104,6 +113,12 @@ type Encoder struct {
 	flush    int          // empty packets still owed to carry redundancy
 	idle     bool         // no packet in the last interval: next text gets M
 	lastSent time.Time
+	sentLog  []sentChars // text packets in the last cpsWindow, for CPS
+}
+
+type sentChars struct {
+	at    time.Time
+	chars int
 }
 
 // NewEncoder returns an Encoder for cfg.
@@ -151,11 +166,22 @@ func (e *Encoder) Tick(now time.Time) *rtp.Packet {
 	}
 	var primary []byte
 	marker := false
+	budget := e.budget(now)
 	switch {
-	case len(e.pending) > 0:
+	case len(e.pending) > 0 && budget != 0:
 		n := len(e.pending)
 		if n > e.cfg.MaxPrimary {
 			n = len(SplitUnits(string(e.pending[:e.cfg.MaxPrimary+1]), e.cfg.MaxPrimary)[0])
+		}
+		if budget > 0 { // cut after budget characters
+			chars, i := 0, 0
+			for i < n && chars < budget {
+				_, w := utf8.DecodeRune(e.pending[i:n])
+				i += w
+				chars++
+			}
+			n = i
+			e.sentLog = append(e.sentLog, sentChars{now, chars})
 		}
 		primary = append([]byte(nil), e.pending[:n]...)
 		e.pending = append(e.pending[:0], e.pending[n:]...)
@@ -173,6 +199,24 @@ func (e *Encoder) Tick(now time.Time) *rtp.Packet {
 		e.idle = false
 	}
 	return e.packet(now, primary, marker)
+}
+
+// budget returns how many characters may be sent at now under CPS, or -1
+// when there is no limit.
+func (e *Encoder) budget(now time.Time) int {
+	if e.cfg.CPS <= 0 {
+		return -1
+	}
+	drop := 0
+	for drop < len(e.sentLog) && now.Sub(e.sentLog[drop].at) >= cpsWindow {
+		drop++
+	}
+	e.sentLog = append(e.sentLog[:0], e.sentLog[drop:]...)
+	left := e.cfg.CPS * int(cpsWindow/time.Second)
+	for _, s := range e.sentLog {
+		left -= s.chars
+	}
+	return max(left, 0)
 }
 
 func (e *Encoder) packet(now time.Time, primary []byte, marker bool) *rtp.Packet {
@@ -207,11 +251,8 @@ func (e *Encoder) packet(now time.Time, primary []byte, marker bool) *rtp.Packet
 		}
 		// else: too old to carry (RFC 4103 §4); an empty block keeps the positions
 	}
-	payload, err := AppendRED(make([]byte, 0, size), red, Block{PT: e.cfg.T140PT, Data: primary})
-	if err != nil { // unreachable: offsets and lengths are bounded above
-		panic(err)
-	}
-	p.Payload = payload
+	// offsets are checked above and primaries are at most MaxPrimary ≤ MaxBlockLen
+	p.Payload = appendRED(make([]byte, 0, size), red, Block{PT: e.cfg.T140PT, Data: primary})
 	if len(e.hist) == e.cfg.Redundancy {
 		copy(e.hist, e.hist[1:])
 		e.hist = e.hist[:len(e.hist)-1]

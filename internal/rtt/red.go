@@ -65,12 +65,19 @@ func AppendRED(dst []byte, redundant []Block, primary Block) ([]byte, error) {
 		if b.TSOffset > MaxTSOffset || len(b.Data) > MaxBlockLen {
 			return dst, fmt.Errorf("%w: red block offset %d length %d", ErrBadConfig, b.TSOffset, len(b.Data))
 		}
-		n := len(b.Data)
+	}
+	return appendRED(dst, redundant, primary), nil
+}
+
+// appendRED is AppendRED for blocks already within the header limits.
+func appendRED(dst []byte, redundant []Block, primary Block) []byte {
+	for _, b := range redundant {
+		n := len(b.Data) & MaxBlockLen
 		dst = append(dst, 0x80|b.PT&0x7F, byte(b.TSOffset>>6), byte(b.TSOffset<<2)|byte(n>>8), byte(n))
 	}
 	dst = append(dst, primary.PT&0x7F)
 	for _, b := range redundant {
 		dst = append(dst, b.Data...)
 	}
-	return append(dst, primary.Data...), nil
+	return append(dst, primary.Data...)
 }

@@ -139,10 +139,18 @@ func ParseSDP(md *sdp.MediaDescription) (SDPParams, error) {
 	return p, nil
 }
 
+// DefaultCPS is the receiver's character rate assumed when the SDP gives
+// no cps (RFC 4103 §6).
+const DefaultCPS = 30
+
 // EncoderConfig returns the Encoder settings to send what p accepts: red
-// with p's redundancy when red was negotiated, plain t140 otherwise.
+// with p's redundancy when red was negotiated, plain t140 otherwise, and
+// p's cps (DefaultCPS when absent).
 func (p SDPParams) EncoderConfig(ssrc uint32) EncoderConfig {
-	c := EncoderConfig{T140PT: p.T140PT, REDPT: p.REDPT, Redundancy: p.Redundancy, SSRC: ssrc}
+	c := EncoderConfig{T140PT: p.T140PT, REDPT: p.REDPT, Redundancy: p.Redundancy, SSRC: ssrc, CPS: p.CPS}
+	if c.CPS <= 0 {
+		c.CPS = DefaultCPS
+	}
 	if p.REDPT == 0 || p.Redundancy <= 0 {
 		c.REDPT, c.Redundancy = 0, -1
 	}
