@@ -216,7 +216,7 @@ func TestRoundTripLossWithinRedundancy(t *testing.T) {
 	for _, n := range []int{3, 4, 7} {
 		for phase := 0; phase < n; phase++ {
 			chunks, want := randomChunks(r, 200)
-			pkts := session(t, EncoderConfig{}, chunks)
+			pkts := session(t, EncoderConfig{FirstSeq: 65500}, chunks) // crosses the sequence wrap
 			var kept []sent
 			for i, s := range pkts {
 				if i%n != phase {
