@@ -410,3 +410,22 @@ func TestEncoderCPS(t *testing.T) {
 		t.Fatal("negative cps accepted")
 	}
 }
+
+// Text held behind a gap is delivered, with the marker, when the sender's
+// SSRC changes instead of being dropped.
+func TestDecoderNewSSRCFlushesHeld(t *testing.T) {
+	a := session(t, EncoderConfig{SSRC: 1}, []string{"a", "b", "c", "d", "e"})
+	b := session(t, EncoderConfig{SSRC: 2}, []string{"X"})
+	d := mustDecoder(t, DecoderConfig{})
+	var got strings.Builder
+	for _, s := range append(append([]sent{a[0]}, a[4:]...), b...) { // a[1..3] lost: beyond redundancy
+		txt, err := d.Push(s.p, s.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.WriteString(txt)
+	}
+	if want := "a\uFFFDcdeX"; got.String() != want {
+		t.Fatalf("got %q, want %q", got.String(), want)
+	}
+}

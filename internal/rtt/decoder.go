@@ -100,6 +100,9 @@ func (d *Decoder) Stats() DecoderStats { return d.stats }
 // payload type other than t140 or red, gives an error and changes nothing;
 // its text is recovered from the next packets' redundancy if possible.
 func (d *Decoder) Push(p *rtp.Packet, now time.Time) (string, error) {
+	if p == nil {
+		return "", fmt.Errorf("rtt: nil packet")
+	}
 	h, err := d.parse(p, now)
 	if err != nil {
 		d.stats.Malformed++
@@ -109,7 +112,9 @@ func (d *Decoder) Push(p *rtp.Packet, now time.Time) (string, error) {
 		d.restart(p.SSRC, h)
 	}
 	switch diff := int16(h.seq - d.next); {
-	case diff < 0 || d.held[h.seq] != nil:
+	case d.held[h.seq] != nil:
+		d.stats.Duplicates++
+	case diff < 0:
 		d.stats.Duplicates++
 		d.oldRun++
 		if d.oldRun >= resyncAfter {
@@ -122,13 +127,13 @@ func (d *Decoder) Push(p *rtp.Packet, now time.Time) (string, error) {
 		d.held[h.seq] = h
 		d.stats.Packets++
 	}
-	d.drain(now)
+	d.drain(now, false)
 	return d.take(), nil
 }
 
 // Tick delivers text held behind a gap once ReorderWait has passed.
 func (d *Decoder) Tick(now time.Time) string {
-	d.drain(now)
+	d.drain(now, false)
 	return d.take()
 }
 
@@ -145,11 +150,12 @@ func (d *Decoder) Deadline() (time.Time, bool) {
 }
 
 // restart starts following a stream at h (a first packet, a new SSRC or
-// restarted sequence numbers). The text h's redundancy carries is delivered
-// too: the sender's earlier packets were not seen here.
+// restarted sequence numbers), after delivering what the old stream still
+// held. The text h's redundancy carries is delivered too: the sender's
+// earlier packets were not seen here.
 func (d *Decoder) restart(ssrc uint32, h *heldPacket) {
+	d.drain(time.Time{}, true) // text held from the old stream is delivered, not dropped
 	d.started, d.ssrc, d.oldRun = true, ssrc, 0
-	clear(d.held)
 	h.first = true
 	d.next = h.seq - uint16(len(h.gens))
 	for k := len(h.gens); k > 0 && h.gens[k-1] == nil; k-- {
@@ -190,7 +196,7 @@ func (d *Decoder) parse(p *rtp.Packet, now time.Time) (*heldPacket, error) {
 }
 
 // drain delivers held packets in order while it can.
-func (d *Decoder) drain(now time.Time) {
+func (d *Decoder) drain(now time.Time, force bool) {
 	for len(d.held) > 0 {
 		if h := d.held[d.next]; h != nil {
 			d.deliver(h)
@@ -209,7 +215,7 @@ func (d *Decoder) drain(now time.Time) {
 			covered++
 		}
 		if covered < gap { // redundancy cannot fill the gap: wait, then give up
-			if now.Sub(low.arrived) < d.cfg.ReorderWait && len(d.held) < d.cfg.MaxHeld {
+			if !force && now.Sub(low.arrived) < d.cfg.ReorderWait && len(d.held) < d.cfg.MaxHeld {
 				return
 			}
 			d.out.WriteRune(Missing)
