@@ -559,13 +559,7 @@ func containsMime(cs []webrtc.RTPCodecParameters, c webrtc.RTPCodecParameters) b
 func (l *Leg) writeAudio(pkt []byte) error {
 	l.amu.Lock()
 	defer l.amu.Unlock()
-	if l.arw == nil {
-		step := uint32(960)
-		if c := l.audio.Send(); c.Clock > 0 {
-			step = c.Clock / 50
-		}
-		l.arw = media.NewRewriter(0, step)
-	}
+	l.audioRewriter()
 	b, ok := rewriteInto(l.abuf[:], pkt, l.arw)
 	if !ok {
 		return nil
@@ -580,6 +574,18 @@ func (l *Leg) writeAudio(pkt []byte) error {
 	return err
 }
 
+// audioRewriter makes the outgoing audio's rewriter on first use (l.amu held).
+func (l *Leg) audioRewriter() {
+	if l.arw != nil {
+		return
+	}
+	step := uint32(960)
+	if c := l.audio.Send(); c.Clock > 0 {
+		step = c.Clock / 50
+	}
+	l.arw = media.NewRewriter(0, step)
+}
+
 // writeDTMF sends an RFC 4733 packet on the audio stream (same SSRC, the
 // sequence continued) with the payload type the far end negotiated for
 // telephone-event: an IVR's digits reach WhatsApp or a browser.
@@ -590,13 +596,7 @@ func (l *Leg) writeDTMF(pkt []byte) error {
 	}
 	l.amu.Lock()
 	defer l.amu.Unlock()
-	if l.arw == nil {
-		step := uint32(960)
-		if c := l.audio.Send(); c.Clock > 0 {
-			step = c.Clock / 50
-		}
-		l.arw = media.NewRewriter(0, step)
-	}
+	l.audioRewriter()
 	if len(pkt) > len(l.abuf) {
 		return nil
 	}
