@@ -44,6 +44,10 @@ func TestCustomerHangupAfterItsMediaClosed(t *testing.T) {
 	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "ended" && m.Session == sid }); err != nil {
 		t.Fatalf("the agent was not told: %v", err)
 	}
+	waitUntil(t, 10*time.Second, "the session's end in the record", func() bool {
+		_, s := a.do("GET", "/v1/sessions/"+sid, nil)
+		return s["state"] == "ended" && s["cause"] != nil
+	})
 	_, s := a.do("GET", "/v1/sessions/"+sid, nil)
 	if s["cause"] != "Customer hung up" {
 		t.Errorf("cause %v, want Customer hung up", s["cause"])
