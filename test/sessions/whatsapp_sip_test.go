@@ -130,19 +130,7 @@ func startWASIPMedia(ctx context.Context, t *testing.T, base int, srtp string, m
 			t.Logf("hub log:\n%s", tailStr(logs.String(), 6000))
 		}
 	})
-	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ag.Close)
-	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
-		if err := ag.Send(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
-		t.Fatal(err)
-	}
+	ag := readyAgent(ctx, t, h, false)
 	return &waSIPEnv{h: h, a: api{t, h.URL}, meta: meta, ag: ag, logs: logs, f: f}
 }
 

@@ -104,19 +104,7 @@ func TestWhatsAppUserCallToAgent(t *testing.T) {
 	subscribe(t, ctx, f, h)
 	a := api{t, h.URL}
 
-	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ag.Close()
-	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
-		if err := ag.Send(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
-		t.Fatal(err)
-	}
+	ag := readyAgent(ctx, t, h, false)
 
 	call, err := f.UserCalls(ctx, waUser, "Sheena Nelson", notifytest.WithToneHz(toneWhatsApp), notifytest.WithCTAPayload("conv=123"))
 	if err != nil {
@@ -221,19 +209,7 @@ func waHub(t *testing.T, ctx context.Context, base int, f *notifytest.WhatsAppFa
 	}
 	t.Cleanup(func() { _ = h.Stop() })
 	subscribe(t, ctx, f, h)
-	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ag.Close)
-	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
-		if err := ag.Send(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
-		t.Fatal(err)
-	}
+	ag := readyAgent(ctx, t, h, true)
 	return h, ag
 }
 
@@ -500,16 +476,7 @@ func TestWhatsAppAcceptTimeoutRingback(t *testing.T) {
 	if err := call.Peer().WaitTone(ctx, 425, 15); err != nil {
 		t.Fatalf("no ringback while queued: %v (%+v)", err, call.Peer().Stats())
 	}
-	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ag.Close()
-	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
-		if err := ag.Send(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ag := readyAgent(ctx, t, h, false)
 	o, err := ag.WaitFor(ctx, isType("offer"))
 	if err != nil {
 		t.Fatal(err)
@@ -555,16 +522,7 @@ func TestWhatsAppChatKeywordBecomesACall(t *testing.T) {
 	defer h.Stop()
 	subscribe(t, ctx, f, h)
 	a := api{t, h.URL}
-	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ag.Close()
-	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
-		if err := ag.Send(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ag := readyAgent(ctx, t, h, false)
 	if _, err := f.UserSends(notifytest.InboundMessage{From: waUser, ProfileName: "Sheena Nelson", Text: "Call me please"}); err != nil {
 		t.Fatal(err)
 	}
@@ -662,4 +620,24 @@ func TestWhatsAppCallFromConsole(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readyAgent connects agent1's console (tone toneAgent1, video tag 1),
+// logged in and ready; it closes when the test ends.
+func readyAgent(ctx context.Context, t *testing.T, h *testutil.Hub, video bool) *testutil.SessionPeer {
+	t.Helper()
+	ag, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, "agent1")), toneAgent1, 1, video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ag.Close)
+	for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
+		if err := ag.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
+		t.Fatal(err)
+	}
+	return ag
 }
