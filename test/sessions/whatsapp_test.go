@@ -186,6 +186,29 @@ func TestWhatsAppUserCallToAgent(t *testing.T) {
 	if len(got) == 0 {
 		t.Error("nothing was forwarded to the chat platform")
 	}
+	// the admin endpoints need the API key; a forged delivery is refused and reaches nobody
+	for _, path := range []string{"/v1/whatsapp/settings", "/v1/whatsapp/dead-letters"} {
+		res, err := http.Get(h.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without the API key: %d, want 401", path, res.StatusCode)
+		}
+	}
+	before, _ := cp.deliveries()
+	forged := `{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"calls","value":{"calls":[{"id":"wacid.forged","event":"connect"}]}}]}]}`
+	req, _ := http.NewRequest("POST", h.URL+"/v1/whatsapp/webhook", strings.NewReader(forged))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("a forged delivery: %v %v, want 403", res, err)
+	} else {
+		res.Body.Close()
+	}
+	if after, _ := cp.deliveries(); len(after) != len(before) {
+		t.Error("a forged delivery was forwarded to the chat platform")
+	}
 	// no WhatsApp secret in the debug log of the whole call
 	if !strings.Contains(logs.String(), "WebRTC state") {
 		t.Fatal("the hub's debug log is empty: nothing was checked")
