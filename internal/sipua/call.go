@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,7 @@ type Call struct {
 	remoteTag  string          // the far end's tag, once the dialog exists
 	remoteCSeq uint32          // the far end's last in-dialog CSeq
 	prov       []*sip.Response // provisional responses, in wire order (observe)
+	provEarly  []*sip.Response // handled before observe queued them (see takeProvisional)
 	server     *sipgo.DialogServerSession
 	client     *sipgo.DialogClientSession
 	invite     *sip.Request // inbound INVITE
@@ -250,22 +252,42 @@ func (c *Call) remoteCSeqInOrder(req *sip.Request) bool {
 }
 
 // queueProvisional keeps a provisional response to our INVITE, in the order
-// the transport read it (called on the reader goroutine: no work here).
+// the transport read it (called on the reader goroutine: no work here). One
+// that the transaction already handed up (takeProvisional's res) is not
+// queued again.
 func (c *Call) queueProvisional(res *sip.Response) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, r := range c.provEarly {
+		if r == res {
+			c.provEarly = append(c.provEarly[:i], c.provEarly[i+1:]...)
+			return
+		}
+	}
 	if len(c.prov) < 64 {
 		c.prov = append(c.prov, res)
 	}
-	c.mu.Unlock()
 }
 
-// takeProvisional returns the queued provisional responses.
-func (c *Call) takeProvisional() []*sip.Response {
+// takeProvisional returns the queued provisional responses, and then res
+// (the one sipgo's transaction handed up; nil for none) when observe has not
+// queued it yet. sipgo runs each message's transaction on a goroutine of its
+// own, started before the transport's hooks run, so the transaction can
+// hand a 180 up before observe has seen it; every message before it in
+// wire order has been observed by then (one reader), so putting it last
+// keeps the order, and observe skips it when its turn comes.
+func (c *Call) takeProvisional(res *sip.Response) []*sip.Response {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.prov
 	c.prov = nil
-	return p
+	if res == nil || !res.IsProvisional() || res.StatusCode == 100 || slices.Contains(p, res) {
+		return p
+	}
+	if len(c.provEarly) < 64 {
+		c.provEarly = append(c.provEarly, res)
+	}
+	return append(p, res)
 }
 
 func (c *Call) emitDTMF(d rune) {

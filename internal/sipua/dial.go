@@ -273,9 +273,9 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 	// order by the transport (observe); the ones sipgo's transaction hands
 	// us only say "look now". So ringing always comes before the answer,
 	// even when the far end sends its 180 and 200 microseconds apart.
-	progress := func() {
-		for _, res := range c.takeProvisional() {
-			c.provisional(res, &early)
+	progress := func(res *sip.Response) {
+		for _, r := range c.takeProvisional(res) {
+			c.provisional(r, &early)
 		}
 	}
 	var err error
@@ -291,7 +291,7 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 				if res.StatusCode == 100 {
 					c.setState(StateTrying, 100, res.Reason)
 				}
-				progress()
+				progress(res)
 				return nil
 			},
 		})
@@ -315,7 +315,7 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 			break
 		}
 	}
-	progress()
+	progress(nil)
 	if err != nil {
 		var de *sipgo.ErrDialogResponse
 		switch {
