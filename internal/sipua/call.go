@@ -109,12 +109,13 @@ type Call struct {
 	onAnswer  func([]byte) error                    // extMedia outbound: DialOptions.OnAnswer
 	answerFn  func(context.Context) ([]byte, error) // extMedia inbound: makes the answer when Answer needs it
 
-	done      chan struct{}
-	endOnce   sync.Once
-	endCode   int
-	endReason string
-	hungUp    atomic.Bool
-	dtmfMu    sync.Mutex // one digit sequence at a time
+	done        chan struct{}
+	endOnce     sync.Once
+	endCode     int
+	endReason   string
+	hungUp      atomic.Bool
+	byeAfterAck bool       // under mu: hung up after our 200, before its ACK (Answer sends the BYE)
+	dtmfMu      sync.Mutex // one digit sequence at a time
 }
 
 // Audio is the audio track; nil for a call whose media is external
@@ -205,6 +206,47 @@ func (c *Call) setState(s State, code int, reason string) {
 	c.log.Info("SIP call state", "state", s.String(), "code", code, "reason", reason)
 	if f != nil {
 		f(s, code, reason)
+	}
+}
+
+// activate makes an answered call active unless it was hung up meanwhile
+// (false). The check and the step are one under c.mu, which Hangup reads
+// after it has marked the call: a hang-up either finds the call active
+// (and sends BYE itself) or is seen here (and the caller sends the BYE).
+func (c *Call) activate(code int, reason string) bool {
+	c.mu.Lock()
+	if c.hungUp.Load() {
+		c.mu.Unlock()
+		return false
+	}
+	if !stateStep(c.state, StateActive) {
+		c.mu.Unlock()
+		return c.state != StateEnded
+	}
+	c.state = StateActive
+	f := c.events.OnState
+	c.mu.Unlock()
+	c.log.Info("SIP call state", "state", StateActive.String(), "code", code, "reason", reason)
+	if f != nil {
+		f(StateActive, code, reason)
+	}
+	return true
+}
+
+// byeIfPending sends the BYE that Hangup left to Answer (byeAfterAck), once.
+func (c *Call) byeIfPending(ctx context.Context) {
+	c.mu.Lock()
+	pending, server := c.byeAfterAck, c.server
+	c.byeAfterAck = false
+	c.mu.Unlock()
+	if !pending || server == nil {
+		return
+	}
+	defer c.ua.removeCall(c)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := c.sendBye(ctx, server, nil); err != nil {
+		c.log.Warn("BYE failed", "err", err)
 	}
 }
 
@@ -305,6 +347,7 @@ func (c *Call) end(code int, reason string) {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
 		c.endCode, c.endReason = code, reason
+		keep := c.byeAfterAck // the ACK must still find the call (byeIfPending removes it)
 		c.mu.Unlock()
 		if c.audio != nil {
 			c.audio.close()
@@ -312,7 +355,9 @@ func (c *Call) end(code int, reason string) {
 		if c.video != nil {
 			c.video.close()
 		}
-		c.ua.removeCall(c)
+		if !keep {
+			c.ua.removeCall(c)
+		}
 		c.setState(StateEnded, code, reason)
 		close(c.done)
 	})
@@ -408,6 +453,11 @@ func (c *Call) Hangup(ctx context.Context, code int, reason string) {
 			answered = true
 		default:
 		}
+	}
+	if c.Direction == Inbound && answered && server != nil && state < StateActive {
+		// Our 200 is out, its ACK not yet in: the BYE may only follow the
+		// ACK (RFC 3261 §15), so Answer sends it (byeIfPending).
+		c.byeAfterAck = true
 	}
 	c.mu.Unlock()
 	if state == StateEnded {
@@ -674,7 +724,14 @@ func (c *Call) remoteBye(req *sip.Request) {
 	c.log.Info("remote BYE")
 	c.waBye(req)
 	c.hungUp.Store(true)
+	c.mu.Lock()
+	pending := c.byeAfterAck
+	c.byeAfterAck = false // the caller ended it first: no BYE of ours
+	c.mu.Unlock()
 	c.end(200, "Remote hangup")
+	if pending {
+		c.ua.removeCall(c)
+	}
 }
 
 func (c *Call) gotAck(req *sip.Request) {

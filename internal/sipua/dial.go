@@ -364,12 +364,10 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 		c.end(488, "Not Acceptable Here")
 		return
 	}
-	if c.hungUp.Load() { // hung up while the 200 crossed our CANCEL
+	if !c.activate(res.StatusCode, res.Reason) { // hung up while the 200 crossed our CANCEL
 		_ = dlg.Bye(context.WithoutCancel(ctx))
 		c.end(487, "Request Terminated")
-		return
 	}
-	c.setState(StateActive, res.StatusCode, res.Reason)
 }
 
 // provisional applies one provisional response (in wire order).

@@ -2,10 +2,13 @@ package sipua
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/split-hub/split/internal/config"
 )
@@ -105,5 +108,83 @@ func TestUnansweredCallToVanishedPeerFreesPorts(t *testing.T) {
 				t.Errorf("%d port pairs still in use after the call ended", n)
 			}
 		})
+	}
+}
+
+// handOver gives each inbound call to the test at once and answers it in
+// the background (Answer blocks until the caller's ACK).
+type handOver struct {
+	calls    chan *Call
+	answered chan error
+}
+
+func (h *handOver) Incoming(c *Call) {
+	h.calls <- c
+	go func() { h.answered <- c.Answer(context.Background()) }()
+}
+
+// TestHangupBeforeACKSendsBYEAfterIt: the hub hangs up an inbound call it
+// has answered while the caller's ACK is still on its way (an agent who
+// leaves at once, a session ended from elsewhere). The BYE may not precede
+// the ACK (RFC 3261 §15), and it used to be never sent at all: the caller
+// kept a confirmed call that nobody would end.
+func TestHangupBeforeACKSendsBYEAfterIt(t *testing.T) {
+	h := &handOver{calls: make(chan *Call, 1), answered: make(chan error, 1)}
+	testUA(t, 27420, 1, h, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
+	p := newRawPeer(t, 27420)
+	ruri := "sip:bob@127.0.0.1:27420"
+	p.send(p.request("INVITE", ruri, "late-ack", "caller1", "", 10, fmt.Sprintf(sdpOffer, 40030)))
+	var c *Call
+	select {
+	case c = <-h.calls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no call")
+	}
+	ok := p.response(5*time.Second, sip.INVITE)
+	if ok.StatusCode != 200 {
+		t.Fatalf("INVITE: %d", ok.StatusCode)
+	}
+	toTag, _ := ok.To().Params.Get("tag")
+	c.Hangup(context.Background(), 200, "Agent left")
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hang-up did not end the call (its ports stay taken until the ACK)")
+	}
+	// nothing but 200 retransmissions until the ACK
+	buf := make([]byte, 65535)
+	_ = p.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	for {
+		n, _, err := p.c.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(string(buf[:n]), "BYE ") {
+			t.Fatal("BYE sent before the caller's ACK")
+		}
+	}
+	p.send(p.request("ACK", ruri, "late-ack", "caller1", toTag, 10, ""))
+	m, _ := p.recv(5*time.Second, func(m sip.Message) bool {
+		r, isReq := m.(*sip.Request)
+		return isReq && r.Method == sip.BYE
+	})
+	bye := m.(*sip.Request)
+	if cid := bye.CallID(); cid == nil || cid.Value() != "late-ack" {
+		t.Fatalf("BYE for another call: %v", bye.CallID())
+	}
+	if tag, _ := bye.From().Params.Get("tag"); tag != toTag {
+		t.Errorf("BYE From tag %q, want the hub's %q", tag, toTag)
+	}
+	res := sip.NewResponseFromRequest(bye, 200, "OK", nil)
+	if _, err := p.c.WriteToUDP([]byte(res.String()), p.to); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-h.answered:
+		if err == nil {
+			t.Error("Answer reported success for a call hung up before its ACK")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Answer did not return after the ACK")
 	}
 }

@@ -262,6 +262,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	if err != nil {
 		select {
 		case <-c.done: // ended meanwhile (a BYE, our own hang-up)
+			c.byeIfPending(ctx) // no ACK: the BYE ends the call for a caller merely unreachable
 			code, reason := c.End()
 			return &EndedError{Code: code, Reason: reason}
 		default:
@@ -289,18 +290,25 @@ func (c *Call) Answer(ctx context.Context) error {
 			if err != nil {
 				c.log.Warn("late-offer ACK without usable SDP; hanging up", "err", err)
 				c.Hangup(ctx, 488, "Not Acceptable Here")
+				c.byeIfPending(ctx)
 				return err
 			}
 		}
 	case <-time.After(32 * time.Second):
 		c.log.Warn("no ACK for 200 OK")
 		c.Hangup(ctx, 408, "No ACK")
+		c.byeIfPending(ctx)
 		return errors.New("sipua: no ACK")
 	case <-c.done:
+		c.byeIfPending(ctx)
 		code, reason := c.End()
 		return &EndedError{Code: code, Reason: reason}
 	}
-	c.setState(StateActive, 200, "OK")
+	if !c.activate(200, "OK") {
+		c.byeIfPending(ctx)
+		code, reason := c.End()
+		return &EndedError{Code: code, Reason: reason}
+	}
 	return nil
 }
 
