@@ -40,6 +40,9 @@ type Config struct {
 	// WhatsApp is the WhatsApp Business Platform side (calls, messages,
 	// webhooks of one Meta app); nil without a whatsapp: section.
 	WhatsApp *WhatsApp `yaml:"whatsapp"`
+	// Interpreter is the Deaf Interpreter mode (docs/interpreter.md); nil
+	// without an interpreter: section.
+	Interpreter *Interpreter `yaml:"interpreter"`
 }
 
 // Log configures structured logging.
@@ -679,6 +682,7 @@ func (c *Config) Validate() error {
 	}
 	c.Sessions.validate(add, c)
 	c.validateWhatsApp(add)
+	c.validateInterpreter(add)
 	return errors.Join(errs...)
 }
 

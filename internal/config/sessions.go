@@ -160,6 +160,9 @@ type EntryPoint struct {
 	// "https://shop.example.com", "https://*.example.com:8443", or "*" for
 	// any site. Default: none (only the hub's own pages).
 	Origins []string `yaml:"origins"`
+	// Mode of the sessions started here: "" (forward) or "interpreter"
+	// (the Deaf Interpreter mode, docs/interpreter.md).
+	Mode string `yaml:"mode"`
 }
 
 // Route sends matching sessions to a target. Routes are tried in order; the
@@ -170,9 +173,12 @@ type Route struct {
 	Entry    string            `yaml:"entry"`    // entry point name ("" any)
 	Language string            `yaml:"language"` // customer language prefix ("es" matches "es-ES")
 	Context  map[string]string `yaml:"context"`  // exact context values
-	Days     []string          `yaml:"days"`     // mon..sun ("" any)
-	Hours    string            `yaml:"hours"`    // "08:00-20:00" in TimeZone
-	TimeZone string            `yaml:"time_zone"`
+	// SignLanguage matches an interpreter session's sign language by BCP 47
+	// prefix ("ase" matches "ase-US", not "asex").
+	SignLanguage string   `yaml:"sign_language"`
+	Days         []string `yaml:"days"`  // mon..sun ("" any)
+	Hours        string   `yaml:"hours"` // "08:00-20:00" in TimeZone
+	TimeZone     string   `yaml:"time_zone"`
 	// Target: "queue:<name>" (built-in ACD) or a SIP URI / number on a trunk
 	// (the external ACD queue), e.g. "sip:support@pbx" or "pbx:6000".
 	Target   string `yaml:"target"`

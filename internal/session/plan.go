@@ -12,10 +12,14 @@ import (
 	"github.com/split-hub/split/internal/media/bridge"
 )
 
-// Mixer is a mix-minus audio mixer for groups of three or more voices.
+// Mixer is a mix-minus audio mixer for groups of three or more voices
+// (and for every size of a directed group, see Policy).
 type Mixer interface {
 	Add(id string, t *leg.Track) error
 	Remove(id string)
+	// SetHears sets whether listener hears speaker (default: everyone
+	// hears everyone else).
+	SetHears(listener, speaker string, hears bool)
 	Close()
 }
 
@@ -51,6 +55,13 @@ type audioGroup struct {
 	ids     []string
 	bridges []*bridge.Bridge
 	mx      Mixer
+	// directed: a policy's group, always mixed; its members come and go on
+	// the live mixer, so each listener's output stream (SSRC, sequence,
+	// timestamps) survives a change of the others — a phone party does not
+	// see a new stream when the interpreter it hears changes.
+	directed bool
+	members  map[string]*leg.Track
+	deaf     map[[2]string]bool // listener, speaker → not heard (as last pushed)
 }
 
 func newPlan(log *slog.Logger, o MediaOptions) *plan {
@@ -58,7 +69,7 @@ func newPlan(log *slog.Logger, o MediaOptions) *plan {
 		srcs: map[*leg.Track]*videoSource{}, sinks: map[*leg.Track]*videoSink{}}
 }
 
-func (p *plan) apply(legs []*Leg, held bool) {
+func (p *plan) apply(legs []*Leg, held bool, pol Policy) {
 	// --- audio: one link per group ---
 	want := map[string][]*Leg{}
 	for _, l := range legs {
@@ -70,13 +81,22 @@ func (p *plan) apply(legs []*Leg, held bool) {
 		}
 		want[l.Group] = append(want[l.Group], l)
 	}
+	directed := func(name string) bool { return pol != nil && name == "" && p.opts.NewMixer != nil }
 	for name, g := range p.groups {
-		if members := want[name]; len(members) < 2 || groupKey(members) != g.key {
+		members := want[name]
+		switch {
+		case g.directed && directed(name) && len(members) > 0:
+			continue // kept: members change on the live mixer (p.direct)
+		case g.directed || directed(name) || len(members) < 2 || groupKey(members) != g.key:
 			g.close()
 			delete(p.groups, name)
 		}
 	}
 	for name, members := range want {
+		if directed(name) {
+			p.direct(name, members, pol)
+			continue
+		}
 		if len(members) < 2 || p.groups[name] != nil {
 			continue
 		}
@@ -97,7 +117,7 @@ func (p *plan) apply(legs []*Leg, held bool) {
 		var primary *Leg
 		rank := func(r Role) int {
 			switch r {
-			case RoleAgent, RoleViewer:
+			case RoleAgent, RoleViewer, RoleInterpreter:
 				return 3
 			case RoleSupervisor:
 				return 2
@@ -116,6 +136,13 @@ func (p *plan) apply(legs []*Leg, held bool) {
 			}
 			if primary == nil || rank(l.Role) >= rank(primary.Role) {
 				primary = l
+			}
+		}
+		if pol != nil {
+			for _, l := range legs {
+				if l.ID == pol.Lead() && l.EP.Video() != nil {
+					primary = l
+				}
 			}
 		}
 		if primary != nil && compatible(primary.EP.Video(), customer.EP.Video()) {
@@ -161,6 +188,64 @@ func (p *plan) connect(members []*Leg) *audioGroup {
 	// most recent member only.
 	g.bridges = append(g.bridges, bridge.ConnectWith(p.opts.Bridge, members[0].EP.Audio(), members[len(members)-1].EP.Audio(), nil, nil))
 	return g
+}
+
+// direct keeps a policy's group: one mixer for any number of members,
+// joined and left on the live mixer, and the policy's listen matrix pushed
+// after every change (only the pairs that changed reach the mixer).
+func (p *plan) direct(name string, members []*Leg, pol Policy) {
+	g := p.groups[name]
+	if g == nil {
+		g = &audioGroup{directed: true, mx: p.opts.NewMixer(), members: map[string]*leg.Track{}, deaf: map[[2]string]bool{}}
+		p.groups[name] = g
+	}
+	now := map[string]*Leg{}
+	for _, l := range members {
+		now[l.ID] = l
+	}
+	for id, t := range g.members {
+		if l := now[id]; l == nil || l.EP.Audio() != t {
+			g.mx.Remove(id)
+			delete(g.members, id)
+			for k := range g.deaf {
+				if k[0] == id || k[1] == id {
+					delete(g.deaf, k)
+				}
+			}
+		}
+	}
+	// the matrix first, so a new member is never heard (or hears) for a
+	// tick before its links are set
+	for _, a := range members {
+		for _, b := range members {
+			if a == b {
+				continue
+			}
+			k := [2]string{a.ID, b.ID}
+			deaf := !pol.Hears(a, b)
+			if old, known := g.deaf[k]; known && old == deaf {
+				continue
+			}
+			g.deaf[k] = deaf
+			g.mx.SetHears(a.ID, b.ID, !deaf)
+		}
+	}
+	for _, l := range members {
+		if g.members[l.ID] != nil {
+			continue
+		}
+		if err := g.mx.Add(l.ID, l.EP.Audio()); err != nil {
+			p.log.Warn("mixer: cannot add leg", "leg", l.ID, "err", err)
+			continue
+		}
+		g.members[l.ID] = l.EP.Audio()
+	}
+	ids := make([]string, 0, len(g.members))
+	for id := range g.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	g.ids, g.key = ids, strings.Join(ids, ",")
 }
 
 func (g *audioGroup) close() {

@@ -61,14 +61,29 @@ type Role string
 
 // Roles.
 const (
-	RoleCustomer   Role = "customer"
-	RoleAgent      Role = "agent"
-	RoleSupervisor Role = "supervisor"
-	RoleViewer     Role = "viewer"      // video-only agent view (agent on a desk phone)
-	RoleACD        Role = "acd"         // the SIP leg toward an external ACD / queue
-	RoleAgentPath  Role = "agent-path"  // the SIP leg the ACD delivers to an agent endpoint hosted by SPLIT
-	RolePhoneParty Role = "phone-party" // a third party on the telephone
+	RoleCustomer    Role = "customer"
+	RoleAgent       Role = "agent"
+	RoleSupervisor  Role = "supervisor"
+	RoleViewer      Role = "viewer"      // video-only agent view (agent on a desk phone)
+	RoleACD         Role = "acd"         // the SIP leg toward an external ACD / queue
+	RoleAgentPath   Role = "agent-path"  // the SIP leg the ACD delivers to an agent endpoint hosted by SPLIT
+	RolePhoneParty  Role = "phone-party" // a third party on the telephone
+	RoleInterpreter Role = "interpreter" // a sign-language interpreter's console (Deaf Interpreter mode)
 )
+
+// Policy directs a session's media where groups are not enough: who hears
+// whom inside the main audio group (one-way links, such as the Deaf
+// Interpreter mode's VCO and HCO), and whose camera the customer sees.
+// A session without one (every other mode) has symmetric groups and shows
+// the customer the last agent-side leg that joined.
+type Policy interface {
+	// Hears reports whether listener hears speaker; both are members of
+	// the main group ("") and differ.
+	Hears(listener, speaker *Leg) bool
+	// Lead is the id of the leg whose camera the customer sees ("" or a
+	// leg without video: the usual choice).
+	Lead() string
+}
 
 // Endpoint is what the session needs of a leg's transport.
 type Endpoint interface {
@@ -193,6 +208,7 @@ type Session struct {
 	// mediaHeld: SetHeld paused the media (Info.Held alone may say a hold
 	// done elsewhere, e.g. by re-INVITE on an ACD's leg)
 	mediaHeld bool
+	policy    Policy
 
 	snap atomic.Pointer[Info]
 }
@@ -513,7 +529,15 @@ func (s *Session) replan() {
 		s.plan.close()
 		return
 	}
-	s.plan.apply(s.Legs(), s.mediaHeld && !s.ended)
+	s.plan.apply(s.Legs(), s.mediaHeld && !s.ended, s.policy)
+}
+
+// SetPolicy directs the session's media by p (nil: the symmetric default)
+// and replans. Call it again — or Replan — when p's answers change: the
+// plan reads p only when it is applied.
+func (s *Session) SetPolicy(p Policy) {
+	s.policy = p
+	s.replan()
 }
 
 // SetGroup moves a leg to another audio group and replans the media.

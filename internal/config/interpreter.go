@@ -1,0 +1,197 @@
+package config
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ModeInterpreter is EntryPoint.Mode for the Deaf Interpreter mode
+// (docs/interpreter.md).
+const ModeInterpreter = "interpreter"
+
+// Interpreter configures the Deaf Interpreter mode (docs/interpreter.md §3);
+// nil without an interpreter: section.
+type Interpreter struct {
+	// Languages are the sign languages a deaf user may choose, in order.
+	Languages []SignLanguage  `yaml:"languages"`
+	Dial      InterpreterDial `yaml:"dial"`
+	// AfterPhone: "stay" (default) keeps the deaf user and the interpreter
+	// together when the phone party hangs up; "end" ends the session.
+	AfterPhone string `yaml:"after_phone"`
+	// VCO and HCO are a new session's voice and hearing carry-over.
+	VCO bool `yaml:"vco"`
+	HCO bool `yaml:"hco"`
+	// VCOMutesInterpreter: while VCO is on the phone does not hear the lead
+	// interpreter (the research's strict VCO; default: it hears both).
+	VCOMutesInterpreter bool `yaml:"vco_mutes_interpreter"`
+}
+
+// SignLanguage is one choice of the deaf user's page.
+type SignLanguage struct {
+	Tag    string `yaml:"tag"`    // BCP 47 (RFC 5646), as RFC 8373 hlang: ase, bfi, ssp
+	Name   string `yaml:"name"`   // shown in the chooser
+	Spoken string `yaml:"spoken"` // the hearing side's default spoken language
+}
+
+// InterpreterDial is the policy for the phone party's number (§3.3).
+type InterpreterDial struct {
+	Trunk string `yaml:"trunk"` // default sip.default_trunk
+	// Allow: patterns the number may match ("+34*"); empty: national
+	// numbers (sessions.country_code) only.
+	Allow            []string `yaml:"allow"`
+	Deny             []string `yaml:"deny"`
+	Emergency        []string `yaml:"emergency"`
+	EmergencyMessage string   `yaml:"emergency_message"`
+	MaxCalls         int      `yaml:"max_calls"`
+}
+
+// Defaults of the interpreter section.
+var (
+	DefaultEmergencyNumbers = []string{"112", "911", "999", "000", "110", "119", "118"}
+	DefaultEmergencyMessage = "This service cannot place emergency calls. Use your country's emergency text or video service."
+)
+
+// WithDefaults returns i with every unset key at its default.
+func (i Interpreter) WithDefaults() Interpreter {
+	if i.AfterPhone == "" {
+		i.AfterPhone = "stay"
+	}
+	if i.Dial.Emergency == nil {
+		i.Dial.Emergency = DefaultEmergencyNumbers
+	}
+	if i.Dial.EmergencyMessage == "" {
+		i.Dial.EmergencyMessage = DefaultEmergencyMessage
+	}
+	if i.Dial.MaxCalls == 0 {
+		i.Dial.MaxCalls = 10
+	}
+	for k := range i.Languages {
+		if i.Languages[k].Name == "" {
+			i.Languages[k].Name = i.Languages[k].Tag
+		}
+	}
+	return i
+}
+
+// Language returns the configured sign language tag (case-insensitive).
+func (i *Interpreter) Language(tag string) (SignLanguage, bool) {
+	if i == nil {
+		return SignLanguage{}, false
+	}
+	for _, l := range i.Languages {
+		if strings.EqualFold(l.Tag, tag) {
+			return l, true
+		}
+	}
+	return SignLanguage{}, false
+}
+
+// bcp47RE is the syntax of a language tag as RFC 8373 uses it: a primary
+// subtag and optional subtags (not a full RFC 5646 validation).
+var bcp47RE = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
+
+// ValidLanguageTag reports whether tag is a syntactically valid BCP 47 tag
+// of at most 35 characters.
+func ValidLanguageTag(tag string) bool { return len(tag) <= 35 && bcp47RE.MatchString(tag) }
+
+var numberPatternRE = regexp.MustCompile(`^\+?[0-9]+\*?$`)
+
+func (c *Config) validateInterpreter(add func(key, format string, a ...any)) {
+	hasEntry := false
+	for k, ep := range c.Sessions.EntryPoints {
+		switch ep.Mode {
+		case "", "forward":
+		case ModeInterpreter:
+			hasEntry = true
+			if ep.Video != nil && !*ep.Video {
+				add(keyIdx("sessions.entry_points", k)+".video", "must not be false with mode: interpreter (the deaf user signs on camera)")
+			}
+		default:
+			add(keyIdx("sessions.entry_points", k)+".mode", "must be empty (forward) or interpreter, not %q", ep.Mode)
+		}
+	}
+	i := c.Interpreter
+	if i == nil {
+		if hasEntry {
+			add("interpreter.languages", "is required (at least one) when an entry point has mode: interpreter")
+		}
+		for k, r := range c.Sessions.Routes {
+			if r.SignLanguage != "" {
+				add(keyIdx("sessions.routes", k)+".sign_language", "needs an interpreter: section")
+			}
+		}
+		return
+	}
+	if hasEntry && len(i.Languages) == 0 {
+		add("interpreter.languages", "is required (at least one) when an entry point has mode: interpreter")
+	}
+	seen := map[string]bool{}
+	for k, l := range i.Languages {
+		key := keyIdx("interpreter.languages", k)
+		if !ValidLanguageTag(l.Tag) {
+			add(key+".tag", "must be a BCP 47 language tag (ase, bfi, ssp), not %q", l.Tag)
+		}
+		if seen[strings.ToLower(l.Tag)] {
+			add(key+".tag", "%q is listed twice", l.Tag)
+		}
+		seen[strings.ToLower(l.Tag)] = true
+		if l.Spoken != "" && !ValidLanguageTag(l.Spoken) {
+			add(key+".spoken", "must be a BCP 47 language tag (en, es), not %q", l.Spoken)
+		}
+	}
+	for k, r := range c.Sessions.Routes {
+		if r.SignLanguage == "" {
+			continue
+		}
+		ok := false
+		for _, l := range i.Languages {
+			if tagPrefix(r.SignLanguage, l.Tag) {
+				ok = true
+			}
+		}
+		if !ok {
+			add(keyIdx("sessions.routes", k)+".sign_language", "%q is not the prefix of a configured interpreter language", r.SignLanguage)
+		}
+	}
+	switch i.AfterPhone {
+	case "", "stay", "end":
+	default:
+		add("interpreter.after_phone", "must be stay or end, not %q", i.AfterPhone)
+	}
+	for _, set := range []struct {
+		key  string
+		list []string
+	}{{"interpreter.dial.allow", i.Dial.Allow}, {"interpreter.dial.deny", i.Dial.Deny}, {"interpreter.dial.emergency", i.Dial.Emergency}} {
+		for k, p := range set.list {
+			if !numberPatternRE.MatchString(p) {
+				add(keyIdx(set.key, k), "must be digits with an optional leading + and trailing *, not %q", p)
+			}
+		}
+	}
+	if i.Dial.MaxCalls < 0 {
+		add("interpreter.dial.max_calls", "must not be negative")
+	}
+	if i.Dial.Trunk != "" {
+		found := false
+		for _, t := range c.SIP.Trunks {
+			if t.Name == i.Dial.Trunk {
+				found = true
+			}
+		}
+		if !found {
+			add("interpreter.dial.trunk", "names no trunk of sip.trunks: %q", i.Dial.Trunk)
+		}
+	}
+}
+
+// TagPrefix reports whether prefix is tag or a leading run of its subtags
+// ("ase" matches "ase-US", not "asex"), case-insensitively.
+func TagPrefix(prefix, tag string) bool { return tagPrefix(prefix, tag) }
+
+func tagPrefix(prefix, tag string) bool {
+	p, t := strings.ToLower(prefix), strings.ToLower(tag)
+	return p == t || strings.HasPrefix(t, p+"-")
+}
+
+func keyIdx(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }
