@@ -48,6 +48,11 @@ type (
 		Digits    string                   `json:"digits"`
 		Channel   string                   `json:"channel"`
 		Candidate *webrtc.ICECandidateInit `json:"candidate"`
+		// Deaf Interpreter mode (docs/interpreter.md §5)
+		SignLanguage string `json:"sign_language"`
+		VCO          *bool  `json:"vco"`
+		HCO          *bool  `json:"hco"`
+		SideTalk     *bool  `json:"side_talk"`
 	}
 	helloMsg struct {
 		Type       string             `json:"type"`
@@ -58,6 +63,9 @@ type (
 		Server     string             `json:"server"`
 		Agent      *agentMsg          `json:"agent,omitempty"`
 		Queues     []string           `json:"queues,omitempty"`
+		// Interpreter: the Deaf Interpreter mode's choices (languages,
+		// dial hints) for a deaf user's page and interpreter consoles.
+		Interpreter *ivHelloMsg `json:"interpreter,omitempty"`
 	}
 	answerMsg struct {
 		Type    string `json:"type"`
@@ -78,6 +86,7 @@ type (
 		Customer    session.Customer `json:"customer"`
 		Video       bool             `json:"video"`
 		RingTimeout int              `json:"ring_timeout,omitempty"`
+		Interpreter *ivOfferMsg      `json:"interpreter,omitempty"`
 	}
 	cancelMsg struct {
 		Type    string `json:"type"`
@@ -97,8 +106,9 @@ type (
 		// PhoneAudio: the customer's voice is on a phone call (Remote
 		// Viewer); the page offers to move it to the browser.
 		PhoneAudio bool              `json:"phone_audio,omitempty"`
-		Agent      *session.AgentRef `json:"agent,omitempty"`
-		Customer   *session.Customer `json:"customer,omitempty"`
+		Agent       *session.AgentRef `json:"agent,omitempty"`
+		Customer    *session.Customer `json:"customer,omitempty"`
+		Interpreter *ivSessionMsg     `json:"interpreter,omitempty"`
 	}
 	agentMsg struct {
 		Type    string    `json:"type"`
@@ -239,6 +249,10 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 		}
 		m := agentStateMsg(a)
 		hello.Agent = &m
+		hello.Interpreter = h.ivHello()
+	}
+	if p.Role == roleCustomer && (h.ivEntry(p.Entry) || p.Session != "" && h.sessionMode(p.Session) == session.ModeInterpreter) {
+		hello.Interpreter = h.ivHello()
 	}
 	c.send(hello)
 	c.log.Info("session socket connected")
@@ -458,6 +472,12 @@ func (c *conn) handle(m inFrame) {
 		c.send(pongMsg{Type: "pong"})
 		return
 	}
+	if ok, err := h.ivFrame(c, m); ok {
+		if err != nil {
+			c.sendErr(err, m.Leg, m.Session)
+		}
+		return
+	}
 	var err error
 	switch c.role + "/" + m.Type {
 	case "customer/start":
@@ -492,6 +512,9 @@ func (c *conn) handle(m inFrame) {
 		err = h.onSession(c.agentSession(m.Session), func(s *session.Session) error {
 			if !c.inSession(s) {
 				return fmt.Errorf("%w: not your session", errForbidden)
+			}
+			if st(s).iv != nil {
+				return fmt.Errorf("%w: hold is not available in interpreter sessions (use mute to phone)", errConflict)
 			}
 			// An agent whose call came through an external ACD holds the
 			// way a SIP phone does: a re-INVITE (sendonly) on its leg, so
@@ -738,6 +761,14 @@ func (h *Hub) customerStart(c *conn, m inFrame) error {
 		return fmt.Errorf("%w: unknown entry point %q", errNotFoundErr, c.entry)
 	}
 	cust := session.Customer{Name: strings.TrimSpace(m.Name), Language: m.Language, Context: m.Context}
+	mode, ivTo := session.ModeForward, ""
+	if c.currentSession() == "" && h.ivEntry(c.entry) {
+		var err error
+		if ivTo, err = h.ivCheckStart(m, &cust); err != nil {
+			return err
+		}
+		mode = session.ModeInterpreter
+	}
 	var s *session.Session
 	if sid := c.currentSession(); sid != "" {
 		s = h.Session(sid)
@@ -749,8 +780,11 @@ func (h *Hub) customerStart(c *conn, m inFrame) error {
 			return fmt.Errorf("%w: too many sessions from this address; try again in a minute", errUnavailableErr)
 		}
 		var err error
-		if s, err = h.newSession("", session.ModeForward, c.entry, cust); err != nil {
+		if s, err = h.newSession("", mode, c.entry, cust); err != nil {
 			return err
+		}
+		if mode == session.ModeInterpreter {
+			s.Call(func() { h.ivInit(s, ivTo) })
 		}
 		c.mu.Lock()
 		c.session = s.ID

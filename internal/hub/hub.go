@@ -260,6 +260,7 @@ type state struct {
 	drops        int           // how many times (each drop has its own grace timer)
 	ringback     chan struct{} // reverse from a desk phone: closed when the customer joins
 	wa           *waCall       // WhatsApp mode: the customer's WhatsApp call
+	iv           *ivState      // Deaf Interpreter mode (interpreter.go)
 	waDial       *waDial       // WhatsApp mode: a business-initiated call to place once an agent has the session
 	position     int
 	ewt          time.Duration
@@ -484,8 +485,10 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 		h.notifyCustomer(s)
 	case session.RoleAgent:
 		h.agentLeft(s, l)
+	case session.RoleInterpreter:
+		h.ivInterpreterLeft(s, l)
 	case session.RolePhoneParty:
-		// a third party left; nothing else changes
+		h.ivPhoneGone(s, l, "hung up") // interpreter sessions; otherwise a third party left and nothing else changes
 	}
 }
 
@@ -575,6 +578,9 @@ func routeMatches(r config.Route, entry string, c session.Customer, now time.Tim
 		return false
 	}
 	if r.Language != "" && !strings.HasPrefix(strings.ToLower(c.Language), strings.ToLower(r.Language)) {
+		return false
+	}
+	if r.SignLanguage != "" && !config.TagPrefix(r.SignLanguage, c.SignLanguage) {
 		return false
 	}
 	for k, v := range r.Context {
@@ -810,7 +816,7 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 		ring = int(q.RingTimeout / time.Second)
 	}
 	msg := offerMsg{Type: "offer", Leg: rl.ID, Session: s.ID, SDP: sdpOffer, Queue: t.queue, From: from,
-		Customer: in.Customer, Video: rl.Video() != nil, RingTimeout: ring}
+		Customer: in.Customer, Video: rl.Video() != nil, RingTimeout: ring, Interpreter: h.ivOffer(s)}
 	for _, c := range conns {
 		c.track(rl.ID, s.ID)
 		c.send(msg)
@@ -876,6 +882,10 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 		role = session.RoleViewer // video only: the agent's audio is on their desk phone
 	case "supervisor":
 		role = session.RoleSupervisor // barges into the customer's audio group (mixed)
+	default:
+		if t.iv != nil {
+			role = session.RoleInterpreter
+		}
 	}
 	l := &session.Leg{ID: o.legID, Role: role, Party: o.agent, Name: name, Group: o.group,
 		EP: h.browserEP(s, o.rl, h.legClosedNotifier(s.ID, o.legID, o.agent))}
@@ -888,6 +898,9 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 		s.Record("participant.joined", o.legID, map[string]any{"agent": o.agent, "role": string(role)})
 		h.notifyAgents(s)
 		return nil
+	}
+	if t.iv != nil {
+		h.ivAccepted(s, l)
 	}
 	if o.sip != nil {
 		sc := o.sip
@@ -903,7 +916,7 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 		})
 	}
 	t.agentLeg, t.agentID = o.legID, o.agent
-	if old != "" && old != o.legID {
+	if old != "" && old != o.legID && t.iv == nil {
 		if ol := s.Leg(old); ol != nil && ol.Group == "" {
 			// A transfer inside the hub: the previous agent leaves now that
 			// the new one has the call (their audio group is the main one).
@@ -1082,7 +1095,7 @@ func (h *Hub) notifyCustomer(s *session.Session) {
 func (h *Hub) notifyAgents(s *session.Session) {
 	seen := map[string]bool{}
 	for _, l := range s.Legs() {
-		if (l.Role == session.RoleAgent || l.Role == session.RoleViewer) && l.Party != "" && !seen[l.Party] {
+		if (l.Role == session.RoleAgent || l.Role == session.RoleViewer || l.Role == session.RoleInterpreter) && l.Party != "" && !seen[l.Party] {
 			seen[l.Party] = true
 			for _, c := range h.agentConns(l.Party) {
 				c.send(h.sessionFrame(s, false))
@@ -1114,6 +1127,7 @@ func (h *Hub) sessionFrame(s *session.Session, forCustomer bool) sessionMsg {
 	} else if t.wa != nil && t.custLeg == t.wa.leg && t.wa.browser != "" && s.Leg(t.wa.leg) != nil {
 		m.PhoneAudio = true // the voice is on the WhatsApp call: the browser may take it
 	}
+	m.Interpreter = h.ivSessionFrame(s, forCustomer)
 	return m
 }
 

@@ -112,6 +112,9 @@ type Customer struct {
 	Contact  string            `json:"contact,omitempty"`
 	Language string            `json:"language,omitempty"`
 	Context  map[string]string `json:"context,omitempty"`
+	// SignLanguage is a deaf user's sign language (BCP 47, as RFC 8373
+	// hlang: ase, bfi, ssp) in the Deaf Interpreter mode.
+	SignLanguage string `json:"sign_language,omitempty"`
 }
 
 // Event is one entry of a session's history.

@@ -1,0 +1,454 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/interpreter"
+	"github.com/split-hub/split/internal/sdp"
+	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/sipua"
+)
+
+// The Deaf Interpreter mode's glue (docs/interpreter.md): the policy lives
+// in internal/interpreter (the listen matrix, the dial policy); this file
+// turns frames into it and keeps the session's interpreter state.
+
+// ivState is an interpreter session's state (session goroutine).
+type ivState struct {
+	plan     *interpreter.Plan
+	sign     string // the deaf user's sign language (BCP 47)
+	lang     string // the hearing side's spoken language
+	to       string // the number the deaf user asked for (E.164)
+	phoneLeg string // the live phone party's leg
+	phone    ivPhoneMsg
+	calls    int                  // phone calls placed
+	joined   map[string]time.Time // interpreter legs → when they joined
+}
+
+type (
+	ivLangMsg struct {
+		Tag    string `json:"tag"`
+		Name   string `json:"name"`
+		Spoken string `json:"spoken,omitempty"`
+	}
+	ivHelloMsg struct {
+		Languages []ivLangMsg `json:"languages"`
+		Dial      struct {
+			CountryCode        string `json:"country_code,omitempty"`
+			AllowInternational bool   `json:"allow_international"`
+		} `json:"dial"`
+	}
+	ivOfferMsg struct {
+		Purpose      string `json:"purpose"`
+		SignLanguage string `json:"sign_language"`
+		Language     string `json:"language,omitempty"`
+		To           string `json:"to,omitempty"`
+	}
+	ivPhoneMsg struct {
+		State  string `json:"state"` // none, dialling, ringing, connected, ended
+		To     string `json:"to,omitempty"`
+		Leg    string `json:"leg,omitempty"`
+		Code   int    `json:"code,omitempty"`
+		Reason string `json:"reason,omitempty"`
+	}
+	ivInterpMsg struct {
+		Leg   string    `json:"leg"`
+		ID    string    `json:"id"`
+		Name  string    `json:"name"`
+		Lead  bool      `json:"lead"`
+		Since time.Time `json:"since"`
+	}
+	ivSessionMsg struct {
+		SignLanguage string        `json:"sign_language"`
+		Language     string        `json:"language,omitempty"`
+		VCO          bool          `json:"vco"`
+		HCO          bool          `json:"hco"`
+		SideTalk     bool          `json:"side_talk"`
+		DeafUser     string        `json:"deaf_user"` // joined, disconnected, absent
+		Phone        ivPhoneMsg    `json:"phone"`
+		Interpreters []ivInterpMsg `json:"interpreters"`
+		// PhoneHears and DeafHears say the plan in words (the consoles'
+		// routing line): "interpreter", "deaf user", "phone".
+		PhoneHears []string `json:"phone_hears"`
+		DeafHears  []string `json:"deaf_hears"`
+	}
+)
+
+// ivEntry reports whether entry point name starts interpreter sessions.
+func (h *Hub) ivEntry(name string) bool {
+	ep, ok := h.cfg.Sessions.EntryPoint(name)
+	return ok && ep.Mode == config.ModeInterpreter && h.cfg.Interpreter != nil
+}
+
+// ivHello is hello's interpreter object (nil when the mode is not configured).
+func (h *Hub) ivHello() *ivHelloMsg {
+	if h.cfg.Interpreter == nil {
+		return nil
+	}
+	iv := h.cfg.Interpreter.WithDefaults()
+	m := &ivHelloMsg{Languages: []ivLangMsg{}}
+	for _, l := range iv.Languages {
+		m.Languages = append(m.Languages, ivLangMsg{Tag: l.Tag, Name: l.Name, Spoken: l.Spoken})
+	}
+	m.Dial.CountryCode = h.cfg.Sessions.CountryCode
+	m.Dial.AllowInternational = len(iv.Dial.Allow) > 0
+	return m
+}
+
+func (h *Hub) ivPolicy() interpreter.DialPolicy {
+	return interpreter.DialPolicy{CountryCode: h.cfg.Sessions.CountryCode, Dial: h.cfg.Interpreter.WithDefaults().Dial}
+}
+
+// ivCheckStart checks a deaf user's start frame before any session exists
+// (§2.1 step 2) and fills the customer's sign language and language.
+func (h *Hub) ivCheckStart(m inFrame, cust *session.Customer) (to string, err error) {
+	lang, ok := h.cfg.Interpreter.Language(strings.TrimSpace(m.SignLanguage))
+	if !ok {
+		return "", fmt.Errorf("%w: sign_language must be one of the languages in hello.interpreter", errBadRequest)
+	}
+	cust.SignLanguage = lang.Tag
+	if cust.Language == "" {
+		cust.Language = lang.Spoken
+	}
+	if strings.TrimSpace(m.To) != "" {
+		if len(m.To) > 256 {
+			return "", fmt.Errorf("%w: to is too long", errBadRequest)
+		}
+		if to, err = h.ivPolicy().Check(m.To, 0); err != nil {
+			return "", ivDialErr(err)
+		}
+	}
+	s, err := sdp.Parse([]byte(m.SDP))
+	if err != nil {
+		return "", fmt.Errorf("%w: offer: %v", errBadRequest, err)
+	}
+	if v := s.First("video"); v == nil || v.Port == 0 {
+		return "", fmt.Errorf("%w: an interpreter session needs the camera (the offer has no video)", errBadRequest)
+	}
+	return to, nil
+}
+
+// ivDialErr maps a dial policy refusal to the frame's error code.
+func ivDialErr(err error) error {
+	switch {
+	case errors.Is(err, interpreter.ErrMaxCalls):
+		return fmt.Errorf("%w: %v", errConflict, err)
+	case errors.Is(err, interpreter.ErrNoNumber), errors.Is(err, interpreter.ErrBadNumber):
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return fmt.Errorf("%w: %v", errForbidden, err)
+}
+
+// ivInit makes s an interpreter session (session goroutine, before its
+// first leg): the plan with the configured switches.
+func (h *Hub) ivInit(s *session.Session, to string) {
+	t := st(s)
+	if t.iv != nil {
+		return
+	}
+	cfg := h.cfg.Interpreter.WithDefaults()
+	in := s.Info()
+	t.iv = &ivState{
+		plan: &interpreter.Plan{Controls: interpreter.Controls{VCO: cfg.VCO, HCO: cfg.HCO, VCOMutesInterpreter: cfg.VCOMutesInterpreter}},
+		sign: in.Customer.SignLanguage, lang: in.Customer.Language, to: to,
+		phone: ivPhoneMsg{State: "none", To: to}, joined: map[string]time.Time{},
+	}
+	s.SetPolicy(t.iv.plan)
+	s.Record("interpreter.requested", "", map[string]any{"sign_language": t.iv.sign, "language": t.iv.lang, "number_given": to != ""})
+}
+
+// ivOffer is an offer's interpreter object.
+func (h *Hub) ivOffer(s *session.Session) *ivOfferMsg {
+	iv := st(s).iv
+	if iv == nil {
+		return nil
+	}
+	return &ivOfferMsg{Purpose: "interpret", SignLanguage: iv.sign, Language: iv.lang, To: iv.to}
+}
+
+// ivAccepted: an interpreter's console joined (session goroutine). The
+// first becomes the lead.
+func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
+	iv := st(s).iv
+	iv.joined[l.ID] = time.Now().UTC()
+	if iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil {
+		iv.plan.LeadLeg = l.ID
+		iv.plan.SideTalk = false
+		s.Record("interpreter.lead", l.ID, map[string]any{"agent": l.Party})
+	}
+	s.Record("interpreter.joined", l.ID, map[string]any{"agent": l.Party})
+	s.Replan()
+}
+
+// ivFrame handles the interpreter frames of docs/interpreter.md §5.1.
+// handled is false for a frame this mode does not take.
+func (h *Hub) ivFrame(c *conn, m inFrame) (handled bool, err error) {
+	switch c.role + "/" + m.Type {
+	case "agent/dial", "agent/release", "customer/release", "agent/carry_over", "customer/carry_over",
+		"agent/side_talk", "agent/dtmf":
+	default:
+		return false, nil
+	}
+	sid := c.currentSession()
+	if c.role == roleAgent {
+		sid = c.agentSession(m.Session)
+	}
+	return true, h.onSession(sid, func(s *session.Session) error {
+		t := st(s)
+		if t.iv == nil {
+			return fmt.Errorf("%w: %s is for interpreter sessions", errConflict, m.Type)
+		}
+		iv := t.iv
+		lead := false
+		if c.role == roleAgent {
+			if !c.inSession(s) {
+				return fmt.Errorf("%w: not your session", errForbidden)
+			}
+			lead = c.owns(iv.plan.LeadLeg)
+		} else if t.customer != c {
+			return fmt.Errorf("%w: not your session", errForbidden)
+		}
+		switch m.Type {
+		case "dial":
+			if !lead {
+				return fmt.Errorf("%w: only the lead interpreter can dial", errConflict)
+			}
+			return h.ivDial(s, m.To)
+		case "release":
+			l := s.Leg(iv.phoneLeg)
+			if l == nil {
+				return fmt.Errorf("%w: no phone call", errConflict)
+			}
+			_ = s.RemoveLeg(l.ID, 200, "Released")
+			h.ivPhoneGone(s, l, "released by "+c.role)
+			return nil
+		case "carry_over":
+			if m.VCO == nil && m.HCO == nil {
+				return fmt.Errorf("%w: carry_over needs vco or hco", errBadRequest)
+			}
+			if m.VCO != nil && *m.VCO != iv.plan.VCO {
+				iv.plan.VCO = *m.VCO
+				s.Record("interpreter.vco", "", map[string]any{"on": *m.VCO, "by": c.role})
+			}
+			if m.HCO != nil && *m.HCO != iv.plan.HCO {
+				iv.plan.HCO = *m.HCO
+				s.Record("interpreter.hco", "", map[string]any{"on": *m.HCO, "by": c.role})
+			}
+		case "side_talk":
+			if m.SideTalk == nil {
+				return fmt.Errorf("%w: side_talk needs a boolean", errBadRequest)
+			}
+			if !lead {
+				return fmt.Errorf("%w: only the lead interpreter can talk to the deaf user alone", errConflict)
+			}
+			if *m.SideTalk != iv.plan.SideTalk {
+				iv.plan.SideTalk = *m.SideTalk
+				s.Record("interpreter.side_talk", "", map[string]any{"on": *m.SideTalk})
+			}
+		case "dtmf":
+			l := s.Leg(iv.phoneLeg)
+			if l == nil || iv.phone.State != "connected" {
+				return fmt.Errorf("%w: no phone call connected", errConflict)
+			}
+			digits := m.Digits
+			if digits == "" || len(digits) > 32 || strings.Trim(digits, "0123456789*#ABCD") != "" {
+				return fmt.Errorf("%w: digits must be 1-32 of 0-9 * # A-D", errBadRequest)
+			}
+			sc := l.EP.(*sipEP).c
+			h.goAsync(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = sc.SendDTMF(ctx, digits)
+			})
+			return nil
+		}
+		s.Replan()
+		h.notifyCustomer(s)
+		h.notifyAgents(s)
+		return nil
+	})
+}
+
+// ivDial places the phone call (session goroutine, §2.1 step 5).
+func (h *Hub) ivDial(s *session.Session, to string) error {
+	iv := st(s).iv
+	if strings.TrimSpace(to) == "" {
+		to = iv.to
+	}
+	if len(to) > 256 {
+		return fmt.Errorf("%w: to is too long", errBadRequest)
+	}
+	if s.Leg(iv.phoneLeg) != nil {
+		return fmt.Errorf("%w: a phone call is %s; release it first", errConflict, iv.phone.State)
+	}
+	number, err := h.ivPolicy().Check(to, iv.calls)
+	if err != nil {
+		return ivDialErr(err)
+	}
+	if h.isDraining() {
+		return fmt.Errorf("%w: the hub is draining", errUnavailableErr)
+	}
+	dest := number
+	if name := h.cfg.Interpreter.Dial.Trunk; name != "" {
+		tr, ok := h.cfg.Trunk(name)
+		if !ok {
+			return fmt.Errorf("%w: no trunk %q", errUnavailableErr, name)
+		}
+		tu, err := config.ParseTrunkURI(tr.URI)
+		if err != nil {
+			return fmt.Errorf("%w: trunk %q: %v", errUnavailableErr, name, err)
+		}
+		dest = (&sip.Uri{Scheme: "sip", User: number, Host: tu.Host, Port: tu.Port}).String()
+	}
+	trunk, uri, err := h.ua.Resolve(dest)
+	if err != nil {
+		return fmt.Errorf("%w: no trunk for this number (%v)", errUnavailableErr, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var legID string
+	sc, err := h.ua.Dial(ctx, sipua.DialOptions{
+		Trunk: trunk, To: uri, FromUser: trunk.FromUser, FromName: trunk.FromName,
+		Headers: []sip.Header{sip.NewHeader(HeaderSession, s.ID)},
+		Events: sipua.Events{
+			OnState: func(ss sipua.State, code int, reason string) {
+				s.Do(func() { h.ivProgress(s, legID, ss, code, reason) })
+			},
+			OnDTMF: func(rune) {},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnavailableErr, err)
+	}
+	legID = sc.ID
+	if err := s.AddLeg(&session.Leg{ID: sc.ID, Role: session.RolePhoneParty, Party: "phone", Name: "Phone", EP: &sipEP{c: sc, h: h}}); err != nil {
+		sc.Hangup(context.Background(), 500, "Session ended")
+		return err
+	}
+	h.watchSIP(s, sc)
+	iv.calls++
+	iv.phoneLeg = sc.ID
+	iv.phone = ivPhoneMsg{State: "dialling", To: number, Leg: sc.ID}
+	s.Record("phone.dial", sc.ID, map[string]any{"trunk": trunk.Name, "call": iv.calls}) // the number is not recorded in logs
+	h.notifyCustomer(s)
+	h.notifyAgents(s)
+	return nil
+}
+
+// ivProgress follows the phone call (session goroutine).
+func (h *Hub) ivProgress(s *session.Session, legID string, ss sipua.State, code int, reason string) {
+	t := st(s)
+	if s.Ended() || t.iv == nil || s.Leg(legID) == nil || t.iv.phoneLeg != legID {
+		return
+	}
+	iv := t.iv
+	switch ss {
+	case sipua.StateRinging, sipua.StateEarly:
+		iv.phone.State = "ringing"
+	case sipua.StateActive:
+		if iv.phone.State != "connected" {
+			s.Record("phone.answered", legID, nil)
+			t.activeSince[legID] = time.Now()
+		}
+		iv.phone.State = "connected"
+	default:
+		return
+	}
+	s.Replan() // the leg's codec is known now
+	h.notifyCustomer(s)
+	h.notifyAgents(s)
+}
+
+// ivPhoneGone: the phone party's leg is over (session goroutine).
+func (h *Hub) ivPhoneGone(s *session.Session, l *session.Leg, why string) {
+	iv := st(s).iv
+	if iv == nil || l.ID != iv.phoneLeg {
+		return
+	}
+	code, reason := h.legCause(s, l, 200, "Phone hung up")
+	if iv.phone.State != "connected" && code == 200 {
+		code, reason = 487, "Cancelled"
+	}
+	iv.phoneLeg = ""
+	iv.phone.State, iv.phone.Leg, iv.phone.Code, iv.phone.Reason = "ended", "", code, reason
+	s.Record("phone.ended", l.ID, map[string]any{"code": code, "reason": reason, "why": why})
+	if h.cfg.Interpreter.WithDefaults().AfterPhone == "end" && !strings.HasPrefix(why, "released") {
+		h.end(s, code, reason)
+		return
+	}
+	h.notifyCustomer(s)
+	h.notifyAgents(s)
+}
+
+// ivInterpreterLeft: an interpreter's console leg is gone (session
+// goroutine). The first version has no hand-off: the lead leaving ends the
+// session (the phone party gets its BYE); a second interpreter leaving
+// changes nothing else.
+func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg) {
+	t := st(s)
+	iv := t.iv
+	if t.queue != "" && l.Party != "" {
+		_ = h.acd.CallEnded(l.Party)
+	}
+	s.Record("interpreter.left", l.ID, map[string]any{"agent": l.Party,
+		"seconds": int(time.Since(iv.joined[l.ID]).Seconds())})
+	if l.ID == t.agentLeg {
+		t.agentLeg, t.agentID = "", ""
+		s.Update(func(in *session.Info) { in.Agent = nil })
+	}
+	if l.ID != iv.plan.LeadLeg {
+		h.notifyAgents(s)
+		return
+	}
+	code, reason := h.legCause(s, l, 200, "Interpreter hung up")
+	h.end(s, code, reason)
+}
+
+// ivSessionFrame is the session frame's interpreter block.
+func (h *Hub) ivSessionFrame(s *session.Session, forCustomer bool) *ivSessionMsg {
+	t := st(s)
+	iv := t.iv
+	if iv == nil {
+		return nil
+	}
+	m := &ivSessionMsg{SignLanguage: iv.sign, Language: iv.lang, VCO: iv.plan.VCO, HCO: iv.plan.HCO,
+		SideTalk: iv.plan.SideTalk, DeafUser: "absent", Phone: iv.phone, Interpreters: []ivInterpMsg{}}
+	if s.Leg(t.custLeg) != nil {
+		m.DeafUser = "joined"
+	} else if t.dropped {
+		m.DeafUser = "disconnected"
+	}
+	for _, l := range s.LegsWith(session.RoleInterpreter) {
+		x := ivInterpMsg{Leg: l.ID, ID: l.Party, Name: l.Name, Lead: l.ID == iv.plan.LeadLeg, Since: iv.joined[l.ID]}
+		if forCustomer {
+			x.ID = ""
+		}
+		m.Interpreters = append(m.Interpreters, x)
+	}
+	m.PhoneHears, m.DeafHears = iv.plan.Summary()
+	if s.Leg(iv.phoneLeg) == nil || iv.phone.State != "connected" {
+		m.PhoneHears = []string{}
+	}
+	if m.PhoneHears == nil {
+		m.PhoneHears = []string{}
+	}
+	if m.DeafHears == nil {
+		m.DeafHears = []string{}
+	}
+	return m
+}
+
+// sessionMode is a live session's mode ("" when it is not live).
+func (h *Hub) sessionMode(id string) session.Mode {
+	if s := h.Session(id); s != nil {
+		return s.Info().Mode
+	}
+	return ""
+}
