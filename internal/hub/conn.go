@@ -373,6 +373,8 @@ func (h *Hub) afterRemoval(s *session.Session, l *session.Leg) {
 		}
 	case session.RoleAgent:
 		h.agentLeft(s, l)
+	case session.RoleInterpreter:
+		h.ivInterpreterLeft(s, l)
 	}
 	h.endIfEmpty(s)
 }

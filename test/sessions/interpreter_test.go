@@ -1,0 +1,249 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/media"
+	"github.com/split-hub/split/internal/testutil"
+)
+
+// The Deaf Interpreter mode (docs/interpreter.md). Tones assert the media
+// plan the session enforces: the deaf user D sends 697 Hz, the lead
+// interpreter L 1209 Hz, the phone P (testutil's SIP UA behind the trunk)
+// 1477 Hz.
+const (
+	ivToneDeaf   = toneCustomer // 697
+	ivToneInterp = toneAgent1   // 1209
+	ivTonePhone  = 1477.0
+	ivNumber     = "910000300" // national (country code 34)
+)
+
+var ivTones = []float64{ivToneDeaf, ivToneInterp, ivTonePhone}
+
+func ivConfig(t *testing.T, base int) *config.Config {
+	cfg := hubConfig(t, base, t.TempDir())
+	cfg.Sessions.CountryCode = "34"
+	cfg.Sessions.EntryPoints = append(cfg.Sessions.EntryPoints, config.EntryPoint{Name: "sign", Public: true, Mode: config.ModeInterpreter})
+	cfg.Sessions.Routes = append([]config.Route{{Name: "asl", Entry: "sign", SignLanguage: "ase", Target: "queue:interp-ase-en"}}, cfg.Sessions.Routes...)
+	cfg.Sessions.Queues = append(cfg.Sessions.Queues, config.Queue{Name: "interp-ase-en"})
+	cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int1", Name: "Ana", Queues: []string{"interp-ase-en"}})
+	cfg.Interpreter = &config.Interpreter{Languages: []config.SignLanguage{{Tag: "ase", Name: "American Sign Language", Spoken: "en"}}}
+	return cfg
+}
+
+// ivBlock is a frame's interpreter object.
+func ivBlock(t *testing.T, m testutil.Message) map[string]any {
+	t.Helper()
+	var f struct {
+		Interpreter map[string]any `json:"interpreter"`
+	}
+	if err := json.Unmarshal(m.Raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f.Interpreter
+}
+
+// phoneLevel is the level of hz in the last second the phone received.
+func phoneLevel(call *testutil.SIPCall, hz float64) float64 {
+	pcm := call.Received()
+	if len(pcm) < 8000 {
+		return 0
+	}
+	return media.ToneLevel(pcm[len(pcm)-8000:], hz, 8000)
+}
+
+const heard, unheard = 0.05, 0.01
+
+// TestInterpreterMediaPlan walks a deaf-initiated call through the
+// switches and checks, by tone, who hears whom at each step.
+func TestInterpreterMediaPlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 23000
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	h, err := testutil.StartHub(ctx, ivConfig(t, base), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	calls := make(chan *testutil.SIPCall, 4)
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone, Ring: 200 * time.Millisecond,
+		OnCall: func(c *testutil.SIPCall) { calls <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
+	defer func() {
+		for i := len(c.close) - 1; i >= 0; i-- {
+			c.close[i]()
+		}
+	}()
+
+	// the pool: an interpreter of the language's queue, ready
+	in := c.agent("int1", ivToneInterp, 1, true)
+
+	// the deaf user's page: hello names the languages
+	d := c.peer("entry=sign", ivToneDeaf, 9)
+	hello := c.wait(d, isType("hello"))
+	if langs := fmt.Sprint(ivBlock(t, hello)["languages"]); !strings.Contains(langs, "ase") {
+		t.Fatalf("hello.interpreter.languages = %s", langs)
+	}
+	if err := d.Start(ctx, "Luis", map[string]any{"sign_language": "ase", "to": ivNumber}); err != nil {
+		t.Fatal(err)
+	}
+	offer := c.wait(in, isType("offer"))
+	oi := ivBlock(t, offer)
+	if oi["purpose"] != "interpret" || oi["sign_language"] != "ase" || oi["language"] != "en" || oi["to"] != "+34910000300" {
+		t.Fatalf("offer.interpreter = %v", oi)
+	}
+	if err := in.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	c.sid = offer.Session
+	act := c.state(d, "active")
+	ai := ivBlock(t, act)
+	if ai["deaf_user"] != "joined" || fmt.Sprint(ai["phone"]) != "map[state:none to:+34910000300]" {
+		t.Errorf("session.interpreter on accept = %v", ai)
+	}
+
+	// the lead dials; the phone rings, answers, and hears the interpreter only
+	c.send(in, map[string]any{"type": "dial", "session": c.sid})
+	var call *testutil.SIPCall
+	select {
+	case call = <-calls:
+	case <-ctx.Done():
+		t.Fatal("the phone was never called")
+	}
+	if !strings.Contains(call.Header("To"), "+34910000300") {
+		t.Errorf("the phone call went to %q", call.Header("To"))
+	}
+	c.wait(d, func(m testutil.Message) bool {
+		return m.Type == "session" && m.Raw != nil && strings.Contains(string(m.Raw), `"state":"connected"`)
+	})
+	plan := func(what string, f func() bool) { t.Helper(); waitUntil(t, 10*time.Second, what, f) }
+	plan("the phone hears the interpreter, not the deaf user (VCO off)", func() bool {
+		return phoneLevel(call, ivToneInterp) > heard && phoneLevel(call, ivToneDeaf) < unheard
+	})
+	plan("the interpreter hears the phone only", func() bool {
+		return in.ToneLevel(ivTonePhone) > heard && in.ToneLevel(ivToneDeaf) < unheard
+	})
+	plan("the deaf user hears nothing (HCO off)", func() bool {
+		return d.ToneLevel(ivTonePhone) < unheard && d.ToneLevel(ivToneInterp) < unheard && d.AudioPackets() > 50
+	})
+
+	// VCO: the deaf user's voice to the phone (and the interpreter)
+	c.send(d, map[string]any{"type": "carry_over", "vco": true})
+	plan("with VCO the phone hears both", func() bool {
+		return phoneLevel(call, ivToneInterp) > heard && phoneLevel(call, ivToneDeaf) > heard
+	})
+	plan("with VCO the interpreter hears the deaf user", func() bool { return in.ToneLevel(ivToneDeaf) > heard })
+
+	// HCO: the phone's voice to the deaf user
+	c.send(in, map[string]any{"type": "carry_over", "session": c.sid, "hco": true})
+	plan("with HCO the deaf user hears the phone", func() bool {
+		return d.ToneLevel(ivTonePhone) > heard && d.ToneLevel(ivToneInterp) < unheard
+	})
+
+	// side-talk: the lead to the deaf user only
+	c.send(in, map[string]any{"type": "side_talk", "session": c.sid, "side_talk": true})
+	plan("in side-talk the phone no longer hears the interpreter", func() bool {
+		return phoneLevel(call, ivToneInterp) < unheard && phoneLevel(call, ivToneDeaf) > heard
+	})
+	plan("in side-talk the deaf user hears the interpreter", func() bool { return d.ToneLevel(ivToneInterp) > heard })
+	m := c.wait(d, func(m testutil.Message) bool {
+		return m.Type == "session" && m.Raw != nil && ivBlock(t, m)["side_talk"] == true
+	})
+	if ph := fmt.Sprint(ivBlock(t, m)["phone_hears"]); ph != "[deaf user]" {
+		t.Errorf("phone_hears in side-talk with VCO = %s", ph)
+	}
+
+	// only the lead may talk aside; the deaf user may not dial
+	c.send(d, map[string]any{"type": "dial", "to": ivNumber})
+	if e := c.wait(d, isType("error")); e.ErrorCode() != "bad_request" {
+		t.Errorf("a customer's dial: %s", e.ErrorCode())
+	}
+	// a second call while one is live is refused
+	c.send(in, map[string]any{"type": "dial", "session": c.sid})
+	if e := c.wait(in, isType("error")); e.ErrorCode() != "conflict" {
+		t.Errorf("a second dial: %s %s", e.ErrorCode(), e.Message)
+	}
+
+	// release: the phone gets its BYE, the session goes on
+	c.send(in, map[string]any{"type": "release", "session": c.sid})
+	select {
+	case <-call.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the released phone call did not end")
+	}
+	if !call.ByeReceived() {
+		t.Error("the released phone got no BYE")
+	}
+	c.wait(d, func(m testutil.Message) bool {
+		return m.Type == "session" && m.Raw != nil && strings.Contains(string(m.Raw), `"state":"ended"`) && m.State == "active"
+	})
+
+	// the interpreter hangs up: the session ends, the deaf user is told
+	c.hangup(in)
+	c.expect(200, "Interpreter hung up")
+	c.told = append(c.told, d)
+	c.check()
+}
+
+// TestInterpreterStartRefusals: what a deaf user's start must carry, and
+// the dial policy applied before any session exists.
+func TestInterpreterStartRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 23100
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h, err := testutil.StartHub(ctx, ivConfig(t, base), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
+	defer func() {
+		for _, f := range c.close {
+			f()
+		}
+	}()
+	for _, tc := range []struct {
+		name  string
+		extra map[string]any
+		code  string
+		msg   string
+	}{
+		{"no sign language", map[string]any{"to": ivNumber}, "bad_request", "sign_language"},
+		{"a language not offered", map[string]any{"sign_language": "bfi"}, "bad_request", "sign_language"},
+		{"an emergency number", map[string]any{"sign_language": "ase", "to": "112"}, "forbidden", "emergency"},
+		{"an emergency number, normalised", map[string]any{"sign_language": "ase", "to": "+34 112"}, "forbidden", "emergency"},
+		{"an international number", map[string]any{"sign_language": "ase", "to": "+15551230000"}, "forbidden", "national"},
+		{"not a number", map[string]any{"sign_language": "ase", "to": "call me"}, "bad_request", "telephone number"},
+	} {
+		d := c.peer("entry=sign", ivToneDeaf, 9)
+		err := d.Start(ctx, "Luis", tc.extra)
+		if err == nil {
+			t.Errorf("%s: started", tc.name)
+			continue
+		}
+		e := c.wait(d, isType("error"))
+		if e.ErrorCode() != tc.code || !strings.Contains(strings.ToLower(e.Message), tc.msg) {
+			t.Errorf("%s: %s %q, want %s about %q", tc.name, e.ErrorCode(), e.Message, tc.code, tc.msg)
+		}
+	}
+	// nothing was created
+	if code, list := c.a.do("GET", "/v1/sessions", nil); code != 200 || len(list["sessions"].([]any)) != 0 {
+		t.Errorf("refused starts left sessions: %v", list)
+	}
+}
