@@ -878,7 +878,7 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 			prefs = append([]string{a.Send().Name}, prefs...)
 		}
 		for _, l := range s.Legs() {
-			if v := l.EP.Video(); v != nil && v.Send().Name != "" && (l.Role == session.RoleAgent || l.Role == session.RoleViewer) {
+			if v := l.EP.Video(); v != nil && v.Send().Name != "" && (l.Role == session.RoleAgent || l.Role == session.RoleViewer || l.Role == session.RoleInterpreter) {
 				vcodecs = []string{v.Send().Name}
 			}
 		}

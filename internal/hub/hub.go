@@ -334,7 +334,7 @@ func (h *Hub) end(s *session.Session, code int, reason string) {
 		h.dropOffer(s, o, "ended")
 		delete(t.offers, id)
 	}
-	for _, l := range s.LegsWith(session.RoleAgent) {
+	for _, l := range append(s.LegsWith(session.RoleAgent), s.LegsWith(session.RoleInterpreter)...) {
 		if l.Party != "" && t.queue != "" {
 			_ = h.acd.CallEnded(l.Party)
 		}

@@ -180,7 +180,7 @@ func (n *linkNotifier) report(id string, data map[string]any) {
 			agents[a] = true
 		}
 		for _, l := range s.Legs() {
-			if (l.Role == session.RoleAgent || l.Role == session.RoleViewer) && l.Party != "" {
+			if (l.Role == session.RoleAgent || l.Role == session.RoleViewer || l.Role == session.RoleInterpreter) && l.Party != "" {
 				agents[l.Party] = true
 			}
 		}
