@@ -105,7 +105,7 @@ type (
 		Held     bool   `json:"held"`
 		// PhoneAudio: the customer's voice is on a phone call (Remote
 		// Viewer); the page offers to move it to the browser.
-		PhoneAudio bool              `json:"phone_audio,omitempty"`
+		PhoneAudio  bool              `json:"phone_audio,omitempty"`
 		Agent       *session.AgentRef `json:"agent,omitempty"`
 		Customer    *session.Customer `json:"customer,omitempty"`
 		Interpreter *ivSessionMsg     `json:"interpreter,omitempty"`
