@@ -3,6 +3,7 @@ package rtc
 import (
 	"context"
 	"errors"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -125,6 +126,37 @@ func TestTextOfferAndAnswerHaveApplication(t *testing.T) {
 	}
 	if !l.HasText() {
 		t.Fatal("HasText false on a leg whose offer had m=application")
+	}
+}
+
+// A real Chromium offer (Chromium 156: an audio transceiver and
+// createDataChannel("t140", {protocol: "t140", ordered: true}) before
+// createOffer, as the deaf user's page does) has the same data m-line as
+// the pion pages of these tests, and the hub answers it with text.
+func TestTextChromiumOffer(t *testing.T) {
+	e := testEngine(t, 0)
+	chromium, err := os.ReadFile("testdata/chromium156_offer_t140.sdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, pionOffer := pageWithText(t)
+	for _, offer := range []string{string(chromium), pionOffer} {
+		p, err := sdp.Parse([]byte(offer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := p.First("application"); m == nil || m.Proto != "UDP/DTLS/SCTP" || !strings.Contains(offer, "a=sctp-port:5000") ||
+			!strings.Contains(offer, " webrtc-datachannel\r\n") {
+			t.Fatalf("data m-line differs from Chromium's:\n%s", offer)
+		}
+	}
+	l, answer, err := e.AcceptOffer(context.Background(), string(chromium), Options{AudioPrefs: []string{"opus", "PCMU"}, Text: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !l.HasText() || !strings.Contains(answer, "m=application 9 UDP/DTLS/SCTP webrtc-datachannel") || !strings.Contains(answer, "a=sctp-port:5000") {
+		t.Fatalf("HasText %v, answer:\n%s", l.HasText(), answer)
 	}
 }
 
