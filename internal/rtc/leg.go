@@ -70,7 +70,7 @@ type Leg struct {
 // Refusal is a medium the other side's description left out of the call:
 // the call goes on without it.
 type Refusal struct {
-	Kind   string `json:"kind"`   // "video"
+	Kind   string `json:"kind"`   // "video", "text" (no data channel, or a page channel closed: text.go)
 	Reason string `json:"reason"` // e.g. "the browser answered without H264"
 }
 
