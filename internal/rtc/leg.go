@@ -63,12 +63,14 @@ type Leg struct {
 	done    chan struct{}
 	once    sync.Once
 	onState func(webrtc.PeerConnectionState)
+
+	text *textState // nil unless Options.Text (text.go)
 }
 
 // Refusal is a medium the other side's description left out of the call:
 // the call goes on without it.
 type Refusal struct {
-	Kind   string `json:"kind"`   // "video"
+	Kind   string `json:"kind"`   // "video", "text" (no data channel, or a page channel closed: text.go)
 	Reason string `json:"reason"` // e.g. "the browser answered without H264"
 }
 
@@ -99,12 +101,25 @@ type Options struct {
 	VideoCodecs []string
 	// OnState observes the PeerConnection state (called on pion's goroutine: post only).
 	OnState func(webrtc.PeerConnectionState)
+	// Text turns on real-time text (T.140 over data channels, RFC 8865;
+	// text.go): the answer keeps the browser's m=application, the hub's
+	// offer carries one, the page's t140 channel is read (OnText) and
+	// OpenText opens the hub's channels. Off, an offered m=application is
+	// answered as before and channels the page opens are closed (pion's
+	// default).
+	Text bool
+	// TextCPS paces each hub → page text channel (characters per second,
+	// rtt.cps); 0 means DefaultTextCPS.
+	TextCPS int
 }
 
-func (e *Engine) newLeg(o Options) (*Leg, error) {
+func (e *Engine) newLeg(o Options, offering bool) (*Leg, error) {
 	pc, err := e.api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+		// The hub's offer gets m=application without a placeholder
+		// channel: the page sees only the channels OpenText opens.
+		AlwaysNegotiateDataChannels: o.Text && offering,
 	})
 	if err != nil {
 		return nil, err
@@ -121,6 +136,11 @@ func (e *Engine) newLeg(o Options) (*Leg, error) {
 		}
 	})
 	pc.OnTrack(l.onTrack)
+	if o.Text {
+		l.text = newTextState(o)
+		l.text.ok = offering // answering: settled by the offer (textNegotiated)
+		pc.OnDataChannel(l.onDataChannel)
+	}
 	return l, nil
 }
 
@@ -139,10 +159,11 @@ func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg
 	if !ok {
 		return nil, "", ErrNoAudio
 	}
-	l, err := e.newLeg(o)
+	l, err := e.newLeg(o, false)
 	if err != nil {
 		return nil, "", err
 	}
+	l.textNegotiated(parsed, true)
 	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		l.Close()
 		return nil, "", fmt.Errorf("rtc: offer: %w", err)
@@ -176,7 +197,7 @@ func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg
 
 // CreateOffer starts a leg toward a browser (an incoming SIP call); finish it with SetAnswer.
 func (e *Engine) CreateOffer(ctx context.Context, o Options) (*Leg, string, error) {
-	l, err := e.newLeg(o)
+	l, err := e.newLeg(o, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -218,6 +239,7 @@ func (l *Leg) SetAnswer(answer string) error {
 	// answered another one only: send in the answered codec, or pion cannot
 	// bind the track ("codec is not supported by remote").
 	if p, err := sdp.Parse([]byte(answer)); err == nil {
+		l.textNegotiated(p, false)
 		if l.videoOut != nil {
 			if why := videoRefusal(p, l.videoOut.Codec()); why != "" {
 				if err := l.pc.RemoveTrack(l.videoSender); err != nil {
@@ -894,9 +916,13 @@ func (l *Leg) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
+	outs := l.stopText()
 	err := l.pc.Close()
 	l.finish()
 	l.wg.Wait()
+	for _, t := range outs {
+		t.pending.Wait()
+	}
 	return err
 }
 
