@@ -813,6 +813,8 @@ function interpreterPane(leg) {
     const p = deaf.panes.get('interpreter/');
     deaf.panes.delete('interpreter/');
     deaf.panes.set(key, p);
+    p.section.id = `rtt-${key.replace(/[^a-z0-9]+/gi, '-')}`;
+    p.heading.id = `${p.section.id}-title`;
   }
   const n = interpreterName(leg);
   const p = rttPane(key, n ? `Interpreter: ${n}` : 'Interpreter', 'Text from the interpreter');
