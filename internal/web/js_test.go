@@ -47,7 +47,11 @@ func TestInterpreterPagesBrowser(t *testing.T) {
 	srv := httptest.NewServer(Handler())
 	defer srv.Close()
 	cmd := exec.Command(node, "jstest/pages.mjs", srv.URL)
-	cmd.Env = append(os.Environ(), "SCREENS="+t.TempDir())
+	screens := os.Getenv("SCREENS") // where the screenshots go (default: a temporary directory)
+	if screens == "" {
+		screens = t.TempDir()
+	}
+	cmd.Env = append(os.Environ(), "SCREENS="+screens)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
