@@ -75,6 +75,9 @@ func TestHandlerServesSessionAssets(t *testing.T) {
 		{"/agent.js", "text/javascript", "window.splitApp"},
 		{"/admin.html", "text/html", `src="admin.js"`},
 		{"/admin.js", "text/javascript", "window.splitApp"},
+		{"/interpreter.html", "text/html", `src="interpreter.js"`},
+		{"/interpreter.js", "text/javascript", "window.splitApp"},
+		{"/rtt.js", "text/javascript", "export function filterT140"},
 		{"/app.css", "text/css", ":root"},
 	}
 	for _, c := range cases {
@@ -115,7 +118,7 @@ var (
 // inside the pages are relative") and on a hub without Internet access.
 func TestPagesReferenceOnlyRelativeAssets(t *testing.T) {
 	files := Files()
-	for _, name := range []string{"customer.html", "agent.html", "admin.html", "phone.html"} {
+	for _, name := range []string{"customer.html", "agent.html", "admin.html", "phone.html", "interpreter.html"} {
 		b, err := fs.ReadFile(files, name)
 		if err != nil {
 			t.Fatal(err)
@@ -138,7 +141,7 @@ func TestPagesReferenceOnlyRelativeAssets(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"customer.js", "agent.js", "admin.js", "session.js", "phone.js", "split.js"} {
+	for _, name := range []string{"customer.js", "agent.js", "admin.js", "session.js", "phone.js", "split.js", "interpreter.js", "rtt.js"} {
 		b, err := fs.ReadFile(files, name)
 		if err != nil {
 			t.Fatal(err)
@@ -237,6 +240,7 @@ func TestPageSecurityHeaders(t *testing.T) {
 		"/":                             "'none'",
 		"/phone.html":                   "'none'",
 		"/agent.html":                   "'none'",
+		"/interpreter.html":             "'none'",
 		"/admin.html":                   "'none'",
 		"/customer.html":                "'self'",
 		"/customer.html?entry=default":  "'self'",

@@ -16,7 +16,15 @@
 //
 // window.splitApp = {client, call, state, session, position, ewt, agentName,
 // held, ended, error, stats()} is kept up to date for automation.
+//
+// Deaf-user layout (Deaf Interpreter mode, docs/interpreter.md §2, §9.1): when
+// the hub's hello has an `interpreter` object (an interpreter entry point, or a
+// token of an interpreter session) or the session's mode is `interpreter`, the
+// page shows a sign-language chooser, the number to call, the interpreter's
+// large video, VCO/HCO and the captions area (real-time text, rtt.js).
+// splitApp.deaf = {on, interp, vco, hco, rtt: {log, text(source)}, ...}.
 import { SessionClient } from './session.js';
+import { RttPane, RttInput, RttLink, LS } from './rtt.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -70,6 +78,32 @@ const el = {
   endedReason: $('ended-reason'),
   endedDetail: $('ended-detail'),
   again: $('again'),
+  // deaf-user layout
+  deafSetup: $('deaf-setup'),
+  deafPreview: $('deaf-preview'),
+  deafPreviewOff: $('deaf-preview-off'),
+  deafCheck: $('deaf-check'),
+  signLanguage: $('sign-language'),
+  signLanguageFixed: $('sign-language-fixed'),
+  deafTo: $('deaf-to'),
+  deafToHint: $('deaf-to-hint'),
+  deafToError: $('deaf-to-error'),
+  deafName: $('deaf-name'),
+  callInterpreter: $('call-interpreter'),
+  incallTitle: $('incall-title'),
+  vco: $('vco'),
+  hco: $('hco'),
+  selfview: $('selfview'),
+  typeText: $('type-text'),
+  phoneLine: $('phone-line'),
+  videoWarning: $('video-warning'),
+  captions: $('captions'),
+  textSmaller: $('text-smaller'),
+  textLarger: $('text-larger'),
+  rttPanes: $('rtt-panes'),
+  rttInput: $('rtt-input'),
+  rttBell: $('rtt-bell'),
+  rttAnnounce: $('rtt-announce'),
 };
 
 // ---- state -------------------------------------------------------------------
@@ -112,7 +146,8 @@ function showError(text) {
 
 function setView(view) {
   el.main.dataset.view = view;
-  el.setup.hidden = view !== 'setup';
+  el.setup.hidden = view !== 'setup' || !!deaf.on;
+  el.deafSetup.hidden = view !== 'setup' || !deaf.on;
   el.incall.hidden = view !== 'incall';
   el.ended.hidden = view !== 'ended';
 }
@@ -203,6 +238,8 @@ function stopPreview() {
   previewStream = null;
   el.preview.srcObject = null;
   el.previewOff.hidden = false;
+  el.deafPreview.srcObject = null;
+  el.deafPreviewOff.hidden = false;
 }
 
 function selectedVideoConstraint() {
@@ -238,12 +275,14 @@ async function startPreview() {
   }
   previewStream = stream;
   if (stream.getVideoTracks().length) {
-    el.preview.srcObject = stream;
-    el.preview.play().catch(() => {});
-    el.previewOff.hidden = true;
+    const v = deaf.on ? el.deafPreview : el.preview;
+    v.srcObject = stream;
+    v.play().catch(() => {});
+    (deaf.on ? el.deafPreviewOff : el.previewOff).hidden = true;
   }
   startMeter(stream);
   el.check.textContent = 'Test again';
+  el.deafCheck.textContent = 'Test camera again';
   await listDevices();
 }
 
@@ -335,7 +374,10 @@ function showLocal(stream) {
 
 function render() {
   const s = app.state;
-  if (s === 'idle') {
+  if (deaf.on) renderDeaf();
+  if (deaf.on && s !== 'idle' && s !== 'ended') {
+    setStatus(deafStatus());
+  } else if (s === 'idle') {
     setStatus(app.client && app.client.connected ? 'Ready when you are.' : app.error ? 'Not connected.' : 'Connecting…');
   } else if (s === 'connecting' || s === 'starting' || s === 'created' || s === 'routing') {
     setStatus('Connecting your call…');
@@ -351,7 +393,8 @@ function render() {
     setStatus(app.ended ? endText(app.ended.code, app.ended.reason) : 'The call has ended.');
   }
   el.agentLine.textContent = s === 'active' && app.agentName ? app.agentName : '';
-  el.placeholderText.textContent = s === 'active' ? 'Audio only' : s === 'waiting' ? 'Please wait' : '';
+  el.placeholderText.textContent = deaf.on ? (s === 'active' ? 'Waiting for the interpreter’s video…' : s === 'waiting' ? 'Waiting for an interpreter' : '')
+    : s === 'active' ? 'Audio only' : s === 'waiting' ? 'Please wait' : '';
   el.stage.classList.toggle('connected', s === 'active');
   el.stage.classList.toggle('held', !!app.held);
 }
@@ -366,6 +409,7 @@ function finish(code, reason) {
   el.remoteAudio.srcObject = null;
   el.remoteVideo.srcObject = null;
   el.localVideo.srcObject = null;
+  if (deaf.on) { deaf.input.flush(); deaf.stats = null; }
   setView('ended');
   render();
   post('ended', { code: app.ended.code, reason: app.ended.reason });
@@ -374,7 +418,9 @@ function finish(code, reason) {
 
 function watchCall(call) {
   app.call = call;
-  call.addEventListener('localstream', (e) => showLocal(e.detail.stream));
+  call.addEventListener('localstream', (e) => { showLocal(e.detail.stream); applyVcoMic(); });
+  call.addEventListener('datachannel', (e) => deaf.link.addRemote(e.detail.channel));
+  call.addEventListener('state', () => { if (call.t140 && deaf.link.own !== call.t140) deaf.link.setOwn(call.t140); });
   call.addEventListener('track', () => playRemote(call));
   call.addEventListener('state', (e) => {
     if (e.detail.state !== 'ended' || call !== app.call) return;
@@ -402,6 +448,8 @@ function onSession(msg) {
   if (msg.session && pastSessions.has(msg.session)) return;
   if (app.call && app.call.session && msg.session && msg.session !== app.call.session) return;
   app.session = msg;
+  if (msg.mode === 'interpreter' || msg.interpreter) enterDeaf(null);
+  if (deaf.on) onDeafSession(msg);
   app.position = typeof msg.position === 'number' ? msg.position : null;
   app.ewt = typeof msg.ewt === 'number' ? msg.ewt : null;
   if (msg.agent && (msg.agent.name || msg.agent.id)) app.agentName = msg.agent.name || msg.agent.id;
@@ -534,7 +582,9 @@ async function newClient() {
     else if (app.state !== 'idle' && app.state !== 'ended') finish(503, 'Connection lost');
     else render();
   });
+  client.addEventListener('hello', (e) => { if (e.detail && e.detail.interpreter) enterDeaf(e.detail.interpreter); });
   await client.connect();
+  if (client.hello && client.hello.interpreter) enterDeaf(client.hello.interpreter);
   return client;
 }
 
@@ -563,7 +613,7 @@ function resume() {
         const client = await newClient();
         const onCall = (e) => { if (e.detail.role === 'customer') watchCall(e.detail); };
         client.addEventListener('call', onCall, { once: true });
-        await client.startCall({ video: app.mode === 'video', ...devices });
+        await client.startCall({ video: app.mode === 'video', ...devices, ...(deaf.on ? deafCallOptions(false) : {}) });
         app.resumed = (app.resumed || 0) + 1;
         setState('active');
         setStatus('Reconnected.');
@@ -607,18 +657,22 @@ async function startCall(video) {
     return;
   }
   if (seq !== callSeq || app.state === 'ended') return;
+  if (deaf.on) { video = true; app.mode = 'video'; resetRtt(); }
   setState('starting');
   render();
   const onCall = (e) => {
     if (e.detail.role === 'customer') watchCall(e.detail);
   };
   client.addEventListener('call', onCall, { once: true });
-  const name = el.name.value.trim();
+  const name = (deaf.on ? el.deafName : el.name).value.trim();
   try {
-    await client.startCall({ video, name: name || undefined, context, ...devices });
+    await client.startCall({ video, name: name || undefined, context, ...devices, ...(deaf.on ? deafCallOptions(!token) : {}) });
     if (app.state === 'starting') render();
   } catch (err) {
     if (seq !== callSeq) return;
+    // The deaf user's start refused before any session (a number the dial
+    // policy refuses, a bad field): back to the form, the reason next to it.
+    if (deaf.on && deafRefused(err)) return;
     if (err.code !== 'ended') showError(err.message || String(err));
     finish(err.status || (err.code === 'media_error' ? 488 : 500), err.message || 'The call could not be started');
   } finally {
@@ -700,7 +754,7 @@ el.again.addEventListener('click', () => {
   render();
   if (joinToken) checkLink();
   else if (!app.client || !app.client.connected) connectClient().then(render).catch((err) => { showError(err.message); render(); });
-  el.videoCall.focus();
+  (deaf.on ? el.callInterpreter : el.videoCall).focus();
 });
 if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
   navigator.mediaDevices.addEventListener('devicechange', () => { if (app.state === 'idle') listDevices(); });
@@ -714,6 +768,306 @@ window.addEventListener('message', (e) => {
   if (e.data.type === 'hangup') hangup();
   else post('state');
 });
+
+// ---- deaf-user layout (interpreter mode) -----------------------------------------------
+
+const deaf = {
+  on: false,
+  cfg: null, // hello.interpreter {languages, dial, video, rtt}
+  interp: null, // the session frame's interpreter block
+  panes: new Map(), // 'interpreter/<leg>', 'phone', 'you'
+  log: [], // received text {at, from, leg, text}, for tests
+  scale: 1,
+  prev: null, // the previous interpreter block, for the status messages
+  note: '', // the last event message (stays until the next one)
+};
+const LANG_KEY = 'split.deaf.sign_language';
+const SCALE_KEY = 'split.deaf.text_scale';
+
+function deafAnnounce(text) {
+  el.rttAnnounce.textContent = '';
+  setTimeout(() => { el.rttAnnounce.textContent = text; }, 30);
+}
+
+function rttPane(key, title, label) {
+  let p = deaf.panes.get(key);
+  if (!p) {
+    p = new RttPane({ parent: el.rttPanes, id: `rtt-${key.replace(/[^a-z0-9]+/gi, '-')}`, title, label, announce: deafAnnounce });
+    deaf.panes.set(key, p);
+    const order = (k) => (k.startsWith('interpreter') ? 0 : k === 'phone' ? 1 : 2); // Interpreter, Phone, You (§6.3)
+    for (const k of [...deaf.panes.keys()].sort((a, b) => order(a) - order(b))) el.rttPanes.append(deaf.panes.get(k).section);
+  }
+  return p;
+}
+
+function interpreterName(leg) {
+  const list = (deaf.interp && deaf.interp.interpreters) || [];
+  const x = list.find((i) => i.leg === leg);
+  return (x && x.name) || '';
+}
+
+function interpreterPane(leg) {
+  // One pane per interpreter (a team has two); the first one is "Interpreter".
+  const key = `interpreter/${leg || '?'}`;
+  if (!deaf.panes.has(key) && deaf.panes.has('interpreter/') && ![...deaf.panes.keys()].some((k) => k.startsWith('interpreter/') && k !== 'interpreter/')) {
+    const p = deaf.panes.get('interpreter/');
+    deaf.panes.delete('interpreter/');
+    deaf.panes.set(key, p);
+    p.section.id = `rtt-${key.replace(/[^a-z0-9]+/gi, '-')}`;
+    p.heading.id = `${p.section.id}-title`;
+  }
+  const n = interpreterName(leg);
+  const p = rttPane(key, n ? `Interpreter: ${n}` : 'Interpreter', 'Text from the interpreter');
+  if (n) p.setTitle(`Interpreter: ${n}`, `Text from the interpreter ${n}`);
+  return p;
+}
+
+function resetRtt() {
+  for (const p of deaf.panes.values()) p.section.remove();
+  deaf.panes.clear();
+  rttPane('interpreter/', 'Interpreter', 'Text from the interpreter');
+  rttPane('phone', 'Phone', 'Text from the phone');
+  rttPane('you', 'You', 'Your text');
+  deaf.input.clear();
+  deaf.link.waiting = '';
+}
+
+deaf.link = new RttLink({
+  onText: ({ from, leg }, text) => {
+    deaf.log.push({ at: Date.now(), from, leg, text });
+    if (deaf.log.length > 5000) deaf.log.splice(0, 2500);
+    (from === 'phone' ? rttPane('phone', 'Phone', 'Text from the phone') : interpreterPane(leg)).feed(text);
+  },
+  onClose: ({ from, leg }) => { if (from === 'interpreter') interpreterPane(leg).closed(); },
+});
+deaf.input = new RttInput(el.rttInput, {
+  send: (t) => deaf.link.send(t),
+  echo: (t) => rttPane('you', 'You', 'Your text').feed(t),
+});
+
+function enterDeaf(cfg) {
+  if (cfg) deaf.cfg = cfg;
+  if (deaf.on) { if (cfg) fillDeafSetup(); return; }
+  deaf.on = true;
+  document.body.classList.add('deaf');
+  document.title = 'Sign language interpreter';
+  const h1 = document.getElementById('title');
+  if (h1) h1.textContent = 'Sign language interpreter';
+  el.incallTitle.textContent = 'Call';
+  el.remoteVideo.setAttribute('aria-label', 'Interpreter video');
+  el.localVideo.setAttribute('aria-label', 'Your camera');
+  el.mute.hidden = true; // the microphone follows VCO
+  for (const b of [el.vco, el.hco, el.selfview, el.typeText]) b.hidden = false;
+  el.captions.hidden = false;
+  el.phoneLine.hidden = false;
+  try { deaf.scale = Number(localStorage.getItem(SCALE_KEY)) || 1; } catch { /* ignore */ }
+  applyScale();
+  resetRtt();
+  fillDeafSetup();
+  setView(el.main.dataset.view || 'setup');
+}
+
+function fillDeafSetup() {
+  const langs = (deaf.cfg && Array.isArray(deaf.cfg.languages)) ? deaf.cfg.languages.filter((l) => l && l.tag) : [];
+  const label = (l) => `${l.name || l.tag} (${l.tag})`;
+  let saved = '';
+  try { saved = localStorage.getItem(LANG_KEY) || ''; } catch { /* ignore */ }
+  if ([...el.signLanguage.options].map((o) => o.value).join(',') !== langs.map((l) => l.tag).join(',')) {
+    el.signLanguage.textContent = '';
+    for (const l of langs) {
+      const o = document.createElement('option');
+      o.value = l.tag;
+      o.textContent = label(l);
+      el.signLanguage.append(o);
+    }
+    if (langs.some((l) => l.tag === saved)) el.signLanguage.value = saved;
+  }
+  const one = langs.length === 1;
+  el.signLanguage.hidden = one || langs.length === 0;
+  el.signLanguageFixed.hidden = !one;
+  el.signLanguageFixed.textContent = one ? label(langs[0]) : '';
+  const d = (deaf.cfg && deaf.cfg.dial) || {};
+  el.deafToHint.textContent = d.country_code
+    ? `A number in your country (+${d.country_code})${d.allow_international ? ' or an international number starting with +' : ''}.`
+    : '';
+  el.callInterpreter.disabled = !(app.client && app.client.connected) || (!langs.length && !token);
+}
+
+function deafCallOptions(withFields) {
+  const v = (deaf.cfg && deaf.cfg.video) || {};
+  const vc = {};
+  if (v.width) vc.width = { ideal: v.width };
+  if (v.height) vc.height = { ideal: v.height };
+  if (v.frame_rate) vc.frameRate = { ideal: v.frame_rate };
+  const o = {
+    video: true, // an interpreter session needs the camera
+    t140: true, // real-time text: the page's channel exists before the offer
+    videoConstraints: vc,
+    contentHint: 'motion',
+    videoSend: { max_bitrate: v.max_bitrate, frame_rate: v.frame_rate },
+    videoCodecs: Array.isArray(v.codecs) && v.codecs.length ? v.codecs : undefined,
+    language: null, // the hub defaults it to the sign language's spoken language
+  };
+  if (withFields) {
+    const langs = (deaf.cfg && deaf.cfg.languages) || [];
+    const sl = langs.length === 1 ? langs[0].tag : el.signLanguage.value;
+    try { if (sl) localStorage.setItem(LANG_KEY, sl); } catch { /* ignore */ }
+    o.fields = { sign_language: sl, to: el.deafTo.value.trim() || undefined };
+  }
+  return o;
+}
+
+function numberError(text) {
+  el.deafToError.textContent = text || '';
+  el.deafToError.hidden = !text;
+  el.deafTo.setAttribute('aria-invalid', text ? 'true' : 'false');
+}
+
+function deafRefused(err) {
+  const status = err && (err.status || 0);
+  if (status !== 403 && status !== 400) return false;
+  const words = String(err.message || '').replace(/^(forbidden|bad_request):\s*/, '');
+  app.call = null;
+  resetCallUi();
+  setState('idle');
+  setView('setup');
+  if (status === 403) {
+    showError('');
+    numberError(words || 'This number cannot be called through this service.');
+    el.deafTo.focus();
+  } else {
+    showError(words || 'The call could not be started.');
+    el.callInterpreter.focus();
+  }
+  setStatus(status === 403 ? 'The call was not placed: see the message next to the number.' : 'The call was not placed.');
+  return true;
+}
+
+function applyVcoMic() {
+  // Defence in depth (§4.2): the hub sends D's voice nowhere while VCO is
+  // off, and the page does not send it either.
+  const on = !!(deaf.interp && deaf.interp.vco);
+  const st = app.call && app.call.localStream;
+  if (deaf.on && st) for (const t of st.getAudioTracks()) t.enabled = on;
+}
+
+function carryOver(x) {
+  if (!app.client) return false;
+  const msg = { type: 'carry_over' }; // customers: no session field
+  if (typeof x.vco === 'boolean') msg.vco = x.vco;
+  if (typeof x.hco === 'boolean') msg.hco = x.hco;
+  return app.client.send(msg);
+}
+
+function phoneMessage(ph, prev) {
+  if (!ph || !ph.state || ph.state === 'none') return '';
+  const to = ph.to || 'the number';
+  if (ph.state === 'dialling') return `Calling ${to}…`;
+  if (ph.state === 'ringing') return 'The phone is ringing.';
+  if (ph.state === 'connected') return `Connected to ${to}.`;
+  if (ph.state === 'ended') {
+    if (prev && prev.state === 'connected') return 'The other party hung up.';
+    const why = { 486: 'the line is busy', 480: 'nobody answered', 408: 'nobody answered', 404: 'the number does not exist', 603: 'the call was refused', 487: 'the call was cancelled' }[ph.code];
+    return `The phone call ended${why ? `: ${why}` : ''}.`;
+  }
+  return '';
+}
+
+function onDeafSession(msg) {
+  const i = msg.interpreter || null;
+  const prev = deaf.interp;
+  deaf.interp = i;
+  if (!i) return;
+  const lead = (i.interpreters || []).find((x) => x.lead);
+  const plead = prev && (prev.interpreters || []).find((x) => x.lead);
+  const name = (lead && lead.name) || (msg.agent && msg.agent.name) || 'Your interpreter';
+  // Event messages (§9.1): the last one stays until the next.
+  if (i.handoff && i.handoff.state && !(prev && prev.handoff && prev.handoff.state)) deaf.note = 'Your interpreter is changing.';
+  else if (lead && (!plead || plead.leg !== lead.leg)) deaf.note = plead ? `Your interpreter is changing. ${name} is joining.` : `Interpreter ${name} has joined.`;
+  if (prev && !prev.side_talk && i.side_talk) deaf.note = `${name} is talking to you only; the phone cannot hear.`;
+  if (prev && prev.side_talk && !i.side_talk) deaf.note = 'The phone can hear your interpreter again.';
+  if (!prev || !!prev.vco !== !!i.vco) { if (prev || i.vco) deaf.note = i.vco ? 'Your voice goes to the phone (VCO on).' : 'Your voice does not go to the phone (VCO off).'; }
+  if (!prev || !!prev.hco !== !!i.hco) { if (prev || i.hco) deaf.note = i.hco ? 'You hear the phone (HCO on).' : 'You do not hear the phone (HCO off).'; }
+  const pm = phoneMessage(i.phone, prev && prev.phone);
+  if (pm && (!prev || !prev.phone || prev.phone.state !== (i.phone && i.phone.state))) deaf.note = pm;
+  applyVcoMic();
+}
+
+function deafStatus() {
+  const s = app.state;
+  const i = deaf.interp;
+  if (s === 'connecting' || s === 'starting' || s === 'created' || s === 'routing') return 'Connecting your call…';
+  if (s === 'reconnecting') return 'Connection lost, reconnecting…';
+  if (s === 'waiting') {
+    if (i && i.interpreters && i.interpreters.length === 0 && deaf.note.startsWith('Your interpreter')) return `${deaf.note} Finding another interpreter…`;
+    const pos = app.position;
+    const wait = minutes(app.ewt);
+    return typeof pos === 'number' && pos > 0
+      ? `Waiting for an interpreter, you are number ${pos}${wait ? ` (${wait})` : ''}.`
+      : 'Waiting for an interpreter…';
+  }
+  if (s === 'ringing') return 'An interpreter is being called…';
+  if (s === 'active') return deaf.note || 'You are connected to your interpreter.';
+  return deaf.note || 'Connecting your call…';
+}
+
+function renderDeaf() {
+  const i = deaf.interp;
+  const live = !!(app.call && app.call.live);
+  el.vco.setAttribute('aria-pressed', String(!!(i && i.vco)));
+  el.hco.setAttribute('aria-pressed', String(!!(i && i.hco)));
+  el.vco.disabled = !live || !i;
+  el.hco.disabled = !live || !i;
+  const ph = i && i.phone;
+  el.phoneLine.textContent = i ? `Phone: ${phoneMessage(ph, null) || (ph && ph.to ? `not called yet (${ph.to})` : 'no call yet')}` : '';
+  el.rttInput.disabled = !live;
+  el.rttBell.disabled = !live;
+  el.callInterpreter.disabled = !(app.client && app.client.connected) && !joinToken;
+}
+
+function applyScale() {
+  deaf.scale = Math.min(2, Math.max(0.8, Math.round(deaf.scale * 100) / 100));
+  el.captions.style.setProperty('--rtt-scale', String(deaf.scale));
+  el.textSmaller.disabled = deaf.scale <= 0.8;
+  el.textLarger.disabled = deaf.scale >= 2;
+  try { localStorage.setItem(SCALE_KEY, String(deaf.scale)); } catch { /* ignore */ }
+}
+
+let deafStatsTimer = null;
+async function sampleDeafStats() {
+  if (!deaf.on || !app.call || !app.call.live) return;
+  const s = await app.call.getStats();
+  const now = Date.now();
+  const v = s.videoIn;
+  const last = deaf.stats;
+  deaf.stats = { at: now, frames: v.framesDecoded };
+  if (!last || v.framesDecoded < last.frames) return;
+  const fps = Math.round(((v.framesDecoded - last.frames) * 1000) / Math.max(1, now - last.at));
+  deaf.videoIn = { fps, width: v.frameWidth, height: v.frameHeight, codec: v.codec };
+  const cfg = (deaf.cfg && deaf.cfg.video) || {};
+  const low = v.framesDecoded > 0 && cfg.min_fps && fps < cfg.min_fps;
+  deaf.lowSince = low ? deaf.lowSince || now : 0;
+  const warn = deaf.lowSince && now - deaf.lowSince >= 10000;
+  el.videoWarning.hidden = !warn;
+  el.videoWarning.textContent = warn ? `The interpreter's video is choppy (${fps} fps).` : '';
+}
+
+el.callInterpreter.addEventListener('click', () => { numberError(''); startCall(true); });
+el.deafCheck.addEventListener('click', () => { app.mode = 'video'; startPreview(); });
+el.deafTo.addEventListener('input', () => numberError(''));
+el.vco.addEventListener('click', () => carryOver({ vco: !(deaf.interp && deaf.interp.vco) }));
+el.hco.addEventListener('click', () => carryOver({ hco: !(deaf.interp && deaf.interp.hco) }));
+el.selfview.addEventListener('click', () => {
+  const hide = el.selfview.getAttribute('aria-pressed') !== 'true';
+  el.selfview.setAttribute('aria-pressed', String(hide));
+  el.stage.classList.toggle('selfview-hidden', hide);
+});
+el.typeText.addEventListener('click', () => el.rttInput.focus());
+el.textSmaller.addEventListener('click', () => { deaf.scale -= 0.2; applyScale(); });
+el.textLarger.addEventListener('click', () => { deaf.scale += 0.2; applyScale(); });
+el.rttBell.addEventListener('click', () => deaf.input.bell());
+deafStatsTimer = setInterval(() => { sampleDeafStats().catch(() => {}); }, 2000);
+if (yes(params.get('deaf'))) enterDeaf(null); // a link that knows it is an interpreter session
 
 // ---- automation hook ----------------------------------------------------------------
 
@@ -743,6 +1097,23 @@ window.splitApp = {
   // tests: drop the connection to the hub as a network failure would
   dropConnection: () => { if (app.client && app.client.ws) app.client.ws.close(4000, 'network test'); },
   moveAudio: () => el.moveAudio.click(),
+  deaf: {
+    get on() { return !!deaf.on; },
+    get config() { return deaf.cfg; },
+    get interp() { return deaf.interp; },
+    get vco() { return !!(deaf.interp && deaf.interp.vco); },
+    get hco() { return !!(deaf.interp && deaf.interp.hco); },
+    get micEnabled() { const t = app.call && app.call.localStream && app.call.localStream.getAudioTracks()[0]; return t ? t.enabled : null; },
+    get videoIn() { return deaf.videoIn || null; },
+    get textScale() { return deaf.scale; },
+    carryOver: (x) => carryOver(x),
+    rtt: {
+      get log() { return deaf.log; },
+      text(source) { const p = deaf.panes.get(source); return p ? p.text : null; },
+      get sources() { return [...deaf.panes.keys()]; },
+      get sent() { return deaf.input.sent; },
+    },
+  },
 };
 
 // ---- start ----------------------------------------------------------------------------

@@ -27,7 +27,16 @@
 // close ({code, reason, wasConnected}).
 // SessionCall events: state ({state, code, reason}), track ({track, streams}),
 // localstream ({stream}), connection ({state}: the RTCPeerConnection state),
-// error ({code, message}).
+// datachannel ({channel}: a channel the hub opened), error ({code, message}).
+//
+// Interpreter mode (docs/interpreter.md §6.2, §7.3), options of startCall()
+// and accept(): t140 (create the page's own "t140" data channel: before the
+// offer, or after the console's answer; it is call.t140), videoConstraints
+// (merged into the camera request, e.g. {width: {ideal: 1280}}), contentHint
+// ('motion'), videoSend ({max_bitrate, frame_rate}: sender parameters with
+// degradationPreference 'maintain-framerate' once negotiated), videoCodecs
+// (['H264', 'VP8']: setCodecPreferences, customers), fields (extra `start`
+// fields such as sign_language and to), language: null (no `language` field).
 //
 // Nothing here throws asynchronously: background failures end the call and
 // are reported as `error` events; the promises returned by connect(),
@@ -68,6 +77,30 @@ function codecName(mimeType) {
 
 function sdpHasMedia(sdp, kind) {
   return new RegExp(`^m=${kind} [1-9]`, 'm').test(sdp || '');
+}
+
+/**
+ * Put the codecs named in `names` (e.g. ['H264', 'VP8']) first on a video
+ * transceiver, in that order (H.264 Constrained Baseline first among H.264
+ * profiles); other codecs (rtx, red, fec) stay after them. No-op where
+ * setCodecPreferences is missing.
+ */
+function preferCodecs(transceiver, names) {
+  try {
+    if (!transceiver || !transceiver.setCodecPreferences || typeof RTCRtpReceiver === 'undefined' || !RTCRtpReceiver.getCapabilities) return;
+    const caps = (RTCRtpReceiver.getCapabilities('video') || {}).codecs || [];
+    const rank = (c) => {
+      const n = codecName(c.mimeType).toUpperCase();
+      const i = names.findIndex((x) => String(x).toUpperCase() === n);
+      if (i < 0) return names.length * 2;
+      const cb = n === 'H264' && /profile-level-id=42e0/i.test(c.sdpFmtpLine || '') && /packetization-mode=1/.test(c.sdpFmtpLine || '');
+      return i * 2 + (n === 'H264' && !cb ? 1 : 0);
+    };
+    const sorted = caps.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
+    if (sorted.length) transceiver.setCodecPreferences(sorted);
+  } catch (err) {
+    console.warn('session.js: codec preferences not applied:', messageOf(err));
+  }
 }
 
 function errorWithCode(message, code, extra = {}) {
@@ -143,6 +176,9 @@ export class SessionCall extends EventTarget {
     this.endedAt = null;
     /** Offer frame (agents). */
     this.offer = offer;
+    /** This page's own T.140 sending channel (option t140), and the hub-opened ones. */
+    this.t140 = null;
+    this.dataChannels = [];
 
     this._client = client;
     this._ownsStream = false; // stop the local tracks at the end (we acquired them)
@@ -237,6 +273,40 @@ export class SessionCall extends EventTarget {
   }
 
   /**
+   * Favour frame rate on the video sender (signing, docs/interpreter.md §7.3):
+   * degradationPreference 'maintain-framerate' where supported, and
+   * {maxBitrate, maxFramerate} from {max_bitrate, frame_rate}. Resolves true
+   * when the browser took the parameters; never rejects.
+   */
+  async tuneVideoSender({ max_bitrate: maxBitrate, frame_rate: frameRate } = {}) {
+    const sender = this.pc && this.pc.getSenders().find((x) => x.track && x.track.kind === 'video');
+    if (!sender || !sender.getParameters || !sender.setParameters) return false;
+    try {
+      const p = sender.getParameters();
+      p.degradationPreference = 'maintain-framerate';
+      if (Array.isArray(p.encodings) && p.encodings.length) {
+        const e = { ...p.encodings[0] };
+        if (maxBitrate > 0) e.maxBitrate = maxBitrate;
+        if (frameRate > 0) e.maxFramerate = frameRate;
+        p.encodings = [e, ...p.encodings.slice(1)];
+      }
+      await sender.setParameters(p);
+      return true;
+    } catch (err) {
+      try { // a browser that refuses degradationPreference still takes the encodings
+        const p = sender.getParameters();
+        if (Array.isArray(p.encodings) && p.encodings.length) {
+          if (maxBitrate > 0) p.encodings[0].maxBitrate = maxBitrate;
+          if (frameRate > 0) p.encodings[0].maxFramerate = frameRate;
+          await sender.setParameters(p);
+        }
+      } catch { /* ignore */ }
+      console.warn('session.js: video sender parameters not applied:', messageOf(err));
+      return false;
+    }
+  }
+
+  /**
    * Browser-side media statistics, summed over the RTP streams:
    * {audioIn: {packetsReceived, packetsLost, jitter (ms, max), bytesReceived, codec},
    *  audioOut: {packetsSent, bytesSent, codec},
@@ -321,6 +391,13 @@ export class SessionCall extends EventTarget {
       if (!this.remoteStream.getTracks().includes(ev.track)) this.remoteStream.addTrack(ev.track);
       this.dispatchEvent(new CustomEvent('track', { detail: { track: ev.track, streams: ev.streams, transceiver: ev.transceiver } }));
     });
+    // Data channels the hub opens (interpreter mode: one receive-only T.140
+    // channel per other source, labelled "<from>/<leg>").
+    pc.addEventListener('datachannel', (ev) => {
+      if (this._ended) return;
+      this.dataChannels.push(ev.channel);
+      this.dispatchEvent(new CustomEvent('datachannel', { detail: { channel: ev.channel } }));
+    });
     pc.addEventListener('connectionstatechange', () => {
       if (this._ended || pc !== this.pc) return;
       const state = pc.connectionState;
@@ -357,7 +434,7 @@ export class SessionCall extends EventTarget {
    * getUserMedia with fallbacks: without a camera the call goes on with audio
    * only (and still receives video); without a microphone it only receives.
    */
-  async _acquire({ audio = true, video = false, audioDeviceId, videoDeviceId, facingMode, stream = null }) {
+  async _acquire({ audio = true, video = false, audioDeviceId, videoDeviceId, facingMode, stream = null, videoConstraints = null, contentHint = '' }) {
     if (stream) {
       this.localStream = stream;
       this._ownsStream = false;
@@ -375,6 +452,8 @@ export class SessionCall extends EventTarget {
       else if (facingMode) v.facingMode = { ideal: facingMode };
       v.width = { ideal: 1280 };
       v.height = { ideal: 720 };
+      // e.g. the interpreter mode's {width, height, frameRate} as `ideal` (never min)
+      if (videoConstraints && typeof videoConstraints === 'object') Object.assign(v, videoConstraints);
     }
     let s = null;
     try {
@@ -405,6 +484,7 @@ export class SessionCall extends EventTarget {
     }
     if (s) {
       for (const t of s.getAudioTracks()) t.enabled = !this.muted;
+      if (contentHint) for (const t of s.getVideoTracks()) { try { t.contentHint = contentHint; } catch { /* unsupported */ } }
       this.dispatchEvent(new CustomEvent('localstream', { detail: { stream: s } }));
     }
     return s;
@@ -420,8 +500,11 @@ export class SessionCall extends EventTarget {
       videoDeviceId: opts.videoDeviceId,
       facingMode: opts.facingMode,
       stream: opts.stream || null,
+      videoConstraints: opts.videoConstraints,
+      contentHint: opts.contentHint,
     });
     if (this._ended) throw errorWithCode(this.reason || 'call ended', 'ended');
+    this._videoSend = opts.videoSend || null;
     const pc = this._createPeerConnection();
     const streams = stream ? [stream] : [];
     const at = !viewer && stream ? stream.getAudioTracks()[0] : null;
@@ -430,8 +513,12 @@ export class SessionCall extends EventTarget {
     // it and plays nothing), then video: sendrecv with a camera, else recvonly
     // so that the other side's video can be shown.
     pc.addTransceiver(at || 'audio', { direction: at ? 'sendrecv' : 'recvonly', streams });
-    pc.addTransceiver(vt || 'video', { direction: vt ? 'sendrecv' : 'recvonly', streams });
+    const vtr = pc.addTransceiver(vt || 'video', { direction: vt ? 'sendrecv' : 'recvonly', streams });
     this.video = !!vt || this.video;
+    if (opts.videoCodecs) preferCodecs(vtr, opts.videoCodecs);
+    // Real-time text (interpreter mode): the page's own T.140 channel exists
+    // before the offer, so the offer has its m=application section (RFC 8865).
+    if (opts.t140) this.t140 = pc.createDataChannel('t140', { protocol: 't140', ordered: true });
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     await gatheringDone(pc, this._client.gatherTimeout);
@@ -444,8 +531,13 @@ export class SessionCall extends EventTarget {
         for (const [k, v] of Object.entries(opts.context)) if (v != null) ctx[k] = String(v);
         msg.context = ctx;
       }
-      msg.language = opts.language || (typeof navigator !== 'undefined' && navigator.language) || undefined;
+      // language: null leaves it to the hub (the interpreter mode's default is the sign language's spoken one)
+      if (opts.language !== null) msg.language = opts.language || (typeof navigator !== 'undefined' && navigator.language) || undefined;
       if (opts.video) msg.video = true;
+      // Extra fields of the entry point's mode (interpreter: sign_language, to).
+      if (opts.fields && typeof opts.fields === 'object') {
+        for (const [k, v] of Object.entries(opts.fields)) if (v !== undefined && v !== null && v !== '' && !(k in msg)) msg[k] = v;
+      }
     }
     const answered = new Promise((resolve, reject) => { this._answerWaiter = { resolve, reject }; });
     if (!this._client.send(msg)) {
@@ -469,6 +561,7 @@ export class SessionCall extends EventTarget {
       await this.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
       this._confirmed = true;
       this._setState('connected');
+      if (this._videoSend) this.tuneVideoSender(this._videoSend);
       if (waiter) waiter.resolve(this);
     } catch (err) {
       const e = errorWithCode(`the hub's answer was not usable: ${messageOf(err)}`, 'bad_answer');
@@ -493,6 +586,8 @@ export class SessionCall extends EventTarget {
       videoDeviceId: opts.videoDeviceId,
       facingMode: opts.facingMode,
       stream: opts.stream || null,
+      videoConstraints: opts.videoConstraints,
+      contentHint: opts.contentHint,
     });
     if (this._ended) throw errorWithCode(this.reason || 'offer withdrawn', 'ended');
     const tracks = stream ? stream.getTracks() : [];
@@ -510,6 +605,9 @@ export class SessionCall extends EventTarget {
     this.video = offerVideo;
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    // Real-time text (interpreter mode): the console opens its own T.140
+    // channel once it has answered an offer with an m=application section.
+    if (opts.t140 && sdpHasMedia(offerSdp, 'application')) this.t140 = pc.createDataChannel('t140', { protocol: 't140', ordered: true });
     await gatheringDone(pc, this._client.gatherTimeout);
     if (this._ended) throw errorWithCode(this.reason || 'offer withdrawn', 'ended');
     if (!this._client.send({ type: 'accept', leg: this.leg, sdp: pc.localDescription.sdp })) {
@@ -517,6 +615,7 @@ export class SessionCall extends EventTarget {
       throw errorWithCode('not connected to the hub', 'not_connected');
     }
     this._setState('connected');
+    if (opts.videoSend) this.tuneVideoSender(opts.videoSend);
     return this;
   }
 
