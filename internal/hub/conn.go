@@ -885,7 +885,8 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rl, answer, err := h.rtc.AcceptOffer(ctx, m.SDP, rtc.Options{AudioPrefs: prefs, Video: h.cfg.WebRTC.Video && ep.VideoAllowed(), VideoCodecs: vcodecs})
+	rl, answer, err := h.rtc.AcceptOffer(ctx, m.SDP, rtc.Options{AudioPrefs: prefs, Video: h.cfg.WebRTC.Video && ep.VideoAllowed(), VideoCodecs: vcodecs,
+		Text: t.iv != nil})
 	if err != nil {
 		h.end(s, 488, "Not Acceptable Here")
 		return fmt.Errorf("%w: offer: %v", errBadRequest, err)
@@ -908,6 +909,7 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 		_ = rl.Close()
 		return err
 	}
+	h.ivTextWire(s)
 	if t.agentLeg != "" || s.Leg(t.acdLeg) != nil {
 		// the agent (reverse, escalation, a resumed call) or the ACD's call
 		// (a resumed Forward call) is already in the session: the media

@@ -339,6 +339,11 @@ func (h *Hub) end(s *session.Session, code int, reason string) {
 			_ = h.acd.CallEnded(l.Party)
 		}
 	}
+	if t.iv != nil {
+		for id := range t.iv.text {
+			h.ivTextLeft(s, id) // the last lines go to the history
+		}
+	}
 	s.End(code, reason)
 	in := s.Info()
 	h.m.SessionEnded(string(in.Mode), causeLabel(code), time.Since(t.created))
@@ -402,6 +407,7 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 	t := st(s)
 	switch l.Role {
 	case session.RoleCustomer:
+		h.ivTextLeft(s, l.ID)
 		if h.waBrowserGone(s, l.ID) {
 			return // the WhatsApp call keeps the voice
 		}
@@ -797,7 +803,7 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 	prefs = append(prefs, "opus")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rl, sdpOffer, err := h.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: video, VideoCodecs: rtc.Only(vcodec)})
+	rl, sdpOffer, err := h.rtc.CreateOffer(ctx, rtc.Options{AudioPrefs: prefs, Video: video, VideoCodecs: rtc.Only(vcodec), Text: t.iv != nil})
 	if err != nil {
 		return err
 	}

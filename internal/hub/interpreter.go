@@ -30,6 +30,8 @@ type ivState struct {
 	phone    ivPhoneMsg
 	calls    int                  // phone calls placed
 	joined   map[string]time.Time // interpreter legs → when they joined
+	text     map[string]*ivTextSource // real-time text by source leg (interpreter_rtt.go)
+	rttChars map[string]int           // characters typed, by source kind (the call record)
 }
 
 type (
@@ -159,6 +161,7 @@ func (h *Hub) ivInit(s *session.Session, to string) {
 		plan: &interpreter.Plan{Controls: interpreter.Controls{VCO: cfg.VCO, HCO: cfg.HCO, VCOMutesInterpreter: cfg.VCOMutesInterpreter}},
 		sign: in.Customer.SignLanguage, lang: in.Customer.Language, to: to,
 		phone: ivPhoneMsg{State: "none", To: to}, joined: map[string]time.Time{},
+		text: map[string]*ivTextSource{}, rttChars: map[string]int{},
 	}
 	s.SetPolicy(t.iv.plan)
 	s.Record("interpreter.requested", "", map[string]any{"sign_language": t.iv.sign, "language": t.iv.lang, "number_given": to != ""})
@@ -185,6 +188,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 	}
 	s.Record("interpreter.joined", l.ID, map[string]any{"agent": l.Party})
 	s.Replan()
+	h.ivTextWire(s)
 }
 
 // ivFrame handles the interpreter frames of docs/interpreter.md §5.1.
@@ -399,6 +403,7 @@ func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg) {
 	}
 	s.Record("interpreter.left", l.ID, map[string]any{"agent": l.Party,
 		"seconds": int(time.Since(iv.joined[l.ID]).Seconds())})
+	h.ivTextLeft(s, l.ID)
 	if l.ID == t.agentLeg {
 		t.agentLeg, t.agentID = "", ""
 		s.Update(func(in *session.Info) { in.Agent = nil })

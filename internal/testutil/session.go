@@ -29,20 +29,23 @@ type SessionPeer struct {
 	ToneHz float64
 	Tag    byte // video payload tag
 	Video  bool
+	Text   bool // real-time text (session_text.go); set before Start or Accept
 
 	ws     *websocket.Conn
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu   sync.Mutex
-	in   *inbox
-	pc   *webrtc.PeerConnection
-	pcm  []int16 // last second of decoded audio
-	tags map[byte]int
-	vseq []uint16
-	alog []AudioFrame // the last audioLogMax received audio packets
-	leg  string       // the leg of the last start/view answer or accepted offer
+	mu    sync.Mutex
+	in    *inbox
+	pc    *webrtc.PeerConnection
+	pcm   []int16 // last second of decoded audio
+	tags  map[byte]int
+	vseq  []uint16
+	alog  []AudioFrame        // the last audioLogMax received audio packets
+	leg   string              // the leg of the last start/view answer or accepted offer
+	dc    *webrtc.DataChannel // the peer's own t140 channel
+	texts map[string]string   // text received, by the hub channel's label
 
 	audioPkts, videoPkts atomic.Uint64
 }
@@ -264,6 +267,9 @@ func (p *SessionPeer) offer(ctx context.Context, typ, name string, extra map[str
 	if err != nil {
 		return err
 	}
+	if err := p.textSetup(pc); err != nil {
+		return err
+	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return err
@@ -371,6 +377,9 @@ func (p *SessionPeer) Accept(ctx context.Context, offer Message) error {
 		return err
 	}
 	<-g
+	if err := p.textSetup(pc); err != nil { // a console opens its channel once it has answered
+		return err
+	}
 	p.mu.Lock()
 	p.leg = offer.Leg
 	p.mu.Unlock()

@@ -247,3 +247,91 @@ func TestInterpreterStartRefusals(t *testing.T) {
 		t.Errorf("refused starts left sessions: %v", list)
 	}
 }
+
+// TestInterpreterRTT: real-time text between the deaf user's page and the
+// interpreter's console over T.140 data channels (RFC 8865), relayed by the
+// hub as it is typed, filtered (§6.3), and kept line by line in the history.
+func TestInterpreterRTT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 23300
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := testutil.StartHub(ctx, ivConfig(t, base), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
+	defer func() {
+		for i := len(c.close) - 1; i >= 0; i-- {
+			c.close[i]()
+		}
+	}()
+	in := c.agent("int1", ivToneInterp, 1, true)
+	in.Text = true
+	d := c.peer("entry=sign", ivToneDeaf, 9)
+	d.Text = true
+	if err := d.Start(ctx, "Luis", map[string]any{"sign_language": "ase"}); err != nil {
+		t.Fatal(err)
+	}
+	offer := c.wait(in, isType("offer"))
+	if !strings.Contains(offer.SDP, "m=application") {
+		t.Fatal("the interpreter's offer has no data channel section")
+	}
+	if err := in.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	c.sid = offer.Session
+	act := c.state(d, "active")
+	var dLeg string
+	for _, f := range d.Frames() {
+		if f.Type == "answer" {
+			dLeg = f.Leg
+		}
+	}
+	_ = act
+	waitUntil(t, 10*time.Second, "both text channels open and the hub's channels named", func() bool {
+		return d.TextOpen() && in.TextOpen() &&
+			fmt.Sprint(d.TextLabels()) == "[interpreter/"+offer.Leg+"]" && fmt.Sprint(in.TextLabels()) == "[deaf-user/"+dLeg+"]"
+	})
+	// typed by the deaf user, key by key: a typo erased, a colour escape
+	// (not T.140 text) dropped, a new line
+	var lat []time.Duration
+	typed := ""
+	for _, k := range []string{"h", "e", "l", "l", "o", "o", "\b", ",", " ", "\x1b[31m", "i", "\x1b[0m", "n", "t", "\u2028"} {
+		at := time.Now()
+		if err := d.TypeText(k); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(k, "\x1b") {
+			typed += k
+		}
+		want := typed
+		waitUntil(t, 5*time.Second, "the interpreter sees "+fmt.Sprintf("%q", want), func() bool { return in.TextFrom("deaf-user/") == want })
+		lat = append(lat, time.Since(at))
+	}
+	t.Logf("deaf user → interpreter, per keystroke: %v", lat)
+	if err := in.TypeText("Hi Luis\u2028"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the deaf user sees the interpreter's text", func() bool { return d.TextFrom("interpreter/") == "Hi Luis\u2028" })
+
+	c.hangup(d)
+	c.expect(200, "Customer hung up")
+	c.told = append(c.told, d, in)
+	c.check()
+	_, ev := c.a.do("GET", "/v1/sessions/"+c.sid+"/events?format=json", nil)
+	var lines []string
+	for _, e := range ev["events"].([]any) {
+		e := e.(map[string]any)
+		if e["type"] == "rtt.text" {
+			data, _ := e["data"].(map[string]any)
+			lines = append(lines, fmt.Sprint(data["from"], ": ", data["text"]))
+		}
+	}
+	if got := strings.Join(lines, " | "); got != "deaf-user: hello, int | interpreter: Hi Luis" {
+		t.Errorf("rtt.text history: %q", got)
+	}
+}

@@ -1,0 +1,140 @@
+package hub
+
+import (
+	"strings"
+
+	"github.com/split-hub/split/internal/rtc"
+	"github.com/split-hub/split/internal/rtt"
+	"github.com/split-hub/split/internal/session"
+)
+
+// Real-time text between the deaf user and the interpreters
+// (docs/interpreter.md §6): each page sends on its own t140 channel; the
+// hub opens one channel per source on every page that may read it
+// (label "<from>/<leg>") and relays what a source types, filtered, as it is
+// typed. Completed lines go to the session history (rtt.text).
+
+// ivTextSource is one page that types (session goroutine).
+type ivTextSource struct {
+	from string // deaf-user, interpreter
+	name string
+	line rtt.Text                // what it has typed since its last completed line
+	outs map[string]*rtc.TextOut // reader leg → the channel carrying this source
+}
+
+// ivTextLeg is l's rtc leg when it carries text.
+func ivTextLeg(l *session.Leg) *rtc.Leg {
+	if l == nil {
+		return nil
+	}
+	if e, ok := l.EP.(*rtcEP); ok && e.l.HasText() {
+		return e.l
+	}
+	return nil
+}
+
+// ivTextWire opens the channels the session's text matrix needs
+// (session goroutine; after a deaf user or an interpreter joined). Text
+// goes between the deaf user and every interpreter, and between the
+// interpreters (§4.3).
+func (h *Hub) ivTextWire(s *session.Session) {
+	t := st(s)
+	iv := t.iv
+	if iv == nil {
+		return
+	}
+	var legs []*session.Leg
+	if d := s.Leg(t.custLeg); ivTextLeg(d) != nil {
+		legs = append(legs, d)
+	}
+	for _, l := range s.LegsWith(session.RoleInterpreter) {
+		if ivTextLeg(l) != nil {
+			legs = append(legs, l)
+		}
+	}
+	for _, src := range legs {
+		ts := iv.text[src.ID]
+		if ts == nil {
+			from := "interpreter"
+			if src.Role == session.RoleCustomer {
+				from = "deaf-user"
+			}
+			ts = &ivTextSource{from: from, name: src.Name, outs: map[string]*rtc.TextOut{}}
+			iv.text[src.ID] = ts
+			srcID := src.ID
+			ivTextLeg(src).OnText(func(text string) {
+				s.Do(func() { h.ivText(s, srcID, text) }) // pion's goroutine: post only
+			})
+		}
+		for _, dst := range legs {
+			if dst == src || ts.outs[dst.ID] != nil {
+				continue
+			}
+			out, err := ivTextLeg(dst).OpenText(ts.from + "/" + src.ID)
+			if err != nil {
+				s.Record("rtt.refused", dst.ID, map[string]any{"source": src.ID, "why": err.Error()})
+				continue
+			}
+			ts.outs[dst.ID] = out
+		}
+	}
+}
+
+// ivText relays what a source typed (session goroutine).
+func (h *Hub) ivText(s *session.Session, srcID, text string) {
+	iv := st(s).iv
+	if iv == nil || s.Ended() {
+		return
+	}
+	ts := iv.text[srcID]
+	if ts == nil || s.Leg(srcID) == nil {
+		return
+	}
+	for dst, out := range ts.outs {
+		if s.Leg(dst) == nil {
+			_ = out.Close()
+			delete(ts.outs, dst)
+			continue
+		}
+		_ = out.Send(text)
+	}
+	iv.rttChars[ts.from] += len([]rune(text))
+	ts.line.Apply(text)
+	if lines := ts.line.Lines(); len(lines) > 1 {
+		for _, l := range lines[:len(lines)-1] {
+			h.ivTextLine(s, srcID, ts, l)
+		}
+		rest := lines[len(lines)-1]
+		ts.line.Reset()
+		ts.line.Apply(rest)
+	}
+}
+
+// ivTextLine keeps one completed line in the history (when rtt.store).
+func (h *Hub) ivTextLine(s *session.Session, legID string, ts *ivTextSource, line string) {
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	s.Record("rtt.text", legID, map[string]any{"from": ts.from, "name": ts.name, "text": line})
+}
+
+// ivTextLeft closes what a leaving leg typed and read (session goroutine).
+func (h *Hub) ivTextLeft(s *session.Session, legID string) {
+	iv := st(s).iv
+	if iv == nil {
+		return
+	}
+	if ts := iv.text[legID]; ts != nil {
+		h.ivTextLine(s, legID, ts, ts.line.String())
+		for _, out := range ts.outs {
+			_ = out.Close()
+		}
+		delete(iv.text, legID)
+	}
+	for _, ts := range iv.text {
+		if out := ts.outs[legID]; out != nil {
+			_ = out.Close()
+			delete(ts.outs, legID)
+		}
+	}
+}
