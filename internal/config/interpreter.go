@@ -14,8 +14,11 @@ const ModeInterpreter = "interpreter"
 // nil without an interpreter: section.
 type Interpreter struct {
 	// Languages are the sign languages a deaf user may choose, in order.
-	Languages []SignLanguage  `yaml:"languages"`
-	Dial      InterpreterDial `yaml:"dial"`
+	Languages []SignLanguage `yaml:"languages"`
+	// Numbers are the telephone numbers that reach an interpreter
+	// (hearing-initiated calls, §2.2).
+	Numbers []InterpreterNumber `yaml:"numbers"`
+	Dial    InterpreterDial     `yaml:"dial"`
 	// AfterPhone: "stay" (default) keeps the deaf user and the interpreter
 	// together when the phone party hangs up; "end" ends the session.
 	AfterPhone string `yaml:"after_phone"`
@@ -33,6 +36,32 @@ type SignLanguage struct {
 	Name   string `yaml:"name"`   // shown in the chooser
 	Spoken string `yaml:"spoken"` // the hearing side's default spoken language
 }
+
+// InterpreterNumber is a number a hearing caller dials to reach an
+// interpreter; matched on the INVITE's Request-URI user (or To).
+type InterpreterNumber struct {
+	Number       string `yaml:"number"`
+	SignLanguage string `yaml:"sign_language"`
+	Language     string `yaml:"language"` // default: the sign language's spoken
+	Entry        string `yaml:"entry"`    // whose routes pick the pool (default: the first interpreter entry point)
+}
+
+// Number returns the configured number user matches (digits compared
+// without "+", so "+34910000300" matches "34910000300").
+func (i *Interpreter) Number(user string) (InterpreterNumber, bool) {
+	if i == nil || user == "" {
+		return InterpreterNumber{}, false
+	}
+	u := strings.TrimPrefix(user, "+")
+	for _, n := range i.Numbers {
+		if strings.TrimPrefix(n.Number, "+") == u {
+			return n, true
+		}
+	}
+	return InterpreterNumber{}, false
+}
+
+var phoneNumberRE = regexp.MustCompile(`^\+?[0-9]{2,20}$`)
 
 // InterpreterDial is the policy for the phone party's number (§3.3).
 type InterpreterDial struct {
@@ -152,6 +181,22 @@ func (c *Config) validateInterpreter(add func(key, format string, a ...any)) {
 		}
 		if !ok {
 			add(keyIdx("sessions.routes", k)+".sign_language", "%q is not the prefix of a configured interpreter language", r.SignLanguage)
+		}
+	}
+	for k, n := range i.Numbers {
+		key := keyIdx("interpreter.numbers", k)
+		if !phoneNumberRE.MatchString(n.Number) {
+			add(key+".number", "must be a telephone number (digits, optional leading +), not %q", n.Number)
+		}
+		if _, ok := i.Language(n.SignLanguage); !ok {
+			add(key+".sign_language", "must be one of interpreter.languages, not %q", n.SignLanguage)
+		}
+		if n.Entry != "" {
+			if ep, ok := c.Sessions.EntryPoint(n.Entry); !ok || ep.Mode != ModeInterpreter {
+				add(key+".entry", "must name an entry point with mode: interpreter, not %q", n.Entry)
+			}
+		} else if !hasEntry {
+			add(key+".entry", "needs an entry point with mode: interpreter (its routes pick the interpreters)")
 		}
 	}
 	switch i.AfterPhone {

@@ -66,7 +66,9 @@ func (h *Hub) escalate(c *conn, m inFrame) error {
 			}
 			c.send(invitedMsg{Type: "invited", Session: s.ID, URL: lk.URL, Channel: lk.Channel, To: to, Delivery: lk.Delivery, ExpiresAt: lk.ExpiresAt})
 		})
-		t.escalated = true
+		if t.iv == nil {
+			t.escalated = true // an interpreter session's deaf user is its customer, not a viewer of a phone call
+		}
 		s.Record("session.escalated", "", map[string]any{"channel": ch, "to": notify.MaskAddr(to)})
 		return nil
 	})

@@ -27,6 +27,7 @@ type ivState struct {
 	lang     string // the hearing side's spoken language
 	to       string // the number the deaf user asked for (E.164)
 	phoneLeg string // the live phone party's leg
+	inbound  *sipua.Call // a hearing caller's INVITE, until an interpreter accepts (§2.2)
 	phone    ivPhoneMsg
 	calls    int                  // phone calls placed
 	joined   map[string]time.Time // interpreter legs → when they joined
@@ -189,6 +190,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 	s.Record("interpreter.joined", l.ID, map[string]any{"agent": l.Party})
 	s.Replan()
 	h.ivTextWire(s)
+	h.ivAnswerInbound(s)
 }
 
 // ivFrame handles the interpreter frames of docs/interpreter.md §5.1.
@@ -383,6 +385,12 @@ func (h *Hub) ivPhoneGone(s *session.Session, l *session.Leg, why string) {
 	iv.phoneLeg = ""
 	iv.phone.State, iv.phone.Leg, iv.phone.Code, iv.phone.Reason = "ended", "", code, reason
 	s.Record("phone.ended", l.ID, map[string]any{"code": code, "reason": reason, "why": why})
+	if iv.inbound != nil || s.State() != session.StateActive {
+		// a hearing caller who gives up before an interpreter answered
+		iv.inbound = nil
+		h.end(s, 487, "Caller abandoned")
+		return
+	}
 	if h.cfg.Interpreter.WithDefaults().AfterPhone == "end" && !strings.HasPrefix(why, "released") {
 		h.end(s, code, reason)
 		return
@@ -456,4 +464,98 @@ func (h *Hub) sessionMode(id string) session.Mode {
 		return s.Info().Mode
 	}
 	return ""
+}
+
+// ivIncoming: a hearing caller dialled a number of interpreter.numbers
+// (§2.2). The call becomes an interpreter session with the caller as its
+// phone party; it rings (180) while the session is routed to the pool,
+// and is answered when an interpreter accepts. The deaf user is invited by
+// link from the console (escalate).
+func (h *Hub) ivIncoming(sc *sipua.Call, n config.InterpreterNumber) {
+	if h.isDraining() {
+		sc.Reject(503, "Service Unavailable")
+		return
+	}
+	lang, _ := h.cfg.Interpreter.Language(n.SignLanguage)
+	entry := n.Entry
+	if entry == "" {
+		for _, ep := range h.cfg.Sessions.EntryPoints {
+			if ep.Mode == config.ModeInterpreter {
+				entry = ep.Name
+				break
+			}
+		}
+	}
+	cust := session.Customer{SignLanguage: lang.Tag, Language: n.Language}
+	if cust.Language == "" {
+		cust.Language = lang.Spoken
+	}
+	tg, err := h.route(entry, cust, time.Now())
+	if err != nil {
+		sc.Reject(404, "Not Found")
+		return
+	}
+	s, err := h.newSession("", session.ModeInterpreter, entry, cust)
+	if err != nil {
+		sc.Reject(503, "Service Unavailable")
+		return
+	}
+	s.Do(func() {
+		h.ivInit(s, "")
+		t := st(s)
+		iv := t.iv
+		if err := s.AddLeg(&session.Leg{ID: sc.ID, Role: session.RolePhoneParty, Party: "phone", Name: "Phone", EP: &sipEP{c: sc, h: h}}); err != nil {
+			sc.Reject(500, "Server Internal Error")
+			return
+		}
+		h.watchSIP(s, sc)
+		iv.inbound = sc
+		iv.phoneLeg = sc.ID
+		iv.phone = ivPhoneMsg{State: "ringing", To: sc.From.User, Leg: sc.ID}
+		s.Record("phone.incoming", sc.ID, map[string]any{"sign_language": lang.Tag})
+		sc.Ringing()
+		h.routeSession(s, tg)
+	})
+}
+
+// ivAnswerInbound answers a hearing caller's INVITE once an interpreter
+// has accepted (session goroutine).
+func (h *Hub) ivAnswerInbound(s *session.Session) {
+	iv := st(s).iv
+	sc := iv.inbound
+	if sc == nil || s.Leg(sc.ID) == nil {
+		return
+	}
+	iv.inbound = nil
+	h.goAsync(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 35*time.Second)
+		defer cancel()
+		if err := sc.Answer(ctx); err != nil {
+			s.Do(func() {
+				if l := s.Leg(sc.ID); l != nil {
+					_ = s.RemoveLeg(l.ID, 408, "No ACK")
+					h.ivPhoneGone(s, l, "answer failed")
+				}
+			})
+			return
+		}
+		s.Do(func() {
+			if s.Ended() || st(s).iv.phoneLeg != sc.ID {
+				return
+			}
+			st(s).iv.phone.State = "connected"
+			st(s).activeSince[sc.ID] = time.Now()
+			s.Record("phone.answered", sc.ID, nil)
+			s.Replan()
+			h.notifyCustomer(s)
+			h.notifyAgents(s)
+		})
+	})
+}
+
+// hasRef: the INVITE names a SPLIT session (X-Split-Session or UUI): an
+// ACD delivering a session, never a new hearing caller.
+func hasRef(sc *sipua.Call) bool {
+	_, ok := sessionRef(sc.Headers)
+	return ok
 }

@@ -227,6 +227,10 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 		h.waIncomingSIP(sc, w) // Meta's INVITE: a WhatsApp user calls
 		return
 	}
+	if n, ok := h.cfg.Interpreter.Number(sc.To.User); ok && !hasRef(sc) {
+		h.ivIncoming(sc, n) // a hearing caller for a sign-language interpreter
+		return
+	}
 	agent := sc.To.User
 	if pfx := h.cfg.Sessions.ReversePrefix; pfx != "" && strings.HasPrefix(agent, pfx) && len(agent) > len(pfx) {
 		if h.isDraining() {

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -30,6 +31,25 @@ func TestEndsInterpreter(t *testing.T) {
 		cfg.Sessions.Queues = iv.Sessions.Queues
 		cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int1", Name: "Ana", Queues: []string{"interp-ase-en"}})
 		cfg.Interpreter = iv.Interpreter
+		cfg.Interpreter.Numbers = []config.InterpreterNumber{{Number: "+34910000399", SignLanguage: "ase"}}
+		cfg.SIP.Trunks[0].InboundFrom = []string{"127.0.0.1"}
+	}
+	// hearing: a caller dials the interpreter number; the interpreter's
+	// console rings (the caller is not answered yet)
+	hearing := func(c *cell) (in *testutil.SessionPeer, cancelCall context.CancelFunc, answered chan *testutil.SIPCall) {
+		u, _ := c.acd(phoneAddr, 0)
+		in = c.agent("int1", ivToneInterp, 1, true)
+		cctx, cancelCall := context.WithCancel(c.ctx)
+		answered = make(chan *testutil.SIPCall, 1)
+		go func() {
+			sc, err := u.Invite(cctx, fmt.Sprintf("sip:+34910000399@127.0.0.1:%d", base+1))
+			if err == nil {
+				answered <- sc
+			}
+			close(answered)
+		}()
+		c.close = append(c.close, cancelCall)
+		return in, cancelCall, answered
 	}
 	deaf := func(c *cell) *testutil.SessionPeer {
 		c.t.Helper()
@@ -87,6 +107,31 @@ func TestEndsInterpreter(t *testing.T) {
 		return d, in, p
 	}
 	cells := map[string]cellFunc{
+		"caller hangs up while an interpreter rings": func(c *cell) {
+			in, cancelCall, _ := hearing(c)
+			o := c.wait(in, isType("offer"))
+			c.sid = o.Session
+			cancelCall() // CANCEL
+			c.wait(in, isType("cancel"))
+			c.expect(487, "Caller abandoned")
+		},
+		"interpreter hangs up with the caller, before the deaf user joined": func(c *cell) {
+			in, _, answered := hearing(c)
+			o := c.wait(in, isType("offer"))
+			c.sid = o.Session
+			if err := in.Accept(c.ctx, o); err != nil {
+				c.t.Fatal(err)
+			}
+			p := <-answered
+			if p == nil {
+				c.t.Fatal("the caller was not answered")
+			}
+			waitUntil(c.t, 10*time.Second, "the interpreter hears the caller", func() bool { return in.ToneLevel(tonePhone) > heard })
+			c.hangup(in)
+			c.expect(200, "Interpreter hung up")
+			c.told = append(c.told, in)
+			c.byes = append(c.byes, p)
+		},
 		"deaf user hangs up while queued": func(c *cell) {
 			d := queued(c)
 			c.hangup(d)
@@ -204,6 +249,7 @@ func TestEndsInterpreter(t *testing.T) {
 		"deaf user hangs up while the phone rings", "interpreter releases the ringing phone, then hangs up",
 		"deaf user hangs up while the phone is connected", "deaf user drops while the phone is connected",
 		"interpreter hangs up while the phone is connected", "interpreter drops while the phone is connected",
-		"phone hangs up, the session goes on", "phone vanishes, the session goes on"}
+		"phone hangs up, the session goes on", "phone vanishes, the session goes on",
+		"caller hangs up while an interpreter rings", "interpreter hangs up with the caller, before the deaf user joined"}
 	runCells(t, base, mutate, cells, order)
 }

@@ -335,3 +335,113 @@ func TestInterpreterRTT(t *testing.T) {
 		t.Errorf("rtt.text history: %q", got)
 	}
 }
+
+// TestInterpreterHearingInitiated: a hearing caller dials a number of
+// interpreter.numbers; the call rings until an interpreter accepts (no 200
+// before), the interpreter talks with the caller and invites the deaf user
+// by link; the deaf user joins and sees the interpreter.
+func TestInterpreterHearingInitiated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 23400
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := ivConfig(t, base)
+	cfg.SIP.Trunks[0].InboundFrom = []string{"127.0.0.1"}
+	cfg.Interpreter.Numbers = []config.InterpreterNumber{{Number: "+34910000399", SignLanguage: "ase"}}
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
+	defer func() {
+		for i := len(c.close) - 1; i >= 0; i-- {
+			c.close[i]()
+		}
+	}()
+	u, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: tonePhone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close = append(c.close, func() { _ = u.Close() })
+	in := c.agent("int1", ivToneInterp, 1, true)
+	type res struct {
+		call *testutil.SIPCall
+		err  error
+	}
+	answered := make(chan res, 1)
+	go func() {
+		sc, err := u.Invite(ctx, fmt.Sprintf("sip:+34910000399@127.0.0.1:%d", base+1))
+		answered <- res{sc, err}
+	}()
+	offer := c.wait(in, isType("offer"))
+	if oi := ivBlock(t, offer); oi["purpose"] != "interpret" || oi["sign_language"] != "ase" || oi["language"] != "en" {
+		t.Fatalf("offer.interpreter = %v", oi)
+	}
+	select {
+	case r := <-answered:
+		t.Fatalf("the hearing caller was answered before an interpreter accepted (%v)", r.err)
+	default:
+	}
+	c.sid = offer.Session
+	if err := in.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	var call *testutil.SIPCall
+	select {
+	case r := <-answered:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		call = r.call
+	case <-ctx.Done():
+		t.Fatal("the hearing caller was never answered")
+	}
+	waitUntil(t, 10*time.Second, "the interpreter and the caller hear each other", func() bool {
+		return in.ToneLevel(tonePhone) > heard && phoneLevel(call, ivToneInterp) > heard
+	})
+	m := c.wait(in, func(m testutil.Message) bool {
+		return m.Type == "session" && strings.Contains(string(m.Raw), `"deaf_user":"absent"`) && strings.Contains(string(m.Raw), `"state":"connected"`)
+	})
+	_ = m
+
+	// the interpreter invites the deaf user by link; the deaf user joins
+	c.send(in, map[string]any{"type": "escalate", "session": c.sid, "channel": "copy"})
+	inv := c.wait(in, isType("invited"))
+	var invited struct{ URL string }
+	_ = json.Unmarshal(inv.Raw, &invited)
+	code, out := join(t, c.a, linkToken(t, invited.URL), nil)
+	if code != 200 {
+		t.Fatalf("join: %d %v", code, out)
+	}
+	d := c.peer("token="+out["ws_token"].(string), ivToneDeaf, 9)
+	if hello := ivBlock(t, c.wait(d, isType("hello"))); hello == nil {
+		t.Error("the deaf user's hello has no interpreter object")
+	}
+	if err := d.Start(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "video between the deaf user and the interpreter", func() bool {
+		return in.VideoFrom(9) > 10 && d.VideoFrom(1) > 10
+	})
+	waitUntil(t, 10*time.Second, "the caller hears the interpreter, not the deaf user", func() bool {
+		return phoneLevel(call, ivToneInterp) > heard && phoneLevel(call, ivToneDeaf) < unheard
+	})
+	c.wait(in, func(m testutil.Message) bool {
+		return m.Type == "session" && strings.Contains(string(m.Raw), `"deaf_user":"joined"`)
+	})
+
+	// the caller hangs up; the session goes on; the deaf user ends it
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(d, func(m testutil.Message) bool {
+		return m.Type == "session" && strings.Contains(string(m.Raw), `"phone":{"state":"ended"`) && m.State == "active"
+	})
+	c.hangup(d)
+	c.expect(200, "Customer hung up")
+	c.told = append(c.told, d, in)
+	c.check()
+}
