@@ -28,7 +28,12 @@ type Interpreter struct {
 	// VCOMutesInterpreter: while VCO is on the phone does not hear the lead
 	// interpreter (the research's strict VCO; default: it hears both).
 	VCOMutesInterpreter bool `yaml:"vco_mutes_interpreter"`
+	// Team allows a second interpreter (team interpreting; default true).
+	Team *bool `yaml:"team"`
 }
+
+// TeamAllowed reports whether a second interpreter may join as a partner.
+func (i Interpreter) TeamAllowed() bool { return i.Team == nil || *i.Team }
 
 // SignLanguage is one choice of the deaf user's page.
 type SignLanguage struct {

@@ -53,6 +53,7 @@ type (
 		VCO          *bool  `json:"vco"`
 		HCO          *bool  `json:"hco"`
 		SideTalk     *bool  `json:"side_talk"`
+		Cancel       bool   `json:"cancel"`
 	}
 	helloMsg struct {
 		Type       string             `json:"type"`

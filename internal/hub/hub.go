@@ -921,6 +921,12 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 			s.Do(s.Replan) // a late-offer INVITE's codec came with the ACK
 		})
 	}
+	if t.iv != nil && t.iv.plan.LeadLeg != o.legID {
+		// a team partner or an incoming interpreter: the lead keeps the session
+		h.notifyCustomer(s)
+		h.notifyAgents(s)
+		return nil
+	}
 	t.agentLeg, t.agentID = o.legID, o.agent
 	if old != "" && old != o.legID && t.iv == nil {
 		if ol := s.Leg(old); ol != nil && ol.Group == "" {

@@ -23,15 +23,18 @@ import (
 // ivState is an interpreter session's state (session goroutine).
 type ivState struct {
 	plan     *interpreter.Plan
-	sign     string // the deaf user's sign language (BCP 47)
-	lang     string // the hearing side's spoken language
-	to       string // the number the deaf user asked for (E.164)
-	phoneLeg string // the live phone party's leg
+	sign     string      // the deaf user's sign language (BCP 47)
+	lang     string      // the hearing side's spoken language
+	to       string      // the number the deaf user asked for (E.164)
+	phoneLeg string      // the live phone party's leg
 	inbound  *sipua.Call // a hearing caller's INVITE, until an interpreter accepts (§2.2)
 	phone    ivPhoneMsg
-	calls    int                  // phone calls placed
-	joined   map[string]time.Time // interpreter legs → when they joined
+	calls    int                      // phone calls placed
+	joined   map[string]time.Time     // interpreter legs → when they joined
 	text     map[string]*ivTextSource // real-time text by source leg (interpreter_rtt.go)
+	purpose  string                   // the purpose of the offer being made (interpret, handoff, team)
+	pending  string                   // the leg of a pending hand-off or team offer
+	pendingP string                   // its purpose
 	rttChars map[string]int           // characters typed, by source kind (the call record)
 }
 
@@ -174,7 +177,11 @@ func (h *Hub) ivOffer(s *session.Session) *ivOfferMsg {
 	if iv == nil {
 		return nil
 	}
-	return &ivOfferMsg{Purpose: "interpret", SignLanguage: iv.sign, Language: iv.lang, To: iv.to}
+	p := iv.purpose
+	if p == "" {
+		p = "interpret"
+	}
+	return &ivOfferMsg{Purpose: p, SignLanguage: iv.sign, Language: iv.lang, To: iv.to}
 }
 
 // ivAccepted: an interpreter's console joined (session goroutine). The
@@ -182,12 +189,18 @@ func (h *Hub) ivOffer(s *session.Session) *ivOfferMsg {
 func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 	iv := st(s).iv
 	iv.joined[l.ID] = time.Now().UTC()
+	purpose := "interpret"
+	if l.ID == iv.pending {
+		purpose = iv.pendingP
+		iv.pending, iv.pendingP = "", ""
+		s.Record("interpreter.handoff", l.ID, map[string]any{"state": "accepted", "purpose": purpose, "agent": l.Party})
+	}
 	if iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil {
 		iv.plan.LeadLeg = l.ID
 		iv.plan.SideTalk = false
 		s.Record("interpreter.lead", l.ID, map[string]any{"agent": l.Party})
 	}
-	s.Record("interpreter.joined", l.ID, map[string]any{"agent": l.Party})
+	s.Record("interpreter.joined", l.ID, map[string]any{"agent": l.Party, "purpose": purpose})
 	s.Replan()
 	h.ivTextWire(s)
 	h.ivAnswerInbound(s)
@@ -198,7 +211,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 func (h *Hub) ivFrame(c *conn, m inFrame) (handled bool, err error) {
 	switch c.role + "/" + m.Type {
 	case "agent/dial", "agent/release", "customer/release", "agent/carry_over", "customer/carry_over",
-		"agent/side_talk", "agent/dtmf":
+		"agent/side_talk", "agent/dtmf", "agent/handoff", "agent/team", "agent/lead":
 	default:
 		return false, nil
 	}
@@ -257,6 +270,16 @@ func (h *Hub) ivFrame(c *conn, m inFrame) (handled bool, err error) {
 			if *m.SideTalk != iv.plan.SideTalk {
 				iv.plan.SideTalk = *m.SideTalk
 				s.Record("interpreter.side_talk", "", map[string]any{"on": *m.SideTalk})
+			}
+		case "handoff", "team":
+			return h.ivOfferAnother(s, m, lead)
+		case "lead":
+			l := s.Leg(m.Leg)
+			if l == nil || l.Role != session.RoleInterpreter {
+				return fmt.Errorf("%w: leg must be an interpreter leg of the session", errBadRequest)
+			}
+			if l.ID != iv.plan.LeadLeg {
+				h.ivSetLead(s, l, "lead")
 			}
 		case "dtmf":
 			l := s.Leg(iv.phoneLeg)
@@ -420,8 +443,89 @@ func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg) {
 		h.notifyAgents(s)
 		return
 	}
+	// the lead left: another interpreter present takes over (the end of a
+	// hand-off's overlap, a team partner); the phone call is untouched
+	if next := s.LegsWith(session.RoleInterpreter); len(next) > 0 {
+		h.ivSetLead(s, next[0], "lead left")
+		s.Replan()
+		h.notifyCustomer(s)
+		h.notifyAgents(s)
+		return
+	}
 	code, reason := h.legCause(s, l, 200, "Interpreter hung up")
 	h.end(s, code, reason)
+}
+
+// ivSetLead makes l the lead (session goroutine): the phone hears it, the
+// deaf user sees it, side-talk is reset so the new lead is not silently
+// muted to the phone. The caller replans and notifies.
+func (h *Hub) ivSetLead(s *session.Session, l *session.Leg, why string) {
+	t := st(s)
+	t.iv.plan.LeadLeg = l.ID
+	t.iv.plan.SideTalk = false
+	t.agentLeg, t.agentID = l.ID, l.Party
+	s.Update(func(in *session.Info) { in.Agent = &session.AgentRef{ID: l.Party, Name: l.Name} })
+	s.Record("interpreter.lead", l.ID, map[string]any{"agent": l.Party, "why": why})
+}
+
+// ivOfferAnother offers the session to a second interpreter (session
+// goroutine): a hand-off (the lead's, §5.1) or a team partner. The target
+// is an agent by id; the offer's purpose tells the console why.
+func (h *Hub) ivOfferAnother(s *session.Session, m inFrame, lead bool) error {
+	t := st(s)
+	iv := t.iv
+	purpose := m.Type
+	if purpose == "handoff" && !lead {
+		return fmt.Errorf("%w: only the lead interpreter can hand off", errConflict)
+	}
+	if m.Cancel {
+		o := t.offers[iv.pending]
+		if o == nil || iv.pendingP != purpose {
+			return fmt.Errorf("%w: no %s pending", errConflict, purpose)
+		}
+		h.dropOffer(s, o, "withdrawn")
+		delete(t.offers, o.legID)
+		s.Record("interpreter.handoff", o.legID, map[string]any{"state": "withdrawn", "purpose": purpose})
+		iv.pending, iv.pendingP = "", ""
+		return nil
+	}
+	if iv.pending != "" && t.offers[iv.pending] == nil {
+		iv.pending, iv.pendingP = "", "" // declined or rang out
+	}
+	if iv.pending != "" {
+		return fmt.Errorf("%w: a %s is pending", errConflict, iv.pendingP)
+	}
+	if purpose == "team" && !h.cfg.Interpreter.WithDefaults().TeamAllowed() {
+		return fmt.Errorf("%w: team interpreting is off (interpreter.team)", errForbidden)
+	}
+	if n := len(s.LegsWith(session.RoleInterpreter)); n >= 2 {
+		return fmt.Errorf("%w: two interpreters are in the session already", errConflict)
+	}
+	id, ok := strings.CutPrefix(strings.TrimSpace(m.To), "agent:")
+	if !ok || id == "" {
+		return fmt.Errorf("%w: to must be agent:<id> (a queue is not supported yet)", errBadRequest)
+	}
+	for _, l := range s.LegsWith(session.RoleInterpreter) {
+		if l.Party == id {
+			return fmt.Errorf("%w: %s is in the session already", errConflict, id)
+		}
+	}
+	if len(h.agentConns(id)) == 0 {
+		return fmt.Errorf("%w: interpreter %q is not connected", errUnavailableErr, id)
+	}
+	iv.purpose = purpose
+	err := h.offerToAgent(s, id, "direct", nil, "")
+	iv.purpose = ""
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnavailableErr, err)
+	}
+	for legID, o := range t.offers {
+		if o.agent == id {
+			iv.pending, iv.pendingP = legID, purpose
+		}
+	}
+	s.Record("interpreter.handoff", iv.pending, map[string]any{"state": "requested", "purpose": purpose, "agent": id})
+	return nil
 }
 
 // ivSessionFrame is the session frame's interpreter block.

@@ -125,16 +125,19 @@ type MediaStats struct {
 	OtherReceived   uint64 // other payload types (telephone-event, CN, …)
 	Lost            int64  // expected minus received, from sequence numbers
 	DecodeErrors    uint64
+	SSRCs           int // distinct SSRCs of the received audio (1: one continuous stream)
 }
 
 // recorder decodes received audio to PCM and counts packets. push is
 // called from one goroutine; the accessors may be called from any.
 type recorder struct {
-	codec string
-	rate  int
-	pt    atomic.Int32 // expected payload type; -1: any of the codec's
-	dec   media.OpusDecoder
-	buf   []int16 // decode scratch
+	lastSSRC atomic.Uint32 // the last packet's SSRC
+	ssrcs    atomic.Int32  // how many times the SSRC changed (the first counts)
+	codec    string
+	rate     int
+	pt       atomic.Int32 // expected payload type; -1: any of the codec's
+	dec      media.OpusDecoder
+	buf      []int16 // decode scratch
 
 	record     bool
 	maxSamples int
@@ -187,6 +190,9 @@ func (r *recorder) push(pkt []byte) {
 	}
 	r.packets.Add(1)
 	r.trackSeq(binary.BigEndian.Uint16(pkt[2:]))
+	if ssrc := binary.BigEndian.Uint32(pkt[8:]); r.lastSSRC.Swap(ssrc) != ssrc {
+		r.ssrcs.Add(1)
+	}
 	if !r.record {
 		return
 	}
@@ -250,6 +256,7 @@ func (r *recorder) fill(s *MediaStats) {
 	s.PacketsReceived = r.packets.Load()
 	s.OtherReceived = r.other.Load()
 	s.DecodeErrors = r.decErr.Load()
+	s.SSRCs = int(r.ssrcs.Load())
 	if s.PacketsReceived > 0 {
 		expected := int64(r.expectedMax.Load()-r.base.Load()) + 1
 		s.Lost = expected - int64(s.PacketsReceived)

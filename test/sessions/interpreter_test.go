@@ -445,3 +445,130 @@ func TestInterpreterHearingInitiated(t *testing.T) {
 	c.told = append(c.told, d, in)
 	c.check()
 }
+
+// TestInterpreterHandoff: the lead hands the session to another interpreter
+// without dropping the phone call (docs/interpreter.md §5.1 handoff). The
+// phone keeps one RTP stream (one SSRC, no BYE, no re-INVITE); during the
+// overlap it hears the outgoing interpreter only; then the incoming one.
+// The audio gap at the switch is measured from the phone's recording.
+func TestInterpreterHandoff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base, toneInterp2 = 23500, 852.0
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := ivConfig(t, base)
+	cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int2", Name: "Ben", Queues: []string{"interp-ase-en"}})
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	calls := make(chan *testutil.SIPCall, 2)
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone,
+		OnCall: func(c *testutil.SIPCall) { calls <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
+	defer func() {
+		for i := len(c.close) - 1; i >= 0; i-- {
+			c.close[i]()
+		}
+	}()
+	in1 := c.agent("int1", ivToneInterp, 1, true)
+	in2 := c.agent("int2", toneInterp2, 2, false)
+	d := c.peer("entry=sign", ivToneDeaf, 9)
+	if err := d.Start(ctx, "Luis", map[string]any{"sign_language": "ase", "to": ivNumber}); err != nil {
+		t.Fatal(err)
+	}
+	offer := c.wait(in1, isType("offer"))
+	if err := in1.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	c.sid = offer.Session
+	c.state(d, "active")
+	c.send(in1, map[string]any{"type": "dial", "session": c.sid})
+	call := <-calls
+	waitUntil(t, 10*time.Second, "the phone hears the first interpreter", func() bool { return phoneLevel(call, ivToneInterp) > heard })
+	waitUntil(t, 10*time.Second, "the deaf user sees the first interpreter", func() bool { return d.VideoFrom(1) > 10 })
+
+	// only the lead hands off; the target must be connected
+	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "agent:nobody"})
+	if e := c.wait(in1, isType("error")); e.ErrorCode() != "unavailable" {
+		t.Errorf("hand-off to an unconnected interpreter: %s", e.ErrorCode())
+	}
+	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "agent:int2"})
+	o2 := c.wait(in2, isType("offer"))
+	if oi := ivBlock(t, o2); oi["purpose"] != "handoff" || oi["sign_language"] != "ase" {
+		t.Fatalf("the incoming interpreter's offer: %v", oi)
+	}
+	if err := in2.Accept(ctx, o2); err != nil {
+		t.Fatal(err)
+	}
+	// the overlap: the incoming interpreter follows the call, the phone
+	// and the deaf user still have the first
+	waitUntil(t, 10*time.Second, "the incoming interpreter hears the phone and the lead", func() bool {
+		return in2.ToneLevel(ivTonePhone) > heard && in2.ToneLevel(ivToneInterp) > heard
+	})
+	waitUntil(t, 10*time.Second, "the incoming interpreter sees the deaf user", func() bool { return in2.VideoFrom(9) > 10 })
+	if l := phoneLevel(call, toneInterp2); l > unheard {
+		t.Errorf("the phone hears the incoming interpreter during the overlap (%.3f)", l)
+	}
+	if l := in1.ToneLevel(toneInterp2); l < heard {
+		t.Logf("the lead hears the incoming interpreter at %.3f", l)
+	}
+	seen1 := d.VideoFrom(2)
+
+	// the first interpreter leaves: the second is the lead
+	c.hangup(in1)
+	waitUntil(t, 10*time.Second, "the phone hears the new lead only", func() bool {
+		return phoneLevel(call, toneInterp2) > heard && phoneLevel(call, ivToneInterp) < unheard
+	})
+	waitUntil(t, 10*time.Second, "the deaf user sees the new lead", func() bool { return d.VideoFrom(2) > seen1+10 })
+	m := c.wait(d, func(m testutil.Message) bool {
+		return m.Type == "session" && strings.Contains(string(m.Raw), `"name":"Ben","lead":true`)
+	})
+	if m.State != "active" {
+		t.Errorf("after the hand-off the session is %s", m.State)
+	}
+	select {
+	case <-call.Done():
+		t.Fatal("the phone call ended at the hand-off")
+	default:
+	}
+	st := call.Stats()
+	if st.SSRCs != 1 || call.ByeReceived() {
+		t.Errorf("the phone saw %d RTP streams (want 1) and BYE %v", st.SSRCs, call.ByeReceived())
+	}
+	t.Logf("phone stream across the hand-off: %d packets, %d lost, %d SSRC; audio gap %v", st.PacketsReceived, st.Lost, st.SSRCs, toneGap(call.Received(), ivToneInterp, toneInterp2))
+
+	c.hangup(in2)
+	c.expect(200, "Interpreter hung up")
+	c.told = append(c.told, d, in2)
+	c.byes = append(c.byes, call)
+	c.check()
+}
+
+// toneGap is the silence between the last 20 ms frame where from dominates
+// and the first where to dominates, in pcm (8 kHz).
+func toneGap(pcm []int16, from, to float64) time.Duration {
+	last, first := -1, -1
+	for i := 0; i+160 <= len(pcm); i += 160 {
+		f := pcm[i : i+160]
+		a, b := media.ToneLevel(f, from, 8000), media.ToneLevel(f, to, 8000)
+		if a > heard && a > b {
+			last = i / 160
+			first = -1
+		}
+		if b > heard && b > a && first < 0 && last >= 0 {
+			first = i / 160
+		}
+	}
+	if last < 0 || first < 0 {
+		return -1
+	}
+	return time.Duration(first-last-1) * 20 * time.Millisecond
+}
