@@ -346,7 +346,17 @@ func TestTokenTable(t *testing.T) {
 		{map[string]any{"type": "escalate", "session": "nope"}, "agent"},
 		{map[string]any{"type": "mute", "mute": false}, "agent customer"},
 		{map[string]any{"type": "move_audio"}, "customer"},
-		{map[string]any{"type": "dtmf", "digits": "1"}, "customer"},
+		{map[string]any{"type": "dtmf", "digits": "1"}, "agent customer"},
+		// Deaf Interpreter mode: a phone number reaches the trunk only from
+		// the lead interpreter of an interpreter session (the others are
+		// refused by the session, test/sessions/interpreter_test.go)
+		{map[string]any{"type": "dial", "session": "nope", "to": "6996"}, "agent"},
+		{map[string]any{"type": "release", "session": "nope"}, "agent customer"},
+		{map[string]any{"type": "carry_over", "session": "nope", "vco": true}, "agent customer"},
+		{map[string]any{"type": "side_talk", "session": "nope", "side_talk": true}, "agent"},
+		{map[string]any{"type": "handoff", "session": "nope", "to": "agent:x"}, "agent"},
+		{map[string]any{"type": "team", "session": "nope", "to": "agent:x"}, "agent"},
+		{map[string]any{"type": "lead", "session": "nope", "leg": "x"}, "agent"},
 		{map[string]any{"type": "restart"}, "agent customer viewer"},
 		{map[string]any{"type": "candidate"}, "agent customer viewer"},
 		{map[string]any{"type": "hangup", "session": "nope"}, "agent customer viewer"},
