@@ -14,6 +14,9 @@ import (
 // (label "<from>/<leg>") and relays what a source types, filtered, as it is
 // typed. Completed lines go to the session history (rtt.text).
 
+// maxTextLine bounds the characters kept of one source's unfinished line.
+const maxTextLine = 4096
+
 // ivTextSource is one page that types (session goroutine).
 type ivTextSource struct {
 	from string // deaf-user, interpreter
@@ -100,6 +103,13 @@ func (h *Hub) ivText(s *session.Session, srcID, text string) {
 	}
 	iv.rttChars[ts.from] += len([]rune(text))
 	ts.line.Apply(text)
+	if ts.line.Len() > maxTextLine {
+		// a line that never ends (a paste, a stuck key) is stored in parts:
+		// what is kept per source stays bounded
+		h.ivTextLine(s, srcID, ts, ts.line.String())
+		ts.line.Reset()
+		return
+	}
 	if lines := ts.line.Lines(); len(lines) > 1 {
 		for _, l := range lines[:len(lines)-1] {
 			h.ivTextLine(s, srcID, ts, l)
