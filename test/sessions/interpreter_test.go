@@ -37,6 +37,27 @@ func ivConfig(t *testing.T, base int) *config.Config {
 	return cfg
 }
 
+// ivCell starts a hub on cfg for one test and returns the test's cell;
+// the hub, and whatever the test adds to c.close, stop when the test ends.
+func ivCell(t *testing.T, cfg *config.Config, within time.Duration) *cell {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
+	t.Cleanup(func() {
+		for i := len(c.close) - 1; i >= 0; i-- {
+			c.close[i]()
+		}
+		h.Stop()
+		cancel()
+	})
+	return c
+}
+
 // ivBlock is a frame's interpreter object.
 func ivBlock(t *testing.T, m testutil.Message) map[string]any {
 	t.Helper()
@@ -67,13 +88,8 @@ func TestInterpreterMediaPlan(t *testing.T) {
 		t.Skip("real-media test; skipped with -short")
 	}
 	const base = 23000
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	h, err := testutil.StartHub(ctx, ivConfig(t, base), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Stop()
+	c := ivCell(t, ivConfig(t, base), 3*time.Minute)
+	ctx := c.ctx
 	calls := make(chan *testutil.SIPCall, 4)
 	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone, Ring: 200 * time.Millisecond,
 		OnCall: func(c *testutil.SIPCall) { calls <- c }})
@@ -81,12 +97,6 @@ func TestInterpreterMediaPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer phone.Close()
-	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
-	defer func() {
-		for i := len(c.close) - 1; i >= 0; i-- {
-			c.close[i]()
-		}
-	}()
 
 	// the pool: an interpreter of the language's queue, ready
 	in := c.agent("int1", ivToneInterp, 1, true)
@@ -205,19 +215,8 @@ func TestInterpreterStartRefusals(t *testing.T) {
 		t.Skip("real-media test; skipped with -short")
 	}
 	const base = 23100
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	h, err := testutil.StartHub(ctx, ivConfig(t, base), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Stop()
-	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
-	defer func() {
-		for _, f := range c.close {
-			f()
-		}
-	}()
+	c := ivCell(t, ivConfig(t, base), time.Minute)
+	ctx := c.ctx
 	for _, tc := range []struct {
 		name  string
 		extra map[string]any
@@ -256,19 +255,8 @@ func TestInterpreterRTT(t *testing.T) {
 		t.Skip("real-media test; skipped with -short")
 	}
 	const base = 23300
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	h, err := testutil.StartHub(ctx, ivConfig(t, base), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Stop()
-	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
-	defer func() {
-		for i := len(c.close) - 1; i >= 0; i-- {
-			c.close[i]()
-		}
-	}()
+	c := ivCell(t, ivConfig(t, base), 2*time.Minute)
+	ctx := c.ctx
 	in := c.agent("int1", ivToneInterp, 1, true)
 	in.Text = true
 	d := c.peer("entry=sign", ivToneDeaf, 9)
@@ -345,22 +333,11 @@ func TestInterpreterHearingInitiated(t *testing.T) {
 		t.Skip("real-media test; skipped with -short")
 	}
 	const base = 23400
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	cfg := ivConfig(t, base)
 	cfg.SIP.Trunks[0].InboundFrom = []string{"127.0.0.1"}
 	cfg.Interpreter.Numbers = []config.InterpreterNumber{{Number: "+34910000399", SignLanguage: "ase"}}
-	h, err := testutil.StartHub(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Stop()
-	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
-	defer func() {
-		for i := len(c.close) - 1; i >= 0; i-- {
-			c.close[i]()
-		}
-	}()
+	c := ivCell(t, cfg, 2*time.Minute)
+	ctx := c.ctx
 	u, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: tonePhone})
 	if err != nil {
 		t.Fatal(err)
@@ -456,15 +433,10 @@ func TestInterpreterHandoff(t *testing.T) {
 		t.Skip("real-media test; skipped with -short")
 	}
 	const base, toneInterp2 = 23500, 852.0
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	cfg := ivConfig(t, base)
 	cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int2", Name: "Ben", Queues: []string{"interp-ase-en"}})
-	h, err := testutil.StartHub(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Stop()
+	c := ivCell(t, cfg, 2*time.Minute)
+	ctx := c.ctx
 	calls := make(chan *testutil.SIPCall, 2)
 	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone,
 		OnCall: func(c *testutil.SIPCall) { calls <- c }})
@@ -472,12 +444,6 @@ func TestInterpreterHandoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer phone.Close()
-	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
-	defer func() {
-		for i := len(c.close) - 1; i >= 0; i-- {
-			c.close[i]()
-		}
-	}()
 	in1 := c.agent("int1", ivToneInterp, 1, true)
 	in2 := c.agent("int2", toneInterp2, 2, false)
 	d := c.peer("entry=sign", ivToneDeaf, 9)
