@@ -817,6 +817,9 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 			from = sc.From.User
 		}
 	}
+	if from == "" && t.iv != nil && t.iv.inbound != nil {
+		from = t.iv.phone.To // a hearing caller: their number
+	}
 	ring := 0
 	if q, ok := h.queueConfig(t.queue); ok && kind == "queue" {
 		ring = int(q.RingTimeout / time.Second)

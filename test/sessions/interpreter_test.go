@@ -354,6 +354,9 @@ func TestInterpreterHearingInitiated(t *testing.T) {
 		answered <- res{sc, err}
 	}()
 	offer := c.wait(in, isType("offer"))
+	if offer.From == "" {
+		t.Error("the offer does not say who calls")
+	}
 	if oi := ivBlock(t, offer); oi["purpose"] != "interpret" || oi["sign_language"] != "ase" || oi["language"] != "en" {
 		t.Fatalf("offer.interpreter = %v", oi)
 	}
