@@ -50,6 +50,19 @@ type (
 			CountryCode        string `json:"country_code,omitempty"`
 			AllowInternational bool   `json:"allow_international"`
 		} `json:"dial"`
+		// Video is what the pages ask the camera and the encoder for
+		// (docs/interpreter.md §7): ideal values, never minimums.
+		Video ivVideoMsg `json:"video"`
+	}
+	ivVideoMsg struct {
+		Codecs     []string `json:"codecs"`
+		Width      int      `json:"width"`
+		Height     int      `json:"height"`
+		FrameRate  int      `json:"frame_rate"`
+		MaxBitrate int      `json:"max_bitrate"`
+		MinFPS     int      `json:"min_fps"`
+		MinWidth   int      `json:"min_width"`
+		MinHeight  int      `json:"min_height"`
 	}
 	ivOfferMsg struct {
 		Purpose      string `json:"purpose"`
@@ -105,6 +118,11 @@ func (h *Hub) ivHello() *ivHelloMsg {
 	}
 	m.Dial.CountryCode = h.cfg.Sessions.CountryCode
 	m.Dial.AllowInternational = len(iv.Dial.Allow) > 0
+	// VP8 first: every browser encodes and decodes it, while H.264 in
+	// Firefox needs the OpenH264 plug-in, which an offline contact centre
+	// may not have, and a session forwards one video codec to every leg
+	m.Video = ivVideoMsg{Codecs: []string{"VP8", "H264"}, Width: 1280, Height: 720, FrameRate: 30, MaxBitrate: 1500000,
+		MinFPS: 20, MinWidth: 640, MinHeight: 480}
 	return m
 }
 
@@ -135,7 +153,8 @@ func (h *Hub) ivCheckStart(m inFrame, cust *session.Customer) (to string, err er
 	if err != nil {
 		return "", fmt.Errorf("%w: offer: %v", errBadRequest, err)
 	}
-	if v := s.First("video"); v == nil || v.Port == 0 {
+	if v := s.First("video"); v == nil { // First returns live m-lines only: Firefox's bundle-only (port 0) video is live
+
 		return "", fmt.Errorf("%w: an interpreter session needs the camera (the offer has no video)", errBadRequest)
 	}
 	return to, nil
