@@ -187,10 +187,7 @@ func rttLatencies(t *testing.T, typer *pagesDriver, page string, reader *pagesDr
 	var before []rttEntry
 	_ = json.Unmarshal(reader.do(map[string]any{"cmd": "eval", "page": rpage, "js": logJS}), &before)
 	for _, r := range text {
-		k := string(r)
-		if k == " " {
-			k = "Space"
-		}
+		k := string(r) // " " is the space key in Playwright and in puppeteer over BiDi
 		typer.do(map[string]any{"cmd": "press", "page": page, "selector": "#rtt-input", "key": k})
 	}
 	ivWait(t, 10*time.Second, fmt.Sprintf("%s to show %q", rpage, text), func() (bool, string) {
@@ -277,6 +274,10 @@ func ivSetUp(t *testing.T, deafBrowser string) *ivCall {
 	c.deaf.do(map[string]any{"cmd": "open", "page": pgDeaf, "url": base + "/customer.html?entry=sign", "viewport": map[string]int{"width": 1280, "height": 800}})
 	c.deaf.waitJS(pgDeaf, "window.splitApp.deaf.on && window.splitApp.client && window.splitApp.client.connected && !document.querySelector('#call-interpreter').disabled", 30*time.Second)
 
+	// The offer the page makes, kept for the diagnostics (observed, not changed).
+	c.deaf.do(map[string]any{"cmd": "eval", "page": pgDeaf, "js": `() => { const co = RTCPeerConnection.prototype.createOffer;
+		RTCPeerConnection.prototype.createOffer = async function (...a) { const o = await co.apply(this, a); window.splitTestOffer = o.sdp; return o; }; return true; }`})
+
 	// 1. Keyboard only: the chooser lists the languages by name; the
 	// first is British, the deaf user moves to American; the number;
 	// Tab to "Call an interpreter", Enter.
@@ -290,9 +291,6 @@ func ivSetUp(t *testing.T, deafBrowser string) *ivCall {
 	c.deaf.waitJS(pgDeaf, "document.activeElement && document.activeElement.id === 'deaf-to'", 5*time.Second)
 	for _, r := range ivE2ENumber {
 		k := string(r)
-		if k == " " {
-			k = "Space"
-		}
 		c.deaf.do(map[string]any{"cmd": "press", "page": pgDeaf, "key": k})
 	}
 	if v := evalString(c.deaf, pgDeaf, "document.querySelector('#deaf-to').value"); v != ivE2ENumber {
@@ -305,9 +303,25 @@ func ivSetUp(t *testing.T, deafBrowser string) *ivCall {
 		t.Fatalf("Tab from the number field does not reach \"Call an interpreter\" (focus on #%s)", id)
 	}
 	c.deaf.do(map[string]any{"cmd": "press", "page": pgDeaf, "key": "Enter"})
+	if _, err := c.deaf.try(map[string]any{"cmd": "waitFor", "page": pgDeaf, "js": "['waiting', 'ringing', 'active'].includes(window.splitApp.state) || !!window.splitApp.error", "timeoutMs": 20000}); err != nil {
+		t.Fatalf("Enter on \"Call an interpreter\" started nothing: %v; the page says %s", err,
+			evalString(c.deaf, pgDeaf, "JSON.stringify({state: window.splitApp.state, status: document.querySelector('#status').textContent, error: window.splitApp.error, focus: document.activeElement.id})"))
+	}
+	// Firefox's offer (bundlePolicy max-bundle) has every m-line but the
+	// first at port 0 with a=bundle-only (RFC 9143 §7.2): an active video
+	// m-line, which the hub must take as the camera.
+	if e := evalString(c.deaf, pgDeaf, "window.splitApp.error || ''"); e != "" {
+		t.Fatalf("the hub refused the deaf user's start (%s): %q; the page's offer: %s", deafBrowser, e,
+			evalString(c.deaf, pgDeaf, `(window.splitTestOffer || '').split('\r\n').filter((l) => /^m=|^a=bundle-only|^a=group:BUNDLE/.test(l)).join(' | ')`))
+	}
 
 	// The console's offer card: the language by name, the number.
-	c.interp.waitJS(pgInterp, "!document.querySelector('#offer').hidden", 20*time.Second)
+	if _, err := c.interp.try(map[string]any{"cmd": "waitFor", "page": pgInterp, "js": "!document.querySelector('#offer').hidden", "timeoutMs": 20000}); err != nil {
+		var errs []string
+		_ = json.Unmarshal(c.deaf.do(map[string]any{"cmd": "console", "page": pgDeaf}), &errs)
+		t.Fatalf("no offer on the console: %v; the deaf user's page says %s; its console errors: %v", err,
+			evalString(c.deaf, pgDeaf, "JSON.stringify({state: window.splitApp.state, status: document.querySelector('#status').textContent, error: window.splitApp.error})"), errs)
+	}
 	card := evalString(c.interp, pgInterp, "document.querySelector('#offer').innerText")
 	for _, want := range []string{"American Sign Language (ase)", ivE2ENumberE164, "New call"} {
 		if !strings.Contains(card, want) {
