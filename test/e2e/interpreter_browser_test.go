@@ -433,6 +433,8 @@ func (c *ivCall) hangUp() {
 		t.Error("the phone got no BYE")
 	}
 	c.deaf.waitJS(pgDeaf, "window.splitApp.state === 'ended' && !document.querySelector('#ended').hidden", 15*time.Second)
+	t.Logf("the deaf user's page at the end: %q / %q", evalString(c.deaf, pgDeaf, "document.querySelector('#ended-reason').textContent"),
+		evalString(c.deaf, pgDeaf, "document.querySelector('#status').textContent"))
 	c.interp.waitJS(pgInterp, "!!window.splitApp.ended && !(window.splitApp.call && window.splitApp.call.live) && ['wrap_up', 'ready'].includes(window.splitApp.agentState)", 15*time.Second)
 	if last := evalString(c.interp, pgInterp, "document.querySelector('#last-ended').textContent"); !strings.Contains(last, "Customer hung up") {
 		t.Errorf("the console says %q after the deaf user hung up", last)
@@ -530,8 +532,9 @@ func TestInterpreterBrowser(t *testing.T) {
 		t.Errorf("with HCO off the deaf user's page hears the phone: %s", peak)
 	}
 
-	c.deaf.do(map[string]any{"cmd": "click", "page": pgDeaf, "selector": `role=button[name="Voice to phone (VCO)"]`})
-	c.deaf.waitJS(pgDeaf, "document.querySelector('#vco').getAttribute('aria-pressed') === 'true' && window.splitApp.deaf.vco", 10*time.Second)
+	// the toggle with the keyboard: Space on the focused button
+	c.deaf.do(map[string]any{"cmd": "press", "page": pgDeaf, "selector": `role=button[name="Voice to phone (VCO)"]`, "key": " "})
+	c.deaf.waitJS(pgDeaf, "document.querySelector('#vco').getAttribute('aria-pressed') === 'true' && window.splitApp.deaf.vco && window.splitApp.deaf.micEnabled === true", 10*time.Second)
 	c.phoneTones("VCO on: the phone hears both", []float64{ivE2EToneInterp, ivE2EToneDeaf}, nil)
 	c.interp.waitJS(pgInterp, "document.querySelector('#vco').getAttribute('aria-pressed') === 'true' && /Phone hears: [^.]*deaf user/i.test(window.splitApp.summary)", 10*time.Second)
 	t.Logf("console routing line: %s", evalString(c.interp, pgInterp, "window.splitApp.summary"))
@@ -555,7 +558,9 @@ func TestInterpreterBrowser(t *testing.T) {
 		t.Errorf("GET /v1/sessions/%s during the call: state %v mode %v", c.sid, rec["state"], rec["mode"])
 	}
 
-	// 4. RTT.
+	// 4. RTT. The text field is one step from the call controls (§9.1).
+	c.deaf.do(map[string]any{"cmd": "press", "page": pgDeaf, "selector": `role=button[name="Type"]`, "key": "Enter"})
+	c.deaf.waitJS(pgDeaf, "document.activeElement && document.activeElement.id === 'rtt-input'", 5*time.Second)
 	c.rtt()
 
 	// 6. The audits on both pages in the call (phone connected, side-talk on, text shown).
