@@ -41,6 +41,8 @@ type Metrics interface {
 	QueueWait(queue string, d time.Duration)
 	SessionSetup(d time.Duration)
 	LegMedia(side string, sent, received uint64, lost int64, jitter time.Duration)
+	Interpreter(event string)
+	RTTChars(source string, n int)
 }
 
 type noMetrics struct{}
@@ -51,6 +53,8 @@ func (noMetrics) SessionState(string, string, string)                   {}
 func (noMetrics) QueueWait(string, time.Duration)                       {}
 func (noMetrics) SessionSetup(time.Duration)                            {}
 func (noMetrics) LegMedia(string, uint64, uint64, int64, time.Duration) {}
+func (noMetrics) Interpreter(string)                                    {}
+func (noMetrics) RTTChars(string, int)                                  {}
 
 // Publisher receives session events for webhooks (nil: none).
 type Publisher interface {

@@ -213,6 +213,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 		purpose = iv.pendingP
 		iv.pending, iv.pendingP = "", ""
 		s.Record("interpreter.handoff", l.ID, map[string]any{"state": "accepted", "purpose": purpose, "agent": l.Party})
+		h.m.Interpreter(purpose + "_accepted")
 	}
 	if iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil {
 		iv.plan.LeadLeg = l.ID
@@ -385,6 +386,7 @@ func (h *Hub) ivDial(s *session.Session, to string) error {
 	iv.phoneLeg = sc.ID
 	iv.phone = ivPhoneMsg{State: "dialling", To: number, Leg: sc.ID}
 	s.Record("phone.dial", sc.ID, map[string]any{"trunk": trunk.Name, "call": iv.calls}) // the number is not recorded in logs
+	h.m.Interpreter("phone_dialled")
 	h.notifyCustomer(s)
 	h.notifyAgents(s)
 	return nil
@@ -403,6 +405,7 @@ func (h *Hub) ivProgress(s *session.Session, legID string, ss sipua.State, code 
 	case sipua.StateActive:
 		if iv.phone.State != "connected" {
 			s.Record("phone.answered", legID, nil)
+			h.m.Interpreter("phone_answered")
 			t.activeSince[legID] = time.Now()
 		}
 		iv.phone.State = "connected"
@@ -485,6 +488,9 @@ func (h *Hub) ivSetLead(s *session.Session, l *session.Leg, why string) {
 	t.agentLeg, t.agentID = l.ID, l.Party
 	s.Update(func(in *session.Info) { in.Agent = &session.AgentRef{ID: l.Party, Name: l.Name} })
 	s.Record("interpreter.lead", l.ID, map[string]any{"agent": l.Party, "why": why})
+	if why == "lead left" {
+		h.m.Interpreter("handoff_done")
+	}
 }
 
 // ivOfferAnother offers the session to a second interpreter (session
@@ -505,6 +511,7 @@ func (h *Hub) ivOfferAnother(s *session.Session, m inFrame, lead bool) error {
 		h.dropOffer(s, o, "withdrawn")
 		delete(t.offers, o.legID)
 		s.Record("interpreter.handoff", o.legID, map[string]any{"state": "withdrawn", "purpose": purpose})
+		h.m.Interpreter(purpose + "_withdrawn")
 		iv.pending, iv.pendingP = "", ""
 		return nil
 	}
@@ -544,6 +551,7 @@ func (h *Hub) ivOfferAnother(s *session.Session, m inFrame, lead bool) error {
 		}
 	}
 	s.Record("interpreter.handoff", iv.pending, map[string]any{"state": "requested", "purpose": purpose, "agent": id})
+	h.m.Interpreter(purpose + "_requested")
 	return nil
 }
 

@@ -101,7 +101,9 @@ func (h *Hub) ivText(s *session.Session, srcID, text string) {
 		}
 		_ = out.Send(text)
 	}
-	iv.rttChars[ts.from] += len([]rune(text))
+	n := len([]rune(text))
+	iv.rttChars[ts.from] += n
+	h.m.RTTChars(ts.from, n)
 	ts.line.Apply(text)
 	if ts.line.Len() > maxTextLine {
 		// a line that never ends (a paste, a stuck key) is stored in parts:

@@ -14,6 +14,8 @@ type SessionMetrics struct {
 	states   *prometheus.GaugeVec
 	wait     *prometheus.HistogramVec
 	setup    prometheus.Histogram
+	interp   *prometheus.CounterVec
+	rttChars *prometheus.CounterVec
 }
 
 // NewSessionMetrics registers the session collectors on m's registry.
@@ -26,8 +28,20 @@ func (m *Metrics) NewSessionMetrics() *SessionMetrics {
 		wait:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "split_queue_wait_seconds", Help: "Time in a built-in queue until an agent answered.", Buckets: []float64{1, 5, 10, 20, 30, 60, 120, 300, 600}}, []string{"queue"}),
 		setup:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "split_session_setup_seconds", Help: "Session creation to the first answer (agent or ACD).", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}),
 	}
-	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup)
+	s.interp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_interpreter_events_total",
+		Help: "Deaf Interpreter mode: phone calls dialled and answered, hand-offs and team offers requested, accepted, done and withdrawn."}, []string{"event"})
+	s.rttChars = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_rtt_chars_total",
+		Help: "Real-time text characters relayed, by source (deaf-user, interpreter, phone)."}, []string{"source"})
+	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars)
 	return s
+}
+
+// Interpreter counts one event of the Deaf Interpreter mode.
+func (s *SessionMetrics) Interpreter(event string) { s.interp.WithLabelValues(event).Inc() }
+
+// RTTChars counts real-time text characters relayed from source.
+func (s *SessionMetrics) RTTChars(source string, n int) {
+	s.rttChars.WithLabelValues(source).Add(float64(n))
 }
 
 // SessionStarted counts a new session (state "created").

@@ -619,6 +619,12 @@ func hasEvent(c *cell, typ string) bool {
 // waMetric reads split_whatsapp_webhook_total{outcome=...} from /metrics.
 func waMetric(c *cell, outcome string) float64 {
 	c.t.Helper()
+	return metric(c, `split_whatsapp_webhook_total{outcome="`+outcome+`"}`)
+}
+
+// metric reads one sample ("name{labels}") from /metrics.
+func metric(c *cell, sample string) float64 {
+	c.t.Helper()
 	req, _ := http.NewRequestWithContext(c.ctx, http.MethodGet, c.h.URL+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+testutil.HubAPIKey)
 	res, err := http.DefaultClient.Do(req)
@@ -626,7 +632,7 @@ func waMetric(c *cell, outcome string) float64 {
 		c.t.Fatal(err)
 	}
 	defer res.Body.Close()
-	prefix := `split_whatsapp_webhook_total{outcome="` + outcome + `"} `
+	prefix := sample + " "
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {

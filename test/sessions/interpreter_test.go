@@ -512,6 +512,11 @@ func TestInterpreterHandoff(t *testing.T) {
 	if st.SSRCs != 1 || call.ByeReceived() {
 		t.Errorf("the phone saw %d RTP streams (want 1) and BYE %v", st.SSRCs, call.ByeReceived())
 	}
+	for _, ev := range []string{"handoff_requested", "handoff_accepted", "handoff_done", "phone_dialled", "phone_answered"} {
+		if n := metric(c, `split_interpreter_events_total{event="`+ev+`"}`); n != 1 {
+			t.Errorf("split_interpreter_events_total{event=%q} = %v, want 1", ev, n)
+		}
+	}
 	t.Logf("phone stream across the hand-off: %d packets, %d lost, %d SSRC; audio gap %v", st.PacketsReceived, st.Lost, st.SSRCs, toneGap(call.Received(), ivToneInterp, toneInterp2))
 
 	c.hangup(in2)
