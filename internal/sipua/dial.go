@@ -139,6 +139,9 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		return nil, err
 	}
 	c.To, c.Trunk, c.events = o.To, o.Trunk.Name, o.Events
+	if !ext && textTrunk(o.Trunk) {
+		c.offerText()
+	}
 	if o.Trunk.SRTP == "sdes" && !ext {
 		for _, s := range []*rtpStream{c.audio, c.video} {
 			if s == nil {
@@ -352,7 +355,9 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 	} else {
 		var s *sdp.Session
 		if s, perr = sdp.Parse(res.Body()); perr == nil {
-			_, _, _, perr = c.applyRemote(s)
+			if _, _, _, perr = c.applyRemote(s); perr == nil {
+				c.answerText(s)
+			}
 		}
 	}
 	if err := dlg.Ack(context.WithoutCancel(ctx)); err != nil {

@@ -148,6 +148,10 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			u.respond(tx, req, 488, "Not Acceptable Here")
 			return
 		}
+		if wa == nil {
+			tr, _ := u.cfg.Trunk(who)
+			c.acceptText(offer, tr)
+		}
 	} else {
 		c.lateOffer = true
 	}
