@@ -81,7 +81,7 @@ type Call struct {
 	// accepted. Set before the call is shared, never replaced.
 	text      *textStream
 	textOffer *sdp.Media // inbound: the offer's m=text, answered with port 0 when not taken
-	prefs    []string   // audio codec preference
+	prefs     []string   // audio codec preference
 
 	mu         sync.Mutex
 	events     Events
