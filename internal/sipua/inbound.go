@@ -149,8 +149,10 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		if wa == nil {
-			tr, _ := u.cfg.Trunk(who)
-			c.acceptText(offer, tr)
+			// text when the INVITE comes from a trunk with text: true (by
+			// its addresses, even when the allow-list matched first)
+			_, text := u.textACL.Match(src)
+			c.acceptText(offer, text)
 		}
 	} else {
 		c.lateOffer = true

@@ -439,7 +439,7 @@ func textRefusal(m *sdp.Media) string {
 // acceptText answers an inbound offer's m=text: with text (red if offered,
 // plain t140 otherwise) when the call came from a trunk with text: true,
 // otherwise the line is rejected with port 0 and the call goes on.
-func (c *Call) acceptText(offer *sdp.Session, trunk *config.Trunk) {
+func (c *Call) acceptText(offer *sdp.Session, textOK bool) {
 	var m *sdp.Media
 	for i := range offer.Media {
 		if offer.Media[i].Kind == "text" {
@@ -451,7 +451,7 @@ func (c *Call) acceptText(offer *sdp.Session, trunk *config.Trunk) {
 		return
 	}
 	c.textOffer = m
-	if !textTrunk(trunk) || !m.Active() || m.Secure() || !m.Addr.IsValid() || m.Addr.IsUnspecified() {
+	if !textOK || !m.Active() || m.Secure() || !m.Addr.IsValid() || m.Addr.IsUnspecified() {
 		return
 	}
 	remote, err := rtt.ParseSDP(textDescription(m))
