@@ -228,6 +228,18 @@ func TestTextOutbound(t *testing.T) {
 	if pk, marks, bad := peer.ReceiveStats(); marks != 0 || bad != 0 {
 		t.Errorf("peer saw %d packets, %d losses, %d bad: want no loss", pk, marks, bad)
 	}
+	// a second burst after idle: marker again, same SSRC, continuous numbers
+	if err := c.SendText("!"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the second burst", func() bool { return uc.ReceivedText() == want+"!" })
+	viol, markers := peer.Violations()
+	for _, v := range viol {
+		t.Errorf("RFC 4103 peer: %s", v)
+	}
+	if markers != 2 {
+		t.Errorf("%d packets with the marker bit, want 2 (one per burst)", markers)
+	}
 
 	hangup(t, c)
 	if err := c.SendText("late"); !errors.Is(err, sipua.ErrNoText) {

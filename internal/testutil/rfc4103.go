@@ -61,6 +61,13 @@ type RFC4103Peer struct {
 	rpackets int
 	rlost    int // U+FFFD markers inserted
 	rbad     int
+	rssrc    uint32
+	rlast    time.Time // arrival of the last packet
+	rlastTS  uint32
+	rlastSeq uint16
+	rmarkers int
+	rseen    map[uint16]uint32 // timestamps of recent packets with text, by sequence number
+	rviol    []string
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -271,12 +278,13 @@ func (p *RFC4103Peer) take(b []byte) {
 		return
 	}
 	var gens [][]byte // redundant blocks, oldest first
+	var offs []uint32
 	var primary []byte
 	switch {
 	case pt == p.t140PT:
 		primary = payload
 	case p.redPT != 0 && pt == p.redPT:
-		if gens, primary, err = parseRed(payload); err != nil {
+		if gens, offs, primary, err = parseRed(payload, p.t140PT); err != nil {
 			p.rbad++
 			return
 		}
@@ -285,6 +293,7 @@ func (p *RFC4103Peer) take(b []byte) {
 		return
 	}
 	p.rpackets++
+	p.check(b, seq, gens, offs, primary)
 	if !p.rstarted {
 		p.rstarted, p.rnext = true, seq
 	}
@@ -301,6 +310,65 @@ func (p *RFC4103Peer) take(b []byte) {
 	}
 	p.rtext.Write(primary)
 	p.rnext = seq + 1
+}
+
+// check records what the sender does against RFC 4103: one SSRC; the
+// marker bit on the first text after an idle period (no packet for more
+// than two intervals, unless packets were lost) and on no other; packets at least ~300 ms apart;
+// a 1000 Hz timestamp; redundant blocks whose timestamp offsets point at
+// the packets that carried them as primary. rmu is held.
+func (p *RFC4103Peer) check(b []byte, seq uint16, gens [][]byte, offs []uint32, primary []byte) {
+	now := time.Now()
+	ts := binary.BigEndian.Uint32(b[4:])
+	ssrc := binary.BigEndian.Uint32(b[8:])
+	marker := b[1]&0x80 != 0
+	viol := func(f string, a ...any) {
+		if len(p.rviol) < 32 {
+			p.rviol = append(p.rviol, fmt.Sprintf("seq %d: ", seq)+fmt.Sprintf(f, a...))
+		}
+	}
+	if marker {
+		p.rmarkers++
+	}
+	if p.rseen == nil {
+		p.rseen = map[uint16]uint32{}
+	} else {
+		if ssrc != p.rssrc {
+			viol("SSRC changed %08x → %08x", p.rssrc, ssrc)
+		}
+		gap := now.Sub(p.rlast)
+		idle := gap > 2*RFC4103Interval
+		switch {
+		case idle && len(primary) > 0 && !marker && seq == p.rlastSeq+1: // (a gap may have taken the marked packet)
+			viol("text after %v idle without the marker bit", gap.Round(time.Millisecond))
+		case !idle && marker:
+			viol("marker bit %v after the last packet", gap.Round(time.Millisecond))
+		case !idle && gap < RFC4103Interval-60*time.Millisecond:
+			viol("packet %v after the last (interval 300 ms)", gap.Round(time.Millisecond))
+		}
+		if d := int64(int32(ts-p.rlastTS)) - gap.Milliseconds(); !idle && (d > 250 || d < -250) {
+			viol("timestamp moved %d ms in %v (1000 Hz clock)", int32(ts-p.rlastTS), gap.Round(time.Millisecond))
+		}
+	}
+	for i, g := range gens {
+		k := uint16(len(gens) - i) // packets back
+		if was, ok := p.rseen[seq-k]; ok && len(g) > 0 && ts-offs[i] != was {
+			viol("redundant block %d back has timestamp %d, its packet had %d", k, ts-offs[i], was)
+		}
+	}
+	p.rssrc, p.rlast, p.rlastTS, p.rlastSeq = ssrc, now, ts, seq
+	if len(primary) > 0 {
+		p.rseen[seq] = ts
+		delete(p.rseen, seq-16)
+	}
+}
+
+// Violations lists what the far end's packets did against RFC 4103/2198
+// (see check), and Markers the packets with the marker bit.
+func (p *RFC4103Peer) Violations() (violations []string, markers int) {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	return append([]string(nil), p.rviol...), p.rmarkers
 }
 
 // rtpPayload parses an RTP packet (RFC 3550 §5.1: CSRCs, extension, padding).
@@ -325,32 +393,38 @@ func rtpPayload(b []byte) (payload []byte, pt uint8, seq uint16, err error) {
 	return b[hl:end], b[1] & 0x7f, binary.BigEndian.Uint16(b[2:]), nil
 }
 
-// parseRed splits a red payload (RFC 2198 §3).
-func parseRed(b []byte) (gens [][]byte, primary []byte, err error) {
+// parseRed splits a red payload (RFC 2198 §3) whose blocks must all be
+// t140PT (RFC 4103 §4): the redundant blocks oldest first with their
+// timestamp offsets, and the primary.
+func parseRed(b []byte, t140PT uint8) (gens [][]byte, offs []uint32, primary []byte, err error) {
 	var lens []int
 	i := 0
 	for {
 		if i >= len(b) {
-			return nil, nil, errors.New("red: no primary header")
+			return nil, nil, nil, errors.New("red: no primary header")
+		}
+		if b[i]&0x7f != t140PT {
+			return nil, nil, nil, errors.New("red: block is not t140")
 		}
 		if b[i]&0x80 == 0 {
 			i++
 			break
 		}
 		if i+4 > len(b) {
-			return nil, nil, errors.New("red: short header")
+			return nil, nil, nil, errors.New("red: short header")
 		}
+		offs = append(offs, uint32(b[i+1])<<6|uint32(b[i+2])>>2)
 		lens = append(lens, int(b[i+2]&0x03)<<8|int(b[i+3]))
 		i += 4
 	}
 	for _, n := range lens {
 		if i+n > len(b) {
-			return nil, nil, errors.New("red: block past the end")
+			return nil, nil, nil, errors.New("red: block past the end")
 		}
 		gens = append(gens, b[i:i+n])
 		i += n
 	}
-	return gens, b[i:], nil
+	return gens, offs, b[i:], nil
 }
 
 // rfc4103SDP is an m=text section for port: red redPT over t140PT with two
