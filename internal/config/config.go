@@ -138,7 +138,7 @@ type Trunk struct {
 	// with RFC 2198 red redundancy, an m=text line next to the audio) and
 	// answers the trunk's m=text offers with text. Off by default: some
 	// gateways refuse an INVITE with an m-line they do not know (488).
-	// Plain RTP trunks only (srtp: "" or none).
+	// With srtp: sdes the text is SRTP too (RTP/SAVP, a key of its own).
 	Text bool `yaml:"text"`
 
 	// Provider is "" for a PBX, ACD or carrier, or whatsapp for Meta's SIP
@@ -621,10 +621,6 @@ func (c *Config) Validate() error {
 			}
 		default:
 			add(key+".srtp", "must be none or sdes (or dtls with provider: whatsapp), not %q", t.SRTP)
-		}
-		if t.Text && t.SRTP == "sdes" && !t.IsWhatsApp() {
-			// text would go unencrypted next to SRTP audio: refused, not downgraded
-			add(key+".text", "needs srtp none: real-time text is not offered over SDES-SRTP yet")
 		}
 		if t.Register && (t.Username == "" || t.Password == "") {
 			add(key+".register", "needs username and password")

@@ -81,6 +81,7 @@ type Call struct {
 	// accepted. Set before the call is shared, never replaced.
 	text      *textStream
 	textOffer *sdp.Media // inbound: the offer's m=text, answered with port 0 when not taken
+	offerKind []string   // inbound offer with m=text: its m-line kinds in order (the answer keeps it)
 	prefs     []string   // audio codec preference
 
 	mu         sync.Mutex
@@ -386,6 +387,7 @@ func (c *Call) localSDP(audioCodecs []sdp.Codec, videoCodecs []sdp.Codec, dir sd
 	}
 	if tm, ok := c.textMedia(); ok {
 		d.Media = append(d.Media, tm)
+		sortLikeOffer(d.Media, c.offerKind)
 	}
 	return sdp.Build(d)
 }

@@ -139,9 +139,6 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		return nil, err
 	}
 	c.To, c.Trunk, c.events = o.To, o.Trunk.Name, o.Events
-	if !ext && textTrunk(o.Trunk) {
-		c.offerText()
-	}
 	if o.Trunk.SRTP == "sdes" && !ext {
 		for _, s := range []*rtpStream{c.audio, c.video} {
 			if s == nil {
@@ -152,6 +149,9 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 				return nil, err
 			}
 		}
+	}
+	if !ext && textTrunk(o.Trunk) {
+		c.offerText() // after the audio's SDES key: text follows its profile
 	}
 	var audio []sdp.Codec
 	for _, name := range o.Trunk.Codecs {

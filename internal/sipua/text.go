@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pion/rtp"
 	psdp "github.com/pion/sdp/v3"
+	"github.com/pion/srtp/v3"
 
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/media/rtpport"
@@ -88,6 +90,12 @@ type textStream struct {
 	remote atomic.Pointer[netip.AddrPort]
 	latch  atomic.Bool
 
+	// SDES-SRTP (sdes.go) when the audio has it: our key (announced in
+	// a=crypto), the contexts set by start before the reader runs.
+	localCrypto *sdp.Crypto
+	srtpIn      *srtp.Context // reader only
+	srtpOut     *srtp.Context // under mu
+
 	// reader goroutine only
 	dec *rtt.Decoder
 	z   rtt.Sanitizer
@@ -117,8 +125,25 @@ func newTextStream(log *slog.Logger, pair *rtpport.Pair, local rtt.SDPParams) (*
 	return &textStream{log: log, pair: pair, local: local, dec: dec}, nil
 }
 
-// start begins sending what remote accepts to addr and receiving.
-func (s *textStream) start(remote rtt.SDPParams, addr netip.AddrPort) error {
+// start begins sending what remote accepts to addr and receiving; with
+// crypto (the far end's a=crypto) the stream is SRTP.
+func (s *textStream) start(remote rtt.SDPParams, addr netip.AddrPort, crypto *sdp.Crypto) error {
+	if crypto != nil {
+		if s.localCrypto == nil {
+			return errNoCrypto
+		}
+		in, err := srtpContext(*crypto)
+		if err != nil {
+			return err
+		}
+		out, err := srtpContext(*s.localCrypto)
+		if err != nil {
+			return err
+		}
+		s.srtpIn, s.srtpOut = in, out
+	} else if s.localCrypto != nil {
+		return errNoCrypto // we offered SRTP: plain text is refused, as for audio
+	}
 	cfg := remote.EncoderConfig(rand.Uint32())
 	cfg.FirstSeq, cfg.FirstTS, cfg.MaxPrimary = uint16(rand.Uint32()), rand.Uint32(), textMaxPrimary
 	enc, err := rtt.NewEncoder(cfg)
@@ -224,6 +249,11 @@ func (s *textStream) write(p *rtp.Packet) {
 	if err != nil {
 		return
 	}
+	if s.srtpOut != nil {
+		if b, err = s.srtpOut.EncryptRTP(nil, b, nil); err != nil {
+			return
+		}
+	}
 	if _, err := s.pair.RTP.WriteToUDPAddrPort(b, *to); err != nil {
 		s.log.Debug("text RTP write failed", "err", err)
 		return
@@ -243,6 +273,7 @@ func (s *textStream) write(p *rtp.Packet) {
 func (s *textStream) read() {
 	defer s.reader.Done()
 	buf := make([]byte, maxTextPacket+1)
+	dec := make([]byte, maxTextPacket+1)
 	for {
 		if dl, ok := s.dec.Deadline(); ok {
 			_ = s.pair.RTP.SetReadDeadline(dl)
@@ -251,6 +282,17 @@ func (s *textStream) read() {
 		}
 		n, from, err := s.pair.RTP.ReadFromUDPAddrPort(buf)
 		switch {
+		case err == nil && s.srtpIn != nil:
+			if n > maxTextPacket {
+				s.malformed.Add(1)
+				continue
+			}
+			pkt, derr := s.srtpIn.DecryptRTP(dec[:0], buf[:n], nil)
+			if derr != nil {
+				s.malformed.Add(1) // not authentic or not SRTP
+				continue
+			}
+			s.receive(pkt, from, time.Now())
 		case err == nil:
 			s.receive(buf[:n], from, time.Now())
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -381,9 +423,10 @@ func (c *Call) TextStats() TextStats {
 
 // ---- negotiation ----
 
-// textTrunk reports whether calls on t carry real-time text.
+// textTrunk reports whether calls on t carry real-time text: RTP/AVP, or
+// RTP/SAVP with an a=crypto of its own on srtp: sdes trunks.
 func textTrunk(t *config.Trunk) bool {
-	return t != nil && t.Text && !t.IsWhatsApp() && t.SRTP != "sdes" && t.SRTP != "dtls"
+	return t != nil && t.Text && !t.IsWhatsApp() && t.SRTP != "dtls"
 }
 
 // offerText gives an outbound call on a text trunk its m=text port. Without
@@ -397,6 +440,9 @@ func (c *Call) offerText() {
 	p := rtt.DefaultSDPParams()
 	p.CPS = textCPS
 	s, err := newTextStream(c.log, pair, p)
+	if err == nil && c.audio.localCrypto != nil { // the trunk's srtp: sdes
+		s.localCrypto, err = newLocalCrypto()
+	}
 	if err != nil {
 		_ = pair.Close()
 		return
@@ -413,9 +459,12 @@ func (c *Call) answerText(s *sdp.Session) {
 	m := firstText(s)
 	var remote rtt.SDPParams
 	err := ErrNoText
-	if m != nil && m.Active() && !m.Secure() && m.Addr.IsValid() && !m.Addr.IsUnspecified() {
-		if remote, err = rtt.ParseSDP(textDescription(m)); err == nil {
-			err = c.text.start(remote, netip.AddrPortFrom(m.Addr.Unmap(), uint16(m.Port)))
+	if m != nil && m.Active() && m.Addr.IsValid() && !m.Addr.IsUnspecified() {
+		var cr *sdp.Crypto
+		if cr, err = textCrypto(m); err == nil {
+			if remote, err = rtt.ParseSDP(textDescription(m)); err == nil {
+				err = c.text.start(remote, netip.AddrPortFrom(m.Addr.Unmap(), uint16(m.Port)), cr)
+			}
 		}
 	}
 	if err != nil {
@@ -451,7 +500,14 @@ func (c *Call) acceptText(offer *sdp.Session, textOK bool) {
 		return
 	}
 	c.textOffer = m
-	if !textOK || !m.Active() || m.Secure() || !m.Addr.IsValid() || m.Addr.IsUnspecified() {
+	for _, o := range offer.Media {
+		c.offerKind = append(c.offerKind, o.Kind)
+	}
+	if !textOK || !m.Active() || !m.Addr.IsValid() || m.Addr.IsUnspecified() {
+		return
+	}
+	cr, err := textCrypto(m)
+	if err != nil {
 		return
 	}
 	remote, err := rtt.ParseSDP(textDescription(m))
@@ -466,8 +522,13 @@ func (c *Call) acceptText(offer *sdp.Session, textOK bool) {
 	local := remote // the offer's payload types, red only if offered
 	local.CPS = textCPS
 	s, err := newTextStream(c.log, pair, local)
+	if err == nil && cr != nil { // answer SRTP with our own key, the offer's tag
+		if s.localCrypto, err = newLocalCrypto(); err == nil {
+			s.localCrypto.Tag = cr.Tag
+		}
+	}
 	if err == nil {
-		err = s.start(remote, netip.AddrPortFrom(m.Addr.Unmap(), uint16(m.Port)))
+		err = s.start(remote, netip.AddrPortFrom(m.Addr.Unmap(), uint16(m.Port)), cr)
 	}
 	if err != nil {
 		if s != nil {
@@ -496,10 +557,14 @@ func (c *Call) reofferText(s *sdp.Session) {
 // later offers, keep every m-line of the offer).
 func (c *Call) textMedia() (sdp.LocalMedia, bool) {
 	if s := c.text; s != nil && textState(s.state.Load()) != textOff {
-		return sdp.LocalMedia{Kind: "text", Port: s.pair.Port, Codecs: textCodecs(s.local), Direction: sdp.SendRecv}, true
+		return sdp.LocalMedia{Kind: "text", Port: s.pair.Port, Codecs: textCodecs(s.local), Direction: sdp.SendRecv, Crypto: s.localCrypto}, true
 	}
 	if c.text != nil {
-		return sdp.LocalMedia{Kind: "text", Port: 0, Codecs: textCodecs(c.text.local)}, true
+		proto := "RTP/AVP"
+		if c.text.localCrypto != nil {
+			proto = "RTP/SAVP"
+		}
+		return sdp.LocalMedia{Kind: "text", Port: 0, Codecs: textCodecs(c.text.local), Proto: proto}, true
 	}
 	if m := c.textOffer; m != nil {
 		return sdp.LocalMedia{Kind: "text", Port: 0, Codecs: m.Codecs, Proto: m.Proto}, true
@@ -561,6 +626,34 @@ func textDescription(m *sdp.Media) *psdp.MediaDescription {
 		}
 	}
 	return md
+}
+
+// sortLikeOffer puts our m-lines in the order of the offer's kinds
+// (RFC 3264 §6: an answer keeps the offer's m-line order), e.g. an offer
+// with m=text before m=video.
+func sortLikeOffer(ms []sdp.LocalMedia, kinds []string) {
+	if len(kinds) == 0 {
+		return
+	}
+	rank := func(kind string) int {
+		if i := slices.Index(kinds, kind); i >= 0 {
+			return i
+		}
+		return len(kinds)
+	}
+	slices.SortStableFunc(ms, func(a, b sdp.LocalMedia) int { return rank(a.Kind) - rank(b.Kind) })
+}
+
+// textCrypto is the far end's key for an RTP/SAVP m=text (nil for RTP/AVP).
+func textCrypto(m *sdp.Media) (*sdp.Crypto, error) {
+	if !m.Secure() {
+		return nil, nil
+	}
+	cr, ok := pickCrypto(m.Crypto)
+	if !ok {
+		return nil, errNoCrypto
+	}
+	return &cr, nil
 }
 
 func firstText(s *sdp.Session) *sdp.Media {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/split-hub/split/internal/rtt"
+	"github.com/split-hub/split/internal/sdp"
 )
 
 // FuzzTextPacket: any datagram on the text port is taken or counted as
@@ -92,5 +93,15 @@ func TestTextSDP(t *testing.T) {
 		if got := strings.Join([]string{itoa(int(cd.PT)), cd.Name + "/" + itoa(int(cd.Clock)), cd.Fmtp}, " "); got != want[i] {
 			t.Errorf("codec %d: %q, want %q", i, got, want[i])
 		}
+	}
+}
+
+// TestTextAnswerOrder: the answer keeps the offer's m-line order when the
+// offer has m=text before m=audio.
+func TestTextAnswerOrder(t *testing.T) {
+	ms := []sdp.LocalMedia{{Kind: "audio"}, {Kind: "video"}, {Kind: "text"}}
+	sortLikeOffer(ms, []string{"text", "audio", "video"})
+	if ms[0].Kind != "text" || ms[1].Kind != "audio" || ms[2].Kind != "video" {
+		t.Errorf("order %v", ms)
 	}
 }
