@@ -105,3 +105,26 @@ func TestTextAnswerOrder(t *testing.T) {
 		t.Errorf("order %v", ms)
 	}
 }
+
+// BenchmarkTextReceive: one red packet (two generations, a 10-character
+// primary) through the receive path: RTP parse, Decoder, T.140 filter.
+func BenchmarkTextReceive(b *testing.B) {
+	s, err := newTextStream(slog.New(slog.DiscardHandler), nil, rtt.DefaultSDPParams())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.setOnText(func(string) {})
+	enc, err := rtt.NewEncoder(rtt.EncoderConfig{SSRC: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	from := netip.MustParseAddrPort("127.0.0.1:4000")
+	b.ReportAllocs()
+	for b.Loop() {
+		enc.Write("0123456789")
+		now = now.Add(300 * time.Millisecond)
+		raw, _ := enc.Tick(now).Marshal()
+		s.receive(raw, from, now)
+	}
+}
