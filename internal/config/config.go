@@ -134,6 +134,12 @@ type Trunk struct {
 	InboundFrom    []string      `yaml:"inbound_from"` // CIDRs/IPs this trunk calls us from (default: its host)
 	FromUser       string        `yaml:"from_user"`    // caller-ID user; default: the browser identity
 	FromName       string        `yaml:"from_name"`    // caller-ID display name
+	// Text offers real-time text toward this trunk (RFC 4103 text/t140
+	// with RFC 2198 red redundancy, an m=text line next to the audio) and
+	// answers the trunk's m=text offers with text. Off by default: some
+	// gateways refuse an INVITE with an m-line they do not know (488).
+	// With srtp: sdes the text is SRTP too (RTP/SAVP, a key of its own).
+	Text bool `yaml:"text"`
 
 	// Provider is "" for a PBX, ACD or carrier, or whatsapp for Meta's SIP
 	// side of WhatsApp Business Calling (docs/whatsapp.md): the trunk then
@@ -779,6 +785,9 @@ func (t *Trunk) validateWhatsApp(key string, add func(key, format string, a ...a
 	}
 	if t.Video {
 		add(key+".video", "must be off with provider: whatsapp (WhatsApp business calls carry audio only)")
+	}
+	if t.Text {
+		add(key+".text", "must be off with provider: whatsapp (WhatsApp business calls carry audio only)")
 	}
 	opus := false
 	for _, c := range t.Codecs {

@@ -77,7 +77,12 @@ type Call struct {
 	localTag string // our tag in the dialog (From tag outbound, To tag inbound)
 	audio    *rtpStream
 	video    *rtpStream // nil: no video
-	prefs    []string   // audio codec preference
+	// text: the m=text stream (text.go); nil when none was offered or
+	// accepted. Set before the call is shared, never replaced.
+	text      *textStream
+	textOffer *sdp.Media // inbound: the offer's m=text, answered with port 0 when not taken
+	offerKind []string   // inbound offer with m=text: its m-line kinds in order (the answer keeps it)
+	prefs     []string   // audio codec preference
 
 	mu         sync.Mutex
 	events     Events
@@ -355,6 +360,9 @@ func (c *Call) end(code int, reason string) {
 		if c.video != nil {
 			c.video.close()
 		}
+		if c.text != nil {
+			c.text.close()
+		}
 		if !keep {
 			c.ua.removeCall(c)
 		}
@@ -376,6 +384,10 @@ func (c *Call) localSDP(audioCodecs []sdp.Codec, videoCodecs []sdp.Codec, dir sd
 			port = 0
 		}
 		d.Media = append(d.Media, sdp.LocalMedia{Kind: "video", Port: port, Codecs: videoCodecs, Direction: dir, RTCPFB: true, Crypto: c.video.localCrypto, Proto: c.video.remoteProto()})
+	}
+	if tm, ok := c.textMedia(); ok {
+		d.Media = append(d.Media, tm)
+		sortLikeOffer(d.Media, c.offerKind)
 	}
 	return sdp.Build(d)
 }
@@ -617,6 +629,7 @@ func (c *Call) onReoffer(req *sip.Request, tx sip.ServerTransaction) {
 		c.ua.respond(tx, req, 488, "Not Acceptable Here")
 		return
 	}
+	c.reofferText(s)
 	dir := a.Direction.Reverse()
 	if a.Addr.IsValid() && a.Addr.IsUnspecified() {
 		dir = sdp.RecvOnly

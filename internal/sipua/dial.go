@@ -150,6 +150,9 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 			}
 		}
 	}
+	if !ext && textTrunk(o.Trunk) {
+		c.offerText() // after the audio's SDES key: text follows its profile
+	}
 	var audio []sdp.Codec
 	for _, name := range o.Trunk.Codecs {
 		if cd, ok := sdp.AudioCodec(name); ok {
@@ -352,7 +355,9 @@ func (c *Call) waitAnswer(ctx context.Context, t *config.Trunk) {
 	} else {
 		var s *sdp.Session
 		if s, perr = sdp.Parse(res.Body()); perr == nil {
-			_, _, _, perr = c.applyRemote(s)
+			if _, _, _, perr = c.applyRemote(s); perr == nil {
+				c.answerText(s)
+			}
 		}
 	}
 	if err := dlg.Ack(context.WithoutCancel(ctx)); err != nil {

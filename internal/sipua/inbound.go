@@ -148,6 +148,12 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			u.respond(tx, req, 488, "Not Acceptable Here")
 			return
 		}
+		if wa == nil {
+			// text when the INVITE comes from a trunk with text: true (by
+			// its addresses, even when the allow-list matched first)
+			_, text := u.textACL.Match(src)
+			c.acceptText(offer, text)
+		}
 	} else {
 		c.lateOffer = true
 	}

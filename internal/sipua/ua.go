@@ -76,6 +76,7 @@ type UA struct {
 	mediaIP netip.Addr
 
 	waACL    auth.ACL // the addresses of provider: whatsapp trunks (whatsapp.go)
+	textACL  auth.ACL // the addresses of trunks with text: true (text.go)
 	nonceKey [32]byte // keys the nonces of our digest challenges to Meta
 
 	mu        sync.Mutex
@@ -144,6 +145,9 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 				if t.IsWhatsApp() {
 					u.waACL.Add(t.Name, p)
 				}
+				if textTrunk(&t) {
+					u.textACL.Add(t.Name, p)
+				}
 			}
 			continue
 		}
@@ -158,6 +162,9 @@ func New(cfg *config.Config, log *slog.Logger, pool *rtpport.Pool, h Handler, m 
 			u.acl.Add(t.Name, netip.PrefixFrom(a, a.BitLen()))
 			if t.IsWhatsApp() {
 				u.waACL.Add(t.Name, netip.PrefixFrom(a, a.BitLen()))
+			}
+			if textTrunk(&t) {
+				u.textACL.Add(t.Name, netip.PrefixFrom(a, a.BitLen()))
 			}
 		}
 	}

@@ -33,6 +33,13 @@ type UASOptions struct {
 	// soon as its INVITE is received (inbound) or sent (outbound).
 	OnCall func(*SIPCall)
 	Log    *slog.Logger // sipgo's logger; nil discards
+	// Text makes the UAS an RFC 4103 text endpoint (RFC4103Peer): it
+	// answers an offered m=text with red+t140 (plain t140 if that is all
+	// the offer has) and offers m=text red 100 / t140 98 in Invite. Off:
+	// m=text is ignored (the answer omits it), as before.
+	Text bool
+	// TextRefuse (with Text) answers an offered m=text with port 0.
+	TextRefuse bool
 }
 
 // SIPUAS is a small SIP user agent on UDP: it answers every INVITE with
@@ -307,6 +314,10 @@ func (u *SIPUAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.server = dlg
 	c.pt, c.remote = pt, remote
 	c.local = u.localSDP(c.port(), pt, dtmfPT, rand.Uint64()>>2)
+	c.remoteSDP = req.Body()
+	if u.opts.Text {
+		c.local = append(c.local, c.answerText(req.Body())...)
+	}
 	u.add(c)
 	_ = dlg.Respond(100, "Trying", nil)
 	if u.opts.Ring > 0 {
@@ -379,6 +390,13 @@ func (u *SIPUAS) InviteWith(ctx context.Context, uri string, hdrs ...sip.Header)
 		return nil, err
 	}
 	c.local = u.localSDP(c.port(), u.pt, 101, rand.Uint64()>>2)
+	if u.opts.Text {
+		if err := c.openText(); err != nil {
+			c.finish()
+			return nil, err
+		}
+		c.local = append(c.local, rfc4103SDP(c.textPort(), 100, 98)...)
+	}
 	req.SetBody(c.local)
 	u.add(c)
 	dlg, err := u.dua.WriteInvite(ctx, req)
@@ -402,6 +420,14 @@ func (u *SIPUAS) InviteWith(ctx context.Context, uri string, hdrs ...sip.Header)
 		return nil, err
 	}
 	c.pt, c.remote = pt, remote
+	c.remoteSDP = dlg.InviteResponse.Body()
+	if c.textConn != nil {
+		if addr, red, t140, ok := textOffer(c.remoteSDP); ok && addr.Port() != 0 {
+			c.text = NewRFC4103Peer(c.textConn, addr, red, t140)
+		} else {
+			_ = c.textConn.Close()
+		}
+	}
 	if err := dlg.Ack(ctx); err != nil {
 		u.failed.Add(1)
 		c.finish()
@@ -429,6 +455,10 @@ type SIPCall struct {
 	remote netip.AddrPort
 	rec    *recorder
 	sent   atomic.Uint64
+
+	remoteSDP []byte       // the far end's SDP (offer or answer)
+	textConn  *net.UDPConn // UASOptions.Text: the m=text socket
+	text      *RFC4103Peer // nil: no text on this call
 
 	answeredAt  atomic.Int64
 	byeReceived atomic.Bool
@@ -550,6 +580,11 @@ func (c *SIPCall) finish() {
 			c.mediaStop()
 		}
 		_ = c.conn.Close()
+		if c.text != nil {
+			c.text.Close()
+		} else if c.textConn != nil {
+			_ = c.textConn.Close()
+		}
 		c.media.Wait()
 		c.u.remove(c)
 	})
@@ -590,4 +625,59 @@ func (c *SIPCall) Stats() MediaStats {
 	s := MediaStats{PacketsSent: c.sent.Load()}
 	c.rec.fill(&s)
 	return s
+}
+
+func (c *SIPCall) openText() error {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	c.textConn = conn
+	return nil
+}
+
+func (c *SIPCall) textPort() int { return c.textConn.LocalAddr().(*net.UDPAddr).Port }
+
+// answerText is the m=text section answering offer's (none when the offer
+// has none; port 0 with TextRefuse or when no socket can be had).
+func (c *SIPCall) answerText(offer []byte) string {
+	c.remoteSDP = offer
+	addr, red, t140, ok := textOffer(offer)
+	if !ok {
+		return ""
+	}
+	if c.u.opts.TextRefuse || addr.Port() == 0 || c.openText() != nil {
+		return rfc4103SDP(0, red, t140)
+	}
+	c.text = NewRFC4103Peer(c.textConn, addr, red, t140)
+	return rfc4103SDP(c.textPort(), red, t140)
+}
+
+// RemoteSDP is the far end's SDP: the INVITE's offer (inbound) or the
+// 200 OK's answer (outbound).
+func (c *SIPCall) RemoteSDP() []byte { return c.remoteSDP }
+
+// HasText reports whether the call carries RFC 4103 text (UASOptions.Text).
+func (c *SIPCall) HasText() bool { return c.text != nil }
+
+// Text is the call's RFC 4103 peer (nil without text): DropNext,
+// SendBlocks, ReceiveStats.
+func (c *SIPCall) Text() *RFC4103Peer { return c.text }
+
+// SendText sends text to the far end as RFC 4103 red/t140 (an error
+// without text).
+func (c *SIPCall) SendText(text string) error {
+	if c.text == nil {
+		return errors.New("testutil: no text on this call")
+	}
+	c.text.Send(text)
+	return nil
+}
+
+// ReceivedText is the text received from the far end so far.
+func (c *SIPCall) ReceivedText() string {
+	if c.text == nil {
+		return ""
+	}
+	return c.text.Received()
 }
