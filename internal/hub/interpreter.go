@@ -409,6 +409,7 @@ func (h *Hub) ivProgress(s *session.Session, legID string, ss sipua.State, code 
 			t.activeSince[legID] = time.Now()
 		}
 		iv.phone.State = "connected"
+		h.ivTextWire(s)
 	default:
 		return
 	}
@@ -428,6 +429,7 @@ func (h *Hub) ivPhoneGone(s *session.Session, l *session.Leg, why string) {
 		code, reason = 487, "Cancelled"
 	}
 	iv.phoneLeg = ""
+	h.ivTextLeft(s, l.ID)
 	iv.phone.State, iv.phone.Leg, iv.phone.Code, iv.phone.Reason = "ended", "", code, reason
 	s.Record("phone.ended", l.ID, map[string]any{"code": code, "reason": reason, "why": why})
 	if iv.inbound != nil || s.State() != session.StateActive {
@@ -677,6 +679,7 @@ func (h *Hub) ivAnswerInbound(s *session.Session) {
 			st(s).iv.phone.State = "connected"
 			st(s).activeSince[sc.ID] = time.Now()
 			s.Record("phone.answered", sc.ID, nil)
+			h.ivTextWire(s)
 			s.Replan()
 			h.notifyCustomer(s)
 			h.notifyAgents(s)

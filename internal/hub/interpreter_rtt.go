@@ -3,6 +3,8 @@ package hub
 import (
 	"strings"
 
+	"github.com/split-hub/split/internal/sipua"
+
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/rtt"
 	"github.com/split-hub/split/internal/session"
@@ -36,6 +38,17 @@ func ivTextLeg(l *session.Leg) *rtc.Leg {
 	return nil
 }
 
+// ivPhoneText is the phone party's call when it carries RFC 4103 text.
+func ivPhoneText(l *session.Leg) *sipua.Call {
+	if l == nil {
+		return nil
+	}
+	if e, ok := l.EP.(*sipEP); ok && e.c.HasText() {
+		return e.c
+	}
+	return nil
+}
+
 // ivTextWire opens the channels the session's text matrix needs
 // (session goroutine; after a deaf user or an interpreter joined). Text
 // goes between the deaf user and every interpreter, and between the
@@ -53,6 +66,30 @@ func (h *Hub) ivTextWire(s *session.Session) {
 	for _, l := range s.LegsWith(session.RoleInterpreter) {
 		if ivTextLeg(l) != nil {
 			legs = append(legs, l)
+		}
+	}
+	// the phone (RFC 4103, a trunk with text: true): its text goes to every
+	// page; the deaf user's text goes to it (SendText in ivText)
+	if p := s.Leg(iv.phoneLeg); ivPhoneText(p) != nil && iv.text[p.ID] == nil {
+		iv.text[p.ID] = &ivTextSource{from: "phone", name: "Phone", outs: map[string]*rtc.TextOut{}}
+		pid := p.ID
+		ivPhoneText(p).OnText(func(text string) {
+			s.Do(func() { h.ivText(s, pid, text) }) // the text reader's goroutine: post only
+		})
+		s.Record("rtt.phone", pid, map[string]any{"text": true})
+	}
+	if p := s.Leg(iv.phoneLeg); p != nil && ivPhoneText(p) != nil {
+		ts := iv.text[p.ID]
+		for _, dst := range legs {
+			if ts.outs[dst.ID] != nil {
+				continue
+			}
+			out, err := ivTextLeg(dst).OpenText("phone/" + p.ID)
+			if err != nil {
+				s.Record("rtt.refused", dst.ID, map[string]any{"source": p.ID, "why": err.Error()})
+				continue
+			}
+			ts.outs[dst.ID] = out
 		}
 	}
 	for _, src := range legs {
@@ -100,6 +137,11 @@ func (h *Hub) ivText(s *session.Session, srcID, text string) {
 			continue
 		}
 		_ = out.Send(text)
+	}
+	if ts.from == "deaf-user" {
+		if sc := ivPhoneText(s.Leg(iv.phoneLeg)); sc != nil {
+			_ = sc.SendText(text) // the deaf user's text to a text phone (§4.3)
+		}
 	}
 	n := len([]rune(text))
 	iv.rttChars[ts.from] += n

@@ -546,3 +546,68 @@ func toneGap(pcm []int16, from, to float64) time.Duration {
 	}
 	return time.Duration(first-last-1) * 20 * time.Millisecond
 }
+
+// TestInterpreterRTTPhone: the deaf user's text reaches a text phone in RFC
+// 4103 (text/t140 with red, a trunk with text: true) and the phone's text
+// reaches both pages — the phone is testutil's RFC 4103 contract peer,
+// written from the RFCs, not from the hub's code.
+func TestInterpreterRTTPhone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 23600
+	cfg := ivConfig(t, base)
+	cfg.SIP.Trunks[0].Text = true
+	c := ivCell(t, cfg, 2*time.Minute)
+	ctx := c.ctx
+	calls := make(chan *testutil.SIPCall, 1)
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone, Text: true,
+		OnCall: func(sc *testutil.SIPCall) { calls <- sc }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close = append(c.close, func() { _ = phone.Close() })
+	in := c.agent("int1", ivToneInterp, 1, true)
+	in.Text = true
+	d := c.peer("entry=sign", ivToneDeaf, 9)
+	d.Text = true
+	if err := d.Start(ctx, "Luis", map[string]any{"sign_language": "ase", "to": ivNumber}); err != nil {
+		t.Fatal(err)
+	}
+	offer := c.wait(in, isType("offer"))
+	if err := in.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	c.sid = offer.Session
+	c.state(d, "active")
+	c.send(in, map[string]any{"type": "dial", "session": c.sid})
+	call := <-calls
+	if sdp := string(call.RemoteSDP()); !strings.Contains(sdp, "m=text") || !strings.Contains(sdp, "98/98/98") {
+		t.Fatalf("the hub's INVITE offers no RFC 4103 text:\n%s", sdp)
+	}
+	waitUntil(t, 10*time.Second, "text channels from the phone on both pages", func() bool {
+		return call.HasText() && d.TextOpen() && strings.Contains(fmt.Sprint(d.TextLabels()), "phone/") &&
+			strings.Contains(fmt.Sprint(in.TextLabels()), "phone/")
+	})
+	if err := d.TypeText("can you hear me\u2028"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the phone receives the deaf user's text", func() bool {
+		return strings.Contains(call.ReceivedText(), "can you hear me")
+	})
+	if err := call.SendText("yes, go ahead\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "both pages show the phone's text", func() bool {
+		return strings.Contains(d.TextFrom("phone/"), "yes, go ahead") && strings.Contains(in.TextFrom("phone/"), "yes, go ahead")
+	})
+	c.hangup(d)
+	c.expect(200, "Customer hung up")
+	c.told = append(c.told, d, in)
+	c.byes = append(c.byes, call)
+	c.check()
+	_, ev := c.a.do("GET", "/v1/sessions/"+c.sid+"/events?format=json", nil)
+	if !strings.Contains(fmt.Sprint(ev), "yes, go ahead") {
+		t.Error("the phone's line is not in the history")
+	}
+}
