@@ -42,6 +42,18 @@ type DialOptions struct {
 	// the hub's WebRTC offer this way.
 	Offer    []byte
 	OnAnswer func(answer []byte) error
+	// Private keeps the number dialled out of the logs (all but its last
+	// two digits): a deaf user's call through an interpreter.
+	Private bool
+}
+
+// maskUser is u with its user part masked but for the last two characters.
+func maskUser(u sip.Uri) string {
+	n := len(u.User)
+	if n > 2 {
+		u.User = strings.Repeat("*", n-2) + u.User[n-2:]
+	}
+	return u.String()
 }
 
 // Resolve maps what a browser dialled or a route names — "1000",
@@ -251,7 +263,11 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	c.mu.Lock()
 	c.client = dlg
 	c.mu.Unlock()
-	c.log.Info("INVITE sent", "to", o.To.String(), "trunk", o.Trunk.Name)
+	to := o.To.String()
+	if o.Private {
+		to = maskUser(o.To) // a deaf user's number is not logged (docs/interpreter.md §10)
+	}
+	c.log.Info("INVITE sent", "to", to, "trunk", o.Trunk.Name)
 	u.goSafe(c, func() {
 		defer cancel()
 		defer stopRingOut()

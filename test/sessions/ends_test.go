@@ -40,6 +40,7 @@ type cell struct {
 	gone  []*testutil.SIPCall     // must be over (BYE or CANCEL)
 	none  bool                    // the cell creates no session (a lobby visit): nothing may be live
 	close []func()
+	logs  interface{ String() string } // the hub's info log, when the test keeps it
 }
 
 func (c *cell) peer(q string, hz float64, tag byte) *testutil.SessionPeer {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,12 +44,13 @@ func ivConfig(t *testing.T, base int) *config.Config {
 func ivCell(t *testing.T, cfg *config.Config, within time.Duration) *cell {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
-	h, err := testutil.StartHub(ctx, cfg, nil)
+	logs := &lockedBuf{}
+	h, err := testutil.StartHub(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}}
+	c := &cell{t: t, ctx: ctx, h: h, a: api{t, h.URL}, logs: logs}
 	t.Cleanup(func() {
 		for i := len(c.close) - 1; i >= 0; i-- {
 			c.close[i]()
@@ -57,6 +60,19 @@ func ivCell(t *testing.T, cfg *config.Config, within time.Duration) *cell {
 	})
 	return c
 }
+
+// lockedBuf is a hub log kept for a test to read.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // ivBlock is a frame's interpreter object.
 func ivBlock(t *testing.T, m testutil.Message) map[string]any {
@@ -206,6 +222,10 @@ func TestInterpreterMediaPlan(t *testing.T) {
 	c.expect(200, "Interpreter hung up")
 	c.told = append(c.told, d)
 	c.check()
+	// the number the deaf user called is not in the hub's log (§10)
+	if out := c.logs.String(); strings.Contains(out, "910000300") || !strings.Contains(out, "INVITE sent") {
+		t.Errorf("the hub's info log names the number called (or logged no INVITE):\n%s", out)
+	}
 }
 
 // TestInterpreterStartRefusals: what a deaf user's start must carry, and
