@@ -78,6 +78,7 @@ func TestHandlerServesSessionAssets(t *testing.T) {
 		{"/interpreter.html", "text/html", `src="interpreter.js"`},
 		{"/interpreter.js", "text/javascript", "window.splitApp"},
 		{"/rtt.js", "text/javascript", "export function filterT140"},
+		{"/console.js", "text/javascript", "export function createConsole"},
 		{"/app.css", "text/css", ":root"},
 	}
 	for _, c := range cases {
@@ -141,7 +142,7 @@ func TestPagesReferenceOnlyRelativeAssets(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"customer.js", "agent.js", "admin.js", "session.js", "phone.js", "split.js", "interpreter.js", "rtt.js"} {
+	for _, name := range []string{"customer.js", "agent.js", "admin.js", "session.js", "phone.js", "split.js", "interpreter.js", "rtt.js", "console.js"} {
 		b, err := fs.ReadFile(files, name)
 		if err != nil {
 			t.Fatal(err)

@@ -13,39 +13,17 @@
 // window.splitApp = {client, call, agentState, agent, session, offer, ended,
 // mode, error, stats(), accept(leg?), decline(leg?), transfer(to), hangup(),
 // hold(bool), mute(bool), setReady(bool), login(queues?), logout(), connect(token)}.
-import { SessionClient } from './session.js';
+import { params, yes, elements, CONSOLE_IDS, fill, setOptions, queueTargets, watchFrames, showLocal, clearStage, playRemote, createConsole } from './console.js';
 
-const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
-for (const [k, v] of new URLSearchParams(location.hash.replace(/^#/, ''))) params.set(k, v);
-const yes = (v) => ['1', 'true', 'yes', 'on'].includes(String(v || '').toLowerCase());
-
-const server = params.get('server') || undefined;
 const viewToken = params.get('view');
 const mode = viewToken ? 'viewer' : 'agent';
 const autoanswer = yes(params.get('autoanswer'));
 const TOKEN_KEY = 'split.agent.token';
 
-const el = {};
-for (const id of ['app-title', 'me', 'agent-state', 'status', 'error', 'login', 'login-form', 'token', 'connect', 'console',
-  'state-text', 'state-since', 'btn-login', 'btn-ready', 'btn-notready', 'btn-logout', 'btn-disconnect',
-  'offer', 'offer-title', 'offer-who', 'offer-details', 'offer-countdown', 'accept', 'decline',
-  'wrapup', 'done', 'call', 'stage', 'remote-video', 'remote-placeholder', 'placeholder-text', 'local-video',
-  'remote-audio', 'mute', 'hold', 'sound', 'hangup', 'transfer-form', 'transfer-to', 'transfer', 'transfer-targets',
-  'escalate-form', 'escalate-to', 'escalate', 'invite-form', 'invite-to', 'invite-channel', 'invite', 'invite-result',
-  'ctx-customer', 'ctx-queue', 'ctx-mode', 'ctx-state', 'ctx-session', 'ctx-context', 'last-ended',
-  'viewer', 'viewer-customer', 'viewer-stage', 'viewer-remote', 'viewer-placeholder', 'viewer-local', 'viewer-close']) {
-  el[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = $(id);
-}
-
-const STATE_LABEL = {
-  logged_out: 'Logged out',
-  not_ready: 'Not ready',
-  ready: 'Ready',
-  ringing: 'Ringing',
-  busy: 'Busy',
-  wrap_up: 'Wrap-up',
-};
+const el = elements([...CONSOLE_IDS, 'app-title', 'connect', 'call', 'remote-placeholder', 'mute', 'hold',
+  'transfer-form', 'transfer-to', 'transfer', 'transfer-targets', 'escalate-form', 'escalate-to', 'escalate', 'invite',
+  'ctx-customer', 'ctx-queue', 'ctx-mode', 'ctx-state', 'ctx-session', 'ctx-context',
+  'viewer', 'viewer-customer', 'viewer-stage', 'viewer-remote', 'viewer-placeholder', 'viewer-local', 'viewer-close']);
 
 const app = {
   client: null,
@@ -56,52 +34,47 @@ const app = {
   sessionId: null, // session of the current call / offer
 };
 
-let ringTimer = null;
 let ringer = null;
 
+const con = createConsole({
+  el,
+  app,
+  tokenKey: TOKEN_KEY,
+  render: () => render(),
+  showOffer: (offer) => showOffer(offer),
+  watchCall: (call) => watchCall(call),
+  withdrawn: { timeout: 'not answered in time', abandoned: 'the customer hung up', answered_elsewhere: 'answered by someone else', logout: 'you logged out' },
+  ringing: (left) => `Ringing — ${left} s left to answer`,
+  tickMs: 250,
+  onHideOffer: () => stopRinger(),
+  acceptMedia: (offer) => ({ status: `Connecting to ${customerName(offer)}…`, media: { video: true }, focus: el.hangup }),
+  events: {
+    invited: (e) => showInvited(e.detail),
+    delivery: (e) => {
+      app.delivery = e.detail;
+      setStatus(`Link delivery (${e.detail.channel}): ${e.detail.status}`);
+    },
+    session: (e) => {
+      if (mode === 'viewer') renderViewer(e.detail);
+      else render();
+    },
+  },
+  onClose: () => {
+    if (mode !== 'viewer') return false;
+    viewerEnded(app.ended || { code: 503, reason: 'Connection to the hub closed' });
+    return true;
+  },
+  keepScreen: () => mode === 'viewer',
+});
+const { setStatus, showError, callLive, accept, decline, hangup, logout, showScreen } = con;
+
 // ---- helpers ------------------------------------------------------------------
-
-function setStatus(text) {
-  if (el.status.textContent !== text) el.status.textContent = text;
-}
-
-function showError(text) {
-  app.error = text || null;
-  el.error.textContent = text || '';
-  el.error.hidden = !text;
-}
-
-function agentState() {
-  return app.client ? app.client.agentState : null;
-}
 
 function currentSession() {
   const c = app.client;
   if (!c) return null;
   const id = (app.call && app.call.session) || app.sessionId || (app.offer && app.offer.session);
   return (id && c.sessions.get(id)) || (app.call && app.call.info) || null;
-}
-
-function callLive() {
-  return !!(app.call && app.call.live);
-}
-
-function fill(dl, entries) {
-  dl.textContent = '';
-  if (!entries.length) {
-    const dt = document.createElement('dt');
-    dt.className = 'muted';
-    dt.textContent = 'None';
-    dl.append(dt, document.createElement('dd'));
-    return;
-  }
-  for (const [k, v] of entries) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-    dl.append(dt, dd);
-  }
 }
 
 function customerName(x) {
@@ -144,48 +117,18 @@ function stopRinger() {
 // ---- rendering ----------------------------------------------------------------------
 
 function renderAgent() {
-  const c = app.client;
-  const connected = !!(c && c.connected);
-  const st = connected ? agentState() || 'logged_out' : 'disconnected';
-  el.agentState.dataset.state = st;
-  el.agentState.textContent = connected ? STATE_LABEL[st] || st : 'Disconnected';
-  el.stateText.textContent = connected ? STATE_LABEL[st] || st : '—';
-  const since = c && c.agent && c.agent.since;
-  el.stateSince.textContent = since ? `since ${new Date(since).toLocaleTimeString()}` : '';
-  el.btnLogin.hidden = !(st === 'logged_out');
-  el.btnLogout.hidden = st === 'logged_out' || st === 'disconnected';
-  el.btnReady.hidden = !(st === 'not_ready');
-  el.btnNotready.hidden = !(st === 'ready' || st === 'ringing' || st === 'busy' || st === 'wrap_up');
-  for (const b of [el.btnLogin, el.btnReady, el.btnNotready, el.btnLogout]) b.disabled = !connected;
-  el.wrapup.hidden = st !== 'wrap_up';
+  con.renderAgent();
   renderTransferTargets();
 }
 
 function renderTransferTargets() {
-  const c = app.client;
-  const names = new Set();
-  const qs = [
-    ...((c && c.hello && c.hello.queues) || []), // every queue of the hub
-    ...((c && c.agent && c.agent.queues) || []), // the agent's own
-  ];
-  for (const q of qs) {
-    const n = typeof q === 'string' ? q : q && q.name;
-    if (n) names.add(`queue:${n}`);
-  }
+  const names = queueTargets(app.client);
   const s = currentSession();
   if (s && s.queue) names.add(`queue:${s.queue}`);
   let recent = [];
   try { recent = JSON.parse(sessionStorage.getItem('split.agent.transfers') || '[]'); } catch { /* ignore */ }
   for (const r of recent) names.add(r);
-  const have = [...el.transferTargets.options].map((o) => o.value).join('\n');
-  const want = [...names].join('\n');
-  if (have === want) return;
-  el.transferTargets.textContent = '';
-  for (const n of names) {
-    const o = document.createElement('option');
-    o.value = n;
-    el.transferTargets.append(o);
-  }
+  setOptions(el.transferTargets, names);
 }
 
 function renderSession() {
@@ -224,27 +167,13 @@ function renderCall() {
 }
 
 function renderStatus() {
-  const st = agentState();
-  if (!app.client || !app.client.connected) return;
-  if (callLive()) {
+  con.renderStatus(() => {
     const s = currentSession();
     const who = customerName(s || app.call.offer);
-    if (s && s.state === 'transferring') setStatus(`Transferring ${who}…`);
-    else if (s && s.held) setStatus(`${who} is on hold.`);
-    else setStatus(`In a call with ${who}.`);
-  } else if (app.offer) {
-    setStatus(`Incoming ${app.offer.video ? 'video ' : ''}call from ${customerName(app.offer)}${app.offer.queue ? ` (queue ${app.offer.queue})` : ''}.`);
-  } else if (st === 'wrap_up') {
-    setStatus('Wrap-up: press Done when you are ready for the next call.');
-  } else if (st === 'ready') {
-    setStatus('Ready: waiting for calls.');
-  } else if (st === 'not_ready') {
-    setStatus('Not ready: you will not receive calls.');
-  } else if (st === 'busy') {
-    setStatus('Busy.');
-  } else {
-    setStatus('Logged out of the queues. Press Log in to take calls.');
-  }
+    if (s && s.state === 'transferring') return `Transferring ${who}…`;
+    if (s && s.held) return `${who} is on hold.`;
+    return `In a call with ${who}.`;
+  }, () => `Incoming ${app.offer.video ? 'video ' : ''}call from ${customerName(app.offer)}${app.offer.queue ? ` (queue ${app.offer.queue})` : ''}.`);
 }
 
 function render() {
@@ -258,27 +187,16 @@ function render() {
 // ---- offers -----------------------------------------------------------------------
 
 function showOffer(offer) {
-  app.offer = offer;
   app.sessionId = offer.session || app.sessionId;
-  el.offerTitle.textContent = offer.video ? 'Incoming video call' : 'Incoming call';
-  el.offerWho.textContent = `${customerName(offer)}${offer.from ? ` · ${offer.from}` : ''}`;
   const details = [];
   if (offer.queue) details.push(['Queue', offer.queue]);
   const ctx = (offer.customer && offer.customer.context) || {};
   for (const [k, v] of Object.entries(ctx)) details.push([k, v]);
-  fill(el.offerDetails, details);
-  el.offer.hidden = false;
-  clearInterval(ringTimer);
-  const total = Number(offer.ring_timeout) || 0;
-  const until = Date.now() + total * 1000;
-  const tick = () => {
-    if (!total) { el.offerCountdown.textContent = 'Ringing…'; return; }
-    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-    el.offerCountdown.textContent = left > 0 ? `Ringing — ${left} s left to answer` : 'Expiring…';
-  };
-  tick();
-  ringTimer = setInterval(tick, 250);
-  render();
+  con.ring(offer, {
+    title: offer.video ? 'Incoming video call' : 'Incoming call',
+    who: `${customerName(offer)}${offer.from ? ` · ${offer.from}` : ''}`,
+    details,
+  });
   if (autoanswer) {
     accept(offer.leg);
   } else {
@@ -287,90 +205,10 @@ function showOffer(offer) {
   }
 }
 
-function hideOffer() {
-  clearInterval(ringTimer);
-  ringTimer = null;
-  stopRinger();
-  app.offer = null;
-  el.offer.hidden = true;
-}
-
-async function accept(leg) {
-  const c = app.client;
-  if (!c) return null;
-  const offer = leg ? c.offers.get(leg) : app.offer;
-  if (!offer) {
-    showError('There is no call to accept (it may have been withdrawn).');
-    return null;
-  }
-  hideOffer();
-  showError('');
-  app.sessionId = offer.session || null;
-  setStatus(`Connecting to ${customerName(offer)}…`);
-  try {
-    const call = await c.accept(offer.leg, { video: true });
-    render();
-    el.hangup.focus();
-    return call;
-  } catch (err) {
-    if (err.code !== 'ended') showError(`Could not accept the call: ${err.message || err}`);
-    render();
-    return null;
-  }
-}
-
-function decline(leg) {
-  const c = app.client;
-  if (!c) return false;
-  const l = leg || (app.offer && app.offer.leg);
-  hideOffer();
-  const ok = c.decline(l);
-  render();
-  return ok;
-}
-
 // ---- calls --------------------------------------------------------------------------
 
-function playRemote(call, audioEl, videoEl, stage) {
-  const audio = call.remoteStream.getAudioTracks();
-  const video = call.remoteStream.getVideoTracks();
-  if (audioEl && audio.length) {
-    if (audioEl.srcObject?.getAudioTracks()[0] !== audio[0]) audioEl.srcObject = new MediaStream(audio);
-    audioEl.play().then(() => { el.sound.hidden = true; }).catch(() => { el.sound.hidden = false; });
-  }
-  if (video.length && videoEl.srcObject?.getVideoTracks()[0] !== video[0]) {
-    videoEl.srcObject = new MediaStream(video);
-    videoEl.play().catch(() => {});
-    // The stage shows the video once frames arrive (a track can exist
-    // without media, e.g. a voice-only customer).
-    video[0].addEventListener('mute', () => stage.classList.remove('has-remote-video'));
-    video[0].addEventListener('unmute', () => { if (videoEl.videoWidth) stage.classList.add('has-remote-video'); });
-  }
-}
-
-function watchFrames(videoEl, stage) {
-  const on = () => {
-    if (videoEl.videoWidth > 0 && videoEl.srcObject) {
-      stage.classList.add('has-remote-video');
-      render();
-    }
-  };
-  for (const ev of ['loadeddata', 'resize', 'playing']) videoEl.addEventListener(ev, on);
-}
-watchFrames(el.remoteVideo, el.stage);
-watchFrames(el.viewerRemote, el.viewerStage);
-
-function showLocal(stream, videoEl, stage) {
-  const has = !!(stream && stream.getVideoTracks().length);
-  videoEl.srcObject = has ? stream : null;
-  if (has) videoEl.play().catch(() => {});
-  stage.classList.toggle('has-local-video', has);
-}
-
-function clearStage(stage, ...media) {
-  for (const m of media) m.srcObject = null;
-  stage.classList.remove('has-remote-video', 'has-local-video', 'held');
-}
+watchFrames(el.remoteVideo, el.stage, render);
+watchFrames(el.viewerRemote, el.viewerStage, render);
 
 function watchCall(call) {
   app.call = call;
@@ -383,33 +221,21 @@ function watchCall(call) {
   call.addEventListener('localstream', (e) => showLocal(e.detail.stream, localVideo, stage));
   call.addEventListener('track', () => {
     // The agent view plays no audio: the desk phone has it.
-    playRemote(call, viewer ? null : el.remoteAudio, remoteVideo, stage);
+    playRemote(call, { audioEl: viewer ? null : el.remoteAudio, videoEl: remoteVideo, stage, sound: el.sound, followMute: true });
     render();
   });
-  call.addEventListener('error', (e) => {
-    const d = e.detail;
-    if (d.code === 'no_camera') showError('Your camera could not be used: the customer will not see you.');
-    else if (d.code === 'no_microphone') showError('Your microphone could not be used.');
-    else if (d.code === 'ice_failed') showError('The media connection to the hub failed.');
-    else showError(d.message || d.code);
+  con.callErrors(call, {
+    no_camera: 'Your camera could not be used: the customer will not see you.',
+    ice_failed: 'The media connection to the hub failed.',
   });
   call.addEventListener('state', (e) => {
     if (e.detail.state !== 'ended') return;
     if (call !== app.call) return;
     clearStage(stage, remoteVideo, localVideo, el.remoteAudio);
-    if (!app.ended || app.ended.leg !== call.leg) {
-      app.ended = { code: e.detail.code, reason: e.detail.reason, session: call.session, leg: call.leg };
-    }
-    el.lastEnded.textContent = `Last call ended: ${app.ended.code}${app.ended.reason ? ` ${app.ended.reason}` : ''}`;
+    con.callEnded(call, e.detail);
     if (viewer) viewerEnded(app.ended);
     render();
   });
-  render();
-}
-
-function hangup() {
-  if (callLive()) app.call.hangup();
-  else if (app.offer) decline();
   render();
 }
 
@@ -449,115 +275,6 @@ function transfer(to) {
   return ok;
 }
 
-function queuesParam() {
-  const q = params.get('queues');
-  return q ? q.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-}
-
-function login(queues) {
-  return !!(app.client && app.client.login(queues || queuesParam()));
-}
-
-function logout() {
-  return !!(app.client && app.client.logout());
-}
-
-function setReady(ready) {
-  const c = app.client;
-  if (!c) return false;
-  if (ready && (!c.agentState || c.agentState === 'logged_out')) c.login(queuesParam());
-  return c.ready(!!ready);
-}
-
-// ---- connection --------------------------------------------------------------------
-
-function showScreen(name) {
-  el.login.hidden = name !== 'login';
-  el.console.hidden = name !== 'console';
-  el.viewer.hidden = name !== 'viewer';
-}
-
-async function connect(token) {
-  if (app.client) app.client.close(1000, 'reconnecting');
-  showError('');
-  setStatus('Connecting…');
-  const c = new SessionClient({ server, token });
-  app.client = c;
-  c.addEventListener('agent', () => render());
-  c.addEventListener('offer', (e) => showOffer(e.detail));
-  c.addEventListener('invited', (e) => showInvited(e.detail));
-  c.addEventListener('delivery', (e) => {
-    app.delivery = e.detail;
-    setStatus(`Link delivery (${e.detail.channel}): ${e.detail.status}`);
-  });
-  c.addEventListener('cancel', (e) => {
-    const m = e.detail;
-    if (app.offer && m.leg === app.offer.leg) {
-      hideOffer();
-      const why = { timeout: 'not answered in time', abandoned: 'the customer hung up', answered_elsewhere: 'answered by someone else', logout: 'you logged out' }[m.reason] || m.reason || 'withdrawn';
-      setStatus(`The call was withdrawn: ${why}.`);
-      el.lastEnded.textContent = `Offer withdrawn: ${why}`;
-    }
-    render();
-  });
-  c.addEventListener('session', (e) => {
-    if (mode === 'viewer') renderViewer(e.detail);
-    else render();
-  });
-  c.addEventListener('ended', (e) => {
-    app.ended = { code: e.detail.code, reason: e.detail.reason, session: e.detail.session, leg: e.detail.leg };
-    if (app.offer && e.detail.leg === app.offer.leg) hideOffer();
-    render();
-  });
-  c.addEventListener('call', (e) => watchCall(e.detail));
-  c.addEventListener('error', (e) => {
-    const m = e.detail;
-    showError(`${m.message || m.code}${m.code && m.message ? ` (${m.code})` : ''}`);
-  });
-  c.addEventListener('close', () => {
-    if (c !== app.client) return;
-    hideOffer();
-    if (mode === 'viewer') {
-      viewerEnded(app.ended || { code: 503, reason: 'Connection to the hub closed' });
-      return;
-    }
-    showError('The connection to the hub was lost. Sign in again.');
-    showScreen('login');
-    render();
-    el.agentState.dataset.state = 'disconnected';
-    el.agentState.textContent = 'Disconnected';
-  });
-  try {
-    const hello = await c.connect();
-    el.me.textContent = hello.identity ? `${hello.identity}` : '';
-    return hello;
-  } catch (err) {
-    if (c === app.client) {
-      showError(err.message || String(err));
-      setStatus('');
-      if (mode !== 'viewer') showScreen('login');
-    }
-    throw err;
-  }
-}
-
-async function startAgent(token) {
-  try {
-    await connect(token);
-  } catch {
-    try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
-    return;
-  }
-  try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* ignore */ }
-  showScreen('console');
-  render();
-  if (yes(params.get('autologin')) || yes(params.get('ready'))) {
-    if (!agentState() || agentState() === 'logged_out') login();
-    if (yes(params.get('ready'))) app.client.ready(true);
-  }
-  if (agentState() === 'logged_out' || !agentState()) el.btnLogin.focus();
-}
-
 // ---- agent view -------------------------------------------------------------------------
 
 function renderViewer(s) {
@@ -586,7 +303,7 @@ async function startViewer() {
   el.agentState.hidden = true;
   showScreen('viewer');
   try {
-    await connect(viewToken);
+    await con.connect(viewToken);
   } catch (err) {
     el.viewerPlaceholder.textContent = 'Could not connect.';
     return;
@@ -612,36 +329,9 @@ function closeViewer() {
 
 // ---- wiring -------------------------------------------------------------------------------
 
-el.loginForm.addEventListener('submit', (e) => {
-  e.preventDefault();
-  const t = el.token.value.trim();
-  if (t) startAgent(t);
-});
-el.btnLogin.addEventListener('click', () => login());
-el.btnLogout.addEventListener('click', () => logout());
-el.btnReady.addEventListener('click', () => setReady(true));
-el.btnNotready.addEventListener('click', () => setReady(false));
-el.btnDisconnect.addEventListener('click', () => {
-  try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
-  const c = app.client;
-  app.client = null;
-  if (c) c.close(1000, 'signed out');
-  hideOffer();
-  showScreen('login');
-  setStatus('Signed out.');
-  el.agentState.dataset.state = 'disconnected';
-  el.agentState.textContent = 'Disconnected';
-  el.token.focus();
-});
-el.accept.addEventListener('click', () => accept());
-el.decline.addEventListener('click', () => decline());
-el.done.addEventListener('click', () => { if (app.client) app.client.ready(true); });
-el.hangup.addEventListener('click', () => hangup());
+con.wire();
 el.hold.addEventListener('click', () => hold());
 el.mute.addEventListener('click', () => mute());
-el.sound.addEventListener('click', () => {
-  el.remoteAudio.play().then(() => { el.sound.hidden = true; }).catch(() => {});
-});
 el.transferForm.addEventListener('submit', (e) => {
   e.preventDefault();
   transfer();
@@ -707,52 +397,25 @@ document.addEventListener('keydown', (e) => {
   if (e.key === 'a' || e.key === 'A') { e.preventDefault(); accept(); }
   if (e.key === 'd' || e.key === 'D') { e.preventDefault(); decline(); }
 });
-window.addEventListener('pagehide', () => { if (app.client) app.client.close(1001, 'page closed'); });
 
 // ---- automation hook ------------------------------------------------------------------------
 
-window.splitApp = {
-  get client() { return app.client; },
-  get call() { return app.call; },
-  get agentState() { return agentState(); },
+window.splitApp = con.hook({
   get agent() { return app.client ? app.client.agent : null; },
   get session() { return currentSession(); },
-  get offer() { return app.offer; },
-  get ended() { return app.ended; },
   get invited() { return app.invited || null; },
   get delivery() { return app.delivery || null; },
   invite: (to, channel) => invite(to, channel),
   escalate: (to) => escalate(to),
-  get error() { return app.error; },
   get mode() { return mode; },
-  async stats() { return app.call ? app.call.getStats() : null; },
-  accept: (leg) => accept(leg),
-  decline: (leg) => decline(leg),
   transfer: (to) => transfer(to),
   hangup: () => hangup(),
   hold: (on) => hold(on),
   mute: (on) => mute(on),
-  setReady: (ready) => setReady(ready),
-  login: (queues) => login(queues),
   logout: () => logout(),
-  connect: (token) => startAgent(token),
-};
+});
 
 // ---- start ---------------------------------------------------------------------------------------
 
-if (mode === 'viewer') {
-  startViewer();
-} else {
-  let token = params.get('token');
-  if (!token) {
-    try { token = sessionStorage.getItem(TOKEN_KEY); } catch { /* ignore */ }
-  }
-  if (token) {
-    showScreen('console');
-    startAgent(token);
-  } else {
-    showScreen('login');
-    setStatus('Sign in to take calls.');
-    el.token.focus();
-  }
-}
+if (mode === 'viewer') startViewer();
+else con.boot();

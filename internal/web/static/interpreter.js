@@ -21,29 +21,17 @@
 // accept(), decline(), dial(to), release(), dtmf(d), carryOver({vco, hco}),
 // sideTalk(on), handoff(to), team(to), makeLead(leg), hangup(), login(),
 // setReady(b)} is kept up to date for automation.
-import { SessionClient } from './session.js';
+import { elements, CONSOLE_IDS, setOptions, queueTargets, watchFrames, showLocal, clearStage, playRemote, createConsole } from './console.js';
 import { RttPane, RttInput, RttLink, routingSummary, secondsSince, formatDuration, LS } from './rtt.js';
 
-const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
-for (const [k, v] of new URLSearchParams(location.hash.replace(/^#/, ''))) params.set(k, v);
-const yes = (v) => ['1', 'true', 'yes', 'on'].includes(String(v || '').toLowerCase());
-const server = params.get('server') || undefined;
 const TOKEN_KEY = 'split.interpreter.token';
 
-const el = {};
-for (const id of ['me', 'agent-state', 'status', 'error', 'sidetalk-banner', 'codec-warning', 'rtt-announce', 'login', 'login-form', 'token',
-  'console', 'state-text', 'state-since', 'btn-login', 'btn-ready', 'btn-notready', 'btn-logout', 'btn-disconnect',
-  'offer', 'offer-title', 'offer-who', 'offer-details', 'offer-countdown', 'accept', 'decline', 'wrapup', 'done',
-  'routing', 'phone-state', 'deaf-state', 'interp-list', 'handoff-state', 'video-quality',
-  'stage', 'remote-video', 'placeholder-text', 'local-video', 'remote-audio', 'rtt-panes', 'rtt-input', 'rtt-bell',
-  'vco', 'hco', 'sidetalk', 'lead', 'lead-hint', 'sound', 'hangup', 'dial-form', 'dial-to', 'dial', 'release',
+const el = elements([...CONSOLE_IDS, 'sidetalk-banner', 'codec-warning', 'rtt-announce',
+  'routing', 'phone-state', 'deaf-state', 'interp-list', 'handoff-state', 'video-quality', 'rtt-panes', 'rtt-input', 'rtt-bell',
+  'vco', 'hco', 'sidetalk', 'lead', 'lead-hint', 'dial-form', 'dial-to', 'dial', 'release',
   'dtmf-form', 'dtmf-digits', 'dtmf', 'handoff-form', 'handoff-to', 'handoff', 'team', 'handoff-cancel', 'handoff-targets',
-  'invite-form', 'invite-to', 'invite-channel', 'invite-result', 'minutes', 'last-ended']) {
-  el[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = $(id);
-}
+  'minutes']);
 
-const STATE_LABEL = { logged_out: 'Logged out', not_ready: 'Not ready', ready: 'Ready', ringing: 'Ringing', busy: 'Busy', wrap_up: 'Wrap-up' };
 const PURPOSE = { interpret: 'New call', handoff: 'Hand-off', team: 'Team (partner)' };
 const DEAF = { joined: 'In the call', disconnected: 'Connection lost (waiting for them to come back)', absent: 'Not joined yet', invited: 'Invited by link' };
 
@@ -57,20 +45,36 @@ const app = {
   dialTouched: false, // the interpreter edited the number: a session frame does not overwrite it
   seen: new Map(), // interpreter leg → {name, since, until}: the call record's minutes
 };
-let ringTimer = null;
+
+const con = createConsole({
+  el,
+  app,
+  tokenKey: TOKEN_KEY,
+  render: () => render(),
+  showOffer: (o) => showOffer(o),
+  watchCall: (call) => watchCall(call),
+  withdrawn: { timeout: 'not answered in time', abandoned: 'the deaf user hung up', withdrawn: 'withdrawn by the lead interpreter', logout: 'you logged out' },
+  ringing: (left) => `Ringing: ${left} s left to answer`,
+  tickMs: 1000,
+  onAccepting: () => {
+    app.dialTouched = false;
+    app.seen.clear();
+    resetPanes();
+    input.clear();
+    link.waiting = '';
+  },
+  acceptMedia: () => ({ status: 'Connecting…', media: mediaOptions(), focus: el.rttInput }),
+  events: {
+    session: () => render(),
+    rtt_backlog: (e) => onBacklog(e.detail),
+    invited: (e) => { el.inviteResult.textContent = `Link ${e.detail.to ? `to ${e.detail.to} ` : ''}(${e.detail.delivery}): ${e.detail.url || ''}`; },
+    delivery: (e) => { el.inviteResult.textContent = `Link delivery (${e.detail.channel}): ${e.detail.status}`; },
+  },
+  onHello: (hello) => checkCodecs(hello),
+});
+const { setStatus, showError, callLive, decline } = con;
 
 // ---- helpers ----------------------------------------------------------------------
-
-function setStatus(text) { if (el.status.textContent !== text) el.status.textContent = text; }
-
-function showError(text) {
-  app.error = text || null;
-  el.error.textContent = text || '';
-  el.error.hidden = !text;
-}
-
-function agentState() { return app.client ? app.client.agentState : null; }
-function callLive() { return !!(app.call && app.call.live); }
 
 function currentSession() {
   const c = app.client;
@@ -106,17 +110,6 @@ function languageName(tag) {
 function spokenName(tag) {
   if (!tag) return '—';
   try { return new Intl.DisplayNames(['en'], { type: 'language' }).of(tag) || tag; } catch { return tag; }
-}
-
-function fill(dl, entries) {
-  dl.textContent = '';
-  for (const [k, v] of entries) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v == null ? '' : String(v);
-    dl.append(dt, dd);
-  }
 }
 
 function send(msg) {
@@ -204,30 +197,8 @@ function onBacklog(m) {
 // ---- rendering --------------------------------------------------------------------------
 
 function renderAgent() {
-  const c = app.client;
-  const connected = !!(c && c.connected);
-  const st = connected ? agentState() || 'logged_out' : 'disconnected';
-  el.agentState.dataset.state = st;
-  el.agentState.textContent = connected ? STATE_LABEL[st] || st : 'Disconnected';
-  el.stateText.textContent = connected ? STATE_LABEL[st] || st : '—';
-  const since = c && c.agent && c.agent.since;
-  el.stateSince.textContent = since ? `since ${new Date(since).toLocaleTimeString()}` : '';
-  el.btnLogin.hidden = st !== 'logged_out';
-  el.btnLogout.hidden = st === 'logged_out' || st === 'disconnected';
-  el.btnReady.hidden = st !== 'not_ready';
-  el.btnNotready.hidden = !['ready', 'ringing', 'busy', 'wrap_up'].includes(st);
-  for (const b of [el.btnLogin, el.btnReady, el.btnNotready, el.btnLogout]) b.disabled = !connected;
-  el.wrapup.hidden = st !== 'wrap_up';
-  const targets = new Set();
-  for (const q of [...((c && c.hello && c.hello.queues) || []), ...((c && c.agent && c.agent.queues) || [])]) {
-    const n = typeof q === 'string' ? q : q && q.name;
-    if (n) targets.add(`queue:${n}`);
-  }
-  const want = [...targets].join('\n');
-  if ([...el.handoffTargets.options].map((o) => o.value).join('\n') !== want) {
-    el.handoffTargets.textContent = '';
-    for (const n of targets) { const o = document.createElement('option'); o.value = n; el.handoffTargets.append(o); }
-  }
+  con.renderAgent();
+  setOptions(el.handoffTargets, queueTargets(app.client));
 }
 
 function phoneText(ph) {
@@ -336,19 +307,10 @@ function renderCall() {
 }
 
 function renderStatus() {
-  if (!app.client || !app.client.connected) return;
-  const st = agentState();
-  if (callLive()) {
+  con.renderStatus(() => {
     const i = interp();
-    if (!i) setStatus('In a call.');
-    else setStatus(`In a call${isLead() ? ' (you are the lead)' : ''}. ${phoneText(i.phone)}.`);
-  } else if (app.offer) {
-    setStatus(`Incoming call: ${offerSummary(app.offer)}.`);
-  } else if (st === 'wrap_up') setStatus('Wrap-up: press Done when you are ready for the next call.');
-  else if (st === 'ready') setStatus('Ready: waiting for calls.');
-  else if (st === 'not_ready') setStatus('Not ready: you will not receive calls.');
-  else if (st === 'busy') setStatus('Busy.');
-  else setStatus('Logged out of the queues. Press Log in to take calls.');
+    return i ? `In a call${isLead() ? ' (you are the lead)' : ''}. ${phoneText(i.phone)}.` : 'In a call.';
+  }, () => `Incoming call: ${offerSummary(app.offer)}.`);
 }
 
 function render() {
@@ -369,11 +331,8 @@ function offerSummary(o) {
 }
 
 function showOffer(o) {
-  app.offer = o;
   const x = o.interpreter || {};
   const c = o.customer || {};
-  el.offerTitle.textContent = x.purpose === 'handoff' ? 'Incoming hand-off' : x.purpose === 'team' ? 'Incoming team request' : 'Incoming interpreter call';
-  el.offerWho.textContent = `${c.name || o.from || 'Caller'}${o.from && o.from !== c.name ? ` · ${o.from}` : ''}`;
   const sl = x.sign_language || c.sign_language;
   const details = [
     ['Sign language', sl ? languageName(sl) : '—'],
@@ -382,27 +341,12 @@ function showOffer(o) {
     ['Number to call', x.to || 'None given'],
   ];
   if (o.queue) details.push(['Queue', o.queue]);
-  fill(el.offerDetails, details);
-  el.offer.hidden = false;
-  clearInterval(ringTimer);
-  const total = Number(o.ring_timeout) || 0;
-  const until = Date.now() + total * 1000;
-  const tick = () => {
-    if (!total) { el.offerCountdown.textContent = 'Ringing…'; return; }
-    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-    el.offerCountdown.textContent = left > 0 ? `Ringing: ${left} s left to answer` : 'Expiring…';
-  };
-  tick();
-  ringTimer = setInterval(tick, 1000);
-  render();
+  con.ring(o, {
+    title: x.purpose === 'handoff' ? 'Incoming hand-off' : x.purpose === 'team' ? 'Incoming team request' : 'Incoming interpreter call',
+    who: `${c.name || o.from || 'Caller'}${o.from && o.from !== c.name ? ` · ${o.from}` : ''}`,
+    details,
+  });
   el.accept.focus();
-}
-
-function hideOffer() {
-  clearInterval(ringTimer);
-  ringTimer = null;
-  app.offer = null;
-  el.offer.hidden = true;
 }
 
 function mediaOptions() {
@@ -416,49 +360,9 @@ function mediaOptions() {
   return opts;
 }
 
-async function accept(leg) {
-  const c = app.client;
-  if (!c) return null;
-  const o = leg ? c.offers.get(leg) : app.offer;
-  if (!o) { showError('There is no call to accept (it may have been withdrawn).'); return null; }
-  hideOffer();
-  showError('');
-  app.sessionId = o.session || null;
-  app.dialTouched = false;
-  app.seen.clear();
-  resetPanes();
-  input.clear();
-  link.waiting = '';
-  setStatus('Connecting…');
-  try {
-    const call = await c.accept(o.leg, mediaOptions());
-    render();
-    el.rttInput.focus();
-    return call;
-  } catch (err) {
-    if (err.code !== 'ended') showError(`Could not accept the call: ${err.message || err}`);
-    render();
-    return null;
-  }
-}
-
-function decline(leg) {
-  const c = app.client;
-  if (!c) return false;
-  const l = leg || (app.offer && app.offer.leg);
-  hideOffer();
-  const ok = c.decline(l);
-  render();
-  return ok;
-}
-
 // ---- the call -----------------------------------------------------------------------------------
 
-function watchFrames() {
-  const on = () => { if (el.remoteVideo.videoWidth > 0 && el.remoteVideo.srcObject) { el.stage.classList.add('has-remote-video'); render(); } };
-  for (const ev of ['loadeddata', 'resize', 'playing']) el.remoteVideo.addEventListener(ev, on);
-}
-watchFrames();
+watchFrames(el.remoteVideo, el.stage, render);
 
 let statsTimer = null;
 let lastStats = null;
@@ -484,45 +388,21 @@ async function sampleStats() {
 function watchCall(call) {
   app.call = call;
   app.sessionId = call.session || app.sessionId;
-  call.addEventListener('localstream', (e) => {
-    const st = e.detail.stream;
-    const has = !!(st && st.getVideoTracks().length);
-    el.localVideo.srcObject = has ? st : null;
-    if (has) el.localVideo.play().catch(() => {});
-    el.stage.classList.toggle('has-local-video', has);
-  });
+  call.addEventListener('localstream', (e) => showLocal(e.detail.stream, el.localVideo, el.stage));
   call.addEventListener('track', () => {
-    const audio = call.remoteStream.getAudioTracks();
-    const video = call.remoteStream.getVideoTracks();
-    if (audio.length && el.remoteAudio.srcObject?.getAudioTracks()[0] !== audio[0]) {
-      el.remoteAudio.srcObject = new MediaStream(audio);
-      el.remoteAudio.play().then(() => { el.sound.hidden = true; }).catch(() => { el.sound.hidden = false; });
-    }
-    if (video.length && el.remoteVideo.srcObject?.getVideoTracks()[0] !== video[0]) {
-      el.remoteVideo.srcObject = new MediaStream(video);
-      el.remoteVideo.play().catch(() => {});
-    }
+    playRemote(call, { audioEl: el.remoteAudio, videoEl: el.remoteVideo, stage: el.stage, sound: el.sound, replay: false });
     render();
   });
   call.addEventListener('datachannel', (e) => link.addRemote(e.detail.channel));
-  call.addEventListener('error', (e) => {
-    const d = e.detail;
-    if (d.code === 'no_camera') showError('Your camera could not be used: the deaf user cannot see you.');
-    else if (d.code === 'no_microphone') showError('Your microphone could not be used.');
-    else showError(d.message || d.code);
-  });
+  con.callErrors(call, { no_camera: 'Your camera could not be used: the deaf user cannot see you.' });
   call.addEventListener('state', (e) => {
     if (call.t140 && link.own !== call.t140) link.setOwn(call.t140);
     if (e.detail.state !== 'ended' || call !== app.call) return;
     clearInterval(statsTimer);
     statsTimer = null;
     lastStats = null;
-    el.remoteVideo.srcObject = null;
-    el.localVideo.srcObject = null;
-    el.remoteAudio.srcObject = null;
-    el.stage.classList.remove('has-remote-video', 'has-local-video');
-    if (!app.ended || app.ended.leg !== call.leg) app.ended = { code: e.detail.code, reason: e.detail.reason, session: call.session, leg: call.leg };
-    el.lastEnded.textContent = `Last call ended: ${app.ended.code}${app.ended.reason ? ` ${app.ended.reason}` : ''}`;
+    clearStage(el.stage, el.remoteVideo, el.localVideo, el.remoteAudio);
+    con.callEnded(call, e.detail);
     for (const s of app.seen.values()) if (!s.until) s.until = Date.now();
     render();
   });
@@ -589,11 +469,7 @@ const api = {
     if (ok) el.inviteResult.textContent = 'Sending the deaf user a link…';
     return ok;
   },
-  hangup() {
-    if (callLive()) app.call.hangup();
-    else if (app.offer) decline();
-    render();
-  },
+  hangup: () => con.hangup(),
 };
 
 el.dialForm.addEventListener('submit', (e) => { e.preventDefault(); api.dial(); });
@@ -608,11 +484,7 @@ el.handoffForm.addEventListener('submit', (e) => { e.preventDefault(); api.hando
 el.team.addEventListener('click', () => api.team());
 el.handoffCancel.addEventListener('click', () => api.cancelHandoff());
 el.inviteForm.addEventListener('submit', (e) => { e.preventDefault(); api.invite(); });
-el.hangup.addEventListener('click', () => api.hangup());
-el.sound.addEventListener('click', () => { el.remoteAudio.play().then(() => { el.sound.hidden = true; }).catch(() => {}); });
-el.accept.addEventListener('click', () => accept());
-el.decline.addEventListener('click', () => decline());
-el.done.addEventListener('click', () => { if (app.client) app.client.ready(true); });
+con.wire();
 
 // Shortcuts: Alt+Shift+M (mute to phone), Alt+Shift+L (make lead), Alt+A / Alt+D (offer).
 // None is a single printable key, so typing in "Your text" never triggers one.
@@ -621,21 +493,11 @@ document.addEventListener('keydown', (e) => {
   const k = (e.code || '').replace(/^Key/, '') || e.key.toUpperCase();
   if (e.shiftKey && k === 'M' && !el.sidetalk.disabled) { e.preventDefault(); api.sideTalk(); return; }
   if (e.shiftKey && k === 'L' && !el.lead.disabled) { e.preventDefault(); api.makeLead(); return; }
-  if (!e.shiftKey && app.offer && k === 'A') { e.preventDefault(); accept(); return; }
+  if (!e.shiftKey && app.offer && k === 'A') { e.preventDefault(); con.accept(); return; }
   if (!e.shiftKey && app.offer && k === 'D') { e.preventDefault(); decline(); }
 });
 
 // ---- connection ----------------------------------------------------------------------------------
-
-function showScreen(name) {
-  el.login.hidden = name !== 'login';
-  el.console.hidden = name !== 'console';
-}
-
-function queuesParam() {
-  const q = params.get('queues');
-  return q ? q.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-}
 
 function checkCodecs(hello) {
   const v = hello && hello.interpreter && hello.interpreter.video;
@@ -650,111 +512,11 @@ function checkCodecs(hello) {
   el.codecWarning.textContent = has ? '' : 'This browser cannot send H.264 video, which the service prefers: calls may fail. Use another browser, or ask your administrator.';
 }
 
-async function connect(token) {
-  if (app.client) app.client.close(1000, 'reconnecting');
-  showError('');
-  setStatus('Connecting…');
-  const c = new SessionClient({ server, token });
-  app.client = c;
-  c.addEventListener('agent', () => render());
-  c.addEventListener('offer', (e) => showOffer(e.detail));
-  c.addEventListener('cancel', (e) => {
-    const m = e.detail;
-    if (app.offer && m.leg === app.offer.leg) {
-      hideOffer();
-      const why = { timeout: 'not answered in time', abandoned: 'the deaf user hung up', withdrawn: 'withdrawn by the lead interpreter', logout: 'you logged out' }[m.reason] || m.reason || 'withdrawn';
-      setStatus(`The call was withdrawn: ${why}.`);
-      el.lastEnded.textContent = `Offer withdrawn: ${why}`;
-    }
-    render();
-  });
-  c.addEventListener('session', () => render());
-  c.addEventListener('rtt_backlog', (e) => onBacklog(e.detail));
-  c.addEventListener('invited', (e) => { el.inviteResult.textContent = `Link ${e.detail.to ? `to ${e.detail.to} ` : ''}(${e.detail.delivery}): ${e.detail.url || ''}`; });
-  c.addEventListener('delivery', (e) => { el.inviteResult.textContent = `Link delivery (${e.detail.channel}): ${e.detail.status}`; });
-  c.addEventListener('ended', (e) => {
-    app.ended = { code: e.detail.code, reason: e.detail.reason, session: e.detail.session, leg: e.detail.leg };
-    if (app.offer && e.detail.leg === app.offer.leg) hideOffer();
-    render();
-  });
-  c.addEventListener('call', (e) => watchCall(e.detail));
-  c.addEventListener('error', (e) => {
-    const m = e.detail;
-    showError(`${m.message || m.code}${m.code && m.message ? ` (${m.code})` : ''}`);
-  });
-  c.addEventListener('close', () => {
-    if (c !== app.client) return;
-    hideOffer();
-    showError('The connection to the hub was lost. Sign in again.');
-    showScreen('login');
-    render();
-  });
-  try {
-    const hello = await c.connect();
-    el.me.textContent = hello.identity || '';
-    checkCodecs(hello);
-    return hello;
-  } catch (err) {
-    if (c === app.client) {
-      showError(err.message || String(err));
-      setStatus('');
-      showScreen('login');
-    }
-    throw err;
-  }
-}
-
-async function start(token) {
-  try {
-    await connect(token);
-  } catch {
-    try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
-    return;
-  }
-  try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* ignore */ }
-  showScreen('console');
-  render();
-  if (yes(params.get('autologin')) || yes(params.get('ready'))) {
-    if (!agentState() || agentState() === 'logged_out') app.client.login(queuesParam());
-    if (yes(params.get('ready'))) app.client.ready(true);
-  }
-  if (!agentState() || agentState() === 'logged_out') el.btnLogin.focus();
-}
-
-el.loginForm.addEventListener('submit', (e) => {
-  e.preventDefault();
-  const t = el.token.value.trim();
-  if (t) start(t);
-});
-el.btnLogin.addEventListener('click', () => app.client && app.client.login(queuesParam()));
-el.btnLogout.addEventListener('click', () => app.client && app.client.logout());
-el.btnReady.addEventListener('click', () => app.client && app.client.ready(true));
-el.btnNotready.addEventListener('click', () => app.client && app.client.ready(false));
-el.btnDisconnect.addEventListener('click', () => {
-  try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
-  const c = app.client;
-  app.client = null;
-  if (c) c.close(1000, 'signed out');
-  hideOffer();
-  showScreen('login');
-  setStatus('Signed out.');
-  el.agentState.dataset.state = 'disconnected';
-  el.agentState.textContent = 'Disconnected';
-  el.token.focus();
-});
-window.addEventListener('pagehide', () => { if (app.client) app.client.close(1001, 'page closed'); });
-
 // ---- automation hook -------------------------------------------------------------------------------
 
-window.splitApp = {
-  get client() { return app.client; },
-  get call() { return app.call; },
-  get agentState() { return agentState(); },
+window.splitApp = con.hook({
   get session() { return currentSession(); },
   get interp() { return interp(); },
-  get offer() { return app.offer; },
-  get ended() { return app.ended; },
-  get error() { return app.error; },
   get summary() { return el.routing.textContent; },
   get sideTalkOn() { return !!(interp() && interp().side_talk); },
   get isLead() { return isLead(); },
@@ -766,26 +528,9 @@ window.splitApp = {
     get sources() { return [...panes.keys()]; },
     get sent() { return input.sent; },
   },
-  async stats() { return app.call ? app.call.getStats() : null; },
-  accept: (leg) => accept(leg),
-  decline: (leg) => decline(leg),
-  login: (queues) => !!(app.client && app.client.login(queues || queuesParam())),
-  setReady: (r) => { const c = app.client; if (!c) return false; if (r && (!c.agentState || c.agentState === 'logged_out')) c.login(queuesParam()); return c.ready(!!r); },
-  connect: (token) => start(token),
   ...api,
-};
+});
 
 // ---- start -------------------------------------------------------------------------------------------
 
-{
-  let token = params.get('token');
-  if (!token) { try { token = sessionStorage.getItem(TOKEN_KEY); } catch { /* ignore */ } }
-  if (token) {
-    showScreen('console');
-    start(token);
-  } else {
-    showScreen('login');
-    setStatus('Sign in to take calls.');
-    el.token.focus();
-  }
-}
+con.boot();
