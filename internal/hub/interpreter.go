@@ -35,7 +35,6 @@ type ivState struct {
 	purpose  string                   // the purpose of the offer being made (interpret, handoff, team)
 	pending  string                   // the leg of a pending hand-off or team offer
 	pendingP string                   // its purpose
-	rttChars map[string]int           // characters typed, by source kind (the call record)
 }
 
 type (
@@ -184,7 +183,7 @@ func (h *Hub) ivInit(s *session.Session, to string) {
 		plan: &interpreter.Plan{Controls: interpreter.Controls{VCO: cfg.VCO, HCO: cfg.HCO, VCOMutesInterpreter: cfg.VCOMutesInterpreter}},
 		sign: in.Customer.SignLanguage, lang: in.Customer.Language, to: to,
 		phone: ivPhoneMsg{State: "none", To: to}, joined: map[string]time.Time{},
-		text: map[string]*ivTextSource{}, rttChars: map[string]int{},
+		text: map[string]*ivTextSource{},
 	}
 	s.SetPolicy(t.iv.plan)
 	s.Record("interpreter.requested", "", map[string]any{"sign_language": t.iv.sign, "language": t.iv.lang, "number_given": to != ""})

@@ -143,9 +143,7 @@ func (h *Hub) ivText(s *session.Session, srcID, text string) {
 			_ = sc.SendText(text) // the deaf user's text to a text phone (§4.3)
 		}
 	}
-	n := len([]rune(text))
-	iv.rttChars[ts.from] += n
-	h.m.RTTChars(ts.from, n)
+	h.m.RTTChars(ts.from, len([]rune(text)))
 	ts.line.Apply(text)
 	if ts.line.Len() > maxTextLine {
 		// a line that never ends (a paste, a stuck key) is stored in parts:

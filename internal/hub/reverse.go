@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/split-hub/split/internal/interpreter"
 	"github.com/split-hub/split/internal/leg"
 	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/session"
@@ -171,15 +172,7 @@ func (h *Hub) e164(n string) string {
 		}
 		return r
 	}, strings.TrimSpace(n))
-	switch {
-	case strings.HasPrefix(n, "+"):
-		return n
-	case strings.HasPrefix(n, "00"):
-		return "+" + n[2:]
-	case h.cfg.Sessions.CountryCode != "":
-		return "+" + h.cfg.Sessions.CountryCode + strings.TrimLeft(n, "0")
-	}
-	return "+" + n
+	return interpreter.E164(n, h.cfg.Sessions.CountryCode)
 }
 
 // ringback plays a ringing tone (425 Hz, 1 s on, 4 s off, as in Europe)

@@ -84,16 +84,19 @@ func (p DialPolicy) Check(number string, placed int) (string, error) {
 	return e164, nil
 }
 
-// normalise turns digits into E.164: +… stays, 00… is international, the
-// rest is national (CountryCode).
-func (p DialPolicy) normalise(n string) string {
+func (p DialPolicy) normalise(n string) string { return E164(n, p.CountryCode) }
+
+// E164 turns a dialled number (digits, an optional leading +) into E.164:
+// +… stays, 00… is international, anything else is national (countryCode,
+// digits without +). The hub normalises every number it is given this way.
+func E164(n, countryCode string) string {
 	switch {
 	case strings.HasPrefix(n, "+"):
 		return n
 	case strings.HasPrefix(n, "00"):
 		return "+" + n[2:]
-	case p.CountryCode != "":
-		return "+" + p.CountryCode + strings.TrimLeft(n, "0")
+	case countryCode != "":
+		return "+" + countryCode + strings.TrimLeft(n, "0")
 	}
 	return "+" + n
 }
