@@ -28,8 +28,10 @@ lint:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
+# scripts/gotest.sh runs a failed test once more, alone, and reports it as
+# FLAKY (in the output and in <log>.flaky) when it then passes.
 test-unit:
-	$(GO) test -race -count=1 $(RACE)
+	GO=$(GO) ./scripts/gotest.sh test-unit.log . -race -count=1 $(RACE)
 
 # The cgo Opus backend (libopus) must pass the same codec and tone tests.
 test-libopus:
@@ -38,7 +40,7 @@ test-libopus:
 # Real peers (sipp, baresip, kamailio, Chromium) in a loopback-only network
 # namespace; the test binaries re-exec themselves under `unshare --net`.
 test-e2e:
-	$(GO) test -count=1 -timeout 30m -v ./test/... 2>&1 | tee test-e2e.log | grep -E '^ *(=== RUN|--- |ok|FAIL|PASS|panic)|_test.go:|\.go:[0-9]+: ' ; exit $${PIPESTATUS[0]}
+	GO=$(GO) ./scripts/gotest.sh test-e2e.log '^ *(=== RUN|--- |ok|FAIL|PASS|panic|FLAKY)|_test.go:|\.go:[0-9]+: ' -count=1 -timeout 30m -v ./test/...
 
 test: deps lint test-unit test-libopus test-e2e
 
@@ -53,4 +55,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseReferTo -fuzztime 30s ./internal/sipua/
 
 clean:
-	rm -rf bin test/e2e/runs test-e2e.log
+	rm -rf bin test/e2e/runs test-e2e.log* test-unit.log*
