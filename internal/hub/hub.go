@@ -315,6 +315,7 @@ func (h *Hub) newSession(id string, mode session.Mode, entry string, c session.C
 	h.goAsync(func() {
 		<-s.Stopped()
 		h.clis.release(s.ID)
+		h.rec.flush(5 * time.Second)
 		h.mu.Lock()
 		delete(h.sessions, s.ID)
 		h.mu.Unlock()

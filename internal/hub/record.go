@@ -25,8 +25,9 @@ type recorder struct {
 }
 
 type recItem struct {
-	info *session.Info
-	e    session.Event
+	info    *session.Info
+	e       session.Event
+	barrier chan struct{} // set: no event; closed when everything queued before it is persisted
 }
 
 func newRecorder(h *Hub) *recorder {
@@ -43,7 +44,7 @@ func (r *recorder) SessionEvent(info *session.Info, e session.Event) {
 		r.h.m.SessionState(string(info.Mode), from, to)
 	}
 	select {
-	case r.ch <- recItem{info, e}:
+	case r.ch <- recItem{info: info, e: e}:
 	default:
 		r.h.log.Warn("event recorder queue full; event not persisted", "session", info.ID, "type", e.Type)
 	}
@@ -70,6 +71,10 @@ func (r *recorder) run() {
 	defer close(r.done)
 	ctx := context.Background()
 	for it := range r.ch {
+		if it.barrier != nil {
+			close(it.barrier)
+			continue
+		}
 		in, e := it.info, it.e
 		var err error
 		if e.Type == "session.created" {
@@ -96,8 +101,26 @@ func (r *recorder) run() {
 func (r *recorder) persist(in *session.Info, e session.Event) {
 	defer func() { _ = recover() }() // the recorder closed at shutdown: nothing to keep it for
 	select {
-	case r.ch <- recItem{in, e}:
+	case r.ch <- recItem{info: in, e: e}:
 	default:
+	}
+}
+
+// flush waits until every event queued before it is persisted (at most
+// timeout): a session leaves the hub's live table only when its stored record
+// says what the live one said, so a GET never sees an older record.
+func (r *recorder) flush(timeout time.Duration) {
+	b := make(chan struct{})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r.ch <- recItem{barrier: b}:
+	case <-t.C:
+		return
+	}
+	select {
+	case <-b:
+	case <-t.C:
 	}
 }
 

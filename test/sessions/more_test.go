@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -299,4 +300,71 @@ func TestSupervisorBarge(t *testing.T) {
 	if n := countType(ag.Frames(), "ended"); n != 0 {
 		t.Fatal("the agent's call ended with the supervisor's")
 	}
+}
+
+// TestEndedRecordNeverStale: a session that has left the live list is read
+// from the store, and the store must already say how it ended. Before the
+// fix, a session left the hub's live table as soon as its goroutine stopped,
+// while the event recorder could still be behind: a GET then returned an
+// older record (state waiting, no cause). Ending many sessions at once puts
+// the recorder behind.
+func TestEndedRecordNeverStale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := testutil.StartHub(ctx, hubConfig(t, 24800, t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	a := api{t, h.URL}
+	const n = 40
+	ids := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		code, s := a.do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": fmt.Sprintf("c%d", i)}})
+		if code != 201 {
+			t.Fatalf("session %d: %d %v", i, code, s)
+		}
+		ids = append(ids, s["id"].(string))
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, "DELETE", h.URL+"/v1/sessions/"+id, nil)
+			req.Header.Set("Authorization", "Bearer "+testutil.HubAPIKey)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	pending := map[string]bool{}
+	for _, id := range ids {
+		pending[id] = true
+	}
+	waitUntil(t, 30*time.Second, "every session off the live list", func() bool {
+		code, list := a.do("GET", "/v1/sessions?active=true", nil)
+		if code != 200 {
+			return false
+		}
+		live := map[string]bool{}
+		for _, s := range list["sessions"].([]any) {
+			live[s.(map[string]any)["id"].(string)] = true
+		}
+		for id := range pending {
+			if live[id] {
+				continue
+			}
+			_, s := a.do("GET", "/v1/sessions/"+id, nil)
+			if s["state"] != "ended" || s["cause_code"] != float64(200) || s["cause"] != "Ended by API" {
+				t.Errorf("session %s is off the live list but reads state %v, %v %q", id, s["state"], s["cause_code"], s["cause"])
+			}
+			delete(pending, id)
+		}
+		return len(pending) == 0
+	})
 }
