@@ -17,6 +17,7 @@ import (
 
 	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/httpjson"
+	"github.com/split-hub/split/internal/interpreter"
 	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/store"
 )
@@ -399,9 +400,21 @@ func checkSessionFilter(f store.SessionFilter, active string) error {
 }
 
 func (h *Hub) apiGetSession(w http.ResponseWriter, r *http.Request) {
-	in, _, err := h.lookup(r.Context(), r.PathValue("id"))
+	in, live, err := h.lookup(r.Context(), r.PathValue("id"))
 	if err != nil {
 		h.writeHubErr(w, err)
+		return
+	}
+	if in.Mode == session.ModeInterpreter {
+		rec, err := h.ivRecord(r.Context(), in, live)
+		if err != nil {
+			h.internalErr(w, "interpreter record", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct {
+			*session.Info
+			Interpreter *interpreter.Record `json:"interpreter"`
+		}{in, rec})
 		return
 	}
 	writeJSON(w, http.StatusOK, in)

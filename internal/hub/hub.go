@@ -344,11 +344,7 @@ func (h *Hub) end(s *session.Session, code int, reason string) {
 			_ = h.acd.CallEnded(l.Party)
 		}
 	}
-	if t.iv != nil {
-		for id := range t.iv.text {
-			h.ivTextLeft(s, id) // the last lines go to the history
-		}
-	}
+	h.ivEnding(s, code, reason)
 	s.End(code, reason)
 	in := s.Info()
 	h.m.SessionEnded(string(in.Mode), causeLabel(code), time.Since(t.created))

@@ -692,3 +692,55 @@ func hasRef(sc *sipua.Call) bool {
 	_, ok := sessionRef(sc.Headers)
 	return ok
 }
+
+// ivRecord is the `interpreter` block of an interpreter session's record
+// (docs/interpreter.md §10), computed from its history: the same for a live
+// session, an ended one and another node's.
+func (h *Hub) ivRecord(ctx context.Context, in *session.Info, live bool) (*interpreter.Record, error) {
+	if live {
+		h.rec.flush(time.Second) // what the session recorded so far is in the store
+	}
+	var events []interpreter.Event
+	var after int64
+	for len(events) < 100_000 {
+		page, err := h.store.Events(ctx, in.ID, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			se := fromStoreEvent(e)
+			events = append(events, interpreter.Event{At: se.At, Type: se.Type, Leg: se.Leg, Data: se.Data})
+			after = e.Seq
+		}
+		if len(page) < 1000 {
+			break
+		}
+	}
+	end := time.Now().UTC()
+	if in.EndedAt != nil {
+		end = *in.EndedAt
+	}
+	return interpreter.Summarize(events, end, in.EndedAt == nil), nil
+}
+
+// ivEnding closes what the session's end cuts short (session goroutine,
+// before the legs go): the last text lines go to the history, and the phone
+// call and every interpreter present get their end in the history, so the
+// record's minutes (ivRecord) end where the session did.
+func (h *Hub) ivEnding(s *session.Session, code int, reason string) {
+	iv := st(s).iv
+	if iv == nil {
+		return
+	}
+	for id := range iv.text {
+		h.ivTextLeft(s, id)
+	}
+	if iv.phoneLeg != "" && s.Leg(iv.phoneLeg) != nil {
+		s.Record("phone.ended", iv.phoneLeg, map[string]any{"code": code, "reason": reason, "why": "session ended"})
+		iv.phoneLeg = ""
+	}
+	for _, l := range s.LegsWith(session.RoleInterpreter) {
+		s.Record("interpreter.left", l.ID, map[string]any{"agent": l.Party, "why": "session ended",
+			"seconds": int(time.Since(iv.joined[l.ID]).Seconds())})
+	}
+}

@@ -539,11 +539,61 @@ func TestInterpreterHandoff(t *testing.T) {
 	}
 	t.Logf("phone stream across the hand-off: %d packets, %d lost, %d SSRC; audio gap %v", st.PacketsReceived, st.Lost, st.SSRCs, toneGap(call.Received(), ivToneInterp, toneInterp2))
 
+	// the record while live: two interpreters, one still there and lead
+	_, live := c.a.do("GET", "/v1/sessions/"+c.sid, nil)
+	if iv := ivRecord(t, live); iv != nil {
+		ints, _ := iv["interpreters"].([]any)
+		if len(ints) != 2 || iv["open"] != true || iv["handoffs"] != float64(1) || iv["sign_language"] != "ase" {
+			t.Errorf("the live session's interpreter record: %v", iv)
+		} else if second := ints[1].(map[string]any); second["agent"] != "int2" || second["left"] != nil || second["lead_seconds"].(float64) <= 0 {
+			t.Errorf("the incoming interpreter in the live record: %v", second)
+		}
+	}
+
 	c.hangup(in2)
 	c.expect(200, "Interpreter hung up")
 	c.told = append(c.told, d, in2)
 	c.byes = append(c.byes, call)
 	c.check()
+
+	// the stored record: interpreter minutes per interpreter, the phone
+	// call's conversation time, and no number
+	_, done := c.a.do("GET", "/v1/sessions/"+c.sid, nil)
+	iv := ivRecord(t, done)
+	if iv == nil {
+		return
+	}
+	ints, _ := iv["interpreters"].([]any)
+	pcs, _ := iv["phone_calls"].([]any)
+	if len(ints) != 2 || len(pcs) != 1 || iv["open"] != false {
+		t.Fatalf("the ended session's interpreter record: %v", iv)
+	}
+	var lead float64
+	for _, x := range ints {
+		m := x.(map[string]any)
+		if m["left"] == nil || m["seconds"].(float64) <= 0 {
+			t.Errorf("interpreter minutes: %v", m)
+		}
+		lead += m["lead_seconds"].(float64)
+	}
+	p := pcs[0].(map[string]any)
+	if p["direction"] != "dialled" || p["answered"] == nil || p["ended"] == nil || p["seconds"].(float64) <= 0 || p["code"] != float64(200) {
+		t.Errorf("the phone call in the record: %v", p)
+	}
+	if js, _ := json.Marshal(iv); strings.Contains(string(js), ivNumber) {
+		t.Errorf("the record carries the number called: %s", js)
+	}
+	t.Logf("interpreter record: wait %vs, lead seconds %.2f in all, phone conversation %vs", iv["wait_seconds"], lead, p["seconds"])
+}
+
+// ivRecord is a session record's interpreter block.
+func ivRecord(t *testing.T, rec map[string]any) map[string]any {
+	t.Helper()
+	iv, ok := rec["interpreter"].(map[string]any)
+	if !ok {
+		t.Errorf("the record of an interpreter session has no interpreter block: %v", rec)
+	}
+	return iv
 }
 
 // toneGap is the silence between the last 20 ms frame where from dominates
