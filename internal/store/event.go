@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -23,7 +24,8 @@ type Event struct {
 // AppendEvent adds e to the log of session e.SessionID and returns its
 // sequence number: the session's previous highest plus one, without gaps,
 // also under concurrent appends. e.Seq is ignored. It returns ErrNotFound if
-// the session does not exist. Events cannot be changed or removed.
+// the session does not exist. Events cannot be changed or removed, except
+// that a retention job may redact their content (RedactEvents).
 func (db *DB) AppendEvent(ctx context.Context, e Event) (int64, error) {
 	if err := checkID("append event: session", e.SessionID); err != nil {
 		return 0, err
@@ -105,4 +107,65 @@ func (db *DB) Events(ctx context.Context, sessionID string, afterSeq int64, limi
 		return nil, fmt.Errorf("store: events of %q: %w", sessionID, err)
 	}
 	return out, nil
+}
+
+// RedactEvents replaces the data of every event of type typ that occurred
+// before before with redact(data), in batches, and returns how many it
+// changed. It is the retention of content-bearing events (the interpreter
+// mode's rtt.text): sequence numbers, times, types and legs stay, so a log
+// keeps its shape and what is counted from it. redact must mark its output
+// with "redacted":true — an event whose data already has it is not redacted
+// again — and must return valid JSON.
+func (db *DB) RedactEvents(ctx context.Context, typ string, before time.Time, redact func(json.RawMessage) json.RawMessage) (int, error) {
+	const batch = 500
+	done := 0
+	for {
+		rows, err := db.r.QueryContext(ctx, `SELECT session_id, seq, data FROM session_events
+			WHERE event_type = $1 AND occurred_at < $2 AND (data IS NULL OR data NOT LIKE '%"redacted":true%')
+			LIMIT $3`, typ, millis(before), batch)
+		if err != nil {
+			return done, fmt.Errorf("store: redact %s events: %w", typ, err)
+		}
+		type row struct {
+			id   string
+			seq  int64
+			data sql.NullString
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.seq, &r.data); err != nil {
+				rows.Close()
+				return done, fmt.Errorf("store: redact %s events: %w", typ, err)
+			}
+			page = append(page, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return done, fmt.Errorf("store: redact %s events: %w", typ, err)
+		}
+		if len(page) == 0 {
+			return done, nil
+		}
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			for _, r := range page {
+				out := redact(json.RawMessage(r.data.String))
+				if !json.Valid(out) || !strings.Contains(string(out), `"redacted":true`) {
+					return fmt.Errorf("the redacted data of %s/%d is not valid JSON marked \"redacted\":true: %w", r.id, r.seq, ErrInvalid)
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE session_events SET data = $1 WHERE session_id = $2 AND seq = $3`,
+					string(out), r.id, r.seq); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("store: redact %s events: %w", typ, err)
+		}
+		done += len(page)
+		if len(page) < batch {
+			return done, nil
+		}
+	}
 }

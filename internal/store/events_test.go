@@ -223,3 +223,52 @@ func testTokens(t *testing.T, dsn string) {
 		t.Fatalf("%d goroutines consumed the same token, want 1", winners)
 	}
 }
+
+func testRedactEvents(t *testing.T, dsn string) {
+	ctx := t.Context()
+	db := openT(t, dsn)
+	if err := db.CreateSession(ctx, Session{ID: "ses_r"}); err != nil {
+		t.Fatal(err)
+	}
+	at := ms("2026-03-01T10:00:00.000Z")
+	for i, e := range []Event{
+		{At: at, Type: "rtt.text", Leg: "l1", Data: json.RawMessage(`{"from":"deaf-user","text":"old secret"}`)},
+		{At: at.Add(time.Second), Type: "interpreter.joined", Leg: "l2", Data: json.RawMessage(`{"agent":"ana"}`)},
+		{At: at.Add(2 * time.Second), Type: "rtt.text", Leg: "l2", Data: json.RawMessage(`{"from":"interpreter","text":"also old"}`)},
+		{At: at.Add(time.Hour), Type: "rtt.text", Leg: "l1", Data: json.RawMessage(`{"from":"deaf-user","text":"recent"}`)},
+	} {
+		e.SessionID = "ses_r"
+		if _, err := db.AppendEvent(ctx, e); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	redact := func(d json.RawMessage) json.RawMessage {
+		var v map[string]any
+		_ = json.Unmarshal(d, &v)
+		return json.RawMessage(fmt.Sprintf(`{"from":%q,"redacted":true}`, v["from"]))
+	}
+	n, err := db.RedactEvents(ctx, "rtt.text", at.Add(30*time.Minute), redact)
+	if err != nil || n != 2 {
+		t.Fatalf("RedactEvents = %d, %v; want 2", n, err)
+	}
+	got, err := db.Events(ctx, "ses_r", 0, 0)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("events after redaction: %v %v", got, err)
+	}
+	want := []string{`{"from":"deaf-user","redacted":true}`, `{"agent":"ana"}`, `{"from":"interpreter","redacted":true}`, `{"from":"deaf-user","text":"recent"}`}
+	for i, e := range got {
+		if string(e.Data) != want[i] || e.Seq != int64(i+1) {
+			t.Errorf("event %d: seq %d data %s, want %s", i, e.Seq, e.Data, want[i])
+		}
+	}
+	// already redacted: not again; a redaction that does not mark its output is refused
+	if n, err := db.RedactEvents(ctx, "rtt.text", at.Add(30*time.Minute), redact); err != nil || n != 0 {
+		t.Errorf("second RedactEvents = %d, %v; want 0", n, err)
+	}
+	if _, err := db.RedactEvents(ctx, "rtt.text", at.Add(2*time.Hour), func(json.RawMessage) json.RawMessage { return json.RawMessage(`{}`) }); err == nil {
+		t.Error("a redaction without the mark was accepted")
+	}
+	if got, _ := db.Events(ctx, "ses_r", 3, 0); len(got) != 1 || string(got[0].Data) != want[3] {
+		t.Errorf("a refused redaction changed the event: %v", got)
+	}
+}

@@ -32,6 +32,7 @@ var suite = []suiteTest{
 	{"KeysSortBytewise", false, testKeysSortBytewise},
 	{"Events", false, testEvents},
 	{"EventsConcurrent", false, testEventsConcurrent},
+	{"RedactEvents", false, testRedactEvents},
 	{"Agents", false, testAgents},
 	{"Queues", false, testQueues},
 	{"Appointments", false, testAppointments},
