@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ModeInterpreter is EntryPoint.Mode for the Deaf Interpreter mode
@@ -30,7 +31,35 @@ type Interpreter struct {
 	VCOMutesInterpreter bool `yaml:"vco_mutes_interpreter"`
 	// Team allows a second interpreter (team interpreting; default true).
 	Team *bool `yaml:"team"`
+	// RTT is the real-time text's storage (docs/interpreter.md §6.5).
+	RTT InterpreterRTT `yaml:"rtt"`
 }
+
+// InterpreterRTT: what is kept of the real-time text.
+type InterpreterRTT struct {
+	// Store keeps each completed line in the session history as an rtt.text
+	// event (default true); false keeps only the counts.
+	Store *bool `yaml:"store"`
+	// Retention: rtt.text events older than this lose their text (the
+	// event stays, marked redacted, so the call record still counts it).
+	// Default 24h; 0 keeps the text as long as the history.
+	Retention *time.Duration `yaml:"retention"`
+}
+
+// Stored reports whether completed lines go to the history.
+func (r InterpreterRTT) Stored() bool { return r.Store == nil || *r.Store }
+
+// Keep is the retention of the text (0: no limit).
+func (r InterpreterRTT) Keep() time.Duration {
+	if r.Retention == nil {
+		return DefaultRTTRetention
+	}
+	return *r.Retention
+}
+
+// DefaultRTTRetention is interpreter.rtt.retention's default: short, since
+// interpretation is confidential (docs/interpreter.md §6.5, §13).
+const DefaultRTTRetention = 24 * time.Hour
 
 // TeamAllowed reports whether a second interpreter may join as a partner.
 func (i Interpreter) TeamAllowed() bool { return i.Team == nil || *i.Team }
@@ -221,6 +250,9 @@ func (c *Config) validateInterpreter(add func(key, format string, a ...any)) {
 	}
 	if i.Dial.MaxCalls < 0 {
 		add("interpreter.dial.max_calls", "must not be negative")
+	}
+	if i.RTT.Retention != nil && *i.RTT.Retention < 0 {
+		add("interpreter.rtt.retention", "must not be negative (0 keeps the text)")
 	}
 	if i.Dial.Trunk != "" {
 		found := false

@@ -167,6 +167,7 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	h.stop = stop
 	h.goAsync(func() { h.schedule(sctx) })
 	h.goAsync(func() { h.watchMedia(sctx) })
+	h.goAsync(func() { h.rttRetention(sctx) })
 	return h, nil
 }
 

@@ -1,7 +1,10 @@
 package hub
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/split-hub/split/internal/sipua"
 
@@ -164,7 +167,7 @@ func (h *Hub) ivText(s *session.Session, srcID, text string) {
 
 // ivTextLine keeps one completed line in the history (when rtt.store).
 func (h *Hub) ivTextLine(s *session.Session, legID string, ts *ivTextSource, line string) {
-	if strings.TrimSpace(line) == "" {
+	if strings.TrimSpace(line) == "" || !h.cfg.Interpreter.RTT.Stored() {
 		return
 	}
 	s.Record("rtt.text", legID, map[string]any{"from": ts.from, "name": ts.name, "text": line})
@@ -189,4 +192,46 @@ func (h *Hub) ivTextLeft(s *session.Session, legID string) {
 			delete(ts.outs, legID)
 		}
 	}
+}
+
+// rttRetention redacts the text of rtt.text events older than
+// interpreter.rtt.retention (docs/interpreter.md §6.5), at start and then
+// every tenth of the retention (at most hourly), until ctx ends. The events
+// stay, with their source, so the call record's counts do not change.
+func (h *Hub) rttRetention(ctx context.Context) {
+	if h.cfg.Interpreter == nil {
+		return // no interpreter mode: no text to keep
+	}
+	keep := h.cfg.Interpreter.RTT.Keep()
+	if keep <= 0 {
+		return
+	}
+	every := min(max(keep/10, time.Second), time.Hour)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := h.store.RedactEvents(ctx, "rtt.text", time.Now().Add(-keep), redactRTT)
+		if err != nil && ctx.Err() == nil {
+			h.log.Warn("rtt retention: cannot redact old text", "err", err)
+		} else if n > 0 {
+			h.log.Info("rtt retention: text redacted", "events", n, "older_than", keep)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// redactRTT keeps an rtt.text event's source and length, not its text.
+func redactRTT(d json.RawMessage) json.RawMessage {
+	var v struct {
+		From string `json:"from"`
+		Name string `json:"name"`
+		Text string `json:"text"`
+	}
+	_ = json.Unmarshal(d, &v)
+	out, _ := json.Marshal(map[string]any{"from": v.From, "name": v.Name, "chars": len([]rune(v.Text)), "redacted": true})
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -275,7 +276,15 @@ func TestInterpreterRTT(t *testing.T) {
 		t.Skip("real-media test; skipped with -short")
 	}
 	const base = 23300
-	c := ivCell(t, ivConfig(t, base), 2*time.Minute)
+	const secret = "whsec_0123456789abcdef"
+	sink := &hookSink{}
+	srv := httptest.NewServer(sink.handler(secret))
+	defer srv.Close()
+	cfg := ivConfig(t, base)
+	cfg.Sessions.Webhooks = []config.Webhook{{URL: srv.URL, Secret: secret, Events: []string{"*"}}}
+	retention := 3 * time.Second
+	cfg.Interpreter.RTT.Retention = &retention
+	c := ivCell(t, cfg, 2*time.Minute)
 	ctx := c.ctx
 	in := c.agent("int1", ivToneInterp, 1, true)
 	in.Text = true
@@ -341,6 +350,42 @@ func TestInterpreterRTT(t *testing.T) {
 	}
 	if got := strings.Join(lines, " | "); got != "deaf-user: hello, int | interpreter: Hi Luis" {
 		t.Errorf("rtt.text history: %q", got)
+	}
+
+	// webhooks: the lifecycle, never the text (§6.5)
+	waitUntil(t, 10*time.Second, "the session's end at the webhook", func() bool { return sink.has("session.ended") })
+	sink.mu.Lock()
+	for i, b := range sink.bodies {
+		if sink.types[i] == "rtt.text" || strings.Contains(b, "hello") || strings.Contains(b, "Hi Luis") {
+			t.Errorf("a webhook carries the text: %s", b)
+		}
+	}
+	sink.mu.Unlock()
+
+	// retention: the text goes, the events (and the record's counts) stay
+	waitUntil(t, 20*time.Second, "the text redacted after interpreter.rtt.retention", func() bool {
+		_, ev := c.a.do("GET", "/v1/sessions/"+c.sid+"/events?format=json", nil)
+		var red []string
+		for _, e := range ev["events"].([]any) {
+			e := e.(map[string]any)
+			if e["type"] == "rtt.text" {
+				data, _ := e["data"].(map[string]any)
+				if data["text"] != nil || data["redacted"] != true {
+					return false
+				}
+				red = append(red, fmt.Sprint(data["from"], ":", data["chars"]))
+			}
+		}
+		if got := strings.Join(red, " "); got != "deaf-user:10 interpreter:7" {
+			t.Fatalf("redacted rtt.text events: %q", got)
+		}
+		return true
+	})
+	_, rec := c.a.do("GET", "/v1/sessions/"+c.sid, nil)
+	if iv := ivRecord(t, rec); iv != nil {
+		if n, _ := iv["rtt_lines"].(map[string]any); n["deaf-user"] != float64(1) || n["interpreter"] != float64(1) {
+			t.Errorf("the record's rtt_lines after the retention: %v", iv["rtt_lines"])
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ const tonePhone = 1477.0
 type hookSink struct {
 	mu     sync.Mutex
 	types  []string
+	bodies []string
 	badSig int
 }
 
@@ -41,6 +42,7 @@ func (k *hookSink) handler(secret string) http.HandlerFunc {
 		}
 		_ = json.Unmarshal(b, &e)
 		k.types = append(k.types, e.Type)
+		k.bodies = append(k.bodies, string(b))
 	}
 }
 
