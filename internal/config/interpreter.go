@@ -33,7 +33,23 @@ type Interpreter struct {
 	Team *bool `yaml:"team"`
 	// RTT is the real-time text's storage (docs/interpreter.md §6.5).
 	RTT InterpreterRTT `yaml:"rtt"`
+	// RequeueMaxWait: a lead interpreter lost mid-call (console closed,
+	// network gone) with nobody else present puts the session back at the
+	// front of its queue, the deaf user and the phone call kept, for at most
+	// this long; then it ends 480. Default 120s; 0 ends the session at once.
+	RequeueMaxWait *time.Duration `yaml:"requeue_max_wait"`
 }
+
+// Requeue is the effective requeue_max_wait.
+func (i Interpreter) Requeue() time.Duration {
+	if i.RequeueMaxWait == nil {
+		return DefaultRequeueMaxWait
+	}
+	return *i.RequeueMaxWait
+}
+
+// DefaultRequeueMaxWait is interpreter.requeue_max_wait's default.
+const DefaultRequeueMaxWait = 120 * time.Second
 
 // InterpreterRTT: what is kept of the real-time text.
 type InterpreterRTT struct {
@@ -250,6 +266,9 @@ func (c *Config) validateInterpreter(add func(key, format string, a ...any)) {
 	}
 	if i.Dial.MaxCalls < 0 {
 		add("interpreter.dial.max_calls", "must not be negative")
+	}
+	if i.RequeueMaxWait != nil && *i.RequeueMaxWait < 0 {
+		add("interpreter.requeue_max_wait", "must not be negative (0 ends the session when its interpreter is lost)")
 	}
 	if i.RTT.Retention != nil && *i.RTT.Retention < 0 {
 		add("interpreter.rtt.retention", "must not be negative (0 keeps the text)")

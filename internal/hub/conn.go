@@ -340,6 +340,9 @@ func (c *conn) gone() {
 					return // the session waits for the customer to come back
 				}
 				if l := s.Leg(legID); l != nil {
+					if iv := st(s).iv; iv != nil && l.Role == session.RoleInterpreter {
+						iv.dropped[legID] = true // lost, not hung up: the session may wait for another (ivRequeue)
+					}
 					_ = s.RemoveLeg(legID, 200, "Browser disconnected")
 					h.afterRemoval(s, l)
 				}
@@ -375,7 +378,7 @@ func (h *Hub) afterRemoval(s *session.Session, l *session.Leg) {
 	case session.RoleAgent:
 		h.agentLeft(s, l)
 	case session.RoleInterpreter:
-		h.ivInterpreterLeft(s, l)
+		h.ivInterpreterLeft(s, l, false)
 	}
 	h.endIfEmpty(s)
 }

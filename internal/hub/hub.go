@@ -494,7 +494,7 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 	case session.RoleAgent:
 		h.agentLeft(s, l)
 	case session.RoleInterpreter:
-		h.ivInterpreterLeft(s, l)
+		h.ivInterpreterLeft(s, l, true) // its media went: lost
 	case session.RolePhoneParty:
 		h.ivPhoneGone(s, l, "hung up") // interpreter sessions; otherwise a third party left and nothing else changes
 	}

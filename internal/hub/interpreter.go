@@ -35,6 +35,8 @@ type ivState struct {
 	purpose  string                   // the purpose of the offer being made (interpret, handoff, team)
 	pending  string                   // the leg of a pending hand-off or team offer
 	pendingP string                   // its purpose
+	dropped  map[string]bool          // interpreter legs whose console was lost (socket closed), not hung up
+	requeues int                      // times the session went back to its queue (each has its own timer)
 }
 
 type (
@@ -183,7 +185,7 @@ func (h *Hub) ivInit(s *session.Session, to string) {
 		plan: &interpreter.Plan{Controls: interpreter.Controls{VCO: cfg.VCO, HCO: cfg.HCO, VCOMutesInterpreter: cfg.VCOMutesInterpreter}},
 		sign: in.Customer.SignLanguage, lang: in.Customer.Language, to: to,
 		phone: ivPhoneMsg{State: "none", To: to}, joined: map[string]time.Time{},
-		text: map[string]*ivTextSource{},
+		text: map[string]*ivTextSource{}, dropped: map[string]bool{},
 	}
 	s.SetPolicy(t.iv.plan)
 	s.Record("interpreter.requested", "", map[string]any{"sign_language": t.iv.sign, "language": t.iv.lang, "number_given": to != ""})
@@ -217,6 +219,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 	if iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil {
 		iv.plan.LeadLeg = l.ID
 		iv.plan.SideTalk = false
+		iv.purpose = "" // a requeued session's offers said "handoff" until now
 		s.Record("interpreter.lead", l.ID, map[string]any{"agent": l.Party})
 	}
 	s.Record("interpreter.joined", l.ID, map[string]any{"agent": l.Party, "purpose": purpose})
@@ -449,9 +452,11 @@ func (h *Hub) ivPhoneGone(s *session.Session, l *session.Leg, why string) {
 // goroutine). The first version has no hand-off: the lead leaving ends the
 // session (the phone party gets its BYE); a second interpreter leaving
 // changes nothing else.
-func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg) {
+func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg, lost bool) {
 	t := st(s)
 	iv := t.iv
+	lost = lost || iv.dropped[l.ID]
+	delete(iv.dropped, l.ID)
 	if t.queue != "" && l.Party != "" {
 		_ = h.acd.CallEnded(l.Party)
 	}
@@ -475,8 +480,49 @@ func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg) {
 		h.notifyAgents(s)
 		return
 	}
+	if lost && h.ivRequeue(s, l) {
+		return
+	}
 	code, reason := h.legCause(s, l, 200, "Interpreter hung up")
 	h.end(s, code, reason)
+}
+
+// ivRequeue: the lead was lost (not hung up) with nobody else present
+// (session goroutine). The session goes back to the front of its queue with
+// the deaf user and the phone call kept — the phone hears silence, nobody is
+// seen — and the next interpreter to accept becomes the lead (its offer says
+// purpose "handoff"). Nobody within interpreter.requeue_max_wait: 480.
+// It reports false when the session cannot wait (not active, no queue,
+// requeue_max_wait 0): the caller ends it.
+func (h *Hub) ivRequeue(s *session.Session, l *session.Leg) bool {
+	t := st(s)
+	iv := t.iv
+	wait := h.cfg.Interpreter.Requeue()
+	if wait <= 0 || t.queue == "" || s.State() != session.StateActive || t.custLeg == "" {
+		return false
+	}
+	iv.plan.LeadLeg, iv.plan.SideTalk = "", false
+	iv.purpose = "handoff"
+	iv.requeues++
+	n := iv.requeues
+	s.Record("interpreter.lost", l.ID, map[string]any{"agent": l.Party, "requeue_max_wait_seconds": int(wait / time.Second)})
+	h.m.Interpreter("requeued")
+	s.Replan()
+	h.enqueue(s, t.queue, true)
+	h.notifyAgents(s)
+	h.goAsync(func() {
+		select {
+		case <-s.Done():
+			return
+		case <-time.After(wait):
+		}
+		s.Do(func() {
+			if !s.Ended() && iv.requeues == n && (iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil) {
+				h.end(s, 480, "No interpreter available")
+			}
+		})
+	})
+	return true
 }
 
 // ivSetLead makes l the lead (session goroutine): the phone hears it, the

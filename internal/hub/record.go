@@ -56,7 +56,7 @@ func (r *recorder) SessionEvent(info *session.Info, e session.Event) {
 		}
 	}
 	r.mu.Unlock()
-	if r.h.hooks != nil {
+	if r.h.hooks != nil && !contentEvent(e.Type) {
 		typ := e.Type
 		if typ == "session.state" {
 			if to, _ := e.Data["to"].(string); to != "" {
@@ -123,6 +123,11 @@ func (r *recorder) flush(timeout time.Duration) {
 	case <-t.C:
 	}
 }
+
+// contentEvent: events that carry what a party said or typed (the
+// interpreter mode's text). They stay in the session's own history (API key,
+// retention) and never go to webhooks (docs/interpreter.md §6.5, §10).
+func contentEvent(typ string) bool { return typ == "rtt.text" }
 
 func persistsRecord(typ string) bool {
 	return strings.HasPrefix(typ, "session.") || typ == "leg.joined"

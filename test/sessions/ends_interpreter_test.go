@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/testutil"
 )
 
@@ -29,8 +30,11 @@ func TestEndsInterpreter(t *testing.T) {
 		cfg.Sessions.EntryPoints = iv.Sessions.EntryPoints
 		cfg.Sessions.Routes = iv.Sessions.Routes
 		cfg.Sessions.Queues = iv.Sessions.Queues
-		cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int1", Name: "Ana", Queues: []string{"interp-ase-en"}})
+		cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int1", Name: "Ana", Queues: []string{"interp-ase-en"}},
+			config.Agent{ID: "int2", Name: "Ben", Queues: []string{"interp-ase-en"}})
 		cfg.Interpreter = iv.Interpreter
+		requeue := 3 * time.Second
+		cfg.Interpreter.RequeueMaxWait = &requeue
 		cfg.Interpreter.Numbers = []config.InterpreterNumber{{Number: "+34910000399", SignLanguage: "ase"}}
 		cfg.SIP.Trunks[0].InboundFrom = []string{"127.0.0.1"}
 	}
@@ -210,11 +214,53 @@ func TestEndsInterpreter(t *testing.T) {
 			c.told = append(c.told, d, in)
 			c.byes = append(c.byes, p)
 		},
-		"interpreter drops while the phone is connected": func(c *cell) {
+		"interpreter drops while the phone is connected, nobody takes over": func(c *cell) {
 			d, in, p := connected(c)
 			in.Close()
-			c.expect(200, "Interpreter hung up")
+			// requeued: the deaf user waits, the phone call is kept until
+			// requeue_max_wait runs out
+			c.state(d, "waiting")
+			if p.ByeReceived() {
+				c.t.Error("the phone got a BYE when the interpreter was lost")
+			}
+			c.expect(480, "No interpreter available")
 			c.told = append(c.told, d)
+			c.byes = append(c.byes, p)
+		},
+		"interpreter drops while the phone is connected, another takes over": func(c *cell) {
+			// the phone records what it hears (c.acd's does not)
+			calls := make(chan *testutil.SIPCall, 1)
+			u, err := testutil.StartUAS(testutil.UASOptions{Listen: phoneAddr, ToneHz: tonePhone, Record: 20,
+				OnCall: func(sc *testutil.SIPCall) { calls <- sc }})
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			c.close = append(c.close, func() { _ = u.Close() })
+			d, in := active(c)
+			c.send(in, map[string]any{"type": "dial", "session": c.sid})
+			p := c.next(calls)
+			c.wait(d, phoneIs("connected"))
+			in2 := c.agent("int2", ivToneInterp2, 2, true)
+			in.Close()
+			c.state(d, "waiting")
+			o := c.wait(in2, isType("offer"))
+			if !strings.Contains(string(o.Raw), `"purpose":"handoff"`) {
+				c.t.Errorf("the requeued session's offer: %s", o.Raw)
+			}
+			if err := in2.Accept(c.ctx, o); err != nil {
+				c.t.Fatal(err)
+			}
+			c.state(d, "active")
+			waitUntil(c.t, 10*time.Second, "the phone hears the new interpreter", func() bool {
+				pcm := p.Received()
+				return len(pcm) > 1600 && media.ToneLevel(pcm[len(pcm)-1600:], ivToneInterp2, 8000) > heard
+			})
+			if st := p.Stats(); p.ByeReceived() || st.SSRCs != 1 {
+				c.t.Errorf("the phone saw BYE %v and %d RTP streams across the requeue (want none and 1)", p.ByeReceived(), st.SSRCs)
+			}
+			c.hangup(d)
+			c.expect(200, "Customer hung up")
+			c.told = append(c.told, d, in2)
 			c.byes = append(c.byes, p)
 		},
 		"phone hangs up, the session goes on": func(c *cell) {
@@ -248,7 +294,8 @@ func TestEndsInterpreter(t *testing.T) {
 		"deaf user hangs up before the phone call", "interpreter hangs up before the phone call",
 		"deaf user hangs up while the phone rings", "interpreter releases the ringing phone, then hangs up",
 		"deaf user hangs up while the phone is connected", "deaf user drops while the phone is connected",
-		"interpreter hangs up while the phone is connected", "interpreter drops while the phone is connected",
+		"interpreter hangs up while the phone is connected", "interpreter drops while the phone is connected, nobody takes over",
+		"interpreter drops while the phone is connected, another takes over",
 		"phone hangs up, the session goes on", "phone vanishes, the session goes on",
 		"caller hangs up while an interpreter rings", "interpreter hangs up with the caller, before the deaf user joined"}
 	runCells(t, base, mutate, cells, order)

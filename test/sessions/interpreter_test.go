@@ -98,6 +98,9 @@ func phoneLevel(call *testutil.SIPCall, hz float64) float64 {
 
 const heard, unheard = 0.05, 0.01
 
+// ivToneInterp2 is a second interpreter's tone.
+const ivToneInterp2 = 852.0
+
 // TestInterpreterMediaPlan walks a deaf-initiated call through the
 // switches and checks, by tone, who hears whom at each step.
 func TestInterpreterMediaPlan(t *testing.T) {
@@ -500,7 +503,7 @@ func TestInterpreterHandoff(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-media test; skipped with -short")
 	}
-	const base, toneInterp2 = 23500, 852.0
+	const base, toneInterp2 = 23500, ivToneInterp2
 	cfg := ivConfig(t, base)
 	cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int2", Name: "Ben", Queues: []string{"interp-ase-en"}})
 	c := ivCell(t, cfg, 2*time.Minute)
