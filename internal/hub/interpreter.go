@@ -367,7 +367,7 @@ func (h *Hub) ivDial(s *session.Session, to string) error {
 	var legID string
 	sc, err := h.ua.Dial(ctx, sipua.DialOptions{
 		Trunk: trunk, To: uri, FromUser: trunk.FromUser, FromName: trunk.FromName,
-		Headers: []sip.Header{sip.NewHeader(HeaderSession, s.ID)}, Private: true,
+		Headers: []sip.Header{sip.NewHeader(HeaderSession, s.ID)}, Private: true, TextLang: iv.lang,
 		Events: sipua.Events{
 			OnState: func(ss sipua.State, code int, reason string) {
 				s.Do(func() { h.ivProgress(s, legID, ss, code, reason) })

@@ -21,6 +21,11 @@ type SDPParams struct {
 	// CPS is the receiver's maximum characters per second (RFC 4103 §6,
 	// fmtp cps); 0 when absent (the RFC's default of 30 applies).
 	CPS int
+	// Lang, when set, is the written language of the text both ways, as
+	// RFC 8373 a=hlang-send/a=hlang-recv (a BCP 47 tag such as "en"): what
+	// a relay service reads to pick a text-capable assistant. Offered only;
+	// ParseSDP does not read it.
+	Lang string
 }
 
 // DefaultSDPParams are the parameters the hub offers: red 100 over t140 98
@@ -69,6 +74,9 @@ func (p SDPParams) MediaDescription(port int) *sdp.MediaDescription {
 	md.Attributes = append(md.Attributes, sdp.NewAttribute("rtpmap", t+" t140/1000"))
 	if p.CPS > 0 {
 		md.Attributes = append(md.Attributes, sdp.NewAttribute("fmtp", t+" cps="+strconv.Itoa(p.CPS)))
+	}
+	if p.Lang != "" {
+		md.Attributes = append(md.Attributes, sdp.NewAttribute("hlang-send", p.Lang), sdp.NewAttribute("hlang-recv", p.Lang))
 	}
 	return md
 }

@@ -90,3 +90,17 @@ func TestSDPRoundTripAndConfigs(t *testing.T) {
 		}
 	}
 }
+
+// Lang writes RFC 8373's hlang-send and hlang-recv after the formats.
+func TestSDPParamsLang(t *testing.T) {
+	p := DefaultSDPParams()
+	p.Lang = "es"
+	got := strings.Join(p.Lines(5000), "\n")
+	if !strings.HasSuffix(got, "a=hlang-send:es\na=hlang-recv:es") {
+		t.Errorf("lines:\n%s", got)
+	}
+	p.Lang = ""
+	if got := strings.Join(p.Lines(5000), "\n"); strings.Contains(got, "hlang") {
+		t.Errorf("no language, yet:\n%s", got)
+	}
+}

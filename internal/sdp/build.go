@@ -19,6 +19,9 @@ type LocalMedia struct {
 	// Crypto), with any rtcp-fb as attributes, which AVP-only endpoints
 	// ignore; answers must echo the offer's (RFC 3264 §6), e.g. RTP/AVPF.
 	Proto string
+	// Lang, when set, is written as RFC 8373 a=hlang-send and a=hlang-recv
+	// (the language of the stream both ways, a BCP 47 tag).
+	Lang string
 }
 
 // Description is what Build writes.
@@ -77,6 +80,9 @@ func Build(d Description) []byte {
 		}
 		if m.Crypto != nil {
 			fmt.Fprintf(&b, "a=crypto:%d %s inline:%s\r\n", m.Crypto.Tag, m.Crypto.Suite, m.Crypto.Key)
+		}
+		if m.Lang != "" && m.Port != 0 {
+			fmt.Fprintf(&b, "a=hlang-send:%s\r\na=hlang-recv:%s\r\n", m.Lang, m.Lang)
 		}
 		dir := m.Direction
 		if dir == "" {

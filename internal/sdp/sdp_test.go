@@ -172,3 +172,16 @@ func TestAnswerTelephoneEventNumbers(t *testing.T) {
 		t.Fatalf("PCMU: answer %+v dtmf %+v err %v", c, dtmf, err)
 	}
 }
+
+// A stream's language (RFC 8373) is written as hlang-send and hlang-recv; a
+// refused stream (port 0) carries none.
+func TestBuildLang(t *testing.T) {
+	t140 := Codec{PT: 98, Name: "t140", Clock: 1000, Channels: 1}
+	b := string(Build(Description{Addr: netip.MustParseAddr("127.0.0.1"), Media: []LocalMedia{
+		{Kind: "text", Port: 4000, Codecs: []Codec{t140}, Lang: "en"},
+		{Kind: "text", Port: 0, Codecs: []Codec{t140}, Lang: "en"},
+	}}))
+	if strings.Count(b, "a=hlang-send:en\r\na=hlang-recv:en\r\n") != 1 {
+		t.Errorf("SDP:\n%s", b)
+	}
+}

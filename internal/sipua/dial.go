@@ -45,6 +45,9 @@ type DialOptions struct {
 	// Private keeps the number dialled out of the logs (all but its last
 	// two digits): a deaf user's call through an interpreter.
 	Private bool
+	// TextLang, on a text trunk, is the written language of the call's
+	// real-time text, offered as RFC 8373 a=hlang-send/recv on m=text.
+	TextLang string
 }
 
 // maskUser is u with its user part masked but for the last two characters.
@@ -163,7 +166,7 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		}
 	}
 	if !ext && textTrunk(o.Trunk) {
-		c.offerText() // after the audio's SDES key: text follows its profile
+		c.offerText(o.TextLang) // after the audio's SDES key: text follows its profile
 	}
 	var audio []sdp.Codec
 	for _, name := range o.Trunk.Codecs {

@@ -431,7 +431,7 @@ func textTrunk(t *config.Trunk) bool {
 
 // offerText gives an outbound call on a text trunk its m=text port. Without
 // a free port the call goes on without text.
-func (c *Call) offerText() {
+func (c *Call) offerText(lang string) {
 	pair, err := c.ua.pool.Get()
 	if err != nil {
 		c.log.Warn("no RTP port for real-time text; calling without text")
@@ -439,6 +439,7 @@ func (c *Call) offerText() {
 	}
 	p := rtt.DefaultSDPParams()
 	p.CPS = textCPS
+	p.Lang = lang
 	s, err := newTextStream(c.log, pair, p)
 	if err == nil && c.audio.localCrypto != nil { // the trunk's srtp: sdes
 		s.localCrypto, err = newLocalCrypto()
@@ -557,7 +558,7 @@ func (c *Call) reofferText(s *sdp.Session) {
 // later offers, keep every m-line of the offer).
 func (c *Call) textMedia() (sdp.LocalMedia, bool) {
 	if s := c.text; s != nil && textState(s.state.Load()) != textOff {
-		return sdp.LocalMedia{Kind: "text", Port: s.pair.Port, Codecs: textCodecs(s.local), Direction: sdp.SendRecv, Crypto: s.localCrypto}, true
+		return sdp.LocalMedia{Kind: "text", Port: s.pair.Port, Codecs: textCodecs(s.local), Direction: sdp.SendRecv, Crypto: s.localCrypto, Lang: s.local.Lang}, true
 	}
 	if c.text != nil {
 		proto := "RTP/AVP"

@@ -702,6 +702,8 @@ func TestInterpreterRTTPhone(t *testing.T) {
 	call := <-calls
 	if sdp := string(call.RemoteSDP()); !strings.Contains(sdp, "m=text") || !strings.Contains(sdp, "98/98/98") {
 		t.Fatalf("the hub's INVITE offers no RFC 4103 text:\n%s", sdp)
+	} else if txt := sdp[strings.Index(sdp, "m=text"):]; !strings.Contains(txt, "a=hlang-send:en\r\n") || !strings.Contains(txt, "a=hlang-recv:en\r\n") {
+		t.Errorf("the m=text section does not say the text's language (RFC 8373):\n%s", txt)
 	}
 	waitUntil(t, 10*time.Second, "text channels from the phone on both pages", func() bool {
 		return call.HasText() && d.TextOpen() && strings.Contains(fmt.Sprint(d.TextLabels()), "phone/") &&
