@@ -60,7 +60,14 @@ type InterpreterRTT struct {
 	// event stays, marked redacted, so the call record still counts it).
 	// Default 24h; 0 keeps the text as long as the history.
 	Retention *time.Duration `yaml:"retention"`
+	// Backlog sends an interpreter who joins a session already going the
+	// text so far (rtt_backlog; default true). It comes from the session's
+	// memory, so it works with store: false too.
+	Backlog *bool `yaml:"backlog"`
 }
+
+// Backlogged reports whether late interpreters get the text so far.
+func (r InterpreterRTT) Backlogged() bool { return r.Backlog == nil || *r.Backlog }
 
 // Stored reports whether completed lines go to the history.
 func (r InterpreterRTT) Stored() bool { return r.Store == nil || *r.Store }

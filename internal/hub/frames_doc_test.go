@@ -27,6 +27,7 @@ var frameStructs = map[string]reflect.Type{
 	"restartedMsg":  reflect.TypeOf(restartedMsg{}),
 	"errorMsg":      reflect.TypeOf(errorMsg{}),
 	"pongMsg":       reflect.TypeOf(pongMsg{}),
+	"rttBacklogMsg": reflect.TypeOf(rttBacklogMsg{}),
 }
 
 var allRoles = []string{roleAgent, roleCustomer, roleViewer}

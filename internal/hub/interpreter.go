@@ -37,6 +37,7 @@ type ivState struct {
 	pendingP string                   // its purpose
 	dropped  map[string]bool          // interpreter legs whose console was lost (socket closed), not hung up
 	requeues int                      // times the session went back to its queue (each has its own timer)
+	lines    []ivLine                 // completed text lines so far, for rtt_backlog (interpreter_rtt.go)
 }
 
 type (
@@ -223,6 +224,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 		s.Record("interpreter.lead", l.ID, map[string]any{"agent": l.Party})
 	}
 	s.Record("interpreter.joined", l.ID, map[string]any{"agent": l.Party, "purpose": purpose})
+	h.ivBacklog(s, l)
 	s.Replan()
 	h.ivTextWire(s)
 	h.ivAnswerInbound(s)

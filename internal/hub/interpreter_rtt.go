@@ -167,7 +167,18 @@ func (h *Hub) ivText(s *session.Session, srcID, text string) {
 
 // ivTextLine keeps one completed line in the history (when rtt.store).
 func (h *Hub) ivTextLine(s *session.Session, legID string, ts *ivTextSource, line string) {
-	if strings.TrimSpace(line) == "" || !h.cfg.Interpreter.RTT.Stored() {
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	if iv := st(s).iv; iv != nil {
+		// the backlog for an interpreter who joins later (in memory, for
+		// the session's life only; bounded like the pages' panes)
+		iv.lines = append(iv.lines, ivLine{From: ts.from, Name: ts.name, Text: line, At: time.Now().UTC()})
+		if len(iv.lines) > maxBacklog {
+			iv.lines = append(iv.lines[:0], iv.lines[len(iv.lines)-maxBacklog:]...)
+		}
+	}
+	if !h.cfg.Interpreter.RTT.Stored() {
 		return
 	}
 	s.Record("rtt.text", legID, map[string]any{"from": ts.from, "name": ts.name, "text": line})
@@ -234,4 +245,36 @@ func redactRTT(d json.RawMessage) json.RawMessage {
 	_ = json.Unmarshal(d, &v)
 	out, _ := json.Marshal(map[string]any{"from": v.From, "name": v.Name, "chars": len([]rune(v.Text)), "redacted": true})
 	return out
+}
+
+// maxBacklog is how many completed lines an interpreter joining late gets
+// (the pages keep as many per pane).
+const maxBacklog = 200
+
+type (
+	ivLine struct {
+		From string    `json:"from"` // deaf-user, interpreter, phone
+		Name string    `json:"name"`
+		Text string    `json:"text"`
+		At   time.Time `json:"at"`
+	}
+	rttBacklogMsg struct {
+		Type    string   `json:"type"`
+		Session string   `json:"session"`
+		Lines   []ivLine `json:"lines"`
+	}
+)
+
+// ivBacklog sends an interpreter who joins a session already going (a
+// hand-off, a team partner, a requeue) the text so far, oldest first
+// (session goroutine; docs/interpreter.md §5, interpreter.rtt.backlog).
+func (h *Hub) ivBacklog(s *session.Session, l *session.Leg) {
+	iv := st(s).iv
+	if iv == nil || len(iv.lines) == 0 || !h.cfg.Interpreter.RTT.Backlogged() {
+		return
+	}
+	m := rttBacklogMsg{Type: "rtt_backlog", Session: s.ID, Lines: append([]ivLine(nil), iv.lines...)}
+	for _, c := range h.agentConns(l.Party) {
+		c.send(m)
+	}
 }

@@ -284,6 +284,7 @@ func TestInterpreterRTT(t *testing.T) {
 	srv := httptest.NewServer(sink.handler(secret))
 	defer srv.Close()
 	cfg := ivConfig(t, base)
+	cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int2", Name: "Ben", Queues: []string{"interp-ase-en"}})
 	cfg.Sessions.Webhooks = []config.Webhook{{URL: srv.URL, Secret: secret, Events: []string{"*"}}}
 	retention := 3 * time.Second
 	cfg.Interpreter.RTT.Retention = &retention
@@ -338,9 +339,26 @@ func TestInterpreterRTT(t *testing.T) {
 	}
 	waitUntil(t, 5*time.Second, "the deaf user sees the interpreter's text", func() bool { return d.TextFrom("interpreter/") == "Hi Luis\u2028" })
 
+	// a team partner who joins now gets the text so far (rtt_backlog)
+	in2 := c.agent("int2", ivToneInterp2, 2, true)
+	c.send(in, map[string]any{"type": "team", "session": c.sid, "to": "agent:int2"})
+	o2 := c.wait(in2, isType("offer"))
+	if err := in2.Accept(ctx, o2); err != nil {
+		t.Fatal(err)
+	}
+	bl := c.wait(in2, isType("rtt_backlog"))
+	var backlog struct {
+		Session string
+		Lines   []struct{ From, Name, Text string }
+	}
+	if err := json.Unmarshal(bl.Raw, &backlog); err != nil || backlog.Session != c.sid ||
+		fmt.Sprint(backlog.Lines) != "[{deaf-user Luis hello, int} {interpreter Ana Hi Luis}]" {
+		t.Errorf("the partner's rtt_backlog: %s (%v)", bl.Raw, err)
+	}
+
 	c.hangup(d)
 	c.expect(200, "Customer hung up")
-	c.told = append(c.told, d, in)
+	c.told = append(c.told, d, in, in2)
 	c.check()
 	_, ev := c.a.do("GET", "/v1/sessions/"+c.sid+"/events?format=json", nil)
 	var lines []string
