@@ -501,6 +501,8 @@ func (h *Hub) ivRequeue(s *session.Session, l *session.Leg) bool {
 	iv := t.iv
 	wait := h.cfg.Interpreter.Requeue()
 	if wait <= 0 || t.queue == "" || s.State() != session.StateActive || t.custLeg == "" {
+		h.log.Info("interpreter lost; the session cannot wait for another", "session", s.ID, "leg", l.ID,
+			"requeue_max_wait", wait, "queue", t.queue, "state", s.State(), "deaf_user_present", t.custLeg != "")
 		return false
 	}
 	iv.plan.LeadLeg, iv.plan.SideTalk = "", false

@@ -52,7 +52,8 @@ func withInterpreter(c *config.Config) {
 	c.Sessions.EntryPoints = append(c.Sessions.EntryPoints, config.EntryPoint{Name: "sign", Public: true, Mode: config.ModeInterpreter})
 	c.Sessions.Routes = append([]config.Route{{Name: "asl", Entry: "sign", SignLanguage: "ase", Target: "queue:interp-ase-en"}}, c.Sessions.Routes...)
 	c.Sessions.Queues = append(c.Sessions.Queues, config.Queue{Name: "interp-ase-en"})
-	c.Sessions.Agents = append(c.Sessions.Agents, config.Agent{ID: "int1", Name: "Ana", Queues: []string{"interp-ase-en"}})
+	c.Sessions.Agents = append(c.Sessions.Agents, config.Agent{ID: "int1", Name: "Ana", Queues: []string{"interp-ase-en"}},
+		config.Agent{ID: "int2", Name: "Ben", Queues: []string{"interp-ase-en"}})
 	c.Interpreter = &config.Interpreter{Languages: []config.SignLanguage{
 		{Tag: "bfi", Name: "British Sign Language", Spoken: "en"},
 		{Tag: "ase", Name: "American Sign Language", Spoken: "en"},
@@ -494,6 +495,62 @@ func (c *ivCall) rtt() {
 	}
 }
 
+// requeue: the interpreter's console is lost (its page closed) mid-call.
+// The deaf user's page says so and waits; the phone call stays (no BYE);
+// a second interpreter's console (the same page name, so hangUp and the
+// console checks follow it) gets the offer as a hand-off with the text so
+// far (rtt_backlog), accepts, and the deaf user sees them.
+func (c *ivCall) requeue() {
+	t := c.t
+	t.Helper()
+	// a completed line, for the backlog
+	c.deaf.do(map[string]any{"cmd": "press", "page": pgDeaf, "selector": "#rtt-input", "key": "Enter"})
+	c.interp.waitJS(pgInterp, "window.splitApp.rtt.text('deaf-user').includes('\\n')", 10*time.Second)
+	before := readVideoIn(t, c.deaf, pgDeaf).Frames
+	// A lost console (a crash, the network gone), not a closed tab: the
+	// console hangs up when its page is closed (pagehide), so the page's
+	// socket and peer connection are cut without a hangup frame first.
+	if ok := string(c.interp.do(map[string]any{"cmd": "eval", "page": pgInterp, "js": `() => {
+		const a = window.splitApp; const cl = a.client; const ws = cl && cl.ws; const pc = a.call && a.call.pc;
+		if (!ws || !pc) return false;
+		cl.close = () => {}; // no hangup at pagehide
+		ws.close(4000, 'test: console lost'); pc.close(); return true; }`})); ok != "true" {
+		t.Fatalf("cutting the console's connections: %s", ok)
+	}
+	c.interp.do(map[string]any{"cmd": "close", "page": pgInterp})
+	if _, err := c.deaf.try(map[string]any{"cmd": "waitFor", "page": pgDeaf, "timeoutMs": 20000,
+		"js": "window.splitApp.state === 'waiting' && document.querySelector('#status').textContent.includes('Your interpreter was disconnected. Finding another interpreter')"}); err != nil {
+		t.Fatalf("the deaf user's page after the console was lost: %v; it says %s; the session: %v", err,
+			evalString(c.deaf, pgDeaf, "JSON.stringify({state: window.splitApp.state, status: document.querySelector('#status').textContent, interp: window.splitApp.deaf && window.splitApp.deaf.interp})"), getSession(t, c.sid))
+	}
+	if c.call.ByeReceived() {
+		t.Error("the phone got a BYE when the interpreter's console was lost")
+	}
+	base := "http://" + hubHTTP
+	c.interp.do(map[string]any{"cmd": "open", "page": pgInterp, "url": base + "/interpreter.html#token=" + c.h.agentToken("int2") + "&autologin=1&ready=1",
+		"viewport": map[string]int{"width": 1280, "height": 800}})
+	c.interp.waitJS(pgInterp, "!document.querySelector('#offer').hidden", 30*time.Second)
+	if card := evalString(c.interp, pgInterp, "document.querySelector('#offer').innerText"); !strings.Contains(card, "American Sign Language (ase)") {
+		t.Errorf("the requeued session's offer card:\n%s", card)
+	}
+	c.interp.do(map[string]any{"cmd": "click", "page": pgInterp, "selector": `role=button[name="Accept"]`})
+	c.deaf.waitJS(pgDeaf, "window.splitApp.state === 'active' && document.querySelector('#status').textContent.includes('Interpreter Ben has joined')", 30*time.Second)
+	c.interp.waitJS(pgInterp, "window.splitApp.call && window.splitApp.call.live && window.splitApp.rtt.text('deaf-user').includes('hello, interprete')", 20*time.Second)
+	eventually(t, 20*time.Second, "the deaf user's page to decode the new interpreter's video", func() bool {
+		return readVideoIn(t, c.deaf, pgDeaf).Frames > before+30
+	})
+	if c.call.ByeReceived() {
+		t.Error("the phone got a BYE across the requeue")
+	}
+	rec := getSession(t, c.sid)
+	iv, _ := rec["interpreter"].(map[string]any)
+	ints, _ := iv["interpreters"].([]any)
+	t.Logf("after the requeue: %d interpreters in the record, state %v, the deaf user's page says %q", len(ints), rec["state"], evalString(c.deaf, pgDeaf, "document.querySelector('#status').textContent"))
+	if len(ints) != 2 || rec["state"] != "active" {
+		t.Errorf("the record after the requeue: state %v, interpreters %v", rec["state"], iv["interpreters"])
+	}
+}
+
 // TestInterpreterBrowser: a whole deaf-initiated call in Chromium, the
 // deaf user's page and the interpreter console in two browser contexts.
 func TestInterpreterBrowser(t *testing.T) {
@@ -584,6 +641,9 @@ func TestInterpreterBrowser(t *testing.T) {
 	screens(t, c.interp, pgInterp, "interpreter-console-call", "")
 	deafPhoneAudit(t, c.deaf)
 
+	// 7. The console is lost; another interpreter takes over.
+	c.requeue()
+
 	// 5. The deaf user hangs up.
 	c.hangUp()
 	c.consoleErrors()
@@ -606,6 +666,7 @@ func TestInterpreterFirefox(t *testing.T) {
 	c.deaf.waitJS(pgDeaf, "document.querySelector('#vco').getAttribute('aria-pressed') === 'true'", 10*time.Second)
 	c.phoneTones("VCO on: the phone hears both (Firefox)", []float64{ivE2EToneInterp, ivE2EToneDeaf}, nil)
 	c.rtt()
+	c.requeue()
 	c.hangUp()
 	c.consoleErrors()
 }

@@ -984,11 +984,13 @@ function onDeafSession(msg) {
   // Event messages (§9.1): the last one stays until the next.
   if (i.handoff && i.handoff.state && !(prev && prev.handoff && prev.handoff.state)) deaf.note = 'Your interpreter is changing.';
   else if (lead && (!plead || plead.leg !== lead.leg)) deaf.note = plead ? `Your interpreter is changing. ${name} is joining.` : `Interpreter ${name} has joined.`;
-  else if (plead && !lead) deaf.note = 'Your interpreter was disconnected.'; // requeued (§8): the status adds "Finding another interpreter…"
   if (prev && !prev.side_talk && i.side_talk) deaf.note = `${name} is talking to you only; the phone cannot hear.`;
   if (prev && prev.side_talk && !i.side_talk) deaf.note = 'The phone can hear your interpreter again.';
   if (!prev || !!prev.vco !== !!i.vco) { if (prev || i.vco) deaf.note = i.vco ? 'Your voice goes to the phone (VCO on).' : 'Your voice does not go to the phone (VCO off).'; }
   if (!prev || !!prev.hco !== !!i.hco) { if (prev || i.hco) deaf.note = i.hco ? 'You hear the phone (HCO on).' : 'You do not hear the phone (HCO off).'; }
+  // the lead is gone with nobody else (requeued, §8): this outranks the
+  // switches it reset; the status adds "Finding another interpreter…"
+  if (plead && !lead) deaf.note = 'Your interpreter was disconnected.';
   const pm = phoneMessage(i.phone, prev && prev.phone);
   if (pm && (!prev || !prev.phone || prev.phone.state !== (i.phone && i.phone.state))) deaf.note = pm;
   applyVcoMic();
