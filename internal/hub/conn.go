@@ -979,19 +979,12 @@ func (h *Hub) customerDropped(s *session.Session, legID string, remove bool) boo
 	drop := t.drops
 	s.Record("customer.disconnected", legID, map[string]any{"grace_seconds": int(grace / time.Second)})
 	h.notifyAgents(s)
-	h.goAsync(func() {
-		select {
-		case <-s.Done():
-			return
-		case <-time.After(grace):
+	h.after(s, grace, func() {
+		// only this drop's timer: an earlier one belongs to a drop the
+		// customer came back from
+		if t.dropped && t.drops == drop && t.custLeg == "" && !s.Ended() {
+			h.end(s, 200, "Customer left")
 		}
-		s.Do(func() {
-			// only this drop's timer: an earlier one belongs to a drop the
-			// customer came back from
-			if t.dropped && t.drops == drop && t.custLeg == "" && !s.Ended() {
-				h.end(s, 200, "Customer left")
-			}
-		})
 	})
 	return true
 }

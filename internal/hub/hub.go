@@ -237,6 +237,20 @@ func (h *Hub) Sessions() []*session.Info {
 	return out
 }
 
+// after runs f on the session's goroutine once d has passed, unless the
+// session ends first (a timer the hub waits for at Close).
+func (h *Hub) after(s *session.Session, d time.Duration, f func()) {
+	h.goAsync(func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-s.Done():
+		case <-t.C:
+			s.Do(f)
+		}
+	})
+}
+
 // go runs f on a goroutine the hub waits for at Close.
 func (h *Hub) goAsync(f func()) {
 	h.wg.Add(1)

@@ -514,17 +514,10 @@ func (h *Hub) ivRequeue(s *session.Session, l *session.Leg) bool {
 	s.Replan()
 	h.enqueue(s, t.queue, true)
 	h.notifyAgents(s)
-	h.goAsync(func() {
-		select {
-		case <-s.Done():
-			return
-		case <-time.After(wait):
+	h.after(s, wait, func() {
+		if !s.Ended() && iv.requeues == n && (iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil) {
+			h.end(s, 480, "No interpreter available")
 		}
-		s.Do(func() {
-			if !s.Ended() && iv.requeues == n && (iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil) {
-				h.end(s, 480, "No interpreter available")
-			}
-		})
 	})
 	return true
 }

@@ -392,13 +392,7 @@ func (h *Hub) waStart(s *session.Session, num config.WhatsAppNumber, ev whatsapp
 		}
 	})
 	if d := num.AcceptTimeout; d > 0 {
-		h.goAsync(func() {
-			select {
-			case <-s.Done():
-			case <-time.After(d):
-				s.Do(func() { h.waAccept(s, "timeout") })
-			}
-		})
+		h.after(s, d, func() { h.waAccept(s, "timeout") })
 	}
 	h.routeSession(s, tg)
 }
