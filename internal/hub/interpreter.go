@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/split-hub/split/internal/acd"
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/interpreter"
 	"github.com/split-hub/split/internal/sdp"
@@ -571,9 +573,17 @@ func (h *Hub) ivOfferAnother(s *session.Session, m inFrame, lead bool) error {
 	if n := len(s.LegsWith(session.RoleInterpreter)); n >= 2 {
 		return fmt.Errorf("%w: two interpreters are in the session already", errConflict)
 	}
-	id, ok := strings.CutPrefix(strings.TrimSpace(m.To), "agent:")
+	to := strings.TrimSpace(m.To)
+	id, ok := strings.CutPrefix(to, "agent:")
+	if q, isQueue := strings.CutPrefix(to, "queue:"); isQueue {
+		var err error
+		if id, err = h.ivFreeInterpreter(s, q); err != nil {
+			return err
+		}
+		ok = true
+	}
 	if !ok || id == "" {
-		return fmt.Errorf("%w: to must be agent:<id> (a queue is not supported yet)", errBadRequest)
+		return fmt.Errorf("%w: to must be agent:<id> or queue:<name>", errBadRequest)
 	}
 	for _, l := range s.LegsWith(session.RoleInterpreter) {
 		if l.Party == id {
@@ -597,6 +607,37 @@ func (h *Hub) ivOfferAnother(s *session.Session, m inFrame, lead bool) error {
 	s.Record("interpreter.handoff", iv.pending, map[string]any{"state": "requested", "purpose": purpose, "agent": id})
 	h.m.Interpreter(purpose + "_requested")
 	return nil
+}
+
+// ivFreeInterpreter picks, for a hand-off or team offer to queue:<name>, the
+// interpreter of that queue who has been ready the longest, connected and
+// not in this session. None free is a refusal the lead can retry: the
+// session is in a call and is not queued again.
+func (h *Hub) ivFreeInterpreter(s *session.Session, queue string) (string, error) {
+	known := false
+	for _, q := range h.cfg.Sessions.Queues {
+		known = known || q.Name == queue
+	}
+	if !known {
+		return "", fmt.Errorf("%w: no queue %q", errBadRequest, queue)
+	}
+	in := map[string]bool{}
+	for _, l := range s.LegsWith(session.RoleInterpreter) {
+		in[l.Party] = true
+	}
+	var best acd.AgentStatus
+	for _, a := range h.acd.Agents() {
+		if a.State != acd.StateReady || in[a.ID] || !slices.Contains(a.Queues, queue) || len(h.agentConns(a.ID)) == 0 {
+			continue
+		}
+		if best.ID == "" || a.Since.Before(best.Since) {
+			best = a
+		}
+	}
+	if best.ID == "" {
+		return "", fmt.Errorf("%w: no interpreter of queue %s is free now; try again, or name one (agent:<id>)", errUnavailableErr, queue)
+	}
+	return best.ID, nil
 }
 
 // ivSessionFrame is the session frame's interpreter block.

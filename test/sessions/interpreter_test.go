@@ -339,9 +339,10 @@ func TestInterpreterRTT(t *testing.T) {
 	}
 	waitUntil(t, 5*time.Second, "the deaf user sees the interpreter's text", func() bool { return d.TextFrom("interpreter/") == "Hi Luis\u2028" })
 
-	// a team partner who joins now gets the text so far (rtt_backlog)
+	// a team partner who joins now gets the text so far (rtt_backlog);
+	// asked for by queue: its free interpreter (int2; int1 is in the call)
 	in2 := c.agent("int2", ivToneInterp2, 2, true)
-	c.send(in, map[string]any{"type": "team", "session": c.sid, "to": "agent:int2"})
+	c.send(in, map[string]any{"type": "team", "session": c.sid, "to": "queue:interp-ase-en"})
 	o2 := c.wait(in2, isType("offer"))
 	if err := in2.Accept(ctx, o2); err != nil {
 		t.Fatal(err)
@@ -554,6 +555,19 @@ func TestInterpreterHandoff(t *testing.T) {
 	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "agent:nobody"})
 	if e := c.wait(in1, isType("error")); e.ErrorCode() != "unavailable" {
 		t.Errorf("hand-off to an unconnected interpreter: %s", e.ErrorCode())
+	}
+	// a queue: its longest-ready interpreter; int2 is connected but not
+	// ready, int1 is in the session: nobody is free
+	errAbout := func(what string) func(testutil.Message) bool {
+		return func(m testutil.Message) bool { return m.Type == "error" && strings.Contains(string(m.Raw), what) }
+	}
+	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "queue:interp-ase-en"})
+	if e := c.wait(in1, errAbout("queue interp-ase-en")); e.ErrorCode() != "unavailable" {
+		t.Errorf("hand-off to a queue with nobody free: %s", e.ErrorCode())
+	}
+	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "queue:nope"})
+	if e := c.wait(in1, errAbout(`no queue \"nope\"`)); e.ErrorCode() != "bad_request" {
+		t.Errorf("hand-off to an unknown queue: %s", e.ErrorCode())
 	}
 	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "agent:int2"})
 	o2 := c.wait(in2, isType("offer"))
