@@ -130,6 +130,10 @@ type InterpreterDial struct {
 	Emergency        []string `yaml:"emergency"`
 	EmergencyMessage string   `yaml:"emergency_message"`
 	MaxCalls         int      `yaml:"max_calls"`
+	// Auto dials the number the deaf user gave as soon as the first
+	// interpreter accepts (deaf-initiated sessions; default false: the
+	// interpreter dials when ready).
+	Auto bool `yaml:"auto"`
 }
 
 // Defaults of the interpreter section.

@@ -219,6 +219,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 		s.Record("interpreter.handoff", l.ID, map[string]any{"state": "accepted", "purpose": purpose, "agent": l.Party})
 		h.m.Interpreter(purpose + "_accepted")
 	}
+	first := len(iv.joined) == 1
 	if iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil {
 		iv.plan.LeadLeg = l.ID
 		iv.plan.SideTalk = false
@@ -230,6 +231,14 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 	s.Replan()
 	h.ivTextWire(s)
 	h.ivAnswerInbound(s)
+	if first && iv.inbound == nil && iv.to != "" && iv.calls == 0 && h.cfg.Interpreter.Dial.Auto {
+		// interpreter.dial.auto: the number the deaf user gave, at once
+		if err := h.ivDial(s, ""); err != nil {
+			// no error text: a transport's error may name the number
+			s.Record("phone.dial_failed", "", map[string]any{"auto": true})
+			h.log.Info("interpreter: automatic dial failed; the interpreter can dial", "session", s.ID)
+		}
+	}
 }
 
 // ivFrame handles the interpreter frames of docs/interpreter.md §5.1.

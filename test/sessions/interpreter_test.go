@@ -232,6 +232,46 @@ func TestInterpreterMediaPlan(t *testing.T) {
 	}
 }
 
+// TestInterpreterAutoDial: with interpreter.dial.auto the number the deaf
+// user gave is dialled as soon as the first interpreter accepts, with no
+// dial frame; the interpreter and the phone then hear each other.
+func TestInterpreterAutoDial(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 23700
+	cfg := ivConfig(t, base)
+	cfg.Interpreter.Dial.Auto = true
+	c := ivCell(t, cfg, time.Minute)
+	calls := make(chan *testutil.SIPCall, 2)
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone,
+		OnCall: func(sc *testutil.SIPCall) { calls <- sc }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close = append(c.close, func() { _ = phone.Close() })
+	in := c.agent("int1", ivToneInterp, 1, true)
+	d := c.peer("entry=sign", ivToneDeaf, 9)
+	if err := d.Start(c.ctx, "Luis", map[string]any{"sign_language": "ase", "to": ivNumber}); err != nil {
+		t.Fatal(err)
+	}
+	c.accept(in, 0)
+	call := c.next(calls)
+	if !strings.Contains(call.Header("To"), "+34910000300") {
+		t.Errorf("the automatic call went to %q", call.Header("To"))
+	}
+	c.wait(d, func(m testutil.Message) bool {
+		return m.Type == "session" && strings.Contains(string(m.Raw), `"phone":{"state":"connected"`)
+	})
+	waitUntil(t, 10*time.Second, "the interpreter hears the phone", func() bool { return in.ToneLevel(ivTonePhone) > heard })
+	waitUntil(t, 10*time.Second, "the phone hears the interpreter", func() bool { return phoneLevel(call, ivToneInterp) > heard })
+	c.hangup(d)
+	c.expect(200, "Customer hung up")
+	c.told = append(c.told, d, in)
+	c.byes = append(c.byes, call)
+	c.check()
+}
+
 // TestInterpreterStartRefusals: what a deaf user's start must carry, and
 // the dial policy applied before any session exists.
 func TestInterpreterStartRefusals(t *testing.T) {
