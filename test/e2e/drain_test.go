@@ -26,6 +26,10 @@ func TestSIGTERMDrainsActiveCalls(t *testing.T) {
 	cmd, logs := startBinary(t, bin, "SPLIT_DRAIN_TIMEOUT=30s")
 	pbx := startSipp(t, "-sf", "sipp/uas_echo.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
 		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
+	// the PBX must be listening before the browser calls it: an INVITE to a
+	// port nobody has bound yet fails at once (503), the call ends and the
+	// drain finishes before the test's checks (a FLAKY seen in CI)
+	waitUDPListener(t, 15090, 10*time.Second)
 	signer, _ := auth.NewSigner([]byte(tokSecret))
 	tok, _, _ := signer.Mint(auth.Claims{Identity: "alice", Role: auth.RoleSoftphone}, time.Hour)
 	br := startBrowser(t, map[string]any{"url": "http://" + hubHTTP + "/#token=" + tok, "mode": "call", "to": "1000",
@@ -77,6 +81,10 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	cmd, _ := startBinary(t, bin, "SPLIT_DRAIN_TIMEOUT=60s")
 	startSipp(t, "-sf", "sipp/uas_echo.xml", "-i", "127.0.0.1", "-p", "15090", "-mi", "127.0.0.1",
 		"-mp", fmt.Sprint(pbxMedia), "-rtp_echo", "-m", "1")
+	// the PBX must be listening before the browser calls it: an INVITE to a
+	// port nobody has bound yet fails at once (503), the call ends and the
+	// drain finishes before the test's checks (a FLAKY seen in CI)
+	waitUDPListener(t, 15090, 10*time.Second)
 	signer, _ := auth.NewSigner([]byte(tokSecret))
 	tok, _, _ := signer.Mint(auth.Claims{Identity: "alice", Role: auth.RoleSoftphone}, time.Hour)
 	startBrowser(t, map[string]any{"url": "http://" + hubHTTP + "/#token=" + tok, "mode": "call", "to": "1000", "video": false, "talkMs": 30000})
