@@ -460,11 +460,14 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 			rf.r.Notify(code, reason)
 			t.refer = nil
 			if s.Leg(rf.oldLeg) != nil {
-				t.acdLeg = rf.oldLeg
+				h.ivACDLeg(s, rf.oldLeg, config.Route{Name: "refer"}, "")
 				_ = s.SetGroup(rf.oldLeg, "")
 				s.Record("sip.refer_failed", l.ID, map[string]any{"code": code, "reason": reason})
 				return
 			}
+		}
+		if h.ivACDGone(s, l) {
+			return // an interpreter session queued in the ACD again
 		}
 		code, reason := h.legCause(s, l, 200, "ACD hung up")
 		if l.ID == t.acdLeg {
@@ -476,6 +479,9 @@ func (h *Hub) legGonePolicy(s *session.Session, l *session.Leg) {
 		for _, o := range s.Legs() {
 			if o.Group == l.Group {
 				_ = s.RemoveLeg(o.ID, 200, "Call moved")
+				if o.Role == session.RoleInterpreter {
+					h.ivInterpreterLeft(s, o, true) // the ACD took the interpreter away
+				}
 			}
 		}
 		if t.agentLeg != "" && s.Leg(t.agentLeg) == nil {
@@ -940,7 +946,7 @@ func (h *Hub) accept(s *session.Session, c *conn, legID, answer string) error {
 			s.Do(s.Replan) // a late-offer INVITE's codec came with the ACK
 		})
 	}
-	if t.iv != nil && t.iv.plan.LeadLeg != o.legID {
+	if t.iv != nil && t.iv.plan.LeadLeg != o.legID && !t.iv.acd {
 		// a team partner or an incoming interpreter: the lead keeps the session
 		h.notifyCustomer(s)
 		h.notifyAgents(s)

@@ -40,6 +40,12 @@ type ivState struct {
 	dropped  map[string]bool          // interpreter legs whose console was lost (socket closed), not hung up
 	requeues int                      // times the session went back to its queue (each has its own timer)
 	lines    []ivLine                 // completed text lines so far, for rtt_backlog (interpreter_rtt.go)
+	// acd: the interpreters come from the external ACD; the queue leg
+	// stands in for the lead (interpreter_acd.go). acdTarget and acdRoute
+	// are where the session is queued again when the ACD drops it.
+	acd       bool
+	acdTarget string
+	acdRoute  config.Route
 }
 
 type (
@@ -101,6 +107,9 @@ type (
 		// routing line): "interpreter", "deaf user", "phone".
 		PhoneHears []string `json:"phone_hears"`
 		DeafHears  []string `json:"deaf_hears"`
+		// ACD: the interpreters come from the external ACD, which owns
+		// hand-off and team (docs/interpreter.md §4.4)
+		ACD bool `json:"acd,omitempty"`
 	}
 )
 
@@ -226,6 +235,12 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 		iv.purpose = "" // a requeued session's offers said "handoff" until now
 		s.Record("interpreter.lead", l.ID, map[string]any{"agent": l.Party})
 	}
+	if iv.acd {
+		iv.purpose = ""
+		// through the ACD the queue leg stands in for the lead in the
+		// matrix; the record names the interpreter the ACD delivered
+		s.Record("interpreter.lead", l.ID, map[string]any{"agent": l.Party, "via": "acd"})
+	}
 	s.Record("interpreter.joined", l.ID, map[string]any{"agent": l.Party, "purpose": purpose})
 	h.ivBacklog(s, l)
 	s.Replan()
@@ -265,7 +280,7 @@ func (h *Hub) ivFrame(c *conn, m inFrame) (handled bool, err error) {
 			if !c.inSession(s) {
 				return fmt.Errorf("%w: not your session", errForbidden)
 			}
-			lead = c.owns(iv.plan.LeadLeg)
+			lead = ivLeads(t, c)
 		} else if t.customer != c {
 			return fmt.Errorf("%w: not your session", errForbidden)
 		}
@@ -307,8 +322,14 @@ func (h *Hub) ivFrame(c *conn, m inFrame) (handled bool, err error) {
 				s.Record("interpreter.side_talk", "", map[string]any{"on": *m.SideTalk})
 			}
 		case "handoff", "team":
+			if iv.acd {
+				return fmt.Errorf("%w: the ACD owns the interpreters of this session: transfer or conference in the ACD", errConflict)
+			}
 			return h.ivOfferAnother(s, m, lead)
 		case "lead":
+			if iv.acd {
+				return fmt.Errorf("%w: the ACD owns the interpreters of this session: transfer or conference in the ACD", errConflict)
+			}
 			l := s.Leg(m.Leg)
 			if l == nil || l.Role != session.RoleInterpreter {
 				return fmt.Errorf("%w: leg must be an interpreter leg of the session", errBadRequest)
@@ -479,6 +500,9 @@ func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg, lost bool) {
 	if l.ID == t.agentLeg {
 		t.agentLeg, t.agentID = "", ""
 		s.Update(func(in *session.Info) { in.Agent = nil })
+	}
+	if h.ivPathLeft(s, l, lost) {
+		return
 	}
 	if l.ID != iv.plan.LeadLeg {
 		h.notifyAgents(s)
@@ -657,14 +681,14 @@ func (h *Hub) ivSessionFrame(s *session.Session, forCustomer bool) *ivSessionMsg
 		return nil
 	}
 	m := &ivSessionMsg{SignLanguage: iv.sign, Language: iv.lang, VCO: iv.plan.VCO, HCO: iv.plan.HCO,
-		SideTalk: iv.plan.SideTalk, DeafUser: "absent", Phone: iv.phone, Interpreters: []ivInterpMsg{}}
+		SideTalk: iv.plan.SideTalk, DeafUser: "absent", Phone: iv.phone, Interpreters: []ivInterpMsg{}, ACD: iv.acd}
 	if s.Leg(t.custLeg) != nil {
 		m.DeafUser = "joined"
 	} else if t.dropped {
 		m.DeafUser = "disconnected"
 	}
 	for _, l := range s.LegsWith(session.RoleInterpreter) {
-		x := ivInterpMsg{Leg: l.ID, ID: l.Party, Name: l.Name, Lead: l.ID == iv.plan.LeadLeg, Since: iv.joined[l.ID]}
+		x := ivInterpMsg{Leg: l.ID, ID: l.Party, Name: l.Name, Lead: l.ID == iv.plan.LeadLeg || (iv.acd && l.ID == t.agentLeg), Since: iv.joined[l.ID]}
 		if forCustomer {
 			x.ID = ""
 		}

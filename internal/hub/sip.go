@@ -46,6 +46,9 @@ func (h *Hub) dialWith(s *session.Session, to string, r config.Route, role sessi
 		}
 	}
 	headers := []sip.Header{sip.NewHeader(HeaderUUI, uui), sip.NewHeader(HeaderSession, s.ID)}
+	if role == session.RoleACD {
+		headers = append(headers, ivACDHeaders(t)...)
+	}
 	if v := h.agentViewURL(s.ID); v != "" {
 		headers = append(headers, sip.NewHeader("Call-Info", "<"+v+">;purpose=info"))
 	}
@@ -73,7 +76,9 @@ func (h *Hub) dialWith(s *session.Session, to string, r config.Route, role sessi
 		fromName = displayName(in.Customer.Name)
 	}
 	video, vcodec := false, ""
-	if cl := s.Leg(t.custLeg); cl != nil && cl.EP.Video() != nil {
+	if cl := s.Leg(t.custLeg); cl != nil && cl.EP.Video() != nil && t.iv == nil {
+		// (an interpreter session's video goes from the deaf user to the
+		// console directly; the ACD carries the interpreter's voice only)
 		video, vcodec = true, cl.EP.Video().Send().Name
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -103,7 +108,7 @@ func (h *Hub) dialWith(s *session.Session, to string, r config.Route, role sessi
 		return "", err
 	}
 	if role == session.RoleACD {
-		t.acdLeg = sc.ID
+		h.ivACDLeg(s, sc.ID, r, to)
 	}
 	h.watchSIP(s, sc)
 	s.Record("sip.dialled", sc.ID, map[string]any{"to": uri.String(), "trunk": trunk.Name, "uui": uui, "caller_id": fromUser})
@@ -198,6 +203,9 @@ func (h *Hub) sipProgress(s *session.Session, legID string, role session.Role, r
 			return
 		}
 		switch {
+		case role == session.RoleACD && t.iv != nil:
+			// an interpreter session is active when an interpreter's
+			// console joins (accept), not when the ACD answers its queue
 		case role == session.RoleACD && s.State() != session.StateActive:
 			h.m.SessionSetup(time.Since(t.created))
 			_ = s.SetState(session.StateActive, map[string]any{"where": "acd"})

@@ -137,11 +137,9 @@ func TestForwardKamailioACDToConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	sid := offer.Session
-	// What the ACD saw on the hub's INVITE.
-	m := acdQueueRE.FindStringSubmatch(k.log.String())
-	if m == nil {
-		t.Fatalf("Kamailio logged no queue INVITE:\n%s", tail(k.log.String(), 3000))
-	}
+	// What the ACD saw on the hub's INVITE (its log is read as it comes:
+	// the delivery may reach the console before the line reaches the test).
+	m := waitKamLog(t, k, acdQueueRE, "ACD-DELIVER to ")
 	uui, xs, info := m[1], m[2], m[3]
 	if got, err := splithub.ParseUUI(uui); err != nil || got != sid {
 		t.Fatalf("User-to-User %q decodes to %q (%v), want session %s", uui, got, err, sid)
@@ -574,5 +572,23 @@ func TestForwardACDCallerIDCorrelation(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("the history does not say the agent leg was correlated by caller ID: %v", ev["events"])
+	}
+}
+
+// waitKamLog waits until Kamailio's log has a match of re and contains
+// after (a later line), and returns the match.
+func waitKamLog(t *testing.T, k *kamailio, re *regexp.Regexp, after string) []string {
+	t.Helper()
+	var m []string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l := k.log.String()
+		if m = re.FindStringSubmatch(l); m != nil && strings.Contains(l, after) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Kamailio logged no %q:\n%s", re.String(), tail(l, 3000))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

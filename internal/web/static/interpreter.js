@@ -29,7 +29,7 @@ const TOKEN_KEY = 'split.interpreter.token';
 const el = elements([...CONSOLE_IDS, 'sidetalk-banner', 'codec-warning', 'rtt-announce',
   'routing', 'phone-state', 'deaf-state', 'interp-list', 'handoff-state', 'video-quality', 'rtt-panes', 'rtt-input', 'rtt-bell',
   'vco', 'hco', 'sidetalk', 'lead', 'lead-hint', 'dial-form', 'dial-to', 'dial', 'release',
-  'dtmf-form', 'dtmf-digits', 'dtmf', 'handoff-form', 'handoff-to', 'handoff', 'team', 'handoff-cancel', 'handoff-targets',
+  'dtmf-form', 'dtmf-digits', 'dtmf', 'handoff-form', 'handoff-to', 'handoff', 'team', 'handoff-cancel', 'handoff-targets', 'acd-note',
   'minutes']);
 
 const PURPOSE = { interpret: 'New call', handoff: 'Hand-off', team: 'Team (partner)' };
@@ -259,6 +259,9 @@ function renderInterp() {
   el.handoff.disabled = !(live && i && lead) || pending;
   el.team.disabled = !(live && i) || pending || list.length >= 2;
   el.handoffCancel.hidden = !(live && lead && pending && i.handoff.state !== 'overlap');
+  // through the external ACD, the ACD owns hand-off and team (its transfer, its conference)
+  el.handoffForm.hidden = !!(i && i.acd);
+  el.acdNote.hidden = !(i && i.acd);
   el.inviteForm.hidden = !(live && i && (i.deaf_user === 'absent' || i.deaf_user === 'invited'));
   el.hangup.disabled = !live;
   el.rttInput.disabled = !live;
