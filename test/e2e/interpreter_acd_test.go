@@ -240,3 +240,134 @@ func TestInterpreterKamailioACD(t *testing.T) {
 	}
 	h.waitMetric("split_rtp_port_pairs_in_use 0", 10*time.Second)
 }
+
+// TestInterpreterKamailioACDEnds: the cells of docs/interpreter.md §8.3 that
+// the walk above does not cross. After each, the session is ended with the
+// cause, and the deaf user, the console and the phone were told.
+func TestInterpreterKamailioACDEnds(t *testing.T) {
+	needPeers(t, "kamailio", "kamcmd")
+	type env struct {
+		ctx        context.Context
+		k          *kamailio
+		h          *hub
+		deaf, int1 *testutil.SessionPeer
+		calls      chan *testutil.SIPCall
+		sid        string
+		offer      testutil.Message
+	}
+	setUp := func(t *testing.T, console bool) *env {
+		e := &env{calls: make(chan *testutil.SIPCall, 4)}
+		e.k = startKamailioCfg(t, "acd.cfg.tmpl", map[string]string{"Agent": "sip:int1@" + hubSIP})
+		e.h = startHub(t, func(c *config.Config) {
+			withInterpreter(c)
+			c.SIP.Trunks = append(c.SIP.Trunks, config.Trunk{Name: "acd", URI: "sip:" + kamAddr, Transport: "udp", Codecs: []string{"PCMU", "PCMA"},
+				InboundFrom: []string{"127.0.0.1"}})
+			c.Sessions.Routes = []config.Route{{Name: "asl", Entry: "sign", SignLanguage: "ase", Target: "sip:interp-ase@" + kamAddr}}
+			c.Interpreter.Dial.Trunk = "pbx"
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		t.Cleanup(cancel)
+		e.ctx = ctx
+		phone, err := testutil.StartUAS(testutil.UASOptions{Listen: pbxAddr, ToneHz: ivACDTonePhone, Ring: 200 * time.Millisecond,
+			OnCall: func(sc *testutil.SIPCall) { e.calls <- sc }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = phone.Close() })
+		waitUDPListener(t, 15090, 10*time.Second)
+		if console {
+			if e.int1, err = testutil.DialSession(ctx, sessionWS("token="+e.h.agentToken("int1")), ivACDToneInterp, 1, true); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.int1.Close)
+		}
+		if e.deaf, err = testutil.DialSession(ctx, sessionWS("entry=sign"), ivACDToneDeaf, 9, true); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.deaf.Close)
+		if err := e.deaf.Start(ctx, "Luis", map[string]any{"sign_language": "ase", "to": "910000300"}); err != nil {
+			t.Fatal(err)
+		}
+		if console {
+			if e.offer, err = e.int1.WaitFor(ctx, frameIs("offer")); err != nil {
+				t.Fatal(err)
+			}
+			e.sid = e.offer.Session
+		}
+		return e
+	}
+	ended := func(t *testing.T, e *env, code int, reason string) {
+		t.Helper()
+		if _, err := e.deaf.WaitFor(e.ctx, frameIs("ended")); err != nil {
+			t.Fatalf("the deaf user was not told: %v", err)
+		}
+		var s map[string]any
+		eventually(t, 10*time.Second, "the ended record", func() bool {
+			s = getSession(t, e.sid)
+			return s["state"] == "ended"
+		})
+		if s["cause_code"] != float64(code) || s["cause"] != reason {
+			t.Errorf("ended with %v %v, want %d %s", s["cause_code"], s["cause"], code, reason)
+		}
+		e.h.waitMetric("split_rtp_port_pairs_in_use 0", 10*time.Second)
+	}
+
+	t.Run("interpreter hangs up with the phone connected", func(t *testing.T) {
+		e := setUp(t, true)
+		if err := e.int1.Accept(e.ctx, e.offer); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "the call up", func() bool { return getSession(t, e.sid)["state"] == "active" })
+		if err := e.int1.Send(e.ctx, map[string]any{"type": "dial", "session": e.sid}); err != nil {
+			t.Fatal(err)
+		}
+		var call *testutil.SIPCall
+		select {
+		case call = <-e.calls:
+		case <-e.ctx.Done():
+			t.Fatal("the phone was never called")
+		}
+		eventually(t, 10*time.Second, "the phone answered", func() bool { return !call.AnsweredAt().IsZero() })
+		if err := e.int1.Send(e.ctx, map[string]any{"type": "hangup", "session": e.sid}); err != nil {
+			t.Fatal(err)
+		}
+		ended(t, e, 200, "Interpreter hung up")
+		select {
+		case <-call.Done():
+		case <-e.ctx.Done():
+			t.Fatal("the phone call did not end")
+		}
+		if !call.ByeReceived() {
+			t.Error("the phone got no BYE")
+		}
+		eventually(t, 5*time.Second, "both ACD dialogs ended through the ACD", func() bool { return strings.Count(e.k.log.String(), "REQ BYE") >= 2 })
+	})
+	t.Run("deaf user hangs up while the console rings", func(t *testing.T) {
+		e := setUp(t, true)
+		if err := e.deaf.Send(e.ctx, map[string]any{"type": "hangup"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.int1.WaitFor(e.ctx, frameIs("cancel")); err != nil {
+			t.Fatalf("the console's offer was not cancelled: %v", err)
+		}
+		ended(t, e, 487, "Customer abandoned")
+		eventually(t, 5*time.Second, "the ACD told", func() bool {
+			l := e.k.log.String()
+			return strings.Contains(l, "REQ CANCEL") || strings.Contains(l, "REQ BYE")
+		})
+	})
+	t.Run("the ACD refuses the queue call", func(t *testing.T) {
+		// int1 has no console open: the hub refuses the delivery (480), the
+		// ACD (a proxy) passes the refusal back on the queue call
+		e := setUp(t, false)
+		m, err := e.deaf.WaitFor(e.ctx, frameIs("ended"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.sid = m.Session
+		if m.Code() != 480 {
+			t.Errorf("the deaf user's session ended %d %s, want 480", m.Code(), m.Reason)
+		}
+		e.h.waitMetric("split_rtp_port_pairs_in_use 0", 10*time.Second)
+	})
+}
