@@ -45,6 +45,9 @@ type Server struct {
 	Agents interface {
 		KnownAgent(ctx context.Context, id string) (bool, error)
 	}
+	// DeafUsers says whether a registered deaf user exists
+	// (interpreter.users); nil refuses deaf_user tokens.
+	DeafUsers func(id string) bool
 	// Embedders are the sites that may frame the customer page of an entry
 	// point (sessions.entry_points[].origins); nil: none.
 	Embedders func(entry string) []string
@@ -162,7 +165,7 @@ type tokenResponse struct {
 // redeemed join link, the customer's resume token, the agent view's
 // Call-Info link); the API mints join links instead (POST
 // /v1/sessions/{id}/links).
-const mintableRoles = "role must be softphone (the default) or agent; customer and viewer tokens come from join links (POST /v1/sessions/{id}/links) and the agent view"
+const mintableRoles = "role must be softphone (the default), agent or deaf_user; customer and viewer tokens come from join links (POST /v1/sessions/{id}/links) and the agent view"
 
 func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 	var req tokenRequest
@@ -203,6 +206,11 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 		}
 		if !ok {
 			writeError(w, http.StatusBadRequest, "bad_request", "unknown agent \""+req.Identity+"\" (sessions.agents or POST /v1/agents)")
+			return
+		}
+	case auth.RoleDeafUser:
+		if s.DeafUsers == nil || !s.DeafUsers(req.Identity) {
+			writeError(w, http.StatusBadRequest, "bad_request", "unknown deaf user \""+req.Identity+"\" (interpreter.users)")
 			return
 		}
 	default:

@@ -47,6 +47,11 @@ const (
 	// RoleViewer: the session socket as the agent view of one session
 	// (the Call-Info screen-pop link of a desk phone).
 	RoleViewer = "viewer"
+	// RoleDeafUser: the session socket as the registered deaf user
+	// <identity> (interpreter.users) with no session: the page rings when
+	// a hearing caller reaches the user's number and answers into that
+	// session (docs/interpreter.md §2.2).
+	RoleDeafUser = "deaf_user"
 )
 
 // SessionBound reports whether tokens of role are bound to one session.
@@ -55,7 +60,7 @@ func SessionBound(role string) bool { return role == RoleCustomer || role == Rol
 // checkKind is the shape each kind must have.
 func checkKind(c Claims) error {
 	switch c.Role {
-	case RoleSoftphone, RoleAgent:
+	case RoleSoftphone, RoleAgent, RoleDeafUser:
 		if c.Session != "" {
 			return fmt.Errorf("%w: a %s token is not bound to a session", ErrKind, c.Role)
 		}

@@ -38,6 +38,63 @@ type Interpreter struct {
 	// front of its queue, the deaf user and the phone call kept, for at most
 	// this long; then it ends 480. Default 120s; 0 ends the session at once.
 	RequeueMaxWait *time.Duration `yaml:"requeue_max_wait"`
+	// Users are the registered deaf users: a number of Numbers may belong
+	// to one (numbers[].user), whose open page then rings (deaf_user
+	// tokens) and whose contact gets the join link (§2.2).
+	Users []InterpreterUser `yaml:"users"`
+	Reach InterpreterReach  `yaml:"reach"`
+}
+
+// InterpreterUser is a registered deaf user.
+type InterpreterUser struct {
+	ID           string `yaml:"id"`
+	Name         string `yaml:"name"`
+	Number       string `yaml:"number"`        // their own number (E.164)
+	Contact      string `yaml:"contact"`       // where reach links go: E.164 or e-mail
+	Channel      string `yaml:"channel"`       // sms | whatsapp | email ("": by the contact)
+	SignLanguage string `yaml:"sign_language"` // their usual sign language
+}
+
+// InterpreterReach: how a hearing caller's registered deaf user is reached
+// when an interpreter accepts (§2.2 step 3).
+type InterpreterReach struct {
+	// Auto sends the user a join link when no page of theirs answers
+	// (default true).
+	Auto *bool `yaml:"auto"`
+	// RingTimeout: how long the user's open pages ring before the link is
+	// sent (default 30s).
+	RingTimeout time.Duration `yaml:"ring_timeout"`
+}
+
+// AutoLink reports whether the link goes out by itself.
+func (r InterpreterReach) AutoLink() bool { return r.Auto == nil || *r.Auto }
+
+// Ring is the effective ring_timeout.
+func (r InterpreterReach) Ring() time.Duration {
+	if r.RingTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return r.RingTimeout
+}
+
+// User returns the registered deaf user id (false: none); nil-safe, so a
+// hub without an interpreter: section has no users.
+func (i *Interpreter) User(id string) bool {
+	_, ok := i.LookupUser(id)
+	return ok
+}
+
+// LookupUser returns the registered deaf user id.
+func (i *Interpreter) LookupUser(id string) (InterpreterUser, bool) {
+	if i == nil || id == "" {
+		return InterpreterUser{}, false
+	}
+	for _, u := range i.Users {
+		if u.ID == id {
+			return u, true
+		}
+	}
+	return InterpreterUser{}, false
 }
 
 // Requeue is the effective requeue_max_wait.
@@ -101,6 +158,7 @@ type InterpreterNumber struct {
 	SignLanguage string `yaml:"sign_language"`
 	Language     string `yaml:"language"` // default: the sign language's spoken
 	Entry        string `yaml:"entry"`    // whose routes pick the pool (default: the first interpreter entry point)
+	User         string `yaml:"user"`     // the registered deaf user (users[].id) this number belongs to
 }
 
 // Number returns the configured number user matches (digits compared
@@ -118,7 +176,10 @@ func (i *Interpreter) Number(user string) (InterpreterNumber, bool) {
 	return InterpreterNumber{}, false
 }
 
-var phoneNumberRE = regexp.MustCompile(`^\+?[0-9]{2,20}$`)
+var (
+	phoneNumberRE = regexp.MustCompile(`^\+?[0-9]{2,20}$`)
+	userIDRE      = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+)
 
 // InterpreterDial is the policy for the phone party's number (§3.3).
 type InterpreterDial struct {
@@ -259,6 +320,41 @@ func (c *Config) validateInterpreter(add func(key, format string, a ...any)) {
 		} else if !hasEntry {
 			add(key+".entry", "needs an entry point with mode: interpreter (its routes pick the interpreters)")
 		}
+	}
+	users := map[string]bool{}
+	for k, u := range i.Users {
+		key := keyIdx("interpreter.users", k)
+		switch {
+		case !userIDRE.MatchString(u.ID):
+			add(key+".id", "must be 1-64 letters, digits, '.', '_' or '-', not %q", u.ID)
+		case users[u.ID]:
+			add(key+".id", "%q is listed twice", u.ID)
+		}
+		users[u.ID] = true
+		if u.Number != "" && !phoneNumberRE.MatchString(u.Number) {
+			add(key+".number", "must be a telephone number (digits, optional leading +), not %q", u.Number)
+		}
+		if u.Contact != "" && !phoneNumberRE.MatchString(u.Contact) && !strings.Contains(u.Contact, "@") {
+			add(key+".contact", "must be a telephone number or an e-mail address")
+		}
+		switch u.Channel {
+		case "", "sms", "whatsapp", "email":
+		default:
+			add(key+".channel", "must be sms, whatsapp or email, not %q", u.Channel)
+		}
+		if u.SignLanguage != "" {
+			if _, ok := i.Language(u.SignLanguage); !ok {
+				add(key+".sign_language", "must be one of interpreter.languages, not %q", u.SignLanguage)
+			}
+		}
+	}
+	for k, n := range i.Numbers {
+		if n.User != "" && !users[n.User] {
+			add(keyIdx("interpreter.numbers", k)+".user", "names no user of interpreter.users: %q", n.User)
+		}
+	}
+	if i.Reach.RingTimeout < 0 {
+		add("interpreter.reach.ring_timeout", "must not be negative")
 	}
 	switch i.AfterPhone {
 	case "", "stay", "end":

@@ -172,6 +172,12 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			p.Role, p.Identity = roleAgent, c.Identity
+		case auth.RoleDeafUser:
+			if !h.cfg.Interpreter.User(c.Identity) {
+				writeErr(w, http.StatusForbidden, "forbidden", "this deaf user is not registered (any more)")
+				return
+			}
+			p.Role, p.Identity, p.DeafUser = roleCustomer, c.Identity, true
 		case auth.RoleViewer, auth.RoleCustomer:
 			if bound = h.Session(c.Session); bound == nil {
 				writeErr(w, http.StatusNotFound, "not_found", "the session is over or does not exist")

@@ -195,6 +195,7 @@ type Peer struct {
 	Session  string // token-scoped session (viewer, customer join token)
 	Entry    string // customer: entry point
 	Addr     string // client address (rate limits)
+	DeafUser bool   // customer: a registered deaf user's page (Identity is the user), rung for their calls
 }
 
 // conn is one session-protocol socket.
@@ -205,6 +206,7 @@ type conn struct {
 	identity string
 	entry    string
 	addr     string
+	deafUser bool // a registered deaf user's page (interpreter_reach.go)
 	log      *slog.Logger
 	out      *wsjson.Out
 
@@ -218,7 +220,7 @@ type conn struct {
 func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 	ws.SetReadLimit(256 << 10)
 	c := &conn{h: h, ws: ws, role: p.Role, identity: p.Identity, entry: p.Entry, addr: p.Addr, session: p.Session,
-		legs: map[string]string{}}
+		deafUser: p.DeafUser, legs: map[string]string{}}
 	c.log = h.log.With("role", p.Role, "identity", p.Identity)
 	c.out = wsjson.NewOut(ws, 64, c.log)
 	ctx, cancel := context.WithCancel(ctx)
@@ -252,8 +254,11 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 		hello.Agent = &m
 		hello.Interpreter = h.ivHello()
 	}
-	if p.Role == roleCustomer && (h.ivEntry(p.Entry) || p.Session != "" && h.sessionMode(p.Session) == session.ModeInterpreter) {
+	if p.Role == roleCustomer && (p.DeafUser || h.ivEntry(p.Entry) || p.Session != "" && h.sessionMode(p.Session) == session.ModeInterpreter) {
 		hello.Interpreter = h.ivHello()
+	}
+	if p.DeafUser {
+		h.addDeafUser(c)
 	}
 	c.send(hello)
 	c.log.Info("session socket connected")
@@ -313,6 +318,9 @@ func (c *conn) gone() {
 	h := c.h
 	if c.role == roleAgent && h.removeAgent(c) {
 		_ = h.acd.Logout(c.identity)
+	}
+	if c.deafUser {
+		h.removeDeafUser(c)
 	}
 	c.mu.Lock()
 	legs := make(map[string]string, len(c.legs))
@@ -487,7 +495,18 @@ func (c *conn) handle(m inFrame) {
 	var err error
 	switch c.role + "/" + m.Type {
 	case "customer/start":
+		if c.deafUser {
+			if err = h.ivUserAnswer(c, m); err != nil {
+				break
+			}
+		}
 		err = h.customerStart(c, m)
+	case "customer/decline":
+		if !c.deafUser {
+			err = fmt.Errorf("%w: decline is for agents and registered deaf users", errBadRequest)
+			break
+		}
+		err = h.ivUserDecline(c, m)
 	case "viewer/view":
 		err = h.viewerJoin(c, m)
 	case "agent/login":

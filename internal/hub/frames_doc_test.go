@@ -28,6 +28,7 @@ var frameStructs = map[string]reflect.Type{
 	"errorMsg":      reflect.TypeOf(errorMsg{}),
 	"pongMsg":       reflect.TypeOf(pongMsg{}),
 	"rttBacklogMsg": reflect.TypeOf(rttBacklogMsg{}),
+	"incomingMsg":   reflect.TypeOf(incomingMsg{}),
 }
 
 var allRoles = []string{roleAgent, roleCustomer, roleViewer}

@@ -46,6 +46,12 @@ type ivState struct {
 	acd       bool
 	acdTarget string
 	acdRoute  config.Route
+	// user is the registered deaf user the hearing caller's number belongs
+	// to; reach and ringing follow how they are reached (interpreter_reach.go)
+	hearing bool // hearing-initiated: the phone party called (§2.2)
+	user    string
+	reach   string
+	ringing map[*conn]bool
 }
 
 type (
@@ -246,6 +252,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 	s.Replan()
 	h.ivTextWire(s)
 	h.ivAnswerInbound(s)
+	h.ivReach(s)
 	if first && iv.inbound == nil && iv.to != "" && iv.calls == 0 && h.cfg.Interpreter.Dial.Auto {
 		// interpreter.dial.auto: the number the deaf user gave, at once
 		if err := h.ivDial(s, ""); err != nil {
@@ -474,6 +481,12 @@ func (h *Hub) ivPhoneGone(s *session.Session, l *session.Leg, why string) {
 		h.end(s, 487, "Caller abandoned")
 		return
 	}
+	if iv.hearing && s.Leg(st(s).custLeg) == nil && !strings.HasPrefix(why, "released") {
+		// a hearing caller who hangs up before the deaf user joined: the
+		// call is over (§8.2); the link sent is session_over from now on
+		h.end(s, 200, "Caller hung up")
+		return
+	}
 	if h.cfg.Interpreter.WithDefaults().AfterPhone == "end" && !strings.HasPrefix(why, "released") {
 		h.end(s, code, reason)
 		return
@@ -686,6 +699,8 @@ func (h *Hub) ivSessionFrame(s *session.Session, forCustomer bool) *ivSessionMsg
 		m.DeafUser = "joined"
 	} else if t.dropped {
 		m.DeafUser = "disconnected"
+	} else if iv.reach != "" {
+		m.DeafUser = iv.reach // ringing, invited, declined
 	}
 	for _, l := range s.LegsWith(session.RoleInterpreter) {
 		x := ivInterpMsg{Leg: l.ID, ID: l.Party, Name: l.Name, Lead: l.ID == iv.plan.LeadLeg || (iv.acd && l.ID == t.agentLeg), Since: iv.joined[l.ID]}
@@ -736,6 +751,9 @@ func (h *Hub) ivIncoming(sc *sipua.Call, n config.InterpreterNumber) {
 		}
 	}
 	cust := session.Customer{SignLanguage: lang.Tag, Language: n.Language}
+	if u, ok := h.cfg.Interpreter.LookupUser(n.User); ok {
+		cust.Name, cust.Contact = u.Name, u.Contact // the escalate frame's default "to"
+	}
 	if cust.Language == "" {
 		cust.Language = lang.Spoken
 	}
@@ -759,6 +777,8 @@ func (h *Hub) ivIncoming(sc *sipua.Call, n config.InterpreterNumber) {
 		}
 		h.watchSIP(s, sc)
 		iv.inbound = sc
+		iv.hearing = true
+		iv.user = n.User
 		iv.phoneLeg = sc.ID
 		iv.phone = ivPhoneMsg{State: "ringing", To: sc.From.User, Leg: sc.ID}
 		s.Record("phone.incoming", sc.ID, map[string]any{"sign_language": lang.Tag})
@@ -852,6 +872,7 @@ func (h *Hub) ivEnding(s *session.Session, code int, reason string) {
 	for id := range iv.text {
 		h.ivTextLeft(s, id)
 	}
+	h.ivStopRinging(s, nil, "session_over")
 	if iv.phoneLeg != "" && s.Leg(iv.phoneLeg) != nil {
 		s.Record("phone.ended", iv.phoneLeg, map[string]any{"code": code, "reason": reason, "why": "session ended"})
 		iv.phoneLeg = ""

@@ -1,0 +1,199 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/split-hub/split/internal/notify"
+	"github.com/split-hub/split/internal/session"
+)
+
+// Reaching a registered deaf user (docs/interpreter.md §2.2 step 3): a
+// hearing caller dialled a number of interpreter.numbers that belongs to a
+// user of interpreter.users. When the first interpreter accepts, every page
+// the user has open with a deaf_user token rings (`incoming`); the first to
+// answer (`start {session, sdp}`) joins the session as its customer and the
+// others stop ringing (`cancel`, answered_elsewhere). With no page open, or
+// none answering within interpreter.reach.ring_timeout, the user's contact
+// gets a join link (reach.auto). A `decline` stops the ringing and sends no
+// link: the interpreter tells the caller.
+
+type incomingMsg struct {
+	Type         string `json:"type"`
+	Session      string `json:"session"`
+	From         string `json:"from,omitempty"` // the caller's number
+	SignLanguage string `json:"sign_language"`
+	Language     string `json:"language,omitempty"`
+	RingTimeout  int    `json:"ring_timeout"` // seconds
+}
+
+// Reach states of ivState.reach, shown as the session frame's deaf_user
+// while the deaf user has not joined.
+const (
+	reachRinging  = "ringing"
+	reachInvited  = "invited"
+	reachDeclined = "declined"
+)
+
+func (h *Hub) addDeafUser(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.deafUsers[c.identity]
+	if m == nil {
+		m = map[*conn]struct{}{}
+		h.deafUsers[c.identity] = m
+	}
+	m[c] = struct{}{}
+}
+
+func (h *Hub) removeDeafUser(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m := h.deafUsers[c.identity]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(h.deafUsers, c.identity)
+		}
+	}
+}
+
+func (h *Hub) deafUserConns(id string) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*conn, 0, len(h.deafUsers[id]))
+	for c := range h.deafUsers[id] {
+		out = append(out, c)
+	}
+	return out
+}
+
+// ivReach reaches the session's registered deaf user (session goroutine),
+// once, when the first interpreter has accepted a hearing caller's call.
+func (h *Hub) ivReach(s *session.Session) {
+	t := st(s)
+	iv := t.iv
+	if iv.user == "" || iv.reach != "" || s.Leg(t.custLeg) != nil {
+		return
+	}
+	cfg := h.cfg.Interpreter.Reach
+	pages := h.deafUserConns(iv.user)
+	if len(pages) == 0 {
+		h.ivSendLink(s, "no page open")
+		return
+	}
+	iv.reach = reachRinging
+	iv.ringing = map[*conn]bool{}
+	msg := incomingMsg{Type: "incoming", Session: s.ID, From: iv.phone.To, SignLanguage: iv.sign, Language: iv.lang,
+		RingTimeout: int(cfg.Ring() / time.Second)}
+	for _, c := range pages {
+		iv.ringing[c] = true
+		c.send(msg)
+	}
+	s.Record("deaf_user.ringing", "", map[string]any{"pages": len(pages)})
+	h.notifyAgents(s)
+	h.after(s, cfg.Ring(), func() {
+		if iv.reach == reachRinging && s.Leg(t.custLeg) == nil {
+			h.ivStopRinging(s, nil, "timeout")
+			h.ivSendLink(s, "no answer")
+		}
+	})
+}
+
+// ivStopRinging tells every ringing page but except that the call is no
+// longer for them (session goroutine).
+func (h *Hub) ivStopRinging(s *session.Session, except *conn, reason string) {
+	iv := st(s).iv
+	if iv == nil {
+		return
+	}
+	for c := range iv.ringing {
+		if c != except {
+			c.send(cancelMsg{Type: "cancel", Session: s.ID, Reason: reason})
+		}
+	}
+	iv.ringing = nil
+}
+
+// ivSendLink sends the registered user's contact a join link (session
+// goroutine), when reach.auto is on and the user has a contact.
+func (h *Hub) ivSendLink(s *session.Session, why string) {
+	iv := st(s).iv
+	u, ok := h.cfg.Interpreter.LookupUser(iv.user)
+	if !ok || u.Contact == "" || !h.cfg.Interpreter.Reach.AutoLink() {
+		iv.reach = ""
+		s.Record("deaf_user.unreached", "", map[string]any{"why": why})
+		h.notifyAgents(s)
+		return
+	}
+	ch := u.Channel
+	if ch == "" {
+		ch = channelFor(u.Contact)
+	}
+	to := u.Contact
+	if ch != "email" {
+		to = h.e164(to)
+	}
+	o, err := h.linkOptions(linkReq{Channel: ch, To: to}, time.Now())
+	if err != nil {
+		h.log.Warn("interpreter: cannot make the deaf user's link", "session", s.ID, "err", err)
+		s.Record("deaf_user.unreached", "", map[string]any{"why": "link refused"})
+		return
+	}
+	o.SessionID = s.ID
+	iv.reach = reachInvited
+	s.Record("session.escalated", "", map[string]any{"channel": ch, "to": notify.MaskAddr(to), "why": why, "auto": true})
+	h.notifyAgents(s)
+	h.goAsync(func() { // issueLink posts to the session
+		if _, err := h.issueLink(context.Background(), s, o); err != nil {
+			h.log.Warn("interpreter: the deaf user's link was not sent", "session", s.ID, "err", err)
+		}
+	})
+}
+
+// ivUserAnswer: a registered deaf user's page answers the call it was rung
+// for (start {session, sdp}). It binds the socket to the session; the
+// caller then joins it as the session's customer.
+func (h *Hub) ivUserAnswer(c *conn, m inFrame) error {
+	if prev := c.currentSession(); prev != "" {
+		if h.sessionLive(prev) {
+			return fmt.Errorf("%w: this page is in a call; hang up first", errConflict)
+		}
+		c.forgetSession(prev)
+	}
+	if m.Session == "" {
+		return fmt.Errorf("%w: start needs the session of the incoming call", errBadRequest)
+	}
+	return h.onSession(m.Session, func(s *session.Session) error {
+		iv := st(s).iv
+		if iv == nil || iv.user != c.identity {
+			return fmt.Errorf("%w: this call is not for you", errForbidden)
+		}
+		if iv.reach != reachRinging || !iv.ringing[c] {
+			return fmt.Errorf("%w: this call is not ringing here", errConflict)
+		}
+		h.ivStopRinging(s, c, "answered_elsewhere")
+		iv.reach = ""
+		c.mu.Lock()
+		c.session = s.ID
+		c.mu.Unlock()
+		s.Record("deaf_user.answered", "", nil)
+		return nil
+	})
+}
+
+// ivUserDecline: the page declines the call it was rung for: every page
+// stops ringing and no link is sent (the interpreter tells the caller).
+func (h *Hub) ivUserDecline(c *conn, m inFrame) error {
+	return h.onSession(m.Session, func(s *session.Session) error {
+		iv := st(s).iv
+		if iv == nil || iv.user != c.identity || !iv.ringing[c] {
+			return fmt.Errorf("%w: no call is ringing here", errConflict)
+		}
+		h.ivStopRinging(s, c, "declined")
+		iv.reach = reachDeclined
+		s.Record("deaf_user.declined", "", nil)
+		h.notifyAgents(s)
+		return nil
+	})
+}
