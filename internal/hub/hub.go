@@ -111,10 +111,10 @@ type Hub struct {
 	// deafUsers are the registered deaf users' open pages (deaf_user
 	// tokens), by user id (interpreter_reach.go)
 	deafUsers map[string]map[*conn]struct{}
-	clis     *cliPool            // caller-ID correlation (routes' caller_id_pool)
-	pools    map[string][]string // routes' caller_id_pool, expanded, by poolKey
-	draining bool
-	wg       sync.WaitGroup
+	clis      *cliPool            // caller-ID correlation (routes' caller_id_pool)
+	pools     map[string][]string // routes' caller_id_pool, expanded, by poolKey
+	draining  bool
+	wg        sync.WaitGroup
 }
 
 // New builds the hub, its built-in ACD (queues from the configuration) and
