@@ -90,6 +90,12 @@ const el = {
   deafToError: $('deaf-to-error'),
   deafName: $('deaf-name'),
   callInterpreter: $('call-interpreter'),
+  deafReady: $('deaf-ready'),
+  ringing: $('ringing'),
+  ringingTitle: $('ringing-title'),
+  ringingDetail: $('ringing-detail'),
+  answer: $('answer'),
+  decline: $('decline'),
   incallTitle: $('incall-title'),
   vco: $('vco'),
   hco: $('hco'),
@@ -583,8 +589,14 @@ async function newClient() {
     else render();
   });
   client.addEventListener('hello', (e) => { if (e.detail && e.detail.interpreter) enterDeaf(e.detail.interpreter); });
+  client.addEventListener('incoming', (e) => ringIn(e.detail));
+  client.addEventListener('cancel', (e) => { if (!e.detail.leg) ringOff(e.detail); });
   await client.connect();
   if (client.hello && client.hello.interpreter) enterDeaf(client.hello.interpreter);
+  // a registered deaf user's page: a customer socket with an identity and no session
+  const h = client.hello || {};
+  registered = h.role === 'customer' && !h.session && !!h.identity && h.identity !== 'customer' && !!h.interpreter ? h.identity : '';
+  if (registered) enterRegistered();
   return client;
 }
 
@@ -666,7 +678,10 @@ async function startCall(video) {
   client.addEventListener('call', onCall, { once: true });
   const name = (deaf.on ? el.deafName : el.name).value.trim();
   try {
-    await client.startCall({ video, name: name || undefined, context, ...devices, ...(deaf.on ? deafCallOptions(!token) : {}) });
+    const opts = { video, name: name || undefined, context, ...devices, ...(deaf.on ? deafCallOptions(!token) : {}) };
+    if (answering) opts.fields = { ...(opts.fields || {}), session: answering };
+    answering = '';
+    await client.startCall(opts);
     if (app.state === 'starting') render();
   } catch (err) {
     if (seq !== callSeq) return;
@@ -893,6 +908,67 @@ function fillDeafSetup() {
   el.callInterpreter.disabled = !(app.client && app.client.connected) || (!langs.length && !token);
 }
 
+// ---- a registered deaf user's page (docs/interpreter.md §2.2) ---------------------
+
+let registered = ''; // the user's id when the page is a registered deaf user's
+let ringingFor = ''; // the session of the call ringing here
+let answering = ''; // the session the next startCall answers
+let ringTimer = null;
+
+function enterRegistered() {
+  document.body.classList.add('registered');
+  for (const n of [el.callInterpreter, el.deafTo, el.deafName, el.signLanguage]) {
+    const f = n.closest('.field') || n.closest('.buttons');
+    if (f) f.hidden = true;
+  }
+  el.deafReady.hidden = false;
+  if (!ringingFor) setStatus('Ready. This page rings when someone calls you.');
+  window.splitApp.registered = registered;
+}
+
+function ringIn(x) {
+  if (!x || !x.session || (app.state !== 'idle' && app.state !== 'ended')) return;
+  ringingFor = x.session;
+  window.splitApp.ringing = x;
+  const langs = (deaf.cfg && deaf.cfg.languages) || [];
+  const l = langs.find((v) => v.tag === x.sign_language);
+  el.ringingTitle.textContent = x.from ? `Incoming call from ${x.from}` : 'Incoming call';
+  el.ringingDetail.textContent = `An interpreter${l ? ` (${l.name})` : ''} is with the caller. Answer to see the interpreter.`;
+  setView('setup');
+  el.ringing.hidden = false;
+  document.body.classList.add('is-ringing');
+  setStatus(el.ringingTitle.textContent);
+  el.answer.focus();
+  // a visual ring: the title blinks; phones vibrate where the browser lets them
+  let n = 0;
+  clearInterval(ringTimer);
+  ringTimer = setInterval(() => {
+    document.title = n++ % 2 ? 'Sign language interpreter' : '☎ Incoming call';
+    try { if (navigator.vibrate) navigator.vibrate(400); } catch { /* not allowed */ }
+  }, 1000);
+}
+
+function stopRinging() {
+  ringingFor = '';
+  window.splitApp.ringing = null;
+  el.ringing.hidden = true;
+  document.body.classList.remove('is-ringing');
+  clearInterval(ringTimer);
+  ringTimer = null;
+  document.title = 'Sign language interpreter';
+}
+
+function ringOff(x) {
+  if (!ringingFor || x.session !== ringingFor) return;
+  stopRinging();
+  setStatus({
+    answered_elsewhere: 'The call was answered on another device.',
+    declined: 'The call was declined on another device.',
+    timeout: 'Missed call. A link to join it was sent to you.',
+    session_over: 'The caller hung up.',
+  }[x.reason] || 'The call stopped ringing.');
+}
+
 function deafCallOptions(withFields) {
   const v = (deaf.cfg && deaf.cfg.video) || {};
   const vc = {};
@@ -1056,6 +1132,18 @@ async function sampleDeafStats() {
 }
 
 el.callInterpreter.addEventListener('click', () => { numberError(''); startCall(true); });
+el.answer.addEventListener('click', () => {
+  if (!ringingFor) return;
+  answering = ringingFor;
+  stopRinging();
+  startCall(true);
+});
+el.decline.addEventListener('click', () => {
+  if (!ringingFor || !app.client) return;
+  app.client.send({ type: 'decline', session: ringingFor });
+  stopRinging();
+  setStatus('You declined the call.');
+});
 el.deafCheck.addEventListener('click', () => { app.mode = 'video'; startPreview(); });
 el.deafTo.addEventListener('input', () => numberError(''));
 el.vco.addEventListener('click', () => carryOver({ vco: !(deaf.interp && deaf.interp.vco) }));
