@@ -191,6 +191,10 @@ type InterpreterDial struct {
 	Emergency        []string `yaml:"emergency"`
 	EmergencyMessage string   `yaml:"emergency_message"`
 	MaxCalls         int      `yaml:"max_calls"`
+	// From is the caller ID toward the phone party: "service" (default,
+	// the trunk's from_user) or "user" (a registered deaf user's own
+	// number, where the carrier permits it; the service's otherwise).
+	From string `yaml:"from"`
 	// Auto dials the number the deaf user gave as soon as the first
 	// interpreter accepts (deaf-initiated sessions; default false: the
 	// interpreter dials when ready).
@@ -352,6 +356,15 @@ func (c *Config) validateInterpreter(add func(key, format string, a ...any)) {
 		if n.User != "" && !users[n.User] {
 			add(keyIdx("interpreter.numbers", k)+".user", "names no user of interpreter.users: %q", n.User)
 		}
+	}
+	switch i.Dial.From {
+	case "", "service":
+	case "user":
+		if len(i.Users) == 0 {
+			add("interpreter.dial.from", "user needs interpreter.users (their numbers are the caller IDs)")
+		}
+	default:
+		add("interpreter.dial.from", "must be service or user, not %q", i.Dial.From)
 	}
 	if i.Reach.RingTimeout < 0 {
 		add("interpreter.reach.ring_timeout", "must not be negative")

@@ -258,7 +258,11 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 		hello.Interpreter = h.ivHello()
 	}
 	if p.DeafUser {
+		c.entry = h.ivEntryName() // the user's own calls start there
 		h.addDeafUser(c)
+		if u, ok := h.cfg.Interpreter.LookupUser(p.Identity); ok && hello.Interpreter != nil {
+			hello.Interpreter.User = &ivUserMsg{ID: u.ID, Name: u.Name, SignLanguage: u.SignLanguage}
+		}
 	}
 	c.send(hello)
 	c.log.Info("session socket connected")
@@ -495,12 +499,11 @@ func (c *conn) handle(m inFrame) {
 	var err error
 	switch c.role + "/" + m.Type {
 	case "customer/start":
-		if c.deafUser {
-			if err = h.ivUserAnswer(c, m); err != nil {
-				break
-			}
+		if c.deafUser && m.Session != "" {
+			err = h.ivUserAnswer(c, m) // an incoming call rung here
+			break
 		}
-		err = h.customerStart(c, m)
+		err = h.customerStart(c, m) // (a registered deaf user's own call starts at the interpreter entry point)
 	case "customer/decline":
 		if !c.deafUser {
 			err = fmt.Errorf("%w: decline is for agents and registered deaf users", errBadRequest)
@@ -789,6 +792,9 @@ func (h *Hub) customerStart(c *conn, m inFrame) error {
 	mode, ivTo := session.ModeForward, ""
 	if c.currentSession() == "" && h.ivEntry(c.entry) {
 		var err error
+		if u, ok := h.cfg.Interpreter.LookupUser(c.identity); c.deafUser && ok && strings.TrimSpace(m.SignLanguage) == "" {
+			m.SignLanguage = u.SignLanguage // a registered deaf user's usual language
+		}
 		if ivTo, err = h.ivCheckStart(m, &cust); err != nil {
 			return err
 		}
@@ -809,7 +815,12 @@ func (h *Hub) customerStart(c *conn, m inFrame) error {
 			return err
 		}
 		if mode == session.ModeInterpreter {
-			s.Call(func() { h.ivInit(s, ivTo) })
+			s.Call(func() {
+				h.ivInit(s, ivTo)
+				if c.deafUser {
+					h.ivSetUser(s, c.identity) // a registered deaf user's own call
+				}
+			})
 		}
 		c.mu.Lock()
 		c.session = s.ID

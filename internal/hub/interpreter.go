@@ -69,6 +69,14 @@ type (
 		// Video is what the pages ask the camera and the encoder for
 		// (docs/interpreter.md §7): ideal values, never minimums.
 		Video ivVideoMsg `json:"video"`
+		// User: a registered deaf user's page (deaf_user token): who they
+		// are and their usual sign language, preselected in the chooser.
+		User *ivUserMsg `json:"user,omitempty"`
+	}
+	ivUserMsg struct {
+		ID           string `json:"id"`
+		Name         string `json:"name,omitempty"`
+		SignLanguage string `json:"sign_language,omitempty"`
 	}
 	ivVideoMsg struct {
 		Codecs     []string `json:"codecs"`
@@ -407,7 +415,7 @@ func (h *Hub) ivDial(s *session.Session, to string) error {
 	defer cancel()
 	var legID string
 	sc, err := h.ua.Dial(ctx, sipua.DialOptions{
-		Trunk: trunk, To: uri, FromUser: trunk.FromUser, FromName: trunk.FromName,
+		Trunk: trunk, To: uri, FromUser: h.ivCallerID(s, trunk.FromUser), FromName: trunk.FromName,
 		Headers: []sip.Header{sip.NewHeader(HeaderSession, s.ID)}, Private: true, TextLang: iv.lang,
 		Events: sipua.Events{
 			OnState: func(ss sipua.State, code int, reason string) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/notify"
 	"github.com/split-hub/split/internal/session"
 )
@@ -152,17 +153,14 @@ func (h *Hub) ivSendLink(s *session.Session, why string) {
 }
 
 // ivUserAnswer: a registered deaf user's page answers the call it was rung
-// for (start {session, sdp}). It binds the socket to the session; the
-// caller then joins it as the session's customer.
+// for (start {session, sdp}): the socket is bound to the session and joins
+// it as the session's customer.
 func (h *Hub) ivUserAnswer(c *conn, m inFrame) error {
 	if prev := c.currentSession(); prev != "" {
 		if h.sessionLive(prev) {
 			return fmt.Errorf("%w: this page is in a call; hang up first", errConflict)
 		}
 		c.forgetSession(prev)
-	}
-	if m.Session == "" {
-		return fmt.Errorf("%w: start needs the session of the incoming call", errBadRequest)
 	}
 	return h.onSession(m.Session, func(s *session.Session) error {
 		iv := st(s).iv
@@ -178,7 +176,8 @@ func (h *Hub) ivUserAnswer(c *conn, m inFrame) error {
 		c.session = s.ID
 		c.mu.Unlock()
 		s.Record("deaf_user.answered", "", nil)
-		return nil
+		ep, _ := h.cfg.Sessions.EntryPoint(c.entry)
+		return h.startCustomer(s, c, m, ep, session.Customer{})
 	})
 }
 
@@ -196,4 +195,47 @@ func (h *Hub) ivUserDecline(c *conn, m inFrame) error {
 		h.notifyAgents(s)
 		return nil
 	})
+}
+
+// ivCallerID is the caller ID of a phone call the session places: the
+// registered deaf user's own number with interpreter.dial.from: user, the
+// trunk's otherwise (def).
+func (h *Hub) ivCallerID(s *session.Session, def string) string {
+	if h.cfg.Interpreter.Dial.From != "user" {
+		return def
+	}
+	if u, ok := h.cfg.Interpreter.LookupUser(st(s).iv.user); ok && u.Number != "" {
+		return u.Number
+	}
+	return def
+}
+
+// ivSetUser makes a session started from a registered deaf user's page
+// theirs (session goroutine): their name and contact unless the page gave
+// others, and their number as caller ID with dial.from: user.
+func (h *Hub) ivSetUser(s *session.Session, id string) {
+	u, ok := h.cfg.Interpreter.LookupUser(id)
+	if !ok {
+		return
+	}
+	st(s).iv.user = id
+	s.Update(func(in *session.Info) {
+		if in.Customer.Name == "" {
+			in.Customer.Name = u.Name
+		}
+		if in.Customer.Contact == "" {
+			in.Customer.Contact = u.Contact
+		}
+	})
+}
+
+// ivEntryName is the entry point a registered deaf user's own calls start
+// at: the first with mode interpreter.
+func (h *Hub) ivEntryName() string {
+	for _, ep := range h.cfg.Sessions.EntryPoints {
+		if ep.Mode == config.ModeInterpreter {
+			return ep.Name
+		}
+	}
+	return ""
 }

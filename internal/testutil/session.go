@@ -39,6 +39,7 @@ type SessionPeer struct {
 	mu    sync.Mutex
 	in    *inbox
 	pc    *webrtc.PeerConnection
+	pcs   []*webrtc.PeerConnection // every call's, closed by Close (an agent accepts several)
 	pcm   []int16 // last second of decoded audio
 	tags  map[byte]int
 	vseq  []uint16
@@ -250,6 +251,7 @@ func (p *SessionPeer) newPCWith(codec string) (*webrtc.PeerConnection, error) {
 	}()
 	p.mu.Lock()
 	p.pc = pc
+	p.pcs = append(p.pcs, pc)
 	p.mu.Unlock()
 	return pc, nil
 }
@@ -456,9 +458,11 @@ func (p *SessionPeer) Close() {
 	p.cancel()
 	_ = p.ws.Close(websocket.StatusNormalClosure, "")
 	p.mu.Lock()
-	pc := p.pc
+	pcs := p.pcs
 	p.mu.Unlock()
-	if pc != nil {
+	for _, pc := range pcs {
+		// every call's: a sender's RTCP reader ends only when its own
+		// connection is closed here, not when the hub closes its side
 		_ = pc.Close()
 	}
 	p.wg.Wait()

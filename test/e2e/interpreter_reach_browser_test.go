@@ -51,12 +51,19 @@ func registeredUserBrowser(t *testing.T, browser string) {
 	h := startHub(t, func(c *config.Config) {
 		withInterpreter(c)
 		c.SIP.Trunks[0].InboundFrom = []string{"127.0.0.1"}
-		c.Interpreter.Users = []config.InterpreterUser{{ID: "u1", Name: "Luis", Contact: "+34600000001"}}
+		c.Interpreter.Users = []config.InterpreterUser{{ID: "u1", Name: "Luis", Number: "+34910000301", Contact: "+34600000001", SignLanguage: "ase"}}
+		c.Interpreter.Dial.From = "user"
 		c.Interpreter.Numbers = []config.InterpreterNumber{{Number: ivReachNumber, SignLanguage: "ase", User: "u1"}}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	caller, err := testutil.StartUAS(testutil.UASOptions{Listen: pbxAddr, ToneHz: ivE2EToneTel})
+	dialled := make(chan *testutil.SIPCall, 2)
+	caller, err := testutil.StartUAS(testutil.UASOptions{Listen: pbxAddr, ToneHz: ivE2EToneTel, Ring: 100 * time.Millisecond,
+		OnCall: func(sc *testutil.SIPCall) {
+			if sc.Inbound {
+				dialled <- sc
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +80,7 @@ func registeredUserBrowser(t *testing.T, browser string) {
 	interp.waitJS(pgInterp, "window.splitApp && window.splitApp.agentState === 'ready'", 30*time.Second)
 	deaf.do(map[string]any{"cmd": "open", "page": pgDeaf, "url": base + "/customer.html#token=" + mintDeafUserToken(t, "u1"),
 		"viewport": map[string]int{"width": 390, "height": 844}})
-	deaf.waitJS(pgDeaf, "window.splitApp.registered === 'u1' && !document.querySelector('#deaf-ready').hidden && document.querySelector('#call-interpreter').closest('.buttons').hidden", 30*time.Second)
+	deaf.waitJS(pgDeaf, "window.splitApp.registered === 'u1' && !document.querySelector('#deaf-ready').hidden && !document.querySelector('#call-interpreter').disabled", 30*time.Second)
 
 	// The hearing caller dials the user's number.
 	answered := make(chan *testutil.SIPCall, 1)
@@ -142,9 +149,32 @@ func registeredUserBrowser(t *testing.T, browser string) {
 			return s["state"] == "ended" && s["cause"] == "Customer hung up"
 		})
 	}
-	// The page is ready for the next call.
+	// The page is ready for the next call, and places one of its own: the
+	// interpreter dials, and the phone sees the user's number as caller ID
+	// (interpreter.dial.from: user).
 	deaf.do(map[string]any{"cmd": "click", "page": pgDeaf, "selector": "#again"})
-	deaf.waitJS(pgDeaf, "!document.querySelector('#deaf-ready').hidden && window.splitApp.client && window.splitApp.client.connected", 10*time.Second)
+	deaf.waitJS(pgDeaf, "!document.querySelector('#deaf-ready').hidden && window.splitApp.client && window.splitApp.client.connected && !document.querySelector('#call-interpreter').disabled", 10*time.Second)
+	interp.waitJS(pgInterp, "window.splitApp.agentState === 'ready'", 20*time.Second)
+	if sl := evalString(deaf, pgDeaf, "document.querySelector('#sign-language').value"); sl != "ase" {
+		t.Errorf("the registered user's page preselects %q, want their usual ase", sl)
+	}
+	deaf.do(map[string]any{"cmd": "fill", "page": pgDeaf, "selector": "#deaf-to", "value": ivE2ENumber})
+	deaf.do(map[string]any{"cmd": "click", "page": pgDeaf, "selector": "#call-interpreter"})
+	interp.waitJS(pgInterp, "!document.querySelector('#offer').hidden", 20*time.Second)
+	interp.do(map[string]any{"cmd": "click", "page": pgInterp, "selector": `role=button[name="Accept"]`})
+	deaf.waitJS(pgDeaf, "window.splitApp.state === 'active' && window.splitApp.call && window.splitApp.call.live", 30*time.Second)
+	interp.waitJS(pgInterp, "!document.querySelector('#dial').disabled", 15*time.Second)
+	interp.do(map[string]any{"cmd": "click", "page": pgInterp, "selector": "#dial"})
+	select {
+	case out := <-dialled:
+		if from := out.Header("From"); !strings.Contains(from, "sip:+34910000301@") {
+			t.Errorf("the phone call's From is %q, want the user's number", from)
+		}
+	case <-ctx.Done():
+		t.Fatal("the phone was never called")
+	}
+	deaf.do(map[string]any{"cmd": "click", "page": pgDeaf, "selector": "#hangup"})
+	deaf.waitJS(pgDeaf, "window.splitApp.state === 'ended'", 10*time.Second)
 	h.waitMetric("split_rtp_port_pairs_in_use 0", 10*time.Second)
 }
 

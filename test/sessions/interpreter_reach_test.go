@@ -58,6 +58,7 @@ func TestInterpreterRegisteredUser(t *testing.T) {
 	cfg.Interpreter.Users = []config.InterpreterUser{{ID: "u1", Name: "Luis", Number: "+34910000301", Contact: "+34600000001"}}
 	cfg.Interpreter.Numbers = []config.InterpreterNumber{{Number: "+34910000399", SignLanguage: "ase", User: "u1"}}
 	cfg.Interpreter.Reach.RingTimeout = 3 * time.Second
+	cfg.Interpreter.Dial.From = "user" // the user's own calls show their number
 	c := ivCell(t, cfg, 40*time.Second)
 	ctx := c.ctx
 	t.Cleanup(func() {
@@ -65,7 +66,13 @@ func TestInterpreterRegisteredUser(t *testing.T) {
 			_ = os.WriteFile("/tmp/reach-hub.log", []byte(c.logs.String()), 0o644)
 		}
 	})
-	u, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone})
+	dialled := make(chan *testutil.SIPCall, 4)
+	u, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone, Ring: 100 * time.Millisecond,
+		OnCall: func(sc *testutil.SIPCall) {
+			if sc.Inbound {
+				dialled <- sc // (OnCall sees the calls it places too)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,4 +204,33 @@ func TestInterpreterRegisteredUser(t *testing.T) {
 	if n := len(tw.Messages()); n != 1 {
 		t.Errorf("%d SMS in all, want the one of the unanswered call", n)
 	}
+
+	// 4. The user's page places a call of its own (deaf-initiated): the
+	// session is theirs, and with dial.from: user the phone sees their
+	// number as caller ID.
+	if err := page1.Start(ctx, "", map[string]any{"sign_language": "ase", "to": ivNumber}); err != nil {
+		t.Fatal(err)
+	}
+	offer = c.wait(in, func(m testutil.Message) bool { return m.Type == "offer" && !seen[m.Session] })
+	c.sid = offer.Session
+	seen[c.sid] = true
+	if err := in.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	c.send(in, map[string]any{"type": "dial", "session": c.sid})
+	var out *testutil.SIPCall
+	select {
+	case out = <-dialled:
+	case <-ctx.Done():
+		t.Fatal("the phone was never called")
+	}
+	if from := out.Header("From"); !strings.Contains(from, "sip:+34910000301@") {
+		t.Errorf("the phone call's From is %q, want the user's number", from)
+	}
+	_, rec := c.a.do("GET", "/v1/sessions/"+c.sid, nil)
+	if cu, _ := rec["customer"].(map[string]any); cu["name"] != "Luis" {
+		t.Errorf("the session's customer: %v", rec["customer"])
+	}
+	c.hangup(page1)
+	endedWith(t, c, 200, "Customer hung up")
 }

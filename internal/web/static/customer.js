@@ -678,7 +678,7 @@ async function startCall(video) {
   client.addEventListener('call', onCall, { once: true });
   const name = (deaf.on ? el.deafName : el.name).value.trim();
   try {
-    const opts = { video, name: name || undefined, context, ...devices, ...(deaf.on ? deafCallOptions(!token) : {}) };
+    const opts = { video, name: name || undefined, context, ...devices, ...(deaf.on ? deafCallOptions((!token || !!registered) && !answering) : {}) };
     if (answering) opts.fields = { ...(opts.fields || {}), session: answering };
     answering = '';
     await client.startCall(opts);
@@ -895,7 +895,10 @@ function fillDeafSetup() {
       o.textContent = label(l);
       el.signLanguage.append(o);
     }
+    // a registered deaf user's usual language first, then the last one chosen here
+    const usual = deaf.cfg && deaf.cfg.user && deaf.cfg.user.sign_language;
     if (langs.some((l) => l.tag === saved)) el.signLanguage.value = saved;
+    else if (usual && langs.some((l) => l.tag === usual)) el.signLanguage.value = usual;
   }
   const one = langs.length === 1;
   el.signLanguage.hidden = one || langs.length === 0;
@@ -905,7 +908,7 @@ function fillDeafSetup() {
   el.deafToHint.textContent = d.country_code
     ? `A number in your country (+${d.country_code})${d.allow_international ? ' or an international number starting with +' : ''}.`
     : '';
-  el.callInterpreter.disabled = !(app.client && app.client.connected) || (!langs.length && !token);
+  el.callInterpreter.disabled = !(app.client && app.client.connected) || (!langs.length && (!token || !!registered));
 }
 
 // ---- a registered deaf user's page (docs/interpreter.md §2.2) ---------------------
@@ -916,11 +919,9 @@ let answering = ''; // the session the next startCall answers
 let ringTimer = null;
 
 function enterRegistered() {
+  // the user's own calls are placed from the same form (the hub knows who
+  // they are: their name, their number as caller ID where configured)
   document.body.classList.add('registered');
-  for (const n of [el.callInterpreter, el.deafTo, el.deafName, el.signLanguage]) {
-    const f = n.closest('.field') || n.closest('.buttons');
-    if (f) f.hidden = true;
-  }
   el.deafReady.hidden = false;
   if (!ringingFor) setStatus('Ready. This page rings when someone calls you.');
   window.splitApp.registered = registered;
