@@ -40,7 +40,7 @@ type SessionPeer struct {
 	in    *inbox
 	pc    *webrtc.PeerConnection
 	pcs   []*webrtc.PeerConnection // every call's, closed by Close (an agent accepts several)
-	pcm   []int16 // last second of decoded audio
+	pcm   []int16                  // last second of decoded audio
 	tags  map[byte]int
 	vseq  []uint16
 	alog  []AudioFrame        // the last audioLogMax received audio packets
