@@ -43,7 +43,44 @@ type Interpreter struct {
 	// tokens) and whose contact gets the join link (§2.2).
 	Users []InterpreterUser `yaml:"users"`
 	Reach InterpreterReach  `yaml:"reach"`
+	// AnswerInbound: when a hearing caller's INVITE is answered: on_accept
+	// (default: when an interpreter accepts; the caller hears ringback
+	// meanwhile) or at_once (at arrival: the call is connected, and
+	// billed, while it waits for an interpreter, in silence).
+	AnswerInbound string `yaml:"answer_inbound"`
+	// Handoff bounds hand-offs and team requests (§5.1).
+	Handoff InterpreterHandoff `yaml:"handoff"`
 }
+
+// InterpreterHandoff: how long a hand-off may look for the next
+// interpreter, and how long the two interpreters overlap.
+type InterpreterHandoff struct {
+	// Timeout: a hand-off or team request nobody accepted by then is
+	// withdrawn; the lead keeps the call (default 120s).
+	Timeout time.Duration `yaml:"timeout"`
+	// OverlapMax: the outgoing interpreter's leg ends this long after the
+	// incoming one joined, if they have not left by then (default 60s).
+	OverlapMax time.Duration `yaml:"overlap_max"`
+}
+
+// Within is the effective handoff.timeout.
+func (h InterpreterHandoff) Within() time.Duration {
+	if h.Timeout <= 0 {
+		return 120 * time.Second
+	}
+	return h.Timeout
+}
+
+// Overlap is the effective handoff.overlap_max.
+func (h InterpreterHandoff) Overlap() time.Duration {
+	if h.OverlapMax <= 0 {
+		return 60 * time.Second
+	}
+	return h.OverlapMax
+}
+
+// AtOnce reports whether hearing callers are answered on arrival.
+func (i *Interpreter) AtOnce() bool { return i != nil && i.AnswerInbound == "at_once" }
 
 // InterpreterUser is a registered deaf user.
 type InterpreterUser struct {
@@ -365,6 +402,17 @@ func (c *Config) validateInterpreter(add func(key, format string, a ...any)) {
 		}
 	default:
 		add("interpreter.dial.from", "must be service or user, not %q", i.Dial.From)
+	}
+	switch i.AnswerInbound {
+	case "", "on_accept", "at_once":
+	default:
+		add("interpreter.answer_inbound", "must be on_accept or at_once, not %q", i.AnswerInbound)
+	}
+	if i.Handoff.Timeout < 0 {
+		add("interpreter.handoff.timeout", "must not be negative")
+	}
+	if i.Handoff.OverlapMax < 0 {
+		add("interpreter.handoff.overlap_max", "must not be negative")
 	}
 	if i.Reach.RingTimeout < 0 {
 		add("interpreter.reach.ring_timeout", "must not be negative")

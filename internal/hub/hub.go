@@ -842,7 +842,7 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 			from = sc.From.User
 		}
 	}
-	if from == "" && t.iv != nil && t.iv.inbound != nil {
+	if from == "" && t.iv != nil && t.iv.hearing {
 		from = t.iv.phone.To // a hearing caller: their number
 	}
 	ring := 0
@@ -1002,6 +1002,11 @@ func (h *Hub) decline(s *session.Session, c *conn, legID string) error {
 	_ = o.rl.Close()
 	c.untrack(legID)
 	s.Record("agent.declined", legID, map[string]any{"agent": o.agent})
+	if o.kind == "direct" && t.iv != nil {
+		// an interpreter declining a hand-off or team request: not ready,
+		// as after declining a queue offer, so the request moves on
+		_ = h.acd.SetReady(o.agent, false)
+	}
 	if len(t.offers) == 0 && s.State() == session.StateRinging {
 		_ = s.SetState(session.StateWaiting, map[string]any{"reason": "declined"})
 		h.notifyCustomer(s)

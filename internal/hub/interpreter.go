@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/split-hub/split/internal/acd"
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/interpreter"
 	"github.com/split-hub/split/internal/sdp"
@@ -36,6 +34,8 @@ type ivState struct {
 	text     map[string]*ivTextSource // real-time text by source leg (interpreter_rtt.go)
 	purpose  string                   // the purpose of the offer being made (interpret, handoff, team)
 	pending  string                   // the leg of a pending hand-off or team offer
+	ho       *ivHandoff               // the hand-off or team request in progress (interpreter_handoff.go)
+	hoGen    int
 	pendingP string                   // its purpose
 	dropped  map[string]bool          // interpreter legs whose console was lost (socket closed), not hung up
 	requeues int                      // times the session went back to its queue (each has its own timer)
@@ -124,6 +124,9 @@ type (
 		// ACD: the interpreters come from the external ACD, which owns
 		// hand-off and team (docs/interpreter.md §4.4)
 		ACD bool `json:"acd,omitempty"`
+		// Handoff: a hand-off or team request in progress (queued,
+		// ringing, overlap)
+		Handoff *ivHandoffMsg `json:"handoff,omitempty"`
 	}
 )
 
@@ -241,6 +244,7 @@ func (h *Hub) ivAccepted(s *session.Session, l *session.Leg) {
 		iv.pending, iv.pendingP = "", ""
 		s.Record("interpreter.handoff", l.ID, map[string]any{"state": "accepted", "purpose": purpose, "agent": l.Party})
 		h.m.Interpreter(purpose + "_accepted")
+		h.ivHandoffJoined(s, l)
 	}
 	first := len(iv.joined) == 1
 	if iv.plan.LeadLeg == "" || s.Leg(iv.plan.LeadLeg) == nil {
@@ -512,6 +516,7 @@ func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg, lost bool) {
 	iv := t.iv
 	lost = lost || iv.dropped[l.ID]
 	delete(iv.dropped, l.ID)
+	h.ivHandoffLeft(s, l)
 	if t.queue != "" && l.Party != "" {
 		_ = h.acd.CallEnded(l.Party)
 	}
@@ -593,106 +598,7 @@ func (h *Hub) ivSetLead(s *session.Session, l *session.Leg, why string) {
 	}
 }
 
-// ivOfferAnother offers the session to a second interpreter (session
-// goroutine): a hand-off (the lead's, §5.1) or a team partner. The target
-// is an agent by id; the offer's purpose tells the console why.
-func (h *Hub) ivOfferAnother(s *session.Session, m inFrame, lead bool) error {
-	t := st(s)
-	iv := t.iv
-	purpose := m.Type
-	if purpose == "handoff" && !lead {
-		return fmt.Errorf("%w: only the lead interpreter can hand off", errConflict)
-	}
-	if m.Cancel {
-		o := t.offers[iv.pending]
-		if o == nil || iv.pendingP != purpose {
-			return fmt.Errorf("%w: no %s pending", errConflict, purpose)
-		}
-		h.dropOffer(s, o, "withdrawn")
-		delete(t.offers, o.legID)
-		s.Record("interpreter.handoff", o.legID, map[string]any{"state": "withdrawn", "purpose": purpose})
-		h.m.Interpreter(purpose + "_withdrawn")
-		iv.pending, iv.pendingP = "", ""
-		return nil
-	}
-	if iv.pending != "" && t.offers[iv.pending] == nil {
-		iv.pending, iv.pendingP = "", "" // declined or rang out
-	}
-	if iv.pending != "" {
-		return fmt.Errorf("%w: a %s is pending", errConflict, iv.pendingP)
-	}
-	if purpose == "team" && !h.cfg.Interpreter.WithDefaults().TeamAllowed() {
-		return fmt.Errorf("%w: team interpreting is off (interpreter.team)", errForbidden)
-	}
-	if n := len(s.LegsWith(session.RoleInterpreter)); n >= 2 {
-		return fmt.Errorf("%w: two interpreters are in the session already", errConflict)
-	}
-	to := strings.TrimSpace(m.To)
-	id, ok := strings.CutPrefix(to, "agent:")
-	if q, isQueue := strings.CutPrefix(to, "queue:"); isQueue {
-		var err error
-		if id, err = h.ivFreeInterpreter(s, q); err != nil {
-			return err
-		}
-		ok = true
-	}
-	if !ok || id == "" {
-		return fmt.Errorf("%w: to must be agent:<id> or queue:<name>", errBadRequest)
-	}
-	for _, l := range s.LegsWith(session.RoleInterpreter) {
-		if l.Party == id {
-			return fmt.Errorf("%w: %s is in the session already", errConflict, id)
-		}
-	}
-	if len(h.agentConns(id)) == 0 {
-		return fmt.Errorf("%w: interpreter %q is not connected", errUnavailableErr, id)
-	}
-	iv.purpose = purpose
-	err := h.offerToAgent(s, id, "direct", nil, "")
-	iv.purpose = ""
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUnavailableErr, err)
-	}
-	for legID, o := range t.offers {
-		if o.agent == id {
-			iv.pending, iv.pendingP = legID, purpose
-		}
-	}
-	s.Record("interpreter.handoff", iv.pending, map[string]any{"state": "requested", "purpose": purpose, "agent": id})
-	h.m.Interpreter(purpose + "_requested")
-	return nil
-}
 
-// ivFreeInterpreter picks, for a hand-off or team offer to queue:<name>, the
-// interpreter of that queue who has been ready the longest, connected and
-// not in this session. None free is a refusal the lead can retry: the
-// session is in a call and is not queued again.
-func (h *Hub) ivFreeInterpreter(s *session.Session, queue string) (string, error) {
-	known := false
-	for _, q := range h.cfg.Sessions.Queues {
-		known = known || q.Name == queue
-	}
-	if !known {
-		return "", fmt.Errorf("%w: no queue %q", errBadRequest, queue)
-	}
-	in := map[string]bool{}
-	for _, l := range s.LegsWith(session.RoleInterpreter) {
-		in[l.Party] = true
-	}
-	var best acd.AgentStatus
-	for _, a := range h.acd.Agents() {
-		if a.State != acd.StateReady || in[a.ID] || !slices.Contains(a.Queues, queue) || len(h.agentConns(a.ID)) == 0 {
-			continue
-		}
-		if best.ID == "" || a.Since.Before(best.Since) {
-			best = a
-		}
-	}
-	if best.ID == "" {
-		return "", fmt.Errorf("%w: no interpreter of queue %s is free now; try again, or name one (agent:<id>)", errUnavailableErr, queue)
-	}
-	return best.ID, nil
-}
 
 // ivSessionFrame is the session frame's interpreter block.
 func (h *Hub) ivSessionFrame(s *session.Session, forCustomer bool) *ivSessionMsg {
@@ -702,7 +608,7 @@ func (h *Hub) ivSessionFrame(s *session.Session, forCustomer bool) *ivSessionMsg
 		return nil
 	}
 	m := &ivSessionMsg{SignLanguage: iv.sign, Language: iv.lang, VCO: iv.plan.VCO, HCO: iv.plan.HCO,
-		SideTalk: iv.plan.SideTalk, DeafUser: "absent", Phone: iv.phone, Interpreters: []ivInterpMsg{}, ACD: iv.acd}
+		SideTalk: iv.plan.SideTalk, DeafUser: "absent", Phone: iv.phone, Interpreters: []ivInterpMsg{}, ACD: iv.acd, Handoff: h.ivHandoffView(s)}
 	if s.Leg(t.custLeg) != nil {
 		m.DeafUser = "joined"
 	} else if t.dropped {
@@ -792,6 +698,9 @@ func (h *Hub) ivIncoming(sc *sipua.Call, n config.InterpreterNumber) {
 		s.Record("phone.incoming", sc.ID, map[string]any{"sign_language": lang.Tag})
 		sc.Ringing()
 		h.routeSession(s, tg)
+		if h.cfg.Interpreter.AtOnce() && !s.Ended() {
+			h.ivAnswerInbound(s) // answer_inbound: at_once
+		}
 	})
 }
 

@@ -3,6 +3,7 @@ package sessions
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,18 @@ func deafUserToken(t *testing.T, c *cell, id string) string {
 		t.Fatalf("deaf_user token for %s: %d %v", id, code, out)
 	}
 	return out["token"].(string)
+}
+
+// keepLog writes the hub's log next to the test's temporary files when
+// it fails, and says where.
+func keepLog(t *testing.T, c *cell) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			p := filepath.Join(os.TempDir(), strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-hub.log")
+			_ = os.WriteFile(p, []byte(c.logs.String()), 0o644)
+			t.Logf("hub log: %s", p)
+		}
+	})
 }
 
 // endedWith waits for c.sid's ended record and checks its cause.
@@ -61,11 +74,7 @@ func TestInterpreterRegisteredUser(t *testing.T) {
 	cfg.Interpreter.Dial.From = "user" // the user's own calls show their number
 	c := ivCell(t, cfg, 40*time.Second)
 	ctx := c.ctx
-	t.Cleanup(func() {
-		if t.Failed() {
-			_ = os.WriteFile("/tmp/reach-hub.log", []byte(c.logs.String()), 0o644)
-		}
-	})
+	keepLog(t, c)
 	dialled := make(chan *testutil.SIPCall, 4)
 	u, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone, Ring: 100 * time.Millisecond,
 		OnCall: func(sc *testutil.SIPCall) {
@@ -233,4 +242,164 @@ func TestInterpreterRegisteredUser(t *testing.T) {
 	}
 	c.hangup(page1)
 	endedWith(t, c, 200, "Customer hung up")
+}
+
+// TestInterpreterHandoffQueue: a hand-off to queue:<name> waits while
+// nobody of the queue is free, is offered to the first who becomes ready,
+// moves down the queue on a decline, and its incoming interpreter takes
+// over at the end of handoff.overlap_max with the phone call kept. A second
+// request nobody takes is withdrawn after handoff.timeout.
+func TestInterpreterHandoffQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 25100
+	cfg := ivConfig(t, base)
+	cfg.Sessions.Agents = append(cfg.Sessions.Agents,
+		config.Agent{ID: "int2", Name: "Ben", Queues: []string{"interp-ase-en"}},
+		config.Agent{ID: "int3", Name: "Cai", Queues: []string{"interp-ase-en"}})
+	cfg.Interpreter.Handoff = config.InterpreterHandoff{Timeout: 4 * time.Second, OverlapMax: 2 * time.Second}
+	c := ivCell(t, cfg, 40*time.Second)
+	keepLog(t, c)
+	ctx := c.ctx
+	calls := make(chan *testutil.SIPCall, 2)
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone,
+		OnCall: func(sc *testutil.SIPCall) {
+			if sc.Inbound {
+				calls <- sc
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	in1 := c.agent("int1", ivToneInterp, 1, true)
+	in2 := c.agent("int2", ivToneInterp2, 2, false)
+	in3 := c.agent("int3", 1336, 3, false)
+	d := c.peer("entry=sign", ivToneDeaf, 9)
+	if err := d.Start(ctx, "Luis", map[string]any{"sign_language": "ase", "to": ivNumber}); err != nil {
+		t.Fatal(err)
+	}
+	offer := c.wait(in1, isType("offer"))
+	c.sid = offer.Session
+	if err := in1.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	c.send(in1, map[string]any{"type": "dial", "session": c.sid})
+	call := <-calls
+	waitUntil(t, 10*time.Second, "the phone hears the first interpreter", func() bool { return phoneLevel(call, ivToneInterp) > heard })
+	handoff := func(state string) func(testutil.Message) bool {
+		return func(m testutil.Message) bool {
+			return m.Type == "session" && strings.Contains(string(m.Raw), `"handoff":{"state":"`+state+`"`)
+		}
+	}
+
+	// nobody free: queued
+	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "queue:interp-ase-en"})
+	c.wait(in1, handoff("queued"))
+	// int2 becomes ready: offered, declines; int3 becomes ready: offered
+	c.send(in2, map[string]any{"type": "login"})
+	c.send(in2, map[string]any{"type": "ready", "ready": true})
+	o2 := c.wait(in2, isType("offer"))
+	if oi := ivBlock(t, o2); oi["purpose"] != "handoff" {
+		t.Fatalf("int2's offer: %v", oi)
+	}
+	c.send(in3, map[string]any{"type": "login"})
+	c.send(in3, map[string]any{"type": "ready", "ready": true})
+	c.send(in2, map[string]any{"type": "decline", "leg": o2.Leg})
+	o3 := c.wait(in3, isType("offer"))
+	if oi := ivBlock(t, o3); oi["purpose"] != "handoff" {
+		t.Fatalf("int3's offer: %v", oi)
+	}
+	if err := in3.Accept(ctx, o3); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(in1, handoff("overlap"))
+	// overlap_max: the outgoing interpreter is ended, the incoming leads
+	if m := c.wait(in1, isType("ended")); !strings.Contains(string(m.Raw), "Handed off") {
+		t.Errorf("the outgoing interpreter was told %s", m.Raw)
+	}
+	waitUntil(t, 10*time.Second, "the phone hears the new lead only", func() bool {
+		return phoneLevel(call, 1336) > heard && phoneLevel(call, ivToneInterp) < unheard
+	})
+	if call.ByeReceived() {
+		t.Fatal("the phone got a BYE at the hand-off")
+	}
+
+	// a request nobody takes is withdrawn after handoff.timeout (int2 is
+	// not ready after its decline; int1, ready again, steps away)
+	c.send(in1, map[string]any{"type": "ready", "ready": false})
+	c.send(in3, map[string]any{"type": "handoff", "session": c.sid, "to": "queue:interp-ase-en"})
+	c.wait(in3, handoff("queued"))
+	n := len(in3.Frames())
+	i := 0
+	c.wait(in3, func(m testutil.Message) bool {
+		i++
+		return i > n && m.Type == "session" && !strings.Contains(string(m.Raw), `"handoff":`)
+	})
+	if v := metric(c, `split_interpreter_events_total{event="handoff_timeout"}`); v != 1 {
+		t.Errorf("handoff_timeout = %v, want 1", v)
+	}
+	c.hangup(d)
+	endedWith(t, c, 200, "Customer hung up")
+}
+
+// TestInterpreterAnswerAtOnce: with answer_inbound: at_once a hearing
+// caller is answered on arrival, waits in silence, and is connected to the
+// interpreter who accepts; hanging up while waiting abandons the session.
+func TestInterpreterAnswerAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 25200
+	cfg := ivConfig(t, base)
+	cfg.SIP.Trunks[0].InboundFrom = []string{"127.0.0.1"}
+	cfg.Interpreter.Numbers = []config.InterpreterNumber{{Number: "+34910000399", SignLanguage: "ase"}}
+	cfg.Interpreter.AnswerInbound = "at_once"
+	c := ivCell(t, cfg, time.Minute)
+	keepLog(t, c)
+	u, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: ivTonePhone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close = append(c.close, func() { _ = u.Close() })
+	to := fmt.Sprintf("sip:+34910000399@127.0.0.1:%d", base+1)
+
+	// nobody is ready: the caller is answered all the same, then hangs up
+	call, err := u.Invite(c.ctx, to)
+	if err != nil {
+		t.Fatalf("the caller was not answered at once: %v", err)
+	}
+	_, list := c.a.do("GET", "/v1/sessions?active=true", nil)
+	ss, _ := list["sessions"].([]any)
+	if len(ss) != 1 {
+		t.Fatalf("live sessions: %v", list)
+	}
+	c.sid = ss[0].(map[string]any)["id"].(string)
+	if err := call.Hangup(c.ctx); err != nil {
+		t.Fatal(err)
+	}
+	endedWith(t, c, 487, "Caller abandoned")
+
+	// an interpreter accepts: they hear the caller who was already answered
+	in := c.agent("int1", ivToneInterp, 1, true)
+	call, err = u.Invite(c.ctx, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer := c.wait(in, isType("offer"))
+	c.sid = offer.Session
+	if offer.From == "" {
+		t.Error("the offer does not say who calls")
+	}
+	if err := in.Accept(c.ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the interpreter and the caller hear each other", func() bool {
+		return in.ToneLevel(ivTonePhone) > heard && phoneLevel(call, ivToneInterp) > heard
+	})
+	if err := call.Hangup(c.ctx); err != nil {
+		t.Fatal(err)
+	}
+	endedWith(t, c, 200, "Caller hung up")
 }

@@ -597,14 +597,26 @@ func TestInterpreterHandoff(t *testing.T) {
 		t.Errorf("hand-off to an unconnected interpreter: %s", e.ErrorCode())
 	}
 	// a queue: its longest-ready interpreter; int2 is connected but not
-	// ready, int1 is in the session: nobody is free
+	// ready, int1 is in the session: nobody is free, the request waits
+	// (queued) until the lead withdraws it
 	errAbout := func(what string) func(testutil.Message) bool {
 		return func(m testutil.Message) bool { return m.Type == "error" && strings.Contains(string(m.Raw), what) }
 	}
 	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "queue:interp-ase-en"})
-	if e := c.wait(in1, errAbout("queue interp-ase-en")); e.ErrorCode() != "unavailable" {
-		t.Errorf("hand-off to a queue with nobody free: %s", e.ErrorCode())
+	c.wait(in1, func(m testutil.Message) bool {
+		return m.Type == "session" && strings.Contains(string(m.Raw), `"handoff":{"state":"queued","purpose":"handoff","to":"queue:interp-ase-en"}`)
+	})
+	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "agent:int2"})
+	if e := c.wait(in1, errAbout("a handoff is pending")); e.ErrorCode() != "conflict" {
+		t.Errorf("a second request while one waits: %s", e.ErrorCode())
 	}
+	n := len(in1.Frames())
+	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "cancel": true})
+	i := 0
+	c.wait(in1, func(m testutil.Message) bool {
+		i++
+		return i > n && m.Type == "session" && !strings.Contains(string(m.Raw), `"handoff":`)
+	})
 	c.send(in1, map[string]any{"type": "handoff", "session": c.sid, "to": "queue:nope"})
 	if e := c.wait(in1, errAbout(`no queue \"nope\"`)); e.ErrorCode() != "bad_request" {
 		t.Errorf("hand-off to an unknown queue: %s", e.ErrorCode())
@@ -652,9 +664,9 @@ func TestInterpreterHandoff(t *testing.T) {
 	if st.SSRCs != 1 || call.ByeReceived() {
 		t.Errorf("the phone saw %d RTP streams (want 1) and BYE %v", st.SSRCs, call.ByeReceived())
 	}
-	for _, ev := range []string{"handoff_requested", "handoff_accepted", "handoff_done", "phone_dialled", "phone_answered"} {
-		if n := metric(c, `split_interpreter_events_total{event="`+ev+`"}`); n != 1 {
-			t.Errorf("split_interpreter_events_total{event=%q} = %v, want 1", ev, n)
+	for ev, want := range map[string]float64{"handoff_requested": 2, "handoff_withdrawn": 1, "handoff_accepted": 1, "handoff_done": 1, "phone_dialled": 1, "phone_answered": 1} {
+		if n := metric(c, `split_interpreter_events_total{event="`+ev+`"}`); n != want {
+			t.Errorf("split_interpreter_events_total{event=%q} = %v, want %v", ev, n, want)
 		}
 	}
 	t.Logf("phone stream across the hand-off: %d packets, %d lost, %d SSRC; audio gap %v", st.PacketsReceived, st.Lost, st.SSRCs, toneGap(call.Received(), ivToneInterp, toneInterp2))
