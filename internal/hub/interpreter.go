@@ -36,10 +36,10 @@ type ivState struct {
 	pending  string                   // the leg of a pending hand-off or team offer
 	ho       *ivHandoff               // the hand-off or team request in progress (interpreter_handoff.go)
 	hoGen    int
-	pendingP string                   // its purpose
-	dropped  map[string]bool          // interpreter legs whose console was lost (socket closed), not hung up
-	requeues int                      // times the session went back to its queue (each has its own timer)
-	lines    []ivLine                 // completed text lines so far, for rtt_backlog (interpreter_rtt.go)
+	pendingP string          // its purpose
+	dropped  map[string]bool // interpreter legs whose console was lost (socket closed), not hung up
+	requeues int             // times the session went back to its queue (each has its own timer)
+	lines    []ivLine        // completed text lines so far, for rtt_backlog (interpreter_rtt.go)
 	// acd: the interpreters come from the external ACD; the queue leg
 	// stands in for the lead (interpreter_acd.go). acdTarget and acdRoute
 	// are where the session is queued again when the ACD drops it.
@@ -597,8 +597,6 @@ func (h *Hub) ivSetLead(s *session.Session, l *session.Leg, why string) {
 		h.m.Interpreter("handoff_done")
 	}
 }
-
-
 
 // ivSessionFrame is the session frame's interpreter block.
 func (h *Hub) ivSessionFrame(s *session.Session, forCustomer bool) *ivSessionMsg {
