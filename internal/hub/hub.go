@@ -43,6 +43,7 @@ type Metrics interface {
 	LegMedia(side string, sent, received uint64, lost int64, jitter time.Duration)
 	Interpreter(event string)
 	RTTChars(source string, n int)
+	VideoFPS(mode string, fps float64)
 }
 
 type noMetrics struct{}
@@ -55,6 +56,7 @@ func (noMetrics) SessionSetup(time.Duration)                            {}
 func (noMetrics) LegMedia(string, uint64, uint64, int64, time.Duration) {}
 func (noMetrics) Interpreter(string)                                    {}
 func (noMetrics) RTTChars(string, int)                                  {}
+func (noMetrics) VideoFPS(string, float64)                              {}
 
 // Publisher receives session events for webhooks (nil: none).
 type Publisher interface {

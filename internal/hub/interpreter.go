@@ -217,6 +217,7 @@ func (h *Hub) ivInit(s *session.Session, to string) {
 		text: map[string]*ivTextSource{}, dropped: map[string]bool{},
 	}
 	s.SetPolicy(t.iv.plan)
+	h.watchVideo(s)
 	s.Record("interpreter.requested", "", map[string]any{"sign_language": t.iv.sign, "language": t.iv.lang, "number_given": to != ""})
 }
 

@@ -16,6 +16,7 @@ type SessionMetrics struct {
 	setup    prometheus.Histogram
 	interp   *prometheus.CounterVec
 	rttChars *prometheus.CounterVec
+	videoFPS *prometheus.HistogramVec
 }
 
 // NewSessionMetrics registers the session collectors on m's registry.
@@ -32,12 +33,18 @@ func (m *Metrics) NewSessionMetrics() *SessionMetrics {
 		Help: "Deaf Interpreter mode: phone calls dialled and answered, hand-offs and team offers requested, accepted, done and withdrawn."}, []string{"event"})
 	s.rttChars = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_rtt_chars_total",
 		Help: "Real-time text characters relayed, by source (deaf-user, interpreter, phone)."}, []string{"source"})
-	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars)
+	s.videoFPS = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "split_video_fps",
+		Help:    "Frame rate of the video the hub forwards to each leg, sampled every 10 s (interpreter sessions), by mode.",
+		Buckets: []float64{1, 5, 10, 15, 20, 25, 30, 40, 60}}, []string{"mode"})
+	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars, s.videoFPS)
 	return s
 }
 
 // Interpreter counts one event of the Deaf Interpreter mode.
 func (s *SessionMetrics) Interpreter(event string) { s.interp.WithLabelValues(event).Inc() }
+
+// VideoFPS observes one sample of a leg's forwarded video frame rate.
+func (s *SessionMetrics) VideoFPS(mode string, fps float64) { s.videoFPS.WithLabelValues(mode).Observe(fps) }
 
 // RTTChars counts real-time text characters relayed from source.
 func (s *SessionMetrics) RTTChars(source string, n int) {

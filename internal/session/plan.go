@@ -323,6 +323,10 @@ type videoSink struct {
 	mu  sync.Mutex
 	rw  *media.Rewriter
 	buf [1500]byte
+
+	// frames counts the video frames forwarded to dst (packets with the
+	// RTP marker bit: the last packet of a frame), for the hub's fps.
+	frames atomic.Uint64
 }
 
 func (k *videoSink) write(from *leg.Track, pkt []byte) {
@@ -334,6 +338,9 @@ func (k *videoSink) write(from *leg.Track, pkt []byte) {
 	n := copy(k.buf[:], pkt)
 	if k.rw.Rewrite(k.buf[:n]) != nil {
 		return
+	}
+	if n > 1 && k.buf[1]&0x80 != 0 {
+		k.frames.Add(1)
 	}
 	_ = k.dst.In.WriteRTP(k.buf[:n])
 }
@@ -380,4 +387,20 @@ func (p *plan) routeVideo(routes map[*leg.Track]*leg.Track) {
 		ks := ks
 		v.sinks.Store(&ks)
 	}
+}
+
+// videoFrames is the number of video frames forwarded so far to each leg
+// that receives video, by leg id (session goroutine).
+func (p *plan) videoFrames(legs []*Leg) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, l := range legs {
+		v := l.EP.Video()
+		if v == nil {
+			continue
+		}
+		if k := p.sinks[v]; k != nil && k.src.Load() != nil {
+			out[l.ID] = k.frames.Load()
+		}
+	}
+	return out
 }

@@ -464,6 +464,11 @@ func (s *Session) dropLeg(l *Leg) {
 	s.replan()
 }
 
+// VideoFrames is the number of video frames the session has forwarded to
+// each leg that is being sent video, by leg id (session goroutine): the
+// hub's own frame rate count (docs/interpreter.md §7.4).
+func (s *Session) VideoFrames() map[string]uint64 { return s.plan.videoFrames(s.Legs()) }
+
 // Leg returns a leg by id.
 func (s *Session) Leg(id string) *Leg { return s.legs[id] }
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -424,6 +425,19 @@ func (c *ivCall) phoneTones(what string, want, notWant []float64) {
 func (c *ivCall) hangUp() {
 	t := c.t
 	t.Helper()
+	// the hub counted the frames it forwarded to both pages (one sample per
+	// 10 s of call; the figures are logged, the rate depends on the machine)
+	ivWait(t, 25*time.Second, "the hub's video.quality samples of both pages", func() (bool, string) {
+		q := hubVideoQuality(t, c.sid)
+		n := 0
+		for _, fps := range q {
+			if fps > 5 {
+				n++
+			}
+		}
+		return n >= 2, fmt.Sprint(q)
+	})
+	t.Logf("the hub's forwarded frame rates (best 10 s sample per leg): %v", hubVideoQuality(t, c.sid))
 	c.deaf.do(map[string]any{"cmd": "click", "page": pgDeaf, "selector": `role=button[name="Hang up"]`})
 	select {
 	case <-c.call.Done():
@@ -449,6 +463,39 @@ func (c *ivCall) hangUp() {
 		t.Errorf("GET /v1/sessions/%s: mode %v, ended %v %q; want interpreter, 200 \"Customer hung up\"", c.sid, s["mode"], s["cause_code"], s["cause"])
 	}
 	t.Logf("session %s: %v %v %v", c.sid, s["mode"], s["cause_code"], s["cause"])
+}
+
+// hubVideoQuality reads the hub's own frame-rate samples of the session
+// (video.quality events, docs/interpreter.md §7.4): the legs sampled and
+// the best rate each was sent.
+func hubVideoQuality(t *testing.T, sid string) map[string]float64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+hubHTTP+"/v1/sessions/"+sid+"/events?format=json", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var evs struct {
+		Events []struct {
+			Type string         `json:"type"`
+			Leg  string         `json:"leg"`
+			Data map[string]any `json:"data"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&evs); err != nil {
+		t.Fatalf("events: %v", err)
+	}
+	out := map[string]float64{}
+	for _, e := range evs.Events {
+		if e.Type == "video.quality" {
+			if f, _ := e.Data["fps"].(float64); f >= out[e.Leg] {
+				out[e.Leg] = f
+			}
+		}
+	}
+	return out
 }
 
 func (c *ivCall) consoleErrors() {
