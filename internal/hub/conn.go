@@ -33,21 +33,24 @@ const (
 // Messages of docs/sessions.md.
 type (
 	inFrame struct {
-		Type      string                   `json:"type"`
-		Leg       string                   `json:"leg"`
-		Session   string                   `json:"session"`
-		SDP       string                   `json:"sdp"`
-		Name      string                   `json:"name"`
-		Context   map[string]string        `json:"context"`
-		Language  string                   `json:"language"`
-		Queues    []string                 `json:"queues"`
-		Ready     *bool                    `json:"ready"`
-		Hold      bool                     `json:"hold"`
-		Mute      bool                     `json:"mute"`
-		To        string                   `json:"to"`
-		Digits    string                   `json:"digits"`
-		Channel   string                   `json:"channel"`
-		Candidate *webrtc.ICECandidateInit `json:"candidate"`
+		Type     string            `json:"type"`
+		Leg      string            `json:"leg"`
+		Session  string            `json:"session"`
+		SDP      string            `json:"sdp"`
+		Name     string            `json:"name"`
+		Context  map[string]string `json:"context"`
+		Language string            `json:"language"`
+		Queues   []string          `json:"queues"`
+		// VideoCodecs: the video codecs a console's browser both encodes
+		// and decodes (login), for the interpreter mode's H.264 choice
+		VideoCodecs []string                 `json:"video_codecs"`
+		Ready       *bool                    `json:"ready"`
+		Hold        bool                     `json:"hold"`
+		Mute        bool                     `json:"mute"`
+		To          string                   `json:"to"`
+		Digits      string                   `json:"digits"`
+		Channel     string                   `json:"channel"`
+		Candidate   *webrtc.ICECandidateInit `json:"candidate"`
 		// Deaf Interpreter mode (docs/interpreter.md §5)
 		SignLanguage string `json:"sign_language"`
 		VCO          *bool  `json:"vco"`
@@ -206,7 +209,8 @@ type conn struct {
 	identity string
 	entry    string
 	addr     string
-	deafUser bool // a registered deaf user's page (interpreter_reach.go)
+	deafUser bool     // a registered deaf user's page (interpreter_reach.go)
+	vcodecs  []string // video codecs the console's browser encodes and decodes (login; under mu)
 	log      *slog.Logger
 	out      *wsjson.Out
 
@@ -513,6 +517,7 @@ func (c *conn) handle(m inFrame) {
 	case "viewer/view":
 		err = h.viewerJoin(c, m)
 	case "agent/login":
+		c.setVideoCodecs(m.VideoCodecs)
 		err = h.agentLogin(c, m.Queues)
 	case "agent/escalate":
 		err = h.escalate(c, m)
@@ -898,6 +903,9 @@ func (h *Hub) startCustomer(s *session.Session, c *conn, m inFrame, ep config.En
 	}
 	prefs := []string{"opus", "PCMU", "PCMA"}
 	var vcodecs []string = []string{"VP8", "H264"}
+	if t.iv != nil {
+		vcodecs = h.ivVideoCodecs(tg.queue) // H.264 where every interpreter can (§7.2)
+	}
 	if tg.sip != "" {
 		if trunk, _, err := h.ua.Resolve(tg.sip); err == nil {
 			prefs = rtc.BrowserPrefs(h.cfg.WebRTC.AudioCodecs, trunk.Codecs)

@@ -2,8 +2,11 @@ package hub
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/split-hub/split/internal/acd"
 	"github.com/split-hub/split/internal/session"
 )
 
@@ -48,4 +51,55 @@ func (h *Hub) watchVideo(s *session.Session) {
 		h.after(s, videoSample, tick)
 	}
 	h.after(s, videoSample, tick)
+}
+
+// setVideoCodecs keeps what a console said its browser can do with video
+// (at most 8 names, upper-cased; anything else is dropped).
+func (c *conn) setVideoCodecs(names []string) {
+	var out []string
+	for _, n := range names {
+		n = strings.ToUpper(strings.TrimSpace(n))
+		if len(out) < 8 && n != "" && len(n) <= 16 {
+			out = append(out, n)
+		}
+	}
+	c.mu.Lock()
+	c.vcodecs = out
+	c.mu.Unlock()
+}
+
+func (c *conn) hasVideoCodec(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.vcodecs, name)
+}
+
+// ivVideoCodecs is the preference for an interpreter session's one video
+// codec (docs/interpreter.md §7.2): H.264 (the RFC 9248 profile) when every
+// interpreter logged in to the queue that will serve it has a console that
+// encodes and decodes it — a session forwards one codec to every leg, so
+// one interpreter without it (Firefox without the OpenH264 plug-in) would
+// get no video — and VP8 otherwise. The deaf user's own offer decides
+// between the two as usual.
+func (h *Hub) ivVideoCodecs(queue string) []string {
+	vp8 := []string{"VP8", "H264"}
+	if queue == "" {
+		return vp8
+	}
+	n := 0
+	for _, a := range h.acd.Agents() {
+		if a.State == acd.StateLoggedOut || !slices.Contains(a.Queues, queue) {
+			continue
+		}
+		for _, c := range h.agentConns(a.ID) {
+			if !c.hasVideoCodec("H264") {
+				return vp8
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return vp8
+	}
+	return []string{"H264", "VP8"}
 }

@@ -622,6 +622,13 @@ func TestInterpreterBrowser(t *testing.T) {
 			p.page, fps, v.FPS, v.Width, v.Height, v.Codec, v.Frames, v.KeyFrames, v.Sent.Camera, v.Sent.Encoded, v.Sent.Limited)
 		m = append(m, got{p.page, fps, v})
 	}
+	// both pages are Chromium, which encodes and decodes H.264: the
+	// session's one video codec is H.264 (§7.2)
+	for _, g := range m {
+		if !strings.EqualFold(g.v.Codec, "video/H264") {
+			t.Errorf("%s receives %s; want H.264, which both Chromium pages can do", g.page, g.v.Codec)
+		}
+	}
 	for i, g := range m {
 		// Chromium's fake camera gives about 20 fps here, at 640×480 or
 		// 640×360 from one run to the next (measured: docs/benchmarks.md),
@@ -706,6 +713,12 @@ func TestInterpreterFirefox(t *testing.T) {
 	})
 	v := readVideoIn(t, c.deaf, pgDeaf)
 	t.Logf("Firefox receives %s %d×%d; %s", v.Codec, v.Width, v.Height, browserName(c.deaf))
+	// the console (Chromium) does H.264; the session's one codec is H.264
+	// only if the deaf user's browser offers it too (§7.2)
+	ff := evalString(c.deaf, pgDeaf, "RTCRtpSender.getCapabilities('video').codecs.some((x) => /h264/i.test(x.mimeType)) && RTCRtpReceiver.getCapabilities('video').codecs.some((x) => /h264/i.test(x.mimeType)) ? 'H264' : 'VP8'")
+	if !strings.EqualFold(strings.TrimPrefix(v.Codec, "video/"), ff) {
+		t.Errorf("Firefox (%s capable) receives %s", ff, v.Codec)
+	}
 	c.tones()
 	c.dial()
 	c.phoneTones("VCO off: the phone hears the interpreter, not the deaf user (Firefox)", []float64{ivE2EToneInterp}, []float64{ivE2EToneDeaf})

@@ -42,6 +42,16 @@
 // are reported as `error` events; the promises returned by connect(),
 // startCall(), view() and accept() reject with an Error (with .code).
 
+/** The video codecs this browser both sends and receives, by name ("H264", "VP8", …). */
+function videoCodecs() {
+  try {
+    const names = (caps) => new Set(((caps && caps.codecs) || []).map((c) => String(c.mimeType || '').split('/')[1]).filter(Boolean).map((n) => n.toUpperCase()));
+    const send = names(RTCRtpSender.getCapabilities('video'));
+    const recv = names(RTCRtpReceiver.getCapabilities('video'));
+    return ['H264', 'VP8', 'VP9', 'AV1'].filter((n) => send.has(n) && recv.has(n));
+  } catch { return []; }
+}
+
 /** Protocol spoken by this client. */
 export const PROTOCOL = 'split.session.v1';
 
@@ -950,6 +960,8 @@ export class SessionClient extends EventTarget {
   login(queues) {
     const msg = { type: 'login' };
     if (Array.isArray(queues) && queues.length) msg.queues = queues;
+    const vc = videoCodecs();
+    if (vc.length) msg.video_codecs = vc; // what this browser both encodes and decodes (the interpreter mode's H.264 choice)
     return this.send(msg);
   }
 
