@@ -509,8 +509,8 @@ func (c *conn) handle(m inFrame) {
 		}
 		err = h.customerStart(c, m) // (a registered deaf user's own call starts at the interpreter entry point)
 	case "customer/decline":
-		if !c.deafUser {
-			err = fmt.Errorf("%w: decline is for agents and registered deaf users", errBadRequest)
+		if !c.deafUser { // only a registered deaf user's page is rung
+			err = fmt.Errorf("%w: %q is not a %s message", errBadRequest, m.Type, c.role)
 			break
 		}
 		err = h.ivUserDecline(c, m)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/testutil"
 )
 
@@ -136,6 +137,9 @@ func TestTokenTable(t *testing.T) {
 	}
 	defer uas.Close()
 	cfg := hubConfig(t, base, t.TempDir())
+	// a registered deaf user (docs/interpreter.md §2.2): their token kind
+	cfg.Interpreter = &config.Interpreter{Languages: []config.SignLanguage{{Tag: "ase", Name: "ASL", Spoken: "en"}},
+		Users: []config.InterpreterUser{{ID: "u1", Name: "Luis"}}}
 	h, err := testutil.StartHub(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +212,8 @@ func TestTokenTable(t *testing.T) {
 		{"customer (resume)", resume.Resume},
 		{"customer (join link)", joinWS},
 		{"viewer", viewerTok},
+		{"deaf_user", mint(map[string]any{"identity": "u1", "role": "deaf_user"})},
+		{"deaf_user, unregistered", forge(secret, map[string]any{"sub": "nobody", "role": "deaf_user"})},
 		{"customer, no session", forge(secret, map[string]any{"sub": "customer", "role": "customer"})},
 		{"unknown role", forge(secret, map[string]any{"sub": "eve", "role": "supervisor"})},
 		{"expired softphone", forge(secret, map[string]any{"sub": "alice", "role": "softphone", "exp": time.Now().Add(-time.Minute).Unix()})},
@@ -240,12 +246,16 @@ func TestTokenTable(t *testing.T) {
 		"customer (resume)":    row(map[string]string{"/v1/ws": "403", "/v1/sessions/ws": "101 customer"}),
 		"customer (join link)": row(map[string]string{"/v1/ws": "403", "/v1/sessions/ws": "101 customer"}),
 		"viewer":               row(map[string]string{"/v1/ws": "403", "/v1/sessions/ws": "101 viewer"}),
-		"customer, no session": row(nil),
-		"unknown role":         row(nil),
-		"expired softphone":    row(nil),
-		"other secret":         row(nil),
-		"join link":            row(map[string]string{"POST /v1/join": "200"}),
-		"none":                 row(map[string]string{"/v1/sessions/ws": "404"}),
+		// a registered deaf user's page: the session socket as a customer
+		// with no session, nothing else
+		"deaf_user":               row(map[string]string{"/v1/ws": "403", "/v1/sessions/ws": "101 customer"}),
+		"deaf_user, unregistered": row(map[string]string{"/v1/ws": "403", "/v1/sessions/ws": "403"}),
+		"customer, no session":    row(nil),
+		"unknown role":            row(nil),
+		"expired softphone":       row(nil),
+		"other secret":            row(nil),
+		"join link":               row(map[string]string{"POST /v1/join": "200"}),
+		"none":                    row(map[string]string{"/v1/sessions/ws": "404"}),
 	}
 	number := 7000
 	expectDial := map[string]string{} // number → the cell that dialled it
@@ -386,6 +396,33 @@ func TestTokenTable(t *testing.T) {
 			if refusedByRole == want {
 				t.Errorf("frame %v from %s: allowed=%v, want %v", f.frame["type"], r.name, !refusedByRole, want)
 			}
+		}
+	}
+
+	// A registered deaf user's page is a customer that may also answer and
+	// decline the calls rung there: nothing else, and nobody else's.
+	deafPage, err := testutil.DialSession(ctx, wsURL(h, "token="+mint(map[string]any{"identity": "u1", "role": "deaf_user"})), 0, 7, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deafPage.Close()
+	for _, f := range []struct {
+		frame map[string]any
+		code  string
+	}{
+		{map[string]any{"type": "decline", "session": sid}, "conflict"},              // a session it was not rung for
+		{map[string]any{"type": "start", "sdp": "v=0", "session": sid}, "forbidden"}, // not its call: another mode's session
+		{map[string]any{"type": "login"}, "bad_request"},
+		{map[string]any{"type": "dial", "session": sid, "to": "6995"}, "bad_request"},
+	} {
+		n := len(deafPage.Frames())
+		if err := deafPage.Send(ctx, f.frame); err != nil {
+			t.Fatal(err)
+		}
+		i := 0
+		e, err := deafPage.WaitFor(ctx, func(m testutil.Message) bool { i++; return i > n && m.Type == "error" })
+		if err != nil || e.ErrorCode() != f.code {
+			t.Errorf("deaf user's page %v: %s (%v), want %s", f.frame["type"], e.Raw, err, f.code)
 		}
 	}
 
