@@ -44,7 +44,9 @@ func (m *Metrics) NewSessionMetrics() *SessionMetrics {
 func (s *SessionMetrics) Interpreter(event string) { s.interp.WithLabelValues(event).Inc() }
 
 // VideoFPS observes one sample of a leg's forwarded video frame rate.
-func (s *SessionMetrics) VideoFPS(mode string, fps float64) { s.videoFPS.WithLabelValues(mode).Observe(fps) }
+func (s *SessionMetrics) VideoFPS(mode string, fps float64) {
+	s.videoFPS.WithLabelValues(mode).Observe(fps)
+}
 
 // RTTChars counts real-time text characters relayed from source.
 func (s *SessionMetrics) RTTChars(source string, n int) {
