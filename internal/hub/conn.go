@@ -286,38 +286,55 @@ func (h *Hub) agentStatus(id string) (acd.AgentStatus, bool) {
 	return acd.AgentStatus{}, false
 }
 
+// connIndex is the open sockets of an identity (an agent's consoles, a
+// registered deaf user's pages), under Hub.mu.
+type connIndex map[string]map[*conn]struct{}
+
+func (x connIndex) add(c *conn) {
+	m := x[c.identity]
+	if m == nil {
+		m = map[*conn]struct{}{}
+		x[c.identity] = m
+	}
+	m[c] = struct{}{}
+}
+
+// remove reports whether c was the identity's last socket.
+func (x connIndex) remove(c *conn) bool {
+	m := x[c.identity]
+	delete(m, c)
+	if len(m) == 0 {
+		delete(x, c.identity)
+		return true
+	}
+	return false
+}
+
+func (x connIndex) list(id string) []*conn {
+	out := make([]*conn, 0, len(x[id]))
+	for c := range x[id] {
+		out = append(out, c)
+	}
+	return out
+}
+
 func (h *Hub) addAgent(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	m := h.agents[c.identity]
-	if m == nil {
-		m = map[*conn]struct{}{}
-		h.agents[c.identity] = m
-	}
-	m[c] = struct{}{}
+	h.agents.add(c)
 }
 
 // removeAgent reports whether it was the agent's last console.
 func (h *Hub) removeAgent(c *conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	m := h.agents[c.identity]
-	delete(m, c)
-	if len(m) == 0 {
-		delete(h.agents, c.identity)
-		return true
-	}
-	return false
+	return h.agents.remove(c)
 }
 
 func (h *Hub) agentConns(id string) []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]*conn, 0, len(h.agents[id]))
-	for c := range h.agents[id] {
-		out = append(out, c)
-	}
-	return out
+	return h.agents.list(id)
 }
 
 // gone: the socket closed. A customer's or viewer's leg ends with it; an

@@ -109,10 +109,10 @@ type Hub struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session.Session
-	agents   map[string]map[*conn]struct{}
+	agents   connIndex
 	// deafUsers are the registered deaf users' open pages (deaf_user
 	// tokens), by user id (interpreter_reach.go)
-	deafUsers map[string]map[*conn]struct{}
+	deafUsers connIndex
 	clis      *cliPool            // caller-ID correlation (routes' caller_id_pool)
 	pools     map[string][]string // routes' caller_id_pool, expanded, by poolKey
 	draining  bool
@@ -124,7 +124,7 @@ type Hub struct {
 func New(ctx context.Context, d Deps) (*Hub, error) {
 	h := &Hub{cfg: d.Config, log: d.Log, ua: d.UA, rtc: d.RTC, store: d.Store, signer: d.Signer, m: d.Metrics,
 		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version, notifier: d.Notifier, node: d.Node,
-		sessions: map[string]*session.Session{}, agents: map[string]map[*conn]struct{}{}, deafUsers: map[string]map[*conn]struct{}{}, limiter: newLimiter(),
+		sessions: map[string]*session.Session{}, agents: connIndex{}, deafUsers: connIndex{}, limiter: newLimiter(),
 		clis: newCLIPool(time.Minute), pools: map[string][]string{}}
 	for _, r := range d.Config.Sessions.Routes {
 		if len(r.CallerIDPool) > 0 {

@@ -40,33 +40,19 @@ const (
 func (h *Hub) addDeafUser(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	m := h.deafUsers[c.identity]
-	if m == nil {
-		m = map[*conn]struct{}{}
-		h.deafUsers[c.identity] = m
-	}
-	m[c] = struct{}{}
+	h.deafUsers.add(c)
 }
 
 func (h *Hub) removeDeafUser(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if m := h.deafUsers[c.identity]; m != nil {
-		delete(m, c)
-		if len(m) == 0 {
-			delete(h.deafUsers, c.identity)
-		}
-	}
+	h.deafUsers.remove(c)
 }
 
 func (h *Hub) deafUserConns(id string) []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]*conn, 0, len(h.deafUsers[id]))
-	for c := range h.deafUsers[id] {
-		out = append(out, c)
-	}
-	return out
+	return h.deafUsers.list(id)
 }
 
 // ivReach reaches the session's registered deaf user (session goroutine),
