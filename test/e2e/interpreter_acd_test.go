@@ -225,7 +225,8 @@ func TestInterpreterKamailioACD(t *testing.T) {
 		s := getSession(t, sid)
 		return s["state"] == "ended" && s["cause_code"] == float64(200)
 	})
-	eventually(t, 5*time.Second, "BYEs through the ACD", func() bool { return strings.Count(k.log.String(), "REQ BYE") >= 3 })
+	// one BYE through the ACD for the first interpreter's call (lost), at least one at the end
+	eventually(t, 5*time.Second, "BYEs through the ACD", func() bool { return strings.Count(k.log.String(), "REQ BYE") >= 2 })
 	rec := getSession(t, sid)
 	ib, _ := rec["interpreter"].(map[string]any)
 	ims, _ := ib["interpreters"].([]any)
@@ -340,7 +341,10 @@ func TestInterpreterKamailioACDEnds(t *testing.T) {
 		if !call.ByeReceived() {
 			t.Error("the phone got no BYE")
 		}
-		eventually(t, 5*time.Second, "both ACD dialogs ended through the ACD", func() bool { return strings.Count(e.k.log.String(), "REQ BYE") >= 2 })
+		// the queue call and the call the ACD delivered are one call through
+		// this ACD (a proxy): one BYE through it ends both, whichever of the
+		// hub's two BYEs gets there first
+		eventually(t, 5*time.Second, "a BYE through the ACD", func() bool { return strings.Contains(e.k.log.String(), "REQ BYE") })
 	})
 	t.Run("deaf user hangs up while the console rings", func(t *testing.T) {
 		e := setUp(t, true)
