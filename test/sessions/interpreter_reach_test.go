@@ -329,6 +329,15 @@ func TestInterpreterHandoffQueue(t *testing.T) {
 	// a request nobody takes is withdrawn after handoff.timeout (int2 is
 	// not ready after its decline; int1, ready again, steps away)
 	c.send(in1, map[string]any{"type": "ready", "ready": false})
+	waitUntil(t, 10*time.Second, "int1 not ready", func() bool {
+		fs := in1.Frames()
+		for i := len(fs) - 1; i >= 0; i-- {
+			if fs[i].Type == "agent" {
+				return fs[i].State == "not_ready"
+			}
+		}
+		return false
+	})
 	c.send(in3, map[string]any{"type": "handoff", "session": c.sid, "to": "queue:interp-ase-en"})
 	c.wait(in3, handoff("queued"))
 	n := len(in3.Frames())
