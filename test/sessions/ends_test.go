@@ -202,6 +202,10 @@ func runCells(t *testing.T, base int, mutate func(*config.Config), cells map[str
 		cu := c.customer()
 		c.hangup(cu)
 		c.wait(cu, isType("ended"))
+		// an agent's login starts the ACD's event delivery, which then
+		// stays for the hub's life (the first cell to log an agent in
+		// would otherwise "leave" it behind)
+		c.agent("agent3", toneAgent1, 3, true)
 	}()
 	if len(order) != len(cells) {
 		t.Fatalf("order names %d cells, the table has %d", len(order), len(cells))
