@@ -53,6 +53,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseUUI -fuzztime 30s ./internal/hub/
 	$(GO) test -run '^$$' -fuzz FuzzParseFrame -fuzztime 30s ./internal/hub/
 	$(GO) test -run '^$$' -fuzz FuzzParseReferTo -fuzztime 30s ./internal/sipua/
+	$(GO) test -run '^$$' -fuzz FuzzParseFrame -fuzztime 30s ./internal/copilot/
+	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s ./internal/copilot/
 
 clean:
 	rm -rf bin test/e2e/runs test-e2e.log* test-unit.log*
