@@ -509,9 +509,10 @@ func (h *Hub) ivPhoneGone(s *session.Session, l *session.Leg, why string) {
 }
 
 // ivInterpreterLeft: an interpreter's console leg is gone (session
-// goroutine). The first version has no hand-off: the lead leaving ends the
-// session (the phone party gets its BYE); a second interpreter leaving
-// changes nothing else.
+// goroutine). Through the external ACD, ivPathLeft decides. Otherwise a
+// second interpreter leaving changes nothing else; the lead leaving passes
+// the lead to the interpreter present, or requeues the session when the
+// lead was lost, or ends it (the phone party gets its BYE).
 func (h *Hub) ivInterpreterLeft(s *session.Session, l *session.Leg, lost bool) {
 	t := st(s)
 	iv := t.iv

@@ -10,7 +10,9 @@ import (
 	"github.com/split-hub/split/internal/session"
 )
 
-// The hub's own count of the video it forwards (docs/interpreter.md §7.4):
+// The interpreter mode's video: the session's one codec (ivVideoCodecs,
+// §7.2, from what the consoles reported at login) and the hub's own count
+// of the video it forwards (docs/interpreter.md §7.4):
 // every videoSample, the frames sent to each leg that receives video give
 // its frame rate. Each sample goes to split_video_fps{mode}; the history
 // gets video.quality {leg, fps, by: "hub", low} when a leg's rate is below
