@@ -10,6 +10,7 @@ import (
 	"github.com/split-hub/split/internal/leg"
 	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/media/bridge"
+	"github.com/split-hub/split/internal/media/mixer"
 )
 
 // Mixer is a mix-minus audio mixer for groups of three or more voices
@@ -48,7 +49,11 @@ type plan struct {
 	groups map[string]*audioGroup
 	srcs   map[*leg.Track]*videoSource
 	sinks  map[*leg.Track]*videoSink
+	tap    mixer.Tap // on the main group's mixer (Session.SetTap)
 }
+
+// tapper is a Mixer that can tap its participants' audio (mixer.Mixer).
+type tapper interface{ SetTap(mixer.Tap) }
 
 type audioGroup struct {
 	key     string
@@ -81,7 +86,7 @@ func (p *plan) apply(legs []*Leg, held bool, pol Policy) {
 		}
 		want[l.Group] = append(want[l.Group], l)
 	}
-	directed := func(name string) bool { return pol != nil && name == "" && p.opts.NewMixer != nil }
+	directed := func(name string) bool { return (pol != nil || p.tap != nil) && name == "" && p.opts.NewMixer != nil }
 	for name, g := range p.groups {
 		members := want[name]
 		switch {
@@ -222,7 +227,7 @@ func (p *plan) direct(name string, members []*Leg, pol Policy) {
 				continue
 			}
 			k := [2]string{a.ID, b.ID}
-			deaf := !pol.Hears(a, b)
+			deaf := pol != nil && !pol.Hears(a, b)
 			if old, known := g.deaf[k]; known && old == deaf {
 				continue
 			}
@@ -246,6 +251,9 @@ func (p *plan) direct(name string, members []*Leg, pol Policy) {
 	}
 	sort.Strings(ids)
 	g.ids, g.key = ids, strings.Join(ids, ",")
+	if t, ok := g.mx.(tapper); ok {
+		t.SetTap(p.tap)
+	}
 }
 
 func (g *audioGroup) close() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/split-hub/split/internal/leg"
+	"github.com/split-hub/split/internal/media/mixer"
 )
 
 // recMixer records what the plan asks of a mixer.
@@ -147,5 +148,59 @@ func TestPolicyDirectsTheMainGroup(t *testing.T) {
 			t.Fatal("the customer does not see the lead's camera")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// tapMixer is a recMixer that takes a tap.
+type tapMixer struct {
+	recMixer
+	tap mixer.Tap
+}
+
+func (m *tapMixer) SetTap(t mixer.Tap) { m.mu.Lock(); m.tap = t; m.mu.Unlock() }
+
+// A tap mixes the main group even for two members (each voice is decoded
+// on its own), without a policy: nobody is made deaf; removing it goes back
+// to the two-party bridge.
+func TestTapMixesTheMainGroup(t *testing.T) {
+	var mixers []*tapMixer
+	var mu sync.Mutex
+	s := New(Options{Media: MediaOptions{NewMixer: func() Mixer {
+		m := &tapMixer{recMixer: recMixer{hears: map[[2]string]bool{}}}
+		mu.Lock()
+		mixers = append(mixers, m)
+		mu.Unlock()
+		return m
+	}}})
+	defer s.Call(func() { s.End(200, "test over") })
+	c, a := newFakeEP(false), newFakeEP(false)
+	s.Call(func() {
+		_ = s.AddLeg(&Leg{ID: "c", Role: RoleCustomer, EP: c})
+		_ = s.AddLeg(&Leg{ID: "a", Role: RoleAgent, EP: a})
+	})
+	mu.Lock()
+	if len(mixers) != 0 {
+		t.Fatalf("two members without a tap: %d mixers", len(mixers))
+	}
+	mu.Unlock()
+	var calls int
+	s.Call(func() { s.SetTap(func(int, []mixer.TapFrame) { calls++ }) })
+	mu.Lock()
+	if len(mixers) != 1 || mixers[0].tap == nil {
+		mu.Unlock()
+		t.Fatalf("a tap on two members: %d mixers, tap installed %v", len(mixers), len(mixers) == 1 && mixers[0].tap != nil)
+	}
+	m := mixers[0]
+	mu.Unlock()
+	m.tap(8000, nil)
+	if got := fmt.Sprint(m.ops, m.deaf()); got != "[add c add a] []" || calls != 1 {
+		t.Errorf("mixer %s, tap calls %d", got, calls)
+	}
+	s.Call(func() { s.SetTap(nil) })
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if !closed {
+		t.Error("the tap removed: the mixer of two was kept")
 	}
 }

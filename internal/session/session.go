@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/split-hub/split/internal/leg"
+	"github.com/split-hub/split/internal/media/mixer"
 )
 
 // Mode is what kind of interaction a session is.
@@ -69,6 +70,7 @@ const (
 	RoleAgentPath   Role = "agent-path"  // the SIP leg the ACD delivers to an agent endpoint hosted by SPLIT
 	RolePhoneParty  Role = "phone-party" // a third party on the telephone
 	RoleInterpreter Role = "interpreter" // a sign-language interpreter's console (Deaf Interpreter mode)
+	RoleAI          Role = "ai"          // a Copilot AI service: a tap on the others' audio, and a voice when it may speak
 )
 
 // Policy directs a session's media where groups are not enough: who hears
@@ -545,6 +547,16 @@ func (s *Session) replan() {
 // plan reads p only when it is applied.
 func (s *Session) SetPolicy(p Policy) {
 	s.policy = p
+	s.replan()
+}
+
+// SetTap installs t (nil removes it) on the main audio group: every
+// member's own audio, 20 ms at a time, separately (docs/copilot.md §2). A
+// session with a tap mixes its main group even for two members, so that
+// each voice is decoded on its own. t runs on the mixer's goroutine and
+// must not block.
+func (s *Session) SetTap(t mixer.Tap) {
+	s.plan.tap = t
 	s.replan()
 }
 

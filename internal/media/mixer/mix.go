@@ -24,6 +24,13 @@ func (m *Mixer) tick() {
 		p.pull(m)
 		needTotal = needTotal || len(p.excl) < len(p.heard)
 	}
+	if m.tap != nil {
+		m.tapped = m.tapped[:0]
+		for _, p := range ps {
+			m.tapped = append(m.tapped, TapFrame{ID: p.id, PCM: p.rx.pcm, Active: p.rx.active && !p.muted})
+		}
+		m.tap(m.f.rate, m.tapped)
+	}
 	if needTotal {
 		clear(m.total)
 		for _, s := range ps {

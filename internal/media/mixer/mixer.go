@@ -76,6 +76,8 @@ type Mixer struct {
 	muted  map[string]bool
 	deaf   map[pair]struct{} // listener does not hear speaker
 	total  []int32           // tick scratch: sum of all speakers
+	tap    Tap               // each participant's frame, every tick (nil: none)
+	tapped []TapFrame        // tick scratch for the tap
 	closed bool
 	stop   chan struct{} // non-nil while the goroutine runs
 	wg     sync.WaitGroup
@@ -242,6 +244,26 @@ func (m *Mixer) SetHears(listener, speaker string, hears bool) {
 		m.deaf[k] = struct{}{}
 	}
 	m.rebuild()
+}
+
+// TapFrame is one participant's 20 ms in a tick, as a Tap sees it.
+type TapFrame struct {
+	ID     string
+	PCM    []int16 // at the mixing rate; not meaningful when !Active
+	Active bool    // false: no audio from it this tick, or it is muted
+}
+
+// Tap receives every participant's own audio, decoded, at the mixing rate,
+// before mixing: once per tick, one frame per participant. A tap runs on
+// the mixer's goroutine under its lock: it must copy what it keeps (frames
+// and PCM are reused) and never block (a Copilot AI's fork, an analyser).
+type Tap func(rate int, frames []TapFrame)
+
+// SetTap installs t (nil removes it) from the next tick on.
+func (m *Mixer) SetTap(t Tap) {
+	m.mu.Lock()
+	m.tap = t
+	m.mu.Unlock()
 }
 
 // Close stops the mixer's goroutine and waits for it, and clears the

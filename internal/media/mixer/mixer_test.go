@@ -623,3 +623,67 @@ func TestNoLeadingSilence(t *testing.T) {
 		t.Errorf("a hears a tone nobody sent")
 	}
 }
+
+// The tap gets each participant's own voice, separately and before the
+// mix, at the mixing rate; a muted participant is inactive in it.
+func TestTap(t *testing.T) {
+	for _, rate := range []int{8000, 16000} {
+		t.Run(fmt.Sprint(rate), func(t *testing.T) {
+			m := newMixer(t, mixer.Options{Rate: rate})
+			a := newParty(t, "a", codecPCMU, 440)
+			b := newParty(t, "b", codecOpus, 1000)
+			all := []*party{a, b}
+			got := map[string][]int16{}
+			inactive := map[string]int{}
+			ticks := 0
+			m.SetTap(func(r int, frames []mixer.TapFrame) {
+				ticks++
+				if r != rate || len(frames) != 2 {
+					t.Errorf("tapped %d frames at %d Hz", len(frames), r)
+				}
+				for _, f := range frames {
+					if len(f.PCM) != rate/50 {
+						t.Errorf("%s: a %d-sample frame at %d Hz", f.ID, len(f.PCM), rate)
+					}
+					if !f.Active {
+						inactive[f.ID]++
+						continue
+					}
+					got[f.ID] = append(got[f.ID], f.PCM...)
+				}
+			})
+			for _, p := range all {
+				p.add(t, m)
+			}
+			run(t, m, 40, all...)
+			if ticks != 40 {
+				t.Errorf("the tap ran %d times in 40 ticks", ticks)
+			}
+			for _, c := range []struct {
+				id         string
+				own, other float64
+			}{{"a", 440, 1000}, {"b", 1000, 440}} {
+				pcm := got[c.id]
+				if len(pcm) < rate/2 {
+					t.Fatalf("%s: %d samples tapped", c.id, len(pcm))
+				}
+				pcm = pcm[len(pcm)-rate/2:]
+				if own, other := media.ToneLevel(pcm, c.own, rate), media.ToneLevel(pcm, c.other, rate); own < 0.1 || other > 0.01 {
+					t.Errorf("%s's tap: own tone %.3f, the other's %.3f", c.id, own, other)
+				}
+			}
+			m.SetMuted("a", true)
+			before := inactive["a"]
+			run(t, m, 5, all...)
+			if inactive["a"] != before+5 {
+				t.Errorf("a muted: %d inactive frames of 5", inactive["a"]-before)
+			}
+			m.SetTap(nil)
+			n := len(got["b"])
+			run(t, m, 5, all...)
+			if len(got["b"]) != n {
+				t.Error("the tap was called after SetTap(nil)")
+			}
+		})
+	}
+}
