@@ -184,7 +184,7 @@ func TestOpenAPIJSON(t *testing.T) {
 	}
 	for path, methods := range map[string][]string{
 		"/v1/sessions": {"get", "post"}, "/v1/sessions/{id}": {"get", "delete"}, "/v1/sessions/{id}/transfer": {"post"},
-		"/v1/sessions/{id}/participants": {"post"}, "/v1/sessions/{id}/events": {"get"}, "/v1/queues": {"get"},
+		"/v1/sessions/{id}/participants": {"post"}, "/v1/sessions/{id}/participants/{participant}": {"delete"}, "/v1/sessions/{id}/events": {"get"}, "/v1/queues": {"get"},
 		"/v1/agents": {"get", "post"}, "/v1/tokens": {"post"},
 		"/v1/whatsapp/webhook": {"get", "post"}, "/v1/whatsapp/dead-letters": {"get"}, "/v1/whatsapp/settings": {"get", "post"},
 	} {

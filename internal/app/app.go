@@ -20,6 +20,7 @@ import (
 	"github.com/split-hub/split/internal/api"
 	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/copilot"
 	"github.com/split-hub/split/internal/gateway"
 	"github.com/split-hub/split/internal/hub"
 	"github.com/split-hub/split/internal/media"
@@ -127,9 +128,27 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		}
 		pub = hooks{wh}
 	}
+	var cp hub.Copilot
+	if cfg.Copilot != nil && len(cfg.Copilot.Services) > 0 {
+		var svcs []copilot.Service
+		for _, c := range cfg.Copilot.Services {
+			svcs = append(svcs, copilot.Service{Name: c.Name, URL: c.URL, Format: c.Format, Rate: c.Rate, Token: c.Token, Secret: c.Secret,
+				Roles: c.Participants, MaySpeak: c.MaySpeak, SpeakTo: c.SpeakTo, AgentAttach: c.AgentAttach})
+		}
+		mgr, err := copilot.NewManager(svcs, log.With("component", "copilot"))
+		if err != nil {
+			return err
+		}
+		defer mgr.Close() // after the hub: its sessions' byes go out first
+		cp = mgr
+		m.Copilot(mgr.Names(), func(name string) [4]float64 {
+			st := mgr.Stats()[name]
+			return [4]float64{float64(st.Connected.Load()), float64(st.Frames.Load()), float64(st.Dropped.Load()), float64(st.Failures.Load())}
+		}, func(sev string) float64 { return float64(mgr.Alerts(sev)) })
+	}
 	mixOpts := mixer.Options{Transcode: media.TranscodeOptions{OpusBitrate: cfg.Media.OpusBitrate, OpusComplexity: cfg.Media.OpusComplexity}, Logger: log}
 	hb, err := hub.New(ctx, hub.Deps{Config: cfg, Log: log, UA: ua, RTC: engine, Store: db, Signer: signer,
-		Metrics: hubMetrics{m.NewSessionMetrics(), m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version, Node: nodeName(cfg),
+		Metrics: hubMetrics{m.NewSessionMetrics(), m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version, Node: nodeName(cfg), Copilot: cp,
 		NewMixer: func() session.Mixer { return mixer.New(mixOpts) }})
 	if err != nil {
 		return err

@@ -43,6 +43,8 @@ type Config struct {
 	// Interpreter is the Deaf Interpreter mode (docs/interpreter.md); nil
 	// without an interpreter: section.
 	Interpreter *Interpreter `yaml:"interpreter"`
+	// Copilot is the Copilot AI mode (docs/copilot.md); nil: no AI service.
+	Copilot *Copilot `yaml:"copilot"`
 }
 
 // Log configures structured logging.
@@ -689,6 +691,7 @@ func (c *Config) Validate() error {
 	c.Sessions.validate(add, c)
 	c.validateWhatsApp(add)
 	c.validateInterpreter(add)
+	c.validateCopilot(add)
 	return errors.Join(errs...)
 }
 

@@ -50,6 +50,10 @@ type Interpreter struct {
 	AnswerInbound string `yaml:"answer_inbound"`
 	// Handoff bounds hand-offs and team requests (§5.1).
 	Handoff InterpreterHandoff `yaml:"handoff"`
+	// AllowRecording lets AI services (and recorders) be attached to
+	// interpreter sessions (§10; default false: interpretation is
+	// confidential).
+	AllowRecording bool `yaml:"allow_recording"`
 }
 
 // InterpreterHandoff: how long a hand-off may look for the next

@@ -191,6 +191,9 @@ type Route struct {
 	// ranges "+34910000100-+34910000199"; size it for the sessions queued
 	// and in progress at once (a released number rests for a minute).
 	CallerIDPool []string `yaml:"caller_id_pool"`
+	// Copilot names the AI services (copilot.services) every session of this
+	// route gets once it is answered (docs/copilot.md §1).
+	Copilot []string `yaml:"copilot"`
 }
 
 // maxPoolNumbers bounds one route's caller-ID pool.

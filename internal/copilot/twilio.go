@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
+	"sync"
 
 	"github.com/split-hub/split/internal/media"
 )
@@ -12,10 +13,20 @@ import (
 // `<Stream>` service, so that services built for it connect unchanged.
 
 // TwilioStream numbers one socket's messages.
+// It is safe for concurrent use.
 type TwilioStream struct {
 	StreamSID, AccountSID, CallSID string
-	seq                            int
-	chunks                         map[string]int
+
+	mu     sync.Mutex
+	seq    int
+	chunks map[string]int
+}
+
+func (t *TwilioStream) next() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	return strconv.Itoa(t.seq)
 }
 
 type twilioMediaFormat struct {
@@ -32,8 +43,7 @@ func (t *TwilioStream) Connected() []byte {
 // Start names the tracks and the custom parameters (session, participant
 // labels).
 func (t *TwilioStream) Start(tracks []string, params map[string]string) []byte {
-	t.seq++
-	return mustJSON(map[string]any{"event": "start", "sequenceNumber": strconv.Itoa(t.seq), "streamSid": t.StreamSID,
+	return mustJSON(map[string]any{"event": "start", "sequenceNumber": t.next(), "streamSid": t.StreamSID,
 		"start": map[string]any{"accountSid": t.AccountSID, "callSid": t.CallSID, "streamSid": t.StreamSID, "tracks": tracks,
 			"customParameters": params, "mediaFormat": twilioMediaFormat{Encoding: "audio/x-mulaw", SampleRate: 8000, Channels: 1}}})
 }
@@ -41,23 +51,35 @@ func (t *TwilioStream) Start(tracks []string, params map[string]string) []byte {
 // Media is one 20 ms frame of 8 kHz audio on track, μ-law and base64 as
 // Twilio sends it; timestamp is milliseconds since the stream started.
 func (t *TwilioStream) Media(track string, timestampMS int64, pcm8k []int16) []byte {
+	seq := t.next()
+	t.mu.Lock()
 	if t.chunks == nil {
 		t.chunks = map[string]int{}
 	}
-	t.seq++
 	t.chunks[track]++
+	chunk := t.chunks[track]
+	t.mu.Unlock()
 	u := make([]byte, len(pcm8k))
 	media.EncodeUlaw(u, pcm8k)
-	return mustJSON(map[string]any{"event": "media", "sequenceNumber": strconv.Itoa(t.seq), "streamSid": t.StreamSID,
-		"media": map[string]string{"track": track, "chunk": strconv.Itoa(t.chunks[track]), "timestamp": strconv.FormatInt(timestampMS, 10),
+	return mustJSON(map[string]any{"event": "media", "sequenceNumber": seq, "streamSid": t.StreamSID,
+		"media": map[string]string{"track": track, "chunk": strconv.Itoa(chunk), "timestamp": strconv.FormatInt(timestampMS, 10),
 			"payload": base64.StdEncoding.EncodeToString(u)}})
 }
 
 // Stop is the last message.
 func (t *TwilioStream) Stop() []byte {
-	t.seq++
-	return mustJSON(map[string]any{"event": "stop", "sequenceNumber": strconv.Itoa(t.seq), "streamSid": t.StreamSID,
+	return mustJSON(map[string]any{"event": "stop", "sequenceNumber": t.next(), "streamSid": t.StreamSID,
 		"stop": map[string]string{"accountSid": t.AccountSID, "callSid": t.CallSID}})
+}
+
+// Mark echoes a service's mark once what it sent before it has played.
+func (t *TwilioStream) Mark(name string) []byte {
+	return mustJSON(map[string]any{"event": "mark", "sequenceNumber": t.next(), "streamSid": t.StreamSID, "mark": map[string]string{"name": name}})
+}
+
+// DTMF is one digit a participant pressed (track "inbound_track" …).
+func (t *TwilioStream) DTMF(track, digit string) []byte {
+	return mustJSON(map[string]any{"event": "dtmf", "sequenceNumber": t.next(), "streamSid": t.StreamSID, "dtmf": map[string]string{"track": track, "digit": digit}})
 }
 
 func mustJSON(v any) []byte {

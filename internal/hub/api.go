@@ -34,6 +34,7 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.Handle("DELETE /v1/sessions/{id}", k(h.apiEndSession))
 	mux.Handle("POST /v1/sessions/{id}/transfer", k(h.apiTransfer))
 	mux.Handle("POST /v1/sessions/{id}/participants", k(h.apiAddParticipant))
+	mux.Handle("DELETE /v1/sessions/{id}/participants/{participant}", k(h.apiRemoveParticipant))
 	mux.Handle("GET /v1/sessions/{id}/events", k(h.apiEvents))
 	mux.Handle("POST /v1/sessions/{id}/links", k(h.apiCreateLink))
 	mux.HandleFunc("POST /v1/join", h.apiJoin)
@@ -518,14 +519,60 @@ func (h *Hub) apiTransfer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "transferring", "to": req.To})
 }
 
-// apiAddParticipant adds a third party: a telephone number / SIP URI joins
-// the main audio group (supervisor barge or conference: mixed mix-minus).
+// apiAddParticipant adds a participant: a telephone party or a console
+// (`to`, with `role`), an AI service (`kind: ai`, docs/copilot.md §1) or a
+// supervisor in a listen mode (`kind: supervisor`, §8).
 func (h *Hub) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		To   string `json:"to"`
-		Role string `json:"role"`
+		To      string `json:"to"`
+		Role    string `json:"role"`
+		Kind    string `json:"kind"`
+		Service string `json:"service"`
+		Mode    string `json:"mode"`
+		Agent   string `json:"agent"`
 	}
 	if !decodeJSON(w, r, &req) {
+		return
+	}
+	sid, ok := sessionID(w, r)
+	if !ok {
+		return
+	}
+	switch req.Kind {
+	case "ai":
+		if req.Service == "" {
+			writeErr(w, http.StatusBadRequest, "bad_request", "service is required (a copilot.services name)")
+			return
+		}
+		var id string
+		err := h.onSession(sid, func(s *session.Session) (err error) {
+			id, err = h.copilotAttach(s, req.Service, "api")
+			return err
+		})
+		if err != nil {
+			h.writeHubErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"status": "attached", "participant": id, "service": req.Service})
+		return
+	case "supervisor":
+		if req.Agent == "" {
+			writeErr(w, http.StatusBadRequest, "bad_request", "agent is required: the supervisor's agent id")
+			return
+		}
+		if req.Mode == "" {
+			req.Mode = "monitor"
+		}
+		err := h.onSession(sid, func(s *session.Session) error { return h.supervise(s, req.Agent, req.Mode, true) })
+		if err != nil {
+			h.writeHubErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"status": "offered", "agent": req.Agent, "mode": req.Mode})
+		return
+	case "", "phone", "console":
+	default:
+		writeErr(w, http.StatusBadRequest, "bad_request", "kind must be ai or supervisor (or absent, with to)")
 		return
 	}
 	role := session.RolePhoneParty
@@ -541,20 +588,13 @@ func (h *Hub) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad_request", "to must be agent:<id> or a SIP URI or number on a trunk")
 		return
 	}
-	sid, ok := sessionID(w, r)
-	if !ok {
-		return
-	}
 	var legs int
 	err := h.onSession(sid, func(s *session.Session) error {
 		if ag, ok := strings.CutPrefix(req.To, "agent:"); ok {
 			// a supervisor (or a colleague) from their console: barge into
 			// the customer's conversation, mixed mix-minus
-			if s.State() != session.StateActive {
-				return fmt.Errorf("%w: the session is %s", errConflict, s.State())
-			}
-			if err := h.offerToAgent(s, ag, "supervisor", nil, ""); err != nil {
-				return fmt.Errorf("%w: %v", errUnavailableErr, err)
+			if err := h.supervise(s, ag, "barge", true); err != nil {
+				return err
 			}
 			legs = len(s.Legs())
 			return nil
@@ -570,6 +610,31 @@ func (h *Hub) apiAddParticipant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": "dialling", "to": req.To, "legs": legs})
+}
+
+// apiRemoveParticipant ends one participant: an AI detaches, any other leg
+// is hung up (200).
+func (h *Hub) apiRemoveParticipant(w http.ResponseWriter, r *http.Request) {
+	sid, ok := sessionID(w, r)
+	if !ok {
+		return
+	}
+	pid := r.PathValue("participant")
+	err := h.onSession(sid, func(s *session.Session) error {
+		l := s.Leg(pid)
+		if l == nil {
+			return fmt.Errorf("%w: no participant %q", errNotFoundErr, pid)
+		}
+		if l.Role == session.RoleAI {
+			return h.copilotDetach(s, pid)
+		}
+		return s.RemoveLeg(pid, 200, "Removed")
+	})
+	if err != nil {
+		h.writeHubErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // apiEvents streams a session's history then its live events as

@@ -76,6 +76,7 @@ type Deps struct {
 	Fallback sipua.Handler // SIP calls that are not the hub's (the softphone gateway)
 	NewMixer func() session.Mixer
 	Notifier Notifier // link delivery (nil: copy links only)
+	Copilot  Copilot  // AI services (nil: none configured)
 	Version  string
 	// Node names this hub process in the store: the owner recorded on
 	// every session it runs. At start the hub ends the sessions its node
@@ -102,6 +103,7 @@ type Hub struct {
 	limiter  *limiter
 	notifier Notifier
 	wa       WhatsApp // nil: WhatsApp calling off
+	copilot  Copilot  // nil: no AI service
 	waCalls  waIndex
 
 	apptMu sync.Mutex // one session per appointment
@@ -123,7 +125,7 @@ type Hub struct {
 // loads the configured agents into the store.
 func New(ctx context.Context, d Deps) (*Hub, error) {
 	h := &Hub{cfg: d.Config, log: d.Log, ua: d.UA, rtc: d.RTC, store: d.Store, signer: d.Signer, m: d.Metrics,
-		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version, notifier: d.Notifier, node: d.Node,
+		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version, notifier: d.Notifier, node: d.Node, copilot: d.Copilot,
 		sessions: map[string]*session.Session{}, agents: connIndex{}, deafUsers: connIndex{}, limiter: newLimiter(),
 		clis: newCLIPool(time.Minute), pools: map[string][]string{}}
 	for _, r := range d.Config.Sessions.Routes {
@@ -285,6 +287,7 @@ type state struct {
 	ringback     chan struct{} // reverse from a desk phone: closed when the customer joins
 	wa           *waCall       // WhatsApp mode: the customer's WhatsApp call
 	iv           *ivState      // Deaf Interpreter mode (interpreter.go)
+	cp           *cpState      // AI services and supervisor modes (copilot.go); nil until used
 	waDial       *waDial       // WhatsApp mode: a business-initiated call to place once an agent has the session
 	position     int
 	ewt          time.Duration
@@ -398,8 +401,13 @@ func (h *Hub) legGone(s *session.Session, l *session.Leg) {
 // never had a leg yet (a Reverse call whose agent is still being offered it)
 // is not empty in this sense: it ends by its own timers and hang-ups.
 func (h *Hub) endIfEmpty(s *session.Session) {
-	if s.Ended() || len(s.Legs()) > 0 {
+	if s.Ended() {
 		return
+	}
+	for _, l := range s.Legs() {
+		if l.Role != session.RoleAI { // an AI alone is nobody
+			return
+		}
 	}
 	code, reason := 200, "No party left"
 	if s.State() != session.StateActive {
@@ -652,6 +660,9 @@ func routeMatches(r config.Route, entry string, c session.Customer, now time.Tim
 
 // routeSession sends a session (with its customer leg) to a target.
 func (h *Hub) routeSession(s *session.Session, tg target) {
+	if len(tg.route.Copilot) > 0 && h.copilot != nil {
+		h.cp(s).auto = tg.route.Copilot
+	}
 	_ = s.SetState(session.StateRouting, map[string]any{"route": tg.route.Name})
 	if tg.agent != "" {
 		err := h.offerToAgent(s, tg.agent, "direct", nil, "")

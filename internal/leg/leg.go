@@ -23,6 +23,8 @@ const (
 	KindSIP    Kind = "sip"
 	// KindWhatsApp is a WhatsApp Business call (WebRTC media with Meta's relay).
 	KindWhatsApp Kind = "whatsapp-call"
+	// KindAI is a Copilot AI service: no transport of its own (docs/copilot.md §1).
+	KindAI Kind = "ai"
 )
 
 // Writer takes one RTP packet. It must not keep pkt after returning.

@@ -60,6 +60,36 @@ func (m *Metrics) WhatsAppWebhook(outcomes []string, f func() map[string]uint64)
 	}
 }
 
+// Copilot reports the AI services (docs/copilot.md §5): per service the
+// sockets open (split_copilot_connected), frames sent and dropped
+// (split_copilot_frames_total, split_copilot_dropped_frames_total),
+// failures (split_copilot_failures_total); and alerts by severity
+// (split_copilot_alerts_total). f returns a service's counters: connected,
+// frames, dropped, failures; alerts returns an alert count by severity.
+func (m *Metrics) Copilot(services []string, f func(service string) [4]float64, alerts func(severity string) float64) {
+	for _, s := range services {
+		s := s
+		l := prometheus.Labels{"service": s}
+		m.Registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "split_copilot_connected", Help: "AI service sockets open.", ConstLabels: l},
+				func() float64 { return f(s)[0] }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "split_copilot_frames_total", Help: "Audio frames sent to AI services.", ConstLabels: l},
+				func() float64 { return f(s)[1] }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "split_copilot_dropped_frames_total",
+				Help: "Audio frames dropped because an AI service's queue was full (the call is never held up).", ConstLabels: l},
+				func() float64 { return f(s)[2] }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "split_copilot_failures_total",
+				Help: "AI service sockets refused, lost or closed for abuse.", ConstLabels: l},
+				func() float64 { return f(s)[3] }))
+	}
+	for _, sev := range []string{"info", "warning", "critical"} {
+		sev := sev
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "split_copilot_alerts_total",
+			Help: "Alerts raised by AI services and the analytics.", ConstLabels: prometheus.Labels{"severity": sev}},
+			func() float64 { return alerts(sev) }))
+	}
+}
+
 // Handler serves the registry.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})

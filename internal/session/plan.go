@@ -74,7 +74,7 @@ func newPlan(log *slog.Logger, o MediaOptions) *plan {
 		srcs: map[*leg.Track]*videoSource{}, sinks: map[*leg.Track]*videoSink{}}
 }
 
-func (p *plan) apply(legs []*Leg, held bool, pol Policy) {
+func (p *plan) apply(legs []*Leg, held bool, pol Policy, ov Override) {
 	// --- audio: one link per group ---
 	want := map[string][]*Leg{}
 	for _, l := range legs {
@@ -86,7 +86,9 @@ func (p *plan) apply(legs []*Leg, held bool, pol Policy) {
 		}
 		want[l.Group] = append(want[l.Group], l)
 	}
-	directed := func(name string) bool { return (pol != nil || p.tap != nil) && name == "" && p.opts.NewMixer != nil }
+	directed := func(name string) bool {
+		return (pol != nil || p.tap != nil || ov != nil) && name == "" && p.opts.NewMixer != nil
+	}
 	for name, g := range p.groups {
 		members := want[name]
 		switch {
@@ -99,7 +101,7 @@ func (p *plan) apply(legs []*Leg, held bool, pol Policy) {
 	}
 	for name, members := range want {
 		if directed(name) {
-			p.direct(name, members, pol)
+			p.direct(name, members, pol, ov)
 			continue
 		}
 		if len(members) < 2 || p.groups[name] != nil {
@@ -198,7 +200,7 @@ func (p *plan) connect(members []*Leg) *audioGroup {
 // direct keeps a policy's group: one mixer for any number of members,
 // joined and left on the live mixer, and the policy's listen matrix pushed
 // after every change (only the pairs that changed reach the mixer).
-func (p *plan) direct(name string, members []*Leg, pol Policy) {
+func (p *plan) direct(name string, members []*Leg, pol Policy, ov Override) {
 	g := p.groups[name]
 	if g == nil {
 		g = &audioGroup{directed: true, mx: p.opts.NewMixer(), members: map[string]*leg.Track{}, deaf: map[[2]string]bool{}}
@@ -227,7 +229,14 @@ func (p *plan) direct(name string, members []*Leg, pol Policy) {
 				continue
 			}
 			k := [2]string{a.ID, b.ID}
-			deaf := pol != nil && !pol.Hears(a, b)
+			hears, ok := false, false
+			if ov != nil {
+				hears, ok = ov.Hears(a, b)
+			}
+			if !ok {
+				hears = pol == nil || pol.Hears(a, b)
+			}
+			deaf := !hears
 			if old, known := g.deaf[k]; known && old == deaf {
 				continue
 			}

@@ -87,6 +87,14 @@ type Policy interface {
 	Lead() string
 }
 
+// Override decides who hears whom for the legs it knows — an AI's voice,
+// a supervisor's monitor or whisper — before the Policy (or the symmetric
+// default) does; ok false leaves the pair to them. A session with an
+// override mixes its main group.
+type Override interface {
+	Hears(listener, speaker *Leg) (hears, ok bool)
+}
+
 // Endpoint is what the session needs of a leg's transport.
 type Endpoint interface {
 	Kind() leg.Kind
@@ -214,6 +222,8 @@ type Session struct {
 	// done elsewhere, e.g. by re-INVITE on an ACD's leg)
 	mediaHeld bool
 	policy    Policy
+	override  Override
+	watchers  []func(Event)
 
 	snap atomic.Pointer[Info]
 }
@@ -341,7 +351,14 @@ func (s *Session) Record(typ, legID string, data map[string]any) {
 	if s.obs != nil {
 		s.obs.SessionEvent(s.snap.Load(), e)
 	}
+	for _, w := range s.watchers {
+		w(e)
+	}
 }
+
+// Watch calls f with each event recorded from now on, on the session's
+// goroutine (a layer that follows the participants: a Copilot AI).
+func (s *Session) Watch(f func(Event)) { s.watchers = append(s.watchers, f) }
 
 // SetState moves the state machine. Backward moves are allowed only from
 // active/ringing to waiting (re-queue after a decline or a transfer).
@@ -539,7 +556,7 @@ func (s *Session) replan() {
 		s.plan.close()
 		return
 	}
-	s.plan.apply(s.Legs(), s.mediaHeld && !s.ended, s.policy)
+	s.plan.apply(s.Legs(), s.mediaHeld && !s.ended, s.policy, s.override)
 }
 
 // SetPolicy directs the session's media by p (nil: the symmetric default)
@@ -547,6 +564,13 @@ func (s *Session) replan() {
 // plan reads p only when it is applied.
 func (s *Session) SetPolicy(p Policy) {
 	s.policy = p
+	s.replan()
+}
+
+// SetOverride installs o (nil removes it) and replans; Replan when its
+// answers change.
+func (s *Session) SetOverride(o Override) {
+	s.override = o
 	s.replan()
 }
 

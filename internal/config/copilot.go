@@ -1,0 +1,116 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// Copilot is the Copilot AI mode (docs/copilot.md §6): AI services a session
+// streams its participants' audio to, and the embedded analytics.
+type Copilot struct {
+	Services  []CopilotService `yaml:"services"`
+	Analytics CopilotAnalytics `yaml:"analytics"`
+}
+
+// CopilotService is one AI service.
+type CopilotService struct {
+	Name   string `yaml:"name"`
+	URL    string `yaml:"url"`    // wss://…; ws:// only to a loopback address
+	Format string `yaml:"format"` // split (default) or twilio
+	Rate   int    `yaml:"rate"`   // split: 8000 or 16000 (default 16000)
+	Token  string `yaml:"token"`  // Authorization: Bearer; never logged
+	Secret string `yaml:"secret"` // X-Split-Signature key; never logged
+	// Participants are the roles streamed (default: every participant).
+	Participants []string `yaml:"participants"`
+	MaySpeak     bool     `yaml:"may_speak"`
+	SpeakTo      string   `yaml:"speak_to"`     // twilio format: agent (default) or all
+	AgentAttach  bool     `yaml:"agent_attach"` // the agent console may attach it
+}
+
+// LogValue redacts the token and the secret in slog output.
+func (s CopilotService) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", s.Name), slog.String("url", s.URL), slog.String("format", s.Format),
+		slog.String("token", redact(s.Token)), slog.String("secret", redact(s.Secret)))
+}
+
+// String redacts the token and the secret.
+func (s CopilotService) String() string {
+	return fmt.Sprintf("{%s %s %s token:%s secret:%s}", s.Name, s.URL, s.Format, redact(s.Token), redact(s.Secret))
+}
+
+// GoString redacts the token and the secret in %#v.
+func (s CopilotService) GoString() string { return s.String() }
+
+// CopilotAnalytics are the embedded analytics' thresholds (§8).
+type CopilotAnalytics struct {
+	Enabled   *bool         `yaml:"enabled"`    // default true when any route or queue asks for copilot
+	Silence   time.Duration `yaml:"silence"`    // nobody speaks for this long: alert (default 20s)
+	Overtalk  time.Duration `yaml:"overtalk"`   // both speak for this long: alert (default 3s)
+	TalkRatio float64       `yaml:"talk_ratio"` // the agent's share of speech over 2 min above this: alert (default 0.8)
+}
+
+// copilotRoles are the participant roles a service may stream.
+var copilotRoles = []string{"customer", "agent", "interpreter", "phone-party", "acd", "supervisor", "agent-path"}
+
+func (c *Config) validateCopilot(add func(key, format string, a ...any)) {
+	cp := c.Copilot
+	if cp == nil {
+		for _, r := range c.Sessions.Routes {
+			if len(r.Copilot) > 0 {
+				add("sessions.routes["+r.Name+"].copilot", "names services, but there is no copilot section")
+			}
+		}
+		return
+	}
+	seen := map[string]bool{}
+	for i, s := range cp.Services {
+		key := fmt.Sprintf("copilot.services[%d]", i)
+		if s.Name == "" {
+			add(key+".name", "is required")
+		} else if seen[s.Name] {
+			add(key+".name", "%q is defined twice", s.Name)
+		}
+		seen[s.Name] = true
+		u, err := url.Parse(s.URL)
+		switch {
+		case err != nil || u.Host == "":
+			add(key+".url", "must be a wss:// URL")
+		case u.Scheme == "ws":
+			ip := net.ParseIP(u.Hostname())
+			if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				add(key+".url", "ws:// (no TLS) only to a loopback address; use wss://")
+			}
+		case u.Scheme != "wss":
+			add(key+".url", "must be a wss:// URL")
+		}
+		if s.Format != "" && s.Format != "split" && s.Format != "twilio" {
+			add(key+".format", "must be split or twilio, not %q", s.Format)
+		}
+		if s.Rate != 0 && s.Rate != 8000 && s.Rate != 16000 {
+			add(key+".rate", "must be 8000 or 16000")
+		}
+		if s.SpeakTo != "" && s.SpeakTo != "agent" && s.SpeakTo != "all" {
+			add(key+".speak_to", "must be agent or all")
+		}
+		for _, r := range s.Participants {
+			if !slices.Contains(copilotRoles, r) {
+				add(key+".participants", "%q is not a role (%v)", r, copilotRoles)
+			}
+		}
+	}
+	for _, r := range c.Sessions.Routes {
+		for _, n := range r.Copilot {
+			if !seen[n] {
+				add("sessions.routes["+r.Name+"].copilot", "%q is not a copilot service", n)
+			}
+		}
+	}
+	a := cp.Analytics
+	if a.Silence < 0 || a.Overtalk < 0 || a.TalkRatio < 0 || a.TalkRatio > 1 {
+		add("copilot.analytics", "durations must not be negative, talk_ratio must be 0-1")
+	}
+}
