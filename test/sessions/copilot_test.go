@@ -1,0 +1,292 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/media"
+	"github.com/split-hub/split/internal/testutil"
+)
+
+// The Copilot AI mode (docs/copilot.md), against testutil.AIFake — a
+// contract fake written from the document. The customer talks 440 Hz, the
+// agent 880 Hz, a phone party 1000 Hz; what an AI speaks is 1500 Hz.
+const (
+	cpCustomer = 440.0
+	cpAgent    = 880.0
+	cpPhone    = 1000.0
+	cpAI       = 1500.0
+)
+
+var cpTones = []float64{cpCustomer, cpAgent, cpPhone, cpAI}
+
+func cpConfig(t *testing.T, base int, ai *testutil.AIFake) *config.Config {
+	cfg := hubConfig(t, base, t.TempDir())
+	cfg.Copilot = &config.Copilot{Services: []config.CopilotService{
+		{Name: "assist", URL: ai.WS("split"), Token: ai.Token, Secret: ai.Secret, MaySpeak: true, AgentAttach: true},
+		{Name: "tw", URL: ai.WS("twilio"), Format: "twilio", Token: ai.Token, Secret: ai.Secret},
+	}}
+	return cfg
+}
+
+// streamOnly asserts that pcm carries own and none of the other tones.
+func streamOnly(t *testing.T, what string, pcm []int16, rate int, own float64) {
+	t.Helper()
+	if pcm == nil {
+		t.Errorf("%s: not a second of audio", what)
+		return
+	}
+	if lv := media.ToneLevel(pcm, own, rate); lv < 0.05 {
+		t.Errorf("%s: its own tone %.0f Hz at %.3f", what, own, lv)
+	}
+	for _, f := range cpTones {
+		if f != own {
+			if lv := media.ToneLevel(pcm, f, rate); lv > 0.01 {
+				t.Errorf("%s: carries %.0f Hz at %.3f (another participant's voice)", what, f, lv)
+			}
+		}
+	}
+}
+
+// TestCopilotSeparation: two AIs attached through the API, one per wire
+// format; each receives every participant's own audio separately — never
+// the mix — while the call's audio is unchanged (everyone hears the
+// others). Then the split AI's transcript, hint, alert and tag reach the
+// console, the history and the context; a malformed message gets an error
+// and the socket stays; whisper is heard by the agent only, an
+// announcement by everyone; detach and the end say bye/stop.
+func TestCopilotSeparation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 26000
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ai := testutil.StartAIFake("tok_0123456789", "sec_0123456789abcdef")
+	defer ai.Close()
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: fmt.Sprintf("127.0.0.1:%d", base+90), ToneHz: cpPhone, Record: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	h, err := testutil.StartHub(ctx, cpConfig(t, base, ai), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	a := api{t, h.URL}
+	ag := connectAgent(ctx, t, h, "agent1", cpAgent, 1, true)
+	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), cpCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", map[string]any{"language": "es"}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	sid := offer.Session
+	waitUntil(t, 10*time.Second, "the answered call", func() bool { return ag.DominantHz(cpTones) == cpCustomer && cust.DominantHz(cpTones) == cpAgent })
+
+	// attach both; add the phone party
+	var ids []string
+	for _, svc := range []string{"assist", "tw"} {
+		code, out := a.do("POST", "/v1/sessions/"+sid+"/participants", map[string]any{"kind": "ai", "service": svc})
+		if code != 202 || !strings.HasPrefix(fmt.Sprint(out["participant"]), "ai_") {
+			t.Fatalf("attach %s: %d %v", svc, code, out)
+		}
+		ids = append(ids, out["participant"].(string))
+	}
+	if code, out := a.do("POST", "/v1/sessions/"+sid+"/participants", map[string]any{"kind": "ai", "service": "assist"}); code != 409 {
+		t.Errorf("attaching a service twice: %d %v", code, out)
+	}
+	if code, out := a.do("POST", "/v1/sessions/"+sid+"/participants", map[string]any{"kind": "ai", "service": "nope"}); code != 404 {
+		t.Errorf("an unknown service: %d %v", code, out)
+	}
+	if code, out := a.do("POST", "/v1/sessions/"+sid+"/participants", map[string]any{"to": "1000"}); code != 202 {
+		t.Fatalf("add the phone: %d %v", code, out)
+	}
+	call, err := phone.WaitCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := func(path string, only string) *testutil.AIConn {
+		for _, c := range ai.Conns() {
+			if c.Path != path {
+				continue
+			}
+			st := c.Find("start", nil)
+			if path == "/split" || (only == "" && st != nil && !strings.Contains(fmt.Sprint(st), "participant:")) ||
+				(only != "" && st != nil && strings.Contains(fmt.Sprint(st), "role:"+only)) {
+				return c
+			}
+		}
+		return nil
+	}
+	if err := ai.Wait(ctx, "three sockets (split, twilio, twilio for the phone)", func() bool {
+		return conn("/split", "") != nil && conn("/twilio", "") != nil && conn("/twilio", "phone-party") != nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sp, tw, twPhone := conn("/split", ""), conn("/twilio", ""), conn("/twilio", "phone-party")
+	for _, c := range []*testutil.AIConn{sp, tw, twPhone} {
+		if c.AuthErr != "" || c.Header.Get("X-Split-Session") != sid {
+			t.Errorf("%s: headers %q, session %q", c.Path, c.AuthErr, c.Header.Get("X-Split-Session"))
+		}
+	}
+	hello := sp.Find("hello", nil)
+	if hello == nil || hello["session"] != sid || hello["rate"] != float64(16000) || hello["version"] != float64(1) {
+		t.Fatalf("hello: %v", hello)
+	}
+	if c, _ := hello["customer"].(map[string]any); c["name"] != "Ana" {
+		t.Errorf("hello's customer: %v", hello["customer"])
+	}
+	if err := ai.Wait(ctx, "participants and two seconds of everyone's audio", func() bool {
+		ok := true
+		for _, role := range []string{"customer", "agent", "phone-party"} {
+			p := sp.Participant(role)
+			pcm, _ := sp.PCM(p, 2*time.Second)
+			ok = ok && p != "" && pcm != nil
+		}
+		a1, _ := tw.PCM("inbound", 2*time.Second)
+		a2, _ := tw.PCM("outbound", 2*time.Second)
+		a3, _ := twPhone.PCM("inbound", 2*time.Second)
+		return ok && a1 != nil && a2 != nil && a3 != nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// separation, in both formats (the last second, once the phone's audio is steady)
+	waitUntil(t, 5*time.Second, "the phone heard in the call", func() bool { return ag.ToneLevel(cpPhone) > 0.02 })
+	for role, hz := range map[string]float64{"customer": cpCustomer, "agent": cpAgent, "phone-party": cpPhone} {
+		pcm, rate := sp.PCM(sp.Participant(role), time.Second)
+		streamOnly(t, "split "+role, pcm, rate, hz)
+	}
+	for name, s := range map[string]struct {
+		c     *testutil.AIConn
+		track string
+		hz    float64
+	}{"twilio inbound (customer)": {tw, "inbound", cpCustomer}, "twilio outbound (agent)": {tw, "outbound", cpAgent}, "twilio phone socket": {twPhone, "inbound", cpPhone}} {
+		pcm, rate := s.c.PCM(s.track, time.Second)
+		streamOnly(t, name, pcm, rate, s.hz)
+	}
+	if st := tw.Find("start", nil); st != nil {
+		b, _ := json.Marshal(st)
+		if !strings.Contains(string(b), `"mediaFormat":{"channels":1,"encoding":"audio/x-mulaw","sampleRate":8000}`) || !strings.Contains(string(b), `"tracks":["inbound","outbound"]`) {
+			t.Errorf("twilio start: %s", b)
+		}
+	}
+	t.Logf("frames split %d tw %d phone %d; split customer=%s agent=%s phone=%s", sp.Frames(), tw.Frames(), twPhone.Frames(), sp.Participant("customer"), sp.Participant("agent"), sp.Participant("phone-party"))
+	// the call itself: everybody hears the two others
+	if cust.ToneLevel(cpAgent) < 0.02 || cust.ToneLevel(cpPhone) < 0.02 || ag.ToneLevel(cpCustomer) < 0.02 {
+		t.Errorf("the call's mix with AIs attached: customer hears agent %.3f phone %.3f; agent hears customer %.3f",
+			cust.ToneLevel(cpAgent), cust.ToneLevel(cpPhone), ag.ToneLevel(cpCustomer))
+	}
+
+	// the AI talks back
+	custP := sp.Participant("customer")
+	for _, m := range []any{
+		map[string]any{"type": "transcript", "participant": custP, "text": "quiero cancelar", "final": false},
+		map[string]any{"type": "transcript", "participant": custP, "text": "quiero cancelar mi contrato", "final": true, "start_ms": 100, "end_ms": 1900, "language": "es"},
+		map[string]any{"type": "hint", "text": "Offer the retention discount", "title": "Retention", "url": "https://kb.example.com/retain", "id": "h1"},
+		map[string]any{"type": "alert", "severity": "warning", "reason": "Cancellation intent", "id": "a1"},
+		map[string]any{"type": "tag", "key": "intent", "value": "cancel"},
+	} {
+		if err := sp.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sp.SendRaw(ctx, `{"type":"hint","text":"x","url":"javascript:alert(1)"}`); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []string{"transcript", "hint", "alert", "tag"} {
+		ev := ev
+		if _, err := ag.WaitFor(ctx, func(m testutil.Message) bool {
+			return m.Type == "copilot" && strings.Contains(string(m.Raw), `"event":"`+ev+`"`) && strings.Contains(string(m.Raw), `"service":"assist"`)
+		}); err != nil {
+			t.Errorf("the console's copilot %s: %v", ev, err)
+		}
+	}
+	if err := ai.Wait(ctx, "an error frame for the bad hint", func() bool {
+		return sp.Find("error", func(m map[string]any) bool { return strings.Contains(fmt.Sprint(m["message"]), "https") }) != nil
+	}); err != nil {
+		t.Error(err)
+	}
+	waitUntil(t, 5*time.Second, "the history and the context", func() bool {
+		_, ev := a.do("GET", "/v1/sessions/"+sid+"/events?format=json", nil)
+		b, _ := json.Marshal(ev)
+		_, s := a.do("GET", "/v1/sessions/"+sid, nil)
+		sb, _ := json.Marshal(s)
+		return strings.Contains(string(b), `"copilot.transcript"`) && strings.Contains(string(b), "quiero cancelar mi contrato") &&
+			!strings.Contains(string(b), `"text":"quiero cancelar"`) && strings.Contains(string(b), `"copilot.alert"`) &&
+			strings.Contains(string(b), `"copilot.hint"`) && strings.Contains(string(sb), `"ai.assist.intent":"cancel"`)
+	})
+	if sp.Closed() {
+		t.Fatal("a malformed message closed the socket")
+	}
+
+	// whisper: the agent hears the AI, the customer and the phone do not
+	if err := sp.Send(ctx, map[string]any{"type": "speak", "to": "agent"}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = sp.Speak(ctx, cpAI, 4*time.Second) }()
+	waitUntil(t, 5*time.Second, "the agent hears the whisper", func() bool { return ag.ToneLevel(cpAI) > 0.05 })
+	if lv := cust.ToneLevel(cpAI); lv > 0.01 {
+		t.Errorf("the customer hears the whisper: %.3f", lv)
+	}
+	if pcm := call.Received(); len(pcm) > 8000 && media.ToneLevel(pcm[len(pcm)-8000:], cpAI, 8000) > 0.01 {
+		t.Errorf("the phone hears the whisper")
+	}
+	// the split stream of a participant does not carry the AI's voice either
+	pcm, rate := sp.PCM(sp.Participant("agent"), time.Second)
+	if lv := media.ToneLevel(pcm, cpAI, rate); lv > 0.01 {
+		t.Errorf("the agent's stream carries the AI's voice: %.3f", lv)
+	}
+	t.Logf("whisper: agent %.3f customer %.3f", ag.ToneLevel(cpAI), cust.ToneLevel(cpAI))
+	// announcement: everyone
+	if err := sp.Send(ctx, map[string]any{"type": "clear"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Send(ctx, map[string]any{"type": "speak", "to": "all", "mark": "start"}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = sp.Speak(ctx, cpAI, 4*time.Second) }()
+	waitUntil(t, 5*time.Second, "the announcement heard by all", func() bool {
+		p := call.Received()
+		return cust.ToneLevel(cpAI) > 0.05 && ag.ToneLevel(cpAI) > 0.05 && len(p) > 8000 && media.ToneLevel(p[len(p)-8000:], cpAI, 8000) > 0.05
+	})
+	if err := ai.Wait(ctx, "the mark echoed", func() bool { return sp.Find("mark", nil) != nil }); err != nil {
+		t.Error(err)
+	}
+
+	// detach the twilio AI: its sockets stop; the end says bye
+	if code, _ := a.do("DELETE", "/v1/sessions/"+sid+"/participants/"+ids[1], nil); code != 204 {
+		t.Errorf("detach: %d", code)
+	}
+	if err := ai.Wait(ctx, "twilio stop and close", func() bool {
+		return tw.Find("stop", nil) != nil && tw.Closed() && twPhone.Closed()
+	}); err != nil {
+		t.Error(err)
+	}
+	if code, out := a.do("DELETE", "/v1/sessions/"+sid, nil); code >= 300 {
+		t.Fatalf("end: %d %v", code, out)
+	}
+	if err := ai.Wait(ctx, "bye and close", func() bool { return sp.Find("bye", nil) != nil && sp.Closed() }); err != nil {
+		t.Error(err)
+	}
+	select {
+	case <-call.Done():
+	case <-time.After(10 * time.Second):
+		t.Error("the phone's call did not end")
+	}
+}
