@@ -290,3 +290,211 @@ func TestCopilotSeparation(t *testing.T) {
 		t.Error("the phone's call did not end")
 	}
 }
+
+// audioGaps checks the frames a peer received between from and to: no
+// missing sequence number, no inter-arrival over 120 ms, and tone hz in
+// every frame. It returns the number of frames checked and a complaint.
+func audioGaps(log []testutil.AudioFrame, from, to time.Time, hz float64) (int, string) {
+	n := 0
+	var prev *testutil.AudioFrame
+	for i := range log {
+		f := &log[i]
+		if f.At.Before(from) || f.At.After(to) {
+			continue
+		}
+		n++
+		if prev != nil {
+			if f.Seq != prev.Seq+1 {
+				return n, fmt.Sprintf("sequence %d after %d", f.Seq, prev.Seq)
+			}
+			if d := f.At.Sub(prev.At); d > 120*time.Millisecond {
+				return n, fmt.Sprintf("%v between two packets", d)
+			}
+		}
+		if lv := media.ToneLevel(f.PCM, hz, 8000); lv < 0.05 {
+			return n, fmt.Sprintf("a frame without the tone (%.3f)", lv)
+		}
+		prev = f
+	}
+	return n, ""
+}
+
+// TestCopilotNeverBlocks: an AI attached by the route stalls (stops
+// reading), is killed, and is refused for a while: the call's audio has no
+// gap and no lost packet on either side through all of it; the session
+// records copilot.down and copilot.up, the metrics count the failure and
+// the socket comes back with hello.resume.
+func TestCopilotNeverBlocks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 26100
+	ai := testutil.StartAIFake("", "")
+	defer ai.Close()
+	cfg := cpConfig(t, base, ai)
+	for i := range cfg.Sessions.Routes {
+		cfg.Sessions.Routes[i].Copilot = []string{"assist"}
+	}
+	c := ivCell(t, cfg, 2*time.Minute)
+	ag := c.agent("agent1", cpAgent, 1, true)
+	cu := c.peer("entry=default", cpCustomer, 9)
+	if err := cu.Start(c.ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	o := c.wait(ag, isType("offer"))
+	if err := ag.Accept(c.ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	c.sid = o.Session
+	waitUntil(t, 10*time.Second, "the call", func() bool { return ag.DominantHz(cpTones) == cpCustomer && cu.DominantHz(cpTones) == cpAgent })
+	if err := ai.Wait(c.ctx, "the route's AI attached and fed", func() bool {
+		cs := ai.Conns()
+		return len(cs) == 1 && cs[0].Frames() > 50
+	}); err != nil {
+		t.Fatal(err)
+	}
+	first := ai.Conns()[0]
+
+	// stall 6 s, then kill the socket and refuse reconnects for 3 s
+	from := time.Now()
+	ai.Stall.Store(true)
+	time.Sleep(6 * time.Second) // the stall itself is what is measured
+	first.Kill()
+	ai.Refuse.Store(true)
+	ai.Stall.Store(false)
+	waitUntil(t, 10*time.Second, "copilot.down in the history", func() bool {
+		_, ev := c.a.do("GET", "/v1/sessions/"+c.sid+"/events?format=json", nil)
+		b, _ := json.Marshal(ev)
+		return strings.Contains(string(b), `"copilot.down"`)
+	})
+	waitUntil(t, 15*time.Second, "a refused reconnect", func() bool {
+		return metric(c, `split_copilot_failures_total{service="assist"}`) >= 2
+	})
+	ai.Refuse.Store(false)
+	if err := ai.Wait(c.ctx, "a new socket with hello.resume", func() bool {
+		cs := ai.Conns()
+		return len(cs) >= 2 && cs[len(cs)-1].Find("hello", func(m map[string]any) bool { return m["resume"] != nil }) != nil &&
+			cs[len(cs)-1].Frames() > 25
+	}); err != nil {
+		t.Fatal(err)
+	}
+	to := time.Now()
+	for _, p := range []struct {
+		name string
+		peer *testutil.SessionPeer
+		hz   float64
+	}{{"customer", cu, cpAgent}, {"agent", ag, cpCustomer}} {
+		n, bad := audioGaps(p.peer.AudioLog(), from, to, p.hz)
+		if bad != "" || n < int(to.Sub(from)/(20*time.Millisecond))*9/10 {
+			t.Errorf("the %s's audio while the AI stalled, died and was refused: %d frames in %v; %s", p.name, n, to.Sub(from).Round(time.Millisecond), bad)
+		}
+	}
+	_, ev := c.a.do("GET", "/v1/sessions/"+c.sid+"/events?format=json", nil)
+	b, _ := json.Marshal(ev)
+	if !strings.Contains(string(b), `"copilot.up"`) || !strings.Contains(string(b), `"copilot.attached"`) {
+		t.Errorf("history lacks copilot.attached/up: %.2000s", b)
+	}
+	t.Logf("frames dropped while stalled: %v", metric(c, `split_copilot_dropped_frames_total{service="assist"}`))
+	if n := metric(c, `split_copilot_connected{service="assist"}`); n != 1 {
+		t.Errorf("split_copilot_connected %v after the reconnect", n)
+	}
+	c.hangup(cu)
+	if err := ai.Wait(c.ctx, "bye", func() bool { cs := ai.Conns(); return cs[len(cs)-1].Find("bye", nil) != nil }); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestEndsCopilot: every way a call with an AI attached ends — a party
+// hangs up or drops, the AI was detached, is down, or stalls at the end —
+// leaves no leg, goroutine or port behind, and a reachable AI is told bye.
+func TestEndsCopilot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	ai := testutil.StartAIFake("", "")
+	defer ai.Close()
+	answered := func(c *cell) (*testutil.SessionPeer, *testutil.SessionPeer, *testutil.AIConn) {
+		n := len(ai.Conns())
+		ag := c.agent("agent1", toneAgent1, 1, true)
+		cu := c.customer()
+		c.accept(ag, toneCustomer)
+		c.told = append(c.told, cu, ag)
+		var conn *testutil.AIConn
+		if err := ai.Wait(c.ctx, "the route's AI fed", func() bool {
+			cs := ai.Conns()
+			if len(cs) > n {
+				conn = cs[n]
+			}
+			return conn != nil && conn.Frames() > 25
+		}); err != nil {
+			c.t.Fatal(err)
+		}
+		return cu, ag, conn
+	}
+	byeSaid := func(c *cell, conn *testutil.AIConn) {
+		c.t.Helper()
+		if err := ai.Wait(c.ctx, "bye and close", func() bool { return conn.Find("bye", nil) != nil && conn.Closed() }); err != nil {
+			c.t.Error(err)
+		}
+	}
+	cells := map[string]cellFunc{
+		"customer hangs up": func(c *cell) {
+			cu, _, conn := answered(c)
+			c.hangup(cu)
+			c.expect(200, "Customer hung up")
+			c.check()
+			byeSaid(c, conn)
+		},
+		"agent drops": func(c *cell) {
+			_, ag, conn := answered(c)
+			ag.Close()
+			c.told = c.told[:1]
+			c.expect(200, "Agent hung up")
+			c.check()
+			byeSaid(c, conn)
+		},
+		"AI detached, then the agent hangs up": func(c *cell) {
+			_, ag, conn := answered(c)
+			_, s := c.a.do("GET", "/v1/sessions/"+c.sid, nil)
+			ai := ""
+			for _, l := range s["legs"].([]any) {
+				if l.(map[string]any)["role"] == "ai" {
+					ai = l.(map[string]any)["id"].(string)
+				}
+			}
+			if code, _ := c.a.do("DELETE", "/v1/sessions/"+c.sid+"/participants/"+ai, nil); code != 204 {
+				c.t.Fatalf("detach %q: %d", ai, code)
+			}
+			byeSaid(c, conn)
+			c.hangup(ag)
+			c.expect(200, "Agent hung up")
+		},
+		"AI down at the end": func(c *cell) {
+			cu, _, conn := answered(c)
+			ai.Refuse.Store(true)
+			defer ai.Refuse.Store(false)
+			conn.Kill()
+			waitUntil(c.t, 10*time.Second, "copilot.down", func() bool {
+				_, ev := c.a.do("GET", "/v1/sessions/"+c.sid+"/events?format=json", nil)
+				b, _ := json.Marshal(ev)
+				return strings.Contains(string(b), `"copilot.down"`)
+			})
+			c.hangup(cu)
+			c.expect(200, "Customer hung up")
+		},
+		"AI stalled at the end": func(c *cell) {
+			cu, _, _ := answered(c)
+			ai.Stall.Store(true)
+			defer ai.Stall.Store(false)
+			c.hangup(cu)
+			c.expect(200, "Customer hung up")
+			c.check() // the session ends at once; the AI's socket closes within its write deadline
+		},
+	}
+	runCells(t, 26200, func(cfg *config.Config) {
+		cfg.Copilot = &config.Copilot{Services: []config.CopilotService{{Name: "assist", URL: ai.WS("split")}}}
+		for i := range cfg.Sessions.Routes {
+			cfg.Sessions.Routes[i].Copilot = []string{"assist"}
+		}
+	}, cells, []string{"customer hangs up", "agent drops", "AI detached, then the agent hangs up", "AI down at the end", "AI stalled at the end"})
+}
