@@ -57,6 +57,10 @@ type (
 		HCO          *bool  `json:"hco"`
 		SideTalk     *bool  `json:"side_talk"`
 		Cancel       bool   `json:"cancel"`
+		// Copilot AI mode (docs/copilot.md): a service to attach or detach,
+		// a supervisor's listen mode
+		Service string `json:"service"`
+		Mode    string `json:"mode"`
 	}
 	helloMsg struct {
 		Type       string             `json:"type"`
@@ -70,6 +74,8 @@ type (
 		// Interpreter: the Deaf Interpreter mode's choices (languages,
 		// dial hints) for a deaf user's page and interpreter consoles.
 		Interpreter *ivHelloMsg `json:"interpreter,omitempty"`
+		// Copilot: the AI services an agent may attach from the console.
+		Copilot []string `json:"copilot,omitempty"`
 	}
 	answerMsg struct {
 		Type    string `json:"type"`
@@ -245,6 +251,7 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 		for _, q := range h.cfg.Sessions.Queues {
 			hello.Queues = append(hello.Queues, q.Name)
 		}
+		hello.Copilot = h.cpAttachable()
 		// An agent's hello always says where the agent stands: its ACD
 		// state, or logged_out (in no queue) before its first login.
 		a, ok := h.agentStatus(p.Identity)
@@ -478,7 +485,7 @@ func parseFrame(b []byte) (inFrame, error) {
 	if len(m.Language) > 35 {
 		return m, fmt.Errorf("%w: field too long", errBadRequest)
 	}
-	for _, f := range append([]string{m.Name, m.Language, m.To, m.Digits, m.Channel, m.Leg, m.Session}, m.Queues...) {
+	for _, f := range append([]string{m.Name, m.Language, m.To, m.Digits, m.Channel, m.Leg, m.Session, m.Service, m.Mode}, m.Queues...) {
 		if err := httpjson.CheckText(f); err != nil {
 			return m, fmt.Errorf("%w: %v", errBadRequest, err)
 		}
@@ -542,6 +549,8 @@ func (c *conn) handle(m inFrame) {
 		err = h.moveAudio(c)
 	case "agent/invite":
 		err = h.agentInvite(c, m)
+	case "agent/copilot_attach", "agent/copilot_detach", "agent/supervise":
+		err = h.cpFrame(c, m)
 	case "agent/logout":
 		err = h.acd.Logout(c.identity)
 	case "agent/ready":

@@ -130,7 +130,7 @@ func (h *Hub) copilotAttach(s *session.Session, service, by string) (string, err
 		}
 	}
 	s.Record("copilot.attached", a.ID, map[string]any{"service": service, "by": by})
-	h.cpNotify(s, copilotMsg{Event: "attached", Service: service, Participant: a.ID})
+	h.cpNotify(s, copilotMsg{Type: "copilot", Event: "attached", Service: service, Participant: a.ID})
 	return a.ID, nil
 }
 
@@ -249,7 +249,7 @@ func (e *cpEvents) Connection(service string, up bool, err error) {
 			}
 		}
 		e.s.Record(ev, "", data)
-		e.h.cpNotify(e.s, copilotMsg{Event: ev[len("copilot."):], Service: service})
+		e.h.cpNotify(e.s, copilotMsg{Type: "copilot", Event: ev[len("copilot."):], Service: service})
 	})
 }
 
@@ -268,7 +268,7 @@ func (h *Hub) copilotMessage(s *session.Session, service string, m copilot.Messa
 			}
 		}
 	}
-	out := copilotMsg{Event: m.Type, Service: service, Participant: m.Participant, Text: m.Text, Final: m.Final,
+	out := copilotMsg{Type: "copilot", Event: m.Type, Service: service, Participant: m.Participant, Text: m.Text, Final: m.Final,
 		StartMS: m.StartMS, EndMS: m.EndMS, Language: m.Language, ID: m.ID, Title: m.Title, URL: m.URL, Card: m.Card,
 		Severity: m.Severity, Reason: m.Reason, Key: m.Key, Value: m.Value}
 	switch m.Type {
@@ -377,4 +377,60 @@ func (h *Hub) supervise(s *session.Session, agent, mode string, offer bool) erro
 	}
 	s.Record("supervisor.offered", "", map[string]any{"agent": agent, "mode": mode})
 	return nil
+}
+
+// cpFrame handles the console's Copilot frames: copilot_attach and
+// copilot_detach {session, service} (services with agent_attach) and
+// supervise {session, mode} (a supervisor's own listen mode).
+func (h *Hub) cpFrame(c *conn, m inFrame) error {
+	return h.onSession(c.agentSession(m.Session), func(s *session.Session) error {
+		if !c.inSession(s) {
+			return fmt.Errorf("%w: not your session", errForbidden)
+		}
+		switch m.Type {
+		case "supervise":
+			sup := false
+			for _, l := range s.LegsWith(session.RoleSupervisor) {
+				sup = sup || c.owns(l.ID)
+			}
+			if !sup {
+				return fmt.Errorf("%w: only a supervisor in the session changes their mode", errForbidden)
+			}
+			return h.supervise(s, c.identity, m.Mode, false)
+		}
+		if h.copilot == nil {
+			return fmt.Errorf("%w: no copilot services are configured", errNotFoundErr)
+		}
+		svc, ok := h.copilot.Service(m.Service)
+		if !ok || !svc.AgentAttach {
+			return fmt.Errorf("%w: %q is not a service agents may attach", errForbidden, m.Service)
+		}
+		if m.Type == "copilot_attach" {
+			_, err := h.copilotAttach(s, m.Service, "agent:"+c.identity)
+			return err
+		}
+		if cs := st(s).cp; cs != nil {
+			for id, a := range cs.atts {
+				if a.Service() == m.Service {
+					return h.copilotDetach(s, id)
+				}
+			}
+		}
+		return fmt.Errorf("%w: %s is not attached", errNotFoundErr, m.Service)
+	})
+}
+
+// cpAttachable are the services an agent may attach from the console
+// (the agents' hello).
+func (h *Hub) cpAttachable() []string {
+	if h.copilot == nil || h.cfg.Copilot == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range h.cfg.Copilot.Services {
+		if s.AgentAttach {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }

@@ -29,6 +29,7 @@ var frameStructs = map[string]reflect.Type{
 	"pongMsg":       reflect.TypeOf(pongMsg{}),
 	"rttBacklogMsg": reflect.TypeOf(rttBacklogMsg{}),
 	"incomingMsg":   reflect.TypeOf(incomingMsg{}),
+	"copilotMsg":    reflect.TypeOf(copilotMsg{}),
 }
 
 var allRoles = []string{roleAgent, roleCustomer, roleViewer}

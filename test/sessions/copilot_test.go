@@ -498,3 +498,84 @@ func TestEndsCopilot(t *testing.T) {
 		}
 	}, cells, []string{"customer hangs up", "agent drops", "AI detached, then the agent hangs up", "AI down at the end", "AI stalled at the end"})
 }
+
+// TestSupervisorModes: a supervisor joins through the API in monitor mode
+// and changes it from the console; tones on every party say who hears whom:
+// monitor — the supervisor hears both, nobody hears the supervisor;
+// whisper — the agent hears the supervisor, the customer does not; barge —
+// everybody hears everybody.
+func TestSupervisorModes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	const base = 26300
+	const cpSup = cpPhone
+	c := ivCell(t, hubConfig(t, base, t.TempDir()), 2*time.Minute)
+	ag := c.agent("agent1", cpAgent, 1, true)
+	sup := c.agent("agent2", cpSup, 2, false)
+	cu := c.peer("entry=default", cpCustomer, 9)
+	if err := cu.Start(c.ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	o := c.wait(ag, isType("offer"))
+	if err := ag.Accept(c.ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	c.sid = o.Session
+	waitUntil(t, 10*time.Second, "the call", func() bool { return ag.DominantHz(cpTones) == cpCustomer && cu.DominantHz(cpTones) == cpAgent })
+	if code, out := c.a.do("POST", "/v1/sessions/"+c.sid+"/participants", map[string]any{"kind": "supervisor", "agent": "agent2", "mode": "spy"}); code != 400 {
+		t.Errorf("a bad mode: %d %v", code, out)
+	}
+	if code, out := c.a.do("POST", "/v1/sessions/"+c.sid+"/participants", map[string]any{"kind": "supervisor", "agent": "agent2", "mode": "monitor"}); code != 202 {
+		t.Fatalf("supervisor: %d %v", code, out)
+	}
+	so := c.wait(sup, isType("offer"))
+	if err := sup.Accept(c.ctx, so); err != nil {
+		t.Fatal(err)
+	}
+	const on, off = 0.03, 0.008
+	levels := func() string {
+		return fmt.Sprintf("customer hears agent %.3f sup %.3f; agent hears customer %.3f sup %.3f; sup hears customer %.3f agent %.3f",
+			cu.ToneLevel(cpAgent), cu.ToneLevel(cpSup), ag.ToneLevel(cpCustomer), ag.ToneLevel(cpSup), sup.ToneLevel(cpCustomer), sup.ToneLevel(cpAgent))
+	}
+	check := func(mode string, custHearsSup, agentHearsSup bool) {
+		t.Helper()
+		ok := func() bool {
+			hears := func(p *testutil.SessionPeer, hz float64, want bool) bool {
+				if want {
+					return p.ToneLevel(hz) > on
+				}
+				return p.ToneLevel(hz) < off
+			}
+			return hears(sup, cpCustomer, true) && hears(sup, cpAgent, true) && hears(cu, cpAgent, true) && hears(ag, cpCustomer, true) &&
+				hears(cu, cpSup, custHearsSup) && hears(ag, cpSup, agentHearsSup)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Errorf("%s: %s", mode, levels())
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// and it stays so for a second of audio more
+		n := cu.AudioPackets()
+		waitUntil(t, 5*time.Second, "a second more of audio", func() bool { return cu.AudioPackets() > n+50 })
+		if !ok() {
+			t.Errorf("%s, a second later: %s", mode, levels())
+		}
+	}
+	check("monitor", false, false)
+	c.send(sup, map[string]any{"type": "supervise", "session": c.sid, "mode": "whisper"})
+	check("whisper", false, true)
+	c.send(ag, map[string]any{"type": "supervise", "session": c.sid, "mode": "barge"})
+	if m := c.wait(ag, isType("error")); m.ErrorCode() != "forbidden" {
+		t.Errorf("an agent who is not the supervisor: %s", m.Raw)
+	}
+	c.send(sup, map[string]any{"type": "supervise", "session": c.sid, "mode": "barge"})
+	check("barge", true, true)
+	if code, out := c.a.do("POST", "/v1/sessions/"+c.sid+"/participants", map[string]any{"kind": "supervisor", "agent": "agent2", "mode": "monitor"}); code != 202 {
+		t.Fatalf("back to monitor through the API: %d %v", code, out)
+	}
+	check("monitor again", false, false)
+}
