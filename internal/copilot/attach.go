@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -343,6 +344,18 @@ func (a *Attachment) twilioStreamFor(p *part) (*stream, string) {
 	s := a.newStream(p)
 	a.streams = append(a.streams, s)
 	return s, "inbound"
+}
+
+// Who names participant pid (p1…): its leg, role and name.
+func (a *Attachment) Who(pid string) (legID, role, name string, ok bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(pid, "p"))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil || n < 1 || n > len(a.parts) || !strings.HasPrefix(pid, "p") {
+		return "", "", "", false
+	}
+	p := a.parts[n-1]
+	return p.leg, p.role, p.name, true
 }
 
 // SessionEvent tells the service of a session change (split format only).

@@ -260,21 +260,24 @@ func (h *Hub) copilotMessage(s *session.Session, service string, m copilot.Messa
 	if s.Ended() {
 		return
 	}
-	leg := ""
+	leg, role, name := "", "", ""
 	if c := st(s).cp; c != nil {
 		for id, a := range c.atts {
 			if a.Service() == service {
 				leg = id
+				if m.Participant != "" {
+					_, role, name, _ = a.Who(m.Participant)
+				}
 			}
 		}
 	}
-	out := copilotMsg{Type: "copilot", Event: m.Type, Service: service, Participant: m.Participant, Text: m.Text, Final: m.Final,
+	out := copilotMsg{Type: "copilot", Event: m.Type, Service: service, Participant: m.Participant, Role: role, Name: name, Text: m.Text, Final: m.Final,
 		StartMS: m.StartMS, EndMS: m.EndMS, Language: m.Language, ID: m.ID, Title: m.Title, URL: m.URL, Card: m.Card,
 		Severity: m.Severity, Reason: m.Reason, Key: m.Key, Value: m.Value}
 	switch m.Type {
 	case "transcript":
 		if m.Final {
-			s.Record("copilot.transcript", leg, map[string]any{"service": service, "participant": m.Participant,
+			s.Record("copilot.transcript", leg, map[string]any{"service": service, "participant": m.Participant, "role": role,
 				"text": m.Text, "start_ms": m.StartMS, "end_ms": m.EndMS, "language": m.Language})
 		}
 	case "hint":
@@ -291,6 +294,8 @@ func (h *Hub) copilotMessage(s *session.Session, service string, m copilot.Messa
 			in.Customer.Context[key] = m.Value
 		})
 		s.Record("copilot.tag", leg, map[string]any{"service": service, "key": key, "value": m.Value})
+		h.notifyAgents(s) // the console's context shows it
+		out.Key = key
 	case "speak":
 		s.Replan() // who hears the AI may have changed (to: agent or all)
 		return
@@ -307,6 +312,8 @@ type copilotMsg struct {
 	Event       string          `json:"event"`
 	Service     string          `json:"service"`
 	Participant string          `json:"participant,omitempty"`
+	Role        string          `json:"role,omitempty"`
+	Name        string          `json:"name,omitempty"`
 	Text        string          `json:"text,omitempty"`
 	Final       bool            `json:"final,omitempty"`
 	StartMS     int64           `json:"start_ms,omitempty"`

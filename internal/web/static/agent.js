@@ -23,6 +23,7 @@ const TOKEN_KEY = 'split.agent.token';
 const el = elements([...CONSOLE_IDS, 'app-title', 'connect', 'call', 'remote-placeholder', 'mute', 'hold',
   'transfer-form', 'transfer-to', 'transfer', 'transfer-targets', 'escalate-form', 'escalate-to', 'escalate', 'invite',
   'ctx-customer', 'ctx-queue', 'ctx-mode', 'ctx-state', 'ctx-session', 'ctx-context',
+  'copilot', 'copilot-status', 'copilot-alerts', 'copilot-hints', 'copilot-transcript', 'copilot-form', 'copilot-service', 'copilot-attach', 'copilot-detach',
   'viewer', 'viewer-customer', 'viewer-stage', 'viewer-remote', 'viewer-placeholder', 'viewer-local', 'viewer-close']);
 
 const app = {
@@ -58,6 +59,8 @@ const con = createConsole({
       if (mode === 'viewer') renderViewer(e.detail);
       else render();
     },
+    copilot: (e) => onCopilot(e.detail),
+    hello: (e) => renderCopilotServices(e.detail),
   },
   onClose: () => {
     if (mode !== 'viewer') return false;
@@ -183,6 +186,109 @@ function render() {
   renderCall();
   renderStatus();
 }
+
+// ---- Copilot panel (docs/copilot.md) ---------------------------------------------------
+
+const copilot = { session: null, partial: new Map(), attached: new Set() };
+
+function renderCopilotServices(hello) {
+  const names = (hello && hello.copilot) || [];
+  el.copilotService.replaceChildren(...names.map((n) => new Option(n, n)));
+  el.copilotForm.hidden = names.length === 0;
+  el.copilot.hidden = names.length === 0 && copilot.session === null;
+}
+
+function copilotReset(session) {
+  copilot.session = session;
+  copilot.partial.clear();
+  copilot.attached.clear();
+  el.copilotAlerts.replaceChildren();
+  el.copilotHints.replaceChildren();
+  el.copilotTranscript.replaceChildren();
+  el.copilotStatus.textContent = '';
+}
+
+function speaker(m) {
+  if (m.name) return m.name;
+  return { customer: 'Customer', agent: 'Agent', 'phone-party': 'Phone', interpreter: 'Interpreter', supervisor: 'Supervisor' }[m.role] || m.participant || '?';
+}
+
+function safeURL(u) {
+  try { const x = new URL(u); return x.protocol === 'https:' ? x.href : null; } catch { return null; }
+}
+
+function onCopilot(m) {
+  if (!m || !m.session) return;
+  if (copilot.session !== m.session) copilotReset(m.session);
+  el.copilot.hidden = false;
+  switch (m.event) {
+    case 'transcript': {
+      let li = copilot.partial.get(m.participant);
+      if (!li) {
+        li = document.createElement('li');
+        const who = document.createElement('span');
+        who.className = 'who';
+        li.append(who, document.createElement('span'));
+        el.copilotTranscript.append(li);
+      }
+      li.firstChild.textContent = `${speaker(m)}:`;
+      li.lastChild.textContent = m.text || '';
+      li.classList.toggle('partial', !m.final);
+      li.dataset.final = String(!!m.final);
+      if (m.final) copilot.partial.delete(m.participant);
+      else copilot.partial.set(m.participant, li);
+      el.copilotTranscript.scrollTop = el.copilotTranscript.scrollHeight;
+      break;
+    }
+    case 'hint': {
+      const li = document.createElement('li');
+      if (m.title) { const t = document.createElement('strong'); t.textContent = m.title; li.append(t); }
+      const p = document.createElement('span');
+      p.textContent = m.text || '';
+      li.append(p);
+      const href = m.url && safeURL(m.url);
+      if (href) {
+        const a = document.createElement('a');
+        a.href = href; a.target = '_blank'; a.rel = 'noopener noreferrer'; a.textContent = ' Open';
+        li.append(a);
+      }
+      el.copilotHints.prepend(li);
+      while (el.copilotHints.children.length > 5) el.copilotHints.lastChild.remove();
+      break;
+    }
+    case 'alert': {
+      const d = document.createElement('p');
+      d.className = `alert ${m.severity || 'warning'}`;
+      d.textContent = `${m.severity === 'critical' ? 'Critical: ' : ''}${m.reason || ''}`;
+      el.copilotAlerts.prepend(d);
+      while (el.copilotAlerts.children.length > 3) el.copilotAlerts.lastChild.remove();
+      break;
+    }
+    case 'attached':
+      copilot.attached.add(m.service);
+      el.copilotStatus.textContent = `${m.service} is listening.`;
+      break;
+    case 'up':
+      el.copilotStatus.textContent = `${m.service} is listening.`;
+      break;
+    case 'down':
+      el.copilotStatus.textContent = `${m.service} is unavailable; the call is not affected.`;
+      break;
+    default:
+      break;
+  }
+}
+
+function copilotSend(type) {
+  const s = currentSession();
+  const service = el.copilotService.value;
+  if (!app.client || !s || !service) return;
+  app.client.send({ type, session: s.session, service });
+  if (type === 'copilot_detach') el.copilotStatus.textContent = `${service} detached.`;
+}
+
+el.copilotForm.addEventListener('submit', (e) => { e.preventDefault(); copilotSend('copilot_attach'); });
+el.copilotDetach.addEventListener('click', () => copilotSend('copilot_detach'));
 
 // ---- offers -----------------------------------------------------------------------
 
