@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what SPLIT's tests need on a fresh Debian machine: the real peers
-# (sipp, baresip, kamailio, coturn, sipvicious, Chromium, Firefox ESR, tshark), libopus
+# (sipp, baresip, kamailio, coturn, sipvicious, Chromium, Firefox ESR, tshark), pocketsphinx and
+# flite (the example Copilot AI and its test), libopus
 # for the cgo Opus backend, playwright-core (driving Debian's
 # /usr/bin/chromium) and puppeteer-core (driving /usr/bin/firefox-esr over
 # WebDriver BiDi); no browser is ever downloaded. Safe to run again: it
@@ -24,6 +25,9 @@ have node      || need+=(nodejs npm)
 have pkg-config || need+=(pkg-config)
 pkg-config --exists opus 2>/dev/null || need+=(libopus-dev)
 /usr/bin/python3 -c 'import icalendar' 2>/dev/null || need+=(python3-icalendar) # the ICS validity check
+have pocketsphinx_continuous || need+=(pocketsphinx)                 # the example Copilot AI's speech engine
+[ -d /usr/share/pocketsphinx/model/en-us/en-us ] || need+=(pocketsphinx-en-us)
+have flite     || need+=(flite)                                       # speaks the example AI's test phrase
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql) # the store's PostgreSQL suite
 
 if [ ${#need[@]} -gt 0 ]; then
