@@ -4,6 +4,7 @@
 // storage) with camera and microphone permissions.
 //
 //   node pages.mjs            (CHROMIUM=/path overrides /usr/bin/chromium)
+//   E2E_FAKE_AUDIO=/abs/speech.wav node pages.mjs   (the microphone plays the file)
 //   E2E_BROWSER=firefox node pages.mjs
 //                             the same protocol in Debian's Firefox ESR
 //                             (firefox.mjs: puppeteer-core over WebDriver BiDi)
@@ -60,6 +61,9 @@ const LAUNCH = {
     '--autoplay-policy=no-user-gesture-required',
     '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
 };
+// E2E_FAKE_AUDIO=<file.wav>: the fake microphone plays this file (looped)
+// instead of a beep (Chromium only), e.g. a sentence for the example AI.
+if (process.env.E2E_FAKE_AUDIO && !FIREFOX) LAUNCH.args.push(`--use-file-for-fake-audio-capture=${process.env.E2E_FAKE_AUDIO}`);
 const DEFAULT_TIMEOUT = 30000;
 const MAX_LOG = 500;
 

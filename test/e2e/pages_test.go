@@ -39,10 +39,13 @@ func startPages(t *testing.T) *pagesDriver { return startPagesIn(t, "chromium") 
 
 // startPagesIn runs pages.mjs in "chromium" or "firefox" (Firefox ESR
 // through firefox.mjs: the same commands and results).
-func startPagesIn(t *testing.T, browser string) *pagesDriver {
+func startPagesIn(t *testing.T, browser string, env ...string) *pagesDriver {
 	t.Helper()
 	d := &pagesDriver{t: t, waits: map[int]chan pagesReply{}, done: make(chan struct{})}
 	d.cmd = exec.Command("node", "pages.mjs")
+	if len(env) > 0 {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	switch browser {
 	case "chromium":
 		needPeers(t, "node", "chromium")
