@@ -128,27 +128,31 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		}
 		pub = hooks{wh}
 	}
-	var cp hub.Copilot
-	if cfg.Copilot != nil && len(cfg.Copilot.Services) > 0 {
-		var svcs []copilot.Service
+	// The AI services (docs/copilot.md): the configured ones and the built-in
+	// analytics. Nothing runs until a session attaches one.
+	var svcs []copilot.Service
+	var th copilot.Thresholds
+	if cfg.Copilot != nil {
 		for _, c := range cfg.Copilot.Services {
 			svcs = append(svcs, copilot.Service{Name: c.Name, URL: c.URL, Format: c.Format, Rate: c.Rate, Token: c.Token, Secret: c.Secret,
 				Roles: c.Participants, MaySpeak: c.MaySpeak, SpeakTo: c.SpeakTo, AgentAttach: c.AgentAttach})
 		}
-		mgr, err := copilot.NewManager(svcs, log.With("component", "copilot"))
-		if err != nil {
-			return err
-		}
-		defer mgr.Close() // after the hub: its sessions' byes go out first
-		cp = mgr
-		m.Copilot(mgr.Names(), func(name string) [4]float64 {
-			st := mgr.Stats()[name]
-			return [4]float64{float64(st.Connected.Load()), float64(st.Frames.Load()), float64(st.Dropped.Load()), float64(st.Failures.Load())}
-		}, func(sev string) float64 { return float64(mgr.Alerts(sev)) })
+		a := cfg.Copilot.Analytics
+		th = copilot.Thresholds{Silence: a.Silence, Overtalk: a.Overtalk, Hold: a.Hold, TalkRatio: a.TalkRatio}
 	}
+	mgr, err := copilot.NewManager(svcs, log.With("component", "copilot"))
+	if err != nil {
+		return err
+	}
+	defer mgr.Close() // after the hub: its sessions' byes go out first
+	mgr.SetAnalytics(th)
+	m.Copilot(mgr.Names(), func(name string) [4]float64 {
+		st := mgr.Stats()[name]
+		return [4]float64{float64(st.Connected.Load()), float64(st.Frames.Load()), float64(st.Dropped.Load()), float64(st.Failures.Load())}
+	}, func(sev string) float64 { return float64(mgr.Alerts(sev)) }, mgr.TalkSeconds)
 	mixOpts := mixer.Options{Transcode: media.TranscodeOptions{OpusBitrate: cfg.Media.OpusBitrate, OpusComplexity: cfg.Media.OpusComplexity}, Logger: log}
 	hb, err := hub.New(ctx, hub.Deps{Config: cfg, Log: log, UA: ua, RTC: engine, Store: db, Signer: signer,
-		Metrics: hubMetrics{m.NewSessionMetrics(), m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version, Node: nodeName(cfg), Copilot: cp,
+		Metrics: hubMetrics{m.NewSessionMetrics(), m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version, Node: nodeName(cfg), Copilot: mgr,
 		NewMixer: func() session.Mixer { return mixer.New(mixOpts) }})
 	if err != nil {
 		return err

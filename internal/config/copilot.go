@@ -45,10 +45,11 @@ func (s CopilotService) String() string {
 // GoString redacts the token and the secret in %#v.
 func (s CopilotService) GoString() string { return s.String() }
 
-// CopilotAnalytics are the embedded analytics' thresholds (§8).
+// CopilotAnalytics are the thresholds of the embedded analytics (§8), the
+// built-in service "analytics" (attached like any service).
 type CopilotAnalytics struct {
-	Enabled   *bool         `yaml:"enabled"`    // default true when any route or queue asks for copilot
 	Silence   time.Duration `yaml:"silence"`    // nobody speaks for this long: alert (default 20s)
+	Hold      time.Duration `yaml:"hold"`       // the customer is held this long: alert (default 120s)
 	Overtalk  time.Duration `yaml:"overtalk"`   // both speak for this long: alert (default 3s)
 	TalkRatio float64       `yaml:"talk_ratio"` // the agent's share of speech over 2 min above this: alert (default 0.8)
 }
@@ -59,18 +60,15 @@ var copilotRoles = []string{"customer", "agent", "interpreter", "phone-party", "
 func (c *Config) validateCopilot(add func(key, format string, a ...any)) {
 	cp := c.Copilot
 	if cp == nil {
-		for _, r := range c.Sessions.Routes {
-			if len(r.Copilot) > 0 {
-				add("sessions.routes["+r.Name+"].copilot", "names services, but there is no copilot section")
-			}
-		}
-		return
+		cp = &Copilot{}
 	}
 	seen := map[string]bool{}
 	for i, s := range cp.Services {
 		key := fmt.Sprintf("copilot.services[%d]", i)
 		if s.Name == "" {
 			add(key+".name", "is required")
+		} else if s.Name == "analytics" {
+			add(key+".name", "\"analytics\" is the built-in analytics' name")
 		} else if seen[s.Name] {
 			add(key+".name", "%q is defined twice", s.Name)
 		}
@@ -104,13 +102,13 @@ func (c *Config) validateCopilot(add func(key, format string, a ...any)) {
 	}
 	for _, r := range c.Sessions.Routes {
 		for _, n := range r.Copilot {
-			if !seen[n] {
-				add("sessions.routes["+r.Name+"].copilot", "%q is not a copilot service", n)
+			if !seen[n] && n != "analytics" {
+				add("sessions.routes["+r.Name+"].copilot", "%q is not a copilot service (nor the built-in analytics)", n)
 			}
 		}
 	}
 	a := cp.Analytics
-	if a.Silence < 0 || a.Overtalk < 0 || a.TalkRatio < 0 || a.TalkRatio > 1 {
+	if a.Silence < 0 || a.Overtalk < 0 || a.Hold < 0 || a.TalkRatio < 0 || a.TalkRatio > 1 {
 		add("copilot.analytics", "durations must not be negative, talk_ratio must be 0-1")
 	}
 }

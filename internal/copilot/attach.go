@@ -147,7 +147,15 @@ type Manager struct {
 	wg       sync.WaitGroup
 	hubID    string
 	alerts   sync.Map // severity → *atomic.Uint64
+	th       Thresholds
+	talk     TalkSeconds
 }
+
+// SetAnalytics sets the embedded analytics' thresholds (before any Attach).
+func (m *Manager) SetAnalytics(th Thresholds) { m.th = th }
+
+// TalkSeconds is the speech counted by the embedded analytics, by role.
+func (m *Manager) TalkSeconds(role string) float64 { return m.talk.Seconds(role) }
 
 // CountAlert counts an alert of severity (split_copilot_alerts_total).
 func (m *Manager) CountAlert(severity string) {
@@ -163,11 +171,25 @@ func (m *Manager) Alerts(severity string) uint64 {
 	return 0
 }
 
-// Names are the services' names.
+// Attachable are the services an agent may attach from the console, the
+// built-in analytics last.
+func (m *Manager) Attachable() []string {
+	var out []string
+	for _, n := range m.Names() {
+		if m.services[n].AgentAttach {
+			out = append(out, n)
+		}
+	}
+	return append(out, AnalyticsService)
+}
+
+// Names are the configured services' names.
 func (m *Manager) Names() []string {
 	out := make([]string, 0, len(m.services))
 	for n := range m.services {
-		out = append(out, n)
+		if n != AnalyticsService {
+			out = append(out, n)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -180,8 +202,14 @@ func NewManager(services []Service, log *slog.Logger) (*Manager, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{log: log, services: map[string]*Service{}, stats: map[string]*ServiceStats{}, ctx: ctx, cancel: cancel, hubID: randHex(16)}
+	m.services[AnalyticsService] = &Service{Name: AnalyticsService, Format: "analytics", AgentAttach: true}
+	m.stats[AnalyticsService] = &ServiceStats{}
 	for i := range services {
 		s := services[i]
+		if s.Name == AnalyticsService {
+			cancel()
+			return nil, fmt.Errorf("copilot service %q: the name of the built-in analytics", s.Name)
+		}
 		if err := s.Check(); err != nil {
 			cancel()
 			return nil, err
@@ -233,6 +261,11 @@ func (m *Manager) Attach(service string, info SessionInfo, ev Events) (*Attachme
 	if a.speakTo.Load() == "" {
 		a.speakTo.Store("agent")
 	}
+	if svc.Format == "analytics" {
+		a.an = newAnalyzer(a, m.th, &m.talk)
+		a.goOwned(a.an.run)
+		return a, nil
+	}
 	if svc.MaySpeak {
 		a.spk = newSpeaker(a)
 		a.goOwned(a.spk.run)
@@ -255,6 +288,7 @@ type Attachment struct {
 	cancel  context.CancelFunc
 	started time.Time
 	spk     *speaker
+	an      *analyzer // the built-in analytics (no socket)
 	speakTo atomic.Value // string: agent or all
 	done    chan struct{}
 	once    sync.Once
@@ -311,7 +345,7 @@ func (a *Attachment) Participant(legID, role, name, state string) {
 		p = &part{leg: legID, role: role, name: name, idx: uint8(len(a.parts) + 1)}
 		a.parts = append(a.parts, p)
 		a.byLeg[legID] = p
-		if a.svc.streams(role) {
+		if a.main != nil && a.svc.streams(role) {
 			p.st = a.main
 			if a.svc.format() == "twilio" {
 				p.st, p.track = a.twilioStreamFor(p)
@@ -362,7 +396,7 @@ func (a *Attachment) Who(pid string) (legID, role, name string, ok bool) {
 func (a *Attachment) SessionEvent(state, event, agent string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed || a.svc.format() != "split" {
+	if a.closed || a.main == nil || a.svc.format() != "split" {
 		return
 	}
 	a.main.control(mustJSON(map[string]any{"type": "session", "state": state, "event": event, "agent": agent}))
@@ -396,6 +430,10 @@ func (a *Attachment) Feed(rate int, frames []mixer.TapFrame) {
 		return
 	}
 	a.tick++
+	if a.an != nil {
+		a.analyse(frames)
+		return
+	}
 	for _, p := range a.parts {
 		if p.st == nil || p.state == "left" {
 			continue
@@ -414,6 +452,26 @@ func (a *Attachment) Feed(rate int, frames []mixer.TapFrame) {
 		}
 		p.seq++
 	}
+}
+
+// analyse feeds the embedded analytics (under a.mu).
+func (a *Attachment) analyse(frames []mixer.TapFrame) {
+	held := false
+	for _, p := range a.parts {
+		if p.state == "left" || p.role == "ai" {
+			continue
+		}
+		held = held || (p.role == "customer" && p.state == "held")
+		var pcm []int16
+		for i := range frames {
+			if frames[i].ID == p.leg && frames[i].Active && p.state != "held" && p.state != "muted" {
+				pcm = frames[i].PCM
+			}
+		}
+		a.an.frame(p, pcm)
+	}
+	a.an.held = held
+	a.an.endTick()
 }
 
 // Close ends the attachment: each socket says bye (split: code and reason;

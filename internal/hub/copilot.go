@@ -18,6 +18,7 @@ import (
 // Copilot is what the hub needs of the AI services (copilot.Manager).
 type Copilot interface {
 	Service(name string) (copilot.Service, bool)
+	Attachable() []string
 	Attach(service string, info copilot.SessionInfo, ev copilot.Events) (*copilot.Attachment, error)
 	CountAlert(severity string)
 }
@@ -430,14 +431,8 @@ func (h *Hub) cpFrame(c *conn, m inFrame) error {
 // cpAttachable are the services an agent may attach from the console
 // (the agents' hello).
 func (h *Hub) cpAttachable() []string {
-	if h.copilot == nil || h.cfg.Copilot == nil {
+	if h.copilot == nil {
 		return nil
 	}
-	var out []string
-	for _, s := range h.cfg.Copilot.Services {
-		if s.AgentAttach {
-			out = append(out, s.Name)
-		}
-	}
-	return out
+	return h.copilot.Attachable()
 }

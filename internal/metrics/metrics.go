@@ -64,9 +64,16 @@ func (m *Metrics) WhatsAppWebhook(outcomes []string, f func() map[string]uint64)
 // sockets open (split_copilot_connected), frames sent and dropped
 // (split_copilot_frames_total, split_copilot_dropped_frames_total),
 // failures (split_copilot_failures_total); and alerts by severity
-// (split_copilot_alerts_total). f returns a service's counters: connected,
+// (split_copilot_alerts_total); speech by role from the analytics
+// (split_copilot_talk_seconds_total). f returns a service's counters: connected,
 // frames, dropped, failures; alerts returns an alert count by severity.
-func (m *Metrics) Copilot(services []string, f func(service string) [4]float64, alerts func(severity string) float64) {
+func (m *Metrics) Copilot(services []string, f func(service string) [4]float64, alerts func(severity string) float64, talk func(role string) float64) {
+	for _, r := range []string{"customer", "agent", "phone-party", "interpreter", "acd", "supervisor"} {
+		r := r
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "split_copilot_talk_seconds_total",
+			Help: "Speech heard by the embedded analytics, by participant role.", ConstLabels: prometheus.Labels{"role": r}},
+			func() float64 { return talk(r) }))
+	}
 	for _, s := range services {
 		s := s
 		l := prometheus.Labels{"service": s}

@@ -579,3 +579,50 @@ func TestSupervisorModes(t *testing.T) {
 	}
 	check("monitor again", false, false)
 }
+
+// TestCopilotAnalytics: the built-in analytics attached by the route: two
+// parties talking at once (two continuous tones) raise the overtalk alert
+// in the agent's console and the history, and the speech is counted by
+// role in the metrics.
+func TestCopilotAnalytics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-media test; skipped with -short")
+	}
+	cfg := hubConfig(t, 26400, t.TempDir())
+	cfg.Copilot = &config.Copilot{Analytics: config.CopilotAnalytics{Overtalk: time.Second}}
+	for i := range cfg.Sessions.Routes {
+		cfg.Sessions.Routes[i].Copilot = []string{"analytics"}
+	}
+	c := ivCell(t, cfg, time.Minute)
+	ag := c.agent("agent1", cpAgent, 1, true)
+	cu := c.peer("entry=default", cpCustomer, 9)
+	if err := cu.Start(c.ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	o := c.wait(ag, isType("offer"))
+	if err := ag.Accept(c.ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	c.sid = o.Session
+	m := c.wait(ag, func(m testutil.Message) bool {
+		return m.Type == "copilot" && strings.Contains(string(m.Raw), `"service":"analytics"`) && strings.Contains(string(m.Raw), `"id":"overtalk"`)
+	})
+	if !strings.Contains(string(m.Raw), `"severity":"info"`) {
+		t.Errorf("overtalk alert: %s", m.Raw)
+	}
+	waitUntil(t, 5*time.Second, "the alert in the history", func() bool {
+		_, ev := c.a.do("GET", "/v1/sessions/"+c.sid+"/events?format=json", nil)
+		b, _ := json.Marshal(ev)
+		return strings.Contains(string(b), `"copilot.alert"`) && strings.Contains(string(b), `"overtalk"`)
+	})
+	if s := metric(c, `split_copilot_talk_seconds_total{role="customer"}`); s < 1 {
+		t.Errorf("customer talk seconds %v", s)
+	}
+	if n := metric(c, `split_copilot_alerts_total{severity="info"}`); n < 1 {
+		t.Errorf("info alerts %v", n)
+	}
+	// the call's audio is the usual one
+	if ag.DominantHz(cpTones) != cpCustomer || cu.DominantHz(cpTones) != cpAgent {
+		t.Errorf("the call's audio with the analytics attached")
+	}
+}
