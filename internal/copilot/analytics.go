@@ -128,7 +128,7 @@ func (z *analyzer) frame(p *part, pcm []int16) {
 				clip++
 			}
 		}
-		db := 10*math.Log10(sum/float64(len(pcm))/(32768*32768)+1e-12)
+		db := 10 * math.Log10(sum/float64(len(pcm))/(32768*32768)+1e-12)
 		if db > vadDBFS {
 			voiced = true
 			ap.frames++

@@ -15,7 +15,11 @@ type recEvents struct {
 	msgs []Message
 }
 
-func (r *recEvents) Message(_ string, m Message) { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }
+func (r *recEvents) Message(_ string, m Message) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
 func (r *recEvents) Connection(string, bool, error) {}
 
 func (r *recEvents) wait(t *testing.T, what string, f func(Message) bool) Message {
@@ -96,7 +100,9 @@ func TestAnalytics(t *testing.T) {
 	}
 	ev.wait(t, "tags", func(m Message) bool { return m.Type == "tag" && m.Key == "talk.agent_share" })
 	feed(12*time.Second, quiet, loud)
-	ev.wait(t, "clipping", func(m Message) bool { return strings.HasPrefix(m.ID, "clipping:") && strings.Contains(m.Reason, "agent") })
+	ev.wait(t, "clipping", func(m Message) bool {
+		return strings.HasPrefix(m.ID, "clipping:") && strings.Contains(m.Reason, "agent")
+	})
 	a.Participant("c", "customer", "Ana", "held")
 	feed(3*time.Second, speech, quiet)
 	ev.wait(t, "hold", func(m Message) bool { return m.ID == "hold" })

@@ -288,7 +288,7 @@ type Attachment struct {
 	cancel  context.CancelFunc
 	started time.Time
 	spk     *speaker
-	an      *analyzer // the built-in analytics (no socket)
+	an      *analyzer    // the built-in analytics (no socket)
 	speakTo atomic.Value // string: agent or all
 	done    chan struct{}
 	once    sync.Once
