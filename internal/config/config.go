@@ -101,6 +101,9 @@ type SIP struct {
 	DefaultTo string        `yaml:"default_trunk"`
 	Trunks    []Trunk       `yaml:"trunks"`
 	RingTime  time.Duration `yaml:"ring_timeout"` // outbound: give up (CANCEL) after this long without answer
+	// SIPREC are the Session Recording Servers routes may record to
+	// (docs/copilot.md §7).
+	SIPREC []SIPRECServer `yaml:"siprec"`
 	Limits    SIPLimits     `yaml:"limits"`
 }
 

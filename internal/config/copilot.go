@@ -54,6 +54,12 @@ type CopilotAnalytics struct {
 	TalkRatio float64       `yaml:"talk_ratio"` // the agent's share of speech over 2 min above this: alert (default 0.8)
 }
 
+// SIPRECServer is a Session Recording Server (RFC 7866).
+type SIPRECServer struct {
+	Name string `yaml:"name"`
+	URI  string `yaml:"uri"` // a SIP URI on a configured trunk, e.g. sip:srs@recorder
+}
+
 // copilotRoles are the participant roles a service may stream.
 var copilotRoles = []string{"customer", "agent", "interpreter", "phone-party", "acd", "supervisor", "agent-path"}
 
@@ -105,6 +111,25 @@ func (c *Config) validateCopilot(add func(key, format string, a ...any)) {
 			if !seen[n] && n != "analytics" {
 				add("sessions.routes["+r.Name+"].copilot", "%q is not a copilot service (nor the built-in analytics)", n)
 			}
+		}
+	}
+	srs := map[string]bool{}
+	for i, r := range c.SIP.SIPREC {
+		key := fmt.Sprintf("sip.siprec[%d]", i)
+		if r.Name == "" || srs[r.Name] {
+			add(key+".name", "is required and unique")
+		}
+		srs[r.Name] = true
+		if t, err := c.TargetTrunk(r.URI); err != nil || r.URI == "" || t == nil {
+			add(key+".uri", "must be a SIP URI on a configured trunk (%q)", r.URI)
+		} else if t.Transport != "tcp" && t.Transport != "tls" {
+			// the INVITE's SDP and metadata outgrow a UDP datagram (RFC 3261 §18.1.1)
+			add(key+".uri", "the trunk %q must use tcp or tls: a recording's INVITE is larger than UDP allows", t.Name)
+		}
+	}
+	for _, r := range c.Sessions.Routes {
+		if r.SIPREC != "" && !srs[r.SIPREC] {
+			add("sessions.routes["+r.Name+"].siprec", "%q is not a sip.siprec server", r.SIPREC)
 		}
 	}
 	a := cp.Analytics

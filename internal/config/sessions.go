@@ -194,6 +194,9 @@ type Route struct {
 	// Copilot names the AI services (copilot.services) every session of this
 	// route gets once it is answered (docs/copilot.md §1).
 	Copilot []string `yaml:"copilot"`
+	// SIPREC names the sip.siprec server every session of this route is
+	// recorded to once answered (docs/copilot.md §7).
+	SIPREC string `yaml:"siprec"`
 }
 
 // maxPoolNumbers bounds one route's caller-ID pool.

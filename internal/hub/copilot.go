@@ -8,6 +8,7 @@ import (
 	"github.com/split-hub/split/internal/copilot"
 	"github.com/split-hub/split/internal/media/mixer"
 	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/siprec"
 )
 
 // The Copilot AI mode's glue (docs/copilot.md): AI services attached to a
@@ -27,7 +28,9 @@ type Copilot interface {
 // goroutine; the tap reads feed).
 type cpState struct {
 	atts     map[string]*copilot.Attachment // by leg id
-	feed     atomic.Pointer[[]*copilot.Attachment]
+	recs     []*siprec.Recorder             // SIPREC recordings (siprec.go)
+	srs      string                         // the route's SIPREC server URI, recorded once answered
+	feed     atomic.Pointer[[]feeder]
 	sup      map[string]string // supervisor (agent id) → monitor, whisper or barge
 	known    map[string]string // leg id → the state the services were last told
 	auto     []string          // the route's services, attached when the session is answered
@@ -69,7 +72,12 @@ func (c *cpState) Hears(l, sp *session.Leg) (bool, bool) {
 	return false, false
 }
 
-// tap feeds every attachment (mixer goroutine: never blocks).
+// feeder takes the session's tap: an AI attachment, a SIPREC recording.
+type feeder interface {
+	Feed(rate int, frames []mixer.TapFrame)
+}
+
+// tap feeds every attachment and recording (mixer goroutine: never blocks).
 func (c *cpState) tap(rate int, frames []mixer.TapFrame) {
 	if p := c.feed.Load(); p != nil {
 		for _, a := range *p {
@@ -79,9 +87,12 @@ func (c *cpState) tap(rate int, frames []mixer.TapFrame) {
 }
 
 func (c *cpState) publishFeed() {
-	list := make([]*copilot.Attachment, 0, len(c.atts))
+	list := make([]feeder, 0, len(c.atts)+len(c.recs))
 	for _, a := range c.atts {
 		list = append(list, a)
+	}
+	for _, r := range c.recs {
+		list = append(list, r)
 	}
 	c.feed.Store(&list)
 }
@@ -156,9 +167,18 @@ func (h *Hub) cpLegState(s *session.Session, l *session.Leg) string {
 func (h *Hub) cpEvent(s *session.Session, e session.Event) {
 	c := st(s).cp
 	switch e.Type {
+	case "session.ended":
+		for _, r := range c.recs {
+			r.Close()
+		}
+		c.recs = nil
+		c.publishFeed()
 	case "session.state":
 		if to, _ := e.Data["to"].(string); to == string(session.StateActive) && !c.autoDone {
 			c.autoDone = true
+			if c.srs != "" {
+				h.siprecStart(s, c.srs)
+			}
 			for _, name := range c.auto {
 				if _, err := h.copilotAttach(s, name, "route"); err != nil {
 					h.log.Warn("copilot: cannot attach the route's service", "session", s.ID, "service", name, "err", err)
@@ -207,6 +227,9 @@ func (h *Hub) cpSync(s *session.Session) {
 			for _, a := range c.atts {
 				a.Participant(id, "", "", "left")
 			}
+			for _, r := range c.recs {
+				_ = r.Participant(id, "", "", "", "left")
+			}
 			delete(c.known, id)
 			_ = old
 		}
@@ -222,6 +245,13 @@ func (h *Hub) cpSync(s *session.Session) {
 		}
 		for _, a := range c.atts {
 			a.Participant(id, string(l.Role), l.Name, next)
+		}
+		if c.known[id] == "" {
+			for _, r := range c.recs {
+				if err := r.Participant(id, string(l.Role), l.Name, h.aorOf(s, l), "joined"); err != nil {
+					h.log.Warn("siprec: cannot record a participant", "session", s.ID, "leg", id, "err", err)
+				}
+			}
 		}
 		c.known[id] = stNow
 	}

@@ -663,6 +663,13 @@ func (h *Hub) routeSession(s *session.Session, tg target) {
 	if len(tg.route.Copilot) > 0 && h.copilot != nil {
 		h.cp(s).auto = tg.route.Copilot
 	}
+	if tg.route.SIPREC != "" {
+		for _, r := range h.cfg.SIP.SIPREC {
+			if r.Name == tg.route.SIPREC {
+				h.cp(s).srs = r.URI
+			}
+		}
+	}
 	_ = s.SetState(session.StateRouting, map[string]any{"route": tg.route.Name})
 	if tg.agent != "" {
 		err := h.offerToAgent(s, tg.agent, "direct", nil, "")

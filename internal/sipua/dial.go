@@ -42,6 +42,13 @@ type DialOptions struct {
 	// the hub's WebRTC offer this way.
 	Offer    []byte
 	OnAnswer func(answer []byte) error
+	// ContentType, with Offer, is the body's type when it is not bare SDP:
+	// a SIPREC offer is multipart/mixed (SDP and recording metadata). The
+	// body is then sent as is, unchecked.
+	ContentType string
+	// ContactFeature is a feature tag added to the Contact (RFC 3840), e.g.
+	// "+sip.src" for a SIPREC recording client.
+	ContactFeature string
 	// Private keeps the number dialled out of the logs (all but its last
 	// two digits): a deaf user's call through an interpreter.
 	Private bool
@@ -139,10 +146,12 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	ext := len(o.Offer) > 0
 	var c *Call
 	var err error
-	if ext {
+	if ext && o.ContentType == "" {
 		if err := checkAnswerBody(o.Offer); err != nil {
 			return nil, err
 		}
+	}
+	if ext {
 		c, err = u.newExtCall(Outbound, callID)
 		if c != nil {
 			c.onAnswer = o.OnAnswer
@@ -222,12 +231,22 @@ func (u *UA) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		req.AppendHeader(from)
 		req.AppendHeader(&cid)
 		ct := u.contactFor(fromUser, o.Trunk.Transport)
+		if o.ContactFeature != "" {
+			if ct.Params == nil {
+				ct.Params = sip.NewParams()
+			}
+			ct.Params.Add(o.ContactFeature, "")
+		}
 		req.AppendHeader(&ct)
 		req.AppendHeader(sip.NewHeader("Allow", allowHeader))
 		req.AppendHeader(sip.NewHeader("Supported", "timer"))
 		c.From = from.Address
 	}
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	ct := "application/sdp"
+	if o.ContentType != "" {
+		ct = o.ContentType
+	}
+	req.AppendHeader(sip.NewHeader("Content-Type", ct))
 	for _, h := range o.Headers {
 		req.AppendHeader(h)
 	}

@@ -17,6 +17,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/google/uuid"
 
@@ -184,4 +187,44 @@ func (c *Call) takeAnswer(body []byte) error {
 		return f(bytes.Clone(body))
 	}
 	return nil
+}
+
+// Reinvite sends an established external-media call a re-INVITE with body
+// (of contentType), ACKs the answer and returns its body: a SIPREC
+// recording's metadata update.
+func (c *Call) Reinvite(ctx context.Context, contentType string, body []byte) ([]byte, error) {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st != StateActive && st != StateHeld {
+		return nil, errors.New("sipua: call not established")
+	}
+	req := sip.NewRequest(sip.INVITE, c.remoteTarget())
+	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	ct := c.contact()
+	req.AppendHeader(&ct)
+	req.SetBody(body)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var res *sip.Response
+	var err error
+	if c.client != nil {
+		res, err = c.client.Do(ctx, req)
+	} else {
+		res, err = c.server.Do(ctx, req)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sipua: re-INVITE: %w", err)
+	}
+	if !res.IsSuccess() {
+		return nil, fmt.Errorf("sipua: re-INVITE answered %d %s", res.StatusCode, res.Reason)
+	}
+	ack := sip.NewRequest(sip.ACK, c.remoteTarget())
+	if c.client != nil {
+		c.client.InviteResponse = res
+		_ = c.client.WriteAck(ctx, ack)
+	} else {
+		_ = c.server.WriteRequest(ack)
+	}
+	return bytes.Clone(res.Body()), nil
 }

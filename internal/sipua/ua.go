@@ -624,3 +624,15 @@ func dtmfRune(s string) (rune, bool) {
 }
 
 var errDraining = errors.New("sipua: draining")
+
+// Ports binds an RTP/RTCP pair from the hub's range, for media the hub
+// sends itself (a SIPREC recording's streams); close it to give it back.
+func (u *UA) Ports() (*rtpport.Pair, error) {
+	if u.pool == nil {
+		return nil, ErrNoPorts
+	}
+	return u.pool.Get()
+}
+
+// MediaIP is the address the hub's SDP offers for RTP.
+func (u *UA) MediaIP() netip.Addr { return u.mediaIP }
