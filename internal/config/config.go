@@ -104,7 +104,7 @@ type SIP struct {
 	// SIPREC are the Session Recording Servers routes may record to
 	// (docs/copilot.md §7).
 	SIPREC []SIPRECServer `yaml:"siprec"`
-	Limits    SIPLimits     `yaml:"limits"`
+	Limits SIPLimits      `yaml:"limits"`
 }
 
 // SIPLimits bound what any sender can cost the hub (docs/security.md).
