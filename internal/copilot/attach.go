@@ -356,6 +356,15 @@ func (a *Attachment) Participant(legID, role, name, state string) {
 	if state == "left" {
 		delete(a.byLeg, legID)
 	}
+	if state == "joined" && p.st != nil {
+		n := 0
+		for _, o := range a.parts {
+			if o.st == p.st {
+				n++
+			}
+		}
+		p.st.ring.grow(RingFrames * n)
+	}
 	if p.st != nil {
 		p.st.participant(p)
 		if state == "left" && p.st != a.main {

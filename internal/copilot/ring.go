@@ -2,8 +2,8 @@ package copilot
 
 import "sync"
 
-// RingFrames is each stream's queue toward its service: 1 s of 20 ms
-// frames (docs/copilot.md §5).
+// RingFrames is each stream's queue toward its service, per participant
+// it carries: 1 s of 20 ms frames (docs/copilot.md §5).
 const RingFrames = 50
 
 // slot is one queued frame: a participant's 20 ms at the tap's rate.
@@ -27,6 +27,20 @@ type ring struct {
 }
 
 func newRing(n int) *ring { return &ring{s: make([]slot, n), wake: make(chan struct{}, 1)} }
+
+// grow makes room for n frames (a participant joined the stream).
+func (r *ring) grow(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n <= len(r.s) {
+		return
+	}
+	s := make([]slot, n)
+	for i := 0; i < r.n; i++ {
+		s[i] = r.s[(r.head+i)%len(r.s)]
+	}
+	r.s, r.head = s, 0
+}
 
 // push copies one frame in; it reports whether an older frame was dropped
 // to make room. pcm nil (or silence) queues a silence frame.
