@@ -664,6 +664,11 @@ func (c *conn) handle(m inFrame) {
 	case "agent/mute", "customer/mute":
 		err = h.onSession(c.currentSession(), func(s *session.Session) error {
 			s.Record("participant.mute", "", map[string]any{"who": c.identity, "mute": m.Mute})
+			for _, l := range s.Legs() {
+				if c.owns(l.ID) || (c.role == roleCustomer && l.ID == st(s).custLeg) {
+					h.cpMute(s, l, m.Mute)
+				}
+			}
 			return nil
 		})
 	case "customer/dtmf":
@@ -675,6 +680,7 @@ func (c *conn) handle(m inFrame) {
 			}
 			sc := l.EP.(*sipEP).c
 			digits := m.Digits
+			h.cpDTMF(s, t.custLeg, digits)
 			h.goAsync(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()

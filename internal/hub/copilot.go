@@ -466,3 +466,28 @@ func (h *Hub) cpAttachable() []string {
 	}
 	return h.copilot.Attachable()
 }
+
+// cpDTMF tells the services of a participant's digits (session goroutine).
+func (h *Hub) cpDTMF(s *session.Session, legID, digits string) {
+	if c := st(s).cp; c != nil {
+		for _, a := range c.atts {
+			a.DTMF(legID, digits)
+		}
+	}
+}
+
+// cpMute tells the services that a participant muted or unmuted its
+// microphone: its stream carries silence frames meanwhile.
+func (h *Hub) cpMute(s *session.Session, l *session.Leg, muted bool) {
+	c := st(s).cp
+	if c == nil {
+		return
+	}
+	state := "unmuted"
+	if muted {
+		state = "muted"
+	}
+	for _, a := range c.atts {
+		a.Participant(l.ID, string(l.Role), l.Name, state)
+	}
+}
