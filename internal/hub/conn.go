@@ -97,6 +97,8 @@ type (
 		Video       bool             `json:"video"`
 		RingTimeout int              `json:"ring_timeout,omitempty"`
 		Interpreter *ivOfferMsg      `json:"interpreter,omitempty"`
+		// Supervise: a supervisor's offer, with the listen mode they join in
+		Supervise string `json:"supervise,omitempty"`
 	}
 	cancelMsg struct {
 		Type    string `json:"type"`

@@ -871,6 +871,12 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 	}
 	msg := offerMsg{Type: "offer", Leg: rl.ID, Session: s.ID, SDP: sdpOffer, Queue: t.queue, From: from,
 		Customer: in.Customer, Video: rl.Video() != nil, RingTimeout: ring, Interpreter: h.ivOffer(s)}
+	if kind == "supervisor" {
+		msg.Supervise = "barge"
+		if t.cp != nil && t.cp.sup[agentID] != "" {
+			msg.Supervise = t.cp.sup[agentID]
+		}
+	}
 	for _, c := range conns {
 		c.track(rl.ID, s.ID)
 		c.send(msg)

@@ -7,7 +7,7 @@
 // interval=<ms> (default 2000).
 //
 // window.splitApp = {sessions, queues, agents, error, updatedAt, refresh(),
-// endSession(id), signIn(key), signOut()}.
+// endSession(id), supervise(session, agent, mode), signIn(key), signOut()}.
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -76,12 +76,15 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path) {
+async function api(method, path, payload) {
   let res;
   try {
+    const headers = { Authorization: `Bearer ${key}`, Accept: 'application/json' };
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
     res = await fetch(base + path, {
       method,
-      headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
+      headers,
+      body: payload === undefined ? undefined : JSON.stringify(payload),
       cache: 'no-store',
     });
   } catch (err) {
@@ -219,7 +222,40 @@ function renderQueues() {
   el.queuesEmpty.hidden = list.length > 0;
 }
 
+// The "Listen to a session" form: active sessions and connected agents.
+function renderSupervise() {
+  const fill = (sel, items) => {
+    const want = items.map(([v, t]) => `${v}\t${t}`).join('\n');
+    if (sel.dataset.items === want) return;
+    const cur = sel.value;
+    sel.replaceChildren(...items.map(([v, t]) => new Option(t, v)));
+    sel.dataset.items = want;
+    if (items.some(([v]) => v === cur)) sel.value = cur;
+  };
+  fill($('sup-session'), data.sessions.filter((s) => s.state === 'active').map((s) => [s.id, `${(s.customer && s.customer.name) || 'Customer'} — ${s.agent ? (s.agent.name || s.agent.id) : 'no agent'} (${String(s.id).slice(-8)})`]));
+  fill($('sup-agent'), data.agents.filter((a) => a.state !== 'busy').map((a) => [a.id, `${a.name || a.id} (${(a.state || 'unknown').replace('_', ' ')})`]));
+}
+
+async function supervise(sessionId, agent, mode) {
+  try {
+    await api('POST', `/v1/sessions/${encodeURIComponent(sessionId)}/participants`, { kind: 'supervisor', agent, mode });
+    setStatus(`${agent}'s console is ringing to ${mode === 'barge' ? 'barge into' : mode === 'whisper' ? 'whisper in' : 'monitor'} the session.`);
+    return true;
+  } catch (err) {
+    showError(`Could not listen: ${err.message}`);
+    return false;
+  }
+}
+
+$('supervise-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const sid = $('sup-session').value;
+  const agent = $('sup-agent').value;
+  if (sid && agent) supervise(sid, agent, $('sup-mode').value);
+});
+
 function renderAgents() {
+  renderSupervise();
   const list = data.agents;
   syncRows(el.agents, list, (a) => a.id, (a) => [
     { text: String(a.id || '—'), className: 'mono' },
@@ -363,6 +399,7 @@ window.splitApp = {
   get updatedAt() { return data.updatedAt; },
   refresh: () => refresh(),
   endSession: (id) => endSession(id),
+  supervise: (sessionId, agent, mode) => supervise(sessionId, agent, mode),
   signIn: (k) => signIn(k),
   signOut: () => signOut(),
 };

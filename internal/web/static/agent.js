@@ -23,7 +23,7 @@ const TOKEN_KEY = 'split.agent.token';
 const el = elements([...CONSOLE_IDS, 'app-title', 'connect', 'call', 'remote-placeholder', 'mute', 'hold',
   'transfer-form', 'transfer-to', 'transfer', 'transfer-targets', 'escalate-form', 'escalate-to', 'escalate', 'invite',
   'ctx-customer', 'ctx-queue', 'ctx-mode', 'ctx-state', 'ctx-session', 'ctx-context',
-  'copilot', 'copilot-status', 'copilot-alerts', 'copilot-hints', 'copilot-transcript', 'copilot-form', 'copilot-service', 'copilot-attach', 'copilot-detach',
+  'supervise', 'copilot', 'copilot-status', 'copilot-alerts', 'copilot-hints', 'copilot-transcript', 'copilot-form', 'copilot-service', 'copilot-attach', 'copilot-detach',
   'viewer', 'viewer-customer', 'viewer-stage', 'viewer-remote', 'viewer-placeholder', 'viewer-local', 'viewer-close']);
 
 const app = {
@@ -169,6 +169,26 @@ function renderCall() {
   }
 }
 
+// A supervisor's call: the listen mode (docs/copilot.md §8).
+function renderSupervise() {
+  const offer = app.call && app.call.live && app.call.offer;
+  const mode = offer && offer.supervise ? (app.superviseMode && app.superviseSession === offer.session ? app.superviseMode : offer.supervise) : null;
+  el.supervise.hidden = !mode;
+  for (const b of el.supervise.querySelectorAll('button[data-mode]')) b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
+}
+
+el.supervise.addEventListener('click', (e) => {
+  const b = e.target.closest('button[data-mode]');
+  const offer = app.call && app.call.offer;
+  if (!b || !offer || !app.client) return;
+  if (app.client.send({ type: 'supervise', session: offer.session, mode: b.dataset.mode })) {
+    app.superviseMode = b.dataset.mode;
+    app.superviseSession = offer.session;
+    setStatus({ monitor: 'Monitoring: nobody hears you.', whisper: 'Whispering: only the agent hears you.', barge: 'Barged in: everyone hears you.' }[b.dataset.mode]);
+    renderSupervise();
+  }
+});
+
 function renderStatus() {
   con.renderStatus(() => {
     const s = currentSession();
@@ -184,6 +204,7 @@ function render() {
   renderAgent();
   renderSession();
   renderCall();
+  renderSupervise();
   renderStatus();
 }
 
