@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,5 +168,76 @@ func TestSIPRECToSippSRS(t *testing.T) {
 	}
 	if code := srs.wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("the SRS scenario failed (exit %d): a check on the INVITE, the update or the BYE", code)
+	}
+}
+
+// TestSIPRECEnds: an SRS that refuses the recording (488) and one that
+// hangs up first: each is a siprec.* event and the call goes on, its audio
+// unchanged; at the end no RTP port is left.
+func TestSIPRECEnds(t *testing.T) {
+	needPeers(t, "sipp")
+	for _, c := range []struct{ scenario, event, code string }{
+		{"sipp/siprec_srs_refuse.xml", "siprec.failed", `"code":488`},
+		{"sipp/siprec_srs_bye.xml", "siprec.ended", `"siprec.started"`},
+	} {
+		t.Run(c.event, func(t *testing.T) {
+			idle := testutil.IdleNow()
+			srs := startSipp(t, "-sf", c.scenario, "-t", "t1", "-i", "127.0.0.1", "-p", "15092", "-mi", "127.0.0.1", "-mp", "17200", "-m", "1", "-trace_logs")
+			h := startHub(t, func(cfg *config.Config) {
+				forwardTo(pbxAddr, "queue:default", "agent1")(cfg)
+				cfg.SIP.Trunks = append(cfg.SIP.Trunks, config.Trunk{Name: "rec", URI: "sip:127.0.0.1:15092", Transport: "tcp", Codecs: []string{"PCMU"}})
+				cfg.SIP.SIPREC = []config.SIPRECServer{{Name: "srs1", URI: "sip:srs@rec"}}
+				for i := range cfg.Sessions.Routes {
+					cfg.Sessions.Routes[i].SIPREC = "srs1"
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			a1, err := testutil.DialSession(ctx, sessionWS("token="+h.agentToken("agent1")), 880, 1, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a1.Close()
+			_ = a1.Send(ctx, map[string]any{"type": "login"})
+			_ = a1.Send(ctx, map[string]any{"type": "ready", "ready": true})
+			if _, err := a1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
+				t.Fatal(err)
+			}
+			cu, err := testutil.DialSession(ctx, sessionWS("entry=default"), 440, 9, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cu.Close()
+			if err := cu.Start(ctx, "Ana", nil); err != nil {
+				t.Fatal(err)
+			}
+			o, err := a1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "offer" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a1.Accept(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 15*time.Second, c.event+" in the history", func() bool {
+				ev := apiGet(t, "/v1/sessions/"+o.Session+"/events?format=json")
+				return strings.Contains(ev, `"`+c.event+`"`) && strings.Contains(ev, c.code)
+			})
+			if code := srs.wait(t, 20*time.Second); code != 0 {
+				t.Fatalf("the SRS scenario failed (exit %d)", code)
+			}
+			n := cu.AudioPackets()
+			eventually(t, 5*time.Second, "the call's audio going on", func() bool {
+				return cu.AudioPackets() > n+50 && cu.DominantHz([]float64{440, 880}) == 880 && a1.DominantHz([]float64{440, 880}) == 440
+			})
+			if err := cu.Send(ctx, map[string]any{"type": "hangup"}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the session's end", func() bool {
+				return strings.Contains(apiGet(t, "/v1/sessions/"+o.Session), `"state":"ended"`)
+			})
+			cu.Close()
+			a1.Close()
+			eventually(t, 10*time.Second, "no RTP port left", func() bool { return testutil.IdleNow().Ports <= idle.Ports })
+		})
 	}
 }
