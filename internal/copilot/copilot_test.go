@@ -4,9 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/split-hub/split/internal/media"
 )
@@ -179,4 +183,78 @@ func FuzzParseMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A service that floods the hub: over 50 text frames in a second close its
+// socket (1008) and count a failure; a Twilio service's media burst (audio
+// faster than real time) does not, and is queued to be spoken.
+func TestServiceFlood(t *testing.T) {
+	for _, c := range []struct {
+		format string
+		frame  string
+		closed bool
+	}{
+		{"split", `{"type":"tag","key":"k","value":"v"}`, true},
+		{"twilio", `{"event":"media","media":{"payload":"` + base64.StdEncoding.EncodeToString(make([]byte, 160)) + `"}}`, false},
+	} {
+		t.Run(c.format, func(t *testing.T) {
+			closedWith := make(chan websocket.StatusCode, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
+				if err != nil {
+					return
+				}
+				defer ws.CloseNow()
+				for i := 0; i < 200; i++ {
+					if ws.Write(r.Context(), websocket.MessageText, []byte(c.frame)) != nil {
+						break
+					}
+				}
+				for {
+					if _, _, err := ws.Read(r.Context()); err != nil {
+						closedWith <- websocket.CloseStatus(err)
+						return
+					}
+				}
+			}))
+			defer srv.Close()
+			m, err := NewManager([]Service{{Name: "ai", URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Format: c.format, MaySpeak: true}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			a, err := m.Attach("ai", SessionInfo{ID: "s"}, nopEvents{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Participant("c", "customer", "Ana", "joined")
+			if c.closed {
+				select {
+				case code := <-closedWith:
+					if code != websocket.StatusPolicyViolation {
+						t.Errorf("closed with %d", code)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("a flood of 200 text frames did not close the socket")
+				}
+				if m.Stats()["ai"].Failures.Load() == 0 {
+					t.Error("the flood did not count as a failure")
+				}
+			} else {
+				queued := func() int { a.spk.mu.Lock(); defer a.spk.mu.Unlock(); return len(a.spk.q) + int(a.spk.played.Load()) }
+				for deadline := time.Now().Add(10 * time.Second); queued() < 200 && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if n := queued(); n < 200 {
+					t.Errorf("%d of 200 media frames queued to be spoken", n)
+				}
+				select {
+				case code := <-closedWith:
+					t.Errorf("a media burst closed the socket (%d)", code)
+				default:
+				}
+			}
+			a.Close(200, "")
+		})
+	}
 }

@@ -339,6 +339,10 @@ func (s *stream) read(ctx context.Context, c *websocket.Conn) error {
 			a.spk.push(f.PCM, a.svc.rate())
 			continue
 		}
+		twilio := a.svc.format() == "twilio"
+		if twilio && s.readTwilio(b) == "media" {
+			continue // audio, bounded by the speaker's queue: a service may send it faster than real time
+		}
 		if now := time.Now(); now.Sub(window) > time.Second {
 			window, count = now, 0
 		}
@@ -347,8 +351,7 @@ func (s *stream) read(ctx context.Context, c *websocket.Conn) error {
 			c.Close(websocket.StatusPolicyViolation, "over 50 text frames a second")
 			return errAbuse
 		}
-		if a.svc.format() == "twilio" {
-			s.readTwilio(b)
+		if twilio {
 			continue
 		}
 		m, err := ParseMessage(b)
@@ -377,8 +380,9 @@ func (s *stream) read(ctx context.Context, c *websocket.Conn) error {
 }
 
 // readTwilio takes one Twilio-shaped message: media (μ-law to speak),
-// mark, clear, or a split object wrapped as {"event":"split","split":{…}}.
-func (s *stream) readTwilio(b []byte) {
+// mark, clear, or a split object wrapped as {"event":"split","split":{…}};
+// it returns the event.
+func (s *stream) readTwilio(b []byte) string {
 	a := s.a
 	var m struct {
 		Event string `json:"event"`
@@ -392,14 +396,14 @@ func (s *stream) readTwilio(b []byte) {
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		s.control(errorFrame("not a JSON object"))
-		return
+		return ""
 	}
 	switch m.Event {
 	case "media":
 		raw, err := base64.StdEncoding.DecodeString(m.Media.Payload)
 		if err != nil || len(raw) == 0 || len(raw) > 8000 || a.spk == nil {
 			s.control(errorFrame("media: base64 μ-law 8 kHz, from a service that may speak"))
-			return
+			return "media"
 		}
 		pcm := make([]int16, len(raw))
 		media.DecodeUlaw(pcm, raw)
@@ -416,12 +420,13 @@ func (s *stream) readTwilio(b []byte) {
 		msg, err := ParseMessage(m.Split)
 		if err != nil || msg.Type == "speak" {
 			s.control(errorFrame(fmt.Sprint("split: ", err)))
-			return
+			return m.Event
 		}
 		a.ev.Message(a.svc.Name, msg)
 	default:
 		s.control(errorFrame("unknown event " + strconv.Quote(m.Event)))
 	}
+	return m.Event
 }
 
 // markPlayed tells the service that its mark has been played out.

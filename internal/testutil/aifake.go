@@ -285,3 +285,19 @@ func (c *AIConn) Speak(ctx context.Context, hz float64, d time.Duration) error {
 
 // Kill drops the socket without a close handshake.
 func (c *AIConn) Kill() { c.ws.CloseNow() }
+
+// SpeakTwilio sends d of a tone as Twilio-shaped media events (base64
+// μ-law 8 kHz, 20 ms each).
+func (c *AIConn) SpeakTwilio(ctx context.Context, hz float64, d time.Duration) error {
+	var phase float64
+	pcm := make([]int16, 160)
+	u := make([]byte, 160)
+	for i := 0; i < int(d/(20*time.Millisecond)); i++ {
+		media.GenerateTone(pcm, hz, 8000, &phase, 0.3)
+		media.EncodeUlaw(u, pcm)
+		if err := c.Send(ctx, map[string]any{"event": "media", "media": map[string]any{"payload": base64.StdEncoding.EncodeToString(u)}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

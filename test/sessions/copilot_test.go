@@ -29,7 +29,7 @@ func cpConfig(t *testing.T, base int, ai *testutil.AIFake) *config.Config {
 	cfg := hubConfig(t, base, t.TempDir())
 	cfg.Copilot = &config.Copilot{Services: []config.CopilotService{
 		{Name: "assist", URL: ai.WS("split"), Token: ai.Token, Secret: ai.Secret, MaySpeak: true, AgentAttach: true},
-		{Name: "tw", URL: ai.WS("twilio"), Format: "twilio", Token: ai.Token, Secret: ai.Secret},
+		{Name: "tw", URL: ai.WS("twilio"), Format: "twilio", Token: ai.Token, Secret: ai.Secret, MaySpeak: true},
 	}}
 	return cfg
 }
@@ -267,6 +267,17 @@ func TestCopilotSeparation(t *testing.T) {
 	})
 	if err := ai.Wait(ctx, "the mark echoed", func() bool { return sp.Find("mark", nil) != nil }); err != nil {
 		t.Error(err)
+	}
+
+	// the Twilio-shaped AI speaks back (media events): heard by the agent only (speak_to: agent)
+	if err := sp.Send(ctx, map[string]any{"type": "clear"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the announcement over", func() bool { return cust.ToneLevel(cpAI) < 0.01 && ag.ToneLevel(cpAI) < 0.01 })
+	go func() { _ = tw.SpeakTwilio(ctx, cpAI, 3*time.Second) }()
+	waitUntil(t, 5*time.Second, "the agent hears the Twilio AI", func() bool { return ag.ToneLevel(cpAI) > 0.05 })
+	if lv := cust.ToneLevel(cpAI); lv > 0.01 {
+		t.Errorf("the customer hears the Twilio AI's whisper: %.3f", lv)
 	}
 
 	// detach the twilio AI: its sockets stop; the end says bye

@@ -144,6 +144,12 @@ func TestInterpreterMediaPlan(t *testing.T) {
 	if ai["deaf_user"] != "joined" || fmt.Sprint(ai["phone"]) != "map[state:none to:+34910000300]" {
 		t.Errorf("session.interpreter on accept = %v", ai)
 	}
+	// interpretation is confidential: no AI, no monitoring supervisor (interpreter.allow_recording off)
+	for _, body := range []map[string]any{{"kind": "ai", "service": "analytics"}, {"kind": "supervisor", "agent": "int1", "mode": "monitor"}} {
+		if code, out := c.a.do("POST", "/v1/sessions/"+c.sid+"/participants", body); code != 403 {
+			t.Errorf("%v on an interpreter session: %d %v", body, code, out)
+		}
+	}
 
 	// the lead dials; the phone rings, answers, and hears the interpreter only
 	c.send(in, map[string]any{"type": "dial", "session": c.sid})
