@@ -138,6 +138,23 @@ func TestPagesCopilotPanelFirefox(t *testing.T) {
 	d.waitJS("agent", `/unavailable/.test(document.querySelector('#copilot-status').textContent)`, 15*time.Second)
 	ai.Refuse.Store(false)
 	d.waitJS("agent", `/is listening/.test(document.querySelector('#copilot-status').textContent)`, 20*time.Second)
+	// detach and attach again from the panel
+	if opts := string(d.do(map[string]any{"cmd": "eval", "page": "agent", "js": "[...document.querySelectorAll('#copilot-service option')].map((o) => o.value).join(',')"})); opts != `"assist,analytics"` {
+		t.Errorf("the services the console may attach: %s", opts)
+	}
+	before := len(ai.Conns())
+	last := ai.Conns()[before-1]
+	d.do(map[string]any{"cmd": "click", "page": "agent", "selector": "#copilot-detach"})
+	if err := ai.Wait(ctx, "bye after Detach", func() bool { return last.Find("bye", nil) != nil && last.Closed() }); err != nil {
+		t.Error(err)
+	}
+	d.do(map[string]any{"cmd": "click", "page": "agent", "selector": "#copilot-attach"})
+	if err := ai.Wait(ctx, "a new socket after Attach", func() bool {
+		cs := ai.Conns()
+		return len(cs) > before && cs[len(cs)-1].Find("hello", func(m map[string]any) bool { return m["resume"] == nil }) != nil
+	}); err != nil {
+		t.Error(err)
+	}
 	if st := string(d.do(map[string]any{"cmd": "eval", "page": "agent", "js": "window.splitApp.call && window.splitApp.call.state"})); st != `"connected"` && st != `"active"` {
 		t.Errorf("the agent's call after the AI's outage: %s", st)
 	}
