@@ -530,9 +530,24 @@ func (c *Call) SetHold(ctx context.Context, hold bool) error {
 		dir = sdp.SendOnly
 	}
 	body := c.localSDP(c.currentAudioCodecs(), c.currentVideoCodecs(), dir)
+	res, err := c.reinvite(ctx, "application/sdp", body)
+	if err != nil {
+		return err
+	}
+	if s, err := sdp.Parse(res.Body()); err == nil {
+		_, _, _, _ = c.applyRemote(s)
+	}
+	return nil
+}
+
+// reinvite sends a re-INVITE in the call's dialog and ACKs its 2xx.
+func (c *Call) reinvite(ctx context.Context, contentType string, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
 	req := sip.NewRequest(sip.INVITE, c.remoteTarget())
 	req.SetBody(body)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var res *sip.Response
@@ -543,10 +558,10 @@ func (c *Call) SetHold(ctx context.Context, hold bool) error {
 		res, err = c.server.Do(ctx, req)
 	}
 	if err != nil {
-		return fmt.Errorf("sipua: re-INVITE: %w", err)
+		return nil, fmt.Errorf("sipua: re-INVITE: %w", err)
 	}
 	if !res.IsSuccess() {
-		return fmt.Errorf("sipua: re-INVITE answered %d %s", res.StatusCode, res.Reason)
+		return nil, fmt.Errorf("sipua: re-INVITE answered %d %s", res.StatusCode, res.Reason)
 	}
 	ack := sip.NewRequest(sip.ACK, c.remoteTarget())
 	if c.client != nil {
@@ -555,10 +570,7 @@ func (c *Call) SetHold(ctx context.Context, hold bool) error {
 	} else {
 		_ = c.server.WriteRequest(ack)
 	}
-	if s, err := sdp.Parse(res.Body()); err == nil {
-		_, _, _, _ = c.applyRemote(s)
-	}
-	return nil
+	return res, nil
 }
 
 func (c *Call) remoteTarget() sip.Uri {

@@ -17,9 +17,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"time"
-
-	"github.com/emiago/sipgo/sip"
 
 	"github.com/google/uuid"
 
@@ -199,32 +196,10 @@ func (c *Call) Reinvite(ctx context.Context, contentType string, body []byte) ([
 	if st != StateActive && st != StateHeld {
 		return nil, errors.New("sipua: call not established")
 	}
-	req := sip.NewRequest(sip.INVITE, c.remoteTarget())
-	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
 	ct := c.contact()
-	req.AppendHeader(&ct)
-	req.SetBody(body)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var res *sip.Response
-	var err error
-	if c.client != nil {
-		res, err = c.client.Do(ctx, req)
-	} else {
-		res, err = c.server.Do(ctx, req)
-	}
+	res, err := c.reinvite(ctx, contentType, body, &ct)
 	if err != nil {
-		return nil, fmt.Errorf("sipua: re-INVITE: %w", err)
-	}
-	if !res.IsSuccess() {
-		return nil, fmt.Errorf("sipua: re-INVITE answered %d %s", res.StatusCode, res.Reason)
-	}
-	ack := sip.NewRequest(sip.ACK, c.remoteTarget())
-	if c.client != nil {
-		c.client.InviteResponse = res
-		_ = c.client.WriteAck(ctx, ack)
-	} else {
-		_ = c.server.WriteRequest(ack)
+		return nil, err
 	}
 	return bytes.Clone(res.Body()), nil
 }

@@ -66,6 +66,28 @@ func (p *srsPort) level(hz float64) float64 {
 
 func (p *srsPort) packets() int { p.mu.Lock(); defer p.mu.Unlock(); return p.pkts }
 
+// pionCall has a pion customer (tone hz) call the default entry point and
+// the ready agent ag answer; the customer closes with the test.
+func pionCall(ctx context.Context, t *testing.T, ag *testutil.SessionPeer, hz float64) (*testutil.SessionPeer, testutil.Message) {
+	t.Helper()
+	cu, err := testutil.DialSession(ctx, sessionWS("entry=default"), hz, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cu.Close)
+	if err := cu.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	o, err := ag.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "offer" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	return cu, o
+}
+
 // TestSIPRECToSippSRS: a route records its sessions to a SIPREC server —
 // sipp as the SRS checks the INVITE (Require: siprec, +sip.src, the
 // multipart body's SDP labels and rs-metadata naming the session and its
@@ -107,21 +129,7 @@ func TestSIPRECToSippSRS(t *testing.T) {
 	if _, err := a1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
 		t.Fatal(err)
 	}
-	cu, err := testutil.DialSession(ctx, sessionWS("entry=default"), cust, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cu.Close()
-	if err := cu.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	o, err := a1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "offer" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a1.Accept(ctx, o); err != nil {
-		t.Fatal(err)
-	}
+	cu, o := pionCall(ctx, t, a1, cust)
 	eventually(t, 15*time.Second, "the recording's first two streams", func() bool {
 		return ports[0].level(cust) > 0.05 && ports[1].level(ag1) > 0.05
 	})
@@ -203,21 +211,7 @@ func TestSIPRECEnds(t *testing.T) {
 			if _, err := a1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" }); err != nil {
 				t.Fatal(err)
 			}
-			cu, err := testutil.DialSession(ctx, sessionWS("entry=default"), 440, 9, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cu.Close()
-			if err := cu.Start(ctx, "Ana", nil); err != nil {
-				t.Fatal(err)
-			}
-			o, err := a1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "offer" })
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := a1.Accept(ctx, o); err != nil {
-				t.Fatal(err)
-			}
+			cu, o := pionCall(ctx, t, a1, 440)
 			eventually(t, 15*time.Second, c.event+" in the history", func() bool {
 				ev := apiGet(t, "/v1/sessions/"+o.Session+"/events?format=json")
 				return strings.Contains(ev, `"`+c.event+`"`) && strings.Contains(ev, c.code)

@@ -34,6 +34,26 @@ func cpConfig(t *testing.T, base int, ai *testutil.AIFake) *config.Config {
 	return cfg
 }
 
+// cpCall connects agent1 (880 Hz, ready) and a customer (440 Hz) who
+// calls; agent1 answers. With hear, it waits until each hears the other.
+func cpCall(c *cell, hear bool) (ag, cu *testutil.SessionPeer) {
+	c.t.Helper()
+	ag = c.agent("agent1", cpAgent, 1, true)
+	cu = c.peer("entry=default", cpCustomer, 9)
+	if err := cu.Start(c.ctx, "Ana", nil); err != nil {
+		c.t.Fatal(err)
+	}
+	o := c.wait(ag, isType("offer"))
+	if err := ag.Accept(c.ctx, o); err != nil {
+		c.t.Fatal(err)
+	}
+	c.sid = o.Session
+	if hear {
+		waitUntil(c.t, 10*time.Second, "the call", func() bool { return ag.DominantHz(cpTones) == cpCustomer && cu.DominantHz(cpTones) == cpAgent })
+	}
+	return ag, cu
+}
+
 // streamOnly asserts that pcm carries own and none of the other tones.
 func streamOnly(t *testing.T, what string, pcm []int16, rate int, own float64) {
 	t.Helper()
@@ -347,17 +367,7 @@ func TestCopilotNeverBlocks(t *testing.T) {
 		cfg.Sessions.Routes[i].Copilot = []string{"assist"}
 	}
 	c := ivCell(t, cfg, 2*time.Minute)
-	ag := c.agent("agent1", cpAgent, 1, true)
-	cu := c.peer("entry=default", cpCustomer, 9)
-	if err := cu.Start(c.ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	o := c.wait(ag, isType("offer"))
-	if err := ag.Accept(c.ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	c.sid = o.Session
-	waitUntil(t, 10*time.Second, "the call", func() bool { return ag.DominantHz(cpTones) == cpCustomer && cu.DominantHz(cpTones) == cpAgent })
+	ag, cu := cpCall(c, true)
 	if err := ai.Wait(c.ctx, "the route's AI attached and fed", func() bool {
 		cs := ai.Conns()
 		return len(cs) == 1 && cs[0].Frames() > 50
@@ -522,18 +532,8 @@ func TestSupervisorModes(t *testing.T) {
 	const base = 26300
 	const cpSup = cpPhone
 	c := ivCell(t, hubConfig(t, base, t.TempDir()), 2*time.Minute)
-	ag := c.agent("agent1", cpAgent, 1, true)
 	sup := c.agent("agent2", cpSup, 2, false)
-	cu := c.peer("entry=default", cpCustomer, 9)
-	if err := cu.Start(c.ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	o := c.wait(ag, isType("offer"))
-	if err := ag.Accept(c.ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	c.sid = o.Session
-	waitUntil(t, 10*time.Second, "the call", func() bool { return ag.DominantHz(cpTones) == cpCustomer && cu.DominantHz(cpTones) == cpAgent })
+	ag, cu := cpCall(c, true)
 	if code, out := c.a.do("POST", "/v1/sessions/"+c.sid+"/participants", map[string]any{"kind": "supervisor", "agent": "agent2", "mode": "spy"}); code != 400 {
 		t.Errorf("a bad mode: %d %v", code, out)
 	}
@@ -605,16 +605,7 @@ func TestCopilotAnalytics(t *testing.T) {
 		cfg.Sessions.Routes[i].Copilot = []string{"analytics"}
 	}
 	c := ivCell(t, cfg, time.Minute)
-	ag := c.agent("agent1", cpAgent, 1, true)
-	cu := c.peer("entry=default", cpCustomer, 9)
-	if err := cu.Start(c.ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	o := c.wait(ag, isType("offer"))
-	if err := ag.Accept(c.ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	c.sid = o.Session
+	ag, cu := cpCall(c, false)
 	m := c.wait(ag, func(m testutil.Message) bool {
 		return m.Type == "copilot" && strings.Contains(string(m.Raw), `"service":"analytics"`) && strings.Contains(string(m.Raw), `"id":"overtalk"`)
 	})
