@@ -231,7 +231,7 @@ func TestDocsOnlyClient(t *testing.T) {
 			t.Fatalf("agent connect: %d %s", status, body)
 		}
 		hello, _ := ag.waitFrom(0, 10*time.Second, "hello", typeIs("hello"))
-		wantKeys(t, hello, "role identity ice_servers server agent queues", "session")
+		wantKeys(t, hello, "role identity ice_servers server agent queues", "session copilot")
 		if hello.str("role") != "agent" || hello.str("identity") != "agent1" {
 			t.Errorf("agent hello: %v", hello)
 		}
