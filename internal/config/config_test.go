@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,49 @@ func TestValidateHTTPLimits(t *testing.T) {
 	}
 	if c.HTTP.MaxConnsPerIP != 50 || c.HTTP.IdleTimeout != 90*time.Second {
 		t.Fatalf("environment: %+v", c.HTTP)
+	}
+}
+
+// An AI service's token and secret never reach a log or a %v.
+func TestCopilotServiceRedacted(t *testing.T) {
+	s := CopilotService{Name: "assist", URL: "wss://ai.example.com/split", Token: "tok-SECRET-1", Secret: "sec-SECRET-2"}
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("service", "s", s)
+	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%+v", s), fmt.Sprintf("%#v", s), b.String()} {
+		if strings.Contains(out, "SECRET") || !strings.Contains(out, "assist") {
+			t.Errorf("printed: %s", out)
+		}
+	}
+}
+
+// The copilot section's checks: ws:// only to loopback, known formats and
+// roles, routes naming services that exist (or the built-in analytics),
+// SIPREC servers on tcp/tls trunks.
+func TestCopilotConfigChecks(t *testing.T) {
+	bad := map[string]func(c *Config){
+		"ws:// off loopback":  func(c *Config) { c.Copilot.Services[0].URL = "ws://ai.example.com/split" },
+		"format":              func(c *Config) { c.Copilot.Services[0].Format = "grpc" },
+		"role":                func(c *Config) { c.Copilot.Services[0].Participants = []string{"boss"} },
+		"reserved name":       func(c *Config) { c.Copilot.Services[0].Name = "analytics" },
+		"route names nothing": func(c *Config) { c.Sessions.Routes[0].Copilot = []string{"nope"} },
+		"siprec on udp":       func(c *Config) { c.SIP.SIPREC = []SIPRECServer{{Name: "r", URI: "sip:srs@" + c.SIP.Trunks[0].Name}} },
+		"route names no srs":  func(c *Config) { c.Sessions.Routes[0].SIPREC = "nope" },
+	}
+	mk := func() *Config {
+		c := Default()
+		c.SIP.Trunks = []Trunk{{Name: "pbx", URI: "sip:127.0.0.1:5080", Transport: "udp"}}
+		c.Copilot = &Copilot{Services: []CopilotService{{Name: "assist", URL: "wss://ai.example.com/split"}}}
+		c.Sessions.Routes = []Route{{Name: "r", Target: "queue:default", Copilot: []string{"assist", "analytics"}}}
+		return c
+	}
+	if err := mk().Validate(); err != nil {
+		t.Fatalf("a good copilot section: %v", err)
+	}
+	for name, f := range bad {
+		c := mk()
+		f(c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -170,6 +170,9 @@ func TestNoSecretsInLogs(t *testing.T) {
 	cfg.SIP.Trunks[0].Password = "trunk-password-Zq8v1"
 	cfg.Sessions.Webhooks = []config.Webhook{{URL: hooks.URL, Secret: "whsec_webhook-secret-4kd9", Events: []string{"*"}}}
 	withNotify(cfg, tw, nil)
+	ai := testutil.StartAIFake("copilot-token-Hq27s", "copilot-secret-Wm49x")
+	defer ai.Close()
+	cfg.Copilot = &config.Copilot{Services: []config.CopilotService{{Name: "assist", URL: ai.WS("split"), Token: ai.Token, Secret: ai.Secret}}}
 	var logs syncBuffer
 	h, err := testutil.StartHub(ctx, cfg, app.NewLogger(cfg.Log, &logs))
 	if err != nil {
@@ -186,6 +189,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 		"webhook secret":    cfg.Sessions.Webhooks[0].Secret,
 		"Twilio auth token": tw.AuthToken,
 		"agent token":       agentToken(t, h, "agent1"),
+		"AI service token":  ai.Token,
+		"AI service secret": ai.Secret,
 	}
 
 	// A softphone call out through the trunk.
@@ -244,6 +249,13 @@ func TestNoSecretsInLogs(t *testing.T) {
 	_ = json.Unmarshal(ans.Raw, &resume)
 	secrets["resume token"] = resume.Resume
 	waitUntil(t, 10*time.Second, "the reverse call's media", func() bool { return cust.DominantHz(tones) == toneAgent1 })
+	// an AI attached with its bearer token and signing secret
+	if code, out := a.do("POST", "/v1/sessions/"+offer.Session+"/participants", map[string]any{"kind": "ai", "service": "assist"}); code != 202 {
+		t.Fatalf("attach: %d %v", code, out)
+	}
+	if err := ai.Wait(ctx, "the AI's socket", func() bool { cs := ai.Conns(); return len(cs) == 1 && cs[0].AuthErr == "" && cs[0].Frames() > 5 }); err != nil {
+		t.Fatal(err)
+	}
 	cust.Close() // dropped: the session waits for the customer
 	back, err := testutil.DialSession(ctx, wsURL(h, "token="+resume.Resume), toneCustomer, 8, true)
 	if err != nil {
