@@ -94,15 +94,17 @@ func (s *stream) stop() { s.stopOne.Do(func() { close(s.stopped) }) }
 func (s *stream) run() {
 	a := s.a
 	backoff := backoffMin
-	wasUp, reconnect := false, false
+	// up and down are reported on transitions only: a service down for an
+	// hour is one copilot.down, not one per retry
+	wasUp, reconnect, down := false, false, false
 	for {
 		c, err := s.dial()
 		if err == nil {
 			a.st.Connected.Add(1)
-			if !wasUp || reconnect {
+			if !wasUp || down {
 				a.ev.Connection(a.svc.Name, true, nil)
 			}
-			wasUp, backoff = true, backoffMin
+			wasUp, down, backoff = true, false, backoffMin
 			err = s.serve(c, reconnect)
 			a.st.Connected.Add(-1)
 		}
@@ -114,8 +116,13 @@ func (s *stream) run() {
 		default:
 		}
 		a.st.Failures.Add(1)
-		a.log.Warn("copilot: service unreachable; the call goes on, reconnecting", "err", err, "in", backoff.String())
-		a.ev.Connection(a.svc.Name, false, err)
+		if !down {
+			a.log.Warn("copilot: service unreachable; the call goes on, reconnecting", "err", err, "in", backoff.String())
+			a.ev.Connection(a.svc.Name, false, err)
+			down = true
+		} else {
+			a.log.Debug("copilot: service still unreachable", "err", err, "in", backoff.String())
+		}
 		reconnect = true
 		wait := backoff/2 + rand.N(backoff/2+1)
 		select {
@@ -216,7 +223,7 @@ func (s *stream) serve(c *websocket.Conn, reconnect bool) error {
 			}
 			rate := a.svc.rate()
 			if sl.silence {
-				pcm = append(pcm[:0], make([]int16, rate/50)...)
+				pcm = append(pcm[:0], silence[:rate/50]...)
 			} else {
 				pcm = resample(pcm, sl.pcm, sl.rate, rate)
 			}
@@ -312,6 +319,9 @@ func (s *stream) goodbye(c *websocket.Conn, write func(websocket.MessageType, []
 	_ = c.Close(websocket.StatusNormalClosure, "session over")
 	return nil
 }
+
+// silence is a frame of silence at the highest rate a service takes.
+var silence [320]int16
 
 // errAbuse closes a socket that floods the hub.
 var errAbuse = errors.New("copilot: more than 50 text frames a second")

@@ -198,7 +198,7 @@ func (h *Hub) cpEvent(s *session.Session, e session.Event) {
 		if l := s.Leg(e.Leg); e.Type == "leg.left" && l == nil && c.atts[e.Leg] != nil {
 			delete(c.atts, e.Leg) // an AI detached or the session ending
 			c.publishFeed()
-			if len(c.atts) == 0 {
+			if len(c.atts) == 0 && len(c.recs) == 0 { // a SIPREC recording still needs the tap
 				s.SetTap(nil)
 			}
 		}
@@ -222,7 +222,7 @@ func (h *Hub) cpSync(s *session.Session) {
 			now[l.ID] = l
 		}
 	}
-	for id, old := range c.known {
+	for id := range c.known {
 		if now[id] == nil {
 			for _, a := range c.atts {
 				a.Participant(id, "", "", "left")
@@ -231,7 +231,6 @@ func (h *Hub) cpSync(s *session.Session) {
 				_ = r.Participant(id, "", "", "", "left")
 			}
 			delete(c.known, id)
-			_ = old
 		}
 	}
 	for id, l := range now {
@@ -399,13 +398,12 @@ func (h *Hub) supervise(s *session.Session, agent, mode string, offer bool) erro
 	}
 	c := h.cp(s)
 	c.sup[agent] = mode
-	s.SetOverride(c) // the mode applies from the supervisor's first packet
+	s.SetOverride(c) // replans: the mode applies at once, or from the supervisor's first packet
 	present := false
 	for _, l := range s.LegsWith(session.RoleSupervisor) {
 		present = present || l.Party == agent
 	}
 	if present || !offer {
-		s.Replan()
 		s.Record("supervisor.mode", "", map[string]any{"agent": agent, "mode": mode})
 		return nil
 	}

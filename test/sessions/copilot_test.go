@@ -418,6 +418,9 @@ func TestCopilotNeverBlocks(t *testing.T) {
 	if !strings.Contains(string(b), `"copilot.up"`) || !strings.Contains(string(b), `"copilot.attached"`) {
 		t.Errorf("history lacks copilot.attached/up: %.2000s", b)
 	}
+	if n := strings.Count(string(b), `"copilot.down"`); n != 1 {
+		t.Errorf("%d copilot.down events for one outage (a kill, then refused retries)", n)
+	}
 	t.Logf("frames dropped while stalled: %v", metric(c, `split_copilot_dropped_frames_total{service="assist"}`))
 	if n := metric(c, `split_copilot_connected{service="assist"}`); n != 1 {
 		t.Errorf("split_copilot_connected %v after the reconnect", n)
