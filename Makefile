@@ -5,7 +5,7 @@ PKGS    := ./...
 # Packages that own goroutines run under the race detector.
 RACE    := ./internal/... ./test/sessions/...
 
-.PHONY: all build run deps test test-short lint test-unit test-libopus test-e2e bench fuzz clean
+.PHONY: all build run deps test test-short lint test-unit test-libopus test-e2e bench bench-compare fuzz clean
 
 all: build
 
@@ -46,6 +46,10 @@ test: deps lint test-unit test-libopus test-e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/media/... 
+
+# SPLIT beside rtpengine, Kamailio and a floor relay (docs/benchmarks.md)
+bench-compare:
+	GO=$(GO) ./scripts/bench-compare.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/sdp/

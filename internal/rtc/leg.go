@@ -113,8 +113,12 @@ type Options struct {
 	TextCPS int
 }
 
-func (e *Engine) newLeg(o Options, offering bool) (*Leg, error) {
-	pc, err := e.api.NewPeerConnection(webrtc.Configuration{
+func (e *Engine) newLeg(o Options, offering, video bool) (*Leg, error) {
+	api := e.apiAudio
+	if video {
+		api = e.api
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 		// The hub's offer gets m=application without a placeholder
@@ -159,23 +163,26 @@ func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg
 	if !ok {
 		return nil, "", ErrNoAudio
 	}
-	l, err := e.newLeg(o, false)
+	vname, refusal := "", ""
+	vm := parsed.First("video")
+	if vm != nil && o.Video && e.video {
+		vname = pickVideo(vm, o.VideoCodecs)
+		if vname == "" {
+			refusal = fmt.Sprintf("no video codec in common: the browser offered %s, the hub forwards %s",
+				codecNames(vm.Codecs), strings.Join(videoPrefs(o.VideoCodecs), ", "))
+		}
+	}
+	l, err := e.newLeg(o, false, vname != "")
 	if err != nil {
 		return nil, "", err
+	}
+	if refusal != "" {
+		l.refuse("video", refusal)
 	}
 	l.textNegotiated(parsed, true)
 	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		l.Close()
 		return nil, "", fmt.Errorf("rtc: offer: %w", err)
-	}
-	vname := ""
-	vm := parsed.First("video")
-	if vm != nil && o.Video && e.video {
-		vname = pickVideo(vm, o.VideoCodecs)
-		if vname == "" {
-			l.refuse("video", fmt.Sprintf("no video codec in common: the browser offered %s, the hub forwards %s",
-				codecNames(vm.Codecs), strings.Join(videoPrefs(o.VideoCodecs), ", ")))
-		}
 	}
 	l.offered, l.offeredVideo = am, vm
 	if err := l.addTracks(audioCodec, o.AudioPrefs, vname); err != nil {
@@ -197,11 +204,6 @@ func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg
 
 // CreateOffer starts a leg toward a browser (an incoming SIP call); finish it with SetAnswer.
 func (e *Engine) CreateOffer(ctx context.Context, o Options) (*Leg, string, error) {
-	l, err := e.newLeg(o, true)
-	if err != nil {
-		return nil, "", err
-	}
-	first, _ := audioParams(o.AudioPrefs[0])
 	// addTracks' AddTrack creates one sendrecv transceiver per kind: one
 	// audio and one video m-line. (A sendrecv AddTransceiverFromKind first
 	// would get a placeholder track and AddTrack a second m-line.)
@@ -212,6 +214,11 @@ func (e *Engine) CreateOffer(ctx context.Context, o Options) (*Leg, string, erro
 			vname = strings.ToUpper(o.VideoCodecs[0])
 		}
 	}
+	l, err := e.newLeg(o, true, vname != "")
+	if err != nil {
+		return nil, "", err
+	}
+	first, _ := audioParams(o.AudioPrefs[0])
 	if err := l.addTracks(first, o.AudioPrefs, vname); err != nil {
 		l.Close()
 		return nil, "", err

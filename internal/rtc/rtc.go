@@ -21,15 +21,20 @@ import (
 	"github.com/split-hub/split/internal/config"
 )
 
-// Engine holds the single webrtc.API and its shared sockets.
+// Engine holds the webrtc.APIs and their shared sockets.
 type Engine struct {
-	api     *webrtc.API
-	udp     net.PacketConn
-	tcp     net.Listener
-	log     *slog.Logger
-	servers []webrtc.ICEServer
-	prefs   []string
-	video   bool
+	api *webrtc.API
+	// apiAudio serves legs without video: RTCP reports only, no NACK
+	// generator/responder and no TWCC — each of those is a goroutine and
+	// per-packet work per PeerConnection that audio does not use (pion
+	// runs their loops whether or not a stream asks for them).
+	apiAudio *webrtc.API
+	udp      net.PacketConn
+	tcp      net.Listener
+	log      *slog.Logger
+	servers  []webrtc.ICEServer
+	prefs    []string
+	video    bool
 }
 
 // Codecs registered in the MediaEngine, with fixed payload types.
@@ -107,6 +112,11 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		}
 	}
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	ira := &interceptor.Registry{}
+	if err := webrtc.ConfigureRTCPReports(ira); err != nil {
+		return nil, err
+	}
+	e.apiAudio = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ira), webrtc.WithSettingEngine(se))
 	for _, s := range cfg.WebRTC.ICEServers {
 		e.servers = append(e.servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,10 +126,9 @@ func (s *rtpStream) setRemote(addr netip.AddrPort, rtcpPort int) {
 }
 
 func (s *rtpStream) start() {
-	s.wg.Add(3)
+	s.wg.Add(2)
 	go s.readRTP()
 	go s.readRTCP()
-	go s.rtcpLoop()
 }
 
 func (s *rtpStream) close() {
@@ -283,31 +283,33 @@ func (s *rtpStream) write(pkt []byte, pt uint8, isMedia bool) error {
 	return nil
 }
 
-func (s *rtpStream) rtcpLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-			s.sendReport()
-		}
-	}
-}
+// rtcpInterval is how often the stream sends its RTCP report.
+const rtcpInterval = 5 * time.Second
 
+// readRTCP reads the peer's RTCP and sends ours every rtcpInterval: the
+// read deadline is the report timer, so a call costs one goroutine for
+// RTCP, not a reader and a ticker loop.
 func (s *rtpStream) readRTCP() {
 	defer s.wg.Done()
 	buf := make([]byte, 1500)
 	dec := make([]byte, 1500)
+	next := time.Now().Add(rtcpInterval)
 	for {
+		_ = s.pair.RTCP.SetReadDeadline(next)
 		n, _, err := s.pair.RTCP.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.sendReport()
+				next = time.Now().Add(rtcpInterval)
+			}
 			continue
+		}
+		if now := time.Now(); !now.Before(next) {
+			s.sendReport()
+			next = now.Add(rtcpInterval)
 		}
 		b := buf[:n]
 		if in := s.srtpIn.Load(); in != nil {
