@@ -62,7 +62,7 @@ func main() {
 type opts struct {
 	split, splitload, rtpengine, kamailio string
 	rounds                                int
-	calls, rates                          []int
+	calls, rates, inviteRates             []int
 	duration, optDuration                 time.Duration
 	targets                               map[string]bool
 }
@@ -95,11 +95,12 @@ func run(args []string) error {
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (the table shows medians)")
 	calls := fs.String("calls", "20,50", "concurrent passthrough calls")
 	rates := fs.String("rates", "1000,4000,16000", "OPTIONS per second")
+	inviteRates := fs.String("invite-rates", "4000", "INVITEs per second from one unknown source (a toll-fraud scan: refused)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "steady-state window per media measurement")
 	fs.DurationVar(&o.optDuration, "options-duration", 8*time.Second, "duration per OPTIONS measurement")
 	only := fs.String("targets", "split,floor,rtpengine,kamailio", "what to measure")
 	_ = fs.Parse(args)
-	o.calls, o.rates = ints(*calls), ints(*rates)
+	o.calls, o.rates, o.inviteRates = ints(*calls), ints(*rates), ints(*inviteRates)
 	o.targets = map[string]bool{}
 	for _, t := range strings.Split(*only, ",") {
 		o.targets[strings.TrimSpace(t)] = true
@@ -107,6 +108,7 @@ func run(args []string) error {
 
 	media := map[string]map[int][]result{} // target → calls → rounds
 	sip := map[string]map[int][]result{}   // target → rate → rounds
+	inv := map[string]map[int][]result{}   // target → INVITE rate → rounds
 	add := func(m map[string]map[int][]result, t string, k int, r result) {
 		if m[t] == nil {
 			m[t] = map[int][]result{}
@@ -132,7 +134,7 @@ func run(args []string) error {
 				if !o.targets[t] {
 					continue
 				}
-				r, err := measureOptions(o, t, rate)
+				r, err := measureSIP(o, t, "OPTIONS", rate)
 				if err != nil {
 					return fmt.Errorf("round %d, %s, %d OPTIONS/s: %w", round, t, rate, err)
 				}
@@ -140,8 +142,21 @@ func run(args []string) error {
 				add(sip, t, rate, r)
 			}
 		}
+		for _, rate := range o.inviteRates {
+			for _, t := range rotate([]string{"split", "kamailio"}, round) {
+				if !o.targets[t] {
+					continue
+				}
+				r, err := measureSIP(o, t, "INVITE", rate)
+				if err != nil {
+					return fmt.Errorf("round %d, %s, %d INVITE/s: %w", round, t, rate, err)
+				}
+				fmt.Fprintf(os.Stderr, "round %d: %-9s %5d INVITE/s (refused): %6.1f ms per 1,000, unanswered %.3f%%\n", round, t, rate, r.msPerUnit, 100*r.loss)
+				add(inv, t, rate, r)
+			}
+		}
 	}
-	printTable(o, media, sip)
+	printTable(o, media, sip, inv)
 	return nil
 }
 
@@ -166,7 +181,7 @@ func median(rs []result, f func(result) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-func printTable(o opts, media, sip map[string]map[int][]result) {
+func printTable(o opts, media, sip, inv map[string]map[int][]result) {
 	cpu := func(r result) float64 { return r.msPerUnit }
 	rss := func(r result) float64 { return r.rssPer }
 	loss := func(r result) float64 { return r.loss }
@@ -193,6 +208,19 @@ func printTable(o opts, media, sip map[string]map[int][]result) {
 				return "–"
 			}
 			return fmt.Sprintf("%.1f (%.2f%%)", median(rs, cpu), 100*median(rs, loss))
+		}
+		fmt.Printf("| %d | %s | %s | %s |\n", rate, cell(s), cell(k), ratio(s, k, cpu))
+	}
+	fmt.Printf("\nINVITE flood from one unknown source: ms CPU per 1,000 messages (share not answered: SPLIT drops what is over sip.limits.source_rate, as pike does; this Kamailio answers every one 403)\n\n")
+	fmt.Println("| INVITE/s | SPLIT | Kamailio | SPLIT ÷ Kamailio |")
+	fmt.Println("|---:|---:|---:|---:|")
+	for _, rate := range o.inviteRates {
+		s, k := inv["split"][rate], inv["kamailio"][rate]
+		cell := func(rs []result) string {
+			if len(rs) == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.1f (%.1f%%)", median(rs, cpu), 100*median(rs, loss))
 		}
 		fmt.Printf("| %d | %s | %s | %s |\n", rate, cell(s), cell(k), ratio(s, k, cpu))
 	}
@@ -424,7 +452,7 @@ request_route {
 }
 `
 
-func measureOptions(o opts, target string, rate int) (result, error) {
+func measureSIP(o opts, target, method string, rate int) (result, error) {
 	var pid, port int
 	switch target {
 	case "kamailio":
@@ -447,8 +475,9 @@ func measureOptions(o opts, target string, rate int) (result, error) {
 		defer os.RemoveAll(dir)
 		p := testutil.PortsFrom(26000, 16)
 		port = p.SIP
-		cfg := testutil.HubConfig(p, filepath.Join(dir, "data"), "sip:127.0.0.1:26999", []string{"PCMU"}, []string{"PCMU"})
+		cfg := testutil.HubConfig(p, filepath.Join(dir, "data"), "sip:127.0.0.2:26999", []string{"PCMU"}, []string{"PCMU"})
 		cfg.SIP.Limits.ProbeRate = 1e6 // one source, the load generator
+		cfg.SIP.Allow = nil            // the generator (127.0.0.1) is an unknown source; the trunk is 127.0.0.2
 		y, err := yaml.Marshal(cfg)
 		if err != nil {
 			return result{}, err
@@ -471,14 +500,14 @@ func measureOptions(o opts, target string, rate int) (result, error) {
 	// ready when it answers
 	ready := false
 	for i := 0; i < 100 && !ready; i++ {
-		_, ok, _ := optionsLoad(to, 100, 50*time.Millisecond)
+		_, ok, _ := sipLoad(to, "OPTIONS", 100, 50*time.Millisecond)
 		ready = ok > 0
 	}
 	if !ready {
 		return result{}, fmt.Errorf("%s does not answer OPTIONS on %v", target, to)
 	}
 	c0 := treeCPU(pid)
-	sent, ok, err := optionsLoad(to, rate, o.optDuration)
+	sent, ok, err := sipLoad(to, method, rate, o.optDuration)
 	if err != nil {
 		return result{}, err
 	}

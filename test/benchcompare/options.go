@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// optionsLoad sends OPTIONS to target at rate per second for d (each with
-// its own Call-ID and branch) and counts the 200s that come back.
-func optionsLoad(target *net.UDPAddr, rate int, d time.Duration) (sent, answered int64, err error) {
+// sipLoad sends requests of method to target at rate per second for d
+// (each with its own Call-ID and branch) and counts the final responses
+// that come back.
+func sipLoad(target *net.UDPAddr, method string, rate int, d time.Duration) (sent, answered int64, err error) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return 0, 0, err
@@ -30,7 +31,7 @@ func optionsLoad(target *net.UDPAddr, rate int, d time.Duration) (sent, answered
 			if err != nil {
 				return
 			}
-			if bytes.HasPrefix(buf[:n], []byte("SIP/2.0 200")) {
+			if n > 9 && bytes.HasPrefix(buf[:n], []byte("SIP/2.0 ")) && buf[8] >= '2' {
 				ok.Add(1)
 			}
 		}
@@ -42,10 +43,10 @@ func optionsLoad(target *net.UDPAddr, rate int, d time.Duration) (sent, answered
 		due := int64(time.Since(start).Seconds() * float64(rate))
 		for ; n < due; n++ {
 			id := strconv.FormatInt(n, 10)
-			msg = append(msg[:0], "OPTIONS sip:probe@"+host+" SIP/2.0\r\n"+
+			msg = append(msg[:0], method+" sip:probe@"+host+" SIP/2.0\r\n"+
 				"Via: SIP/2.0/UDP 127.0.0.1:"+lport+";branch=z9hG4bK-b"+id+";rport\r\n"+
 				"Max-Forwards: 70\r\nFrom: <sip:bench@127.0.0.1>;tag=b"+id+"\r\nTo: <sip:probe@"+host+">\r\n"+
-				"Call-ID: "+id+"@bench\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"...)
+				"Call-ID: "+id+"@bench\r\nCSeq: 1 "+method+"\r\nContact: <sip:bench@127.0.0.1:"+lport+">\r\nContent-Length: 0\r\n\r\n"...)
 			if _, err := conn.WriteToUDP(msg, target); err != nil {
 				time.Sleep(time.Millisecond) // ENOBUFS: the kernel queue is full
 			}
