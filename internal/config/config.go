@@ -224,6 +224,10 @@ type WebRTC struct {
 	ICEServers  []ICEServer `yaml:"ice_servers"`
 	AudioCodecs []string    `yaml:"audio_codecs"` // preference toward browsers
 	Video       bool        `yaml:"video"`
+	// FastPath serves established audio-only legs' media on the shared
+	// socket's reader with the leg's SRTP keys, past pion's per-packet
+	// goroutines (docs/benchmarks.md § Fast path). Default on.
+	FastPath bool `yaml:"fast_path"`
 }
 
 // ICEServer is a STUN or TURN server handed to browsers.
@@ -265,6 +269,7 @@ func Default() *Config {
 			BindIP:      "127.0.0.1",
 			AudioCodecs: []string{"PCMU", "PCMA", "opus"},
 			Video:       true,
+			FastPath:    true,
 		},
 		Media:        Media{OpusBitrate: 24000, OpusComplexity: 5},
 		Sessions:     defaultSessions(),

@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,23 @@ type Leg struct {
 	onState func(webrtc.PeerConnectionState)
 
 	text *textState // nil unless Options.Text (text.go)
+
+	// audio-only legs (fast.go): their RTCP reports come from these
+	// counters, and their media may take the fast path
+	engine          *Engine // set for audio-only legs: the report ticker knows them
+	fast            *fastState
+	fmu             sync.Mutex // fast.from
+	fastOn, closing atomic.Bool
+	fastDropped     atomic.Uint64
+	dmu             sync.Mutex // one delivery at a time: pion's reader and the fast path meet at takeover
+	ars             *recvStats // l.smu
+	remoteAudioSSRC uint32     // l.smu
+	rrExpected      int64      // l.smu: at the last RR
+	rrReceived      int64
+	sr              struct { // l.amu: what was sent, for SRs
+		packets, octets, lastTS uint32
+		lastAt                  time.Time
+	}
 }
 
 // Refusal is a medium the other side's description left out of the call:
@@ -130,6 +148,13 @@ func (e *Engine) newLeg(o Options, offering, video bool) (*Leg, error) {
 	}
 	l := &Leg{ID: "rtc_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16], pc: pc, done: make(chan struct{}), onState: o.OnState}
 	l.log = e.log.With("leg", l.ID)
+	if !video {
+		l.engine = e
+		if e.fast != nil {
+			l.fast = &fastState{conn: e.fast}
+		}
+		e.addAudioLeg(l)
+	}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		l.log.Info("WebRTC state", "state", s.String())
 		if l.onState != nil {
@@ -593,6 +618,11 @@ func (l *Leg) writeAudio(pkt []byte) error {
 	if !ok {
 		return nil
 	}
+	l.sent(b)
+	if l.writeFast(b, 0) {
+		l.audioOutN.Add(1)
+		return nil
+	}
 	_, err := l.audioOut.Write(b)
 	if err == nil {
 		l.audioOutN.Add(1)
@@ -633,6 +663,11 @@ func (l *Leg) writeDTMF(pkt []byte) error {
 	if l.arw.Insert(b) != nil {
 		return nil
 	}
+	l.sent(b)
+	if l.writeFast(b, pt) {
+		l.audioOutN.Add(1)
+		return nil
+	}
 	var h rtp.Header
 	n, err := h.Unmarshal(b)
 	if err != nil {
@@ -654,10 +689,12 @@ type audioTrack struct {
 	*webrtc.TrackLocalStaticRTP
 	onDTMF func(leg.Codec) // the negotiated telephone-event (PT 0: none)
 
-	mu   sync.Mutex
-	ws   webrtc.TrackLocalWriter
-	ssrc uint32
-	te   uint8
+	mu    sync.Mutex
+	ws    webrtc.TrackLocalWriter
+	ssrc  uint32
+	te    uint8
+	pt    uint8  // the bound codec's payload type
+	clock uint32 // and clock rate
 }
 
 func (l *Leg) newAudioTrack(c webrtc.RTPCodecCapability) (*audioTrack, error) {
@@ -687,6 +724,7 @@ func (t *audioTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters
 	}
 	t.mu.Lock()
 	t.ws, t.ssrc, t.te = c.WriteStream(), uint32(c.SSRC()), te.PT
+	t.pt, t.clock = uint8(codec.PayloadType), codec.ClockRate
 	t.mu.Unlock()
 	if te.PT != 0 && t.onDTMF != nil {
 		t.onDTMF(te)
@@ -700,6 +738,20 @@ func (t *audioTrack) Unbind(c webrtc.TrackLocalContext) error {
 	t.ws = nil
 	t.mu.Unlock()
 	return t.TrackLocalStaticRTP.Unbind(c)
+}
+
+// bound is the stream the track is bound to: SSRC, the codec's payload
+// type and clock (ssrc 0: not bound).
+func (t *audioTrack) bound() (ws webrtc.TrackLocalWriter, ssrc uint32, pt uint8, clock uint32) {
+	if t == nil {
+		return nil, 0, 0, 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ws == nil {
+		return nil, 0, 0, 0
+	}
+	return t.ws, t.ssrc, t.pt, t.clock
 }
 
 func (t *audioTrack) dtmfTarget() (webrtc.TrackLocalWriter, uint32, uint8) {
@@ -805,26 +857,54 @@ func (l *Leg) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	l.mu.Unlock()
 	defer l.wg.Done()
 	buf := make([]byte, 1500)
-	counter := &l.videoIn
-	var rs *recvStats
 	if t == l.audio {
-		counter = &l.audioIn
-		rs = &recvStats{clock: float64(tr.Codec().ClockRate)}
+		l.smu.Lock()
+		l.ars, l.remoteAudioSSRC = &recvStats{clock: float64(tr.Codec().ClockRate)}, uint32(tr.SSRC())
+		l.smu.Unlock()
+		l.startFast(uint32(tr.SSRC()))
+		for {
+			n, _, err := tr.Read(buf)
+			if err != nil {
+				return
+			}
+			l.audioPacket(buf[:n])
+		}
 	}
 	for {
 		n, _, err := tr.Read(buf)
 		if err != nil {
 			return
 		}
-		counter.Add(1)
-		if rs != nil && n >= 12 {
-			l.smu.Lock()
-			rs.add(buf[:n], time.Now())
-			l.lost, l.jitterMs = rs.lost(), rs.jitter*1000/rs.clock
-			l.smu.Unlock()
-		}
+		l.videoIn.Add(1)
 		_ = t.Deliver(buf[:n])
 	}
+}
+
+// audioPacket takes one decrypted audio packet from the browser, from
+// pion's track reader or from the fast path.
+func (l *Leg) audioPacket(p []byte) {
+	l.dmu.Lock()
+	defer l.dmu.Unlock()
+	l.audioIn.Add(1)
+	if len(p) >= 12 {
+		l.smu.Lock()
+		if rs := l.ars; rs != nil {
+			rs.add(p, time.Now())
+			l.lost, l.jitterMs = rs.lost(), rs.jitter*1000/rs.clock
+		}
+		l.smu.Unlock()
+	}
+	_ = l.audio.Deliver(p)
+}
+
+// sent counts an outgoing audio packet for the SR (l.amu held).
+func (l *Leg) sent(b []byte) {
+	if len(b) < 12 {
+		return
+	}
+	l.sr.packets++
+	l.sr.octets += uint32(len(b) - 12)
+	l.sr.lastTS, l.sr.lastAt = binary.BigEndian.Uint32(b[4:]), time.Now()
 }
 
 // recvStats follows one received stream: loss from sequence numbers and
@@ -923,6 +1003,10 @@ func (l *Leg) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
+	l.stopFast()
+	if l.engine != nil {
+		l.engine.removeAudioLeg(l)
+	}
 	outs := l.stopText()
 	err := l.pc.Close()
 	l.finish()

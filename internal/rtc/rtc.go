@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -24,17 +25,24 @@ import (
 // Engine holds the webrtc.APIs and their shared sockets.
 type Engine struct {
 	api *webrtc.API
-	// apiAudio serves legs without video: RTCP reports only, no NACK
-	// generator/responder and no TWCC — each of those is a goroutine and
-	// per-packet work per PeerConnection that audio does not use (pion
-	// runs their loops whether or not a stream asks for them).
+	// apiAudio serves legs without video: no interceptors at all — no
+	// NACK, no TWCC (a goroutine and per-packet work per PeerConnection
+	// that audio does not use) and no report loops: the hub's own
+	// counters give their SR/RR, sent by one ticker (reports, fast.go).
 	apiAudio *webrtc.API
-	udp      net.PacketConn
-	tcp      net.Listener
-	log      *slog.Logger
-	servers  []webrtc.ICEServer
-	prefs    []string
-	video    bool
+
+	fast      *fastConn // nil: webrtc.fast_path off
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	lmu       sync.Mutex
+	audioLegs map[*Leg]struct{}
+	once      sync.Once
+	udp       net.PacketConn
+	tcp       net.Listener
+	log       *slog.Logger
+	servers   []webrtc.ICEServer
+	prefs     []string
+	video     bool
 }
 
 // Codecs registered in the MediaEngine, with fixed payload types.
@@ -86,7 +94,12 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		return nil, fmt.Errorf("rtc: ICE UDP port: %w", err)
 	}
 	e.udp = udp
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log: log}.NewLogger("ice-udp-mux"), udp))
+	var shared net.PacketConn = udp
+	if cfg.WebRTC.FastPath {
+		e.fast = newFastConn(udp)
+		shared = e.fast
+	}
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(slogFactory{log: log}.NewLogger("ice-udp-mux"), shared))
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.WebRTC.TCPPort > 0 {
 		tl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: bind, Port: cfg.WebRTC.TCPPort})
@@ -112,11 +125,10 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		}
 	}
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	ira := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(ira); err != nil {
-		return nil, err
-	}
-	e.apiAudio = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ira), webrtc.WithSettingEngine(se))
+	e.apiAudio = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se))
+	e.stop, e.audioLegs = make(chan struct{}), map[*Leg]struct{}{}
+	e.wg.Add(1)
+	go e.reports()
 	for _, s := range cfg.WebRTC.ICEServers {
 		e.servers = append(e.servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
@@ -131,6 +143,8 @@ func (e *Engine) UDPAddr() net.Addr { return e.udp.LocalAddr() }
 
 // Close releases the shared sockets.
 func (e *Engine) Close() error {
+	e.once.Do(func() { close(e.stop) })
+	e.wg.Wait()
 	var errs []error
 	errs = append(errs, e.udp.Close())
 	if e.tcp != nil {
