@@ -32,6 +32,8 @@ test-short:
 # FLAKY (in the output and in <log>.flaky) when it then passes.
 test-unit:
 	GO=$(GO) ./scripts/gotest.sh test-unit.log . -race -count=1 $(RACE)
+	# allocation pins are skipped under -race: run them without it
+	$(GO) test -count=1 -run 'NoAlloc' ./internal/...
 
 # The cgo Opus backend (libopus) must pass the same codec and tone tests.
 test-libopus:

@@ -121,6 +121,7 @@ func (r *fastRoute) handle(pkt []byte) {
 		r.leg.fastDropped.Add(1)
 		return
 	}
+	r.leg.fastIn.Add(1)
 	r.leg.audioPacket(p)
 }
 
@@ -359,9 +360,9 @@ func (l *Leg) writeFast(b []byte, pt uint8) bool {
 	if err != nil {
 		return false
 	}
-	if _, err := f.conn.WriteToUDPAddrPort(p, *to); err != nil {
-		return true // the socket's error: as pion would, the packet is gone
-	}
+	if _, err := f.conn.WriteToUDPAddrPort(p, *to); err == nil {
+		l.fastOut.Add(1)
+	} // else the socket's error: as with pion, the packet is gone
 	return true
 }
 

@@ -74,6 +74,7 @@ type Leg struct {
 	fmu             sync.Mutex // fast.from
 	fastOn, closing atomic.Bool
 	fastDropped     atomic.Uint64
+	fastIn, fastOut atomic.Uint64 // packets each way on the fast path
 	dmu             sync.Mutex // one delivery at a time: pion's reader and the fast path meet at takeover
 	ars             *recvStats // l.smu
 	remoteAudioSSRC uint32     // l.smu
