@@ -75,10 +75,10 @@ type Leg struct {
 	fastOn, closing atomic.Bool
 	fastDropped     atomic.Uint64
 	fastIn, fastOut atomic.Uint64 // packets each way on the fast path
-	dmu             sync.Mutex // one delivery at a time: pion's reader and the fast path meet at takeover
-	ars             *recvStats // l.smu
-	remoteAudioSSRC uint32     // l.smu
-	rrExpected      int64      // l.smu: at the last RR
+	dmu             sync.Mutex    // one delivery at a time: pion's reader and the fast path meet at takeover
+	ars             *recvStats    // l.smu
+	remoteAudioSSRC uint32        // l.smu
+	rrExpected      int64         // l.smu: at the last RR
 	rrReceived      int64
 	sr              struct { // l.amu: what was sent, for SRs
 		packets, octets, lastTS uint32
