@@ -110,6 +110,16 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	m := metrics.New(func() float64 { return float64(gw.ActiveCalls()) })
 	gw = gateway.New(cfg, log, engine, m, Version)
 	m.PortsInUse(func() float64 { return float64(pool.InUse()) })
+	m.FastPath(func() float64 { return float64(engine.FastPath().Legs) }, func(d string) float64 {
+		fs := engine.FastPath()
+		switch d {
+		case "in":
+			return float64(fs.In)
+		case "out":
+			return float64(fs.Out)
+		}
+		return float64(fs.Dropped)
+	})
 	lazy := &lazyHandler{}
 	ua, err := sipua.New(cfg, log, pool, lazy, m)
 	if err != nil {

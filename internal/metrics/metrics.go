@@ -48,6 +48,19 @@ func (m *Metrics) PortsInUse(f func() float64) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "split_rtp_port_pairs_in_use", Help: "SIP-side RTP/RTCP port pairs in use."}, f))
 }
 
+// FastPath reports the media fast path (docs/benchmarks.md § Fast path):
+// split_media_fast_path_legs and split_media_fast_path_packets_total{direction}
+// (in: browser → hub, out: hub → browser, dropped: failed SRTP).
+func (m *Metrics) FastPath(legs func() float64, packets func(direction string) float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "split_media_fast_path_legs",
+		Help: "Browser legs whose audio is on the fast path."}, legs))
+	for _, d := range []string{"in", "out", "dropped"} {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "split_media_fast_path_packets_total",
+			Help: "Audio packets on the fast path (in: from browsers, out: to browsers, dropped: failed SRTP).", ConstLabels: prometheus.Labels{"direction": d}},
+			func() float64 { return packets(d) }))
+	}
+}
+
 // WhatsAppWebhook reports what the WhatsApp webhook endpoint did, as one
 // counter per outcome (split_whatsapp_webhook_total{outcome}); f returns
 // the running totals by outcome.

@@ -51,6 +51,8 @@ type fastConn struct {
 	mu     sync.RWMutex
 	routes map[netip.AddrPort]*fastRoute
 	port   int
+
+	in, out, dropped atomic.Uint64 // packets, all legs
 }
 
 func newFastConn(c *net.UDPConn) *fastConn {
@@ -107,6 +109,7 @@ func (f *fastConn) set(from netip.AddrPort, r *fastRoute) {
 // fastRoute is one leg's incoming audio on the fast path. Only the mux's
 // reader goroutine uses dec, hdr and buf.
 type fastRoute struct {
+	conn *fastConn
 	ssrc uint32
 	dec  *srtp.Context
 	hdr  rtp.Header
@@ -119,9 +122,11 @@ func (r *fastRoute) handle(pkt []byte) {
 	if err != nil {
 		// forged, replayed or damaged: what pion's SRTP would have dropped
 		r.leg.fastDropped.Add(1)
+		r.conn.dropped.Add(1)
 		return
 	}
 	r.leg.fastIn.Add(1)
+	r.conn.in.Add(1)
 	r.leg.audioPacket(p)
 }
 
@@ -271,7 +276,7 @@ func (l *Leg) startFast(ssrc uint32) {
 		if err != nil {
 			return err
 		}
-		l.fast.route = &fastRoute{ssrc: ssrc, dec: in, leg: l}
+		l.fast.route = &fastRoute{conn: l.fast.conn, ssrc: ssrc, dec: in, leg: l}
 		l.amu.Lock()
 		l.fast.out = &fastOut{enc: out}
 		l.amu.Unlock()
@@ -362,8 +367,27 @@ func (l *Leg) writeFast(b []byte, pt uint8) bool {
 	}
 	if _, err := f.conn.WriteToUDPAddrPort(p, *to); err == nil {
 		l.fastOut.Add(1)
+		f.conn.out.Add(1)
 	} // else the socket's error: as with pion, the packet is gone
 	return true
+}
+
+// FastPathStats are the fast path's figures for /metrics.
+type FastPathStats struct {
+	Legs             int    // legs whose audio is on it now
+	In, Out, Dropped uint64 // packets since start: browser → hub, hub → browser, failed SRTP
+}
+
+// FastPath reports the fast path's figures (zero when webrtc.fast_path is off).
+func (e *Engine) FastPath() FastPathStats {
+	f := e.fast
+	if f == nil {
+		return FastPathStats{}
+	}
+	f.mu.RLock()
+	n := len(f.routes)
+	f.mu.RUnlock()
+	return FastPathStats{Legs: n, In: f.in.Load(), Out: f.out.Load(), Dropped: f.dropped.Load()}
 }
 
 // reportInterval is how often audio legs send their RTCP reports (pion's

@@ -153,6 +153,13 @@ func TestFastPath(t *testing.T) {
 	if d := l.fastDropped.Load(); d > 0 {
 		t.Errorf("%d packets failed SRTP on the fast path", d)
 	}
+	if fs := e.FastPath(); fs.Legs != 1 || fs.In < 100 || fs.Out < 100 {
+		t.Errorf("engine figures: %+v", fs)
+	}
+	l.Close()
+	if fs := e.FastPath(); fs.Legs != 0 {
+		t.Errorf("a closed leg is still routed: %+v", fs)
+	}
 	st := l.AudioStats()
 	if st.PacketsReceived < 100 || st.PacketsLost != 0 {
 		t.Errorf("leg stats: %+v", st)
@@ -226,7 +233,7 @@ func newFastFixture(t testing.TB) *fastFixture {
 	l.fast = &fastState{conn: fc, out: &fastOut{enc: out}}
 	to := netip.MustParseAddrPort(sink.LocalAddr().String())
 	l.fast.to.Store(&to)
-	r := &fastRoute{ssrc: 0xb0b, dec: in, leg: l}
+	r := &fastRoute{conn: fc, ssrc: 0xb0b, dec: in, leg: l}
 	l.fast.route = r
 	f := &fastFixture{l: l, route: r, browser: br, sink: sink, pkt: make([]byte, 12+160), wire: make([]byte, 1500)}
 	f.pkt[0] = 0x80

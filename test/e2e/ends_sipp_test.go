@@ -199,6 +199,9 @@ func (c *endsCell) check() {
 	eventually(t, 10*time.Second, "no RTP port pair in use (split_rtp_port_pairs_in_use 0)", func() bool {
 		return metricValue(t, "split_rtp_port_pairs_in_use") == 0
 	})
+	eventually(t, 10*time.Second, "no browser leg left on the fast path (split_media_fast_path_legs 0)", func() bool {
+		return metricValue(t, "split_media_fast_path_legs") == 0
+	})
 }
 
 // scenario is the scenario file sipp runs.

@@ -179,4 +179,5 @@ func TestFirefoxSoftphoneOpusToSIPP(t *testing.T) {
 	if res.Ended == nil || res.Ended.Code != 200 {
 		t.Errorf("ended = %+v, want local hangup 200", res.Ended)
 	}
+	assertFastPath(t)
 }

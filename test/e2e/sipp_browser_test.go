@@ -60,6 +60,20 @@ func TestBrowserCallsSIPPassthroughDTMFAndLocalHangup(t *testing.T) {
 		t.Errorf("no audible audio measured in the page")
 	}
 	h.waitMetric(`split_calls_ended_total{direction="outbound",result="success"} 1`, 5*time.Second)
+	assertFastPath(t)
+}
+
+// assertFastPath: the audio-only call's media took the fast path both ways
+// (docs/benchmarks.md § Fast path) and no packet failed its SRTP there.
+func assertFastPath(t *testing.T) {
+	t.Helper()
+	in, out := metricValue(t, `split_media_fast_path_packets_total{direction="in"}`), metricValue(t, `split_media_fast_path_packets_total{direction="out"}`)
+	if in < 100 || out < 100 {
+		t.Errorf("fast path packets: %v from the browser, %v to it; want ≥100 each", in, out)
+	}
+	if d := metricValue(t, `split_media_fast_path_packets_total{direction="dropped"}`); d != 0 {
+		t.Errorf("%v packets failed SRTP on the fast path", d)
+	}
 }
 
 // sipp (PBX) hangs up first: the browser's call must end too.
