@@ -98,7 +98,7 @@ func run(args []string) error {
 	inviteRates := fs.String("invite-rates", "4000", "INVITEs per second from one unknown source (a toll-fraud scan: refused)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "steady-state window per media measurement")
 	fs.DurationVar(&o.optDuration, "options-duration", 8*time.Second, "duration per OPTIONS measurement")
-	only := fs.String("targets", "split,floor,rtpengine,kamailio", "what to measure")
+	only := fs.String("targets", "split,floor,rtpengine,kamailio,splitload", "what to measure (split: the hub under a light generator; splitload: under splitload's pion browsers)")
 	_ = fs.Parse(args)
 	o.calls, o.rates, o.inviteRates = ints(*calls), ints(*rates), ints(*inviteRates)
 	o.targets = map[string]bool{}
@@ -117,7 +117,7 @@ func run(args []string) error {
 	}
 	for round := 1; round <= o.rounds; round++ {
 		for _, n := range o.calls {
-			for _, t := range rotate([]string{"split", "floor", "rtpengine"}, round) {
+			for _, t := range rotate([]string{"split", "floor", "rtpengine", "splitload"}, round) {
 				if !o.targets[t] {
 					continue
 				}
@@ -186,8 +186,8 @@ func printTable(o opts, media, sip, inv map[string]map[int][]result) {
 	rss := func(r result) float64 { return r.rssPer }
 	loss := func(r result) float64 { return r.loss }
 	fmt.Printf("\n%d round(s), medians. Passthrough: ms CPU per call-second (KiB RSS per call, loss)\n\n", o.rounds)
-	fmt.Println("| calls | SPLIT | rtpengine (userspace) | floor relay | SPLIT ÷ rtpengine | SPLIT ÷ floor |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| calls | SPLIT | rtpengine (userspace) | floor relay | SPLIT ÷ rtpengine | SPLIT ÷ floor | SPLIT under splitload |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
 	for _, n := range o.calls {
 		s, r, f := media["split"][n], media["rtpengine"][n], media["floor"][n]
 		cell := func(rs []result) string {
@@ -196,7 +196,7 @@ func printTable(o opts, media, sip, inv map[string]map[int][]result) {
 			}
 			return fmt.Sprintf("%.2f (%.0f KiB, %.2f%%)", median(rs, cpu), median(rs, rss), 100*median(rs, loss))
 		}
-		fmt.Printf("| %d | %s | %s | %s | %s | %s |\n", n, cell(s), cell(r), cell(f), ratio(s, r, cpu), ratio(s, f, cpu))
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s |\n", n, cell(s), cell(r), cell(f), ratio(s, r, cpu), ratio(s, f, cpu), cell(media["splitload"][n]))
 	}
 	fmt.Printf("\nSIP OPTIONS: ms CPU per 1,000 messages (unanswered)\n\n")
 	fmt.Println("| OPTIONS/s | SPLIT | Kamailio | SPLIT ÷ Kamailio |")
@@ -245,6 +245,8 @@ var (
 func measureMedia(o opts, target string, n int) (result, error) {
 	switch target {
 	case "split":
+		return measureSplitLight(o, n)
+	case "splitload":
 		// splitload spawns the hub and reads its own /proc figures
 		ctx, cancel := context.WithTimeout(context.Background(), o.duration+2*time.Minute)
 		defer cancel()

@@ -137,22 +137,46 @@ func countSeq(p []byte, last *int32, recv, gaps *atomic.Int64) {
 	recv.Add(1)
 }
 
-// pace sends every call's packets every 20 ms until stop is closed.
+// pace sends every call's packets every 20 ms until stop is closed, the
+// calls spread evenly over the 20 ms as independent phones and browsers
+// are (a burst of every call at once would let a relay handle many packets
+// per wake-up, which real traffic does not give it).
 func pace(calls []*mediaCall, stop <-chan struct{}) {
 	raw, out := make([]byte, 12+160), make([]byte, 1500)
 	for i := 12; i < len(raw); i++ {
 		raw[i] = 0xff
 	}
-	next := time.Now()
-	for {
-		next = next.Add(20 * time.Millisecond)
-		for _, c := range calls {
-			c.send(raw, out)
+	spread(len(calls), stop, func(i int) { calls[i].send(raw, out) })
+}
+
+// spread calls f(i) for i in [0, n) once per 20 ms each, call i at offset
+// i×20ms/n, until stop is closed.
+func spread(n int, stop <-chan struct{}, f func(i int)) {
+	if n == 0 {
+		return
+	}
+	const period = 20 * time.Millisecond
+	slot := period / time.Duration(n)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	start := time.Now()
+	for k := 0; ; k++ {
+		for i := 0; i < n; i++ {
+			at := start.Add(time.Duration(k)*period + time.Duration(i)*slot)
+			if d := time.Until(at); d > 0 {
+				t.Reset(d)
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+			f(i)
 		}
 		select {
 		case <-stop:
 			return
-		case <-time.After(time.Until(next)):
+		default:
 		}
 	}
 }
