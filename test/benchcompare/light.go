@@ -45,6 +45,7 @@ func measureSplitLight(o opts, n int) (result, error) {
 	defer uas.Close()
 	p := testutil.PortsFrom(27000, n+16)
 	cfg := testutil.HubConfig(p, filepath.Join(dir, "data"), uas.URI(), []string{"PCMU"}, []string{"PCMU"})
+	cfg.WebRTC.FastPath = o.fastPath
 	y, err := yaml.Marshal(cfg)
 	if err != nil {
 		return result{}, err

@@ -65,6 +65,7 @@ type opts struct {
 	calls, rates, inviteRates             []int
 	duration, optDuration                 time.Duration
 	targets                               map[string]bool
+	fastPath                              bool
 }
 
 func ints(s string) []int {
@@ -98,6 +99,7 @@ func run(args []string) error {
 	inviteRates := fs.String("invite-rates", "4000", "INVITEs per second from one unknown source (a toll-fraud scan: refused)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "steady-state window per media measurement")
 	fs.DurationVar(&o.optDuration, "options-duration", 8*time.Second, "duration per OPTIONS measurement")
+	fs.BoolVar(&o.fastPath, "fast-path", true, "the hub's webrtc.fast_path (false: what the fast path saves)")
 	only := fs.String("targets", "split,floor,rtpengine,kamailio,splitload", "what to measure (split: the hub under a light generator; splitload: under splitload's pion browsers)")
 	_ = fs.Parse(args)
 	o.calls, o.rates, o.inviteRates = ints(*calls), ints(*rates), ints(*inviteRates)
