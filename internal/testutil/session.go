@@ -30,6 +30,9 @@ type SessionPeer struct {
 	Tag    byte // video payload tag
 	Video  bool
 	Text   bool // real-time text (session_text.go); set before Start or Accept
+	// AudioOnly offers no video m-line at all (a voice-only page; without
+	// Video the peer otherwise receives video recvonly); set before Start.
+	AudioOnly bool
 
 	ws     *websocket.Conn
 	ctx    context.Context
@@ -222,7 +225,7 @@ func (p *SessionPeer) newPCWith(codec string) (*webrtc.PeerConnection, error) {
 				}
 			}
 		}()
-	} else {
+	} else if !p.AudioOnly {
 		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return nil, err
 		}
