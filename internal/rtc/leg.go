@@ -137,7 +137,12 @@ func (e *Engine) newLeg(o Options, offering, video bool) (*Leg, error) {
 	if video {
 		api = e.api
 	}
+	cert, err := e.certificate()
+	if err != nil {
+		return nil, fmt.Errorf("rtc: DTLS certificate: %w", err)
+	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		Certificates:  []webrtc.Certificate{cert},
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 		// The hub's offer gets m=application without a placeholder

@@ -6,17 +6,22 @@
 package rtc
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
 	psdp "github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/split-hub/split/internal/config"
@@ -37,12 +42,42 @@ type Engine struct {
 	lmu       sync.Mutex
 	audioLegs map[*Leg]struct{}
 	once      sync.Once
-	udp       net.PacketConn
-	tcp       net.Listener
-	log       *slog.Logger
-	servers   []webrtc.ICEServer
-	prefs     []string
-	video     bool
+
+	cmu     sync.Mutex
+	cert    *webrtc.Certificate // shared by every PeerConnection (certificate)
+	certNew time.Time
+
+	udp     net.PacketConn
+	tcp     net.Listener
+	log     *slog.Logger
+	servers []webrtc.ICEServer
+	prefs   []string
+	video   bool
+}
+
+// certRotate is how long the shared DTLS certificate is used for new legs
+// (pion's generated certificates are valid for a month).
+const certRotate = 7 * 24 * time.Hour
+
+// certificate is the DTLS certificate new legs use: one for all of them,
+// as Janus and rtpengine do — pion otherwise generates a key pair and signs
+// a certificate for every PeerConnection, about 7 % of a call's set-up
+// CPU. It is replaced after certRotate; legs keep the one they started with.
+func (e *Engine) certificate() (webrtc.Certificate, error) {
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	if e.cert == nil || time.Since(e.certNew) > certRotate {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return webrtc.Certificate{}, err
+		}
+		c, err := webrtc.GenerateCertificate(k)
+		if err != nil {
+			return webrtc.Certificate{}, err
+		}
+		e.cert, e.certNew = c, time.Now()
+	}
+	return *e.cert, nil
 }
 
 // Codecs registered in the MediaEngine, with fixed payload types.
@@ -117,6 +152,14 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	// cost goroutines and memory and would send multicast queries for
 	// browsers' .local candidates.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// One view of the host's interfaces for every ICE agent: pion would
+	// otherwise list them (netlink) for each PeerConnection, ~6 % of a
+	// call's set-up CPU. The hub's candidates come from its ICE sockets.
+	nw, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("rtc: network interfaces: %w", err)
+	}
+	se.SetNet(nw)
 	if len(cfg.WebRTC.PublicIPs) > 0 {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External: cfg.WebRTC.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
