@@ -9,14 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/leg"
@@ -46,16 +44,7 @@ func measureSplitLight(o opts, n int) (result, error) {
 	p := testutil.PortsFrom(27000, n+16)
 	cfg := testutil.HubConfig(p, filepath.Join(dir, "data"), uas.URI(), []string{"PCMU"}, []string{"PCMU"})
 	cfg.WebRTC.FastPath = o.fastPath
-	y, err := yaml.Marshal(cfg)
-	if err != nil {
-		return result{}, err
-	}
-	path := filepath.Join(dir, "split.yaml")
-	if err := os.WriteFile(path, y, 0o600); err != nil {
-		return result{}, err
-	}
-	cmd := exec.Command(o.split, "serve", "--config", path)
-	stop, err := startAndWait(cmd, "")
+	cmd, stop, err := startSplit(o, cfg, dir)
 	if err != nil {
 		return result{}, err
 	}

@@ -36,6 +36,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/testutil"
 )
 
@@ -434,6 +435,21 @@ func loadMedia(o opts, pid, n int, setup func(*mediaCall, int) error, g *ng) (re
 	return r, nil
 }
 
+// startSplit writes cfg to dir and starts the hub on it.
+func startSplit(o opts, cfg *config.Config, dir string) (*exec.Cmd, func(), error) {
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	path := filepath.Join(dir, "split.yaml")
+	if err := os.WriteFile(path, y, 0o600); err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(o.split, "serve", "--config", path)
+	stop, err := startAndWait(cmd, "")
+	return cmd, stop, err
+}
+
 // ---- SIP ----
 
 const kamailioCfg = `#!KAMAILIO
@@ -482,16 +498,7 @@ func measureSIP(o opts, target, method string, rate int) (result, error) {
 		cfg := testutil.HubConfig(p, filepath.Join(dir, "data"), "sip:127.0.0.2:26999", []string{"PCMU"}, []string{"PCMU"})
 		cfg.SIP.Limits.ProbeRate = 1e6 // one source, the load generator
 		cfg.SIP.Allow = nil            // the generator (127.0.0.1) is an unknown source; the trunk is 127.0.0.2
-		y, err := yaml.Marshal(cfg)
-		if err != nil {
-			return result{}, err
-		}
-		path := filepath.Join(dir, "split.yaml")
-		if err := os.WriteFile(path, y, 0o600); err != nil {
-			return result{}, err
-		}
-		cmd := exec.Command(o.split, "serve", "--config", path)
-		stop, err := startAndWait(cmd, "")
+		cmd, stop, err := startSplit(o, cfg, dir)
 		if err != nil {
 			return result{}, err
 		}
