@@ -108,22 +108,7 @@ func TestICERestartAudioFastPath(t *testing.T) {
 	defer ag.Close()
 	_ = ag.Send(ctx, map[string]any{"type": "login"})
 	_ = ag.Send(ctx, map[string]any{"type": "ready", "ready": true})
-	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	cust.AudioOnly = true
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := ag.WaitFor(ctx, isType("offer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ag.Accept(ctx, offer); err != nil {
-		t.Fatal(err)
-	}
+	cust, offer := answeredCallWith(ctx, t, h, ag, false, func(c *testutil.SessionPeer) { c.AudioOnly = true })
 	waitUntil(t, 10*time.Second, "both tones, the customer's leg on the fast path", func() bool {
 		return ag.DominantHz(tones) == toneCustomer && cust.DominantHz(tones) == toneAgent1 &&
 			metric("split_media_fast_path_legs") >= 1

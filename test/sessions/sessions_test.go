@@ -526,11 +526,21 @@ func connectAgent(ctx context.Context, t *testing.T, h *testutil.Hub, id string,
 // the offer (whose Session is the session id) once the agent hears them.
 func answeredCall(ctx context.Context, t *testing.T, h *testutil.Hub, ag *testutil.SessionPeer) (*testutil.SessionPeer, testutil.Message) {
 	t.Helper()
-	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, true)
+	return answeredCallWith(ctx, t, h, ag, true, nil)
+}
+
+// answeredCallWith is answeredCall with the customer's video and a change
+// to the customer before it starts (nil: none).
+func answeredCallWith(ctx context.Context, t *testing.T, h *testutil.Hub, ag *testutil.SessionPeer, video bool, prep func(*testutil.SessionPeer)) (*testutil.SessionPeer, testutil.Message) {
+	t.Helper()
+	cust, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, video)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cust.Close)
+	if prep != nil {
+		prep(cust)
+	}
 	if err := cust.Start(ctx, "Ana", nil); err != nil {
 		t.Fatal(err)
 	}
