@@ -147,7 +147,7 @@ type fastState struct {
 }
 
 // dtlsConnOf is the DTLS connection pion keeps unexported in the transport.
-// pion has no API for the SRTP keys (pion/webrtc#2400 asks for one); the
+// pion has no API for the SRTP keys (a leg's srtp.Config stays inside); the
 // field is read once per leg, after the handshake, and TestFastPathKeys
 // fails the build's tests if a pion upgrade renames or retypes it.
 func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, error) {
