@@ -159,7 +159,7 @@ func (e *Engine) newLeg(o Options, offering, video bool) (*Leg, error) {
 		if e.fast != nil {
 			l.fast = &fastState{conn: e.fast}
 		}
-		e.addAudioLeg(l)
+		// the report ticker learns of the leg once its tracks exist (started)
 	}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		l.log.Info("WebRTC state", "state", s.String())
@@ -230,7 +230,15 @@ func (e *Engine) AcceptOffer(ctx context.Context, offer string, o Options) (*Leg
 		l.Close()
 		return nil, "", err
 	}
+	l.started()
 	return l, sdpOut, nil
+}
+
+// started hands an audio-only leg, its tracks made, to the report ticker.
+func (l *Leg) started() {
+	if l.engine != nil {
+		l.engine.addAudioLeg(l)
+	}
 }
 
 // CreateOffer starts a leg toward a browser (an incoming SIP call); finish it with SetAnswer.
@@ -264,6 +272,7 @@ func (e *Engine) CreateOffer(ctx context.Context, o Options) (*Leg, string, erro
 		l.Close()
 		return nil, "", err
 	}
+	l.started()
 	return l, s, nil
 }
 
