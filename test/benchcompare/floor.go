@@ -25,7 +25,23 @@ func floor(args []string) error {
 	base := fs.Int("base", 31000, "first port")
 	keyIn := fs.String("key-in", floorKeyIn, "SDES key the SRTP side sends with (base64, 30 bytes)")
 	keyOut := fs.String("key-out", floorKeyOut, "SDES key the relay sends to the SRTP side with")
+	batched := fs.Bool("batched", false, "two shared sockets with recvmmsg/sendmmsg (floorbatch.go)")
 	_ = fs.Parse(args)
+	if *batched {
+		conns, wait, err := floorBatched(*calls, *base, *keyIn, *keyOut)
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+		for _, c := range conns {
+			c.Close()
+		}
+		wait()
+		return nil
+	}
 	var wg sync.WaitGroup
 	var conns []*net.UDPConn
 	for i := 0; i < *calls; i++ {

@@ -101,7 +101,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "steady-state window per media measurement")
 	fs.DurationVar(&o.optDuration, "options-duration", 8*time.Second, "duration per OPTIONS measurement")
 	fs.BoolVar(&o.fastPath, "fast-path", true, "the hub's webrtc.fast_path (false: what the fast path saves)")
-	only := fs.String("targets", "split,floor,rtpengine,kamailio,splitload", "what to measure (split: the hub under a light generator; splitload: under splitload's pion browsers)")
+	only := fs.String("targets", "split,floor,floor-batched,rtpengine,kamailio,splitload", "what to measure (split: the hub under a light generator; splitload: under splitload's pion browsers)")
 	_ = fs.Parse(args)
 	o.calls, o.rates, o.inviteRates = ints(*calls), ints(*rates), ints(*inviteRates)
 	o.targets = map[string]bool{}
@@ -120,7 +120,7 @@ func run(args []string) error {
 	}
 	for round := 1; round <= o.rounds; round++ {
 		for _, n := range o.calls {
-			for _, t := range rotate([]string{"split", "floor", "rtpengine", "splitload"}, round) {
+			for _, t := range rotate([]string{"split", "floor", "floor-batched", "rtpengine", "splitload"}, round) {
 				if !o.targets[t] {
 					continue
 				}
@@ -189,8 +189,8 @@ func printTable(o opts, media, sip, inv map[string]map[int][]result) {
 	rss := func(r result) float64 { return r.rssPer }
 	loss := func(r result) float64 { return r.loss }
 	fmt.Printf("\n%d round(s), medians. Passthrough: ms CPU per call-second (KiB RSS per call, loss)\n\n", o.rounds)
-	fmt.Println("| calls | SPLIT | rtpengine (userspace) | floor relay | SPLIT ÷ rtpengine | SPLIT ÷ floor | SPLIT under splitload |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| calls | SPLIT | rtpengine (userspace) | floor relay | batched floor | SPLIT ÷ rtpengine | SPLIT ÷ floor | SPLIT ÷ batched floor | SPLIT under splitload |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, n := range o.calls {
 		s, r, f := media["split"][n], media["rtpengine"][n], media["floor"][n]
 		cell := func(rs []result) string {
@@ -199,7 +199,9 @@ func printTable(o opts, media, sip, inv map[string]map[int][]result) {
 			}
 			return fmt.Sprintf("%.2f (%.0f KiB, %.2f%%)", median(rs, cpu), median(rs, rss), 100*median(rs, loss))
 		}
-		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s |\n", n, cell(s), cell(r), cell(f), ratio(s, r, cpu), ratio(s, f, cpu), cell(media["splitload"][n]))
+		fb := media["floor-batched"][n]
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, cell(s), cell(r), cell(f), cell(fb),
+			ratio(s, r, cpu), ratio(s, f, cpu), ratio(s, fb, cpu), cell(media["splitload"][n]))
 	}
 	fmt.Printf("\nSIP OPTIONS: ms CPU per 1,000 messages (unanswered)\n\n")
 	fmt.Println("| OPTIONS/s | SPLIT | Kamailio | SPLIT ÷ Kamailio |")
@@ -278,16 +280,21 @@ func measureMedia(o opts, target string, n int) (result, error) {
 			r.note = "goroutines/call " + string(m[1])
 		}
 		return r, nil
-	case "floor":
+	case "floor", "floor-batched":
 		const base = 31000
 		self, _ := os.Executable()
-		cmd := exec.Command(self, "floor", "-calls", strconv.Itoa(n), "-base", strconv.Itoa(base))
+		cmd := exec.Command(self, "floor", "-calls", strconv.Itoa(n), "-base", strconv.Itoa(base), "-batched="+strconv.FormatBool(target == "floor-batched"))
 		stop, err := startAndWait(cmd, "ready")
 		if err != nil {
 			return result{}, err
 		}
 		defer stop()
-		return loadMedia(o, cmd.Process.Pid, n, func(c *mediaCall, i int) error { return setupFloor(c, base, i) }, nil)
+		return loadMedia(o, cmd.Process.Pid, n, func(c *mediaCall, i int) error {
+			if target == "floor-batched" {
+				return setupFloor(c, base, 0) // every call to the two shared sockets
+			}
+			return setupFloor(c, base, i)
+		}, nil)
 	case "rtpengine":
 		dir, _ := os.MkdirTemp("", "rtpengine")
 		defer os.RemoveAll(dir)
