@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // RTP fixed header size (RFC 3550 section 5.1).
@@ -170,4 +171,11 @@ func (r *Rewriter) Insert(pkt []byte) error {
 	binary.BigEndian.PutUint32(pkt[4:], r.evOut)
 	binary.BigEndian.PutUint32(pkt[8:], r.ssrc)
 	return nil
+}
+
+// NTPTime is t in the 64-bit NTP format of RTCP sender reports (RFC 3550 §4).
+func NTPTime(t time.Time) uint64 {
+	secs := uint64(t.Unix()) + 2208988800
+	frac := uint64(t.Nanosecond()) * (1 << 32) / 1e9
+	return secs<<32 | frac
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/split-hub/split/internal/media"
 )
 
 // The media fast path (docs/benchmarks.md § Fast path).
@@ -447,7 +449,7 @@ func (l *Leg) reports(now time.Time) []rtcp.Packet {
 	sent, octets, lastTS, lastAt := l.sr.packets, l.sr.octets, l.sr.lastTS, l.sr.lastAt
 	l.amu.Unlock()
 	if sent > 0 && clock > 0 {
-		pkts = append(pkts, &rtcp.SenderReport{SSRC: ssrc, NTPTime: ntpTime(now),
+		pkts = append(pkts, &rtcp.SenderReport{SSRC: ssrc, NTPTime: media.NTPTime(now),
 			RTPTime:     lastTS + uint32(now.Sub(lastAt).Seconds()*float64(clock)),
 			PacketCount: sent, OctetCount: octets})
 	}
@@ -472,11 +474,4 @@ func (l *Leg) reports(now time.Time) []rtcp.Packet {
 		pkts = append(pkts, &rtcp.ReceiverReport{SSRC: ssrc, Reports: []rtcp.ReceptionReport{rr}})
 	}
 	return pkts
-}
-
-// ntpTime is t in NTP format (RFC 3550 §4).
-func ntpTime(t time.Time) uint64 {
-	s := uint64(t.Unix()) + 2208988800
-	f := uint64(t.Nanosecond()) * (1 << 32) / 1e9
-	return s<<32 | f
 }

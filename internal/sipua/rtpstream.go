@@ -353,7 +353,7 @@ func (s *rtpStream) sendReport() {
 		s.wmu.Unlock()
 		now := time.Now()
 		pkts = append(pkts, &rtcp.SenderReport{
-			SSRC: s.ssrc, NTPTime: ntpTime(now), RTPTime: ts,
+			SSRC: s.ssrc, NTPTime: media.NTPTime(now), RTPTime: ts,
 			PacketCount: uint32(sent), OctetCount: uint32(s.stats.OctetsSent.Load()), Reports: reports,
 		})
 	} else {
@@ -390,12 +390,6 @@ func (s *rtpStream) writeRTCP(pkts []rtcp.Packet) {
 		}
 	}
 	_, _ = s.pair.RTCP.WriteToUDPAddrPort(b, *to)
-}
-
-func ntpTime(t time.Time) uint64 {
-	secs := uint64(t.Unix()) + 2208988800
-	frac := uint64(t.Nanosecond()) * (1 << 32) / 1e9
-	return secs<<32 | frac
 }
 
 // checkDTMF reports each RFC 4733 event once (retransmitted and end

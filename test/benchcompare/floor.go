@@ -9,8 +9,6 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
-
-	"github.com/pion/srtp/v3"
 )
 
 // floor is the floor relay: what a user-space Go relay that does the same
@@ -64,8 +62,14 @@ func floor(args []string) error {
 		conns = append(conns, a, b)
 		r := &relayCall{a: a, b: b}
 		wg.Add(2)
-		go func() { defer wg.Done(); r.srtpToRTP(dec) }()
-		go func() { defer wg.Done(); r.rtpToSRTP(enc) }()
+		go func() {
+			defer wg.Done()
+			r.relay(a, b, &r.peerA, &r.peerB, func(d, p []byte) ([]byte, error) { return dec.DecryptRTP(d, p, nil) })
+		}()
+		go func() {
+			defer wg.Done()
+			r.relay(b, a, &r.peerB, &r.peerA, func(d, p []byte) ([]byte, error) { return enc.EncryptRTP(d, p, nil) })
+		}()
 	}
 	fmt.Println("ready")
 	sig := make(chan os.Signal, 1)
@@ -84,49 +88,27 @@ type relayCall struct {
 	peerA, peerB netip.AddrPort
 }
 
-func (r *relayCall) peers() (a, b netip.AddrPort) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.peerA, r.peerB
-}
-
-func (r *relayCall) srtpToRTP(dec *srtp.Context) {
-	in, out := make([]byte, 1500), make([]byte, 1500)
+// relay reads from in (latching its peer as *self), transforms each
+// packet (SRTP decrypt or encrypt) and writes it to the other side's
+// latched peer (*other) through out.
+func (r *relayCall) relay(in, out *net.UDPConn, self, other *netip.AddrPort, transform func(dst, src []byte) ([]byte, error)) {
+	buf, res := make([]byte, 1500), make([]byte, 1500)
 	for {
-		n, from, err := r.a.ReadFromUDPAddrPort(in)
+		n, from, err := in.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
 		r.mu.Lock()
-		r.peerA = from
-		to := r.peerB
-		r.mu.Unlock()
-		p, err := dec.DecryptRTP(out[:0], in[:n], nil)
-		if err != nil || !to.IsValid() {
-			continue
-		}
-		_, _ = r.b.WriteToUDPAddrPort(p, to)
-	}
-}
-
-func (r *relayCall) rtpToSRTP(enc *srtp.Context) {
-	in, out := make([]byte, 1500), make([]byte, 1500)
-	for {
-		n, from, err := r.b.ReadFromUDPAddrPort(in)
-		if err != nil {
-			return
-		}
-		r.mu.Lock()
-		r.peerB = from
-		to := r.peerA
+		*self = from
+		to := *other
 		r.mu.Unlock()
 		if !to.IsValid() {
 			continue
 		}
-		p, err := enc.EncryptRTP(out[:0], in[:n], nil)
+		p, err := transform(res[:0], buf[:n])
 		if err != nil {
 			continue
 		}
-		_, _ = r.a.WriteToUDPAddrPort(p, to)
+		_, _ = out.WriteToUDPAddrPort(p, to)
 	}
 }
