@@ -304,3 +304,35 @@ func BenchmarkFastPathOut(b *testing.B) {
 		f.out()
 	}
 }
+
+// TestFastPathForgedPackets: packets on a fast leg's 5-tuple and SSRC that
+// fail SRTP (a forged tag, a far-ahead sequence number meant to shift the
+// rollover estimate, a replay) are dropped and counted, and the genuine
+// stream goes on undisturbed.
+func TestFastPathForgedPackets(t *testing.T) {
+	f := newFastFixture(t)
+	var delivered atomic.Int64
+	f.l.audio.SetOutput(writerFunc(func([]byte) error { delivered.Add(1); return nil }))
+	for i := 0; i < 10; i++ {
+		f.in()
+	}
+	// a replay of the last genuine packet
+	replay := append([]byte(nil), f.wire[:12+160+10]...)
+	f.route.handle(replay)
+	// forged: the right SSRC, a sequence 30000 ahead, a garbage tag
+	forged := append([]byte(nil), replay...)
+	binary.BigEndian.PutUint16(forged[2:], f.seq+30000)
+	for i := len(forged) - 10; i < len(forged); i++ {
+		forged[i] ^= 0x5a
+	}
+	f.route.handle(forged)
+	for i := 0; i < 10; i++ {
+		f.in()
+	}
+	if d := f.l.fastDropped.Load(); d != 2 {
+		t.Errorf("%d packets dropped, want 2 (the replay and the forgery)", d)
+	}
+	if n := delivered.Load(); n != 20 {
+		t.Errorf("%d genuine packets delivered, want 20", n)
+	}
+}
