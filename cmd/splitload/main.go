@@ -54,6 +54,7 @@ type options struct {
 	calls, concurrency, ports                       int
 	duration, rampEvery, timeout                    time.Duration
 	spawn, inprocess, externalUAS, strictCodec      bool
+	hubPprof                                        bool
 	browserHz, sipHz                                float64
 	trunkCodec                                      string
 }
@@ -75,6 +76,7 @@ func main() {
 	flag.StringVar(&o.to, "to", "1000", "number dialled")
 	flag.BoolVar(&o.spawn, "spawn", false, "start the hub as a child process and measure its CPU/RSS/goroutines")
 	flag.StringVar(&o.hubBin, "hub-bin", "", "hub binary for -spawn (default: go build ./cmd/split)")
+	flag.BoolVar(&o.hubPprof, "hub-pprof", false, "with -spawn: serve the hub's /debug/pprof/ (Bearer testutil.HubAPIKey) for profiling it under the load")
 	flag.BoolVar(&o.inprocess, "inprocess", false, "run the hub in this process")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole process (use with -inprocess)")
 	flag.IntVar(&o.ports, "ports", 16000, "with -spawn/-inprocess: hub HTTP port; SIP +1, ICE +2, RTP +10…")
@@ -480,6 +482,7 @@ func spawnHub(ctx context.Context, o options, ports testutil.HubPorts, trunkURI,
 	cfg := testutil.HubConfig(ports, filepath.Join(dir, "data"), trunkURI, []string{o.trunkCodec}, []string{codec})
 	cfg.Auth.TokenSecret = o.secret
 	cfg.DrainTimeout = 5 * time.Second
+	cfg.HTTP.Pprof = o.hubPprof
 	y, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, "", err

@@ -70,6 +70,7 @@ type Track struct {
 	send     Codec
 	sendDTMF Codec
 	recv     map[uint8]Codec
+	recvDTMF [2]atomic.Uint64 // bit pt set: pt is one of the far end's telephone-event formats
 
 	gen        atomic.Uint64 // bumped when formats change, so links reconfigure
 	out        atomic.Pointer[writerBox]
@@ -102,11 +103,17 @@ func (t *Track) Gen() uint64 { return t.gen.Load() }
 // SetRecv declares the formats the far end may send, by payload type.
 func (t *Track) SetRecv(codecs []Codec) {
 	m := make(map[uint8]Codec, len(codecs))
+	var dtmf [2]uint64
 	for _, c := range codecs {
 		m[c.PT] = c
+		if c.Is("telephone-event") {
+			dtmf[c.PT>>6&1] |= 1 << (c.PT & 63)
+		}
 	}
 	t.mu.Lock()
 	t.recv = m
+	t.recvDTMF[0].Store(dtmf[0])
+	t.recvDTMF[1].Store(dtmf[1])
 	t.mu.Unlock()
 	t.gen.Add(1)
 }
@@ -118,6 +125,11 @@ func (t *Track) RecvCodec(pt uint8) (Codec, bool) {
 	t.mu.RUnlock()
 	return c, ok
 }
+
+// IsRecvDTMF reports whether pt is one of the far end's telephone-event
+// payload types (RFC 4733), without a lock or a map look-up: the check
+// every received packet takes.
+func (t *Track) IsRecvDTMF(pt uint8) bool { return t.recvDTMF[pt>>6&1].Load()&(1<<(pt&63)) != 0 }
 
 // SetOutput installs where received packets go (nil: dropped).
 func (t *Track) SetOutput(w Writer) {

@@ -395,8 +395,7 @@ func (s *rtpStream) writeRTCP(pkts []rtcp.Packet) {
 // checkDTMF reports each RFC 4733 event once (retransmitted and end
 // packets of one event share its timestamp).
 func (s *rtpStream) checkDTMF(pkt []byte) {
-	c, ok := s.track.RecvCodec(pkt[1] & 0x7f)
-	if !ok || !c.Is("telephone-event") {
+	if !s.track.IsRecvDTMF(pkt[1] & 0x7f) {
 		return
 	}
 	payload, err := media.RTPPayload(pkt)

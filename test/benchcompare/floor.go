@@ -24,7 +24,15 @@ func floor(args []string) error {
 	keyIn := fs.String("key-in", floorKeyIn, "SDES key the SRTP side sends with (base64, 30 bytes)")
 	keyOut := fs.String("key-out", floorKeyOut, "SDES key the relay sends to the SRTP side with")
 	batched := fs.Bool("batched", false, "two shared sockets with recvmmsg/sendmmsg (floorbatch.go)")
+	epoll := fs.Bool("epoll", false, "the same sockets served by one OS thread in epoll_wait (floorepoll.go)")
 	_ = fs.Parse(args)
+	if *epoll {
+		stop := make(chan struct{})
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		go func() { <-sig; close(stop) }()
+		return floorEpoll(*calls, *base, *keyIn, *keyOut, stop)
+	}
 	if *batched {
 		conns, wait, err := floorBatched(*calls, *base, *keyIn, *keyOut)
 		if err != nil {

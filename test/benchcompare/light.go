@@ -44,6 +44,7 @@ func measureSplitLight(o opts, n int) (result, error) {
 	p := testutil.PortsFrom(27000, n+16)
 	cfg := testutil.HubConfig(p, filepath.Join(dir, "data"), uas.URI(), []string{"PCMU"}, []string{"PCMU"})
 	cfg.WebRTC.FastPath = o.fastPath
+	cfg.HTTP.Pprof = o.profile != ""
 	cmd, stop, err := startSplit(o, cfg, dir)
 	if err != nil {
 		return result{}, err
@@ -176,7 +177,11 @@ func measureSplitLight(o opts, n int) (result, error) {
 	s0, g0, gap0 := sent.Load(), got.Load(), gaps.Load()
 	u0, ul0 := atUAS()
 	c0, t0 := treeCPU(cmd.Process.Pid), time.Now()
-	time.Sleep(o.duration)
+	if o.profile != "" {
+		profile(cfg.HTTP.Listen, o.duration, filepath.Join(o.profile, fmt.Sprintf("split-%d", n)))
+	} else {
+		time.Sleep(o.duration)
+	}
 	c1, dt := treeCPU(cmd.Process.Pid), time.Since(t0).Seconds()
 	s1, g1, gap1 := sent.Load(), got.Load(), gaps.Load()
 	u1, ul1 := atUAS()
@@ -195,6 +200,27 @@ func measureSplitLight(o opts, n int) (result, error) {
 		len(uas.Calls()), s1-s0, u1-u0, ul1-ul0, g1-g0, gap1-gap0)
 	r.note = fs
 	return r, nil
+}
+
+// profile fetches the hub's CPU profile over d, then its heap profile, into
+// prefix.cpu.pprof and prefix.heap.pprof (go tool pprof reads them).
+func profile(listen string, d time.Duration, prefix string) {
+	get := func(path, file string, timeout time.Duration) {
+		req, _ := http.NewRequest("GET", "http://"+listen+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testutil.HubAPIKey)
+		res, err := (&http.Client{Timeout: timeout}).Do(req)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer res.Body.Close()
+		if b, err := io.ReadAll(res.Body); err == nil && res.StatusCode == 200 {
+			_ = os.MkdirAll(filepath.Dir(file), 0o755)
+			_ = os.WriteFile(file, b, 0o644)
+		}
+	}
+	get(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), prefix+".cpu.pprof", d+30*time.Second)
+	get("/debug/pprof/heap", prefix+".heap.pprof", 30*time.Second)
 }
 
 type frame struct {

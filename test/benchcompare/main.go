@@ -61,12 +61,14 @@ func main() {
 }
 
 type opts struct {
-	split, splitload, rtpengine, kamailio string
-	rounds                                int
-	calls, rates, inviteRates             []int
-	duration, optDuration                 time.Duration
-	targets                               map[string]bool
-	fastPath                              bool
+	split, splitload, rtpengine, kamailio   string
+	rounds                                  int
+	calls, rates, inviteRates, trustedRates []int
+	duration, optDuration, setupDuration    time.Duration
+	setupRates                              []int
+	targets                                 map[string]bool
+	fastPath                                bool
+	profile                                 string
 }
 
 func ints(s string) []int {
@@ -98,12 +100,17 @@ func run(args []string) error {
 	calls := fs.String("calls", "20,50", "concurrent passthrough calls")
 	rates := fs.String("rates", "1000,4000,16000", "OPTIONS per second")
 	inviteRates := fs.String("invite-rates", "4000", "INVITEs per second from one unknown source (a toll-fraud scan: refused)")
+	trustedRates := fs.String("trusted-invite-rates", "200,1000", "INVITEs per second from the trunk's address to a number nobody serves (INVITE → 480 → ACK, a server transaction each)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "steady-state window per media measurement")
+	setupRates := fs.String("setup-rates", "25,100", "call set-ups per second (the light generator: signalling, ICE, DTLS, first audio, hang-up)")
+	fs.DurationVar(&o.setupDuration, "setup-duration", 20*time.Second, "how long calls are started at each set-up rate")
 	fs.DurationVar(&o.optDuration, "options-duration", 8*time.Second, "duration per OPTIONS measurement")
 	fs.BoolVar(&o.fastPath, "fast-path", true, "the hub's webrtc.fast_path (false: what the fast path saves)")
-	only := fs.String("targets", "split,floor,floor-batched,rtpengine,kamailio,splitload", "what to measure (split: the hub under a light generator; splitload: under splitload's pion browsers)")
+	fs.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of the hub over each SPLIT media window to this folder")
+	only := fs.String("targets", "split,floor,floor-batched,floor-epoll,rtpengine,kamailio,splitload,setup", "what to measure (split: the hub under a light generator; splitload: under splitload's pion browsers; setup: call set-ups per second)")
 	_ = fs.Parse(args)
-	o.calls, o.rates, o.inviteRates = ints(*calls), ints(*rates), ints(*inviteRates)
+	o.calls, o.rates, o.inviteRates, o.trustedRates = ints(*calls), ints(*rates), ints(*inviteRates), ints(*trustedRates)
+	o.setupRates = ints(*setupRates)
 	o.targets = map[string]bool{}
 	for _, t := range strings.Split(*only, ",") {
 		o.targets[strings.TrimSpace(t)] = true
@@ -112,6 +119,8 @@ func run(args []string) error {
 	media := map[string]map[int][]result{} // target → calls → rounds
 	sip := map[string]map[int][]result{}   // target → rate → rounds
 	inv := map[string]map[int][]result{}   // target → INVITE rate → rounds
+	trusted := map[string]map[int][]result{}
+	setups := map[int][]setupResult{}
 	add := func(m map[string]map[int][]result, t string, k int, r result) {
 		if m[t] == nil {
 			m[t] = map[int][]result{}
@@ -120,7 +129,7 @@ func run(args []string) error {
 	}
 	for round := 1; round <= o.rounds; round++ {
 		for _, n := range o.calls {
-			for _, t := range rotate([]string{"split", "floor", "floor-batched", "rtpengine", "splitload"}, round) {
+			for _, t := range rotate([]string{"split", "floor", "floor-batched", "floor-epoll", "rtpengine", "splitload"}, round) {
 				if !o.targets[t] {
 					continue
 				}
@@ -158,8 +167,33 @@ func run(args []string) error {
 				add(inv, t, rate, r)
 			}
 		}
+		for _, rate := range o.trustedRates {
+			for _, t := range rotate([]string{"split", "kamailio"}, round) {
+				if !o.targets[t] {
+					continue
+				}
+				r, err := measureSIP(o, t, "INVITE-trusted", rate)
+				if err != nil {
+					return fmt.Errorf("round %d, %s, %d trusted INVITE/s: %w", round, t, rate, err)
+				}
+				fmt.Fprintf(os.Stderr, "round %d: %-9s %5d INVITE/s (trunk, 480): %6.1f ms per 1,000, unanswered %.3f%%\n", round, t, rate, r.msPerUnit, 100*r.loss)
+				add(trusted, t, rate, r)
+			}
+		}
+		if o.targets["setup"] {
+			for _, rate := range o.setupRates {
+				r, err := measureSetup(o, rate, o.setupDuration)
+				if err != nil {
+					return fmt.Errorf("round %d, %d set-ups/s: %w", round, rate, err)
+				}
+				fmt.Fprintf(os.Stderr, "round %d: split %4d set-ups/s: %d calls, %d failed, %.2f ms CPU per call; offer→INVITE p50 %.1f p95 %.1f max %.1f ms; offer→audio p50 %.1f p95 %.1f ms\n",
+					round, rate, r.calls, r.failed, r.cpuPerCall, pctl(r.toInvite, .5), pctl(r.toInvite, .95), pctl(r.toInvite, 1), pctl(r.toAudio, .5), pctl(r.toAudio, .95))
+				setups[rate] = append(setups[rate], r)
+			}
+		}
 	}
-	printTable(o, media, sip, inv)
+	printTable(o, media, sip, inv, trusted)
+	printSetups(o, setups)
 	return nil
 }
 
@@ -184,13 +218,13 @@ func median(rs []result, f func(result) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-func printTable(o opts, media, sip, inv map[string]map[int][]result) {
+func printTable(o opts, media, sip, inv, trusted map[string]map[int][]result) {
 	cpu := func(r result) float64 { return r.msPerUnit }
 	rss := func(r result) float64 { return r.rssPer }
 	loss := func(r result) float64 { return r.loss }
 	fmt.Printf("\n%d round(s), medians. Passthrough: ms CPU per call-second (KiB RSS per call, loss)\n\n", o.rounds)
-	fmt.Println("| calls | SPLIT | rtpengine (userspace) | floor relay | batched floor | SPLIT ÷ rtpengine | SPLIT ÷ floor | SPLIT ÷ batched floor | SPLIT under splitload |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| calls | SPLIT | rtpengine (userspace) | floor relay | batched floor | epoll floor | SPLIT ÷ rtpengine | SPLIT ÷ floor | SPLIT ÷ batched floor | SPLIT ÷ epoll floor | SPLIT under splitload |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, n := range o.calls {
 		s, r, f := media["split"][n], media["rtpengine"][n], media["floor"][n]
 		cell := func(rs []result) string {
@@ -199,9 +233,9 @@ func printTable(o opts, media, sip, inv map[string]map[int][]result) {
 			}
 			return fmt.Sprintf("%.2f (%.0f KiB, %.2f%%)", median(rs, cpu), median(rs, rss), 100*median(rs, loss))
 		}
-		fb := media["floor-batched"][n]
-		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, cell(s), cell(r), cell(f), cell(fb),
-			ratio(s, r, cpu), ratio(s, f, cpu), ratio(s, fb, cpu), cell(media["splitload"][n]))
+		fb, fe := media["floor-batched"][n], media["floor-epoll"][n]
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, cell(s), cell(r), cell(f), cell(fb), cell(fe),
+			ratio(s, r, cpu), ratio(s, f, cpu), ratio(s, fb, cpu), ratio(s, fe, cpu), cell(media["splitload"][n]))
 	}
 	fmt.Printf("\nSIP OPTIONS: ms CPU per 1,000 messages (unanswered)\n\n")
 	fmt.Println("| OPTIONS/s | SPLIT | Kamailio | SPLIT ÷ Kamailio |")
@@ -219,15 +253,58 @@ func printTable(o opts, media, sip, inv map[string]map[int][]result) {
 	fmt.Printf("\nINVITE flood from one unknown source: ms CPU per 1,000 messages (share not answered: SPLIT drops what is over sip.limits.source_rate, as pike does; this Kamailio answers every one 403)\n\n")
 	fmt.Println("| INVITE/s | SPLIT | Kamailio | SPLIT ÷ Kamailio |")
 	fmt.Println("|---:|---:|---:|---:|")
+	sipCell := func(rs []result) string {
+		if len(rs) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f (%.1f%%)", median(rs, cpu), 100*median(rs, loss))
+	}
 	for _, rate := range o.inviteRates {
 		s, k := inv["split"][rate], inv["kamailio"][rate]
-		cell := func(rs []result) string {
-			if len(rs) == 0 {
-				return "–"
-			}
-			return fmt.Sprintf("%.1f (%.1f%%)", median(rs, cpu), 100*median(rs, loss))
+		fmt.Printf("| %d | %s | %s | %s |\n", rate, sipCell(s), sipCell(k), ratio(s, k, cpu))
+	}
+	if len(o.trustedRates) == 0 {
+		return
+	}
+	fmt.Printf("\nINVITE → final response on the trusted path (from the trunk's address, SDP offer, to a number nobody serves: 480, then the ACK): ms CPU per 1,000 INVITEs (share not answered)\n\n")
+	fmt.Println("| INVITE/s | SPLIT | Kamailio (tm: t_newtran + t_reply) | SPLIT ÷ Kamailio |")
+	fmt.Println("|---:|---:|---:|---:|")
+	for _, rate := range o.trustedRates {
+		s, k := trusted["split"][rate], trusted["kamailio"][rate]
+		fmt.Printf("| %d | %s | %s | %s |\n", rate, sipCell(s), sipCell(k), ratio(s, k, cpu))
+	}
+}
+
+func printSetups(o opts, setups map[int][]setupResult) {
+	if len(setups) == 0 {
+		return
+	}
+	fmt.Printf("\nCall set-up (the light generator; hub CPU per call incl. teardown; latency from the offer leaving the browser), medians of rounds\n\n")
+	fmt.Println("| set-ups/s | calls (failed) | ms CPU per call | offer→INVITE p50 / p95 / max | offer→first audio p50 / p95 |")
+	fmt.Println("|---:|---:|---:|---:|---:|")
+	for _, rate := range o.setupRates {
+		rs := setups[rate]
+		if len(rs) == 0 {
+			continue
 		}
-		fmt.Printf("| %d | %s | %s | %s |\n", rate, cell(s), cell(k), ratio(s, k, cpu))
+		med := func(f func(setupResult) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			return pctl(v, .5)
+		}
+		calls, failed := 0, 0
+		for _, r := range rs {
+			calls, failed = calls+r.calls, failed+r.failed
+		}
+		fmt.Printf("| %d | %d (%d) | %.2f | %.1f / %.1f / %.1f ms | %.1f / %.1f ms |\n", rate, calls, failed,
+			med(func(r setupResult) float64 { return r.cpuPerCall }),
+			med(func(r setupResult) float64 { return pctl(r.toInvite, .5) }),
+			med(func(r setupResult) float64 { return pctl(r.toInvite, .95) }),
+			med(func(r setupResult) float64 { return pctl(r.toInvite, 1) }),
+			med(func(r setupResult) float64 { return pctl(r.toAudio, .5) }),
+			med(func(r setupResult) float64 { return pctl(r.toAudio, .95) }))
 	}
 }
 
@@ -280,10 +357,11 @@ func measureMedia(o opts, target string, n int) (result, error) {
 			r.note = "goroutines/call " + string(m[1])
 		}
 		return r, nil
-	case "floor", "floor-batched":
+	case "floor", "floor-batched", "floor-epoll":
 		const base = 31000
 		self, _ := os.Executable()
-		cmd := exec.Command(self, "floor", "-calls", strconv.Itoa(n), "-base", strconv.Itoa(base), "-batched="+strconv.FormatBool(target == "floor-batched"))
+		cmd := exec.Command(self, "floor", "-calls", strconv.Itoa(n), "-base", strconv.Itoa(base),
+			"-batched="+strconv.FormatBool(target == "floor-batched"), "-epoll="+strconv.FormatBool(target == "floor-epoll"))
 		stop, err := startAndWait(cmd, "ready")
 		if err != nil {
 			return result{}, err
@@ -470,9 +548,19 @@ rev_dns=no
 use_dns_cache=off
 mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "sl.so"
+loadmodule "tm.so"
 request_route {
 	if (method == "OPTIONS") {
 		sl_send_reply("200", "OK");
+		exit;
+	}
+	if (method == "ACK") {
+		t_check_trans();
+		exit;
+	}
+	if (method == "INVITE" && src_ip == 127.0.0.2) {
+		t_newtran();
+		t_reply("480", "Temporarily Unavailable");
 		exit;
 	}
 	sl_send_reply("403", "Forbidden");
@@ -481,6 +569,7 @@ request_route {
 
 func measureSIP(o opts, target, method string, rate int) (result, error) {
 	var pid, port int
+	var listen string // the hub's HTTP, for profiles
 	switch target {
 	case "kamailio":
 		dir, _ := os.MkdirTemp("", "kamailio")
@@ -505,6 +594,8 @@ func measureSIP(o opts, target, method string, rate int) (result, error) {
 		cfg := testutil.HubConfig(p, filepath.Join(dir, "data"), "sip:127.0.0.2:26999", []string{"PCMU"}, []string{"PCMU"})
 		cfg.SIP.Limits.ProbeRate = 1e6 // one source, the load generator
 		cfg.SIP.Allow = nil            // the generator (127.0.0.1) is an unknown source; the trunk is 127.0.0.2
+		cfg.HTTP.Pprof = o.profile != ""
+		listen = cfg.HTTP.Listen
 		cmd, stop, err := startSplit(o, cfg, dir)
 		if err != nil {
 			return result{}, err
@@ -525,7 +616,16 @@ func measureSIP(o opts, target, method string, rate int) (result, error) {
 		return result{}, fmt.Errorf("%s does not answer OPTIONS on %v", target, to)
 	}
 	c0 := treeCPU(pid)
+	var prof sync.WaitGroup
+	if listen != "" && o.profile != "" {
+		prof.Add(1)
+		go func() {
+			defer prof.Done()
+			profile(listen, o.optDuration, filepath.Join(o.profile, fmt.Sprintf("sip-%s-%d", method, rate)))
+		}()
+	}
 	sent, ok, err := sipLoad(to, method, rate, o.optDuration)
+	prof.Wait()
 	if err != nil {
 		return result{}, err
 	}
