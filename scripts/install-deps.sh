@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what SPLIT's tests need on a fresh Debian machine: the real peers
-# (sipp, baresip, kamailio, coturn, sipvicious, Chromium, Firefox ESR, tshark), pocketsphinx and
+# (sipp, baresip, kamailio, coturn, sipvicious, Chromium, Firefox ESR, tshark, Pebble), pocketsphinx and
 # flite (the example Copilot AI and its test), libopus
 # for the cgo Opus backend, playwright-core (driving Debian's
 # /usr/bin/chromium) and puppeteer-core (driving /usr/bin/firefox-esr over
@@ -29,6 +29,7 @@ have pocketsphinx_continuous || need+=(pocketsphinx)                 # the examp
 [ -d /usr/share/pocketsphinx/model/en-us/en-us ] || need+=(pocketsphinx-en-us)
 have flite     || need+=(flite)                                       # speaks the example AI's test phrase
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql) # the store's PostgreSQL suite
+have pebble    || need+=(pebble)                                      # Let's Encrypt's test ACME CA (http.acme)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need[*]}"

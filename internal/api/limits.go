@@ -2,10 +2,12 @@ package api
 
 import (
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,9 +35,30 @@ type Limits struct {
 // Server returns an http.Server for h with the limits' timeouts. There is
 // no whole-response WriteTimeout: it would cut event streams and hijacked
 // sockets; the listener bounds each write instead.
+//
+// The server's own messages go to Log: a failed TLS handshake (a scanner,
+// a name the certificate does not cover, a client that hung up) at debug —
+// the internet sends many — and anything else at warn.
 func (l Limits) Server(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout, IdleTimeout: l.IdleTimeout,
+	s := &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout, IdleTimeout: l.IdleTimeout,
 		MaxHeaderBytes: 64 << 10}
+	if l.Log != nil {
+		s.ErrorLog = log.New(serverLog{l.Log}, "", 0)
+	}
+	return s
+}
+
+// serverLog writes net/http's log lines to a slog.Logger.
+type serverLog struct{ log *slog.Logger }
+
+func (w serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		w.log.Debug(msg)
+	} else {
+		w.log.Warn(msg)
+	}
+	return len(p), nil
 }
 
 // Listener wraps ln with the per-address cap and the idle and write

@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/split-hub/split/internal/api"
@@ -201,17 +200,34 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	}
 	lim := api.Limits{ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, WriteTimeout: cfg.HTTP.WriteTimeout,
 		IdleTimeout: cfg.HTTP.IdleTimeout, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, Log: log.With("component", "http")}
-	ln = lim.Listener(ln, cfg.HTTP.TLSCert == "")
+	ln = lim.Listener(ln, !cfg.HTTP.TLS())
 	hs := lim.Server(srv.Handler())
+	base := publicURL(cfg, ln.Addr())
+	var certs *acmeCerts
+	if cfg.HTTP.ACME.Enabled() {
+		if certs, err = startACME(cfg, log.With("component", "acme"), base); err != nil {
+			ln.Close()
+			ua.Close()
+			return err
+		}
+		defer certs.Close()
+		hs.TLSConfig = certs.TLSConfig()
+		m.TLSCertificates(certs.names, certs.NotAfter)
+	}
 	errc := make(chan error, 1)
 	go func() {
-		if cfg.HTTP.TLSCert != "" {
+		switch {
+		case certs != nil:
+			errc <- hs.ServeTLS(ln, "", "")
+		case cfg.HTTP.TLSCert != "":
 			errc <- hs.ServeTLS(ln, cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
-		} else {
+		default:
 			errc <- hs.Serve(ln)
 		}
 	}()
-	base := publicURL(cfg, ln.Addr())
+	if certs != nil {
+		certs.Obtain() // in the background, now that TLS-ALPN-01 can be answered
+	}
 	log.Info("SPLIT ready", "version", Version, "http", ln.Addr().String(), "sip", ua.Host(), "ice_udp", engine.UDPAddr().String(),
 		"trunks", len(cfg.SIP.Trunks), "sip_allow", ua.ACL().Len())
 	if cfg.Sessions.Demo {
@@ -290,16 +306,7 @@ func nodeName(cfg *config.Config) string {
 // ErrKilled means a second signal cut the drain short.
 var ErrKilled = errors.New("killed during drain")
 
-func publicURL(cfg *config.Config, addr net.Addr) string {
-	if cfg.HTTP.PublicURL != "" {
-		return strings.TrimRight(cfg.HTTP.PublicURL, "/")
-	}
-	scheme := "http"
-	if cfg.HTTP.TLSCert != "" {
-		scheme = "https"
-	}
-	return scheme + "://" + addr.String()
-}
+func publicURL(cfg *config.Config, addr net.Addr) string { return cfg.HTTP.BaseURL(addr.String()) }
 
 // tokenSecret is the configured secret, or one generated once and kept in data_dir.
 func tokenSecret(cfg *config.Config) ([]byte, error) {

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,9 @@ type HTTP struct {
 	PublicURL string `yaml:"public_url"` // how browsers reach the hub; used in links
 	TLSCert   string `yaml:"tls_cert"`
 	TLSKey    string `yaml:"tls_key"`
+	// ACME obtains and renews the certificate from an ACME CA (Let's
+	// Encrypt by default) instead of tls_cert/tls_key (docs/deploy.md).
+	ACME ACME `yaml:"acme"`
 	// Pprof serves Go's profiler at /debug/pprof/ (Bearer API key required).
 	Pprof bool `yaml:"pprof"`
 	// Limits against idle and slow clients (docs/security.md, "HTTP limits").
@@ -73,6 +77,69 @@ type HTTP struct {
 	// more are refused (429) at once. Generous: a contact centre's agents
 	// often share one NAT address (and all clients do behind a proxy).
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+}
+
+// ACME configures automatic HTTPS certificates (RFC 8555) for the HTTP
+// listener, as Caddy users expect: set hostname (and, for Let's Encrypt,
+// an email) and the hub obtains a certificate on the first TLS handshake
+// for that name and renews it 30 days before it expires. Configuring it
+// accepts the CA's terms of service. The CA validates the name by
+// TLS-ALPN-01 on the HTTPS listener — so http.listen must be reachable
+// from the internet on port 443 as hostname — or by HTTP-01 on
+// http_listen (port 80), which also redirects plain HTTP to HTTPS.
+type ACME struct {
+	Hostname string `yaml:"hostname"` // the public DNS name browsers use
+	// Hostnames are more names on the same certificate set (each gets its
+	// own certificate); hostname is the one links are built with.
+	Hostnames []string `yaml:"hostnames"`
+	Email     string   `yaml:"email"`     // the CA's contact for expiry notices (optional)
+	CacheDir  string   `yaml:"cache_dir"` // account key and certificates; default data_dir/acme
+	// DirectoryURL is the CA's ACME directory; default Let's Encrypt's
+	// production (https://acme-v02.api.letsencrypt.org/directory).
+	DirectoryURL string `yaml:"directory_url"`
+	// CAFile is a PEM file of roots to trust for directory_url (a private
+	// ACME CA such as step-ca, or Pebble in tests); default the system's.
+	CAFile string `yaml:"ca_file"`
+	// HTTPListen serves HTTP-01 challenges and redirects everything else
+	// to https (e.g. ":80"); empty: TLS-ALPN-01 only.
+	HTTPListen string `yaml:"http_listen"`
+}
+
+// Enabled reports whether ACME is configured.
+func (a ACME) Enabled() bool { return a.Hostname != "" || len(a.Hostnames) > 0 }
+
+// Names are every host name the certificates cover, hostname first.
+func (a ACME) Names() []string {
+	var out []string
+	for _, n := range append([]string{a.Hostname}, a.Hostnames...) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TLS reports whether the HTTP listener speaks HTTPS (a configured
+// certificate or ACME).
+func (h HTTP) TLS() bool { return h.TLSCert != "" || h.ACME.Enabled() }
+
+// BaseURL is how browsers reach the hub, for links: public_url; else
+// https://hostname with ACME (and the listen port unless 443); else the
+// scheme and listen address (the bound address when listen has port 0).
+func (h HTTP) BaseURL(listen string) string {
+	if h.PublicURL != "" {
+		return strings.TrimRight(h.PublicURL, "/")
+	}
+	if h.ACME.Enabled() {
+		if _, port, err := net.SplitHostPort(listen); err == nil && port != "443" && port != "" {
+			return "https://" + net.JoinHostPort(h.ACME.Hostname, port)
+		}
+		return "https://" + h.ACME.Hostname
+	}
+	if h.TLSCert != "" {
+		return "https://" + listen
+	}
+	return "http://" + listen
 }
 
 // API configures REST authentication.
@@ -555,6 +622,32 @@ func (c *Config) Validate() error {
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		add("http.tls_cert", "tls_cert and tls_key go together")
 	}
+	if a := c.HTTP.ACME; a.Enabled() {
+		if c.HTTP.TLSCert != "" {
+			add("http.acme", "use either http.acme or http.tls_cert/tls_key, not both")
+		}
+		if a.Hostname == "" {
+			add("http.acme.hostname", "required with http.acme.hostnames (the name links are built with)")
+		}
+		for _, n := range a.Names() {
+			if !validHostname(n) {
+				add("http.acme.hostname", "%q is not a DNS name (no scheme, port, path or IP address; a CA does not issue for those)", n)
+			}
+		}
+		if a.DirectoryURL != "" {
+			if u, err := url.Parse(a.DirectoryURL); err != nil || u.Scheme != "https" || u.Host == "" {
+				add("http.acme.directory_url", "must be an https:// URL of an ACME directory")
+			}
+		}
+		if a.HTTPListen != "" {
+			if _, _, err := net.SplitHostPort(a.HTTPListen); err != nil {
+				add("http.acme.http_listen", "must be host:port, e.g. \":80\"")
+			}
+		}
+		if a.Email != "" && !strings.Contains(a.Email, "@") {
+			add("http.acme.email", "must be an e-mail address")
+		}
+	}
 	if c.Auth.TokenTTL <= 0 {
 		add("auth.token_ttl", "must be positive")
 	}
@@ -807,4 +900,23 @@ func (t *Trunk) validateWhatsApp(key string, add func(key, format string, a ...a
 	if !opus {
 		add(key+".codecs", "must include opus with provider: whatsapp")
 	}
+}
+
+// validHostname reports whether n is a DNS name a CA can issue for: labels
+// of letters, digits and hyphens, at least one dot, not an IP address.
+func validHostname(n string) bool {
+	if len(n) > 253 || !strings.Contains(n, ".") || net.ParseIP(n) != nil {
+		return false
+	}
+	for _, l := range strings.Split(n, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -219,3 +219,56 @@ func TestCopilotConfigChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateACME(t *testing.T) {
+	c := Default()
+	if c.HTTP.ACME.Enabled() || c.HTTP.TLS() {
+		t.Fatal("ACME or TLS on by default")
+	}
+	if got := c.HTTP.BaseURL("127.0.0.1:8080"); got != "http://127.0.0.1:8080" {
+		t.Errorf("plain base URL %q", got)
+	}
+	if err := ApplyEnv(c, []string{"SPLIT_HTTP_ACME_HOSTNAME=split.example.com", "SPLIT_HTTP_ACME_EMAIL=ops@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("ACME from the environment: %v", err)
+	}
+	if !c.HTTP.TLS() {
+		t.Error("ACME does not make the listener HTTPS")
+	}
+	for listen, want := range map[string]string{"0.0.0.0:443": "https://split.example.com", "0.0.0.0:8443": "https://split.example.com:8443"} {
+		if got := c.HTTP.BaseURL(listen); got != want {
+			t.Errorf("BaseURL(%s) = %q, want %q", listen, got, want)
+		}
+	}
+	c.HTTP.PublicURL = "https://video.example.com/"
+	if got := c.HTTP.BaseURL("0.0.0.0:443"); got != "https://video.example.com" {
+		t.Errorf("public_url not first: %q", got)
+	}
+	c.HTTP.ACME.Hostnames = []string{"agents.example.com", "split.example.com"}
+	if got := c.HTTP.ACME.Names(); strings.Join(got, ",") != "split.example.com,agents.example.com" {
+		t.Errorf("names %v", got)
+	}
+
+	bad := map[string]func(c *Config){
+		"use either http.acme or http.tls_cert": func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = "c.pem", "k.pem" },
+		`"https://split.example.com" is not a DNS name`: func(c *Config) { c.HTTP.ACME.Hostname = "https://split.example.com" },
+		`"10.0.0.1" is not a DNS name`:                  func(c *Config) { c.HTTP.ACME.Hostname = "10.0.0.1" },
+		`"localhost" is not a DNS name`:                 func(c *Config) { c.HTTP.ACME.Hostname = "localhost" },
+		`"split.example.com:443" is not a DNS name`:     func(c *Config) { c.HTTP.ACME.Hostname = "split.example.com:443" },
+		`"-a.example.com" is not a DNS name`:            func(c *Config) { c.HTTP.ACME.Hostnames = []string{"-a.example.com"} },
+		"http.acme.hostname: required":                  func(c *Config) { c.HTTP.ACME.Hostname, c.HTTP.ACME.Hostnames = "", []string{"a.example.com"} },
+		"http.acme.directory_url: must be an https://":  func(c *Config) { c.HTTP.ACME.DirectoryURL = "http://ca.example.com/dir" },
+		"http.acme.http_listen: must be host:port":      func(c *Config) { c.HTTP.ACME.HTTPListen = "80" },
+		"http.acme.email: must be an e-mail address":    func(c *Config) { c.HTTP.ACME.Email = "ops" },
+	}
+	for want, f := range bad {
+		c := Default()
+		c.HTTP.ACME.Hostname = "split.example.com"
+		f(c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q, got %v", want, err)
+		}
+	}
+}

@@ -1222,16 +1222,7 @@ func (h *Hub) agentViewURL(sessionID string) string {
 	return h.publicURL() + "/agent.html#view=" + url.QueryEscape(tok)
 }
 
-func (h *Hub) publicURL() string {
-	if h.cfg.HTTP.PublicURL != "" {
-		return strings.TrimRight(h.cfg.HTTP.PublicURL, "/")
-	}
-	scheme := "http"
-	if h.cfg.HTTP.TLSCert != "" {
-		scheme = "https"
-	}
-	return scheme + "://" + h.cfg.HTTP.Listen
-}
+func (h *Hub) publicURL() string { return h.cfg.HTTP.BaseURL(h.cfg.HTTP.Listen) }
 
 // --- endpoints ---
 

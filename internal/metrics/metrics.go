@@ -64,6 +64,18 @@ func (m *Metrics) FastPath(legs func() float64, packets func(direction string) f
 // WhatsAppWebhook reports what the WhatsApp webhook endpoint did, as one
 // counter per outcome (split_whatsapp_webhook_total{outcome}); f returns
 // the running totals by outcome.
+// TLSCertificates exports, per host name, when the HTTPS certificate last
+// served for it expires (http.acme): alert when it comes within 20 days, as
+// renewal starts at 30.
+func (m *Metrics) TLSCertificates(names []string, notAfter func(name string) float64) {
+	for _, n := range names {
+		n := n
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "split_tls_certificate_expiry_timestamp_seconds",
+			Help:        "Unix time the HTTPS certificate served for hostname expires (0: none obtained yet).",
+			ConstLabels: prometheus.Labels{"hostname": n}}, func() float64 { return notAfter(n) }))
+	}
+}
+
 func (m *Metrics) WhatsAppWebhook(outcomes []string, f func() map[string]uint64) {
 	for _, o := range outcomes {
 		o := o

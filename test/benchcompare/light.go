@@ -166,16 +166,17 @@ func measureSplitLight(o opts, n int) (result, error) {
 		})
 	}()
 	time.Sleep(3 * time.Second) // ICE, DTLS, the fast path's takeover
-	atUAS := func() (r, lost int64) {
+	atUAS := func() (r, lost, sent int64) {
 		for _, c := range uas.Calls() {
 			st := c.Stats()
 			r += int64(st.PacketsReceived)
 			lost += st.Lost
+			sent += int64(st.PacketsSent)
 		}
-		return r, lost
+		return r, lost, sent
 	}
 	s0, g0, gap0 := sent.Load(), got.Load(), gaps.Load()
-	u0, ul0 := atUAS()
+	u0, ul0, us0 := atUAS()
 	c0, t0 := treeCPU(cmd.Process.Pid), time.Now()
 	if o.profile != "" {
 		profile(cfg.HTTP.Listen, o.duration, filepath.Join(o.profile, fmt.Sprintf("split-%d", n)))
@@ -184,7 +185,7 @@ func measureSplitLight(o opts, n int) (result, error) {
 	}
 	c1, dt := treeCPU(cmd.Process.Pid), time.Since(t0).Seconds()
 	s1, g1, gap1 := sent.Load(), got.Load(), gaps.Load()
-	u1, ul1 := atUAS()
+	u1, ul1, us1 := atUAS()
 	rss1 := treeRSS(cmd.Process.Pid)
 	close(done)
 	<-paced
@@ -192,14 +193,39 @@ func measureSplitLight(o opts, n int) (result, error) {
 	if rss1 > rss0 {
 		r.rssPer = float64(rss1-rss0) / 1024 / float64(n)
 	}
-	// lost: sequence gaps seen by the UAS and by the browsers in the window
-	if pk := (u1 - u0) + (g1 - g0); pk > 0 {
-		r.loss = float64((ul1-ul0)+(gap1-gap0)) / float64(pk)
+	// lost: sequence gaps seen by the UAS, and toward the browsers what the
+	// UAS sent and they did not get (the hub renumbers what it sends, so a
+	// packet it dropped leaves no gap there); packets in flight at the
+	// window's edges count at most a few per call
+	toBrowsers := max(0, (us1-us0)-(g1-g0)-int64(n))
+	if pk := (u1 - u0) + (us1 - us0); pk > 0 {
+		r.loss = float64((ul1-ul0)+(gap1-gap0)+toBrowsers) / float64(pk)
 	}
-	fs := fmt.Sprintf("calls at the UAS %d; window: browsers sent %d, UAS got %d (lost %d), browsers got %d (lost %d)",
-		len(uas.Calls()), s1-s0, u1-u0, ul1-ul0, g1-g0, gap1-gap0)
+	ended := 0
+	for _, c := range uas.Calls() {
+		select {
+		case <-c.Done():
+			ended++
+		default:
+		}
+	}
+	if ended > 0 {
+		return r, fmt.Errorf("%d of %d calls ended during the measurement (BYE from the hub: %v)", ended, n, byes(uas))
+	}
+	fs := fmt.Sprintf("calls at the UAS %d; window: browsers sent %d, UAS got %d (lost %d); UAS sent %d, browsers got %d (gaps %d)",
+		len(uas.Calls()), s1-s0, u1-u0, ul1-ul0, us1-us0, g1-g0, gap1-gap0)
 	r.note = fs
 	return r, nil
+}
+
+func byes(uas *testutil.SIPUAS) int {
+	b := 0
+	for _, c := range uas.Calls() {
+		if c.ByeReceived() {
+			b++
+		}
+	}
+	return b
 }
 
 // profile fetches the hub's CPU profile over d, then its heap profile, into

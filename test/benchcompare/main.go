@@ -279,7 +279,7 @@ func printSetups(o opts, setups map[int][]setupResult) {
 	if len(setups) == 0 {
 		return
 	}
-	fmt.Printf("\nCall set-up (the light generator; hub CPU per call incl. teardown; latency from the offer leaving the browser), medians of rounds\n\n")
+	fmt.Printf("\nCall set-up (the light generator; hub CPU per call incl. teardown, the idle hub's own CPU subtracted; latency from the offer leaving the browser), medians of rounds\n\n")
 	fmt.Println("| set-ups/s | calls (failed) | ms CPU per call | offer→INVITE p50 / p95 / max | offer→first audio p50 / p95 |")
 	fmt.Println("|---:|---:|---:|---:|---:|")
 	for _, rate := range o.setupRates {

@@ -29,7 +29,7 @@ import (
 type setupResult struct {
 	rate              int
 	calls, failed     int
-	cpuPerCall        float64   // ms of hub CPU per call (set-up, first packets, teardown)
+	cpuPerCall        float64   // ms of hub CPU per call (set-up, first packets, teardown), the idle hub's own subtracted
 	toInvite, toAudio []float64 // ms: offer sent → INVITE at the UAS; offer sent → first audio at the browser
 }
 
@@ -102,7 +102,12 @@ func measureSetup(o opts, rate int, d time.Duration) (setupResult, error) {
 			res.toInvite = append(res.toInvite, ms(at.Sub(offerAt)))
 		}
 	}
-	c0 := treeCPU(cmd.Process.Pid)
+	// the idle hub's own CPU (tickers, GC), subtracted below: what is left
+	// is what the calls cost
+	i0 := treeCPU(cmd.Process.Pid)
+	time.Sleep(3 * time.Second)
+	idle := (treeCPU(cmd.Process.Pid) - i0) / 3
+	c0, t0 := treeCPU(cmd.Process.Pid), time.Now()
 	var prof sync.WaitGroup
 	if o.profile != "" {
 		prof.Add(1)
@@ -123,7 +128,7 @@ func measureSetup(o opts, rate int, d time.Duration) (setupResult, error) {
 	for i := 0; i < 100 && activeCalls("http://"+cfg.HTTP.Listen) != 0; i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
-	res.cpuPerCall = (treeCPU(cmd.Process.Pid) - c0) * 1000 / float64(max(res.calls, 1))
+	res.cpuPerCall = (treeCPU(cmd.Process.Pid) - c0 - idle*time.Since(t0).Seconds()) * 1000 / float64(max(res.calls, 1))
 	prof.Wait()
 	return res, nil
 }
