@@ -252,7 +252,7 @@ func TestValidateACME(t *testing.T) {
 	}
 
 	bad := map[string]func(c *Config){
-		"use either http.acme or http.tls_cert": func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = "c.pem", "k.pem" },
+		"use either http.acme or http.tls_cert":         func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = "c.pem", "k.pem" },
 		`"https://split.example.com" is not a DNS name`: func(c *Config) { c.HTTP.ACME.Hostname = "https://split.example.com" },
 		`"10.0.0.1" is not a DNS name`:                  func(c *Config) { c.HTTP.ACME.Hostname = "10.0.0.1" },
 		`"localhost" is not a DNS name`:                 func(c *Config) { c.HTTP.ACME.Hostname = "localhost" },

@@ -28,7 +28,7 @@ func BenchmarkIsRecvDTMF(b *testing.B) {
 	tr := NewTrack("audio", Codec{PT: 0, Name: "PCMU", Clock: 8000}, Codec{}, nil)
 	tr.SetRecv([]Codec{{PT: 0, Name: "PCMU", Clock: 8000}, {PT: 101, Name: "telephone-event", Clock: 8000}})
 	for i := 0; i < b.N; i++ {
-		if tr.IsRecvDTMF(uint8(i & 127)) && i&127 != 101 {
+		if tr.IsRecvDTMF(uint8(i&127)) && i&127 != 101 {
 			b.Fatal("wrong")
 		}
 	}
