@@ -30,6 +30,7 @@ have pocketsphinx_continuous || need+=(pocketsphinx)                 # the examp
 have flite     || need+=(flite)                                       # speaks the example AI's test phrase
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql) # the store's PostgreSQL suite
 have pebble    || need+=(pebble)                                      # Let's Encrypt's test ACME CA (http.acme)
+have systemd-analyze || need+=(systemd)                               # verifies deploy/split.service
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need[*]}"

@@ -2,6 +2,8 @@
 //
 //	split [serve] [--config split.yaml]   run the hub (default)
 //	split config check [--config f]       validate a configuration and exit
+//	split migrate [--config f]            bring the store's schema up to date and exit
+//	split health [--config f] [--url u]   exit 0 when the hub answers /readyz 200 (container health checks)
 //	split whatsapp settings [--config f] [--push]  show (and push) the WhatsApp calling settings
 //	split version
 package main
@@ -51,6 +53,10 @@ func run(args []string) int {
 		return 0
 	case "whatsapp":
 		return whatsappCmd(args, os.Stdout, os.Stderr)
+	case "migrate":
+		return migrateCmd(args, os.Stdout, os.Stderr)
+	case "health":
+		return healthCmd(args, os.Stdout, os.Stderr)
 	case "serve":
 		cfg, err := load(args)
 		if err != nil {

@@ -160,3 +160,17 @@ func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int64]bool, error) {
 	}
 	return out, rows.Err()
 }
+
+// SchemaVersion is the newest migration applied to the database, and how
+// many are applied.
+func (db *DB) SchemaVersion(ctx context.Context) (version int64, applied int, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		vs, err := appliedVersions(ctx, tx)
+		for v := range vs {
+			version = max(version, v)
+		}
+		applied = len(vs)
+		return err
+	})
+	return version, applied, err
+}
