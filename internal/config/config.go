@@ -38,6 +38,8 @@ type Config struct {
 	Media        Media         `yaml:"media"`
 	Sessions     Sessions      `yaml:"sessions"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// Cluster: hub nodes sharing one store (docs/deploy.md § Several nodes).
+	Cluster Cluster `yaml:"cluster"`
 	// WhatsApp is the WhatsApp Business Platform side (calls, messages,
 	// webhooks of one Meta app); nil without a whatsapp: section.
 	WhatsApp *WhatsApp `yaml:"whatsapp"`
@@ -140,6 +142,15 @@ func (h HTTP) BaseURL(listen string) string {
 		return "https://" + listen
 	}
 	return "http://" + listen
+}
+
+// Cluster configures how hub nodes sharing one store (PostgreSQL) watch
+// each other. Every node writes a heartbeat; a node silent for node_timeout
+// is lost — its process, and with it every leg it carried, is gone — and
+// the first survivor to see it ends its live sessions with cause node_lost.
+type Cluster struct {
+	Heartbeat   time.Duration `yaml:"heartbeat"`    // default 5s
+	NodeTimeout time.Duration `yaml:"node_timeout"` // default 30s; at least 3 heartbeats
 }
 
 // API configures REST authentication.
@@ -341,6 +352,7 @@ func Default() *Config {
 		Media:        Media{OpusBitrate: 24000, OpusComplexity: 5},
 		Sessions:     defaultSessions(),
 		DrainTimeout: 60 * time.Second,
+		Cluster:      Cluster{Heartbeat: 5 * time.Second, NodeTimeout: 30 * time.Second},
 	}
 }
 
@@ -612,6 +624,11 @@ func (c *Config) Validate() error {
 		if t.d <= 0 {
 			add(t.key, "must be positive")
 		}
+	}
+	if c.Cluster.Heartbeat <= 0 {
+		add("cluster.heartbeat", "must be positive")
+	} else if c.Cluster.NodeTimeout < 3*c.Cluster.Heartbeat {
+		add("cluster.node_timeout", "must be at least 3 heartbeats (%s): a node is lost only after several missed beats", 3*c.Cluster.Heartbeat)
 	}
 	if c.HTTP.ReadHeaderTimeout > c.HTTP.ReadTimeout {
 		add("http.read_header_timeout", "must not exceed http.read_timeout")

@@ -44,6 +44,7 @@ type Metrics interface {
 	Interpreter(event string)
 	RTTChars(source string, n int)
 	VideoFPS(mode string, fps float64)
+	NodeLost(sessions int)
 }
 
 type noMetrics struct{}
@@ -57,6 +58,7 @@ func (noMetrics) LegMedia(string, uint64, uint64, int64, time.Duration) {}
 func (noMetrics) Interpreter(string)                                    {}
 func (noMetrics) RTTChars(string, int)                                  {}
 func (noMetrics) VideoFPS(string, float64)                              {}
+func (noMetrics) NodeLost(int)                                          {}
 
 // Publisher receives session events for webhooks (nil: none).
 type Publisher interface {
@@ -99,6 +101,7 @@ type Hub struct {
 	newMixer func() session.Mixer
 	version  string
 	node     string
+	started  time.Time
 	rec      *recorder
 	limiter  *limiter
 	notifier Notifier
@@ -127,7 +130,7 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	h := &Hub{cfg: d.Config, log: d.Log, ua: d.UA, rtc: d.RTC, store: d.Store, signer: d.Signer, m: d.Metrics,
 		hooks: d.Hooks, fallback: d.Fallback, newMixer: d.NewMixer, version: d.Version, notifier: d.Notifier, node: d.Node, copilot: d.Copilot,
 		sessions: map[string]*session.Session{}, agents: connIndex{}, deafUsers: connIndex{}, limiter: newLimiter(),
-		clis: newCLIPool(time.Minute), pools: map[string][]string{}}
+		clis: newCLIPool(time.Minute), pools: map[string][]string{}, started: time.Now()}
 	for _, r := range d.Config.Sessions.Routes {
 		if len(r.CallerIDPool) > 0 {
 			n, err := config.PoolNumbers(r.CallerIDPool)
@@ -175,6 +178,8 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	h.goAsync(func() { h.schedule(sctx) })
 	h.goAsync(func() { h.watchMedia(sctx) })
 	h.goAsync(func() { h.rttRetention(sctx) })
+	h.beat(ctx)
+	h.goAsync(func() { h.heartbeats(sctx) })
 	return h, nil
 }
 
@@ -220,6 +225,7 @@ func (h *Hub) Close() {
 	h.acd.Close()
 	h.stop()
 	h.wg.Wait()
+	h.leave()
 	if n, ok := h.notifier.(*linkNotifier); ok {
 		n.close()
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/store"
 )
 
@@ -27,29 +28,51 @@ const CauseNodeRestart = "node_restart"
 // running node of an older version and are left alone.
 func (h *Hub) endStale(ctx context.Context) error {
 	unowned := h.store.Engine() == store.EngineSQLite
-	ids, err := h.store.LiveSessionsOf(ctx, h.node, unowned)
+	n, err := h.endSessionsOf(ctx, h.node, unowned, CauseNodeRestart, false)
 	if err != nil {
 		return fmt.Errorf("hub: sessions left by the previous run: %w", err)
 	}
-	now := time.Now().UTC()
-	for _, id := range ids {
-		ok, err := h.store.EndSession(ctx, id, now, 503, CauseNodeRestart)
-		if err != nil {
-			return fmt.Errorf("hub: ending session %s left by the previous run: %w", id, err)
-		}
-		if !ok {
-			continue // another node of this name ended it meanwhile
-		}
-		data, _ := json.Marshal(map[string]any{"code": 503, "reason": CauseNodeRestart})
-		if _, err := h.store.AppendEvent(ctx, store.Event{SessionID: id, At: now, Type: "session.ended", Data: data}); err != nil {
-			h.log.Warn("cannot record the end of a session left by the previous run", "session", id, "err", err)
-		}
-		if _, err := h.store.RevokeJoinLinks(ctx, id, now); err != nil {
-			h.log.Warn("cannot revoke the links of a session left by the previous run", "session", id, "err", err)
-		}
-	}
-	if len(ids) > 0 {
-		h.log.Warn("ended the sessions the previous run of this node left live", "sessions", len(ids), "cause", CauseNodeRestart)
+	if n > 0 {
+		h.log.Warn("ended the sessions the previous run of this node left live", "sessions", n, "cause", CauseNodeRestart)
 	}
 	return nil
+}
+
+// endSessionsOf ends in the store the live sessions node owns (and, with
+// unowned, those that name no owner): code 503 and cause, a session.ended
+// event, their join links revoked; with publish, session.ended also goes to
+// the webhooks (a survivor ending a lost node's sessions; at start nobody is
+// subscribed yet and the webhook queue is the same). It returns how many it
+// ended.
+func (h *Hub) endSessionsOf(ctx context.Context, node string, unowned bool, cause string, publish bool) (int, error) {
+	ids, err := h.store.LiveSessionsOf(ctx, node, unowned)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	ended := 0
+	for _, id := range ids {
+		ok, err := h.store.EndSession(ctx, id, now, 503, cause)
+		if err != nil {
+			return ended, fmt.Errorf("ending session %s: %w", id, err)
+		}
+		if !ok {
+			continue // ended meanwhile (by its node, or another survivor)
+		}
+		ended++
+		ev := map[string]any{"code": 503, "reason": cause}
+		data, _ := json.Marshal(ev)
+		if _, err := h.store.AppendEvent(ctx, store.Event{SessionID: id, At: now, Type: "session.ended", Data: data}); err != nil {
+			h.log.Warn("cannot record the end of a session", "session", id, "cause", cause, "err", err)
+		}
+		if _, err := h.store.RevokeJoinLinks(ctx, id, now); err != nil {
+			h.log.Warn("cannot revoke the links of an ended session", "session", id, "cause", cause, "err", err)
+		}
+		if publish && h.hooks != nil {
+			e := session.Event{At: now, Type: "session.ended", Data: ev}
+			h.hooks.Publish(e.Type, id, now, map[string]any{"event": e,
+				"session": map[string]any{"id": id, "state": "ended", "cause": cause, "node": node}})
+		}
+	}
+	return ended, nil
 }

@@ -17,6 +17,8 @@ type SessionMetrics struct {
 	interp   *prometheus.CounterVec
 	rttChars *prometheus.CounterVec
 	videoFPS *prometheus.HistogramVec
+	lost     prometheus.Counter
+	lostSess prometheus.Counter
 }
 
 // NewSessionMetrics registers the session collectors on m's registry.
@@ -36,7 +38,11 @@ func (m *Metrics) NewSessionMetrics() *SessionMetrics {
 	s.videoFPS = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "split_video_fps",
 		Help:    "Frame rate of the video the hub forwards to each leg, sampled every 10 s (interpreter sessions), by mode.",
 		Buckets: []float64{1, 5, 10, 15, 20, 25, 30, 40, 60}}, []string{"mode"})
-	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars, s.videoFPS)
+	s.lost = prometheus.NewCounter(prometheus.CounterOpts{Name: "split_cluster_nodes_lost_total",
+		Help: "Hub nodes this node found silent past cluster.node_timeout and took over (ended their sessions)."})
+	s.lostSess = prometheus.NewCounter(prometheus.CounterOpts{Name: "split_cluster_sessions_lost_total",
+		Help: "Sessions of lost nodes this node ended (cause node_lost)."})
+	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars, s.videoFPS, s.lost, s.lostSess)
 	return s
 }
 
@@ -108,4 +114,10 @@ func (mm *MediaMetrics) LegMedia(side string, sent, received uint64, lost int64,
 		mm.lost.WithLabelValues(side).Add(float64(lost))
 	}
 	mm.jitter.WithLabelValues(side).Observe(jitter.Seconds())
+}
+
+// NodeLost counts a lost node taken over and the sessions it had.
+func (s *SessionMetrics) NodeLost(sessions int) {
+	s.lost.Inc()
+	s.lostSess.Add(float64(sessions))
 }

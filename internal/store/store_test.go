@@ -40,6 +40,7 @@ var suite = []suiteTest{
 	{"CloseIdempotent", false, testCloseIdempotent},
 	{"JoinLinks", false, testJoinLinks},
 	{"LiveSessionsOf", false, testLiveSessionsOf},
+	{"Nodes", false, testNodes},
 	{"WhatsApp", false, testWhatsApp},
 	{"SurvivesReopen", true, testSurvivesReopen},
 	{"MigrationsIdempotent", true, testMigrationsIdempotent},

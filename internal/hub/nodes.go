@@ -1,0 +1,77 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"github.com/split-hub/split/internal/store"
+)
+
+// CauseNodeLost is the cause recorded on a session whose node stopped
+// writing its heartbeat for cluster.node_timeout (killed, crashed, cut off
+// from the store): a surviving node ends it in the store, since the legs
+// died with that node's process.
+const CauseNodeLost = "node_lost"
+
+// beat writes this node's heartbeat.
+func (h *Hub) beat(ctx context.Context) {
+	err := h.store.Heartbeat(ctx, store.Node{Name: h.node, Address: h.publicURL(), StartedAt: h.started,
+		Heartbeat: time.Now(), Draining: h.isDraining()})
+	if err != nil && ctx.Err() == nil {
+		h.log.Warn("cannot write this node's heartbeat: other nodes will end its sessions if it lasts", "err", err,
+			"node_timeout", h.cfg.Cluster.NodeTimeout.String())
+	}
+}
+
+// heartbeats writes this node's heartbeat every cluster.heartbeat and ends
+// the sessions of nodes silent for cluster.node_timeout, until ctx ends.
+func (h *Hub) heartbeats(ctx context.Context) {
+	t := time.NewTicker(h.cfg.Cluster.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.beat(ctx)
+		h.claimLostNodes(ctx)
+	}
+}
+
+// claimLostNodes ends the live sessions of every node whose heartbeat is
+// older than cluster.node_timeout. Of several survivors, the store lets one
+// claim each lost node.
+func (h *Hub) claimLostNodes(ctx context.Context) {
+	nodes, err := h.store.Nodes(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("cannot read the nodes' heartbeats", "err", err)
+		}
+		return
+	}
+	cutoff := time.Now().Add(-h.cfg.Cluster.NodeTimeout)
+	for _, n := range nodes {
+		if n.Name == h.node || !n.Heartbeat.Before(cutoff) {
+			continue
+		}
+		ok, err := h.store.ClaimLostNode(ctx, n.Name, cutoff)
+		if err != nil || !ok {
+			continue // another survivor has it, or it just came back
+		}
+		ended, err := h.endSessionsOf(ctx, n.Name, false, CauseNodeLost, true)
+		h.log.Warn("a hub node stopped answering: its sessions are ended", "node", n.Name, "address", n.Address,
+			"last_heartbeat", n.Heartbeat.Format(time.RFC3339), "sessions", ended, "cause", CauseNodeLost, "err", err)
+		h.m.NodeLost(ended)
+	}
+}
+
+// leave removes this node's heartbeat when it stops cleanly (its sessions
+// are over), so no survivor takes it for lost.
+func (h *Hub) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.store.RemoveNode(ctx, h.node); err != nil {
+		h.log.Warn("cannot remove this node's heartbeat", "err", err)
+	}
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Node is one hub process sharing the store.
+type Node struct {
+	Name      string    // host name and HTTP listen address (the owner named on sessions)
+	Address   string    // the node's public URL
+	StartedAt time.Time // when this run of the node started
+	Heartbeat time.Time // its last heartbeat
+	Draining  bool      // it takes no new sessions
+}
+
+// Heartbeat records that node n is alive now (inserting it the first time).
+func (db *DB) Heartbeat(ctx context.Context, n Node) error {
+	if err := checkText("heartbeat", n.Name); err != nil {
+		return err
+	}
+	if err := checkText("heartbeat", n.Address); err != nil {
+		return err
+	}
+	_, err := db.w.ExecContext(ctx, `INSERT INTO nodes (name, address, started_at, heartbeat_at, draining) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (name) DO UPDATE SET address = excluded.address, started_at = excluded.started_at,
+		heartbeat_at = excluded.heartbeat_at, draining = excluded.draining`,
+		n.Name, n.Address, millis(n.StartedAt), millis(n.Heartbeat), boolInt(n.Draining))
+	if err != nil {
+		return fmt.Errorf("store: heartbeat of %q: %w", n.Name, err)
+	}
+	return nil
+}
+
+// Nodes lists the nodes that have a heartbeat, by name.
+func (db *DB) Nodes(ctx context.Context) ([]Node, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT name, address, started_at, heartbeat_at, draining FROM nodes ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []Node
+	for rows.Next() {
+		var n Node
+		var started, beat int64
+		var draining int
+		if err := rows.Scan(&n.Name, &n.Address, &started, &beat, &draining); err != nil {
+			return nil, fmt.Errorf("store: nodes: %w", err)
+		}
+		n.StartedAt, n.Heartbeat, n.Draining = time.UnixMilli(started).UTC(), time.UnixMilli(beat).UTC(), draining != 0
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// ClaimLostNode removes node name if its heartbeat is older than before,
+// and reports whether this call did: of several survivors seeing the same
+// silent node, exactly one gets true and ends its sessions. A node that
+// comes back writes a new heartbeat (and ends what it left at its start).
+func (db *DB) ClaimLostNode(ctx context.Context, name string, before time.Time) (bool, error) {
+	if err := checkText("claim lost node", name); err != nil {
+		return false, err
+	}
+	res, err := db.w.ExecContext(ctx, `DELETE FROM nodes WHERE name = $1 AND heartbeat_at < $2`, name, millis(before))
+	if err != nil {
+		return false, fmt.Errorf("store: claim lost node %q: %w", name, err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return false, fmt.Errorf("store: claim lost node %q: %w", name, err)
+	}
+	return n == 1, nil
+}
+
+// RemoveNode deletes node name's row (a node that stopped cleanly).
+func (db *DB) RemoveNode(ctx context.Context, name string) error {
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM nodes WHERE name = $1`, name); err != nil {
+		return fmt.Errorf("store: remove node %q: %w", name, err)
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+func testNodes(t *testing.T, dsn string) {
+	db := openT(t, dsn)
+	ctx := t.Context()
+	t0 := ms("2026-12-05T10:00:00Z")
+	if ns, err := db.Nodes(ctx); err != nil || len(ns) != 0 {
+		t.Fatalf("fresh store: %v %v", ns, err)
+	}
+	a := Node{Name: "host-a/0.0.0.0:8080", Address: "https://a.example.com", StartedAt: t0, Heartbeat: t0}
+	b := Node{Name: "host-b/0.0.0.0:8080", Address: "https://b.example.com", StartedAt: t0, Heartbeat: t0}
+	for _, n := range []Node{a, b} {
+		if err := db.Heartbeat(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a beats again and drains
+	a.Heartbeat, a.Draining = t0.Add(20*time.Second), true
+	if err := db.Heartbeat(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := db.Nodes(ctx)
+	if err != nil || len(ns) != 2 || ns[0] != a || ns[1] != b {
+		t.Fatalf("nodes: %+v %v", ns, err)
+	}
+	// b is silent: older than t0+10s; a is not
+	before := t0.Add(10 * time.Second)
+	if ok, err := db.ClaimLostNode(ctx, a.Name, before); err != nil || ok {
+		t.Fatalf("a live node claimed: %v %v", ok, err)
+	}
+	// several survivors claim b at once: exactly one wins
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := db.ClaimLostNode(ctx, b.Name, before)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d survivors claimed the lost node, want 1", wins)
+	}
+	if ns, _ := db.Nodes(ctx); len(ns) != 1 || ns[0].Name != a.Name {
+		t.Fatalf("after the claim: %+v", ns)
+	}
+	if err := db.RemoveNode(ctx, a.Name); err != nil {
+		t.Fatal(err)
+	}
+	if ns, _ := db.Nodes(ctx); len(ns) != 0 {
+		t.Fatalf("after removal: %+v", ns)
+	}
+	if err := db.Heartbeat(ctx, Node{Name: "bad\x00name"}); err == nil {
+		t.Error("a NUL in a node name was stored")
+	}
+}

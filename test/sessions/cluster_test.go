@@ -1,0 +1,171 @@
+//go:build linux
+
+package sessions
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/testutil"
+	"github.com/split-hub/split/internal/testutil/pgtest"
+)
+
+// TestNodeLost: two hub nodes on one PostgreSQL. Node A (the real binary)
+// is killed with SIGKILL while it owns a session; node B, which never saw
+// that session live, finds A's heartbeat silent past cluster.node_timeout
+// and ends the session in the store with cause node_lost — B's own session
+// is untouched. A restarted A takes its place again without rewriting what
+// B recorded.
+func TestNodeLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL and the binary")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "split")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/split").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dsn := pgtest.Start(t).FreshDSN(t)
+	cluster := config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: time.Second}
+
+	// B's webhook receiver (the CRM): it must hear of A's session's end
+	hooks := make(chan string, 64)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case hooks <- string(b):
+		default:
+		}
+	}))
+	defer recv.Close()
+	cfgB := hubConfig(t, 20600, filepath.Join(dir, "b"))
+	cfgB.Sessions.Store, cfgB.Cluster = dsn, cluster
+	cfgB.Sessions.Webhooks = []config.Webhook{{URL: recv.URL, Secret: "whsec-test-0123456789", Events: []string{"session.ended"}}}
+	b, err := testutil.StartHub(ctx, cfgB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiB := api{t, b.URL}
+
+	cfgA := hubConfig(t, 20700, filepath.Join(dir, "a"))
+	cfgA.Sessions.Store, cfgA.Cluster = dsn, cluster
+	y, err := yaml.Marshal(cfgA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "a.yaml")
+	if err := os.WriteFile(cfgPath, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startA := func() (*exec.Cmd, *strings.Builder) {
+		var logs strings.Builder
+		cmd := exec.Command(bin, "serve", "--config", cfgPath)
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitUntil(t, 20*time.Second, "node A ready", func() bool {
+			res, err := http.Get("http://" + cfgA.HTTP.Listen + "/readyz")
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			return res.StatusCode == 200
+		})
+		return cmd, &logs
+	}
+	a, _ := startA()
+	apiA := api{t, "http://" + cfgA.HTTP.Listen}
+
+	code, onA := apiA.do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Ana"}})
+	if code != 201 {
+		t.Fatalf("session on A: %d %v", code, onA)
+	}
+	code, onB := apiB.do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Bea"}})
+	if code != 201 {
+		t.Fatalf("session on B: %d %v", code, onB)
+	}
+	idA, idB := onA["id"].(string), onB["id"].(string)
+	// B reads A's session from the store: not ended
+	if code, s := apiB.do("GET", "/v1/sessions/"+idA, nil); code != 200 || s["state"] == "ended" {
+		t.Fatalf("A's session seen from B: %d %v", code, s)
+	}
+	// longer than node_timeout passes with A alive: nothing is ended (an
+	// observation of a span, so a sleep; wall time is what the timeout measures)
+	time.Sleep(3 * cluster.NodeTimeout / 2)
+	if _, s := apiB.do("GET", "/v1/sessions/"+idA, nil); s["state"] == "ended" {
+		t.Fatalf("a live node's session ended: %v", s)
+	}
+
+	killed := time.Now()
+	if err := a.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Wait()
+	var s map[string]any
+	waitUntil(t, 15*time.Second, "B ending A's session", func() bool {
+		_, s = apiB.do("GET", "/v1/sessions/"+idA, nil)
+		return s["state"] == "ended"
+	})
+	took := time.Since(killed)
+	if s["cause"] != "node_lost" {
+		t.Fatalf("A's session ended with %v, want cause node_lost", s)
+	}
+	// A's last heartbeat may have been up to one heartbeat before the kill
+	if took < cluster.NodeTimeout-cluster.Heartbeat {
+		t.Fatalf("ended %s after the kill, before node_timeout (%s) could have passed", took, cluster.NodeTimeout)
+	}
+	t.Logf("A's session ended by B %s after the kill (node_timeout %s)", took.Round(10*time.Millisecond), cluster.NodeTimeout)
+	if _, s := apiB.do("GET", "/v1/sessions/"+idB, nil); s["state"] == "ended" {
+		t.Fatalf("B's own session ended: %v", s)
+	}
+	if code, ev := apiB.do("GET", "/v1/sessions/"+idA+"/events?format=json", nil); code != 200 || !strings.Contains(fmt.Sprint(ev), "node_lost") {
+		t.Fatalf("no session.ended node_lost event: %d %v", code, ev)
+	}
+	deadline := time.After(10 * time.Second)
+	for got := false; !got; {
+		select {
+		case body := <-hooks:
+			got = strings.Contains(body, idA) && strings.Contains(body, `"node_lost"`) && strings.Contains(body, `"session.ended"`)
+		case <-deadline:
+			t.Fatal("no session.ended webhook with cause node_lost from B")
+		}
+	}
+	res, err := http.Get(b.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	metrics := string(mb)
+	for _, want := range []string{"split_cluster_nodes_lost_total 1", "split_cluster_sessions_lost_total 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("B's /metrics lacks %q", want)
+		}
+	}
+
+	// A comes back: it serves again, and what B recorded stays
+	_, logs := startA()
+	if strings.Contains(logs.String(), "node_restart") {
+		t.Errorf("the restarted node ended sessions again:\n%s", logs.String())
+	}
+	if _, s := apiB.do("GET", "/v1/sessions/"+idA, nil); s["cause"] != "node_lost" {
+		t.Fatalf("after A's restart: %v", s)
+	}
+}
