@@ -642,18 +642,21 @@ func (h *Hub) apiRemoveParticipant(w http.ResponseWriter, r *http.Request) {
 // with ?format=json or Accept: application/json.
 func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	_, live, err := h.lookup(r.Context(), id)
+	in, live, err := h.lookup(r.Context(), id)
 	if err != nil {
 		h.writeHubErr(w, err)
 		return
 	}
+	// a session live on another node (PostgreSQL): followed through the
+	// store's announcements (followOtherNodes) until it ends
+	remote := !live && in.State != session.StateEnded && h.store.Engine() == store.EnginePostgres
 	var after int64
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
 		after, _ = strconv.ParseInt(v, 10, 64)
 	}
 	wantJSON := r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json")
 	var ch chan session.Event
-	if live && !wantJSON {
+	if (live || remote) && !wantJSON {
 		var cancel func()
 		ch, cancel = h.rec.subscribe(id)
 		defer cancel()
@@ -697,7 +700,7 @@ func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	for _, e := range hist {
-		if !emit(fromStoreEvent(e)) {
+		if !emit(fromStoreEvent(e)) || remote && e.Type == "session.ended" {
 			return
 		}
 	}
@@ -716,7 +719,7 @@ func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case e := <-ch:
-			if !emit(e) {
+			if !emit(e) || remote && e.Type == "session.ended" {
 				return
 			}
 		case <-ping.C:

@@ -180,6 +180,7 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	h.goAsync(func() { h.rttRetention(sctx) })
 	h.beat(ctx)
 	h.goAsync(func() { h.heartbeats(sctx) })
+	h.goAsync(func() { h.followOtherNodes(sctx) })
 	return h, nil
 }
 

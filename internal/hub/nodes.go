@@ -75,3 +75,35 @@ func (h *Hub) leave() {
 		h.log.Warn("cannot remove this node's heartbeat", "err", err)
 	}
 }
+
+// followOtherNodes feeds this node's event streams of sessions that live
+// on another node: every node announces each stored event (PostgreSQL
+// NOTIFY); for a session followed here and not live here, the new events
+// are read from the store and handed to the subscribers. Until ctx ends.
+func (h *Hub) followOtherNodes(ctx context.Context) {
+	last := map[string]int64{} // the newest event handed out, per followed session
+	h.store.ListenEvents(ctx, func(id string) {
+		ids := []string{id}
+		if id == "" { // the connection was lost: anything may have been missed
+			ids = h.rec.subscribed()
+		}
+		for _, id := range ids {
+			if h.Session(id) != nil || !h.rec.hasSubs(id) {
+				delete(last, id) // live here (the recorder hands its events out), or nobody follows it
+				continue
+			}
+			evs, err := h.store.Events(ctx, id, last[id], 1000)
+			if err != nil {
+				h.log.Debug("cannot read another node's session events", "session", id, "err", err)
+				continue
+			}
+			for _, e := range evs {
+				h.rec.fanout(id, fromStoreEvent(e))
+				last[id] = e.Seq
+				if e.Type == "session.ended" {
+					delete(last, id)
+				}
+			}
+		}
+	})
+}

@@ -86,6 +86,12 @@ func (r *recorder) run() {
 				data, _ = json.Marshal(e.Data)
 			}
 			_, err = r.h.store.AppendEvent(ctx, store.Event{SessionID: in.ID, At: e.At, Type: e.Type, Leg: e.Leg, Data: data})
+			if err == nil {
+				// the other nodes' event streams follow it (PostgreSQL)
+				if nerr := r.h.store.NotifyEvent(ctx, in.ID); nerr != nil {
+					r.h.log.Debug("cannot announce a session event to the other nodes", "session", in.ID, "err", nerr)
+				}
+			}
 		}
 		if err == nil && e.Type != "session.created" && persistsRecord(e.Type) {
 			err = r.h.store.UpdateSession(ctx, r.h.toRecord(in))
@@ -157,6 +163,37 @@ func (r *recorder) subscribe(id string) (chan session.Event, func()) {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// fanout hands an event read from the store (another node's session) to
+// this node's subscribers of the session; a slow one misses it, as with
+// local events.
+func (r *recorder) fanout(id string, e session.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for ch := range r.subs[id] {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+// subscribed lists the sessions that have subscribers here.
+func (r *recorder) subscribed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.subs))
+	for id := range r.subs {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (r *recorder) hasSubs(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.subs[id]) > 0
 }
 
 // toRecord is the stored record of a live session of this node.

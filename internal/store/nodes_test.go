@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -68,5 +69,46 @@ func testNodes(t *testing.T, dsn string) {
 	}
 	if err := db.Heartbeat(ctx, Node{Name: "bad\x00name"}); err == nil {
 		t.Error("a NUL in a node name was stored")
+	}
+}
+
+func testNotifyEvents(t *testing.T, dsn string) {
+	db := openT(t, dsn)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	got := make(chan string, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.ListenEvents(ctx, func(id string) { got <- id })
+	}()
+	if db.Engine() != EnginePostgres {
+		select { // one node: nothing to listen to, it returns at once
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("ListenEvents on SQLite did not return")
+		}
+		if err := db.NotifyEvent(ctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	// the listener may not be listening yet: announce until it hears
+	for {
+		if err := db.NotifyEvent(ctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case id := <-got:
+			if id != "s1" {
+				t.Fatalf("heard %q", id)
+			}
+			cancel()
+			<-done // returns once its context ends
+			return
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("no announcement heard")
+		}
 	}
 }

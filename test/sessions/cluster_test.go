@@ -3,6 +3,7 @@
 package sessions
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -71,10 +72,10 @@ func TestNodeLost(t *testing.T) {
 	if err := os.WriteFile(cfgPath, y, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startA := func() (*exec.Cmd, *strings.Builder) {
-		var logs strings.Builder
+	startA := func() (*exec.Cmd, *syncBuffer) {
+		logs := &syncBuffer{}
 		cmd := exec.Command(bin, "serve", "--config", cfgPath)
-		cmd.Stdout, cmd.Stderr = &logs, &logs
+		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +89,7 @@ func TestNodeLost(t *testing.T) {
 			res.Body.Close()
 			return res.StatusCode == 200
 		})
-		return cmd, &logs
+		return cmd, logs
 	}
 	a, _ := startA()
 	apiA := api{t, "http://" + cfgA.HTTP.Listen}
@@ -102,9 +103,15 @@ func TestNodeLost(t *testing.T) {
 		t.Fatalf("session on B: %d %v", code, onB)
 	}
 	idA, idB := onA["id"].(string), onB["id"].(string)
-	// B reads A's session from the store: not ended
-	if code, s := apiB.do("GET", "/v1/sessions/"+idA, nil); code != 200 || s["state"] == "ended" {
-		t.Fatalf("A's session seen from B: %d %v", code, s)
+	// B reads A's session from the store (once A's recorder stored it): not ended
+	var seen map[string]any
+	waitUntil(t, 10*time.Second, "A's session in the store", func() bool {
+		code, s := apiB.do("GET", "/v1/sessions/"+idA, nil)
+		seen = s
+		return code == 200
+	})
+	if seen["state"] == "ended" {
+		t.Fatalf("A's session seen from B: %v", seen)
 	}
 	// longer than node_timeout passes with A alive: nothing is ended (an
 	// observation of a span, so a sleep; wall time is what the timeout measures)
@@ -167,5 +174,89 @@ func TestNodeLost(t *testing.T) {
 	}
 	if _, s := apiB.do("GET", "/v1/sessions/"+idA, nil); s["cause"] != "node_lost" {
 		t.Fatalf("after A's restart: %v", s)
+	}
+}
+
+// TestEventsAcrossNodes: a session's event stream opened on node B follows
+// a session that lives on node A — the events A stores reach B's stream
+// through PostgreSQL's LISTEN/NOTIFY — and ends with session.ended.
+func TestEventsAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	dsn := pgtest.Start(t).FreshDSN(t)
+	var apis []api
+	for i, base := range []int{20800, 20850} {
+		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
+		cfg.Sessions.Store = dsn
+		h, err := testutil.StartHub(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apis = append(apis, api{t, h.URL})
+	}
+	a, b := apis[0], apis[1]
+	code, s := a.do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Ana"}})
+	if code != 201 {
+		t.Fatalf("session on A: %d %v", code, s)
+	}
+	id := s["id"].(string)
+	// A stores the session on its recorder's goroutine: B finds it once stored
+	waitUntil(t, 10*time.Second, "A's session in the store", func() bool {
+		code, _ := b.do("GET", "/v1/sessions/"+id, nil)
+		return code == 200
+	})
+
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.base+"/v1/sessions/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+testutil.HubAPIKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("event stream on B: %v %v", res, err)
+	}
+	defer res.Body.Close()
+	events := make(chan string, 64)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if typ, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				events <- typ
+			}
+		}
+	}()
+	next := func(want string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case typ, ok := <-events:
+				if !ok {
+					t.Fatalf("B's stream closed before %s", want)
+				}
+				if typ == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s on B's stream", want)
+			}
+		}
+	}
+	next("session.created") // the history, from the store
+	// A ends it: B's stream hears it live and closes
+	if code, out := a.do("DELETE", "/v1/sessions/"+id, nil); code/100 != 2 {
+		t.Fatalf("end on A: %d %v", code, out)
+	}
+	next("session.ended")
+	select {
+	case _, ok := <-events:
+		if ok {
+			for range events {
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("B's stream stayed open after session.ended")
 	}
 }
