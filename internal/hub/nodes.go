@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/split-hub/split/internal/store"
@@ -106,4 +107,42 @@ func (h *Hub) followOtherNodes(ctx context.Context) {
 			}
 		}
 	})
+}
+
+// nodeView is one node in GET /v1/nodes.
+type nodeView struct {
+	Name      string    `json:"name"`
+	Address   string    `json:"address"`
+	StartedAt time.Time `json:"started_at"`
+	Heartbeat time.Time `json:"heartbeat_at"`
+	State     string    `json:"state"` // up, draining, silent (heartbeat older than two beats, not yet lost)
+	Self      bool      `json:"self"`  // the node answering
+	Sessions  *int      `json:"sessions,omitempty"`
+}
+
+// apiNodes lists the hub nodes sharing the store, from their heartbeats;
+// the answering node adds its live session count.
+func (h *Hub) apiNodes(w http.ResponseWriter, r *http.Request) {
+	nodes, err := h.store.Nodes(r.Context())
+	if err != nil {
+		h.internalErr(w, "nodes", err)
+		return
+	}
+	out := make([]nodeView, 0, len(nodes))
+	silent := time.Now().Add(-2 * h.cfg.Cluster.Heartbeat)
+	for _, n := range nodes {
+		v := nodeView{Name: n.Name, Address: n.Address, StartedAt: n.StartedAt, Heartbeat: n.Heartbeat, State: "up", Self: n.Name == h.node}
+		switch {
+		case n.Heartbeat.Before(silent):
+			v.State = "silent"
+		case n.Draining:
+			v.State = "draining"
+		}
+		if v.Self {
+			a := h.Active()
+			v.Sessions = &a
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": out, "node_timeout_seconds": h.cfg.Cluster.NodeTimeout.Seconds()})
 }

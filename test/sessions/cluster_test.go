@@ -120,6 +120,28 @@ func TestNodeLost(t *testing.T) {
 		t.Fatalf("a live node's session ended: %v", s)
 	}
 
+	// the operators' view: both nodes up, B says it hosts one session
+	nodeStates := func() map[string]string {
+		_, v := apiB.do("GET", "/v1/nodes", nil)
+		out := map[string]string{}
+		ns, _ := v["nodes"].([]any)
+		for _, n := range ns {
+			m := n.(map[string]any)
+			key := "other"
+			if m["self"] == true {
+				key = "self"
+				if m["sessions"] != float64(1) {
+					t.Errorf("B's own entry: %v", m)
+				}
+			}
+			out[key] = fmt.Sprint(m["state"])
+		}
+		return out
+	}
+	if st := nodeStates(); st["self"] != "up" || st["other"] != "up" || len(st) != 2 {
+		t.Fatalf("GET /v1/nodes before the kill: %v", st)
+	}
+
 	killed := time.Now()
 	if err := a.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -141,6 +163,9 @@ func TestNodeLost(t *testing.T) {
 	t.Logf("A's session ended by B %s after the kill (node_timeout %s)", took.Round(10*time.Millisecond), cluster.NodeTimeout)
 	if _, s := apiB.do("GET", "/v1/sessions/"+idB, nil); s["state"] == "ended" {
 		t.Fatalf("B's own session ended: %v", s)
+	}
+	if st := nodeStates(); len(st) != 1 || st["self"] != "up" {
+		t.Fatalf("GET /v1/nodes after the lost node was claimed: %v", st)
 	}
 	if code, ev := apiB.do("GET", "/v1/sessions/"+idA+"/events?format=json", nil); code != 200 || !strings.Contains(fmt.Sprint(ev), "node_lost") {
 		t.Fatalf("no session.ended node_lost event: %d %v", code, ev)
