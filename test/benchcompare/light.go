@@ -50,28 +50,15 @@ func measureSplitLight(o opts, n int) (result, error) {
 		return result{}, err
 	}
 	defer stop()
-	base := "http://" + cfg.HTTP.Listen
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if res, err := http.Get(base + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return result{}, fmt.Errorf("hub not ready")
-		}
+	if err := waitReady("http://" + cfg.HTTP.Listen); err != nil {
+		return result{}, err
 	}
 	rss0 := treeRSS(cmd.Process.Pid)
 
 	// one Engine (one ICE socket) per browser: a browser's PeerConnection
 	// has a port of its own, and the hub's ICE mux tells legs apart by the
 	// remote address
-	engine := func(i int) (*rtc.Engine, error) {
-		c := config.Default()
-		c.WebRTC.UDPPort, c.WebRTC.BindIP, c.WebRTC.Video = 28000+i, "127.0.0.1", false
-		return rtc.NewEngine(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}
+	engine := func(i int) (*rtc.Engine, error) { return browserEngine(28000 + i) }
 
 	type browser struct {
 		ws  *websocket.Conn
@@ -226,6 +213,14 @@ func byes(uas *testutil.SIPUAS) int {
 		}
 	}
 	return b
+}
+
+// browserEngine is a light generator's browser: the hub's own rtc.Engine
+// on its own ICE port, audio only.
+func browserEngine(port int) (*rtc.Engine, error) {
+	c := config.Default()
+	c.WebRTC.UDPPort, c.WebRTC.BindIP, c.WebRTC.Video = port, "127.0.0.1", false
+	return rtc.NewEngine(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // profile fetches the hub's CPU profile over d, then its heap profile, into

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/leg"
 	"github.com/split-hub/split/internal/rtc"
 	"github.com/split-hub/split/internal/testutil"
@@ -152,9 +150,7 @@ func lightCall(ctx context.Context, listen string, port int, id string) (offerAt
 	if _, err := readUntil(ctx, ws, "hello"); err != nil {
 		return offerAt, audioAt, err
 	}
-	c := config.Default()
-	c.WebRTC.UDPPort, c.WebRTC.BindIP, c.WebRTC.Video = port, "127.0.0.1", false
-	e, err := rtc.NewEngine(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := browserEngine(port)
 	if err != nil {
 		return offerAt, audioAt, err
 	}
