@@ -53,7 +53,7 @@ func TestNodeLost(t *testing.T) {
 		}
 	}))
 	defer recv.Close()
-	cfgB := hubConfig(t, 20600, filepath.Join(dir, "b"))
+	cfgB := hubConfig(t, 25000, filepath.Join(dir, "b"))
 	cfgB.Sessions.Store, cfgB.Cluster = dsn, cluster
 	cfgB.Sessions.Webhooks = []config.Webhook{{URL: recv.URL, Secret: "whsec-test-0123456789", Events: []string{"session.ended"}}}
 	b, err := testutil.StartHub(ctx, cfgB, nil)
@@ -62,7 +62,7 @@ func TestNodeLost(t *testing.T) {
 	}
 	apiB := api{t, b.URL}
 
-	cfgA := hubConfig(t, 20700, filepath.Join(dir, "a"))
+	cfgA := hubConfig(t, 25100, filepath.Join(dir, "a"))
 	cfgA.Sessions.Store, cfgA.Cluster = dsn, cluster
 	y, err := yaml.Marshal(cfgA)
 	if err != nil {
@@ -214,7 +214,7 @@ func TestEventsAcrossNodes(t *testing.T) {
 	dir := t.TempDir()
 	dsn := pgtest.Start(t).FreshDSN(t)
 	var apis []api
-	for i, base := range []int{20800, 20850} {
+	for i, base := range []int{25200, 25300} {
 		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
 		cfg.Sessions.Store = dsn
 		h, err := testutil.StartHub(ctx, cfg, nil)
