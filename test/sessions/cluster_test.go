@@ -23,7 +23,8 @@ import (
 	"github.com/split-hub/split/internal/testutil/pgtest"
 )
 
-// TestNodeLost: two hub nodes on one PostgreSQL. Node A (the real binary)
+// TestNodeLost: two hub nodes on one PostgreSQL (ports 27000-27199; the
+// cluster tests use 27000-27399, free in this package). Node A (the real binary)
 // is killed with SIGKILL while it owns a session; node B, which never saw
 // that session live, finds A's heartbeat silent past cluster.node_timeout
 // and ends the session in the store with cause node_lost — B's own session
@@ -53,7 +54,7 @@ func TestNodeLost(t *testing.T) {
 		}
 	}))
 	defer recv.Close()
-	cfgB := hubConfig(t, 25000, filepath.Join(dir, "b"))
+	cfgB := hubConfig(t, 27000, filepath.Join(dir, "b"))
 	cfgB.Sessions.Store, cfgB.Cluster = dsn, cluster
 	cfgB.Sessions.Webhooks = []config.Webhook{{URL: recv.URL, Secret: "whsec-test-0123456789", Events: []string{"session.ended"}}}
 	b, err := testutil.StartHub(ctx, cfgB, nil)
@@ -62,7 +63,7 @@ func TestNodeLost(t *testing.T) {
 	}
 	apiB := api{t, b.URL}
 
-	cfgA := hubConfig(t, 25100, filepath.Join(dir, "a"))
+	cfgA := hubConfig(t, 27100, filepath.Join(dir, "a"))
 	cfgA.Sessions.Store, cfgA.Cluster = dsn, cluster
 	y, err := yaml.Marshal(cfgA)
 	if err != nil {
@@ -214,7 +215,7 @@ func TestEventsAcrossNodes(t *testing.T) {
 	dir := t.TempDir()
 	dsn := pgtest.Start(t).FreshDSN(t)
 	var apis []api
-	for i, base := range []int{25200, 25300} {
+	for i, base := range []int{27200, 27300} {
 		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
 		cfg.Sessions.Store = dsn
 		h, err := testutil.StartHub(ctx, cfg, nil)
