@@ -82,9 +82,10 @@ type HTTP struct {
 }
 
 // ACME configures automatic HTTPS certificates (RFC 8555) for the HTTP
-// listener, as Caddy users expect: set hostname (and, for Let's Encrypt,
-// an email) and the hub obtains a certificate on the first TLS handshake
-// for that name and renews it 30 days before it expires. Configuring it
+// listener, as Caddy users expect: set hostname (and optionally an email)
+// and the hub obtains a certificate when it starts (or on the first TLS
+// handshake for that name, if that fails) and renews it 30 days before it
+// expires. Configuring it
 // accepts the CA's terms of service. The CA validates the name by
 // TLS-ALPN-01 on the HTTPS listener — so http.listen must be reachable
 // from the internet on port 443 as hostname — or by HTTP-01 on
@@ -94,7 +95,7 @@ type ACME struct {
 	// Hostnames are more names on the same certificate set (each gets its
 	// own certificate); hostname is the one links are built with.
 	Hostnames []string `yaml:"hostnames"`
-	Email     string   `yaml:"email"`     // the CA's contact for expiry notices (optional)
+	Email     string   `yaml:"email"`     // the ACME account's contact at the CA (optional)
 	CacheDir  string   `yaml:"cache_dir"` // account key and certificates; default data_dir/acme
 	// DirectoryURL is the CA's ACME directory; default Let's Encrypt's
 	// production (https://acme-v02.api.letsencrypt.org/directory).
