@@ -191,7 +191,7 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	if err := ua.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Sessions: hb, Agents: hb, DeafUsers: cfg.Interpreter.User, Metrics: m, Pprof: cfg.HTTP.Pprof,
+	srv := &api.Server{Log: log, APIKey: apiKey, Signer: signer, TokenTTL: cfg.Auth.TokenTTL, MaxTTL: cfg.Auth.MaxTokenTTL, Gateway: gw, Sessions: hb, Agents: hb, DeafUsers: cfg.Interpreter.User, Metrics: m, Pprof: cfg.HTTP.Pprof, Ready: hb.Ready,
 		Embedders: func(entry string) []string { e, _ := cfg.Sessions.EntryPoint(entry); return e.Origins }}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

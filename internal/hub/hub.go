@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/split-hub/split/internal/acd"
@@ -102,6 +103,8 @@ type Hub struct {
 	version  string
 	node     string
 	started  time.Time
+	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat the store took
+	wasReady atomic.Bool
 	rec      *recorder
 	limiter  *limiter
 	notifier Notifier
@@ -178,6 +181,7 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	h.goAsync(func() { h.schedule(sctx) })
 	h.goAsync(func() { h.watchMedia(sctx) })
 	h.goAsync(func() { h.rttRetention(sctx) })
+	h.wasReady.Store(true) // said only when it changes
 	h.beat(ctx)
 	h.goAsync(func() { h.heartbeats(sctx) })
 	h.goAsync(func() { h.followOtherNodes(sctx) })

@@ -15,13 +15,33 @@ import (
 const CauseNodeLost = "node_lost"
 
 // beat writes this node's heartbeat.
-func (h *Hub) beat(ctx context.Context) {
+func (h *Hub) beat(parent context.Context) {
+	// a store that hangs must not hold the loop: a beat has one period
+	ctx, cancel := context.WithTimeout(parent, h.cfg.Cluster.Heartbeat)
+	defer cancel()
 	err := h.store.Heartbeat(ctx, store.Node{Name: h.node, Address: h.publicURL(), StartedAt: h.started,
 		Heartbeat: time.Now(), Draining: h.isDraining()})
-	if err != nil && ctx.Err() == nil {
-		h.log.Warn("cannot write this node's heartbeat: other nodes will end its sessions if it lasts", "err", err,
-			"node_timeout", h.cfg.Cluster.NodeTimeout.String())
+	if err == nil {
+		h.lastBeat.Store(time.Now().UnixNano())
 	}
+	if ready := h.Ready(); ready != h.wasReady.Swap(ready) && parent.Err() == nil {
+		if ready {
+			h.log.Info("the store answers again: ready for new sessions")
+		} else {
+			h.log.Warn("the store does not take this node's heartbeats: /readyz says not ready (calls in progress go on); other nodes end its sessions if it lasts",
+				"err", err, "node_timeout", h.cfg.Cluster.NodeTimeout.String())
+		}
+	}
+}
+
+// Ready reports whether this node can take new sessions as far as the
+// store goes: a heartbeat reached it within the last three periods. A
+// node cut off from its store (PostgreSQL down or unreachable) cannot
+// create or route sessions; its /readyz turns load balancers away while
+// its calls in progress go on.
+func (h *Hub) Ready() bool {
+	lb := h.lastBeat.Load()
+	return lb != 0 && time.Since(time.Unix(0, lb)) < 3*h.cfg.Cluster.Heartbeat
 }
 
 // heartbeats writes this node's heartbeat every cluster.heartbeat and ends

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,7 @@ import (
 )
 
 // TestNodeLost: two hub nodes on one PostgreSQL (ports 27000-27199; the
-// cluster tests use 27000-27399, free in this package). Node A (the real binary)
+// cluster tests use 27000-27499, free in this package). Node A (the real binary)
 // is killed with SIGKILL while it owns a session; node B, which never saw
 // that session live, finds A's heartbeat silent past cluster.node_timeout
 // and ends the session in the store with cause node_lost — B's own session
@@ -284,5 +285,59 @@ func TestEventsAcrossNodes(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("B's stream stayed open after session.ended")
+	}
+}
+
+// TestReadyFollowsTheStore: a node whose store stops answering (here its
+// heartbeats wait on a lock another transaction holds) says so on
+// /readyz within three heartbeats, so load balancers send new sessions
+// elsewhere; once the store is back the node is ready again by itself.
+func TestReadyFollowsTheStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pg := pgtest.Start(t)
+	cfg := hubConfig(t, 27400, t.TempDir())
+	cfg.Sessions.Store = pg.FreshDSN(t)
+	cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: time.Second}
+	h, err := testutil.StartHub(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := func() int {
+		res, err := http.Get(h.URL + "/readyz")
+		if err != nil {
+			return 0
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	waitUntil(t, 10*time.Second, "ready", func() bool { return ready() == 200 })
+
+	// the store stops answering: a transaction holds the nodes table, so
+	// every heartbeat waits (as on a hung or unreachable server)
+	u, err := url.Parse(cfg.Sessions.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pg.Admin.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE `+u.Query().Get("search_path")+`.nodes IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "/readyz 503 with the store not answering", func() bool { return ready() == 503 })
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "/readyz 200 with the store back", func() bool { return ready() == 200 })
+	// and the store works for it again
+	if code, s := (api{t, h.URL}).do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Ana"}}); code != 201 {
+		t.Fatalf("a session after the store came back: %d %v", code, s)
 	}
 }
