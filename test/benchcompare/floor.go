@@ -27,11 +27,7 @@ func floor(args []string) error {
 	epoll := fs.Bool("epoll", false, "the same sockets served by one OS thread in epoll_wait (floorepoll.go)")
 	_ = fs.Parse(args)
 	if *epoll {
-		stop := make(chan struct{})
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-		go func() { <-sig; close(stop) }()
-		return floorEpoll(*calls, *base, *keyIn, *keyOut, stop)
+		return floorEpoll(*calls, *base, *keyIn, *keyOut, stopped())
 	}
 	if *batched {
 		conns, wait, err := floorBatched(*calls, *base, *keyIn, *keyOut)
@@ -39,9 +35,7 @@ func floor(args []string) error {
 			return err
 		}
 		fmt.Println("ready")
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-		<-sig
+		<-stopped()
 		for _, c := range conns {
 			c.Close()
 		}
@@ -80,14 +74,21 @@ func floor(args []string) error {
 		}()
 	}
 	fmt.Println("ready")
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	<-sig
+	<-stopped()
 	for _, c := range conns {
 		c.Close()
 	}
 	wg.Wait()
 	return nil
+}
+
+// stopped is closed when the relay is told to stop (SIGTERM or SIGINT).
+func stopped() <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	stop := make(chan struct{})
+	go func() { <-sig; close(stop) }()
+	return stop
 }
 
 type relayCall struct {
