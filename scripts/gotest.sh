@@ -47,6 +47,9 @@ declare -A tests=()
 for p in "${pairs[@]}"; do
 	pkg=${p%% *} t=${p#* }
 	if [ "$t" = "-" ]; then
+		# a timeout's or panic's goroutine dump buries what matters under
+		# thousands of lines: say it again last (the test that was running)
+		awk '/^panic: /{p=1} p && /^goroutine [0-9]+ \[/{exit} p' "$log" | head -40 >&2
 		echo "gotest.sh: $pkg failed without naming a test (build error, panic or timeout); not run again" >&2
 		exit "$rc"
 	fi

@@ -145,13 +145,27 @@ func (h HTTP) BaseURL(listen string) string {
 	return "http://" + listen
 }
 
+// sipAddressRE is a SIP URI without a user part: a host, an optional port
+// and an optional transport parameter.
+var sipAddressRE = regexp.MustCompile(`^sips?:[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(;transport=(udp|tcp|tls))?$`)
+
 // Cluster configures how hub nodes sharing one store (PostgreSQL) watch
 // each other. Every node writes a heartbeat; a node silent for node_timeout
 // is lost — its process, and with it every leg it carried, is gone — and
 // the first survivor to see it ends its live sessions with cause node_lost.
+//
+// A request about a session another node owns is sent there: HTTP is
+// relayed to the owner's address, SIP is answered 302 with the owner's SIP
+// address. Each node publishes both with its heartbeat.
 type Cluster struct {
 	Heartbeat   time.Duration `yaml:"heartbeat"`    // default 5s
 	NodeTimeout time.Duration `yaml:"node_timeout"` // default 30s; at least 3 heartbeats
+	// Address is the URL other nodes relay this node's sessions' HTTP
+	// requests to (default: the public URL, http.base_url).
+	Address string `yaml:"address"`
+	// SIPAddress is the SIP URI other nodes redirect this node's sessions'
+	// INVITEs to (default: sip:<sip.host>:<port of sip.listen_udp>).
+	SIPAddress string `yaml:"sip_address"`
 }
 
 // API configures REST authentication.
@@ -630,6 +644,14 @@ func (c *Config) Validate() error {
 		add("cluster.heartbeat", "must be positive")
 	} else if c.Cluster.NodeTimeout < 3*c.Cluster.Heartbeat {
 		add("cluster.node_timeout", "must be at least 3 heartbeats (%s): a node is lost only after several missed beats", 3*c.Cluster.Heartbeat)
+	}
+	if a := c.Cluster.Address; a != "" {
+		if u, err := url.Parse(a); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("cluster.address", "must be an http:// or https:// URL with a host and no path, not %q", a)
+		}
+	}
+	if a := c.Cluster.SIPAddress; a != "" && !sipAddressRE.MatchString(a) {
+		add("cluster.sip_address", "must be a SIP URI without user, like sip:10.0.0.2:5060 or sip:hub1.example.com:5060;transport=tcp, not %q", a)
 	}
 	if c.HTTP.ReadHeaderTimeout > c.HTTP.ReadTimeout {
 		add("http.read_header_timeout", "must not exceed http.read_timeout")

@@ -31,12 +31,12 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.Handle("POST /v1/sessions", k(h.apiCreateSession))
 	mux.Handle("GET /v1/sessions", k(h.apiListSessions))
 	mux.Handle("GET /v1/sessions/{id}", k(h.apiGetSession))
-	mux.Handle("DELETE /v1/sessions/{id}", k(h.apiEndSession))
-	mux.Handle("POST /v1/sessions/{id}/transfer", k(h.apiTransfer))
-	mux.Handle("POST /v1/sessions/{id}/participants", k(h.apiAddParticipant))
-	mux.Handle("DELETE /v1/sessions/{id}/participants/{participant}", k(h.apiRemoveParticipant))
+	mux.Handle("DELETE /v1/sessions/{id}", k(h.atOwner(h.apiEndSession)))
+	mux.Handle("POST /v1/sessions/{id}/transfer", k(h.atOwner(h.apiTransfer)))
+	mux.Handle("POST /v1/sessions/{id}/participants", k(h.atOwner(h.apiAddParticipant)))
+	mux.Handle("DELETE /v1/sessions/{id}/participants/{participant}", k(h.atOwner(h.apiRemoveParticipant)))
 	mux.Handle("GET /v1/sessions/{id}/events", k(h.apiEvents))
-	mux.Handle("POST /v1/sessions/{id}/links", k(h.apiCreateLink))
+	mux.Handle("POST /v1/sessions/{id}/links", k(h.atOwner(h.apiCreateLink)))
 	mux.HandleFunc("POST /v1/join", h.apiJoin)
 	mux.HandleFunc("POST /v1/notify/twilio", h.twilioStatus)
 	mux.HandleFunc("GET /v1/notify/whatsapp", h.waOr(h.whatsappVerify))
@@ -182,6 +182,9 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			p.Role, p.Identity, p.DeafUser = roleCustomer, c.Identity, true
 		case auth.RoleViewer, auth.RoleCustomer:
 			if bound = h.Session(c.Session); bound == nil {
+				if n, ok := h.owner(r.Context(), c.Session); ok && h.relayTo(w, r, n) {
+					return // the session lives on another node: its socket too
+				}
 				writeErr(w, http.StatusNotFound, "not_found", "the session is over or does not exist")
 				return
 			}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -46,6 +47,7 @@ type Metrics interface {
 	RTTChars(source string, n int)
 	VideoFPS(mode string, fps float64)
 	NodeLost(sessions int)
+	ClusterRelay(kind string)
 }
 
 type noMetrics struct{}
@@ -60,6 +62,7 @@ func (noMetrics) Interpreter(string)                                    {}
 func (noMetrics) RTTChars(string, int)                                  {}
 func (noMetrics) VideoFPS(string, float64)                              {}
 func (noMetrics) NodeLost(int)                                          {}
+func (noMetrics) ClusterRelay(string)                                   {}
 
 // Publisher receives session events for webhooks (nil: none).
 type Publisher interface {
@@ -104,13 +107,15 @@ type Hub struct {
 	node     string
 	started  time.Time
 	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat the store took
-	wasReady atomic.Bool
-	rec      *recorder
-	limiter  *limiter
-	notifier Notifier
-	wa       WhatsApp // nil: WhatsApp calling off
-	copilot  Copilot  // nil: no AI service
-	waCalls  waIndex
+	// relayTransport carries requests relayed to a session's owner node
+	relayTransport http.RoundTripper
+	wasReady       atomic.Bool
+	rec            *recorder
+	limiter        *limiter
+	notifier       Notifier
+	wa             WhatsApp // nil: WhatsApp calling off
+	copilot        Copilot  // nil: no AI service
+	waCalls        waIndex
 
 	apptMu sync.Mutex // one session per appointment
 	stop   context.CancelFunc
@@ -143,6 +148,9 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 			h.pools[poolKey(r)] = n
 		}
 	}
+	rt := http.DefaultTransport.(*http.Transport).Clone()
+	rt.Proxy = nil // node to node: never through an outbound proxy
+	h.relayTransport = rt
 	if h.m == nil {
 		h.m = noMetrics{}
 	}

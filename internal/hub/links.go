@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -169,6 +171,13 @@ type joinResp struct {
 
 // apiJoin checks (dry_run) or redeems a join link.
 func (h *Hub) apiJoin(w http.ResponseWriter, r *http.Request) {
+	// kept to relay it as it came when the session lives on another node
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		writeErr(w, http.StatusRequestEntityTooLarge, "bad_request", "the request body is too large")
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	var req joinReq
 	if !decodeJSON(w, r, &req) {
 		return
@@ -179,6 +188,14 @@ func (h *Hub) apiJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
+	if l, err := h.checkLink(r.Context(), req.Token, req.Role, now, false); err == nil && !req.DryRun {
+		if n, ok := h.linkOwner(r.Context(), l); ok {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if h.relayTo(w, r, n) {
+				return
+			}
+		}
+	}
 	l, err := h.checkLink(r.Context(), req.Token, req.Role, now, !req.DryRun)
 	if err != nil {
 		h.writeLinkErr(w, err)
@@ -220,6 +237,21 @@ func (h *Hub) apiJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Session, resp.WSToken, resp.State = sid, tok, "joined"
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// linkOwner is the node other than this one that hosts the live session a
+// link leads to (its session, or its appointment's once joined).
+func (h *Hub) linkOwner(ctx context.Context, l store.JoinLink) (store.Node, bool) {
+	sid := l.SessionID
+	if sid == "" && l.AppointmentID != "" {
+		if a, err := h.store.GetAppointment(ctx, l.AppointmentID); err == nil {
+			sid = a.SessionID
+		}
+	}
+	if sid == "" || h.Session(sid) != nil {
+		return store.Node{}, false
+	}
+	return h.owner(ctx, sid)
 }
 
 func (h *Hub) writeLinkErr(w http.ResponseWriter, err error) {

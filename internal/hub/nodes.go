@@ -19,7 +19,7 @@ func (h *Hub) beat(parent context.Context) {
 	// a store that hangs must not hold the loop: a beat has one period
 	ctx, cancel := context.WithTimeout(parent, h.cfg.Cluster.Heartbeat)
 	defer cancel()
-	err := h.store.Heartbeat(ctx, store.Node{Name: h.node, Address: h.publicURL(), StartedAt: h.started,
+	err := h.store.Heartbeat(ctx, store.Node{Name: h.node, Address: h.nodeAddress(), SIP: h.nodeSIP(), StartedAt: h.started,
 		Heartbeat: time.Now(), Draining: h.isDraining()})
 	if err == nil {
 		h.lastBeat.Store(time.Now().UnixNano())

@@ -277,6 +277,9 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 		return
 	}
 	s := h.Session(sid)
+	if s == nil && h.redirectSIP(sc, sid) {
+		return // another node hosts it: 302 there
+	}
 	if s == nil {
 		code, reason := 404, "Session Not Found"
 		if rec, err := h.store.GetSession(context.Background(), sid); err == nil && !rec.EndedAt.IsZero() {

@@ -19,6 +19,7 @@ type SessionMetrics struct {
 	videoFPS *prometheus.HistogramVec
 	lost     prometheus.Counter
 	lostSess prometheus.Counter
+	relayed  *prometheus.CounterVec
 }
 
 // NewSessionMetrics registers the session collectors on m's registry.
@@ -42,7 +43,9 @@ func (m *Metrics) NewSessionMetrics() *SessionMetrics {
 		Help: "Hub nodes this node found silent past cluster.node_timeout and took over (ended their sessions)."})
 	s.lostSess = prometheus.NewCounter(prometheus.CounterOpts{Name: "split_cluster_sessions_lost_total",
 		Help: "Sessions of lost nodes this node ended (cause node_lost)."})
-	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars, s.videoFPS, s.lost, s.lostSess)
+	s.relayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_cluster_relayed_total",
+		Help: "Requests about a session another node owns that this node sent there: http (relayed to the owner) or sip (answered 302 with the owner)."}, []string{"kind"})
+	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars, s.videoFPS, s.lost, s.lostSess, s.relayed)
 	return s
 }
 
@@ -115,6 +118,9 @@ func (mm *MediaMetrics) LegMedia(side string, sent, received uint64, lost int64,
 	}
 	mm.jitter.WithLabelValues(side).Observe(jitter.Seconds())
 }
+
+// ClusterRelay counts one request sent to the session's owner node.
+func (s *SessionMetrics) ClusterRelay(kind string) { s.relayed.WithLabelValues(kind).Inc() }
 
 // NodeLost counts a lost node taken over and the sessions it had.
 func (s *SessionMetrics) NodeLost(sessions int) {

@@ -335,7 +335,7 @@ func (c *Call) Reject(code int, reason string) {
 	c.reject(code, reason)
 }
 
-func (c *Call) reject(code int, reason string) {
+func (c *Call) reject(code int, reason string, hdrs ...sip.Header) {
 	if c.server == nil {
 		return
 	}
@@ -344,10 +344,27 @@ func (c *Call) reject(code int, reason string) {
 		return
 	default:
 	}
+	res := sip.NewResponseFromRequest(c.server.InviteRequest, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
 	// The INVITE handler goroutine sends it (it owns the transaction).
-	c.final <- sip.NewResponseFromRequest(c.server.InviteRequest, code, reason, nil)
+	c.final <- res
 	close(c.answerCh)
 	c.end(code, reason)
+}
+
+// Redirect answers an unanswered inbound call with 302 Moved Temporarily
+// and one Contact: the called user at to's host, port and parameters
+// (e.g. sip:10.0.0.2:5060;transport=tcp). A proxy in front (Kamailio's
+// uac_redirect) or the caller follows it with the same request.
+func (c *Call) Redirect(to sip.Uri) {
+	if !c.hungUp.CompareAndSwap(false, true) {
+		return
+	}
+	to.User = c.To.User
+	ct := &sip.ContactHeader{Address: to}
+	c.reject(302, "Moved Temporarily", ct)
 }
 
 // EndedError says a call ended before the operation.

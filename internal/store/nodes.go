@@ -10,6 +10,7 @@ import (
 type Node struct {
 	Name      string    // host name and HTTP listen address (the owner named on sessions)
 	Address   string    // the node's public URL
+	SIP       string    // the SIP URI where the node takes requests (sip:host:port;transport=udp)
 	StartedAt time.Time // when this run of the node started
 	Heartbeat time.Time // its last heartbeat
 	Draining  bool      // it takes no new sessions
@@ -23,10 +24,13 @@ func (db *DB) Heartbeat(ctx context.Context, n Node) error {
 	if err := checkText("heartbeat", n.Address); err != nil {
 		return err
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO nodes (name, address, started_at, heartbeat_at, draining) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (name) DO UPDATE SET address = excluded.address, started_at = excluded.started_at,
+	if err := checkText("heartbeat", n.SIP); err != nil {
+		return err
+	}
+	_, err := db.w.ExecContext(ctx, `INSERT INTO nodes (name, address, sip, started_at, heartbeat_at, draining) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (name) DO UPDATE SET address = excluded.address, sip = excluded.sip, started_at = excluded.started_at,
 		heartbeat_at = excluded.heartbeat_at, draining = excluded.draining`,
-		n.Name, n.Address, millis(n.StartedAt), millis(n.Heartbeat), boolInt(n.Draining))
+		n.Name, n.Address, n.SIP, millis(n.StartedAt), millis(n.Heartbeat), boolInt(n.Draining))
 	if err != nil {
 		return fmt.Errorf("store: heartbeat of %q: %w", n.Name, err)
 	}
@@ -35,7 +39,7 @@ func (db *DB) Heartbeat(ctx context.Context, n Node) error {
 
 // Nodes lists the nodes that have a heartbeat, by name.
 func (db *DB) Nodes(ctx context.Context) ([]Node, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT name, address, started_at, heartbeat_at, draining FROM nodes ORDER BY name`)
+	rows, err := db.r.QueryContext(ctx, `SELECT name, address, sip, started_at, heartbeat_at, draining FROM nodes ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: nodes: %w", err)
 	}
@@ -45,7 +49,7 @@ func (db *DB) Nodes(ctx context.Context) ([]Node, error) {
 		var n Node
 		var started, beat int64
 		var draining int
-		if err := rows.Scan(&n.Name, &n.Address, &started, &beat, &draining); err != nil {
+		if err := rows.Scan(&n.Name, &n.Address, &n.SIP, &started, &beat, &draining); err != nil {
 			return nil, fmt.Errorf("store: nodes: %w", err)
 		}
 		n.StartedAt, n.Heartbeat, n.Draining = time.UnixMilli(started).UTC(), time.UnixMilli(beat).UTC(), draining != 0
@@ -86,4 +90,36 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// AcquireLease takes or renews lease name for holder until until: it
+// succeeds when nobody holds it, when holder does, or when the holder's
+// lease ran out before now. Of several nodes asking at once, one gets it.
+func (db *DB) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	if err := checkText("lease", name); err != nil {
+		return false, err
+	}
+	if err := checkText("lease", holder); err != nil {
+		return false, err
+	}
+	res, err := db.w.ExecContext(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE leases.holder = excluded.holder OR leases.expires_at < $4`,
+		name, holder, millis(until), millis(now))
+	if err != nil {
+		return false, fmt.Errorf("store: lease %q: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: lease %q: %w", name, err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseLease gives lease name up if holder holds it.
+func (db *DB) ReleaseLease(ctx context.Context, name, holder string) error {
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder); err != nil {
+		return fmt.Errorf("store: release lease %q: %w", name, err)
+	}
+	return nil
 }

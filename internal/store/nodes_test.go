@@ -14,7 +14,7 @@ func testNodes(t *testing.T, dsn string) {
 	if ns, err := db.Nodes(ctx); err != nil || len(ns) != 0 {
 		t.Fatalf("fresh store: %v %v", ns, err)
 	}
-	a := Node{Name: "host-a/0.0.0.0:8080", Address: "https://a.example.com", StartedAt: t0, Heartbeat: t0}
+	a := Node{Name: "host-a/0.0.0.0:8080", Address: "https://a.example.com", SIP: "sip:10.0.0.1:5060;transport=udp", StartedAt: t0, Heartbeat: t0}
 	b := Node{Name: "host-b/0.0.0.0:8080", Address: "https://b.example.com", StartedAt: t0, Heartbeat: t0}
 	for _, n := range []Node{a, b} {
 		if err := db.Heartbeat(ctx, n); err != nil {
@@ -69,6 +69,66 @@ func testNodes(t *testing.T, dsn string) {
 	}
 	if err := db.Heartbeat(ctx, Node{Name: "bad\x00name"}); err == nil {
 		t.Error("a NUL in a node name was stored")
+	}
+}
+
+func testLeases(t *testing.T, dsn string) {
+	db := openT(t, dsn)
+	ctx := t.Context()
+	t0 := ms("2026-12-05T10:00:00Z")
+	const name = "register:acd"
+	if ok, err := db.AcquireLease(ctx, name, "a", t0, t0.Add(10*time.Second)); err != nil || !ok {
+		t.Fatalf("a free lease: %v %v", ok, err)
+	}
+	// b asks while a holds it; a renews
+	if ok, err := db.AcquireLease(ctx, name, "b", t0.Add(5*time.Second), t0.Add(15*time.Second)); err != nil || ok {
+		t.Fatalf("b took a held lease: %v %v", ok, err)
+	}
+	if ok, err := db.AcquireLease(ctx, name, "a", t0.Add(5*time.Second), t0.Add(15*time.Second)); err != nil || !ok {
+		t.Fatalf("a's renewal: %v %v", ok, err)
+	}
+	// b before the renewed expiry: no; after it: yes, and only one of
+	// several askers gets it
+	if ok, _ := db.AcquireLease(ctx, name, "b", t0.Add(14*time.Second), t0.Add(24*time.Second)); ok {
+		t.Fatal("b took the lease before it ran out")
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var winners []string
+	for _, h := range []string{"b", "c", "d", "e"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := db.AcquireLease(ctx, name, h, t0.Add(16*time.Second), t0.Add(26*time.Second))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				winners = append(winners, h)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("after expiry, %v took the lease; want one", winners)
+	}
+	// release by someone else does nothing; by the holder frees it
+	if err := db.ReleaseLease(ctx, name, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := db.AcquireLease(ctx, name, "a", t0.Add(17*time.Second), t0.Add(27*time.Second)); ok {
+		t.Fatal("a released a lease it did not hold")
+	}
+	if err := db.ReleaseLease(ctx, name, winners[0]); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := db.AcquireLease(ctx, name, "a", t0.Add(17*time.Second), t0.Add(27*time.Second)); err != nil || !ok {
+		t.Fatalf("a released lease: %v %v", ok, err)
+	}
+	if _, err := db.AcquireLease(ctx, "bad\x00", "a", t0, t0); err == nil {
+		t.Error("a NUL in a lease name was stored")
 	}
 }
 

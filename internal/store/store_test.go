@@ -41,6 +41,7 @@ var suite = []suiteTest{
 	{"JoinLinks", false, testJoinLinks},
 	{"LiveSessionsOf", false, testLiveSessionsOf},
 	{"Nodes", false, testNodes},
+	{"Leases", false, testLeases},
 	{"NotifyEvents", false, testNotifyEvents},
 	{"WhatsApp", false, testWhatsApp},
 	{"SurvivesReopen", true, testSurvivesReopen},

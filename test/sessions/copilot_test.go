@@ -154,8 +154,10 @@ func TestCopilotSeparation(t *testing.T) {
 		}
 		return nil
 	}
-	if err := ai.Wait(ctx, "three sockets (split, twilio, twilio for the phone)", func() bool {
-		return conn("/split", "") != nil && conn("/twilio", "") != nil && conn("/twilio", "phone-party") != nil
+	// a socket is listed as soon as it is accepted, before its first frame is read
+	if err := ai.Wait(ctx, "three sockets (split, twilio, twilio for the phone) and split's hello", func() bool {
+		sp := conn("/split", "")
+		return sp != nil && sp.Find("hello", nil) != nil && conn("/twilio", "") != nil && conn("/twilio", "phone-party") != nil
 	}); err != nil {
 		t.Fatal(err)
 	}
