@@ -188,6 +188,8 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 	}
 	// The SIP listeners outlive the first signal: a draining hub still needs
 	// BYEs, re-INVITEs and ACKs of its active calls. ua.Close stops them.
+	// several nodes on one store: one of them registers each trunk
+	ua.SetRegistrationGate(hb.Singleton)
 	if err := ua.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}

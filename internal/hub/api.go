@@ -30,7 +30,7 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.HandleFunc("GET /v1/sessions/ws", h.serveWS)
 	mux.Handle("POST /v1/sessions", k(h.apiCreateSession))
 	mux.Handle("GET /v1/sessions", k(h.apiListSessions))
-	mux.Handle("GET /v1/sessions/{id}", k(h.apiGetSession))
+	mux.Handle("GET /v1/sessions/{id}", k(h.atOwner(h.apiGetSession)))
 	mux.Handle("DELETE /v1/sessions/{id}", k(h.atOwner(h.apiEndSession)))
 	mux.Handle("POST /v1/sessions/{id}/transfer", k(h.atOwner(h.apiTransfer)))
 	mux.Handle("POST /v1/sessions/{id}/participants", k(h.atOwner(h.apiAddParticipant)))

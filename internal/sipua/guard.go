@@ -73,7 +73,14 @@ func (u *UA) Decide(m *sipguard.Msg, src netip.AddrPort, transport string, trust
 	switch {
 	case m.MethodIs("OPTIONS"):
 		// keep-alive probes (Kamailio's dispatcher, trunks) are answered
-		// here, statelessly, so they are answered even under load
+		// here, statelessly, so they are answered even under load; a
+		// draining hub answers 503, so a dispatcher sends it no new calls
+		u.mu.Lock()
+		draining := u.draining
+		u.mu.Unlock()
+		if draining {
+			return sipguard.Verdict{Answer: answerBusy["draining"], Reason: "draining"}
+		}
 		return sipguard.Verdict{Answer: answerOptions}
 	case !trusted:
 		if m.MethodIs("INVITE") {

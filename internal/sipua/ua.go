@@ -90,7 +90,8 @@ type UA struct {
 	maxCalls  int
 
 	wg     sync.WaitGroup
-	regWG  sync.WaitGroup // outbound registration loops
+	gate   func(ctx context.Context, name string, run func(context.Context)) // where registrations run (SetRegistrationGate)
+	regWG  sync.WaitGroup                                                    // outbound registration loops
 	cancel context.CancelFunc
 }
 
@@ -365,11 +366,24 @@ func (u *UA) Start(ctx context.Context) error {
 			u.regWG.Add(1)
 			go func() {
 				defer u.regWG.Done()
-				u.registerLoop(ctx, t)
+				run := func(ctx context.Context) { u.registerLoop(ctx, t) }
+				if u.gate != nil {
+					u.gate(ctx, "register:"+t.Name, run)
+				} else {
+					run(ctx)
+				}
 			}()
 		}
 	}
 	return nil
+}
+
+// SetRegistrationGate makes trunk registrations run only where gate lets
+// them: gate(ctx, name, run) calls run while this process may register
+// (name is "register:<trunk>"), until ctx ends — with several nodes, one
+// registers for all (Hub.Singleton). Call before Start.
+func (u *UA) SetRegistrationGate(gate func(ctx context.Context, name string, run func(context.Context))) {
+	u.gate = gate
 }
 
 // Guard is the gate in front of the SIP stack (counters for tests and metrics).

@@ -63,6 +63,8 @@ type hub struct {
 	cfg    *config.Config
 	signer *auth.Signer
 	logs   *syncBuffer
+	drain  context.CancelFunc // the first signal: drain, then stop
+	done   chan error         // app.Run's result, once
 }
 
 type syncBuffer struct {
@@ -113,26 +115,27 @@ func startHub(t *testing.T, mutate func(*config.Config)) *hub {
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	h.drain, h.done = cancel, done
 	go func() { done <- app.Run(ctx, context.Background(), cfg, log, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
+		case err, ok := <-done:
+			if ok && err != nil {
 				t.Errorf("hub stopped with error: %v", err)
 			}
 		case <-time.After(15 * time.Second):
 			t.Error("hub did not stop within 15 s")
 		}
 		if t.Failed() {
-			p := filepath.Join(artifacts(t), "hub.log")
+			p := filepath.Join(artifacts(t), "hub-"+strings.ReplaceAll(cfg.HTTP.Listen, ":", "_")+".log")
 			_ = os.WriteFile(p, []byte(h.logs.String()), 0o644)
 			t.Logf("hub log: %s", p)
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		res, err := http.Get("http://" + hubHTTP + "/readyz")
+		res, err := http.Get("http://" + cfg.HTTP.Listen + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
@@ -166,7 +169,7 @@ func (h *hub) waitMetric(line string, within time.Duration) {
 	h.t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		res, err := http.Get("http://" + hubHTTP + "/metrics")
+		res, err := http.Get("http://" + h.cfg.HTTP.Listen + "/metrics")
 		if err == nil {
 			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()

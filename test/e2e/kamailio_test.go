@@ -72,11 +72,19 @@ func startKamailioCfg(t *testing.T, file string, extra map[string]string) *kamai
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("kamailio", "-c", "-f", cfgPath).CombinedOutput(); err != nil {
+	return runKamailio(t, k, cfgPath)
+}
+
+// runKamailio checks and runs the config at cfgPath (with args, e.g. -A
+// defines) in the foreground until the test ends.
+func runKamailio(t *testing.T, k *kamailio, cfgPath string, args ...string) *kamailio {
+	t.Helper()
+	dir := k.dir
+	if out, err := exec.Command("kamailio", append([]string{"-c", "-f", cfgPath}, args...)...).CombinedOutput(); err != nil {
 		t.Fatalf("kamailio config check failed: %v\n%s", err, out)
 	}
-	k.cmd = exec.Command("kamailio", "-f", cfgPath, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"),
-		"-m", "64", "-M", "8")
+	k.cmd = exec.Command("kamailio", append([]string{"-f", cfgPath, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"),
+		"-m", "64", "-M", "8"}, args...)...)
 	k.cmd.Stdout, k.cmd.Stderr = k.log, k.log
 	// Own process group, so the children it forks can be stopped with it.
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

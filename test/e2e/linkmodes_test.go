@@ -17,11 +17,17 @@ import (
 // apiDo calls the hub's REST API with the API key.
 func apiDo(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
+	return apiAt(t, method, hubHTTP, path, body)
+}
+
+// apiAt calls the REST API of the hub at addr (host:port) with the API key.
+func apiAt(t *testing.T, method, addr, path string, body any) (int, map[string]any) {
+	t.Helper()
 	var b []byte
 	if body != nil {
 		b, _ = json.Marshal(body)
 	}
-	req, _ := http.NewRequest(method, "http://"+hubHTTP+path, bytes.NewReader(b))
+	req, _ := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)

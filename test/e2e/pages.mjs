@@ -59,7 +59,7 @@ const LAUNCH = {
     '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions',
     '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection',
     '--autoplay-policy=no-user-gesture-required',
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
+    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.*'],
 };
 // E2E_FAKE_AUDIO=<file.wav>: the fake microphone plays this file (looped)
 // instead of a beep (Chromium only), e.g. a sentence for the example AI.

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/testutil"
+	"github.com/split-hub/split/internal/testutil/pgtest"
+)
+
+// Several hub nodes on one PostgreSQL behind the SIP front in
+// deploy/kamailio (docs/deploy.md, "Several nodes"). Each node has its own
+// loopback address; the front is 127.0.0.10.
+
+const frontSIP = "127.0.0.10:5060"
+
+// clusterNode is node n (1, 2, 3…) of a cluster on dsn: HTTP, SIP, ICE and
+// RTP on 127.0.0.1n, heartbeats every 200 ms.
+func clusterNode(dsn string, n int, more ...func(*config.Config)) func(*config.Config) {
+	ip := fmt.Sprintf("127.0.0.%d", 10+n)
+	return func(c *config.Config) {
+		c.HTTP.Listen = ip + ":8080"
+		c.SIP.Host = ip
+		c.SIP.ListenUDP, c.SIP.ListenTCP = ip+":5060", ip+":5060"
+		c.SIP.Allow = []string{"127.0.0.0/8"}
+		c.RTP.BindIP = ip
+		c.RTP.PortMin, c.RTP.PortMax = 31000+200*n, 31199+200*n
+		c.WebRTC.BindIP = ip
+		c.WebRTC.UDPPort = 20000 + n
+		c.Sessions.Store = dsn
+		c.Cluster = config.Cluster{Heartbeat: 200 * time.Millisecond, NodeTimeout: 2 * time.Second}
+		for _, m := range more {
+			m(c)
+		}
+	}
+}
+
+// startFront runs deploy/kamailio/kamailio.cfg as the cluster's SIP front
+// on frontSIP with dispatcher.list lines list (set 1) and the dispatcher
+// algorithm alg, probing every second.
+func startFront(t *testing.T, alg string, list ...string) *kamailio {
+	t.Helper()
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "dispatcher.list")
+	if err := os.WriteFile(ds, []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := &kamailio{log: &syncBuffer{}, dir: dir, ctl: filepath.Join(dir, "kamailio_ctl"), done: make(chan struct{})}
+	cfg, err := filepath.Abs("../../deploy/kamailio/kamailio.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runKamailio(t, k, cfg, "-A", "LISTEN=udp:"+frontSIP, "-A", `DSLIST="`+ds+`"`, "-A", `CTL="unix:`+k.ctl+`"`,
+		"-A", `DS_ALG="`+alg+`"`, "-A", "PROBE_INTERVAL=1", "-A", `TRUSTED="127.0.0.0/8"`)
+}
+
+// dsState is the front's view of destination uri: its dispatcher flags
+// (AP active and probing, IP inactive, …), "" if not listed.
+func (k *kamailio) dsState(t *testing.T, uri string) string {
+	t.Helper()
+	out, err := k.rpc("dispatcher.list")
+	if err != nil {
+		t.Fatalf("dispatcher.list: %v %s", err, out)
+	}
+	i := strings.Index(out, "URI: "+uri)
+	if i < 0 {
+		return ""
+	}
+	m := regexp.MustCompile(`FLAGS: (\w+)`).FindStringSubmatch(out[i:])
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// TestClusterACDLegAtTheWrongNode: a customer's call on node A goes to the
+// external ACD (Kamailio acd.cfg) over SIP; the ACD delivers the agent leg
+// to the cluster's front, whose dispatcher sends it to node B (first by
+// priority). B does not host the session: it answers 302 with A's SIP
+// address, the front follows it, and agent1's console on A gets the call:
+// audio through the ACD, video between customer and agent, both asserted
+// from decoded media. Then the REST call that ends the session reaches B
+// and is relayed to A; every SIP dialog sees its BYE.
+func TestClusterACDLegAtTheWrongNode(t *testing.T) {
+	needPeers(t, "kamailio", "kamcmd")
+	dsn := pgtest.Start(t).FreshDSN(t)
+	acd := startKamailioCfg(t, "acd.cfg.tmpl", map[string]string{"Agent": "sip:agent1@" + frontSIP})
+	a := startHub(t, clusterNode(dsn, 1, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1")))
+	b := startHub(t, clusterNode(dsn, 2, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1")))
+	front := startFront(t, "8", "1 sip:127.0.0.12:5060 0 10", "1 sip:127.0.0.11:5060 0 5")
+	eventually(t, 10*time.Second, "both nodes answering the front's probes", func() bool {
+		return front.dsState(t, "sip:127.0.0.12:5060") == "AP" && front.dsState(t, "sip:127.0.0.11:5060") == "AP"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ws := func(h *hub, q string) string { return "ws://" + h.cfg.HTTP.Listen + "/v1/sessions/ws?" + q }
+
+	agent, err := testutil.DialSession(ctx, ws(a, "token="+a.agentToken("agent1")), toneAgent, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	cust, err := testutil.DialSession(ctx, ws(a, "entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := agent.WaitFor(ctx, frameIs("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := offer.Session
+	if !strings.Contains(b.logs.String(), "INVITE for a session on another node: redirected") {
+		t.Error("node B did not redirect the agent leg")
+	}
+	front.waitLog(t, "REDIRECT INVITE to <sip:agent1@127.0.0.11:5060>", 5*time.Second)
+	if err := agent.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "audio through the ACD path and video between customer and agent", func() bool {
+		return agent.DominantHz(acdTones) == toneCustomer && cust.DominantHz(acdTones) == toneAgent &&
+			cust.VideoFrom(1) > 20 && agent.VideoFrom(9) > 20
+	})
+	if code, s := apiAt(t, "GET", b.cfg.HTTP.Listen, "/v1/sessions/"+sid, nil); code != 200 || legRoles(s) != "customer,acd,agent-path,agent" {
+		t.Fatalf("the session seen from B: %d %s", code, legRoles(s))
+	}
+	b.waitMetric(`split_cluster_relayed_total{kind="sip"} 1`, 5*time.Second)
+
+	// ended from B: relayed to A, which hangs every leg up
+	if code, out := apiAt(t, "DELETE", b.cfg.HTTP.Listen, "/v1/sessions/"+sid, nil); code/100 != 2 {
+		t.Fatalf("DELETE through B: %d %v", code, out)
+	}
+	for _, p := range []*testutil.SessionPeer{agent, cust} {
+		if _, err := p.WaitFor(ctx, frameIs("ended")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitMetric(`split_cluster_relayed_total{kind="http"} 2`, 5*time.Second) // the GET and the DELETE
+	eventually(t, 5*time.Second, "the BYEs through the ACD", func() bool {
+		return strings.Count(acd.log.String(), "REQ BYE") >= 2
+	})
+	eventually(t, 5*time.Second, "the session record", func() bool {
+		_, s := apiAt(t, "GET", b.cfg.HTTP.Listen, "/v1/sessions/"+sid, nil)
+		return s["state"] == "ended"
+	})
+}
+
+// TestClusterCustomerPageAtTheWrongNode: agent1 on node A invites a
+// customer (Reverse mode); the customer opens the link on node B (as a load
+// balancer may send it) in Chromium and in Firefox ESR. B relays the page's
+// join and its session socket to A; the browser's media goes straight to
+// A: audio and video reach the agent, the agent's audio reaches the page.
+// The customer hangs up in the page: the agent is told, the session ends.
+func TestClusterCustomerPageAtTheWrongNode(t *testing.T) {
+	for _, br := range []string{"chromium", "firefox"} {
+		t.Run(br, func(t *testing.T) {
+			dsn := pgtest.Start(t).FreshDSN(t)
+			a := startHub(t, clusterNode(dsn, 1, forwardTo(pbxAddr, "queue:default", "agent1")))
+			b := startHub(t, clusterNode(dsn, 2, forwardTo(pbxAddr, "queue:default", "agent1")))
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			agent, err := testutil.DialSession(ctx, "ws://"+a.cfg.HTTP.Listen+"/v1/sessions/ws?token="+a.agentToken("agent1"), toneAgent, 1, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer agent.Close()
+			if err := agent.Send(ctx, map[string]any{"type": "invite", "channel": "copy", "name": "Ana"}); err != nil {
+				t.Fatal(err)
+			}
+			inv, err := agent.WaitFor(ctx, frameIs("invited"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			link := frameField(inv, "url")
+			if !strings.HasPrefix(link, "http://"+a.cfg.HTTP.Listen+"/j/") {
+				t.Fatalf("link %q", link)
+			}
+			offer, err := agent.WaitFor(ctx, frameIs("offer"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := agent.Accept(ctx, offer); err != nil {
+				t.Fatal(err)
+			}
+			atB := strings.Replace(link, a.cfg.HTTP.Listen, b.cfg.HTTP.Listen, 1)
+			d := startPagesIn(t, br)
+			d.do(map[string]any{"cmd": "open", "page": "cust", "url": atB})
+			d.waitJS("cust", "window.splitApp && window.splitApp.link && window.splitApp.link.state === 'ready'", 15*time.Second)
+			d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Video call"]`})
+			d.waitJS("cust", "window.splitApp && window.splitApp.state === 'active'", 30*time.Second)
+			if got := d.do(map[string]any{"cmd": "eval", "page": "cust", "js": "() => location.host"}); !strings.Contains(string(got), b.cfg.HTTP.Listen) {
+				t.Fatalf("the page left node B: %s", got)
+			}
+			var c pageStats
+			eventually(t, 30*time.Second, "the page's audio and video at the agent, the agent's audio in the page", func() bool {
+				c = d.stats("cust")
+				return agent.AudioPackets() > 100 && agent.VideoPackets() > 100 && c.AudioIn.PacketsReceived > 50 && c.VideoOut.FramesEncoded > 30
+			})
+			t.Logf("%s on node B, session on node A: page received %d audio packets (%s); agent received %d audio and %d video packets",
+				browserName(d), c.AudioIn.PacketsReceived, c.AudioIn.Codec, agent.AudioPackets(), agent.VideoPackets())
+			if code, s := apiAt(t, "GET", b.cfg.HTTP.Listen, "/v1/sessions/"+offer.Session, nil); code != 200 || s["state"] != "active" || !strings.Contains(legRoles(s), "customer") {
+				t.Fatalf("the session seen from B: %d %v %s", code, s["state"], legRoles(s))
+			}
+			b.waitMetric(`split_cluster_relayed_total{kind="http"}`, 5*time.Second)
+			d.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Hang up"]`})
+			if _, err := agent.WaitFor(ctx, frameIs("ended")); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the session ended in the store", func() bool {
+				_, s := apiAt(t, "GET", b.cfg.HTTP.Listen, "/v1/sessions/"+offer.Session, nil)
+				return s["state"] == "ended"
+			})
+		})
+	}
+}
