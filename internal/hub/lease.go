@@ -12,7 +12,8 @@ import (
 // when its holder stops (cleanly: it gives the lease up; killed or cut off
 // from the store: the lease runs out) another node takes it at its next
 // heartbeat and starts the job there. A node that cannot renew stops the
-// job when its lease runs out, so two nodes never run it past that.
+// job when its lease runs out, so two nodes never run it past that. A
+// draining node gives the lease up at once and does not take it again.
 // With one node (SQLite), that node holds it from the start.
 func (h *Hub) Singleton(ctx context.Context, name string, run func(context.Context)) {
 	ttl := 3 * h.cfg.Cluster.Heartbeat
@@ -37,20 +38,37 @@ func (h *Hub) Singleton(ctx context.Context, name string, run func(context.Conte
 			cancel = nil
 		}
 	}
-	defer func() {
-		held := cancel != nil
-		stop()
-		if held {
-			rctx, c := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			if err := h.store.ReleaseLease(rctx, name, h.node); err != nil {
-				h.log.Warn("cannot give the lease up", "lease", name, "err", err)
-			}
-			c()
-		}
-	}()
 	t := time.NewTicker(h.cfg.Cluster.Heartbeat)
 	defer t.Stop()
+	release := func() {
+		rctx, c := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		if err := h.store.ReleaseLease(rctx, name, h.node); err != nil {
+			h.log.Warn("cannot give the lease up", "lease", name, "err", err)
+		}
+		c()
+	}
+	defer func() {
+		if cancel != nil {
+			stop()
+			release()
+		}
+	}()
 	for {
+		if h.isDraining() {
+			// a draining node takes no new calls: the job (a registration
+			// that brings calls) goes to another node
+			if cancel != nil {
+				h.log.Info("draining: giving the lease up", "lease", name)
+				stop()
+				release()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			continue
+		}
 		now := time.Now()
 		actx, c := context.WithTimeout(ctx, h.cfg.Cluster.Heartbeat)
 		ok, err := h.store.AcquireLease(actx, name, h.node, now, now.Add(ttl))

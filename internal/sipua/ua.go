@@ -93,6 +93,8 @@ type UA struct {
 	gate   func(ctx context.Context, name string, run func(context.Context)) // where registrations run (SetRegistrationGate)
 	regWG  sync.WaitGroup                                                    // outbound registration loops
 	cancel context.CancelFunc
+	// cancelReg ends the registrations (before cancel closes the listeners)
+	cancelReg context.CancelFunc
 }
 
 // New builds the UA; Start opens the listeners.
@@ -281,6 +283,10 @@ func (u *UA) contactFor(user, transport string) sip.ContactHeader {
 // ctx ends or Close is called.
 func (u *UA) Start(ctx context.Context) error {
 	ctx, u.cancel = context.WithCancel(ctx)
+	// registrations end first, so their REGISTER Expires: 0 goes out
+	// before the listeners close (Close)
+	regCtx, cancelReg := context.WithCancel(ctx)
+	u.cancelReg = cancelReg
 	serve := func(name, addr string, run func() error, ready <-chan struct{}) error {
 		errc := make(chan error, 1)
 		u.wg.Add(1)
@@ -368,9 +374,9 @@ func (u *UA) Start(ctx context.Context) error {
 				defer u.regWG.Done()
 				run := func(ctx context.Context) { u.registerLoop(ctx, t) }
 				if u.gate != nil {
-					u.gate(ctx, "register:"+t.Name, run)
+					u.gate(regCtx, "register:"+t.Name, run)
 				} else {
-					run(ctx)
+					run(regCtx)
 				}
 			}()
 		}
@@ -434,12 +440,15 @@ func (u *UA) Close() error {
 	for _, c := range calls {
 		c.Hangup(context.Background(), 503, "Service Unavailable")
 	}
+	// Registrations are withdrawn (REGISTER Expires: 0) while the transport
+	// is still up; only then is it closed.
+	if u.cancelReg != nil {
+		u.cancelReg()
+	}
+	u.regWG.Wait()
 	if u.cancel != nil {
 		u.cancel()
 	}
-	// Registrations are withdrawn (REGISTER Expires: 0) while the transport
-	// is still up; only then is it closed.
-	u.regWG.Wait()
 	err := u.ua.Close()
 	u.wg.Wait()
 	return err

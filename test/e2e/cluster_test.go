@@ -223,3 +223,136 @@ func TestClusterCustomerPageAtTheWrongNode(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterRegistersOnce: two nodes with the same registering trunk; the
+// registrar (Kamailio) holds one binding, from whichever node holds the
+// lease, and no other node registers. When that node stops, it removes its
+// binding and the other registers within a few heartbeats.
+func TestClusterRegistersOnce(t *testing.T) {
+	needPeers(t, "kamailio", "kamcmd")
+	k := startKamailio(t)
+	dsn := pgtest.Start(t).FreshDSN(t)
+	nodes := []*hub{startHub(t, clusterNode(dsn, 1, kamTrunk(kamPass, true))), startHub(t, clusterNode(dsn, 2, kamTrunk(kamPass, true)))}
+	contact := func(h *hub) string { return "sip:" + kamUser + "@" + h.cfg.SIP.ListenUDP }
+	var holder, other *hub
+	eventually(t, 15*time.Second, "one node's binding", func() bool {
+		out, _ := k.rpc("ul.lookup", "location", kamUser)
+		for i, h := range nodes {
+			if strings.Contains(out, contact(h)) {
+				holder, other = h, nodes[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	// several lease periods (200 ms heartbeats) pass: still one binding, and
+	// the other node never sent a REGISTER
+	time.Sleep(2 * time.Second)
+	out, _ := k.rpc("ul.lookup", "location", kamUser)
+	if strings.Contains(out, contact(other)) || strings.Count(k.log.String(), "AUTH-REG ok user="+kamUser) != 1 ||
+		strings.Contains(other.logs.String(), "msg=registered") {
+		t.Fatalf("more than one node registered:\n%s", out)
+	}
+	holder.stop()
+	k.waitBinding(t, kamUser, contact(other), 10*time.Second)
+	waitHubLog(other, "this node holds the lease: starting its job", time.Second)
+	if out, _ := k.rpc("ul.lookup", "location", kamUser); strings.Contains(out, contact(holder)) {
+		t.Fatalf("the stopped node's binding is still there:\n%s", out)
+	}
+}
+
+// TestClusterDrainLeavesTheFront: node A drains (SIGTERM) with a call in
+// progress. It answers the front's probes 503, so the front sends the next
+// call to node B, and it hands the trunk's registration over to B; A's call
+// goes on until the phone hangs up, then A stops.
+func TestClusterDrainLeavesTheFront(t *testing.T) {
+	needPeers(t, "kamailio", "kamcmd")
+	dsn := pgtest.Start(t).FreshDSN(t)
+	reg := startKamailio(t) // the trunk's registrar
+	agents := forwardTo(pbxAddr, "queue:default", "agent1", "agent2")
+	a := startHub(t, clusterNode(dsn, 1, agents, kamTrunk(kamPass, true), func(c *config.Config) { c.DrainTimeout = 30 * time.Second }))
+	reg.waitBinding(t, kamUser, "sip:"+kamUser+"@"+a.cfg.SIP.ListenUDP, 10*time.Second) // A, first up, registers
+	b := startHub(t, clusterNode(dsn, 2, agents, kamTrunk(kamPass, true)))
+	front := startFront(t, "8", "1 sip:127.0.0.11:5060 0 10", "1 sip:127.0.0.12:5060 0 5")
+	eventually(t, 10*time.Second, "both nodes answering the front's probes", func() bool {
+		return front.dsState(t, "sip:127.0.0.11:5060") == "AP" && front.dsState(t, "sip:127.0.0.12:5060") == "AP"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	console := func(h *hub, id string) *testutil.SessionPeer {
+		p, err := testutil.DialSession(ctx, "ws://"+h.cfg.HTTP.Listen+"/v1/sessions/ws?token="+h.agentToken(id), toneAgent, 1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: "127.0.0.1:15095", ToneHz: toneCustomer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	// call reaches the agent at the front and returns the answered call
+	call := func(agent *testutil.SessionPeer, id string) *testutil.SIPCall {
+		t.Helper()
+		type res struct {
+			c   *testutil.SIPCall
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() {
+			c, err := phone.Invite(ctx, "sip:"+id+"@"+frontSIP)
+			ch <- res{c, err}
+		}()
+		offer, err := agent.WaitFor(ctx, frameIs("offer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := agent.Accept(ctx, offer); err != nil {
+			t.Fatal(err)
+		}
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		eventually(t, 10*time.Second, id+" hears the phone", func() bool { return agent.DominantHz(acdTones) == toneCustomer })
+		return r.c
+	}
+	agent1 := console(a, "agent1")
+	agent2 := console(b, "agent2")
+	c1 := call(agent1, "agent1") // A first (priority)
+	a.drain()
+	eventually(t, 10*time.Second, "the front taking draining A out", func() bool {
+		return front.dsState(t, "sip:127.0.0.11:5060") != "AP"
+	})
+	t.Logf("A draining: front flags %s", front.dsState(t, "sip:127.0.0.11:5060"))
+	// and gives the trunk's registration to B while its call goes on
+	reg.waitBinding(t, kamUser, "sip:"+kamUser+"@"+b.cfg.SIP.ListenUDP, 10*time.Second)
+	waitHubLog(a, "draining: giving the lease up", time.Second)
+	c2 := call(agent2, "agent2") // to B, A being out
+	if !strings.Contains(front.log.String(), "DISPATCH INVITE sip:agent2@"+frontSIP+" to sip:127.0.0.12:5060") {
+		t.Error("the second call did not go to B")
+	}
+	// A's call goes on while A drains
+	before := agent1.AudioPackets()
+	eventually(t, 5*time.Second, "A's call's audio going on", func() bool { return agent1.AudioPackets() > before+50 })
+	select {
+	case <-a.done:
+		t.Fatal("A stopped with a call in progress")
+	default:
+	}
+	for _, c := range []*testutil.SIPCall{c1, c2} {
+		if err := c.Hangup(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.done <- nil
+	case <-time.After(15 * time.Second):
+		t.Fatal("A did not stop once its call ended")
+	}
+}

@@ -446,3 +446,18 @@ func (s *sipp) exited() bool {
 		return false
 	}
 }
+
+// stop drains and stops the hub (its first signal) and waits until it has.
+func (h *hub) stop() {
+	h.t.Helper()
+	h.drain()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("hub stopped with error: %v", err)
+		}
+		h.done <- nil // for the cleanup's wait
+	case <-time.After(15 * time.Second):
+		h.t.Fatal("hub did not stop within 15 s")
+	}
+}
