@@ -19,6 +19,7 @@ type recorder struct {
 	h    *Hub
 	ch   chan recItem
 	done chan struct{}
+	quit chan struct{} // closed when close gives up waiting for a store that does not answer
 
 	mu   sync.Mutex
 	subs map[string]map[chan session.Event]struct{}
@@ -31,7 +32,8 @@ type recItem struct {
 }
 
 func newRecorder(h *Hub) *recorder {
-	r := &recorder{h: h, ch: make(chan recItem, 8192), done: make(chan struct{}), subs: map[string]map[chan session.Event]struct{}{}}
+	r := &recorder{h: h, ch: make(chan recItem, 8192), done: make(chan struct{}), quit: make(chan struct{}),
+		subs: map[string]map[chan session.Event]struct{}{}}
 	go r.run()
 	return r
 }
@@ -78,14 +80,17 @@ func (r *recorder) run() {
 		in, e := it.info, it.e
 		var err error
 		if e.Type == "session.created" {
-			err = r.h.store.CreateSession(ctx, r.h.toRecord(in))
+			err = r.write(ctx, func() error { return r.h.store.CreateSession(ctx, r.h.toRecord(in)) })
 		}
 		if err == nil {
 			var data []byte
 			if e.Data != nil {
 				data, _ = json.Marshal(e.Data)
 			}
-			_, err = r.h.store.AppendEvent(ctx, store.Event{SessionID: in.ID, At: e.At, Type: e.Type, Leg: e.Leg, Data: data})
+			err = r.write(ctx, func() error {
+				_, err := r.h.store.AppendEvent(ctx, store.Event{SessionID: in.ID, At: e.At, Type: e.Type, Leg: e.Leg, Data: data})
+				return err
+			})
 			if err == nil {
 				// the other nodes' event streams follow it (PostgreSQL)
 				if nerr := r.h.store.NotifyEvent(ctx, in.ID); nerr != nil {
@@ -94,7 +99,7 @@ func (r *recorder) run() {
 			}
 		}
 		if err == nil && e.Type != "session.created" && persistsRecord(e.Type) {
-			err = r.h.store.UpdateSession(ctx, r.h.toRecord(in))
+			err = r.write(ctx, func() error { return r.h.store.UpdateSession(ctx, r.h.toRecord(in)) })
 		}
 		if err != nil {
 			r.h.log.Warn("cannot persist session event", "session", in.ID, "type", e.Type, "err", err)
@@ -141,7 +146,54 @@ func persistsRecord(typ string) bool {
 
 func (r *recorder) close() {
 	close(r.ch)
-	<-r.done
+	t := time.NewTimer(recorderCloseGrace)
+	defer t.Stop()
+	select {
+	case <-r.done:
+	case <-t.C:
+		r.h.log.Error("the store does not answer: session events still held are lost", "held", len(r.ch))
+		close(r.quit)
+		<-r.done
+	}
+}
+
+// recorderCloseGrace is how long a stopping hub waits for the store to take
+// the events it holds.
+const recorderCloseGrace = 5 * time.Second
+
+// write runs f until it succeeds or fails for a reason of its own: while the
+// store does not answer at all (PostgreSQL restarting, unreachable), the
+// write is tried again, up to every 2 s, and the events behind it wait in
+// order — the store catches up once it is back. Until the recorder quits.
+func (r *recorder) write(ctx context.Context, f func() error) error {
+	wait, held := 100*time.Millisecond, false
+	for {
+		err := f()
+		if err == nil {
+			if held {
+				r.h.log.Info("the store answers again: writing the session events held meanwhile", "held", len(r.ch))
+			}
+			return nil
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		perr := r.h.store.Ping(pctx)
+		cancel()
+		if perr == nil {
+			return err // the store is there and refused this write
+		}
+		if !held {
+			r.h.log.Warn("the store does not answer: holding session events until it does", "err", err)
+			held = true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.quit:
+			t.Stop()
+			return err
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // subscribe returns a channel of a session's live events and its cancel.

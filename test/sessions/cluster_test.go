@@ -5,6 +5,7 @@ package sessions
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -339,5 +340,100 @@ func TestReadyFollowsTheStore(t *testing.T) {
 	// and the store works for it again
 	if code, s := (api{t, h.URL}).do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Ana"}}); code != 201 {
 		t.Fatalf("a session after the store came back: %d %v", code, s)
+	}
+}
+
+// TestPostgresRestartDuringCalls: two nodes on one PostgreSQL (ports
+// 27500-27699); a call is active on node A when PostgreSQL stops (an
+// operator's restart: every connection ends). The call's media goes on;
+// /readyz says 503; the customer hangs up while the store is away. Once
+// PostgreSQL is back, A is ready again and its held events reach the store
+// in order — the session's record says ended, with its cause — and B,
+// whose heartbeats stopped too, took nobody for lost.
+func TestPostgresRestartDuringCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pg := pgtest.Start(t)
+	dsn := pg.FreshDSN(t)
+	dir := t.TempDir()
+	var hubs []*testutil.Hub
+	for i, base := range []int{27500, 27600} {
+		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
+		cfg.Sessions.Store = dsn
+		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: 10 * time.Second}
+		h, err := testutil.StartHub(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Stop() })
+		hubs = append(hubs, h)
+	}
+	a, b := hubs[0], hubs[1]
+	ready := func(h *testutil.Hub) int {
+		res, err := http.Get(h.URL + "/readyz")
+		if err != nil {
+			return 0
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	ag := connectAgent(ctx, t, a, "agent1", toneAgent1, 1, true)
+	cust, err := testutil.DialSession(ctx, wsURL(a, "entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	sid := offer.Session
+	waitUntil(t, 10*time.Second, "the answered call", func() bool {
+		return ag.DominantHz(tones) == toneCustomer && cust.DominantHz(tones) == toneAgent1
+	})
+
+	pg.Stop(t)
+	waitUntil(t, 10*time.Second, "/readyz 503 on both nodes", func() bool { return ready(a) == 503 && ready(b) == 503 })
+	before := ag.AudioPackets()
+	waitUntil(t, 5*time.Second, "the call's media going on without the store", func() bool {
+		return ag.AudioPackets() > before+100 && cust.DominantHz(tones) == toneAgent1
+	})
+	if err := cust.Send(ctx, map[string]any{"type": "hangup"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ag.WaitFor(ctx, isType("ended")); err != nil {
+		t.Fatal(err)
+	}
+
+	pg.Resume(t)
+	waitUntil(t, 15*time.Second, "/readyz 200 on both nodes", func() bool { return ready(a) == 200 && ready(b) == 200 })
+	var rec map[string]any
+	waitUntil(t, 15*time.Second, "the session's end in the store", func() bool {
+		_, rec = (api{t, b.URL}).do("GET", "/v1/sessions/"+sid, nil)
+		return rec["state"] == "ended"
+	})
+	if rec["cause"] == "node_lost" || rec["cause"] == "" {
+		t.Fatalf("the stored end: %v", rec)
+	}
+	_, evs := (api{t, b.URL}).do("GET", "/v1/sessions/"+sid+"/events?format=json", nil)
+	j, _ := json.Marshal(evs)
+	for _, typ := range []string{`"to":"active"`, `"type":"leg.left"`, `"type":"session.ended"`} {
+		if !strings.Contains(string(j), typ) {
+			t.Errorf("the stored history lacks %s: %s", typ, j)
+		}
+	}
+	// and the store takes new sessions again
+	if code, s := (api{t, a.URL}).do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Bea"}}); code != 201 {
+		t.Fatalf("a session after the restart: %d %v", code, s)
 	}
 }

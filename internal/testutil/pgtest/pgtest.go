@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,6 +32,13 @@ type Server struct {
 	prefix     string  // schema name prefix
 	n          atomic.Int64
 	Linguistic bool // the database's default collation is ICU en-US
+
+	// the server this package started (nil with SPLIT_TEST_POSTGRES_DSN)
+	mu      sync.Mutex
+	launch  func() (*exec.Cmd, chan error, error) // starts the server process
+	cmd     *exec.Cmd
+	exited  chan error
+	logTail func() string
 }
 
 // FreshDSN creates an empty schema and returns a DSN whose search_path
@@ -141,63 +149,115 @@ func Start(t testing.TB) *Server {
 	}
 
 	logPath := filepath.Join(dir, "postgres.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close() // the child has its own copy of the descriptor
-	const port = 5432  // only names the socket file inside dir; no TCP listener
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=200")
-	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, dir, logf, logf
-	// Pdeathsig: if the test binary dies, the server goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start postgres: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		// SIGINT is PostgreSQL's "fast" shutdown.
-		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-			t.Logf("signal postgres: %v", err)
+	const port = 5432 // only names the socket file inside dir; no TCP listener
+	s.launch = func() (*exec.Cmd, chan error, error) {
+		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir, "-p", strconv.Itoa(port),
+			"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off", "-c", "max_connections=200")
+		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, err
 		}
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			t.Errorf("postgres did not stop in 20 s; killing it")
-			_ = cmd.Process.Kill()
-			<-exited
+		defer logf.Close() // the child has its own copy of the descriptor
+		cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, dir, logf, logf
+		// Pdeathsig: if the test binary dies, the server goes with it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, nil, fmt.Errorf("start postgres: %w", err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		return cmd, exited, nil
+	}
+	var err2 error
+	if s.cmd, s.exited, err2 = s.launch(); err2 != nil {
+		t.Fatal(err2)
+	}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.cmd != nil {
+			s.stop(t)
 		}
 	})
 	logTail := func() string {
 		b, _ := os.ReadFile(logPath)
 		return string(b)
 	}
-
+	s.logTail = logTail
 	s.Base = fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", url.QueryEscape(dir), port)
 	s.Admin = openAdmin(t, s.Base)
-	// Wait until the server accepts connections, as pg_ctl -w does.
+	s.waitReady(t)
+	return s
+}
+
+// waitReady waits until the server accepts connections, as pg_ctl -w does.
+func (s *Server) waitReady(t testing.TB) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		err := s.Admin.PingContext(ctx)
 		cancel()
 		if err == nil {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("postgres not ready after 60 s: %v\n%s", err, logTail())
+			t.Fatalf("postgres not ready after 60 s: %v\n%s", err, s.logTail())
 		}
 		select {
-		case werr := <-exited:
-			exited <- werr // for the cleanup
-			t.Fatalf("postgres exited: %v\n%s", werr, logTail())
+		case werr := <-s.exited:
+			s.exited <- werr // for the cleanup
+			t.Fatalf("postgres exited: %v\n%s", werr, s.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return s
+}
+
+// stop shuts the server down (SIGINT: PostgreSQL's "fast" shutdown, which
+// ends every connection) and waits for it; s.mu held.
+func (s *Server) stop(t testing.TB) {
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Logf("signal postgres: %v", err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		t.Errorf("postgres did not stop in 20 s; killing it")
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.cmd = nil
+}
+
+// Stop shuts the server down, as an operator restarting PostgreSQL does:
+// every client's connection ends and new ones are refused until Resume.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.launch == nil || s.cmd == nil {
+		t.Fatal("pgtest: Stop needs a server this package started and is running")
+	}
+	s.stop(t)
+}
+
+// Resume starts the stopped server again on the same data and waits until
+// it accepts connections.
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	if s.launch == nil || s.cmd != nil {
+		s.mu.Unlock()
+		t.Fatal("pgtest: Resume needs a server this package started and stopped")
+	}
+	var err error
+	if s.cmd, s.exited, err = s.launch(); err != nil {
+		s.mu.Unlock()
+		t.Fatal(err)
+	}
+	s.mu.Unlock()
+	s.waitReady(t)
 }
 
 // DebianBinDirs is where Debian's postgresql-<major> packages put the server.
