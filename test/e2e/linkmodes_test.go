@@ -23,12 +23,18 @@ func apiDo(t *testing.T, method, path string, body any) (int, map[string]any) {
 // apiAt calls the REST API of the hub at addr (host:port) with the API key.
 func apiAt(t *testing.T, method, addr, path string, body any) (int, map[string]any) {
 	t.Helper()
+	return apiWithKey(t, apiKey, method, addr, path, body)
+}
+
+// apiWithKey calls the REST API of the hub at addr with key.
+func apiWithKey(t *testing.T, key, method, addr, path string, body any) (int, map[string]any) {
+	t.Helper()
 	var b []byte
 	if body != nil {
 		b, _ = json.Marshal(body)
 	}
 	req, _ := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
