@@ -174,6 +174,21 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			p.Role, p.Identity = roleAgent, c.Identity
+			if sid := q.Get("session"); sid != "" {
+				// the socket for one call, after a remote_offer (remote.go)
+				if !uuidRE.MatchString(sid) {
+					writeErr(w, http.StatusNotFound, "not_found", "no such session (a session id is a UUID)")
+					return
+				}
+				if bound = h.Session(sid); bound == nil {
+					if n, ok := h.owner(r.Context(), sid); ok && h.relayTo(w, r, n) {
+						return
+					}
+					writeErr(w, http.StatusNotFound, "not_found", "the session is over or does not exist")
+					return
+				}
+				p.Session = sid
+			}
 		case auth.RoleDeafUser:
 			if !h.cfg.Interpreter.User(c.Identity) {
 				writeErr(w, http.StatusForbidden, "forbidden", "this deaf user is not registered (any more)")

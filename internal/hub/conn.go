@@ -226,13 +226,24 @@ type conn struct {
 	legs     map[string]string // leg id → session id, for this socket's legs and offers
 	session  string            // customer/viewer: their session
 	loggedIn bool
+
+	// bound: an agent's socket for one session, opened on a remote_offer
+	// (remote.go); it gets that session's offers only. Set at creation.
+	bound string
 }
+
+// boundSession is the session an agent's socket is for ("": the console's
+// own socket).
+func (c *conn) boundSession() string { return c.bound }
 
 // Serve runs the session protocol on ws until it closes.
 func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 	ws.SetReadLimit(256 << 10)
 	c := &conn{h: h, ws: ws, role: p.Role, identity: p.Identity, entry: p.Entry, addr: p.Addr, session: p.Session,
 		deafUser: p.DeafUser, legs: map[string]string{}}
+	if p.Role == roleAgent {
+		c.bound = p.Session
+	}
 	c.log = h.log.With("role", p.Role, "identity", p.Identity)
 	c.out = wsjson.NewOut(ws, 64, c.log)
 	ctx, cancel := context.WithCancel(ctx)
@@ -279,6 +290,9 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 	}
 	c.send(hello)
 	c.log.Info("session socket connected")
+	if c.bound != "" {
+		h.sessionSocketArrived(c) // a call on this node waits for it
+	}
 	c.readLoop(ctx)
 	c.gone()
 	cancel()

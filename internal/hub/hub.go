@@ -109,6 +109,7 @@ type Hub struct {
 	lastBeat atomic.Int64 // unix nanoseconds of the last heartbeat the store took
 	// relayTransport carries requests relayed to a session's owner node
 	relayTransport http.RoundTripper
+	remote         remoteWaits // calls waiting for an agent's console on another node (remote.go)
 	wasReady       atomic.Bool
 	rec            *recorder
 	limiter        *limiter
@@ -838,7 +839,12 @@ func (h *Hub) AgentState(a acd.AgentStatus) {
 // offerToAgent creates a WebRTC leg for the agent's console and rings it
 // (session goroutine). sc is the ACD's INVITE for external-ACD offers.
 func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.Call, group string) error {
-	conns := h.agentConns(agentID)
+	var conns []*conn
+	for _, c := range h.agentConns(agentID) {
+		if b := c.boundSession(); b == "" || b == s.ID { // a session's own socket takes only its offers
+			conns = append(conns, c)
+		}
+	}
 	if len(conns) == 0 {
 		return fmt.Errorf("agent %s has no console connected", agentID)
 	}

@@ -103,7 +103,11 @@ func (h *Hub) leave() {
 // are read from the store and handed to the subscribers. Until ctx ends.
 func (h *Hub) followOtherNodes(ctx context.Context) {
 	last := map[string]int64{} // the newest event handed out, per followed session
-	h.store.ListenEvents(ctx, func(id string) {
+	h.store.Listen(ctx, func(channel, id string) {
+		if channel == store.AgentsChannel {
+			h.onAgentsNote(id)
+			return
+		}
 		ids := []string{id}
 		if id == "" { // the connection was lost: anything may have been missed
 			ids = h.rec.subscribed()

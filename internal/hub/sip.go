@@ -289,13 +289,18 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 		sc.Reject(code, reason)
 		return
 	}
-	if len(h.agentConns(agent)) == 0 {
+	remote := len(h.agentConns(agent)) == 0
+	if remote && (!h.clustered() || !agentIDRE.MatchString(agent)) {
 		sc.Reject(480, "Agent Not Connected")
 		return
 	}
 	if !s.Do(func() {
 		if by == "caller_id" {
 			s.Record("acd.correlated", sc.ID, map[string]any{"by": by, "caller_id": sc.From.User})
+		}
+		if remote {
+			h.acdDeliveredRemote(s, sc, agent) // the agent's console is on another node, or nowhere
+			return
 		}
 		h.acdDelivered(s, sc, agent)
 	}) {
@@ -307,17 +312,10 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 // console (session goroutine). The SIP leg and the console leg form their
 // own audio group: the customer's audio keeps following the ACD path.
 func (h *Hub) acdDelivered(s *session.Session, sc *sipua.Call, agent string) {
-	if s.Ended() {
-		sc.Reject(410, "Session Ended")
+	group, ok := h.addAgentPath(s, sc, agent)
+	if !ok {
 		return
 	}
-	group := "path:" + sc.ID
-	l := &session.Leg{ID: sc.ID, Role: session.RoleAgentPath, Party: agent, Name: sc.From.String(), Group: group, EP: &sipEP{c: sc, h: h}}
-	if err := s.AddLeg(l); err != nil {
-		sc.Reject(500, "Server Internal Error")
-		return
-	}
-	h.watchSIP(s, sc)
 	if err := h.offerToAgent(s, agent, "acd", sc, group); err != nil {
 		h.log.Info("cannot ring agent console", "agent", agent, "err", err)
 		_ = s.RemoveLeg(sc.ID, 480, "Temporarily Unavailable")
@@ -325,4 +323,21 @@ func (h *Hub) acdDelivered(s *session.Session, sc *sipua.Call, agent string) {
 	}
 	s.Record("acd.delivered", sc.ID, map[string]any{"agent": agent, "from": sc.From.String()})
 	sc.Ringing()
+}
+
+// addAgentPath joins the ACD's INVITE to the session as the agent path leg
+// (session goroutine); false when it was refused.
+func (h *Hub) addAgentPath(s *session.Session, sc *sipua.Call, agent string) (group string, ok bool) {
+	if s.Ended() {
+		sc.Reject(410, "Session Ended")
+		return "", false
+	}
+	group = "path:" + sc.ID
+	l := &session.Leg{ID: sc.ID, Role: session.RoleAgentPath, Party: agent, Name: sc.From.String(), Group: group, EP: &sipEP{c: sc, h: h}}
+	if err := s.AddLeg(l); err != nil {
+		sc.Reject(500, "Server Internal Error")
+		return "", false
+	}
+	h.watchSIP(s, sc)
+	return group, true
 }

@@ -9,9 +9,30 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// eventsChannel is the PostgreSQL channel on which hub nodes announce a new
-// session event: the payload is the session id.
-const eventsChannel = "split_events"
+// The PostgreSQL channels on which hub nodes tell each other things.
+const (
+	// EventsChannel: a session has a new event in the store; the payload
+	// is the session id.
+	EventsChannel = "split_events"
+	// AgentsChannel: a message for the nodes where an agent's console is
+	// connected (JSON; the hub defines it).
+	AgentsChannel = "split_agents"
+)
+
+// NotifyAgents sends payload (at most 7,000 bytes) to every node listening
+// on AgentsChannel. PostgreSQL only.
+func (db *DB) NotifyAgents(ctx context.Context, payload string) error {
+	if db.engine != EnginePostgres {
+		return nil
+	}
+	if len(payload) > 7000 {
+		return fmt.Errorf("store: notify agents: payload of %d bytes", len(payload))
+	}
+	if _, err := db.w.ExecContext(ctx, `SELECT pg_notify($1, $2)`, AgentsChannel, payload); err != nil {
+		return fmt.Errorf("store: notify agents: %w", err)
+	}
+	return nil
+}
 
 // NotifyEvent tells every node listening (ListenEvents) that session id has
 // a new event in the store. PostgreSQL only (NOTIFY); with SQLite there is
@@ -20,7 +41,7 @@ func (db *DB) NotifyEvent(ctx context.Context, id string) error {
 	if db.engine != EnginePostgres {
 		return nil
 	}
-	if _, err := db.w.ExecContext(ctx, `SELECT pg_notify($1, $2)`, eventsChannel, id); err != nil {
+	if _, err := db.w.ExecContext(ctx, `SELECT pg_notify($1, $2)`, EventsChannel, id); err != nil {
 		return fmt.Errorf("store: notify event of %q: %w", id, err)
 	}
 	return nil
@@ -32,6 +53,17 @@ func (db *DB) NotifyEvent(ctx context.Context, id string) error {
 // announcements made meanwhile are lost, f("") is called once it listens
 // again: re-read what you follow. With SQLite it returns at once.
 func (db *DB) ListenEvents(ctx context.Context, f func(id string)) {
+	db.Listen(ctx, func(channel, payload string) {
+		if channel == EventsChannel || channel == "" {
+			f(payload)
+		}
+	})
+}
+
+// Listen calls f with the channel and payload of every announcement on
+// EventsChannel and AgentsChannel (its own included), on one dedicated
+// connection, until ctx ends; as ListenEvents, f("", "") after a gap.
+func (db *DB) Listen(ctx context.Context, f func(channel, payload string)) {
 	if db.engine != EnginePostgres {
 		return
 	}
@@ -40,7 +72,7 @@ func (db *DB) ListenEvents(ctx context.Context, f func(id string)) {
 		err := db.listen(ctx, func() {
 			backoff = 100 * time.Millisecond
 			if !first {
-				f("")
+				f("", "")
 			}
 		}, f)
 		if ctx.Err() != nil {
@@ -56,7 +88,7 @@ func (db *DB) ListenEvents(ctx context.Context, f func(id string)) {
 	}
 }
 
-func (db *DB) listen(ctx context.Context, listening func(), f func(id string)) error {
+func (db *DB) listen(ctx context.Context, listening func(), f func(channel, payload string)) error {
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		return err
@@ -70,8 +102,10 @@ func (db *DB) listen(ctx context.Context, listening func(), f func(id string)) e
 		pc := sc.Conn()
 		// never hand a listening connection back to the pool
 		defer pc.Close(context.Background())
-		if _, err := pc.Exec(ctx, "LISTEN "+eventsChannel); err != nil {
-			return err
+		for _, ch := range []string{EventsChannel, AgentsChannel} {
+			if _, err := pc.Exec(ctx, "LISTEN "+ch); err != nil {
+				return err
+			}
 		}
 		listening()
 		for {
@@ -79,7 +113,7 @@ func (db *DB) listen(ctx context.Context, listening func(), f func(id string)) e
 			if err != nil {
 				return err
 			}
-			f(n.Payload)
+			f(n.Channel, n.Payload)
 		}
 	})
 }

@@ -356,3 +356,49 @@ func TestClusterDrainLeavesTheFront(t *testing.T) {
 		t.Fatal("A did not stop once its call ended")
 	}
 }
+
+// TestClusterAgentConsoleOnAnotherNode: the customer's page is on node A;
+// agent1's console page (in Chromium, then in Firefox ESR) is on node B.
+// The external ACD delivers the agent leg to the front, which sends it to B;
+// B redirects it to A (302), where agent1 has no console: A asks the nodes,
+// B tells the console (remote_offer), the console opens a socket for that
+// session at B, which relays it to A, and A offers the call on it. The
+// console answers by itself: audio through the ACD and video both ways,
+// decoded by both pages. The customer hangs up: the console's call ends,
+// its session socket closes, the ACD sees the BYEs.
+func TestClusterAgentConsoleOnAnotherNode(t *testing.T) {
+	needPeers(t, "kamailio", "kamcmd")
+	for _, br := range []string{"chromium", "firefox"} {
+		t.Run(br, func(t *testing.T) {
+			dsn := pgtest.Start(t).FreshDSN(t)
+			acd := startKamailioCfg(t, "acd.cfg.tmpl", map[string]string{"Agent": "sip:agent1@" + frontSIP})
+			a := startHub(t, clusterNode(dsn, 1, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1")))
+			b := startHub(t, clusterNode(dsn, 2, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1")))
+			front := startFront(t, "8", "1 sip:127.0.0.12:5060 0 10", "1 sip:127.0.0.11:5060 0 5")
+			eventually(t, 10*time.Second, "both nodes answering the front's probes", func() bool {
+				return front.dsState(t, "sip:127.0.0.12:5060") == "AP" && front.dsState(t, "sip:127.0.0.11:5060") == "AP"
+			})
+			ag := startPagesIn(t, br)
+			ag.do(map[string]any{"cmd": "open", "page": "agent", "url": "http://" + b.cfg.HTTP.Listen + "/agent.html#token=" + b.agentToken("agent1") + "&autoanswer=1"})
+			ag.waitJS("agent", "window.splitApp && window.splitApp.client && window.splitApp.client.connected", 30*time.Second)
+			cust := startPages(t)
+			cust.do(map[string]any{"cmd": "open", "page": "cust", "url": "http://" + a.cfg.HTTP.Listen + "/customer.html?entry=default&name=Ana&autostart=1"})
+			var c, g pageStats
+			eventually(t, 40*time.Second, "both pages decoding each other's video, the agent receiving the customer's audio through the ACD", func() bool {
+				c, g = cust.stats("cust"), ag.stats("agent")
+				return c.VideoIn.FramesDecoded > 30 && g.VideoIn.FramesDecoded > 30 && g.AudioIn.PacketsReceived > 50 && c.AudioIn.PacketsReceived > 50
+			})
+			t.Logf("agent console (%s) on node B, session on node A: audio in %d packets (%s), video in %d frames (%s); customer: video in %d frames",
+				browserName(ag), g.AudioIn.PacketsReceived, g.AudioIn.Codec, g.VideoIn.FramesDecoded, g.VideoIn.Codec, c.VideoIn.FramesDecoded)
+			if !strings.Contains(a.logs.String(), `type=acd.remote_offer`) {
+				t.Error("node A did not ask for the agent's console")
+			}
+			b.waitMetric(`split_cluster_relayed_total{kind="sip"} 1`, 5*time.Second)
+			b.waitMetric(`split_cluster_relayed_total{kind="http"} 1`, 5*time.Second) // the console's session socket
+			cust.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Hang up"]`})
+			ag.waitJS("agent", "window.splitApp.ended != null", 15*time.Second)
+			ag.waitJS("agent", "window.splitApp.client._sessionSockets.size === 0", 15*time.Second)
+			eventually(t, 10*time.Second, "the BYEs through the ACD", func() bool { return strings.Count(acd.log.String(), "REQ BYE") >= 2 })
+		})
+	}
+}

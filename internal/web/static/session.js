@@ -815,6 +815,10 @@ export class SessionClient extends EventTarget {
     this._pending = null; // customer/viewer call waiting for its `answer`
     this._pingTimer = null;
     this._connecting = null;
+    /** Agents: sockets for one call each, opened on `remote_offer`, by session id. */
+    this._sessionSockets = new Map();
+    /** Leg id → session id of the frames that came on those sockets. */
+    this._legSession = new Map();
   }
 
   /** The agent's ACD state ('logged_out', 'not_ready', 'ready', 'ringing', 'busy', 'wrap_up') or null. */
@@ -903,16 +907,59 @@ export class SessionClient extends EventTarget {
   close(code = 1000, reason = 'client closed') {
     for (const call of [...this.calls.values()]) call.hangup();
     if (this._pending) this._pending.hangup();
+    for (const ws of this._sessionSockets.values()) {
+      try { ws.close(code, reason); } catch { /* ignore */ }
+    }
     if (this.ws) {
       try { this.ws.close(code, reason); } catch { /* ignore */ }
     }
   }
 
-  /** Send a frame; false if the socket is not open. */
-  send(msg) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+  // An agent's call waits on another hub node (the session's): open a
+  // socket for that session with the same token (this node relays it there);
+  // its frames are this client's, and frames about its call go back on it.
+  // It closes when the session ends.
+  _openSessionSocket(session) {
+    if (!session || this._sessionSockets.has(session) || this.role !== 'agent') return;
+    const u = new URL(this.wsUrl);
+    u.searchParams.set('session', session);
+    let ws;
     try {
-      this.ws.send(JSON.stringify(msg));
+      ws = new WebSocket(u.toString());
+    } catch (err) {
+      this._emit('error', { type: 'error', code: 'connection_failed', session, message: `cannot open the call's connection: ${messageOf(err)}` });
+      return;
+    }
+    this._sessionSockets.set(session, ws);
+    ws.addEventListener('message', (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (!msg || typeof msg !== 'object' || msg.type === 'hello') return;
+      if (msg.leg && msg.session === session) this._legSession.set(msg.leg, session);
+      this._onMessage(msg);
+    });
+    ws.addEventListener('close', () => {
+      if (this._sessionSockets.get(session) === ws) this._sessionSockets.delete(session);
+      for (const [leg, sid] of [...this._legSession]) {
+        if (sid !== session) continue;
+        this._legSession.delete(leg);
+        this.offers.delete(leg);
+        const call = this.calls.get(leg);
+        if (call) call._end(503, 'Connection to the hub closed');
+      }
+    });
+  }
+
+  /**
+   * Send a frame; false if the socket is not open. A frame about a call
+   * that came on its own session socket (a remote_offer) goes there.
+   */
+  send(msg) {
+    const sid = (msg && (msg.session || (msg.leg && this._legSession.get(msg.leg)))) || null;
+    const ws = (sid && this._sessionSockets.get(sid)) || this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    try {
+      ws.send(JSON.stringify(msg));
       return true;
     } catch {
       return false;
@@ -1099,7 +1146,12 @@ export class SessionClient extends EventTarget {
     this.closeInfo = null;
     if (this.pingInterval > 0) {
       clearInterval(this._pingTimer);
-      this._pingTimer = setInterval(() => this.send({ type: 'ping' }), this.pingInterval);
+      this._pingTimer = setInterval(() => {
+        this.send({ type: 'ping' });
+        for (const ws of this._sessionSockets.values()) {
+          if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ping' }));
+        }
+      }, this.pingInterval);
     }
   }
 
@@ -1144,6 +1196,9 @@ export class SessionClient extends EventTarget {
       }
       case 'offer':
         if (msg.leg) this.offers.set(msg.leg, msg);
+        break;
+      case 'remote_offer':
+        this._openSessionSocket(msg.session);
         break;
       case 'restarted': {
         const call = msg.leg && this.calls.get(msg.leg);
@@ -1206,6 +1261,9 @@ export class SessionClient extends EventTarget {
     this.offers.clear();
     if (this._pending) this._pending._end(503, 'Connection to the hub closed');
     for (const call of [...this.calls.values()]) call._end(503, 'Connection to the hub closed');
+    for (const ws of this._sessionSockets.values()) {
+      try { ws.close(1000, 'console closed'); } catch { /* ignore */ }
+    }
     if (wasConnected) this._emit('close', { code, reason, wasConnected });
   }
 }

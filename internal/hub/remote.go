@@ -1,0 +1,140 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/split-hub/split/internal/session"
+	"github.com/split-hub/split/internal/sipua"
+	"github.com/split-hub/split/internal/store"
+)
+
+// An agent's console is connected to one node; a call for the agent may
+// live on another (the session's owner: the external ACD's agent leg
+// reached it, docs/deploy.md § Several nodes). The owner asks every node,
+// through the store (PostgreSQL NOTIFY), to tell the agent's consoles
+// {"type":"remote_offer","session":…}; a console then opens a second socket
+// with its agent token and ?session=<id> — its own node relays it to the
+// owner — and the owner offers the call on that socket, which ends with the
+// session. docs/session-protocol.md, "Calls on another node".
+
+// remoteOfferWait is how long the owner waits for the agent's session
+// socket before the call is refused (480).
+const remoteOfferWait = 5 * time.Second
+
+// remoteOfferNote is the message between nodes (store.AgentsChannel).
+type remoteOfferNote struct {
+	Kind    string `json:"kind"` // "offer"
+	Agent   string `json:"agent"`
+	Session string `json:"session"`
+}
+
+// remoteOfferMsg tells an agent's console that a call for it waits on
+// another node: open a socket for session (agent token, ?session=).
+type remoteOfferMsg struct {
+	Type    string `json:"type"` // "remote_offer"
+	Session string `json:"session"`
+}
+
+type waitKey struct{ agent, session string }
+
+// remoteWaits are the owner's calls waiting for an agent's session socket.
+type remoteWaits struct {
+	mu sync.Mutex
+	m  map[waitKey]func(*conn)
+}
+
+// clustered: other nodes may share the store (PostgreSQL).
+func (h *Hub) clustered() bool { return h.store.Engine() == store.EnginePostgres }
+
+// askRemoteAgent asks the nodes to have agent's consoles open a socket for
+// session sid, and calls arrived with that socket when it is here, or with
+// nil after remoteOfferWait. arrived runs once, on its own goroutine.
+func (h *Hub) askRemoteAgent(agent, sid string, arrived func(*conn)) {
+	k := waitKey{agent, sid}
+	var once sync.Once
+	fire := func(c *conn) { once.Do(func() { arrived(c) }) }
+	h.remote.mu.Lock()
+	if h.remote.m == nil {
+		h.remote.m = map[waitKey]func(*conn){}
+	}
+	h.remote.m[k] = fire
+	h.remote.mu.Unlock()
+	time.AfterFunc(remoteOfferWait, func() {
+		h.remote.mu.Lock()
+		delete(h.remote.m, k)
+		h.remote.mu.Unlock()
+		fire(nil)
+	})
+	b, _ := json.Marshal(remoteOfferNote{Kind: "offer", Agent: agent, Session: sid})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := h.store.NotifyAgents(ctx, string(b)); err != nil {
+		h.log.Warn("cannot ask the other nodes for the agent's console", "agent", agent, "session", sid, "err", err)
+	}
+}
+
+// onAgentsNote handles a message of the store's agents channel: a remote
+// offer goes to the agent's consoles connected here (not to the session
+// sockets of other calls).
+func (h *Hub) onAgentsNote(payload string) {
+	var n remoteOfferNote
+	if err := json.Unmarshal([]byte(payload), &n); err != nil || n.Kind != "offer" || !agentIDRE.MatchString(n.Agent) || !uuidRE.MatchString(n.Session) {
+		h.log.Debug("ignored a malformed agents message", "payload", payload)
+		return
+	}
+	if h.Session(n.Session) != nil {
+		return // the owner itself: its own consoles were asked directly
+	}
+	for _, c := range h.agentConns(n.Agent) {
+		if c.boundSession() == "" {
+			c.send(remoteOfferMsg{Type: "remote_offer", Session: n.Session})
+		}
+	}
+}
+
+// sessionSocketArrived: an agent's socket bound to a session connected
+// (after its hello): a call waiting for it is offered on it.
+func (h *Hub) sessionSocketArrived(c *conn) {
+	k := waitKey{c.identity, c.boundSession()}
+	h.remote.mu.Lock()
+	fire := h.remote.m[k]
+	delete(h.remote.m, k)
+	h.remote.mu.Unlock()
+	if fire != nil {
+		go fire(c)
+	}
+}
+
+// acdDeliveredRemote is acdDelivered for an agent with no console here
+// (session goroutine): the SIP leg rings while the agent's console, on
+// another node, opens its socket for this session; then the call is
+// offered on it, or refused 480 if it does not come.
+func (h *Hub) acdDeliveredRemote(s *session.Session, sc *sipua.Call, agent string) {
+	group, ok := h.addAgentPath(s, sc, agent)
+	if !ok {
+		return
+	}
+	sc.Ringing()
+	s.Record("acd.remote_offer", sc.ID, map[string]any{"agent": agent})
+	h.askRemoteAgent(agent, s.ID, func(c *conn) {
+		s.Do(func() {
+			if s.Leg(sc.ID) == nil {
+				return // the ACD cancelled meanwhile
+			}
+			if c == nil {
+				h.log.Info("the agent's console did not open a socket for the call", "agent", agent, "session", s.ID)
+				_ = s.RemoveLeg(sc.ID, 480, "Agent Not Connected")
+				return
+			}
+			if err := h.offerToAgent(s, agent, "acd", sc, group); err != nil {
+				h.log.Info("cannot ring agent console", "agent", agent, "err", err)
+				_ = s.RemoveLeg(sc.ID, 480, "Temporarily Unavailable")
+				return
+			}
+			s.Record("acd.delivered", sc.ID, map[string]any{"agent": agent, "from": sc.From.String()})
+		})
+	})
+}
