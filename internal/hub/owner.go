@@ -28,6 +28,10 @@ import (
 //     the owner's SIP address: the proxy in front (Kamailio) or the ACD
 //     re-sends it there.
 
+// ownerRecordWait is how long a node waits for the record of a session it
+// does not know before saying it does not exist.
+const ownerRecordWait = time.Second
+
 // HeaderRelayedBy marks a request one node relayed to another: the owner
 // never relays it again, so two nodes that disagree cannot loop.
 const HeaderRelayedBy = "X-Split-Relayed-By"
@@ -54,7 +58,23 @@ func (h *Hub) nodeAddress() string {
 // owner is the live node other than this one that owns session id, or
 // false when id is unknown, over, this node's, or its node is not live.
 func (h *Hub) owner(ctx context.Context, id string) (store.Node, bool) {
+	if !h.clustered() {
+		return store.Node{}, false
+	}
 	rec, err := h.store.GetSession(ctx, id)
+	// The owner writes a new session's record a moment after creating it;
+	// an ACD or a client may name it here sooner (an ACD that delivers the
+	// call within milliseconds): wait for the record that long.
+	for wait := time.Now().Add(ownerRecordWait); errors.Is(err, store.ErrNotFound) && time.Now().Before(wait); {
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return store.Node{}, false
+		case <-t.C:
+		}
+		rec, err = h.store.GetSession(ctx, id)
+	}
 	if err != nil || !rec.EndedAt.IsZero() || rec.Node == "" || rec.Node == h.node {
 		return store.Node{}, false
 	}

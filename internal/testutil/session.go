@@ -87,6 +87,13 @@ func (p *SessionPeer) readLoop() {
 	}
 }
 
+// Closed reports whether the hub closed the socket (or Close did).
+func (p *SessionPeer) Closed() bool {
+	p.in.mu.Lock()
+	defer p.in.mu.Unlock()
+	return p.in.err != nil
+}
+
 // Frames returns every frame received so far.
 func (p *SessionPeer) Frames() []Message { return p.in.all() }
 
