@@ -3,12 +3,17 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/testutil"
@@ -400,5 +405,135 @@ func TestClusterAgentConsoleOnAnotherNode(t *testing.T) {
 			ag.waitJS("agent", "window.splitApp.client._sessionSockets.size === 0", 15*time.Second)
 			eventually(t, 10*time.Second, "the BYEs through the ACD", func() bool { return strings.Count(acd.log.String(), "REQ BYE") >= 2 })
 		})
+	}
+}
+
+// TestClusterNodeKilledMidCall: three nodes behind the front; node A is the
+// real binary. agent1's console is connected to every node; agent2's to B
+// only. A phone call through the front is answered on A (first by
+// priority); another call goes straight to B. Then A is killed with
+// SIGKILL mid-call: the front takes A out at its next probes, a new call
+// through the front is answered on B, B's call goes on untouched, and a
+// survivor ends A's session in the store with cause node_lost.
+func TestClusterNodeKilledMidCall(t *testing.T) {
+	needPeers(t, "kamailio", "kamcmd")
+	dsn := pgtest.Start(t).FreshDSN(t)
+	agents := forwardTo(pbxAddr, "queue:default", "agent1", "agent2")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "split")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/split").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cfgA := e2eConfig(t, clusterNode(dsn, 1, agents))
+	y, err := yaml.Marshal(cfgA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aCmd := exec.Command(bin, "serve", "--config", filepath.Join(dir, "a.yaml"))
+	aLog := &syncBuffer{}
+	aCmd.Stdout, aCmd.Stderr = aLog, aLog
+	if err := aCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	aDone := make(chan struct{})
+	go func() { _ = aCmd.Wait(); close(aDone) }()
+	t.Cleanup(func() {
+		_ = aCmd.Process.Kill()
+		<-aDone
+		if t.Failed() {
+			_ = os.WriteFile(filepath.Join(artifacts(t), "node-a.log"), []byte(aLog.String()), 0o644)
+		}
+	})
+	eventually(t, 20*time.Second, "node A (the binary) ready", func() bool {
+		res, err := http.Get("http://" + cfgA.HTTP.Listen + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	b := startHub(t, clusterNode(dsn, 2, agents))
+	c := startHub(t, clusterNode(dsn, 3, agents))
+	front := startFront(t, "8", "1 sip:127.0.0.11:5060 0 10", "1 sip:127.0.0.12:5060 0 5", "1 sip:127.0.0.13:5060 0 1")
+	for _, ip := range []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"} {
+		eventually(t, 10*time.Second, "the front's probes answered by "+ip, func() bool { return front.dsState(t, "sip:"+ip+":5060") == "AP" })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	console := func(addr, id string, tag byte) *testutil.SessionPeer {
+		p, err := testutil.DialSession(ctx, "ws://"+addr+"/v1/sessions/ws?token="+b.agentToken(id), toneAgent, tag, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	onA, onB, onC := console(cfgA.HTTP.Listen, "agent1", 1), console(b.cfg.HTTP.Listen, "agent1", 2), console(c.cfg.HTTP.Listen, "agent1", 3)
+	agent2 := console(b.cfg.HTTP.Listen, "agent2", 4)
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: "127.0.0.1:15096", ToneHz: toneCustomer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	call := func(to string, agent *testutil.SessionPeer) (*testutil.SIPCall, string) {
+		t.Helper()
+		type res struct {
+			c   *testutil.SIPCall
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() {
+			c, err := phone.Invite(ctx, to)
+			ch <- res{c, err}
+		}()
+		offer, err := agent.WaitFor(ctx, frameIs("offer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := agent.Accept(ctx, offer); err != nil {
+			t.Fatal(err)
+		}
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		eventually(t, 10*time.Second, "the agent hears the phone", func() bool { return agent.DominantHz(acdTones) == toneCustomer })
+		return r.c, offer.Session
+	}
+	_, sidA := call("sip:agent1@"+frontSIP, onA)
+	callB, sidB := call("sip:agent2@"+b.cfg.SIP.ListenUDP, agent2)
+
+	if err := aCmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-aDone
+	killed := time.Now()
+	eventually(t, 10*time.Second, "the front taking A out", func() bool { return front.dsState(t, "sip:127.0.0.11:5060") != "AP" })
+	t.Logf("front took A out %s after the kill", time.Since(killed).Round(10*time.Millisecond))
+	before := agent2.AudioPackets()
+	_, sidNew := call("sip:agent1@"+frontSIP, onB) // the next by priority: B
+	if len(onC.Frames()) > 0 && countFrames(onC.Frames(), "offer") > 0 {
+		t.Error("C was offered the new call; B is first")
+	}
+	eventually(t, 5*time.Second, "B's call going on", func() bool { return agent2.AudioPackets() > before+100 })
+	if callB.ByeReceived() || agent2.DominantHz(acdTones) != toneCustomer {
+		t.Errorf("B's call was disturbed: BYE %v, agent2 hears %v Hz", callB.ByeReceived(), agent2.DominantHz(acdTones))
+	}
+	var rec map[string]any
+	eventually(t, 15*time.Second, "A's session ended node_lost by a survivor", func() bool {
+		_, rec = apiAt(t, "GET", c.cfg.HTTP.Listen, "/v1/sessions/"+sidA, nil)
+		return rec["state"] == "ended"
+	})
+	if rec["cause"] != "node_lost" {
+		t.Fatalf("A's session: %v", rec)
+	}
+	t.Logf("A's session ended node_lost %s after the kill", time.Since(killed).Round(10*time.Millisecond))
+	for _, sid := range []string{sidB, sidNew} {
+		if _, s := apiAt(t, "GET", c.cfg.HTTP.Listen, "/v1/sessions/"+sid, nil); s["state"] != "active" {
+			t.Errorf("survivors' session %s: %v", sid, s["state"])
+		}
 	}
 }

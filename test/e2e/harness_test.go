@@ -86,6 +86,19 @@ func (s *syncBuffer) String() string {
 
 func startHub(t *testing.T, mutate func(*config.Config)) *hub {
 	t.Helper()
+	cfg := e2eConfig(t, mutate)
+	h := &hub{t: t, cfg: cfg, logs: &syncBuffer{}}
+	var err error
+	if h.signer, err = auth.NewSigner([]byte(tokSecret)); err != nil {
+		t.Fatal(err)
+	}
+	return h.run()
+}
+
+// e2eConfig is the tests' hub configuration (trunk "pbx" at pbxAddr, the
+// fixed ports below) changed by mutate, validated.
+func e2eConfig(t *testing.T, mutate func(*config.Config)) *config.Config {
+	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Listen = hubHTTP
 	cfg.SIP.ListenUDP = hubSIP
@@ -107,11 +120,13 @@ func startHub(t *testing.T, mutate func(*config.Config)) *hub {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	h := &hub{t: t, cfg: cfg, logs: &syncBuffer{}}
-	var err error
-	if h.signer, err = auth.NewSigner([]byte(tokSecret)); err != nil {
-		t.Fatal(err)
-	}
+	return cfg
+}
+
+// run starts the in-process hub and waits until it is ready.
+func (h *hub) run() *hub {
+	t, cfg := h.t, h.cfg
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
