@@ -49,6 +49,27 @@ type remoteWaits struct {
 // clustered: other nodes may share the store (PostgreSQL).
 func (h *Hub) clustered() bool { return h.store.Engine() == store.EnginePostgres }
 
+// otherNodes reports whether another live node shares the store (one whose
+// heartbeat is younger than cluster.node_timeout).
+func (h *Hub) otherNodes() bool {
+	if !h.clustered() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	nodes, err := h.store.Nodes(ctx)
+	if err != nil {
+		return true // cannot tell: ask anyway
+	}
+	cutoff := time.Now().Add(-h.cfg.Cluster.NodeTimeout)
+	for _, n := range nodes {
+		if n.Name != h.node && n.Heartbeat.After(cutoff) {
+			return true
+		}
+	}
+	return false
+}
+
 // askRemoteAgent asks the nodes to have agent's consoles open a socket for
 // session sid, and calls arrived with that socket when it is here, or with
 // nil after remoteOfferWait. arrived runs once, on its own goroutine.

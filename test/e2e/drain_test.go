@@ -35,6 +35,10 @@ func TestSIGTERMDrainsActiveCalls(t *testing.T) {
 	br := startBrowser(t, map[string]any{"url": "http://" + hubHTTP + "/#token=" + tok, "mode": "call", "to": "1000",
 		"video": false, "talkMs": 9000, "hangup": "local"})
 	waitHTTP(t, "/metrics", "split_calls_active 1", 30*time.Second)
+	// answered by the PBX, not just being set up: a call whose INVITE has not
+	// gone out when the drain starts is refused (503), the hub has nothing left
+	// to finish and exits (a FLAKY seen in CI)
+	waitLog(t, logs, "state=active code=200", 30*time.Second)
 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
