@@ -150,12 +150,7 @@ func (h *Hub) acdDeliveredRemote(s *session.Session, sc *sipua.Call, agent strin
 				_ = s.RemoveLeg(sc.ID, 480, "Agent Not Connected")
 				return
 			}
-			if err := h.offerToAgent(s, agent, "acd", sc, group); err != nil {
-				h.log.Info("cannot ring agent console", "agent", agent, "err", err)
-				_ = s.RemoveLeg(sc.ID, 480, "Temporarily Unavailable")
-				return
-			}
-			s.Record("acd.delivered", sc.ID, map[string]any{"agent": agent, "from": sc.From.String()})
+			h.ringAgentPath(s, sc, agent, group)
 		})
 	})
 }

@@ -313,16 +313,21 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 // own audio group: the customer's audio keeps following the ACD path.
 func (h *Hub) acdDelivered(s *session.Session, sc *sipua.Call, agent string) {
 	group, ok := h.addAgentPath(s, sc, agent)
-	if !ok {
-		return
+	if ok && h.ringAgentPath(s, sc, agent, group) {
+		sc.Ringing()
 	}
+}
+
+// ringAgentPath offers the agent path leg sc to agent's consoles (session
+// goroutine); false, with the leg refused 480, when it cannot.
+func (h *Hub) ringAgentPath(s *session.Session, sc *sipua.Call, agent, group string) bool {
 	if err := h.offerToAgent(s, agent, "acd", sc, group); err != nil {
 		h.log.Info("cannot ring agent console", "agent", agent, "err", err)
 		_ = s.RemoveLeg(sc.ID, 480, "Temporarily Unavailable")
-		return
+		return false
 	}
 	s.Record("acd.delivered", sc.ID, map[string]any{"agent": agent, "from": sc.From.String()})
-	sc.Ringing()
+	return true
 }
 
 // addAgentPath joins the ACD's INVITE to the session as the agent path leg

@@ -297,31 +297,9 @@ func TestClusterDrainLeavesTheFront(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer phone.Close()
-	// call reaches the agent at the front and returns the answered call
 	call := func(agent *testutil.SessionPeer, id string) *testutil.SIPCall {
-		t.Helper()
-		type res struct {
-			c   *testutil.SIPCall
-			err error
-		}
-		ch := make(chan res, 1)
-		go func() {
-			c, err := phone.Invite(ctx, "sip:"+id+"@"+frontSIP)
-			ch <- res{c, err}
-		}()
-		offer, err := agent.WaitFor(ctx, frameIs("offer"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := agent.Accept(ctx, offer); err != nil {
-			t.Fatal(err)
-		}
-		r := <-ch
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		eventually(t, 10*time.Second, id+" hears the phone", func() bool { return agent.DominantHz(acdTones) == toneCustomer })
-		return r.c
+		c, _ := phoneCall(ctx, t, phone, "sip:"+id+"@"+frontSIP, agent)
+		return c
 	}
 	agent1 := console(a, "agent1")
 	agent2 := console(b, "agent2")
@@ -479,29 +457,7 @@ func TestClusterNodeKilledMidCall(t *testing.T) {
 	}
 	defer phone.Close()
 	call := func(to string, agent *testutil.SessionPeer) (*testutil.SIPCall, string) {
-		t.Helper()
-		type res struct {
-			c   *testutil.SIPCall
-			err error
-		}
-		ch := make(chan res, 1)
-		go func() {
-			c, err := phone.Invite(ctx, to)
-			ch <- res{c, err}
-		}()
-		offer, err := agent.WaitFor(ctx, frameIs("offer"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := agent.Accept(ctx, offer); err != nil {
-			t.Fatal(err)
-		}
-		r := <-ch
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		eventually(t, 10*time.Second, "the agent hears the phone", func() bool { return agent.DominantHz(acdTones) == toneCustomer })
-		return r.c, offer.Session
+		return phoneCall(ctx, t, phone, to, agent)
 	}
 	_, sidA := call("sip:agent1@"+frontSIP, onA)
 	callB, sidB := call("sip:agent2@"+b.cfg.SIP.ListenUDP, agent2)
@@ -536,4 +492,32 @@ func TestClusterNodeKilledMidCall(t *testing.T) {
 			t.Errorf("survivors' session %s: %v", sid, s["state"])
 		}
 	}
+}
+
+// phoneCall calls to from phone; agent's console answers the offer; it
+// returns the answered call and its session once the agent hears the phone.
+func phoneCall(ctx context.Context, t *testing.T, phone *testutil.SIPUAS, to string, agent *testutil.SessionPeer) (*testutil.SIPCall, string) {
+	t.Helper()
+	type res struct {
+		c   *testutil.SIPCall
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := phone.Invite(ctx, to)
+		ch <- res{c, err}
+	}()
+	offer, err := agent.WaitFor(ctx, frameIs("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	eventually(t, 10*time.Second, "the agent hears the phone", func() bool { return agent.DominantHz(acdTones) == toneCustomer })
+	return r.c, offer.Session
 }

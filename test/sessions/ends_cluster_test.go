@@ -131,7 +131,7 @@ func TestEndsRemoteAgent(t *testing.T) {
 	}
 	cells := []struct {
 		name string
-		f    func(c *cell)
+		f    cellFunc
 	}{
 		{"agent's console on no node", func(c *cell) {
 			k := setup(c, false)
@@ -194,28 +194,6 @@ func TestEndsRemoteAgent(t *testing.T) {
 		}},
 	}
 	for _, cl := range cells {
-		t.Run(cl.name, func(t *testing.T) {
-			idle := testutil.IdleNow()
-			cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
-			defer ccancel()
-			c := &cell{t: t, ctx: cctx, h: a, a: api{t, a.URL}}
-			func() {
-				defer func() {
-					for i := len(c.close) - 1; i >= 0; i-- {
-						c.close[i]()
-					}
-				}()
-				cl.f(c)
-				if !t.Failed() {
-					c.check()
-				}
-			}()
-			if t.Failed() {
-				return
-			}
-			if left := testutil.WaitIdle(idle, 20*time.Second); left != "" {
-				t.Fatal(left)
-			}
-		})
+		t.Run(cl.name, func(t *testing.T) { runCell(ctx, t, a, cl.f) })
 	}
 }

@@ -215,29 +215,33 @@ func runCells(t *testing.T, base int, mutate func(*config.Config), cells map[str
 		if f == nil {
 			t.Fatalf("no cell %q", name)
 		}
-		t.Run(name, func(t *testing.T) {
-			idle := testutil.IdleNow()
-			cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
-			defer ccancel()
-			c := &cell{t: t, ctx: cctx, h: h, a: api{t, h.URL}}
-			func() {
-				defer func() {
-					for i := len(c.close) - 1; i >= 0; i-- {
-						c.close[i]()
-					}
-				}()
-				f(c)
-				if !t.Failed() {
-					c.check()
-				}
-			}()
-			if t.Failed() {
-				return
+		t.Run(name, func(t *testing.T) { runCell(ctx, t, h, f) })
+	}
+}
+
+// runCell runs one cell against hub h: its parties closed afterwards, its
+// end checked, and no goroutine left over.
+func runCell(ctx context.Context, t *testing.T, h *testutil.Hub, f cellFunc) {
+	idle := testutil.IdleNow()
+	cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
+	defer ccancel()
+	c := &cell{t: t, ctx: cctx, h: h, a: api{t, h.URL}}
+	func() {
+		defer func() {
+			for i := len(c.close) - 1; i >= 0; i-- {
+				c.close[i]()
 			}
-			if left := testutil.WaitIdle(idle, 20*time.Second); left != "" {
-				t.Fatal(left)
-			}
-		})
+		}()
+		f(c)
+		if !t.Failed() {
+			c.check()
+		}
+	}()
+	if t.Failed() {
+		return
+	}
+	if left := testutil.WaitIdle(idle, 20*time.Second); left != "" {
+		t.Fatal(left)
 	}
 }
 
