@@ -457,7 +457,7 @@ func (h *Hub) apiListSessions(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	if q.Get("active") == "true" {
+	if q.Get("active") == "true" && !h.clustered() {
 		list := h.Sessions()
 		sort.Slice(list, func(i, j int) bool { return list[i].ID > list[j].ID })
 		if len(list) > limit {
@@ -471,8 +471,10 @@ func (h *Hub) apiListSessions(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	if q.Get("active") == "false" {
-		b := false
+	if a := q.Get("active"); a != "" {
+		// several nodes: the live sessions of every node, from the store
+		// (this node's as they are now, the others' as last recorded)
+		b := a == "true"
 		f.Active = &b
 	}
 	recs, err := h.store.ListSessions(r.Context(), f)

@@ -237,6 +237,10 @@ func TestEventsAcrossNodes(t *testing.T) {
 		code, _ := b.do("GET", "/v1/sessions/"+id, nil)
 		return code == 200
 	})
+	// B's list of live sessions (the admin view) has A's
+	if code, l := b.do("GET", "/v1/sessions?active=true", nil); code != 200 || !strings.Contains(fmt.Sprint(l["sessions"]), id) {
+		t.Fatalf("B's live sessions lack A's: %d %v", code, l)
+	}
 
 	req, _ := http.NewRequestWithContext(ctx, "GET", b.base+"/v1/sessions/"+id+"/events", nil)
 	req.Header.Set("Authorization", "Bearer "+testutil.HubAPIKey)
