@@ -120,6 +120,7 @@ type Hub struct {
 
 	apptMu sync.Mutex // one session per appointment
 	stop   context.CancelFunc
+	life   context.Context // ends with Close (h.stop)
 
 	mu       sync.Mutex
 	sessions map[string]*session.Session
@@ -186,7 +187,7 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	}
 	h.rec = newRecorder(h)
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	h.stop = stop
+	h.stop, h.life = stop, sctx
 	h.goAsync(func() { h.schedule(sctx) })
 	h.goAsync(func() { h.watchMedia(sctx) })
 	h.goAsync(func() { h.rttRetention(sctx) })

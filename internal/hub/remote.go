@@ -43,7 +43,7 @@ type waitKey struct{ agent, session string }
 // remoteWaits are the owner's calls waiting for an agent's session socket.
 type remoteWaits struct {
 	mu sync.Mutex
-	m  map[waitKey]func(*conn)
+	m  map[waitKey]chan *conn
 }
 
 // clustered: other nodes may share the store (PostgreSQL).
@@ -72,22 +72,32 @@ func (h *Hub) otherNodes() bool {
 
 // askRemoteAgent asks the nodes to have agent's consoles open a socket for
 // session sid, and calls arrived with that socket when it is here, or with
-// nil after remoteOfferWait. arrived runs once, on its own goroutine.
+// nil after remoteOfferWait (or when the hub closes). arrived runs once, on
+// a goroutine the hub owns.
 func (h *Hub) askRemoteAgent(agent, sid string, arrived func(*conn)) {
 	k := waitKey{agent, sid}
-	var once sync.Once
-	fire := func(c *conn) { once.Do(func() { arrived(c) }) }
+	ch := make(chan *conn, 1)
 	h.remote.mu.Lock()
 	if h.remote.m == nil {
-		h.remote.m = map[waitKey]func(*conn){}
+		h.remote.m = map[waitKey]chan *conn{}
 	}
-	h.remote.m[k] = fire
+	h.remote.m[k] = ch
 	h.remote.mu.Unlock()
-	time.AfterFunc(remoteOfferWait, func() {
+	h.goAsync(func() {
+		t := time.NewTimer(remoteOfferWait)
+		defer t.Stop()
+		var c *conn
+		select {
+		case c = <-ch:
+		case <-t.C:
+		case <-h.life.Done():
+		}
 		h.remote.mu.Lock()
-		delete(h.remote.m, k)
+		if h.remote.m[k] == ch {
+			delete(h.remote.m, k)
+		}
 		h.remote.mu.Unlock()
-		fire(nil)
+		arrived(c)
 	})
 	b, _ := json.Marshal(remoteOfferNote{Kind: "offer", Agent: agent, Session: sid})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -121,11 +131,11 @@ func (h *Hub) onAgentsNote(payload string) {
 func (h *Hub) sessionSocketArrived(c *conn) {
 	k := waitKey{c.identity, c.boundSession()}
 	h.remote.mu.Lock()
-	fire := h.remote.m[k]
+	ch := h.remote.m[k]
 	delete(h.remote.m, k)
 	h.remote.mu.Unlock()
-	if fire != nil {
-		go fire(c)
+	if ch != nil {
+		ch <- c // buffered: one arrival per wait
 	}
 }
 
