@@ -272,3 +272,38 @@ func TestValidateACME(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateClusterAddresses(t *testing.T) {
+	good := map[string]func(c *Config){
+		"defaults":             func(c *Config) {},
+		"http address":         func(c *Config) { c.Cluster.Address = "http://10.0.0.11:8080" },
+		"https address, slash": func(c *Config) { c.Cluster.Address = "https://hub1.example.com/" },
+		"sip address":          func(c *Config) { c.Cluster.SIPAddress = "sip:10.0.0.11:5060" },
+		"sip over tcp":         func(c *Config) { c.Cluster.SIPAddress = "sip:hub1.example.com:5060;transport=tcp" },
+		"sips, no port":        func(c *Config) { c.Cluster.SIPAddress = "sips:hub1.example.com" },
+	}
+	for name, f := range good {
+		c := Default()
+		f(c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	bad := map[string]func(c *Config){
+		"ftp":             func(c *Config) { c.Cluster.Address = "ftp://10.0.0.11" },
+		"no host":         func(c *Config) { c.Cluster.Address = "http://" },
+		"a path":          func(c *Config) { c.Cluster.Address = "http://10.0.0.11:8080/split" },
+		"a user part":     func(c *Config) { c.Cluster.SIPAddress = "sip:hub@10.0.0.11:5060" },
+		"not sip":         func(c *Config) { c.Cluster.SIPAddress = "10.0.0.11:5060" },
+		"other parameter": func(c *Config) { c.Cluster.SIPAddress = "sip:10.0.0.11;lr" },
+		"header injected": func(c *Config) { c.Cluster.SIPAddress = "sip:10.0.0.11>\r\nX: y" },
+	}
+	for name, f := range bad {
+		c := Default()
+		f(c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), "cluster.") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -467,3 +467,29 @@ func TestDTMFFollowsTheAudioTimeline(t *testing.T) {
 		t.Fatalf("event timestamp %d is %d ticks (%.0f ms) off the audio timeline", event.ts, d, float64(d)/8)
 	}
 }
+
+type redirector struct{ to sip.Uri }
+
+func (r redirector) Incoming(c *Call) { c.Redirect(r.to) }
+
+// Redirect answers 302 with one Contact: the called user at the given
+// address, its transport parameter kept (a cluster node sending an INVITE
+// to the session's owner); the caller's ACK ends the transaction.
+func TestRedirect(t *testing.T) {
+	to := sip.Uri{Scheme: "sip", Host: "10.0.0.2", Port: 5070, UriParams: sip.NewParams()}
+	to.UriParams.Add("transport", "tcp")
+	testUA(t, 27307, 26500, redirector{to: to}, func(c *config.Config) { c.SIP.Allow = []string{"127.0.0.1"} })
+	p := newRawPeer(t, 27307)
+	p.send(p.request("INVITE", "sip:agent1@127.0.0.1:27307", "redir1", "f1", "", 1, fmt.Sprintf(sdpOffer, 40020)))
+	r := p.response(5*time.Second, sip.INVITE)
+	if r.StatusCode != 302 {
+		t.Fatalf("INVITE: %d, want 302", r.StatusCode)
+	}
+	ct := r.Contact()
+	if ct == nil || ct.Address.User != "agent1" || ct.Address.Host != "10.0.0.2" || ct.Address.Port != 5070 {
+		t.Fatalf("Contact %v", ct)
+	}
+	if tr, _ := ct.Address.UriParams.Get("transport"); tr != "tcp" {
+		t.Fatalf("Contact %v lost its transport", ct)
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,6 +170,45 @@ func testNotifyEvents(t *testing.T, dsn string) {
 		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
 			t.Fatal("no announcement heard")
+		}
+	}
+}
+
+func testNotifyAgents(t *testing.T, dsn string) {
+	db := openT(t, dsn)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if db.Engine() != EnginePostgres {
+		if err := db.NotifyAgents(ctx, `{"kind":"offer"}`); err != nil {
+			t.Fatal(err) // one node: nothing to tell, no error
+		}
+		return
+	}
+	if err := db.NotifyAgents(ctx, strings.Repeat("x", 7001)); err == nil {
+		t.Error("a payload over PostgreSQL's NOTIFY size was sent")
+	}
+	type note struct{ ch, payload string }
+	got := make(chan note, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.Listen(ctx, func(ch, p string) { got <- note{ch, p} })
+	}()
+	for {
+		if err := db.NotifyAgents(ctx, `{"kind":"offer","agent":"a1"}`); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case n := <-got:
+			if n.ch != AgentsChannel || n.payload != `{"kind":"offer","agent":"a1"}` {
+				t.Fatalf("heard %+v", n)
+			}
+			cancel()
+			<-done
+			return
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("no agents message heard")
 		}
 	}
 }

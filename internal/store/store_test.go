@@ -43,6 +43,7 @@ var suite = []suiteTest{
 	{"Nodes", false, testNodes},
 	{"Leases", false, testLeases},
 	{"NotifyEvents", false, testNotifyEvents},
+	{"NotifyAgents", false, testNotifyAgents},
 	{"WhatsApp", false, testWhatsApp},
 	{"SurvivesReopen", true, testSurvivesReopen},
 	{"MigrationsIdempotent", true, testMigrationsIdempotent},

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +238,44 @@ func TestEventsAcrossNodes(t *testing.T) {
 		code, _ := b.do("GET", "/v1/sessions/"+id, nil)
 		return code == 200
 	})
+	// B relays a request about A's live session to A, once: a request that
+	// says it was relayed already (X-Split-Relayed-By) is answered by B
+	relayed := func() int {
+		res, err := http.Get(b.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), `split_cluster_relayed_total{kind="http"} `); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		return 0
+	}
+	get := func(hdr string) int {
+		req, _ := http.NewRequestWithContext(ctx, "GET", b.base+"/v1/sessions/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+testutil.HubAPIKey)
+		if hdr != "" {
+			req.Header.Set("X-Split-Relayed-By", hdr)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	r0 := relayed()
+	if code := get(""); code != 200 || relayed() != r0+1 {
+		t.Fatalf("GET through B: %d, relayed %d then %d", code, r0, relayed())
+	}
+	if code := get("another-node"); code != 200 || relayed() != r0+1 {
+		t.Fatalf("GET marked relayed: %d, relayed %d (want answered by B, not relayed again)", code, relayed()-r0)
+	}
 	// B's list of live sessions (the admin view) has A's
 	if code, l := b.do("GET", "/v1/sessions?active=true", nil); code != 200 || !strings.Contains(fmt.Sprint(l["sessions"]), id) {
 		t.Fatalf("B's live sessions lack A's: %d %v", code, l)
