@@ -52,6 +52,11 @@ const (
 	// a hearing caller reaches the user's number and answers into that
 	// session (docs/interpreter.md §2.2).
 	RoleDeafUser = "deaf_user"
+	// RoleNode: a hub node vouching, on a request it relays to the node
+	// that owns a session, for the address of the client it came from
+	// (docs/deploy.md, "Several nodes"). <identity> is the node's name.
+	// It reaches nothing: no socket, no API.
+	RoleNode = "node"
 )
 
 // SessionBound reports whether tokens of role are bound to one session.
@@ -60,7 +65,7 @@ func SessionBound(role string) bool { return role == RoleCustomer || role == Rol
 // checkKind is the shape each kind must have.
 func checkKind(c Claims) error {
 	switch c.Role {
-	case RoleSoftphone, RoleAgent, RoleDeafUser:
+	case RoleSoftphone, RoleAgent, RoleDeafUser, RoleNode:
 		if c.Session != "" {
 			return fmt.Errorf("%w: a %s token is not bound to a session", ErrKind, c.Role)
 		}

@@ -128,7 +128,10 @@ func cleanText(s string) string {
 	return s
 }
 
-func clientAddr(r *http.Request) string {
+func (h *Hub) clientAddr(r *http.Request) string {
+	if a, ok := h.relayedFrom(r); ok {
+		return a
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -149,7 +152,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	p := Peer{Addr: clientAddr(r)}
+	p := Peer{Addr: h.clientAddr(r)}
 	var bound *session.Session
 	if tok := q.Get("token"); tok != "" {
 		c, err := h.signer.Verify(tok)

@@ -182,7 +182,7 @@ func (h *Hub) apiJoin(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	addr := clientAddr(r)
+	addr := h.clientAddr(r)
 	if !h.limiter.allow("join-addr|"+addr, 30) || !h.limiter.allow("join-tok|"+req.Token, 10) {
 		h.writeLinkErr(w, errLinkRate)
 		return

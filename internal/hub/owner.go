@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/store"
 )
 
@@ -35,6 +37,38 @@ const ownerRecordWait = time.Second
 // HeaderRelayedBy marks a request one node relayed to another: the owner
 // never relays it again, so two nodes that disagree cannot loop.
 const HeaderRelayedBy = "X-Split-Relayed-By"
+
+// HeaderRelayClient and HeaderRelayProof: the address of the client a
+// relayed request came from, and the relaying node's proof that it says so
+// (a short-lived token of kind node, signed with the cluster's shared
+// auth.token_secret). The owner's per-address limits (joins, sessions per
+// entry point) then count the client, not the relaying node; without a
+// valid proof the headers are ignored.
+const (
+	HeaderRelayClient = "X-Split-Relay-Client"
+	HeaderRelayProof  = "X-Split-Relay-Proof"
+)
+
+// relayProofTTL bounds how long a relayed request's proof is good.
+const relayProofTTL = time.Minute
+
+// relayedFrom is the client address a node vouched for on a request it
+// relayed here.
+func (h *Hub) relayedFrom(r *http.Request) (string, bool) {
+	proof, client := r.Header.Get(HeaderRelayProof), r.Header.Get(HeaderRelayClient)
+	if proof == "" || client == "" {
+		return "", false
+	}
+	c, err := h.signer.Verify(proof)
+	if err != nil || c.Role != auth.RoleNode {
+		return "", false
+	}
+	ip, err := netip.ParseAddr(client)
+	if err != nil {
+		return "", false
+	}
+	return ip.String(), true
+}
 
 // nodeSIP is where this node takes SIP, as other nodes redirect to it.
 func (h *Hub) nodeSIP() string {
@@ -107,6 +141,12 @@ func (h *Hub) relayTo(w http.ResponseWriter, r *http.Request, n store.Node) bool
 		return false
 	}
 	h.m.ClusterRelay("http")
+	client := h.clientAddr(r)
+	proof, _, err := h.signer.Mint(auth.Claims{Identity: h.node, Role: auth.RoleNode}, relayProofTTL)
+	if err != nil {
+		h.log.Warn("cannot mint the relay's proof", "err", err)
+		return false
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -115,6 +155,8 @@ func (h *Hub) relayTo(w http.ResponseWriter, r *http.Request, n store.Node) bool
 			// the Host the client used
 			pr.Out.Host = pr.In.Host
 			pr.Out.Header.Set(HeaderRelayedBy, h.node)
+			pr.Out.Header.Set(HeaderRelayClient, client)
+			pr.Out.Header.Set(HeaderRelayProof, proof)
 		},
 		Transport: h.relayTransport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
