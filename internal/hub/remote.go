@@ -18,7 +18,7 @@ import (
 // {"type":"remote_offer","session":…}; a console then opens a second socket
 // with its agent token and ?session=<id> — its own node relays it to the
 // owner — and the owner offers the call on that socket, which ends with the
-// session. docs/session-protocol.md, "Calls on another node".
+// session. docs/sessions.md, "Transport and authentication".
 
 // remoteOfferWait is how long the owner waits for the agent's session
 // socket before the call is refused (480).
