@@ -818,6 +818,12 @@ func (h *Hub) apiAgents(w http.ResponseWriter, r *http.Request) {
 	for _, a := range h.acd.Agents() {
 		live[a.ID] = agentView{State: a.State.String(), Since: a.Since.UTC(), Session: a.Session, Handled: a.Handled}
 	}
+	elsewhere := map[string][]string{} // several nodes: consoles open on the others
+	if h.clustered() {
+		if where, err := h.store.ConsoleNodes(r.Context(), ""); err == nil {
+			elsewhere = where
+		}
+	}
 	out := []agentView{}
 	for _, a := range recs {
 		v := live[a.ID]
@@ -828,7 +834,7 @@ func (h *Hub) apiAgents(w http.ResponseWriter, r *http.Request) {
 		if v.State == "" {
 			v.State = "logged_out"
 		}
-		v.Online = len(h.agentConns(a.ID)) > 0
+		v.Online = len(h.agentConns(a.ID)) > 0 || len(elsewhere[a.ID]) > 0
 		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agents": out})

@@ -343,15 +343,22 @@ func (x connIndex) list(id string) []*conn {
 
 func (h *Hub) addAgent(c *conn) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.agents.add(c)
+	h.mu.Unlock()
+	if c.bound == "" {
+		h.consoleChanged(c.identity)
+	}
 }
 
 // removeAgent reports whether it was the agent's last console.
 func (h *Hub) removeAgent(c *conn) bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.agents.remove(c)
+	last := h.agents.remove(c)
+	h.mu.Unlock()
+	if c.bound == "" {
+		h.consoleChanged(c.identity)
+	}
+	return last
 }
 
 func (h *Hub) agentConns(id string) []*conn {

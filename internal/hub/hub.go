@@ -110,6 +110,7 @@ type Hub struct {
 	// relayTransport carries requests relayed to a session's owner node
 	relayTransport http.RoundTripper
 	remote         remoteWaits // calls waiting for an agent's console on another node (remote.go)
+	pres           presence    // this node's agents' consoles, recorded for the other nodes (remote.go)
 	wasReady       atomic.Bool
 	rec            *recorder
 	limiter        *limiter
@@ -195,6 +196,11 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	h.beat(ctx)
 	h.goAsync(func() { h.heartbeats(sctx) })
 	h.goAsync(func() { h.followOtherNodes(sctx) })
+	if h.clustered() {
+		h.pres.wake = make(chan struct{}, 1)
+		_ = h.store.ForgetConsoles(ctx, h.node) // a previous run's
+		h.goAsync(func() { h.writePresence(sctx) })
+	}
 	return h, nil
 }
 

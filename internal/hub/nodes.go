@@ -80,6 +80,9 @@ func (h *Hub) claimLostNodes(ctx context.Context) {
 		if err != nil || !ok {
 			continue // another survivor has it, or it just came back
 		}
+		if err := h.store.ForgetConsoles(ctx, n.Name); err != nil {
+			h.log.Warn("cannot forget the lost node's consoles", "node", n.Name, "err", err)
+		}
 		ended, err := h.endSessionsOf(ctx, n.Name, false, CauseNodeLost, true)
 		h.log.Warn("a hub node stopped answering: its sessions are ended", "node", n.Name, "address", n.Address,
 			"last_heartbeat", n.Heartbeat.Format(time.RFC3339), "sessions", ended, "cause", CauseNodeLost, "err", err)

@@ -49,27 +49,6 @@ type remoteWaits struct {
 // clustered: other nodes may share the store (PostgreSQL).
 func (h *Hub) clustered() bool { return h.store.Engine() == store.EnginePostgres }
 
-// otherNodes reports whether another live node shares the store (one whose
-// heartbeat is younger than cluster.node_timeout).
-func (h *Hub) otherNodes() bool {
-	if !h.clustered() {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	nodes, err := h.store.Nodes(ctx)
-	if err != nil {
-		return true // cannot tell: ask anyway
-	}
-	cutoff := time.Now().Add(-h.cfg.Cluster.NodeTimeout)
-	for _, n := range nodes {
-		if n.Name != h.node && n.Heartbeat.After(cutoff) {
-			return true
-		}
-	}
-	return false
-}
-
 // askRemoteAgent asks the nodes to have agent's consoles open a socket for
 // session sid, and calls arrived with that socket when it is here, or with
 // nil after remoteOfferWait (or when the hub closes). arrived runs once, on
@@ -163,4 +142,85 @@ func (h *Hub) acdDeliveredRemote(s *session.Session, sc *sipua.Call, agent strin
 			h.ringAgentPath(s, sc, agent, group)
 		})
 	})
+}
+
+// presence keeps the store's record of which agents have consoles open on
+// this node (store.SetConsoles), for the other nodes: they offer a call
+// to an agent whose console is here with remote_offer, and show the agent
+// online. Changes are written in order by one goroutine, coalesced per
+// agent; a store that does not answer delays the record, never a socket.
+type presence struct {
+	mu    sync.Mutex
+	dirty map[string]bool
+	wake  chan struct{}
+}
+
+// consoleChanged: agent's consoles here changed (any goroutine).
+func (h *Hub) consoleChanged(agent string) {
+	if !h.clustered() {
+		return
+	}
+	h.pres.mu.Lock()
+	if h.pres.dirty == nil {
+		h.pres.dirty = map[string]bool{}
+	}
+	h.pres.dirty[agent] = true
+	h.pres.mu.Unlock()
+	select {
+	case h.pres.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writePresence writes the changed agents' console counts until ctx ends;
+// then it forgets this node's consoles (the hub stops).
+func (h *Hub) writePresence(ctx context.Context) {
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = h.store.ForgetConsoles(fctx, h.node)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.pres.wake:
+		}
+		h.pres.mu.Lock()
+		dirty := h.pres.dirty
+		h.pres.dirty = nil
+		h.pres.mu.Unlock()
+		for agent := range dirty {
+			n := 0
+			for _, c := range h.agentConns(agent) {
+				if c.boundSession() == "" {
+					n++
+				}
+			}
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := h.store.SetConsoles(wctx, agent, h.node, n)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				h.log.Warn("cannot record the agent's consoles for the other nodes", "agent", agent, "err", err)
+				h.consoleChanged(agent) // again at the next change or wake-up
+			}
+		}
+	}
+}
+
+// consolesElsewhere reports whether agent has a console open on another
+// live node (true when the store cannot tell: ask anyway).
+func (h *Hub) consolesElsewhere(agent string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	where, err := h.store.ConsoleNodes(ctx, agent)
+	if err != nil {
+		return true
+	}
+	for _, n := range where[agent] {
+		if n != h.node {
+			return true
+		}
+	}
+	return false
 }

@@ -290,7 +290,7 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 		return
 	}
 	remote := len(h.agentConns(agent)) == 0
-	if remote && (!agentIDRE.MatchString(agent) || !h.otherNodes()) {
+	if remote && (!agentIDRE.MatchString(agent) || !h.clustered() || !h.consolesElsewhere(agent)) {
 		sc.Reject(480, "Agent Not Connected")
 		return
 	}

@@ -123,3 +123,55 @@ func (db *DB) ReleaseLease(ctx context.Context, name, holder string) error {
 	}
 	return nil
 }
+
+// SetConsoles records that node has n consoles of agent open (0: none).
+func (db *DB) SetConsoles(ctx context.Context, agent, node string, n int) error {
+	if err := checkText("consoles", agent); err != nil {
+		return err
+	}
+	if err := checkText("consoles", node); err != nil {
+		return err
+	}
+	var err error
+	if n <= 0 {
+		_, err = db.w.ExecContext(ctx, `DELETE FROM agent_consoles WHERE agent = $1 AND node = $2`, agent, node)
+	} else {
+		_, err = db.w.ExecContext(ctx, `INSERT INTO agent_consoles (agent, node, consoles) VALUES ($1, $2, $3)
+			ON CONFLICT (agent, node) DO UPDATE SET consoles = excluded.consoles`, agent, node, n)
+	}
+	if err != nil {
+		return fmt.Errorf("store: consoles of %q on %q: %w", agent, node, err)
+	}
+	return nil
+}
+
+// ConsoleNodes lists the nodes where agent has consoles open (every agent:
+// "" as agent), as agent → nodes.
+func (db *DB) ConsoleNodes(ctx context.Context, agent string) (map[string][]string, error) {
+	q, args := `SELECT agent, node FROM agent_consoles ORDER BY agent, node`, []any{}
+	if agent != "" {
+		q, args = `SELECT agent, node FROM agent_consoles WHERE agent = $1 ORDER BY node`, []any{agent}
+	}
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: console nodes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var a, n string
+		if err := rows.Scan(&a, &n); err != nil {
+			return nil, fmt.Errorf("store: console nodes: %w", err)
+		}
+		out[a] = append(out[a], n)
+	}
+	return out, rows.Err()
+}
+
+// ForgetConsoles drops node's consoles (it stopped, restarted or was lost).
+func (db *DB) ForgetConsoles(ctx context.Context, node string) error {
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM agent_consoles WHERE node = $1`, node); err != nil {
+		return fmt.Errorf("store: forget consoles of %q: %w", node, err)
+	}
+	return nil
+}

@@ -212,3 +212,32 @@ func testNotifyAgents(t *testing.T, dsn string) {
 		}
 	}
 }
+
+func testConsoles(t *testing.T, dsn string) {
+	db := openT(t, dsn)
+	ctx := t.Context()
+	for _, c := range []struct {
+		agent, node string
+		n           int
+	}{{"a1", "n1", 1}, {"a1", "n2", 2}, {"a2", "n1", 1}, {"a1", "n2", 1}, {"a2", "n1", 0}} {
+		if err := db.SetConsoles(ctx, c.agent, c.node, c.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := db.ConsoleNodes(ctx, "")
+	if err != nil || len(all) != 1 || strings.Join(all["a1"], ",") != "n1,n2" {
+		t.Fatalf("every agent: %v %v", all, err)
+	}
+	if one, _ := db.ConsoleNodes(ctx, "a2"); len(one) != 0 {
+		t.Fatalf("a2 closed its console: %v", one)
+	}
+	if err := db.ForgetConsoles(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if one, _ := db.ConsoleNodes(ctx, "a1"); strings.Join(one["a1"], ",") != "n2" {
+		t.Fatalf("after n1 is forgotten: %v", one)
+	}
+	if err := db.SetConsoles(ctx, "bad\x00", "n1", 1); err == nil {
+		t.Error("a NUL in an agent id was stored")
+	}
+}

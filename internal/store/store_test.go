@@ -44,6 +44,7 @@ var suite = []suiteTest{
 	{"Leases", false, testLeases},
 	{"NotifyEvents", false, testNotifyEvents},
 	{"NotifyAgents", false, testNotifyAgents},
+	{"Consoles", false, testConsoles},
 	{"WhatsApp", false, testWhatsApp},
 	{"SurvivesReopen", true, testSurvivesReopen},
 	{"MigrationsIdempotent", true, testMigrationsIdempotent},

@@ -364,6 +364,10 @@ func TestClusterAgentConsoleOnAnotherNode(t *testing.T) {
 			ag := startPagesIn(t, br)
 			ag.do(map[string]any{"cmd": "open", "page": "agent", "url": "http://" + b.cfg.HTTP.Listen + "/agent.html#token=" + b.agentToken("agent1") + "&autoanswer=1"})
 			ag.waitJS("agent", "window.splitApp && window.splitApp.client && window.splitApp.client.connected", 30*time.Second)
+			eventually(t, 5*time.Second, "agent1 online as seen from A (its console is on B)", func() bool {
+				_, l := apiAt(t, "GET", a.cfg.HTTP.Listen, "/v1/agents", nil)
+				return strings.Contains(fmt.Sprint(l["agents"]), "id:agent1") && strings.Contains(fmt.Sprint(l["agents"]), "online:true")
+			})
 			cust := startPages(t)
 			cust.do(map[string]any{"cmd": "open", "page": "cust", "url": "http://" + a.cfg.HTTP.Listen + "/customer.html?entry=default&name=Ana&autostart=1"})
 			var c, g pageStats
