@@ -190,6 +190,7 @@ func (h *Hub) writePresence(ctx context.Context) {
 		dirty := h.pres.dirty
 		h.pres.dirty = nil
 		h.pres.mu.Unlock()
+		failed := false
 		for agent := range dirty {
 			n := 0
 			for _, c := range h.agentConns(agent) {
@@ -201,8 +202,27 @@ func (h *Hub) writePresence(ctx context.Context) {
 			err := h.store.SetConsoles(wctx, agent, h.node, n)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				h.log.Warn("cannot record the agent's consoles for the other nodes", "agent", agent, "err", err)
-				h.consoleChanged(agent) // again at the next change or wake-up
+				if !failed {
+					h.log.Warn("cannot record the agents' consoles for the other nodes; trying again every second", "agent", agent, "err", err)
+				}
+				failed = true
+				h.pres.mu.Lock()
+				if h.pres.dirty == nil {
+					h.pres.dirty = map[string]bool{}
+				}
+				h.pres.dirty[agent] = true
+				h.pres.mu.Unlock()
+			}
+		}
+		if failed { // the store does not answer: again in a second
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			select {
+			case h.pres.wake <- struct{}{}:
+			default:
 			}
 		}
 	}
