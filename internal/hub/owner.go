@@ -167,7 +167,14 @@ func (h *Hub) relayTo(w http.ResponseWriter, r *http.Request, n store.Node) bool
 			writeErr(w, http.StatusBadGateway, "owner_unreachable", "the node that hosts this session does not answer; try again")
 		},
 	}
-	rp.ServeHTTP(w, r)
+	// a relayed socket lasts as long as its client and the owner keep it,
+	// and no longer than this node (Close)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if h.life != nil {
+		defer context.AfterFunc(h.life, cancel)()
+	}
+	rp.ServeHTTP(w, r.WithContext(ctx))
 	return true
 }
 

@@ -480,3 +480,106 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 		t.Fatalf("a session after the restart: %d %v", code, s)
 	}
 }
+
+// TestRelayNodeStops: a customer joined a session on node A through node B
+// (the join and the session socket relayed: ports 26700-26999). B stops:
+// the relayed socket closes with it. The customer resumes through node C
+// with the resume token of its answer (relayed to A) within the grace: the
+// same session, the agent undisturbed, the media back.
+func TestRelayNodeStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dsn := pgtest.Start(t).FreshDSN(t)
+	dir := t.TempDir()
+	var hubs []*testutil.Hub
+	for i, base := range []int{26700, 26800, 26900} {
+		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
+		cfg.Sessions.Store = dsn
+		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: 5 * time.Second}
+		h, err := testutil.StartHub(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hubs = append(hubs, h)
+	}
+	a, b, c := hubs[0], hubs[1], hubs[2]
+	defer a.Stop()
+	defer c.Stop()
+	ag := connectAgent(ctx, t, a, "agent1", toneAgent1, 1, false)
+	if err := ag.Send(ctx, map[string]any{"type": "invite", "channel": "copy", "name": "Ana"}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := ag.WaitFor(ctx, isType("invited"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var invited struct{ URL, Session string }
+	_ = json.Unmarshal(inv.Raw, &invited)
+	offer, err := ag.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	code, out := join(t, api{t, b.URL}, linkToken(t, invited.URL), nil)
+	if code != 200 || out["session"] != invited.Session {
+		t.Fatalf("join through B: %d %v", code, out)
+	}
+	cust, err := testutil.DialSession(ctx, wsURL(b, "token="+out["ws_token"].(string)), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := cust.WaitFor(ctx, isType("answer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct{ Resume string }
+	_ = json.Unmarshal(ans.Raw, &answer)
+	if answer.Resume == "" {
+		t.Fatalf("no resume token in the answer: %s", ans.Raw)
+	}
+	waitUntil(t, 10*time.Second, "the call's media through B's relay", func() bool {
+		return cust.DominantHz(tones) == toneAgent1 && ag.DominantHz(tones) == toneCustomer
+	})
+
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the relayed socket closed with B", cust.Closed)
+	cust2, err := testutil.DialSession(ctx, wsURL(c, "token="+answer.Resume), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust2.Close()
+	if err := cust2.Start(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the media back through C's relay", func() bool { return cust2.DominantHz(tones) == toneAgent1 })
+	before := ag.AudioPackets()
+	waitUntil(t, 5*time.Second, "the agent hearing the customer again", func() bool {
+		return ag.AudioPackets() > before+50 && ag.DominantHz(tones) == toneCustomer
+	})
+	for _, m := range ag.Frames() {
+		if m.Type == "ended" {
+			t.Fatalf("the agent's call ended: %s", m.Raw)
+		}
+	}
+	_, s := (api{t, a.URL}).do("GET", "/v1/sessions/"+invited.Session, nil)
+	if s["state"] != "active" {
+		t.Fatalf("the session after the resume: %v", s["state"])
+	}
+	if err := cust2.Send(ctx, map[string]any{"type": "hangup", "session": invited.Session}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ag.WaitFor(ctx, isType("ended")); err != nil {
+		t.Fatal(err)
+	}
+}
