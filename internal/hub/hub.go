@@ -189,9 +189,11 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	h.rec = newRecorder(h)
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	h.stop, h.life = stop, sctx
-	h.goAsync(func() { h.schedule(sctx) })
+	// jobs on the store's data run on one node of a cluster at a time (a
+	// reminder goes out once); each node watches its own calls' media
+	h.goAsync(func() { h.Singleton(sctx, "appointments:reminders", h.schedule) })
 	h.goAsync(func() { h.watchMedia(sctx) })
-	h.goAsync(func() { h.rttRetention(sctx) })
+	h.goAsync(func() { h.Singleton(sctx, "rtt:retention", h.rttRetention) })
 	h.wasReady.Store(true) // said only when it changes
 	h.beat(ctx)
 	h.goAsync(func() { h.heartbeats(sctx) })

@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/notify/notifytest"
 	"github.com/split-hub/split/internal/testutil"
 	"github.com/split-hub/split/internal/testutil/pgtest"
 )
@@ -581,5 +582,64 @@ func TestRelayNodeStops(t *testing.T) {
 	}
 	if _, err := ag.WaitFor(ctx, isType("ended")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRemindersOnceAcrossNodes: three nodes share the store and its
+// appointments (ports 23800-24099); the reminder scan runs on one of them at
+// a time (a lease), so an appointment's reminder SMS goes out once, not
+// once per node.
+func TestRemindersOnceAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tw := notifytest.StartTwilio(t)
+	pg := pgtest.Start(t)
+	dsn := pg.FreshDSN(t)
+	dir := t.TempDir()
+	var a api
+	for i, base := range []int{23800, 23900, 24000} {
+		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
+		withNotify(cfg, tw, nil)
+		cfg.Sessions.Store = dsn
+		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: time.Second}
+		cfg.Sessions.Appointments.Reminder = 4 * time.Second // scanned every second
+		h, err := testutil.StartHub(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Stop()
+		if i == 0 {
+			a = api{t, h.URL}
+		}
+	}
+	code, appt := a.do("POST", "/v1/appointments", map[string]any{"start": time.Now().Add(6 * time.Second).UTC().Format(time.RFC3339),
+		"customer": map[string]any{"name": "Ana", "contact": "+34600123456"}})
+	if code != 201 || appt["delivery"] != "sms" {
+		t.Fatalf("appointment: %d %v", code, appt)
+	}
+	if _, err := tw.Wait(ctx, 2); err != nil { // the invitation, then the reminder
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the appointment marked reminded", func() bool {
+		_, got := a.do("GET", "/v1/appointments/"+appt["id"].(string), nil)
+		return got["state"] == "reminded"
+	})
+	// several more scans of every node pass: no other reminder (an
+	// observation of a span, so a sleep)
+	time.Sleep(3 * time.Second)
+	if n := len(tw.Messages()); n != 2 {
+		t.Fatalf("%d SMS: want the invitation and one reminder", n)
+	}
+	// the scan runs on one node: the one that holds the lease
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holders int
+	if err := pg.Admin.QueryRowContext(ctx, `SELECT count(DISTINCT holder) FROM `+u.Query().Get("search_path")+`.leases WHERE name = 'appointments:reminders'`).Scan(&holders); err != nil || holders != 1 {
+		t.Fatalf("reminder scan lease holders: %d %v", holders, err)
 	}
 }
