@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/split-hub/split/internal/app"
@@ -64,6 +65,8 @@ type Hub struct {
 
 	stop, kill context.CancelFunc
 	done       chan error
+	once       sync.Once
+	err        error
 }
 
 // StartHub validates cfg, runs the hub and waits until /readyz answers 200.
@@ -127,11 +130,13 @@ func MintToken(secret, identity string) (string, error) {
 // Stop drains the hub (cut short: calls still up are hung up) and waits
 // for app.Run to return.
 func (h *Hub) Stop() error {
-	h.stop()
-	h.kill()
-	err := <-h.done
-	if errors.Is(err, app.ErrKilled) {
-		err = nil
-	}
-	return err
+	h.once.Do(func() { // a second Stop (a deferred one after an explicit one) must not wait for ever
+		h.stop()
+		h.kill()
+		h.err = <-h.done
+		if errors.Is(h.err, app.ErrKilled) {
+			h.err = nil
+		}
+	})
+	return h.err
 }

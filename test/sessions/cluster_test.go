@@ -508,6 +508,7 @@ func TestRelayNodeStops(t *testing.T) {
 	}
 	a, b, c := hubs[0], hubs[1], hubs[2]
 	defer a.Stop()
+	defer b.Stop() // stopped in the test; again if it fails before
 	defer c.Stop()
 	ag := connectAgent(ctx, t, a, "agent1", toneAgent1, 1, false)
 	if err := ag.Send(ctx, map[string]any{"type": "invite", "channel": "copy", "name": "Ana"}); err != nil {
