@@ -854,7 +854,12 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 			conns = append(conns, c)
 		}
 	}
-	if len(conns) == 0 {
+	// no console here, one on another node: the offer is made now and
+	// delivered on the socket the console opens for this session after a
+	// remote_offer (remote.go); until then it rings as an unanswered one.
+	// (The external ACD's leg waits for that socket first: acdDeliveredRemote.)
+	remote := len(conns) == 0 && kind != "queue" && kind != "acd" && h.clustered() && agentIDRE.MatchString(agentID) && h.consolesElsewhere(agentID)
+	if len(conns) == 0 && !remote {
 		return fmt.Errorf("agent %s has no console connected", agentID)
 	}
 	t := st(s)
@@ -914,6 +919,19 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 	for _, c := range conns {
 		c.track(rl.ID, s.ID)
 		c.send(msg)
+	}
+	if remote {
+		h.askRemoteAgent(agentID, s.ID, func(c *conn) {
+			if c == nil {
+				return // it rings on, as an offer nobody answers
+			}
+			s.Do(func() {
+				if t.offers[rl.ID] == o {
+					c.track(rl.ID, s.ID)
+					c.send(msg)
+				}
+			})
+		})
 	}
 	if s.State() == session.StateCreated || s.State() == session.StateWaiting || s.State() == session.StateRouting {
 		_ = s.SetState(session.StateRinging, map[string]any{"agent": agentID})
@@ -1153,7 +1171,7 @@ func (h *Hub) transfer(s *session.Session, by, to string) error {
 		return nil
 	case strings.HasPrefix(to, "agent:"):
 		ag := strings.TrimPrefix(to, "agent:")
-		if len(h.agentConns(ag)) == 0 {
+		if h.consolesFor(ag, s.ID) == 0 && !h.onlyElsewhere(ag) {
 			return fmt.Errorf("%w: agent %q is not connected", errUnavailableErr, ag)
 		}
 		t.transfer = to
@@ -1162,7 +1180,9 @@ func (h *Hub) transfer(s *session.Session, by, to string) error {
 		if t.queue != "" {
 			if err := h.acd.OfferTo(s.ID, ag); err == nil {
 				return nil
-			} else if !errors.Is(err, acd.ErrUnknownSession) {
+			} else if !errors.Is(err, acd.ErrUnknownSession) && !h.onlyElsewhere(ag) {
+				// (an agent whose console is on another node is not in
+				// this node's ACD: offered directly, below)
 				t.transfer = ""
 				s.Update(func(in *session.Info) { in.Transfer = "" })
 				return fmt.Errorf("%w: %v", errConflict, err)

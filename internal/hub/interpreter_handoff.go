@@ -86,7 +86,7 @@ func (h *Hub) ivOfferAnother(s *session.Session, m inFrame, lead bool) error {
 				return fmt.Errorf("%w: %s is in the session already", errConflict, id)
 			}
 		}
-		if len(h.agentConns(id)) == 0 {
+		if h.consolesFor(id, s.ID) == 0 && !h.onlyElsewhere(id) {
 			return fmt.Errorf("%w: interpreter %q is not connected", errUnavailableErr, id)
 		}
 		if err := h.ivHandoffOffer(s, ho, id); err != nil {

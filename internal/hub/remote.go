@@ -228,6 +228,23 @@ func (h *Hub) writePresence(ctx context.Context) {
 	}
 }
 
+// consolesFor counts agent's sockets here that may take an offer for
+// session sid: its consoles, and its socket for sid ("": consoles only).
+func (h *Hub) consolesFor(agent, sid string) int {
+	n := 0
+	for _, c := range h.agentConns(agent) {
+		if b := c.boundSession(); b == "" || b == sid {
+			n++
+		}
+	}
+	return n
+}
+
+// onlyElsewhere: agent has no console here and one on another node.
+func (h *Hub) onlyElsewhere(agent string) bool {
+	return h.consolesFor(agent, "") == 0 && h.clustered() && agentIDRE.MatchString(agent) && h.consolesElsewhere(agent)
+}
+
 // consolesElsewhere reports whether agent has a console open on another
 // live node (true when the store cannot tell: ask anyway).
 func (h *Hub) consolesElsewhere(agent string) bool {

@@ -255,7 +255,9 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 		by = "caller_id"
 	}
 	if !correlated {
-		if len(h.agentConns(agent)) == 0 {
+		here := h.consolesFor(agent, "") > 0
+		elsewhere := !here && h.onlyElsewhere(agent)
+		if !here && !elsewhere {
 			if h.fallback != nil {
 				h.fallback.Incoming(sc)
 				return
@@ -273,7 +275,13 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 			sc.Reject(503, "Service Unavailable")
 			return
 		}
-		s.Do(func() { h.acdDelivered(s, sc, agent) })
+		s.Do(func() {
+			if elsewhere {
+				h.acdDeliveredRemote(s, sc, agent) // the agent's console is on another node
+				return
+			}
+			h.acdDelivered(s, sc, agent)
+		})
 		return
 	}
 	s := h.Session(sid)
@@ -289,7 +297,7 @@ func (h *Hub) Incoming(sc *sipua.Call) {
 		sc.Reject(code, reason)
 		return
 	}
-	remote := len(h.agentConns(agent)) == 0
+	remote := h.consolesFor(agent, sid) == 0
 	if remote && (!agentIDRE.MatchString(agent) || !h.clustered() || !h.consolesElsewhere(agent)) {
 		sc.Reject(480, "Agent Not Connected")
 		return

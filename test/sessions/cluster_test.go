@@ -644,3 +644,141 @@ func TestRemindersOnceAcrossNodes(t *testing.T) {
 		t.Fatalf("reminder scan lease holders: %d %v", holders, err)
 	}
 }
+
+// TestTransferToAgentOnAnotherNode: agent1 on node A (ports 25000-25099)
+// has the customer's call and transfers it to agent:agent2, whose console is
+// on node B (25300-25399). A makes the offer and delivers it on the socket
+// agent2's console opens for the session after remote_offer (relayed by B):
+// agent2 answers and talks with the customer; agent1 is released. Then a
+// phone calls agent2 at node A: the same, for a new session.
+func TestTransferToAgentOnAnotherNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn := pgtest.Start(t).FreshDSN(t)
+	dir := t.TempDir()
+	var hubs []*testutil.Hub
+	for i, base := range []int{25000, 25300} {
+		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
+		cfg.Sessions.Store = dsn
+		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: 5 * time.Second}
+		h, err := testutil.StartHub(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Stop()
+		hubs = append(hubs, h)
+	}
+	a, b := hubs[0], hubs[1]
+	ag1 := connectAgent(ctx, t, a, "agent1", toneAgent1, 1, true)
+	home2, err := testutil.DialSession(ctx, wsURL(b, "token="+agentToken(t, b, "agent2")), toneAgent2, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer home2.Close()
+	waitUntil(t, 5*time.Second, "agent2 online as seen from A", func() bool {
+		_, l := (api{t, a.URL}).do("GET", "/v1/agents", nil)
+		return strings.Contains(fmt.Sprint(l["agents"]), "id:agent2") && strings.Contains(fmt.Sprint(l["agents"]), "online:true")
+	})
+	cust, err := testutil.DialSession(ctx, wsURL(a, "entry=default"), toneCustomer, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust.Close()
+	if err := cust.Start(ctx, "Ana", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := ag1.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ag1.Accept(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	sid := offer.Session
+	waitUntil(t, 10*time.Second, "agent1 and the customer", func() bool {
+		return ag1.DominantHz(tones) == toneCustomer && cust.DominantHz(tones) == toneAgent1
+	})
+	if err := ag1.Send(ctx, map[string]any{"type": "transfer", "session": sid, "to": "agent:agent2"}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := home2.WaitFor(ctx, isType("remote_offer"))
+	if err != nil || ro.Session != sid {
+		var fs []string
+		for _, m := range ag1.Frames() {
+			fs = append(fs, string(m.Raw))
+		}
+		t.Fatalf("remote_offer: %v %s; agent1 got %s", err, ro.Raw, strings.Join(fs[max(0, len(fs)-3):], " "))
+	}
+	sock2, err := testutil.DialSession(ctx, wsURL(b, "token="+agentToken(t, b, "agent2")+"&session="+sid), toneAgent2, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock2.Close()
+	offer2, err := sock2.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sock2.Accept(ctx, offer2); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "agent2 (on B) and the customer (on A)", func() bool {
+		return sock2.DominantHz(tones) == toneCustomer && cust.DominantHz(tones) == toneAgent2
+	})
+	if _, err := ag1.WaitFor(ctx, isType("ended")); err != nil {
+		t.Fatalf("agent1 not released: %v", err)
+	}
+	if err := cust.Send(ctx, map[string]any{"type": "hangup", "session": sid}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sock2.WaitFor(ctx, isType("ended")); err != nil {
+		t.Fatal(err)
+	}
+
+	// a phone calls agent2 at node A (as a SIP front may send it): a new
+	// session on A, offered on agent2's socket for it from B
+	phone, err := testutil.StartUAS(testutil.UASOptions{Listen: "127.0.0.1:25095", ToneHz: tonePhone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	type dialed struct {
+		c   *testutil.SIPCall
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := phone.Invite(ctx, "sip:agent2@"+a.Cfg.SIP.ListenUDP)
+		ch <- dialed{c, err}
+	}()
+	n := len(home2.Frames())
+	ro2, err := home2.WaitFor(ctx, func(m testutil.Message) bool { n--; return n < 0 && m.Type == "remote_offer" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock3, err := testutil.DialSession(ctx, wsURL(b, "token="+agentToken(t, b, "agent2")+"&session="+ro2.Session), toneAgent2, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock3.Close()
+	offer3, err := sock3.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sock3.Accept(ctx, offer3); err != nil {
+		t.Fatal(err)
+	}
+	d := <-ch
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	waitUntil(t, 10*time.Second, "agent2 (on B) hears the phone (on A)", func() bool { return sock3.DominantHz(tones4) == tonePhone })
+	if err := d.c.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sock3.WaitFor(ctx, isType("ended")); err != nil {
+		t.Fatal(err)
+	}
+}
