@@ -401,20 +401,7 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pg := pgtest.Start(t)
-	dsn := pg.FreshDSN(t)
-	dir := t.TempDir()
-	var hubs []*testutil.Hub
-	for i, base := range []int{27500, 27600} {
-		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
-		cfg.Sessions.Store = dsn
-		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: 10 * time.Second}
-		h, err := testutil.StartHub(ctx, cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = h.Stop() })
-		hubs = append(hubs, h)
-	}
+	hubs := startNodes(ctx, t, pg.FreshDSN(t), 10*time.Second, nil, 27500, 27600)
 	a, b := hubs[0], hubs[1]
 	ready := func(h *testutil.Hub) int {
 		res, err := http.Get(h.URL + "/readyz")
@@ -493,23 +480,8 @@ func TestRelayNodeStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dsn := pgtest.Start(t).FreshDSN(t)
-	dir := t.TempDir()
-	var hubs []*testutil.Hub
-	for i, base := range []int{26700, 26800, 26900} {
-		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
-		cfg.Sessions.Store = dsn
-		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: 5 * time.Second}
-		h, err := testutil.StartHub(ctx, cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hubs = append(hubs, h)
-	}
+	hubs := startNodes(ctx, t, pgtest.Start(t).FreshDSN(t), 5*time.Second, nil, 26700, 26800, 26900)
 	a, b, c := hubs[0], hubs[1], hubs[2]
-	defer a.Stop()
-	defer b.Stop() // stopped in the test; again if it fails before
-	defer c.Stop()
 	ag := connectAgent(ctx, t, a, "agent1", toneAgent1, 1, false)
 	if err := ag.Send(ctx, map[string]any{"type": "invite", "channel": "copy", "name": "Ana"}); err != nil {
 		t.Fatal(err)
@@ -599,23 +571,11 @@ func TestRemindersOnceAcrossNodes(t *testing.T) {
 	tw := notifytest.StartTwilio(t)
 	pg := pgtest.Start(t)
 	dsn := pg.FreshDSN(t)
-	dir := t.TempDir()
-	var a api
-	for i, base := range []int{23800, 23900, 24000} {
-		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
+	hubs := startNodes(ctx, t, dsn, time.Second, func(cfg *config.Config) {
 		withNotify(cfg, tw, nil)
-		cfg.Sessions.Store = dsn
-		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: time.Second}
 		cfg.Sessions.Appointments.Reminder = 4 * time.Second // scanned every second
-		h, err := testutil.StartHub(ctx, cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer h.Stop()
-		if i == 0 {
-			a = api{t, h.URL}
-		}
-	}
+	}, 23800, 23900, 24000)
+	a := api{t, hubs[0].URL}
 	code, appt := a.do("POST", "/v1/appointments", map[string]any{"start": time.Now().Add(6 * time.Second).UTC().Format(time.RFC3339),
 		"customer": map[string]any{"name": "Ana", "contact": "+34600123456"}})
 	if code != 201 || appt["delivery"] != "sms" {
@@ -657,20 +617,7 @@ func TestTransferToAgentOnAnotherNode(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dsn := pgtest.Start(t).FreshDSN(t)
-	dir := t.TempDir()
-	var hubs []*testutil.Hub
-	for i, base := range []int{25000, 25300} {
-		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
-		cfg.Sessions.Store = dsn
-		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: 5 * time.Second}
-		h, err := testutil.StartHub(ctx, cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer h.Stop()
-		hubs = append(hubs, h)
-	}
+	hubs := startNodes(ctx, t, pgtest.Start(t).FreshDSN(t), 5*time.Second, nil, 25000, 25300)
 	a, b := hubs[0], hubs[1]
 	ag1 := connectAgent(ctx, t, a, "agent1", toneAgent1, 1, true)
 	home2, err := testutil.DialSession(ctx, wsURL(b, "token="+agentToken(t, b, "agent2")), toneAgent2, 2, true)
@@ -781,4 +728,28 @@ func TestTransferToAgentOnAnotherNode(t *testing.T) {
 	if _, err := sock3.WaitFor(ctx, isType("ended")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startNodes starts an in-process hub node per base on the store dsn, with
+// heartbeats every 100 ms and nodeTimeout; mutate, if set, changes each
+// node's configuration. They stop when t ends (Stop is idempotent).
+func startNodes(ctx context.Context, t *testing.T, dsn string, nodeTimeout time.Duration, mutate func(*config.Config), bases ...int) []*testutil.Hub {
+	t.Helper()
+	dir := t.TempDir()
+	var hubs []*testutil.Hub
+	for i, base := range bases {
+		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
+		cfg.Sessions.Store = dsn
+		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: nodeTimeout}
+		if mutate != nil {
+			mutate(cfg)
+		}
+		h, err := testutil.StartHub(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Stop() })
+		hubs = append(hubs, h)
+	}
+	return hubs
 }

@@ -5,7 +5,6 @@ package sessions
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -29,26 +28,14 @@ func TestEndsRemoteAgent(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dsn := pgtest.Start(t).FreshDSN(t)
-	dir := t.TempDir()
 	const baseA, baseB = 27700, 27800
 	acdAddr := fmt.Sprintf("127.0.0.1:%d", baseA+90)
-	var hubs []*testutil.Hub
-	for i, base := range []int{baseA, baseB} {
-		cfg := hubConfig(t, base, filepath.Join(dir, fmt.Sprint(i)))
-		cfg.Sessions.Store = dsn
-		cfg.Cluster = config.Cluster{Heartbeat: 100 * time.Millisecond, NodeTimeout: 5 * time.Second}
+	hubs := startNodes(ctx, t, pgtest.Start(t).FreshDSN(t), 5*time.Second, func(cfg *config.Config) {
 		cfg.Sessions.ResumeGrace = endsGrace
 		cfg.RTP.Timeout = 1500 * time.Millisecond
 		cfg.SIP.Trunks[0].URI, cfg.SIP.Trunks[0].InboundFrom = "sip:"+acdAddr, []string{"127.0.0.1"}
 		cfg.Sessions.Routes = []config.Route{{Name: "acd", Entry: "default", Target: "sip:support@" + acdAddr}}
-		h, err := testutil.StartHub(ctx, cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer h.Stop()
-		hubs = append(hubs, h)
-	}
+	}, baseA, baseB)
 	a, b := hubs[0], hubs[1]
 	aSIP := fmt.Sprintf("127.0.0.1:%d", baseA+1)
 
