@@ -66,6 +66,14 @@ func startFront(t *testing.T, alg string, list ...string) *kamailio {
 		"-A", `DS_ALG="`+alg+`"`, "-A", "PROBE_INTERVAL=1", "-A", `TRUSTED="127.0.0.0/8"`)
 }
 
+// waitProbed waits until every destination uri answers the front's probes.
+func (k *kamailio) waitProbed(t *testing.T, uris ...string) {
+	t.Helper()
+	for _, u := range uris {
+		eventually(t, 10*time.Second, "the front's probes answered by "+u, func() bool { return k.dsState(t, u) == "AP" })
+	}
+}
+
 // dsState is the front's view of destination uri: its dispatcher flags
 // (AP active and probing, IP inactive, …), "" if not listed.
 func (k *kamailio) dsState(t *testing.T, uri string) string {
@@ -100,9 +108,7 @@ func TestClusterACDLegAtTheWrongNode(t *testing.T) {
 	a := startHub(t, clusterNode(dsn, 1, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1")))
 	b := startHub(t, clusterNode(dsn, 2, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1")))
 	front := startFront(t, "8", "1 sip:127.0.0.12:5060 0 10", "1 sip:127.0.0.11:5060 0 5")
-	eventually(t, 10*time.Second, "both nodes answering the front's probes", func() bool {
-		return front.dsState(t, "sip:127.0.0.12:5060") == "AP" && front.dsState(t, "sip:127.0.0.11:5060") == "AP"
-	})
+	front.waitProbed(t, "sip:127.0.0.12:5060", "sip:127.0.0.11:5060")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ws := func(h *hub, q string) string { return "ws://" + h.cfg.HTTP.Listen + "/v1/sessions/ws?" + q }
@@ -279,9 +285,7 @@ func TestClusterDrainLeavesTheFront(t *testing.T) {
 	reg.waitBinding(t, kamUser, "sip:"+kamUser+"@"+a.cfg.SIP.ListenUDP, 10*time.Second) // A, first up, registers
 	b := startHub(t, clusterNode(dsn, 2, agents, kamTrunk(kamPass, true)))
 	front := startFront(t, "8", "1 sip:127.0.0.11:5060 0 10", "1 sip:127.0.0.12:5060 0 5")
-	eventually(t, 10*time.Second, "both nodes answering the front's probes", func() bool {
-		return front.dsState(t, "sip:127.0.0.11:5060") == "AP" && front.dsState(t, "sip:127.0.0.12:5060") == "AP"
-	})
+	front.waitProbed(t, "sip:127.0.0.11:5060", "sip:127.0.0.12:5060")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	console := func(h *hub, id string) *testutil.SessionPeer {
@@ -358,9 +362,7 @@ func TestClusterAgentConsoleOnAnotherNode(t *testing.T) {
 			a := startHub(t, clusterNode(dsn, 1, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1")))
 			b := startHub(t, clusterNode(dsn, 2, forwardTo(kamAddr, "sip:support@"+kamAddr, "agent1")))
 			front := startFront(t, "8", "1 sip:127.0.0.12:5060 0 10", "1 sip:127.0.0.11:5060 0 5")
-			eventually(t, 10*time.Second, "both nodes answering the front's probes", func() bool {
-				return front.dsState(t, "sip:127.0.0.12:5060") == "AP" && front.dsState(t, "sip:127.0.0.11:5060") == "AP"
-			})
+			front.waitProbed(t, "sip:127.0.0.12:5060", "sip:127.0.0.11:5060")
 			ag := startPagesIn(t, br)
 			ag.do(map[string]any{"cmd": "open", "page": "agent", "url": "http://" + b.cfg.HTTP.Listen + "/agent.html#token=" + b.agentToken("agent1") + "&autoanswer=1"})
 			ag.waitJS("agent", "window.splitApp && window.splitApp.client && window.splitApp.client.connected", 30*time.Second)
@@ -440,9 +442,7 @@ func TestClusterNodeKilledMidCall(t *testing.T) {
 	b := startHub(t, clusterNode(dsn, 2, agents))
 	c := startHub(t, clusterNode(dsn, 3, agents))
 	front := startFront(t, "8", "1 sip:127.0.0.11:5060 0 10", "1 sip:127.0.0.12:5060 0 5", "1 sip:127.0.0.13:5060 0 1")
-	for _, ip := range []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"} {
-		eventually(t, 10*time.Second, "the front's probes answered by "+ip, func() bool { return front.dsState(t, "sip:"+ip+":5060") == "AP" })
-	}
+	front.waitProbed(t, "sip:127.0.0.11:5060", "sip:127.0.0.12:5060", "sip:127.0.0.13:5060")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	console := func(addr, id string, tag byte) *testutil.SessionPeer {

@@ -199,10 +199,7 @@ func TestComposeByHand(t *testing.T) {
 	kargs = append(kargs, "-A", `DSLIST="`+list+`"`, "-A", "PROBE_INTERVAL=1")
 	kcfg, _ := filepath.Abs("../../deploy/kamailio/kamailio.cfg")
 	runKamailio(t, k, kcfg, kargs...)
-	for _, n := range []string{"hub1", "hub2"} {
-		uri := "sip:" + ipOf(n) + ":5060"
-		eventually(t, 10*time.Second, "the front's probes answered by "+n, func() bool { return k.dsState(t, uri) == "AP" })
-	}
+	k.waitProbed(t, "sip:"+ipOf("hub1")+":5060", "sip:"+ipOf("hub2")+":5060")
 
 	// the cluster: both nodes known, a session on hub1 ended through hub2
 	key := composeEnvRE.ReplaceAllString(cf.Hub.Environment["SPLIT_API_KEY"], "$1")
