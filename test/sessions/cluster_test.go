@@ -413,25 +413,9 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 		return res.StatusCode
 	}
 	ag := connectAgent(ctx, t, a, "agent1", toneAgent1, 1, true)
-	cust, err := testutil.DialSession(ctx, wsURL(a, "entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := ag.WaitFor(ctx, isType("offer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ag.Accept(ctx, offer); err != nil {
-		t.Fatal(err)
-	}
+	cust, offer := answeredCall(ctx, t, a, ag)
 	sid := offer.Session
-	waitUntil(t, 10*time.Second, "the answered call", func() bool {
-		return ag.DominantHz(tones) == toneCustomer && cust.DominantHz(tones) == toneAgent1
-	})
+	waitUntil(t, 10*time.Second, "the agent in the customer's ear", func() bool { return cust.DominantHz(tones) == toneAgent1 })
 
 	pg.Stop(t)
 	waitUntil(t, 10*time.Second, "/readyz 503 on both nodes", func() bool { return ready(a) == 503 && ready(b) == 503 })
@@ -629,25 +613,9 @@ func TestTransferToAgentOnAnotherNode(t *testing.T) {
 		_, l := (api{t, a.URL}).do("GET", "/v1/agents", nil)
 		return strings.Contains(fmt.Sprint(l["agents"]), "id:agent2") && strings.Contains(fmt.Sprint(l["agents"]), "online:true")
 	})
-	cust, err := testutil.DialSession(ctx, wsURL(a, "entry=default"), toneCustomer, 9, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cust.Close()
-	if err := cust.Start(ctx, "Ana", nil); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := ag1.WaitFor(ctx, isType("offer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ag1.Accept(ctx, offer); err != nil {
-		t.Fatal(err)
-	}
+	cust, offer := answeredCall(ctx, t, a, ag1)
 	sid := offer.Session
-	waitUntil(t, 10*time.Second, "agent1 and the customer", func() bool {
-		return ag1.DominantHz(tones) == toneCustomer && cust.DominantHz(tones) == toneAgent1
-	})
+	waitUntil(t, 10*time.Second, "agent1 in the customer's ear", func() bool { return cust.DominantHz(tones) == toneAgent1 })
 	if err := ag1.Send(ctx, map[string]any{"type": "transfer", "session": sid, "to": "agent:agent2"}); err != nil {
 		t.Fatal(err)
 	}
