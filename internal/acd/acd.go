@@ -121,7 +121,7 @@ type ACD struct {
 	clock    Clock
 	log      *slog.Logger
 	d        Dispatcher
-	out      *notifier
+	out      *Callbacks
 	defAHT   time.Duration
 	queues   map[string]*queue
 	qorder   []*queue // configuration order, for Queues
@@ -141,7 +141,7 @@ func New(queues []QueueConfig, d Dispatcher, opts ...Option) (*ACD, error) {
 		clock:    systemClock{},
 		log:      slog.New(slog.DiscardHandler),
 		d:        d,
-		out:      newNotifier(),
+		out:      NewCallbacks(),
 		defAHT:   DefaultHandleTime,
 		queues:   make(map[string]*queue, len(queues)),
 		agents:   make(map[string]*agent),
@@ -152,28 +152,44 @@ func New(queues []QueueConfig, d Dispatcher, opts ...Option) (*ACD, error) {
 			return nil, err
 		}
 	}
+	cfgs, err := CheckQueues(queues)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cfgs {
+		q := &queue{cfg: c}
+		a.queues[c.Name] = q
+		a.qorder = append(a.qorder, q)
+	}
+	return a, nil
+}
+
+// CheckQueues validates queue configurations and returns them with the
+// defaults filled in (a zero RingTimeout becomes DefaultRingTimeout).
+func CheckQueues(queues []QueueConfig) ([]QueueConfig, error) {
 	var errs []string
+	seen := map[string]bool{}
+	out := make([]QueueConfig, 0, len(queues))
 	for i, c := range queues {
 		switch {
 		case strings.TrimSpace(c.Name) == "":
 			errs = append(errs, fmt.Sprintf("queue %d: empty name", i))
-		case a.queues[c.Name] != nil:
+		case seen[c.Name]:
 			errs = append(errs, fmt.Sprintf("queue %q: duplicate name", c.Name))
 		case c.RingTimeout < 0 || c.MaxWait < 0 || c.WrapUp < 0:
 			errs = append(errs, fmt.Sprintf("queue %q: negative duration", c.Name))
 		default:
+			seen[c.Name] = true
 			if c.RingTimeout == 0 {
 				c.RingTimeout = DefaultRingTimeout
 			}
-			q := &queue{cfg: c}
-			a.queues[c.Name] = q
-			a.qorder = append(a.qorder, q)
+			out = append(out, c)
 		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(errs, "; "))
 	}
-	return a, nil
+	return out, nil
 }
 
 // Close stops all timers and the callback goroutine. Callbacks not yet
@@ -193,7 +209,7 @@ func (a *ACD) Close() {
 		}
 	}
 	a.mu.Unlock()
-	a.out.close()
+	a.out.Close()
 }
 
 // Queues returns a snapshot of every queue, in configuration order.
@@ -264,5 +280,5 @@ func (a *ACD) Position(sessionID string) (queue string, position int, ewt time.D
 // emit queues a Dispatcher call; a.mu must be held.
 func (a *ACD) emit(f func(d Dispatcher)) {
 	d := a.d
-	a.out.push(func() { f(d) })
+	a.out.Push(func() { f(d) })
 }

@@ -1,5 +1,7 @@
 package acd
 
+import "fmt"
+
 // AgentState is where an agent stands in the distribution cycle.
 type AgentState uint8
 
@@ -35,3 +37,24 @@ func (s AgentState) String() string {
 
 // MarshalText encodes the state as its String form (for JSON views).
 func (s AgentState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// ParseAgentState returns the state whose String is s (StateLoggedOut for
+// an unknown name).
+func ParseAgentState(s string) AgentState {
+	for st := StateLoggedOut; st <= StateWrapUp; st++ {
+		if st.String() == s {
+			return st
+		}
+	}
+	return StateLoggedOut
+}
+
+// UnmarshalText decodes a state's String form; an unknown name is an error.
+func (s *AgentState) UnmarshalText(b []byte) error {
+	st := ParseAgentState(string(b))
+	if st == StateLoggedOut && string(b) != StateLoggedOut.String() {
+		return fmt.Errorf("acd: unknown agent state %q", b)
+	}
+	*s = st
+	return nil
+}

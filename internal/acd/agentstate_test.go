@@ -24,3 +24,29 @@ func TestAgentStateString(t *testing.T) {
 		t.Errorf("JSON %s lacks %s", b, want)
 	}
 }
+
+func TestParseAgentState(t *testing.T) {
+	for st := StateLoggedOut; st <= StateWrapUp; st++ {
+		if got := ParseAgentState(st.String()); got != st {
+			t.Errorf("ParseAgentState(%q) = %v", st, got)
+		}
+	}
+	if got := ParseAgentState("dancing"); got != StateLoggedOut {
+		t.Errorf("ParseAgentState(dancing) = %v, want logged_out", got)
+	}
+}
+
+func TestAgentStateJSONRoundTrip(t *testing.T) {
+	in := AgentStatus{ID: "a1", State: StateRinging}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out AgentStatus
+	if err := json.Unmarshal(b, &out); err != nil || out.State != StateRinging {
+		t.Fatalf("round trip = %+v, %v", out, err)
+	}
+	if err := json.Unmarshal([]byte(`{"State":"dancing"}`), &out); err == nil {
+		t.Fatal("an unknown state was accepted")
+	}
+}

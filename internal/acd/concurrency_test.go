@@ -25,7 +25,7 @@ func TestReentrantDispatcher(t *testing.T) {
 		defer close(done)
 		h.loginReady([]string{"sales"}, "a1")
 		h.enqueue("s1", "sales", 0)
-		h.acd.out.flush()
+		h.acd.out.Flush()
 	}()
 	select {
 	case <-done:
@@ -79,7 +79,7 @@ func TestCallbacksSerialized(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	a.out.flush()
+	a.out.Flush()
 	if bad {
 		t.Fatal("two callbacks ran at once")
 	}

@@ -163,7 +163,7 @@ func newHarness(t *testing.T, queues ...QueueConfig) *harness {
 // that start with one of the prefixes (all events if none given).
 func (h *harness) take(prefixes ...string) []string {
 	h.t.Helper()
-	h.acd.out.flush()
+	h.acd.out.Flush()
 	h.rec.mu.Lock()
 	defer h.rec.mu.Unlock()
 	var out []string
@@ -263,7 +263,7 @@ func (h *harness) expectOf(kinds string, want ...string) {
 	}
 }
 
-func (n *notifier) isClosed() bool {
+func (n *Callbacks) isClosed() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.closed

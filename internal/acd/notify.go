@@ -2,11 +2,11 @@ package acd
 
 import "sync"
 
-// notifier delivers callbacks in order, one at a time, from one goroutine
+// Callbacks delivers callbacks in order, one at a time, from one goroutine
 // that it starts on the first push and stops in close. It has its own lock,
 // taken under the ACD's lock (never the other way round), so the order of
 // pushes is the order of the ACD's state changes.
-type notifier struct {
+type Callbacks struct {
 	mu         sync.Mutex
 	cond       sync.Cond
 	queue      []func()
@@ -16,14 +16,15 @@ type notifier struct {
 	done       chan struct{} // closed when run returns
 }
 
-func newNotifier() *notifier {
-	n := &notifier{done: make(chan struct{})}
+// NewCallbacks returns an empty, idle queue of callbacks.
+func NewCallbacks() *Callbacks {
+	n := &Callbacks{done: make(chan struct{})}
 	n.cond.L = &n.mu
 	return n
 }
 
-// push queues f. After close it does nothing.
-func (n *notifier) push(f func()) {
+// Push queues f. After close it does nothing.
+func (n *Callbacks) Push(f func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
@@ -37,7 +38,7 @@ func (n *notifier) push(f func()) {
 	n.cond.Broadcast()
 }
 
-func (n *notifier) run() {
+func (n *Callbacks) run() {
 	defer close(n.done)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -60,9 +61,9 @@ func (n *notifier) run() {
 	}
 }
 
-// flush waits until every queued callback, including those queued by
+// Flush waits until every queued callback, including those queued by
 // callbacks meanwhile, has returned. It must not be called from a callback.
-func (n *notifier) flush() {
+func (n *Callbacks) Flush() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for (len(n.queue) > 0 || n.delivering) && !n.closed {
@@ -70,9 +71,9 @@ func (n *notifier) flush() {
 	}
 }
 
-// close drops undelivered callbacks and waits for a running one to return.
+// Close drops undelivered callbacks and waits for a running one to return.
 // It is idempotent and must not be called from a callback.
-func (n *notifier) close() {
+func (n *Callbacks) Close() {
 	n.mu.Lock()
 	n.closed = true
 	n.queue = nil

@@ -272,7 +272,7 @@ func runOps(t *testing.T, data []byte) {
 		case 12:
 			clk.Advance(time.Duration(r.next()%45) * time.Second)
 		}
-		a.out.flush()
+		a.out.Flush()
 		if err := a.check(); err != nil {
 			t.Fatalf("after op %d: %v", op%13, err)
 		}
@@ -288,7 +288,7 @@ func runOps(t *testing.T, data []byte) {
 			t.Fatalf("queues not drained: %+v", a.Queues())
 		}
 		for _, st := range a.Agents() {
-			a.out.flush() // the model must see earlier callbacks first
+			a.out.Flush() // the model must see earlier callbacks first
 			switch st.State {
 			case StateRinging:
 				m.accept(st.ID, offeredTo(st.ID))
@@ -302,9 +302,9 @@ func runOps(t *testing.T, data []byte) {
 				}
 			}
 		}
-		a.out.flush()
+		a.out.Flush()
 		clk.Advance(time.Second)
-		a.out.flush()
+		a.out.Flush()
 		if err := a.check(); err != nil {
 			t.Fatalf("drain: %v", err)
 		}

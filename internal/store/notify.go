@@ -61,7 +61,7 @@ func (db *DB) ListenEvents(ctx context.Context, f func(id string)) {
 }
 
 // Listen calls f with the channel and payload of every announcement on
-// EventsChannel and AgentsChannel (its own included), on one dedicated
+// EventsChannel, AgentsChannel and ACDChannel (its own included), on one dedicated
 // connection, until ctx ends; as ListenEvents, f("", "") after a gap.
 func (db *DB) Listen(ctx context.Context, f func(channel, payload string)) {
 	if db.engine != EnginePostgres {
@@ -102,7 +102,7 @@ func (db *DB) listen(ctx context.Context, listening func(), f func(channel, payl
 		pc := sc.Conn()
 		// never hand a listening connection back to the pool
 		defer pc.Close(context.Background())
-		for _, ch := range []string{EventsChannel, AgentsChannel} {
+		for _, ch := range []string{EventsChannel, AgentsChannel, ACDChannel} {
 			if _, err := pc.Exec(ctx, "LISTEN "+ch); err != nil {
 				return err
 			}
