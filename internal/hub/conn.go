@@ -368,10 +368,13 @@ func (h *Hub) agentConns(id string) []*conn {
 }
 
 // gone: the socket closed. A customer's or viewer's leg ends with it; an
-// agent's calls end and, if it was their last console, they are logged out.
+// agent's calls end and, if it was their last console (on any node), they
+// are logged out. A session's own socket (?session=) is not a console: the
+// ACD is shared by the nodes, and the console that asked for that socket
+// stays logged in.
 func (c *conn) gone() {
 	h := c.h
-	if c.role == roleAgent && h.removeAgent(c) {
+	if c.role == roleAgent && h.removeAgent(c) && c.bound == "" && !(h.clustered() && h.consolesElsewhere(c.identity)) {
 		_ = h.acd.Logout(c.identity)
 	}
 	if c.deafUser {

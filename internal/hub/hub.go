@@ -96,7 +96,7 @@ type Hub struct {
 	log      *slog.Logger
 	ua       *sipua.UA
 	rtc      *rtc.Engine
-	acd      *acd.ACD
+	acd      distributor
 	store    *store.DB
 	signer   *auth.Signer
 	m        Metrics
@@ -161,7 +161,7 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	for _, q := range d.Config.Sessions.Queues {
 		qs = append(qs, acd.QueueConfig{Name: q.Name, RingTimeout: q.RingTimeout, MaxWait: q.MaxWait, Overflow: q.Overflow, WrapUp: q.WrapUp})
 	}
-	a, err := acd.New(qs, h, acd.WithLogger(d.Log.With("component", "acd")))
+	a, err := h.newDistributor(qs)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +205,6 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	}
 	return h, nil
 }
-
-// ACD is the built-in call distributor.
-func (h *Hub) ACD() *acd.ACD { return h.acd }
 
 // Drain refuses new sessions from now on.
 func (h *Hub) Drain() {
@@ -858,7 +855,7 @@ func (h *Hub) offerToAgent(s *session.Session, agentID, kind string, sc *sipua.C
 	// delivered on the socket the console opens for this session after a
 	// remote_offer (remote.go); until then it rings as an unanswered one.
 	// (The external ACD's leg waits for that socket first: acdDeliveredRemote.)
-	remote := len(conns) == 0 && kind != "queue" && kind != "acd" && h.clustered() && agentIDRE.MatchString(agentID) && h.consolesElsewhere(agentID)
+	remote := len(conns) == 0 && kind != "acd" && h.clustered() && agentIDRE.MatchString(agentID) && h.consolesElsewhere(agentID)
 	if len(conns) == 0 && !remote {
 		return fmt.Errorf("agent %s has no console connected", agentID)
 	}

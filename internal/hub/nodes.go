@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"github.com/split-hub/split/internal/acd/shared"
 	"net/http"
 	"time"
 
@@ -83,6 +84,11 @@ func (h *Hub) claimLostNodes(ctx context.Context) {
 		if err := h.store.ForgetConsoles(ctx, n.Name); err != nil {
 			h.log.Warn("cannot forget the lost node's consoles", "node", n.Name, "err", err)
 		}
+		if sh, ok := h.acd.(*shared.Engine); ok {
+			if err := sh.ForgetNode(n.Name); err != nil {
+				h.log.Warn("cannot take the lost node's sessions and agents out of the queues", "node", n.Name, "err", err)
+			}
+		}
 		ended, err := h.endSessionsOf(ctx, n.Name, false, CauseNodeLost, true)
 		h.log.Warn("a hub node stopped answering: its sessions are ended", "node", n.Name, "address", n.Address,
 			"last_heartbeat", n.Heartbeat.Format(time.RFC3339), "sessions", ended, "cause", CauseNodeLost, "err", err)
@@ -109,6 +115,12 @@ func (h *Hub) followOtherNodes(ctx context.Context) {
 	h.store.Listen(ctx, func(channel, id string) {
 		if channel == store.AgentsChannel {
 			h.onAgentsNote(id)
+			return
+		}
+		if sh, ok := h.acd.(*shared.Engine); ok && (channel == store.ACDChannel || channel == "") {
+			sh.Note(id)
+		}
+		if channel == store.ACDChannel {
 			return
 		}
 		ids := []string{id}

@@ -77,8 +77,11 @@ func StartHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Hub, 
 	}
 	if log == nil {
 		var w io.Writer = io.Discard
-		if os.Getenv("SPLIT_TEST_LOG") != "" { // the hub's log on stderr, to debug a test
+		if lv := os.Getenv("SPLIT_TEST_LOG"); lv != "" { // the hub's log on stderr, to debug a test
 			w = os.Stderr
+			if lv != "1" {
+				cfg.Log.Level = lv // e.g. SPLIT_TEST_LOG=debug
+			}
 		}
 		log = app.NewLogger(cfg.Log, w)
 	}

@@ -1,0 +1,217 @@
+//go:build linux
+
+package sessions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/split-hub/split/internal/testutil"
+	"github.com/split-hub/split/internal/testutil/pgtest"
+)
+
+// TestQueueAcrossNodes: one built-in queue for three nodes (ports
+// 28000-28899). Six customers enter it in turn, two at each node, while
+// the two agents (consoles on nodes B and C) are logged in but not ready;
+// then both go ready. Every customer is served once, in the order they
+// arrived, by whichever agent is free, wherever the agent's console is
+// (a remote_offer and a session socket when the customer is on another
+// node); each call is checked by tones both ways; no agent is offered a
+// second call while it holds one.
+func TestQueueAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hubs := startNodes(ctx, t, pgtest.Start(t).FreshDSN(t), 5*time.Second, nil, 28000, 28300, 28600)
+	type agent struct {
+		id   string
+		hub  *testutil.Hub
+		tone float64
+		home *testutil.SessionPeer
+	}
+	agents := []*agent{{id: "agent1", hub: hubs[1], tone: toneAgent1}, {id: "agent2", hub: hubs[2], tone: toneAgent2}}
+	for i, ag := range agents {
+		ag.home = connectAgent(ctx, t, ag.hub, ag.id, ag.tone, byte(i+1), false)
+		if err := ag.home.Send(ctx, map[string]any{"type": "login"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ag.home.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "not_ready" }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const customers = 6
+	custs := map[string]*testutil.SessionPeer{}
+	var arrival []string
+	for i := range customers {
+		h := hubs[i%3]
+		c, err := testutil.DialSession(ctx, wsURL(h, "entry=default"), toneCustomer, 9, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		if err := c.Start(ctx, fmt.Sprintf("Customer %d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "waiting" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		custs[w.Session] = c
+		arrival = append(arrival, w.Session)
+	}
+	// every node sees the whole queue
+	for _, h := range hubs {
+		_, q := (api{t, h.URL}).do("GET", "/v1/queues", nil)
+		if s := fmt.Sprint(q); !containsAll(s, "waiting:6", "logged_in:2") {
+			t.Fatalf("queues at %s: %s", h.URL, s)
+		}
+	}
+
+	var (
+		mu       sync.Mutex
+		order    []string
+		served   = map[string]string{}
+		finished int
+		remotes  int // served through a remote_offer
+		problems []string
+	)
+	working, allServed := context.WithCancel(ctx)
+	defer allServed()
+	var wg sync.WaitGroup
+	for _, ag := range agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serveQueue(working, t, ag.id, ag.hub, ag.home, ag.tone, custs, func(sid string, remote bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				order = append(order, sid)
+				if who := served[sid]; who != "" {
+					problems = append(problems, fmt.Sprintf("%s offered to %s after %s served it", sid, ag.id, who))
+				}
+				served[sid] = ag.id
+				if remote {
+					remotes++
+				}
+			}, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if finished++; finished == customers {
+					allServed()
+				}
+			}); err != nil {
+				mu.Lock()
+				problems = append(problems, ag.id+": "+err.Error())
+				mu.Unlock()
+			}
+		}()
+		if err := ag.home.Send(ctx, map[string]any{"type": "ready", "ready": true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if len(problems) > 0 {
+		t.Fatalf("problems: %v", problems)
+	}
+	if len(served) != customers {
+		t.Fatalf("served %d of %d: %v", len(served), customers, served)
+	}
+	for i, sid := range order {
+		for j, want := range arrival {
+			if want == sid && (j-i > 1 || i-j > 1) {
+				t.Errorf("offer %d was the customer who arrived %d-th: queue order is not global", i+1, j+1)
+			}
+		}
+	}
+	if remotes < 2 { // node A's two customers at least: no agent is there
+		t.Errorf("%d calls went through a remote_offer, want at least 2", remotes)
+	}
+	byAgent := map[string]int{}
+	for _, who := range served {
+		byAgent[who]++
+	}
+	if byAgent["agent1"] == 0 || byAgent["agent2"] == 0 {
+		t.Errorf("one agent served everyone: %v", byAgent)
+	}
+	waitUntil(t, 10*time.Second, "the queue empty and both agents ready, from node A", func() bool {
+		_, q := (api{t, hubs[0].URL}).do("GET", "/v1/queues", nil)
+		_, a := (api{t, hubs[0].URL}).do("GET", "/v1/agents", nil)
+		return containsAll(fmt.Sprint(q), "waiting:0", "answered:6") && containsAll(fmt.Sprint(a), "state:ready")
+	})
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// serveQueue is one agent's console working through the queue until ctx
+// ends: each offer, on its own socket or, for a customer on another node,
+// on the session socket a remote_offer asks for, is accepted, checked by
+// tones both ways and hung up. took is told each session offered, and
+// ended each call ended.
+func serveQueue(ctx context.Context, t *testing.T, id string, h *testutil.Hub, home *testutil.SessionPeer, tone float64,
+	custs map[string]*testutil.SessionPeer, took func(sid string, remote bool), ended func()) error {
+	from := 0 // frames of home already handled
+	for {
+		i := 0 // WaitFor matches each frame once, in order
+		m, err := home.WaitFor(ctx, func(m testutil.Message) bool {
+			i++
+			return i > from && (m.Type == "offer" || m.Type == "remote_offer") && m.Session != ""
+		})
+		if ctx.Err() != nil {
+			return nil // all served
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for an offer: %w", err)
+		}
+		from = i
+		sock, offer := home, m
+		if m.Type == "remote_offer" {
+			sock, err = testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, id)+"&session="+m.Session), tone, 1, false)
+			if err != nil {
+				return err
+			}
+			if offer, err = sock.WaitFor(ctx, isType("offer")); err != nil {
+				sock.Close()
+				return err
+			}
+		}
+		took(offer.Session, sock != home)
+		cust := custs[offer.Session]
+		err = func() error {
+			if err := sock.Accept(ctx, offer); err != nil {
+				return err
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for sock.DominantHz(tones) != toneCustomer || cust.DominantHz(tones) != tone {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("session %s (%s): no tones both ways (agent hears %v, customer %v)", offer.Session, m.Type, sock.DominantHz(tones), cust.DominantHz(tones))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := sock.Send(ctx, map[string]any{"type": "hangup", "session": offer.Session}); err != nil {
+				return err
+			}
+			_, err := cust.WaitFor(ctx, isType("ended"))
+			return err
+		}()
+		if sock != home {
+			sock.Close()
+		}
+		if err != nil {
+			return err
+		}
+		ended()
+	}
+}
