@@ -392,6 +392,60 @@ func TestClusterAgentConsoleOnAnotherNode(t *testing.T) {
 	}
 }
 
+// TestClusterBuiltInQueueAcrossNodes: the built-in queue is one for the
+// cluster. The customer's page is on node A, the agent's console on node B,
+// and nobody else is logged in: the session queued on A is offered to the
+// console on B (remote_offer, the console's session socket relayed to A),
+// and both pages decode each other's audio and video. Every node sees the
+// answered call in /v1/queues; after the hang-up the agent is ready again,
+// as seen from A.
+func TestClusterBuiltInQueueAcrossNodes(t *testing.T) {
+	for _, br := range []string{"chromium", "firefox"} {
+		t.Run(br, func(t *testing.T) {
+			dsn := pgtest.Start(t).FreshDSN(t)
+			queue := func(c *config.Config) {
+				c.Log.Level = "debug"
+				c.WebRTC.Video = true
+				c.Sessions.Routes = []config.Route{{Name: "queue", Entry: "default", Target: "queue:default"}}
+				c.Sessions.Demo = false
+				c.Sessions.Agents = []config.Agent{{ID: "agent1", Name: "Agent1", Queues: []string{"default"}}}
+			}
+			a := startHub(t, clusterNode(dsn, 1, queue))
+			b := startHub(t, clusterNode(dsn, 2, queue))
+			ag := startPagesIn(t, br)
+			ag.do(map[string]any{"cmd": "open", "page": "agent", "url": "http://" + b.cfg.HTTP.Listen + "/agent.html#token=" + b.agentToken("agent1") + "&autoanswer=1&ready=1"})
+			eventually(t, 30*time.Second, "agent1 ready as seen from A (its console is on B)", func() bool {
+				_, l := apiAt(t, "GET", a.cfg.HTTP.Listen, "/v1/agents", nil)
+				return strings.Contains(fmt.Sprint(l["agents"]), "state:ready")
+			})
+			cust := startPages(t)
+			cust.do(map[string]any{"cmd": "open", "page": "cust", "url": "http://" + a.cfg.HTTP.Listen + "/customer.html?entry=default&name=Ana&autostart=1"})
+			var c, g pageStats
+			eventually(t, 40*time.Second, "both pages decoding each other's video and audio", func() bool {
+				c, g = cust.stats("cust"), ag.stats("agent")
+				return c.VideoIn.FramesDecoded > 30 && g.VideoIn.FramesDecoded > 30 && g.AudioIn.PacketsReceived > 50 && c.AudioIn.PacketsReceived > 50
+			})
+			t.Logf("queue on A, console (%s) on B: agent audio in %d packets (%s), video in %d frames (%s); customer: audio in %d, video in %d frames",
+				browserName(ag), g.AudioIn.PacketsReceived, g.AudioIn.Codec, g.VideoIn.FramesDecoded, g.VideoIn.Codec, c.AudioIn.PacketsReceived, c.VideoIn.FramesDecoded)
+			b.waitMetric(`split_cluster_relayed_total{kind="http"} 1`, 5*time.Second) // the console's session socket, to A
+			for _, n := range []*hub{a, b} {
+				_, q := apiAt(t, "GET", n.cfg.HTTP.Listen, "/v1/queues", nil)
+				if s := fmt.Sprint(q); !strings.Contains(s, "answered:1") {
+					t.Errorf("queues at %s: %s", n.cfg.HTTP.Listen, s)
+				}
+			}
+			cust.do(map[string]any{"cmd": "click", "page": "cust", "selector": `role=button[name="Hang up"]`})
+			ag.waitJS("agent", "window.splitApp.ended != null", 15*time.Second)
+			ag.waitJS("agent", "window.splitApp.client._sessionSockets.size === 0", 15*time.Second)
+			eventually(t, 10*time.Second, "agent1 ready again and the queue empty, as seen from A", func() bool {
+				_, l := apiAt(t, "GET", a.cfg.HTTP.Listen, "/v1/agents", nil)
+				_, q := apiAt(t, "GET", a.cfg.HTTP.Listen, "/v1/queues", nil)
+				return strings.Contains(fmt.Sprint(l["agents"]), "state:ready") && strings.Contains(fmt.Sprint(q), "waiting:0")
+			})
+		})
+	}
+}
+
 // TestClusterNodeKilledMidCall: three nodes behind the front; node A is the
 // real binary. agent1's console is connected to every node; agent2's to B
 // only. A phone call through the front is answered on A (first by
