@@ -407,6 +407,18 @@ func (db *DB) ACDWaitingAll(ctx context.Context) ([]ACDWaiting, error) {
 	return collect(rows, scanACDWaiting)
 }
 
+// ACDRinging lists node's queued sessions that ring an agent.
+func (db *DB) ACDRinging(ctx context.Context, node string) ([]ACDWaiting, error) {
+	if db.engine != EnginePostgres {
+		return nil, ErrNotShared
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+acdWaitingCols+` FROM acd_waiting WHERE node = $1 AND agent <> ''`, node)
+	if err != nil {
+		return nil, fmt.Errorf("store: acd ringing of %q: %w", node, err)
+	}
+	return collect(rows, scanACDWaiting)
+}
+
 // ACDFigures returns every queue's counters and recent means, by name.
 func (db *DB) ACDFigures(ctx context.Context) (map[string]ACDFigures, error) {
 	if db.engine != EnginePostgres {

@@ -77,10 +77,20 @@ type Engine struct {
 	wg   sync.WaitGroup
 	kick chan struct{} // positions to compute again
 
-	mu     sync.Mutex
-	told   map[string]told // Position last sent, per session of this node
-	closed bool
+	mu      sync.Mutex
+	told    map[string]told      // Position last sent, per session of this node
+	offered map[string]delivered // the offer last delivered, per session of this node
+	closed  bool
 }
+
+type delivered struct {
+	gen int // store.ACDWaiting.OfferGen
+	at  time.Time
+}
+
+// forgetOffers is how long a delivered offer is remembered (against
+// delivering it twice: by its note and by lostOffers).
+const forgetOffers = time.Hour
 
 type told struct {
 	pos int
@@ -104,7 +114,7 @@ func New(queues []acd.QueueConfig, d acd.Dispatcher, o Options) (*Engine, error)
 		return nil, fmt.Errorf("%w: no node name", acd.ErrInvalidConfig)
 	}
 	e := &Engine{db: o.Store, node: o.Node, log: o.Log, d: d, out: acd.NewCallbacks(), defAHT: o.DefaultHandleTime,
-		queues: map[string]acd.QueueConfig{}, kick: make(chan struct{}, 1), told: map[string]told{}}
+		queues: map[string]acd.QueueConfig{}, kick: make(chan struct{}, 1), told: map[string]told{}, offered: map[string]delivered{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -164,6 +174,7 @@ type note struct {
 	Session string           `json:"s,omitempty"`
 	Queue   string           `json:"q,omitempty"`
 	Reason  string           `json:"r,omitempty"`
+	Gen     int              `json:"g,omitempty"` // of an offer
 	Status  *acd.AgentStatus `json:"st,omitempty"`
 }
 
@@ -191,7 +202,15 @@ func (e *Engine) deliver(n note) {
 	case "changed":
 		e.poke()
 	case "offer":
-		e.out.Push(func() { e.d.Offer(n.Agent, n.Session, n.Queue) })
+		e.mu.Lock()
+		fresh := e.offered[n.Session].gen < n.Gen
+		if fresh {
+			e.offered[n.Session] = delivered{n.Gen, time.Now()}
+		}
+		e.mu.Unlock()
+		if fresh { // a note and the sweep may both bring it
+			e.out.Push(func() { e.d.Offer(n.Agent, n.Session, n.Queue) })
+		}
 	case "cancel":
 		e.out.Push(func() { e.d.CancelOffer(n.Agent, n.Session, n.Reason) })
 	case "overflow":
@@ -312,7 +331,7 @@ func (e *Engine) offer(ctx context.Context, tx *store.ACDTx, fx *effects, w stor
 	}
 	a.Session = w.Session
 	e.log.Debug("acd: offer", "agent", a.ID, "session", w.Session, "queue", w.Queue, "node", w.Node)
-	fx.to(w.Node, "offer", note{Agent: a.ID, Session: w.Session, Queue: w.Queue})
+	fx.to(w.Node, "offer", note{Agent: a.ID, Session: w.Session, Queue: w.Queue, Gen: w.OfferGen})
 	fx.changed = true
 	return e.setState(ctx, tx, fx, a, acd.StateRinging)
 }
@@ -825,10 +844,30 @@ func (e *Engine) sweep(d time.Duration) {
 		if err == nil {
 			e.send(ctx, fx)
 			e.dispatch(ctx)
+			e.lostOffers(ctx)
 		} else if ctx.Err() == nil {
 			e.log.Warn("acd: cannot handle due deadlines", "err", err)
 		}
 		cancel()
+	}
+}
+
+// lostOffers delivers the offers for this node's sessions whose note was
+// lost (NOTIFY is not delivered to a node that was not listening, e.g.
+// while its connection to the store was being opened again).
+func (e *Engine) lostOffers(ctx context.Context) {
+	ws, err := e.db.ACDRinging(ctx, e.node)
+	if err != nil {
+		return
+	}
+	for _, w := range ws {
+		e.mu.Lock()
+		lost := e.offered[w.Session].gen < w.OfferGen
+		e.mu.Unlock()
+		if lost {
+			e.log.Info("acd: an offer's note did not arrive; delivering it from the store", "agent", w.Agent, "session", w.Session)
+			e.deliver(note{Kind: "offer", Agent: w.Agent, Session: w.Session, Queue: w.Queue, Gen: w.OfferGen})
+		}
 	}
 }
 
@@ -1007,6 +1046,11 @@ func (e *Engine) positions() {
 		for id := range e.told {
 			if _, ok := places[id]; !ok {
 				delete(e.told, id)
+			}
+		}
+		for id, d := range e.offered {
+			if time.Since(d.at) > forgetOffers {
+				delete(e.offered, id)
 			}
 		}
 		for _, w := range s.waiting {
