@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/split-hub/split/internal/config"
 	"github.com/split-hub/split/internal/testutil"
 	"github.com/split-hub/split/internal/testutil/pgtest"
 )
@@ -214,4 +215,168 @@ func serveQueue(ctx context.Context, t *testing.T, id string, h *testutil.Hub, h
 		}
 		ended()
 	}
+}
+
+// TestEndsQueueAcrossNodes: how an offer of the shared queue ends when the
+// customer, the agent's console and the agent are on different nodes
+// (customer on A, agent1's console on B, agent2's on C; ring timeout
+// 1.5 s; ports 28900-29799). After each case no session is live on any
+// node and the queue is empty, as every node sees it.
+func TestEndsQueueAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hubs := startNodes(ctx, t, pgtest.Start(t).FreshDSN(t), 5*time.Second, func(c *config.Config) {
+		c.Sessions.Queues = []config.Queue{{Name: "default", RingTimeout: 1500 * time.Millisecond}}
+	}, 28900, 29200, 29500)
+	a, b, c := hubs[0], hubs[1], hubs[2]
+	state := func(at *testutil.Hub, agent string) string {
+		_, l := (api{t, at.URL}).do("GET", "/v1/agents", nil)
+		list, _ := l["agents"].([]any)
+		for _, x := range list {
+			if m, _ := x.(map[string]any); m["id"] == agent {
+				s, _ := m["state"].(string)
+				return s
+			}
+		}
+		return ""
+	}
+	waitState := func(at *testutil.Hub, agent, want string) {
+		t.Helper()
+		waitUntil(t, 10*time.Second, agent+" "+want+" as seen from "+at.URL, func() bool { return state(at, agent) == want })
+	}
+	clean := func() {
+		t.Helper()
+		for _, h := range hubs {
+			if h == nil {
+				continue
+			}
+			waitUntil(t, 10*time.Second, "no live session and an empty queue at "+h.URL, func() bool {
+				_, l := (api{t, h.URL}).do("GET", "/v1/sessions?active=true", nil)
+				_, q := (api{t, h.URL}).do("GET", "/v1/queues", nil)
+				ss, _ := l["sessions"].([]any)
+				return len(ss) == 0 && strings.Contains(fmt.Sprint(q), "waiting:0")
+			})
+		}
+	}
+	queued := func() (*testutil.SessionPeer, string) {
+		t.Helper()
+		cust, err := testutil.DialSession(ctx, wsURL(a, "entry=default"), toneCustomer, 9, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cust.Close)
+		if err := cust.Start(ctx, "Ana", nil); err != nil {
+			t.Fatal(err)
+		}
+		w, err := cust.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "waiting" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cust, w.Session
+	}
+	hangup := func(p *testutil.SessionPeer, sid string) {
+		t.Helper()
+		if err := p.Send(ctx, map[string]any{"type": "hangup", "session": sid}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ag1 := connectAgent(ctx, t, b, "agent1", toneAgent1, 1, true)
+	ag2 := connectAgent(ctx, t, c, "agent2", toneAgent2, 2, false) // logs in later
+	waitState(a, "agent1", "ready")
+
+	t.Run("ring timeout", func(t *testing.T) {
+		cust, sid := queued()
+		if _, err := ag1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "remote_offer" && m.Session == sid }); err != nil {
+			t.Fatal(err)
+		}
+		// the console does not open the session's socket: nobody answers
+		waitState(c, "agent1", "not_ready") // a missed offer pauses the agent
+		waitUntil(t, 5*time.Second, "the customer waiting again", func() bool {
+			_, v := (api{t, c.URL}).do("GET", "/v1/sessions/"+sid, nil)
+			return v["state"] == "waiting"
+		})
+		hangup(cust, sid)
+		clean()
+	})
+	t.Run("customer abandons while a console on another node rings", func(t *testing.T) {
+		if err := ag1.Send(ctx, map[string]any{"type": "ready", "ready": true}); err != nil {
+			t.Fatal(err)
+		}
+		waitState(a, "agent1", "ready")
+		cust, sid := queued()
+		if _, err := ag1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "remote_offer" && m.Session == sid }); err != nil {
+			t.Fatal(err)
+		}
+		sock, err := testutil.DialSession(ctx, wsURL(b, "token="+agentToken(t, b, "agent1")+"&session="+sid), toneAgent1, 1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sock.Close()
+		offer, err := sock.WaitFor(ctx, isType("offer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hangup(cust, sid)
+		if _, err := sock.WaitFor(ctx, func(m testutil.Message) bool {
+			return (m.Type == "cancel" || m.Type == "ended") && (m.Session == sid || m.Leg == offer.Leg)
+		}); err != nil {
+			t.Fatalf("the console's ringing offer was not withdrawn: %v", err)
+		}
+		waitState(c, "agent1", "ready") // not the agent's fault: ready, in its place
+		clean()
+	})
+	t.Run("the agent's console closes while it rings", func(t *testing.T) {
+		if err := ag2.Send(ctx, map[string]any{"type": "login"}); err != nil {
+			t.Fatal(err)
+		}
+		waitState(a, "agent2", "not_ready")
+		cust, sid := queued()
+		if _, err := ag1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "remote_offer" && m.Session == sid }); err != nil {
+			t.Fatal(err)
+		}
+		ag1.Close()
+		waitState(a, "agent1", "logged_out")
+		if err := ag2.Send(ctx, map[string]any{"type": "ready", "ready": true}); err != nil {
+			t.Fatal(err)
+		}
+		ro, err := ag2.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "remote_offer" && m.Session == sid })
+		if err != nil {
+			t.Fatalf("the session was not offered to the next agent: %v", err)
+		}
+		sock, err := testutil.DialSession(ctx, wsURL(c, "token="+agentToken(t, c, "agent2")+"&session="+ro.Session), toneAgent2, 2, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sock.Close()
+		offer, err := sock.WaitFor(ctx, isType("offer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sock.Accept(ctx, offer); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 10*time.Second, "agent2 (on C) and the customer (on A) hear each other", func() bool {
+			return sock.DominantHz(tones) == toneCustomer && cust.DominantHz(tones) == toneAgent2
+		})
+		waitState(b, "agent2", "busy")
+		sock.Close() // the agent's session socket goes: its call ends, the agent stays logged in
+		if _, err := cust.WaitFor(ctx, isType("ended")); err != nil {
+			t.Fatal(err)
+		}
+		waitState(a, "agent2", "ready")
+		clean()
+	})
+	t.Run("the customer's node stops while a console on another node rings", func(t *testing.T) {
+		queued()
+		waitState(c, "agent2", "ringing")
+		if err := a.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		hubs[0] = nil
+		waitState(c, "agent2", "ready")
+		clean()
+	})
 }
