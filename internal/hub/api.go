@@ -179,15 +179,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			p.Role, p.Identity = roleAgent, c.Identity
 			if sid := q.Get("session"); sid != "" {
 				// the socket for one call, after a remote_offer (remote.go)
-				if !uuidRE.MatchString(sid) {
-					writeErr(w, http.StatusNotFound, "not_found", "no such session (a session id is a UUID)")
-					return
-				}
-				if bound = h.Session(sid); bound == nil {
-					if n, ok := h.owner(r.Context(), sid); ok && h.relayTo(w, r, n) {
-						return
-					}
-					writeErr(w, http.StatusNotFound, "not_found", "the session is over or does not exist")
+				var done bool
+				if bound, done = h.boundSocket(w, r, sid); done {
 					return
 				}
 				p.Session = sid
@@ -198,6 +191,14 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			p.Role, p.Identity, p.DeafUser = roleCustomer, c.Identity, true
+			if sid := q.Get("session"); sid != "" {
+				// the page's socket for one call, after a remote_incoming
+				var done bool
+				if bound, done = h.boundSocket(w, r, sid); done {
+					return
+				}
+				p.Session = sid
+			}
 		case auth.RoleViewer, auth.RoleCustomer:
 			if bound = h.Session(c.Session); bound == nil {
 				if n, ok := h.owner(r.Context(), c.Session); ok && h.relayTo(w, r, n) {
@@ -252,6 +253,24 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-done }()
 	}
 	h.Serve(ctx, ws, p)
+}
+
+// boundSocket resolves the session of a socket for one call (?session=):
+// the live session here, or done when the request was relayed to the
+// session's owner or answered with an error.
+func (h *Hub) boundSocket(w http.ResponseWriter, r *http.Request, sid string) (s *session.Session, done bool) {
+	if !uuidRE.MatchString(sid) {
+		writeErr(w, http.StatusNotFound, "not_found", "no such session (a session id is a UUID)")
+		return nil, true
+	}
+	if s = h.Session(sid); s != nil {
+		return s, false
+	}
+	if n, ok := h.owner(r.Context(), sid); ok && h.relayTo(w, r, n) {
+		return nil, true
+	}
+	writeErr(w, http.StatusNotFound, "not_found", "the session is over or does not exist")
+	return nil, true
 }
 
 // KnownAgent reports whether agent id exists (sessions.agents or POST

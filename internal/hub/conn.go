@@ -241,8 +241,11 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 	ws.SetReadLimit(256 << 10)
 	c := &conn{h: h, ws: ws, role: p.Role, identity: p.Identity, entry: p.Entry, addr: p.Addr, session: p.Session,
 		deafUser: p.DeafUser, legs: map[string]string{}}
-	if p.Role == roleAgent {
-		c.bound = p.Session
+	if p.Role == roleAgent || p.DeafUser {
+		c.bound = p.Session // a socket for one call (remote_offer, remote_incoming)
+		if p.DeafUser {
+			c.session = "" // the page's call starts with start {session}
+		}
 	}
 	c.log = h.log.With("role", p.Role, "identity", p.Identity)
 	c.out = wsjson.NewOut(ws, 64, c.log)
@@ -290,7 +293,10 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 	}
 	c.send(hello)
 	c.log.Info("session socket connected")
-	if c.bound != "" {
+	switch {
+	case c.bound != "" && p.DeafUser:
+		h.ivRemotePage(c) // a call for the user rings here
+	case c.bound != "":
 		h.sessionSocketArrived(c) // a call on this node waits for it
 	}
 	c.readLoop(ctx)

@@ -52,6 +52,7 @@ type ivState struct {
 	user    string
 	reach   string
 	ringing map[*conn]bool
+	ring    incomingMsg // the frame the pages ring with (for pages on other nodes, as their sockets arrive)
 }
 
 type (

@@ -41,19 +41,36 @@ func (h *Hub) addDeafUser(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.deafUsers.add(c)
+	if c.bound == "" {
+		defer h.consoleChanged(deafPresence(c.identity))
+	}
 }
 
 func (h *Hub) removeDeafUser(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.deafUsers.remove(c)
+	if c.bound == "" {
+		defer h.consoleChanged(deafPresence(c.identity))
+	}
 }
 
+// deafUserConns are the user's pages here (not their sockets for one call).
 func (h *Hub) deafUserConns(id string) []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.deafUsers.list(id)
+	var out []*conn
+	for _, c := range h.deafUsers.list(id) {
+		if c.bound == "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
+
+// deafPresence is the key under which a deaf user's pages are recorded for
+// the other nodes (store.SetConsoles; agent ids have no colon).
+func deafPresence(user string) string { return "deaf:" + user }
 
 // ivReach reaches the session's registered deaf user (session goroutine),
 // once, when the first interpreter has accepted a hearing caller's call.
@@ -65,19 +82,25 @@ func (h *Hub) ivReach(s *session.Session) {
 	}
 	cfg := h.cfg.Interpreter.Reach
 	pages := h.deafUserConns(iv.user)
-	if len(pages) == 0 {
+	elsewhere := h.clustered() && h.consolesElsewhere(deafPresence(iv.user))
+	if len(pages) == 0 && !elsewhere {
 		h.ivSendLink(s, "no page open")
 		return
 	}
 	iv.reach = reachRinging
 	iv.ringing = map[*conn]bool{}
-	msg := incomingMsg{Type: "incoming", Session: s.ID, From: iv.phone.To, SignLanguage: iv.sign, Language: iv.lang,
+	iv.ring = incomingMsg{Type: "incoming", Session: s.ID, From: iv.phone.To, SignLanguage: iv.sign, Language: iv.lang,
 		RingTimeout: int(cfg.Ring() / time.Second)}
 	for _, c := range pages {
 		iv.ringing[c] = true
-		c.send(msg)
+		c.send(iv.ring)
 	}
-	s.Record("deaf_user.ringing", "", map[string]any{"pages": len(pages)})
+	if elsewhere {
+		// pages on other nodes: they open a socket for this call (relayed
+		// here) and ring when it arrives (ivRemotePage)
+		h.notifyNodes(remoteOfferNote{Kind: "incoming", User: iv.user, Session: s.ID})
+	}
+	s.Record("deaf_user.ringing", "", map[string]any{"pages": len(pages), "other_nodes": elsewhere})
 	h.notifyAgents(s)
 	h.after(s, cfg.Ring(), func() {
 		if iv.reach == reachRinging && s.Leg(t.custLeg) == nil {
@@ -85,6 +108,30 @@ func (h *Hub) ivReach(s *session.Session) {
 			h.ivSendLink(s, "no answer")
 		}
 	})
+}
+
+// ivRemotePage: a deaf user's page on another node opened its socket for a
+// call ringing here (after remote_incoming): it rings too, or hears at once
+// that the call no longer rings.
+func (h *Hub) ivRemotePage(c *conn) {
+	err := h.onSession(c.bound, func(s *session.Session) error {
+		t := st(s)
+		iv := t.iv
+		if iv == nil || iv.user != c.identity {
+			return fmt.Errorf("%w: this call is not for you", errForbidden)
+		}
+		if iv.reach != reachRinging || s.Leg(t.custLeg) != nil {
+			c.send(cancelMsg{Type: "cancel", Session: s.ID, Reason: "answered_elsewhere"})
+			return nil
+		}
+		iv.ringing[c] = true
+		c.send(iv.ring)
+		s.Record("deaf_user.ringing", "", map[string]any{"pages": 1, "other_node": true})
+		return nil
+	})
+	if err != nil {
+		c.send(cancelMsg{Type: "cancel", Session: c.bound, Reason: "session_over"})
+	}
 }
 
 // ivStopRinging tells every ringing page but except that the call is no

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,8 +27,16 @@ const remoteOfferWait = 5 * time.Second
 
 // remoteOfferNote is the message between nodes (store.AgentsChannel).
 type remoteOfferNote struct {
-	Kind    string `json:"kind"` // "offer"
-	Agent   string `json:"agent"`
+	Kind    string `json:"kind"`            // "offer" (Agent's consoles) or "incoming" (User's pages)
+	Agent   string `json:"agent,omitempty"` // an agent's id
+	User    string `json:"user,omitempty"`  // a registered deaf user's id
+	Session string `json:"session"`
+}
+
+// remoteIncomingMsg tells a registered deaf user's page that a call for it
+// rings on another node: open a socket for session (its token, ?session=).
+type remoteIncomingMsg struct {
+	Type    string `json:"type"` // "remote_incoming"
 	Session string `json:"session"`
 }
 
@@ -78,11 +87,16 @@ func (h *Hub) askRemoteAgent(agent, sid string, arrived func(*conn)) {
 		h.remote.mu.Unlock()
 		arrived(c)
 	})
-	b, _ := json.Marshal(remoteOfferNote{Kind: "offer", Agent: agent, Session: sid})
+	h.notifyNodes(remoteOfferNote{Kind: "offer", Agent: agent, Session: sid})
+}
+
+// notifyNodes sends n to every node (store.AgentsChannel).
+func (h *Hub) notifyNodes(n remoteOfferNote) {
+	b, _ := json.Marshal(n)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := h.store.NotifyAgents(ctx, string(b)); err != nil {
-		h.log.Warn("cannot ask the other nodes for the agent's console", "agent", agent, "session", sid, "err", err)
+		h.log.Warn("cannot ask the other nodes for a console or page", "kind", n.Kind, "agent", n.Agent, "user", n.User, "session", n.Session, "err", err)
 	}
 }
 
@@ -91,7 +105,17 @@ func (h *Hub) askRemoteAgent(agent, sid string, arrived func(*conn)) {
 // sockets of other calls).
 func (h *Hub) onAgentsNote(payload string) {
 	var n remoteOfferNote
-	if err := json.Unmarshal([]byte(payload), &n); err != nil || n.Kind != "offer" || !agentIDRE.MatchString(n.Agent) || !uuidRE.MatchString(n.Session) {
+	err := json.Unmarshal([]byte(payload), &n)
+	if err == nil && n.Kind == "incoming" && h.cfg.Interpreter.User(n.User) && uuidRE.MatchString(n.Session) {
+		if h.Session(n.Session) != nil {
+			return // the owner itself: its own pages rang directly
+		}
+		for _, c := range h.deafUserConns(n.User) {
+			c.send(remoteIncomingMsg{Type: "remote_incoming", Session: n.Session})
+		}
+		return
+	}
+	if err != nil || n.Kind != "offer" || !agentIDRE.MatchString(n.Agent) || !uuidRE.MatchString(n.Session) {
 		h.log.Debug("ignored a malformed agents message", "payload", payload)
 		return
 	}
@@ -193,9 +217,13 @@ func (h *Hub) writePresence(ctx context.Context) {
 		failed := false
 		for agent := range dirty {
 			n := 0
-			for _, c := range h.agentConns(agent) {
-				if c.boundSession() == "" {
-					n++
+			if user, ok := strings.CutPrefix(agent, "deaf:"); ok {
+				n = len(h.deafUserConns(user)) // a registered deaf user's pages
+			} else {
+				for _, c := range h.agentConns(agent) {
+					if c.boundSession() == "" {
+						n++
+					}
 				}
 			}
 			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -1013,7 +1013,21 @@ func (l *Leg) finish() {
 	l.once.Do(func() { close(l.done) })
 }
 
+// pcCloseTimeout bounds PeerConnection.Close (see Close).
+const pcCloseTimeout = 5 * time.Second
+
+// errCloseStuck: PeerConnection.Close did not return within pcCloseTimeout.
+var errCloseStuck = errors.New("rtc: the PeerConnection did not close within 5 s (pion SRTP read loop stuck); its goroutines are abandoned")
+
 // Close closes the PeerConnection and waits for the leg's goroutines.
+//
+// pion's Close can hang for ever: a packet of a new SSRC arriving while the
+// PeerConnection closes blocks SRTP's read loop on handing the stream to
+// an accept loop that has already stopped (pion/srtp session_srtp.go
+// decrypt; the class of pion/webrtc#1430), and Close waits for that loop.
+// Seen once under -race with many calls ending at once. After
+// pcCloseTimeout the leg gives up on it (and on its goroutines, which read
+// from it) so that its session can end and the hub can stop.
 func (l *Leg) Close() error {
 	l.mu.Lock()
 	l.closed = true
@@ -1023,7 +1037,16 @@ func (l *Leg) Close() error {
 		l.engine.removeAudioLeg(l)
 	}
 	outs := l.stopText()
-	err := l.pc.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- l.pc.Close() }() // ends with Close, or never (see above)
+	var err error
+	select {
+	case err = <-closed:
+	case <-time.After(pcCloseTimeout):
+		l.log.Error("the PeerConnection did not close; abandoning it", "err", errCloseStuck)
+		l.finish()
+		return errCloseStuck
+	}
 	l.finish()
 	l.wg.Wait()
 	for _, t := range outs {

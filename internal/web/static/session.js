@@ -815,7 +815,7 @@ export class SessionClient extends EventTarget {
     this._pending = null; // customer/viewer call waiting for its `answer`
     this._pingTimer = null;
     this._connecting = null;
-    /** Agents: sockets for one call each, opened on `remote_offer`, by session id. */
+    /** Sockets for one call each, opened on `remote_offer` (agents) or `remote_incoming` (deaf users), by session id. */
     this._sessionSockets = new Map();
     /** Leg id → session id of the frames that came on those sockets. */
     this._legSession = new Map();
@@ -920,7 +920,7 @@ export class SessionClient extends EventTarget {
   // its frames are this client's, and frames about its call go back on it.
   // It closes when the session ends.
   _openSessionSocket(session) {
-    if (!session || this._sessionSockets.has(session) || this.role !== 'agent') return;
+    if (!session || this._sessionSockets.has(session) || !this.token) return;
     const u = new URL(this.wsUrl);
     u.searchParams.set('session', session);
     let ws;
@@ -1197,7 +1197,8 @@ export class SessionClient extends EventTarget {
       case 'offer':
         if (msg.leg) this.offers.set(msg.leg, msg);
         break;
-      case 'remote_offer':
+      case 'remote_offer': // an agent's call waits on another hub node
+      case 'remote_incoming': // a registered deaf user's call rings on another hub node
         this._openSessionSocket(msg.session);
         break;
       case 'restarted': {
