@@ -293,13 +293,16 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, p Peer) {
 	}
 	c.send(hello)
 	c.log.Info("session socket connected")
+	refused := false
 	switch {
 	case c.bound != "" && p.DeafUser:
-		h.ivRemotePage(c) // a call for the user rings here
+		refused = !h.ivRemotePage(c) // a call for the user rings here
 	case c.bound != "":
 		h.sessionSocketArrived(c) // a call on this node waits for it
 	}
-	c.readLoop(ctx)
+	if !refused {
+		c.readLoop(ctx)
+	}
 	c.gone()
 	cancel()
 	wg.Wait()

@@ -112,8 +112,9 @@ func (h *Hub) ivReach(s *session.Session) {
 
 // ivRemotePage: a deaf user's page on another node opened its socket for a
 // call ringing here (after remote_incoming): it rings too, or hears at once
-// that the call no longer rings.
-func (h *Hub) ivRemotePage(c *conn) {
+// that the call no longer rings. False (the socket is closed) when the
+// session is not a call for this user.
+func (h *Hub) ivRemotePage(c *conn) bool {
 	err := h.onSession(c.bound, func(s *session.Session) error {
 		t := st(s)
 		iv := t.iv
@@ -130,8 +131,10 @@ func (h *Hub) ivRemotePage(c *conn) {
 		return nil
 	})
 	if err != nil {
-		c.send(cancelMsg{Type: "cancel", Session: c.bound, Reason: "session_over"})
+		c.log.Info("a deaf user's socket for a session that is not their call", "session", c.bound, "err", err)
+		return false
 	}
+	return true
 }
 
 // ivStopRinging tells every ringing page but except that the call is no

@@ -155,6 +155,35 @@ func TestInterpreterRegisteredUserAcrossNodes(t *testing.T) {
 	}
 	sock.Close()
 
+	// An attacker with the user's token: a socket for someone else's
+	// session (a customer waiting at A) is closed at once, without a frame
+	// about that session, and the session goes on.
+	other, err := testutil.DialSession(ctx, wsURL(a, "entry=default"), toneCustomer, 9, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Start(ctx, "Eve", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := other.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "session" && m.State == "waiting" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (closed before or after its hello)
+	if spy, err := testutil.DialSession(ctx, wsURL(b, "token="+tok+"&session="+w.Session), ivToneDeaf, 7, false); err == nil {
+		defer spy.Close()
+		if m, err := spy.WaitFor(ctx, func(m testutil.Message) bool { return m.Type != "hello" }); err == nil {
+			t.Fatalf("a deaf user's socket for another session got %s", m.Raw)
+		}
+	} else if !strings.Contains(err.Error(), "closed") {
+		t.Fatal(err)
+	}
+	if _, v := (api{t, a.URL}).do("GET", "/v1/sessions/"+w.Session, nil); v["state"] != "waiting" {
+		t.Fatalf("the other session is %v", v["state"])
+	}
+	other.Close()
+
 	// 3. No page on any node: the link goes out as the interpreter accepts.
 	page.Close()
 	waitUntil(t, 5*time.Second, "the page's closing recorded", func() bool { return !pageOpen() })
