@@ -63,20 +63,7 @@ func TestClusterDeafUserPageOnAnotherNode(t *testing.T) {
 				return err == nil && len(where["deaf:u1"]) == 1
 			})
 
-			answered := make(chan *testutil.SIPCall, 1)
-			go func() {
-				sc, err := caller.Invite(ctx, "sip:"+ivReachNumber+"@"+a.cfg.SIP.ListenUDP)
-				if err != nil {
-					t.Log(err)
-				}
-				answered <- sc
-			}()
-			interp.waitJS(pgInterp, "!document.querySelector('#offer').hidden", 20*time.Second)
-			interp.do(map[string]any{"cmd": "click", "page": pgInterp, "selector": `role=button[name="Accept"]`})
-			call := <-answered
-			if call == nil {
-				t.Fatal("the hearing caller was not answered")
-			}
+			call := interpretedCall(ctx, t, caller, "sip:"+ivReachNumber+"@"+a.cfg.SIP.ListenUDP, interp)
 			deaf.waitJS(pgDeaf, "!document.querySelector('#ringing').hidden && document.activeElement && document.activeElement.id === 'answer'", 20*time.Second)
 			deaf.waitJS(pgDeaf, "window.splitApp.client._sessionSockets.size === 1", 5*time.Second)
 			deaf.do(map[string]any{"cmd": "press", "page": pgDeaf, "key": "Enter"})
@@ -98,4 +85,25 @@ func TestClusterDeafUserPageOnAnotherNode(t *testing.T) {
 			deaf.waitJS(pgDeaf, "window.splitApp.client._sessionSockets.size === 0", 15*time.Second)
 		})
 	}
+}
+
+// interpretedCall: the hearing caller dials uri; the interpreter's console
+// page (pgInterp on interp) accepts the offer; it returns the answered call.
+func interpretedCall(ctx context.Context, t *testing.T, caller *testutil.SIPUAS, uri string, interp *pagesDriver) *testutil.SIPCall {
+	t.Helper()
+	answered := make(chan *testutil.SIPCall, 1)
+	go func() {
+		sc, err := caller.Invite(ctx, uri)
+		if err != nil {
+			t.Log(err)
+		}
+		answered <- sc
+	}()
+	interp.waitJS(pgInterp, "!document.querySelector('#offer').hidden", 20*time.Second)
+	interp.do(map[string]any{"cmd": "click", "page": pgInterp, "selector": `role=button[name="Accept"]`})
+	call := <-answered
+	if call == nil {
+		t.Fatal("the hearing caller was not answered")
+	}
+	return call
 }

@@ -83,20 +83,7 @@ func registeredUserBrowser(t *testing.T, browser string) {
 	deaf.waitJS(pgDeaf, "window.splitApp.registered === 'u1' && !document.querySelector('#deaf-ready').hidden && !document.querySelector('#call-interpreter').disabled", 30*time.Second)
 
 	// The hearing caller dials the user's number.
-	answered := make(chan *testutil.SIPCall, 1)
-	go func() {
-		sc, err := caller.Invite(ctx, "sip:"+ivReachNumber+"@"+hubSIP)
-		if err != nil {
-			t.Log(err)
-		}
-		answered <- sc
-	}()
-	interp.waitJS(pgInterp, "!document.querySelector('#offer').hidden", 20*time.Second)
-	interp.do(map[string]any{"cmd": "click", "page": pgInterp, "selector": `role=button[name="Accept"]`})
-	call := <-answered
-	if call == nil {
-		t.Fatal("the hearing caller was not answered")
-	}
+	call := interpretedCall(ctx, t, caller, "sip:"+ivReachNumber+"@"+hubSIP, interp)
 
 	// The page rings: visible, announced, Answer focused.
 	deaf.waitJS(pgDeaf, "!document.querySelector('#ringing').hidden && document.activeElement && document.activeElement.id === 'answer'", 20*time.Second)

@@ -42,12 +42,7 @@ func TestInterpreterRegisteredUserAcrossNodes(t *testing.T) {
 		return err == nil && len(where["deaf:u1"]) > 0
 	}
 	hubs := startNodes(ctx, t, dsn, 5*time.Second, func(cfg *config.Config) {
-		cfg.Sessions.CountryCode = "34"
-		cfg.Sessions.EntryPoints = append(cfg.Sessions.EntryPoints, config.EntryPoint{Name: "sign", Public: true, Mode: config.ModeInterpreter})
-		cfg.Sessions.Routes = append([]config.Route{{Name: "asl", Entry: "sign", SignLanguage: "ase", Target: "queue:interp-ase-en"}}, cfg.Sessions.Routes...)
-		cfg.Sessions.Queues = append(cfg.Sessions.Queues, config.Queue{Name: "interp-ase-en"})
-		cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int1", Name: "Ana", Queues: []string{"interp-ase-en"}})
-		cfg.Interpreter = &config.Interpreter{Languages: []config.SignLanguage{{Tag: "ase", Name: "American Sign Language", Spoken: "en"}}}
+		withInterpreter(cfg)
 		cfg.Interpreter.Users = []config.InterpreterUser{{ID: "u1", Name: "Luis", Number: "+34910000301", Contact: "+34600000001"}}
 		cfg.Interpreter.Numbers = []config.InterpreterNumber{{Number: "+34910000399", SignLanguage: "ase", User: "u1"}}
 		cfg.Interpreter.Reach.RingTimeout = 10 * time.Second

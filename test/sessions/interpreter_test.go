@@ -31,13 +31,19 @@ var ivTones = []float64{ivToneDeaf, ivToneInterp, ivTonePhone}
 
 func ivConfig(t *testing.T, base int) *config.Config {
 	cfg := hubConfig(t, base, t.TempDir())
+	withInterpreter(cfg)
+	return cfg
+}
+
+// withInterpreter adds the interpreter mode to cfg: entry point "sign",
+// queue interp-ase-en with interpreter int1, American Sign Language.
+func withInterpreter(cfg *config.Config) {
 	cfg.Sessions.CountryCode = "34"
 	cfg.Sessions.EntryPoints = append(cfg.Sessions.EntryPoints, config.EntryPoint{Name: "sign", Public: true, Mode: config.ModeInterpreter})
 	cfg.Sessions.Routes = append([]config.Route{{Name: "asl", Entry: "sign", SignLanguage: "ase", Target: "queue:interp-ase-en"}}, cfg.Sessions.Routes...)
 	cfg.Sessions.Queues = append(cfg.Sessions.Queues, config.Queue{Name: "interp-ase-en"})
 	cfg.Sessions.Agents = append(cfg.Sessions.Agents, config.Agent{ID: "int1", Name: "Ana", Queues: []string{"interp-ase-en"}})
 	cfg.Interpreter = &config.Interpreter{Languages: []config.SignLanguage{{Tag: "ase", Name: "American Sign Language", Spoken: "en"}}}
-	return cfg
 }
 
 // ivCell starts a hub on cfg for one test and returns the test's cell;

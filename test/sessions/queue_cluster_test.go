@@ -310,15 +310,7 @@ func TestEndsQueueAcrossNodes(t *testing.T) {
 		if _, err := ag1.WaitFor(ctx, func(m testutil.Message) bool { return m.Type == "remote_offer" && m.Session == sid }); err != nil {
 			t.Fatal(err)
 		}
-		sock, err := testutil.DialSession(ctx, wsURL(b, "token="+agentToken(t, b, "agent1")+"&session="+sid), toneAgent1, 1, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sock.Close()
-		offer, err := sock.WaitFor(ctx, isType("offer"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		sock, offer := sessionSocket(ctx, t, b, "agent1", sid, toneAgent1, 1)
 		hangup(cust, sid)
 		if _, err := sock.WaitFor(ctx, func(m testutil.Message) bool {
 			return (m.Type == "cancel" || m.Type == "ended") && (m.Session == sid || m.Leg == offer.Leg)
@@ -346,15 +338,7 @@ func TestEndsQueueAcrossNodes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the session was not offered to the next agent: %v", err)
 		}
-		sock, err := testutil.DialSession(ctx, wsURL(c, "token="+agentToken(t, c, "agent2")+"&session="+ro.Session), toneAgent2, 2, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sock.Close()
-		offer, err := sock.WaitFor(ctx, isType("offer"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		sock, offer := sessionSocket(ctx, t, c, "agent2", ro.Session, toneAgent2, 2)
 		if err := sock.Accept(ctx, offer); err != nil {
 			t.Fatal(err)
 		}
@@ -379,4 +363,21 @@ func TestEndsQueueAcrossNodes(t *testing.T) {
 		waitState(c, "agent2", "ready")
 		clean()
 	})
+}
+
+// sessionSocket opens agent's socket for session sid at h (after a
+// remote_offer) and returns it with the call's offer; it closes with the
+// test.
+func sessionSocket(ctx context.Context, t *testing.T, h *testutil.Hub, agent, sid string, tone float64, tag byte) (*testutil.SessionPeer, testutil.Message) {
+	t.Helper()
+	sock, err := testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, agent)+"&session="+sid), tone, tag, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sock.Close)
+	offer, err := sock.WaitFor(ctx, isType("offer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sock, offer
 }
