@@ -451,6 +451,47 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 	if code, s := (api{t, a.URL}).do("POST", "/v1/sessions", map[string]any{"customer": map[string]any{"name": "Bea"}}); code != 201 {
 		t.Fatalf("a session after the restart: %d %v", code, s)
 	}
+	// the shared ACD took the call's end once the store was back: the agent
+	// is ready, not busy for ever, and takes the next customer
+	after := func(n int, match func(testutil.Message) bool) func(testutil.Message) bool {
+		i := 0 // WaitFor matches each frame once, in order
+		return func(m testutil.Message) bool { i++; return i > n && match(m) }
+	}
+	endedAt := frameOf(ag, sid, "ended")
+	if endedAt == 0 {
+		t.Fatal("the agent's ended frame is not among its frames")
+	}
+	if _, err := ag.WaitFor(ctx, after(endedAt, func(m testutil.Message) bool { return m.Type == "agent" && m.State == "ready" })); err != nil {
+		t.Fatal(err)
+	}
+	n := len(ag.Frames())
+	cust2, err := testutil.DialSession(ctx, wsURL(a, "entry=default"), toneCustomer, 9, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cust2.Close()
+	if err := cust2.Start(ctx, "Bea", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer2, err := ag.WaitFor(ctx, after(n, isType("offer")))
+	if err != nil {
+		t.Fatalf("the agent was not offered the next customer: %v", err)
+	}
+	if err := ag.Accept(ctx, offer2); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the next call", func() bool { return ag.DominantHz(tones) == toneCustomer && cust2.DominantHz(tones) == toneAgent1 })
+}
+
+// frameOf is the 1-based index of p's first frame of type typ about
+// session sid (0 if none).
+func frameOf(p *testutil.SessionPeer, sid, typ string) int {
+	for i, m := range p.Frames() {
+		if m.Type == typ && m.Session == sid {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // TestRelayNodeStops: a customer joined a session on node A through node B

@@ -80,6 +80,7 @@ type Engine struct {
 	mu      sync.Mutex
 	told    map[string]told      // Position last sent, per session of this node
 	offered map[string]delivered // the offer last delivered, per session of this node
+	pending []change             // changes the store did not take yet, in order (lasting)
 	closed  bool
 }
 
@@ -134,10 +135,90 @@ func New(queues []acd.QueueConfig, d acd.Dispatcher, o Options) (*Engine, error)
 		e.stop()
 		return nil, err
 	}
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go e.sweep(sweep)
 	go e.positions()
+	go e.again()
 	return e, nil
+}
+
+// change is one change that must reach the store (lasting).
+type change struct {
+	what string
+	do   func() error
+}
+
+// storeTrouble: err is the store's (unreachable, restarting), not a
+// refusal by the ACD's rules.
+func storeTrouble(err error) bool {
+	for _, rule := range []error{acd.ErrUnknownQueue, acd.ErrUnknownAgent, acd.ErrUnknownSession, acd.ErrNotOffered,
+		acd.ErrAgentNotReady, acd.ErrDuplicate, acd.ErrLoggedOut, acd.ErrNotInCall, acd.ErrAlreadyOffered, acd.ErrClosed} {
+		if errors.Is(err, rule) {
+			return false
+		}
+	}
+	return err != nil
+}
+
+// lasting makes a change that must not be lost when the store is away for
+// a while — a call's end, an abandoned session, a logout: without them an
+// agent would stay busy, or a session queued, after the store is back. A
+// change the store does not take is made again every second, in order,
+// until it takes it or the engine closes; it then counts as made.
+func (e *Engine) lasting(what string, do func() error) error {
+	err := do()
+	if !storeTrouble(err) {
+		return err
+	}
+	e.later(what, do, err)
+	return nil
+}
+
+// later queues a change the store did not take (err) for again.
+func (e *Engine) later(what string, do func() error, err error) {
+	e.mu.Lock()
+	e.pending = append(e.pending, change{what, do})
+	n := len(e.pending)
+	e.mu.Unlock()
+	e.log.Warn("acd: the store did not take a change; trying again every second", "change", what, "waiting", n, "err", err)
+}
+
+// again makes the pending changes again, every second, until Close.
+func (e *Engine) again() {
+	defer e.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			e.mu.Lock()
+			if n := len(e.pending); n > 0 {
+				e.log.Error("acd: stopping with changes the store never took", "lost", n, "first", e.pending[0].what)
+			}
+			e.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		for {
+			e.mu.Lock()
+			if len(e.pending) == 0 {
+				e.mu.Unlock()
+				break
+			}
+			c := e.pending[0]
+			e.mu.Unlock()
+			if err := c.do(); storeTrouble(err) {
+				break // still away: next second
+			} else if err != nil {
+				e.log.Info("acd: a change made late no longer applies", "change", c.what, "err", err)
+			} else {
+				e.log.Info("acd: the store took a change late", "change", c.what)
+			}
+			e.mu.Lock()
+			e.pending = e.pending[1:]
+			e.mu.Unlock()
+		}
+	}
 }
 
 // Close logs this node's agents out (their consoles are gone with it),
@@ -415,8 +496,13 @@ func (e *Engine) Login(agentID, name string, queues []string) error {
 	})
 }
 
-// Logout logs an agent out. See acd.ACD.Logout.
+// Logout logs an agent out. See acd.ACD.Logout. It lasts: a store that is
+// away takes it when it is back.
 func (e *Engine) Logout(agentID string) error {
+	return e.lasting("logout of "+agentID, func() error { return e.logoutNow(agentID) })
+}
+
+func (e *Engine) logoutNow(agentID string) error {
 	return e.run(func(ctx context.Context, tx *store.ACDTx, fx *effects) error {
 		a, err := lookup(ctx, tx, agentID)
 		if errors.Is(err, acd.ErrLoggedOut) {
@@ -500,7 +586,12 @@ func (e *Engine) SetReady(agentID string, ready bool) error {
 }
 
 // CallEnded reports that the agent's call ended. See acd.ACD.CallEnded.
+// It lasts (see Logout).
 func (e *Engine) CallEnded(agentID string) error {
+	return e.lasting("end of "+agentID+"'s call", func() error { return e.callEndedNow(agentID) })
+}
+
+func (e *Engine) callEndedNow(agentID string) error {
 	return e.run(func(ctx context.Context, tx *store.ACDTx, fx *effects) error {
 		a, err := lookup(ctx, tx, agentID)
 		if err != nil {
@@ -618,9 +709,25 @@ func (e *Engine) overflow(ctx context.Context, tx *store.ACDTx, fx *effects, ses
 }
 
 // Remove takes an abandoned session out of its queue. See acd.ACD.Remove.
+// It lasts (see Logout); false while the store is away.
 func (e *Engine) Remove(sessionID string) bool {
 	removed := false
-	err := e.run(func(ctx context.Context, tx *store.ACDTx, fx *effects) error {
+	err := e.removeNow(sessionID, &removed)
+	if storeTrouble(err) {
+		e.later("abandon of "+sessionID, func() error {
+			var r bool
+			return e.removeNow(sessionID, &r)
+		}, err)
+		err = nil
+	}
+	if err != nil && !errors.Is(err, acd.ErrClosed) {
+		e.log.Warn("acd: cannot remove a session", "session", sessionID, "err", err)
+	}
+	return removed && err == nil
+}
+
+func (e *Engine) removeNow(sessionID string, removed *bool) error {
+	return e.run(func(ctx context.Context, tx *store.ACDTx, fx *effects) error {
 		w, ok, err := tx.LockWaiting(ctx, sessionID)
 		if err != nil || !ok {
 			return err
@@ -628,13 +735,9 @@ func (e *Engine) Remove(sessionID string) bool {
 		if err := e.leave(ctx, tx, fx, w, "abandoned", acd.StateReady); err != nil {
 			return err
 		}
-		removed = true
+		*removed = true
 		return tx.Count(ctx, w.Queue, "abandoned")
 	})
-	if err != nil && !errors.Is(err, acd.ErrClosed) {
-		e.log.Warn("acd: cannot remove a session", "session", sessionID, "err", err)
-	}
-	return removed && err == nil
 }
 
 // leave takes w out of the queue; an agent it rings is told reason and

@@ -140,6 +140,7 @@ func TestShared(t *testing.T) {
 		{"GlobalOrderAndLongestIdle", testGlobalOrderAndLongestIdle},
 		{"EndsAcrossNodes", testEndsAcrossNodes},
 		{"HundredSessionsNoDoubleOffer", testHundredSessionsNoDoubleOffer},
+		{"CallEndsWhileTheStoreIsAway", testCallEndsWhileTheStoreIsAway},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, srv) })
 	}
@@ -456,5 +457,40 @@ func testHundredSessionsNoDoubleOffer(t *testing.T, srv *pgtest.Server) {
 	}
 	if q := c.nodes[2].Queues()[0]; q.Answered != sessions || q.Waiting != 0 || total != sessions {
 		t.Fatalf("after the run: %+v, handled %d", q, total)
+	}
+}
+
+// PostgreSQL restarts while an agent is in a call: the call's end, made
+// while the store is away, is taken when it is back, and the agent is
+// ready again instead of busy for ever.
+func testCallEndsWhileTheStoreIsAway(t *testing.T, srv *pgtest.Server) {
+	c := startCluster(t, srv, 1, []acd.QueueConfig{{Name: "q"}}, nil)
+	n, r := c.nodes[0], c.recs[0]
+	must(t, n.Login("a", "A", []string{"q"}))
+	must(t, n.SetReady("a", true))
+	must(t, n.Enqueue2("s", "q"))
+	r.wait(t, "offer", isEvent("offer", "a", "s"))
+	must(t, n.Accept("a", "s"))
+	must(t, n.Enqueue2("gone", "q")) // waits: its customer will hang up while the store is away
+	srv.Stop(t)
+	if err := n.CallEnded("a"); err != nil {
+		t.Fatalf("CallEnded with the store away = %v, want it kept for later", err)
+	}
+	if n.Remove("gone") {
+		t.Fatal("Remove with the store away said it removed")
+	}
+	srv.Resume(t)
+	mark := r.n()
+	r.waitFrom(t, mark, "a ready once the store is back", isState("a", acd.StateReady))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q := n.Queues()
+		if len(q) == 1 && q[0].Waiting == 0 && q[0].Abandoned == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue after the store came back: %+v", q)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
