@@ -32,6 +32,7 @@ type ACDAgent struct {
 	LoginSeq       int64
 	Session        string // ringing for, or in a call (and its wrap-up) with
 	CallQueue      string
+	CallNode       string // the node of the call's session
 	CallPriority   int
 	AnsweredAt     time.Time
 	WrapUntil      time.Time
@@ -99,11 +100,11 @@ func (db *DB) acdOnce(ctx context.Context, f func(*ACDTx) error) error {
 }
 
 const acdAgentCols = `id, name, node, queues, state, since, idle_since, login_seq, session, call_queue, call_priority,
-	answered_at, wrap_until, logout_pending, pause_pending, handled`
+	answered_at, wrap_until, logout_pending, pause_pending, handled, call_node`
 
 // acdAgentRead is acdAgentCols as read: queues as a JSON array.
 const acdAgentRead = `id, name, node, array_to_json(queues)::text, state, since, idle_since, login_seq, session, call_queue,
-	call_priority, answered_at, wrap_until, logout_pending, pause_pending, handled`
+	call_priority, answered_at, wrap_until, logout_pending, pause_pending, handled, call_node`
 
 const acdWaitingCols = `session, queue, node, priority, front, seq, enqueued_at, agent, offer_gen, ring_until, max_until`
 
@@ -112,7 +113,7 @@ func scanACDAgent(r scanner) (ACDAgent, error) {
 	var since, idle, answered, wrap int64
 	var queues string
 	err := r.Scan(&a.ID, &a.Name, &a.Node, &queues, &a.State, &since, &idle, &a.LoginSeq, &a.Session, &a.CallQueue,
-		&a.CallPriority, &answered, &wrap, &a.LogoutPending, &a.PausePending, &a.Handled)
+		&a.CallPriority, &answered, &wrap, &a.LogoutPending, &a.PausePending, &a.Handled, &a.CallNode)
 	if err != nil {
 		return a, err
 	}
@@ -173,21 +174,21 @@ func (t *ACDTx) LockInCall(ctx context.Context, session string) (a ACDAgent, ok 
 
 // PutAgent writes an agent's row.
 func (t *ACDTx) PutAgent(ctx context.Context, a ACDAgent) error {
-	if err := checkText("acd agent", a.ID, a.Name, a.Node, a.State, a.Session, a.CallQueue); err != nil {
+	if err := checkText("acd agent", a.ID, a.Name, a.Node, a.State, a.Session, a.CallQueue, a.CallNode); err != nil {
 		return err
 	}
 	if a.Queues == nil {
 		a.Queues = []string{}
 	}
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO acd_agents (`+acdAgentCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, node = excluded.node, queues = excluded.queues,
 		state = excluded.state, since = excluded.since, idle_since = excluded.idle_since, login_seq = excluded.login_seq,
 		session = excluded.session, call_queue = excluded.call_queue, call_priority = excluded.call_priority,
 		answered_at = excluded.answered_at, wrap_until = excluded.wrap_until, logout_pending = excluded.logout_pending,
-		pause_pending = excluded.pause_pending, handled = excluded.handled`,
+		pause_pending = excluded.pause_pending, handled = excluded.handled, call_node = excluded.call_node`,
 		a.ID, a.Name, a.Node, a.Queues, a.State, zeroMillis(a.Since), zeroMillis(a.IdleSince), a.LoginSeq, a.Session,
-		a.CallQueue, a.CallPriority, zeroMillis(a.AnsweredAt), zeroMillis(a.WrapUntil), a.LogoutPending, a.PausePending, a.Handled)
+		a.CallQueue, a.CallPriority, zeroMillis(a.AnsweredAt), zeroMillis(a.WrapUntil), a.LogoutPending, a.PausePending, a.Handled, a.CallNode)
 	if err != nil {
 		return fmt.Errorf("store: put acd agent %q: %w", a.ID, err)
 	}
@@ -333,7 +334,8 @@ func (t *ACDTx) LockDue(ctx context.Context, now time.Time) ([]ACDWaiting, []ACD
 	return ws, as, nil
 }
 
-// LockNode returns node's queued sessions and logged-in agents, locked.
+// LockNode returns node's queued sessions and logged-in agents, and the
+// agents in a call with one of its sessions, locked.
 func (t *ACDTx) LockNode(ctx context.Context, node string) ([]ACDWaiting, []ACDAgent, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT `+acdWaitingCols+` FROM acd_waiting WHERE node = $1 ORDER BY seq FOR UPDATE`, node)
 	if err != nil {
@@ -343,7 +345,8 @@ func (t *ACDTx) LockNode(ctx context.Context, node string) ([]ACDWaiting, []ACDA
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: acd sessions of %q: %w", node, err)
 	}
-	rows, err = t.tx.QueryContext(ctx, `SELECT `+acdAgentRead+` FROM acd_agents WHERE node = $1 AND state <> 'logged_out' ORDER BY id FOR UPDATE`, node)
+	rows, err = t.tx.QueryContext(ctx, `SELECT `+acdAgentRead+` FROM acd_agents
+		WHERE (node = $1 AND state <> 'logged_out') OR (call_node = $1 AND state = 'busy') ORDER BY id FOR UPDATE`, node)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: acd agents of %q: %w", node, err)
 	}

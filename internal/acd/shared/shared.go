@@ -624,7 +624,7 @@ func (e *Engine) endWrapUp(ctx context.Context, tx *store.ACDTx, a *store.ACDAge
 			return err
 		}
 	}
-	a.Session, a.CallQueue, a.CallPriority, a.AnsweredAt, a.WrapUntil = "", "", 0, time.Time{}, time.Time{}
+	a.Session, a.CallQueue, a.CallPriority, a.AnsweredAt, a.WrapUntil, a.CallNode = "", "", 0, time.Time{}, time.Time{}, ""
 	return nil
 }
 
@@ -797,7 +797,7 @@ func (e *Engine) Accept(agentID, sessionID string) error {
 		if err := tx.Sample(ctx, w.Queue, "wait", now.Sub(w.EnqueuedAt)); err != nil {
 			return err
 		}
-		a.CallQueue, a.CallPriority, a.AnsweredAt = w.Queue, w.Priority, now
+		a.CallQueue, a.CallPriority, a.AnsweredAt, a.CallNode = w.Queue, w.Priority, now, w.Node
 		a.Handled++
 		fx.changed = true
 		return e.setState(ctx, tx, fx, a, acd.StateBusy)
@@ -889,8 +889,9 @@ func (e *Engine) OfferTo(sessionID, agentID string) error {
 	})
 }
 
-// ForgetNode takes a node's sessions out of the queues and logs its agents
-// out: the node stopped, or was lost (its consoles and calls went with it).
+// ForgetNode takes a node's sessions out of the queues, logs its agents
+// out and ends the calls other nodes' agents had with its sessions: the
+// node stopped, or was lost (its consoles and calls went with it).
 func (e *Engine) ForgetNode(node string) error {
 	ctx, cancel := context.WithTimeout(e.ctx, opTimeout)
 	defer cancel()
@@ -905,6 +906,12 @@ func (e *Engine) ForgetNode(node string) error {
 			}
 		}
 		for _, a := range as {
+			if a.Node != node { // an agent elsewhere in a call with one of the node's sessions: the call is over
+				if err := e.endCall(ctx, tx, fx, a); err != nil {
+					return err
+				}
+				continue
+			}
 			if is(a, acd.StateBusy) {
 				a.LogoutPending = true // its call is over too
 				if err := e.endWrapUp(ctx, tx, &a); err != nil {

@@ -346,6 +346,18 @@ func testEndsAcrossNodes(t *testing.T, srv *pgtest.Server) {
 		}
 		must(t, n3.Logout("t5"))
 	})
+	t.Run("session's node lost while its agent talks", func(t *testing.T) {
+		must(t, n3.Login("t6", "T", []string{"q"}))
+		must(t, n3.SetReady("t6", true))
+		must(t, n2.Enqueue2("talk", "q"))
+		r2.wait(t, "offer to t6", isEvent("offer", "t6", "talk"))
+		must(t, n2.Accept("t6", "talk"))
+		c.recs[2].wait(t, "t6 busy", isState("t6", acd.StateBusy))
+		mark := c.recs[2].n()
+		must(t, n1.ForgetNode("n2"))
+		c.recs[2].waitFrom(t, mark, "t6 ready: its call went with the node", isState("t6", acd.StateReady))
+		must(t, n3.Logout("t6"))
+	})
 	t.Run("max wait overflows", func(t *testing.T) {
 		must(t, n2.Login("o1", "O", []string{"o"})) // logged in, never ready
 		must(t, n1.Enqueue2("ov", "o"))

@@ -13,6 +13,7 @@ CREATE TABLE acd_agents (
     login_seq      BIGINT NOT NULL,
     session        TEXT NOT NULL DEFAULT '', -- ringing for, or in a call (and its wrap-up) with
     call_queue     TEXT NOT NULL DEFAULT '',
+    call_node      TEXT NOT NULL DEFAULT '', -- the node of the call's session
     call_priority  INTEGER NOT NULL DEFAULT 0,
     answered_at    BIGINT NOT NULL DEFAULT 0,
     wrap_until     BIGINT NOT NULL DEFAULT 0,
