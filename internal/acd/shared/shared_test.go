@@ -148,6 +148,11 @@ func TestShared(t *testing.T) {
 
 func startCluster(t *testing.T, srv *pgtest.Server, n int, queues []acd.QueueConfig, setup func(i int, r *recorder)) *cluster {
 	t.Helper()
+	return startClusterTB(t, srv, n, queues, setup)
+}
+
+func startClusterTB(t testing.TB, srv *pgtest.Server, n int, queues []acd.QueueConfig, setup func(i int, r *recorder)) *cluster {
+	t.Helper()
 	dsn := srv.FreshDSN(t)
 	c := &cluster{}
 	for i := range n {
