@@ -31,6 +31,7 @@ have flite     || need+=(flite)                                       # speaks t
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql) # the store's PostgreSQL suite
 have pebble    || need+=(pebble)                                      # Let's Encrypt's test ACME CA (http.acme)
 have systemd-analyze || need+=(systemd)                               # verifies deploy/split.service
+have docker-compose || docker compose version >/dev/null 2>&1 || need+=(docker-compose) # validates deploy/compose.yaml
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need[*]}"
