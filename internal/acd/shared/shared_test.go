@@ -141,6 +141,7 @@ func TestShared(t *testing.T) {
 		{"EndsAcrossNodes", testEndsAcrossNodes},
 		{"HundredSessionsNoDoubleOffer", testHundredSessionsNoDoubleOffer},
 		{"CallEndsWhileTheStoreIsAway", testCallEndsWhileTheStoreIsAway},
+		{"BadNotes", testBadNotes},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, srv) })
 	}
@@ -509,5 +510,28 @@ func testCallEndsWhileTheStoreIsAway(t *testing.T, srv *pgtest.Server) {
 			t.Fatalf("queue after the store came back: %+v", q)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Notes that are not JSON, are another node's, or repeat an offer already
+// delivered make no callback.
+func testBadNotes(t *testing.T, srv *pgtest.Server) {
+	c := startCluster(t, srv, 1, []acd.QueueConfig{{Name: "q"}}, nil)
+	n, r := c.nodes[0], c.recs[0]
+	n.Note("not json")
+	n.Note(`{"from":"elsewhere","to":"n9","k":"offer","a":"a","s":"s1","q":"q","g":1}`) // for another node
+	n.Note(`{"from":"n1","k":"offer","a":"a","s":"s1","q":"q","g":1}`)                  // this node's own
+	n.Note(`{"from":"elsewhere","to":"n1","k":"offer","a":"a","s":"s2","q":"q","g":1}`)
+	n.Note(`{"from":"elsewhere","to":"n1","k":"offer","a":"a","s":"s2","q":"q","g":1}`) // the same offer again
+	r.wait(t, "the one offer for this node", isEvent("offer", "a", "s2"))
+	n.out.Flush()
+	offers := 0
+	for _, e := range r.snapshot() {
+		if e.kind == "offer" {
+			offers++
+		}
+	}
+	if offers != 1 {
+		t.Fatalf("%d offers delivered, want 1: %+v", offers, r.snapshot())
 	}
 }
