@@ -469,6 +469,7 @@ func (p *SessionPeer) Close() {
 	_ = p.ws.Close(websocket.StatusNormalClosure, "")
 	p.mu.Lock()
 	pcs := p.pcs
+	p.pcs = nil // a console that took thousands of calls does not keep them
 	p.mu.Unlock()
 	for _, pc := range pcs {
 		// every call's: a sender's RTCP reader ends only when its own

@@ -8,9 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,13 +32,46 @@ import (
 // customer's audio and hang up. Every customer is answered exactly once
 // and no agent is offered a second call while it holds one; the shared
 // queue then counts 100 answered and none waiting, from every node.
+//
+// -queue.customers runs more of them (docs/benchmarks.md, "The shared
+// built-in ACD": a few thousand make a soak of the shared queue). The
+// process's goroutines must come back to the hubs' own once the load and
+// the consoles are gone; with more than 100 customers the goroutines and
+// the live heap are reported (SPLIT_HEAP_PROFILE=<file> writes a heap
+// profile at the end).
 func TestHundredQueuedAcrossNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a hundred WebRTC sessions on three hubs")
 	}
-	const customers, waitingMax = 100, 30
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	customers, waitingMax := *queueCustomers, 30
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(customers)*200*time.Millisecond)
 	defer cancel()
+	idle := testutil.Goroutines()
+	var peak atomic.Int64
+	var heapPeak atomic.Uint64
+	sampleDone := make(chan struct{})
+	stopSampling := make(chan struct{})
+	go func() { // the process's goroutines and heap while the queue works
+		defer close(sampleDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+			}
+			if g := int64(runtime.NumGoroutine()); g > peak.Load() {
+				peak.Store(g)
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > heapPeak.Load() {
+				heapPeak.Store(ms.HeapAlloc)
+			}
+		}
+	}()
+	defer func() { close(stopSampling); <-sampleDone }()
 	dsn := pgtest.Start(t).FreshDSN(t)
 	dir := t.TempDir()
 	agentIDs := []string{"a1", "a2", "a3", "a4"}
@@ -66,6 +104,8 @@ func TestHundredQueuedAcrossNodes(t *testing.T) {
 		problems = append(problems, fmt.Sprintf(format, args...))
 		mu.Unlock()
 	}
+	hubsUp := testutil.Goroutines() // the hubs, no client yet
+	var homes []*testutil.SessionPeer
 	working, allDone := context.WithCancel(ctx)
 	defer allDone()
 	var agents sync.WaitGroup
@@ -80,6 +120,7 @@ func TestHundredQueuedAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(home.Close)
+		homes = append(homes, home)
 		for _, m := range []map[string]any{{"type": "login"}, {"type": "ready", "ready": true}} {
 			if err := home.Send(ctx, m); err != nil {
 				t.Fatal(err)
@@ -152,6 +193,7 @@ func TestHundredQueuedAcrossNodes(t *testing.T) {
 		}()
 	}
 
+	start := time.Now()
 	slots := make(chan struct{}, waitingMax)
 	var custs sync.WaitGroup
 	for i := range customers {
@@ -204,7 +246,35 @@ func TestHundredQueuedAcrossNodes(t *testing.T) {
 			t.Errorf("queues at %s: %+v", h.URL, q.Queues)
 		}
 	}
-	t.Logf("%d customers on 3 nodes served by %d agents on 2 nodes, each once", customers, len(agentIDs))
+	t.Logf("%d customers on 3 nodes served by %d agents on 2 nodes, each once, in %s", customers, len(agentIDs), time.Since(start).Round(100*time.Millisecond))
+	// the consoles close (a test console keeps each call's connection until
+	// then): what is left must be what the hubs had before any client, give
+	// or take the pooled HTTP connections (a leak grows with the customers)
+	for _, h := range homes {
+		h.Close()
+	}
+	var after int
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if after = testutil.Goroutines(); after <= hubsUp+30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines: %d with the hubs up before any client, %d 15 s after the load and the consoles; the most common:\n%s", hubsUp, after, commonStacks(15))
+		}
+	}
+	if customers > 100 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		if p := os.Getenv("SPLIT_HEAP_PROFILE"); p != "" { // go tool pprof -top <file>
+			if f, err := os.Create(p); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
+		t.Logf("goroutines: %d before the hubs, %d with them up, peak %d, %d after the load and the consoles; live heap: peak %.1f MiB, %.1f MiB after (GC)",
+			idle, hubsUp, peak.Load(), after, float64(heapPeak.Load())/(1<<20), float64(ms.HeapAlloc)/(1<<20))
+	}
 }
 
 func wsURL(h *testutil.Hub, q string) string {
@@ -242,4 +312,38 @@ func getJSON(t *testing.T, h *testutil.Hub, path string, v any) {
 	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
+}
+
+// commonStacks lists the n most common goroutine stacks (their functions),
+// with their counts, to tell what leaked.
+func commonStacks(n int) string {
+	buf := make([]byte, 64<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	count := map[string]int{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		var fns []string
+		for _, line := range strings.Split(g, "\n")[1:] {
+			if line != "" && !strings.HasPrefix(line, "\t") {
+				fns = append(fns, line[:strings.LastIndexByte(line+"(", '(')])
+			}
+		}
+		if len(fns) > 6 {
+			fns = fns[:6]
+		}
+		count[strings.Join(fns, " < ")]++
+	}
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range count {
+		all = append(all, kv{k, v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v })
+	var b strings.Builder
+	for i := 0; i < n && i < len(all); i++ {
+		fmt.Fprintf(&b, "%6d  %s\n", all[i].v, all[i].k)
+	}
+	return b.String()
 }

@@ -36,6 +36,8 @@ var (
 	soakFor   = flag.Duration("soak", 2*time.Minute, "how long the load runs")
 	soakCalls = flag.Int("soak.calls", 8, "sessions up at once per node")
 	soakHold  = flag.Duration("soak.hold", 15*time.Second, "how long each session stays up once its media flows")
+
+	queueCustomers = flag.Int("queue.customers", 100, "customers TestHundredQueuedAcrossNodes queues across the nodes")
 )
 
 func TestMain(m *testing.M) {
