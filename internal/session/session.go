@@ -204,7 +204,12 @@ type Session struct {
 	log *slog.Logger
 	obs Observer
 
-	ev      chan func()
+	// Do's queue: unbounded, so Do never blocks (not even from the session's
+	// own goroutine); closed once the final drain has found it empty
+	mu      sync.Mutex
+	queue   []func()
+	closed  bool
+	wake    chan struct{} // capacity 1: the queue has work
 	done    chan struct{}
 	stopped chan struct{}
 	wg      sync.WaitGroup
@@ -240,7 +245,7 @@ func New(o Options) *Session {
 	}
 	s := &Session{
 		ID: id, log: log.With("session", id), obs: o.Observer,
-		ev: make(chan func(), 128), done: make(chan struct{}), stopped: make(chan struct{}),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{}),
 		legs: map[string]*Leg{}, scoped: map[string]any{},
 	}
 	s.plan = newPlan(s.log, o.Media)
@@ -269,37 +274,65 @@ func (s *Session) run() {
 	defer close(s.stopped)
 	for {
 		select {
-		case f := <-s.ev:
-			f()
+		case <-s.wake:
+			s.runQueued()
 		case <-s.done:
-			// drain what was posted before the end, then stop
-			for {
-				select {
-				case f := <-s.ev:
-					f()
-				default:
-					s.wg.Wait()
-					return
-				}
-			}
+			s.finish()
+			return
 		}
 	}
 }
 
-// Do runs f on the session's goroutine. It reports false if the session's
-// goroutine has stopped (f did not and will not run).
+// finish runs what is posted after the end until the legs' watchers have
+// returned, then closes the queue and runs what it held, in that order: a Do
+// that reported true has always run, and a Do that comes later reports false.
+func (s *Session) finish() {
+	idle := make(chan struct{})
+	go func() { s.wg.Wait(); close(idle) }()
+	for waiting := true; waiting; {
+		select {
+		case <-s.wake:
+			s.runQueued()
+		case <-idle:
+			waiting = false
+		}
+	}
+	s.mu.Lock()
+	s.closed = true
+	q := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	for _, f := range q {
+		f()
+	}
+}
+
+func (s *Session) runQueued() {
+	s.mu.Lock()
+	q := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	for _, f := range q {
+		f()
+	}
+}
+
+// Do runs f on the session's goroutine, after what was posted before it. It
+// never blocks. It reports false if the session's goroutine has stopped (f did
+// not and will not run); when it reports true, f runs.
 func (s *Session) Do(f func()) bool {
-	select {
-	case <-s.stopped:
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return false
+	}
+	s.queue = append(s.queue, f)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case s.ev <- f:
-		return true
-	case <-s.stopped:
-		return false
-	}
+	return true
 }
 
 // Call runs f on the session's goroutine and waits for it.

@@ -240,3 +240,62 @@ func mustDo(t *testing.T, s *Session, f func() error) {
 		t.Fatal(err)
 	}
 }
+
+// TestDoAtTheEnd: a function that Do accepted runs, even when it is posted
+// while the session's goroutine is finishing (after End, waiting for the
+// legs' watchers). Before the fix, a Do in that window reported true and its
+// function was dropped — a SIP leg's final media figures were lost that way.
+func TestDoAtTheEnd(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		s := New(Options{})
+		ep := newFakeEP(false)
+		if !s.Call(func() {
+			if err := s.AddLeg(&Leg{ID: "c", Role: RoleCustomer, EP: ep}); err != nil {
+				t.Error(err)
+			}
+		}) {
+			t.Fatal("session stopped early")
+		}
+		var accepted, ran sync.WaitGroup
+		var mu sync.Mutex
+		okCount, runCount := 0, 0
+		stop := make(chan struct{})
+		for g := 0; g < 4; g++ {
+			accepted.Add(1)
+			go func() {
+				defer accepted.Done()
+				for i := 0; i < 5000; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if !s.Do(func() { mu.Lock(); runCount++; mu.Unlock() }) {
+						return
+					}
+					mu.Lock()
+					okCount++
+					mu.Unlock()
+				}
+			}()
+		}
+		ran.Add(1)
+		go func() { defer ran.Done(); s.Do(func() { s.End(200, "done") }) }()
+		ran.Wait()
+		select {
+		case <-s.Stopped():
+		case <-time.After(10 * time.Second):
+			t.Fatal("session did not stop")
+		}
+		close(stop)
+		accepted.Wait()
+		mu.Lock()
+		if okCount != runCount {
+			t.Fatalf("round %d: Do reported true %d times, but %d functions ran", round, okCount, runCount)
+		}
+		mu.Unlock()
+		if s.Do(func() {}) {
+			t.Fatal("Do after the stop reported true")
+		}
+	}
+}
