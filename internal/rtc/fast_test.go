@@ -336,3 +336,54 @@ func TestFastPathForgedPackets(t *testing.T) {
 		t.Errorf("%d genuine packets delivered, want 20", n)
 	}
 }
+
+// TestBrowserClosesFirst: when the browser closes its PeerConnection (DTLS
+// close_notify, pion then closes ours by itself) and nobody calls Close,
+// the leg still leaves the engine: no fast-path route and no report
+// ticker entry keep it, and its PeerConnection, alive. Before the fix every
+// call the browser hung up first left its leg in both for good (about
+// 20 KB a call in the queue soak).
+func TestBrowserClosesFirst(t *testing.T) {
+	e := testEngine(t, 27897)
+	pc, local := browserPeer(t, false)
+	l, answer, err := e.AcceptOffer(context.Background(), offerFrom(t, pc), Options{AudioPrefs: []string{"PCMU"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	pkt := make([]byte, 12+160)
+	pkt[0] = 0x80
+	for i, deadline := 0, time.Now().Add(20*time.Second); !l.fastOn.Load(); i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the leg never took the fast path")
+		}
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		_, _ = local.Write(pkt)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if fs := e.FastPath(); fs.Legs != 1 {
+		t.Fatalf("engine figures with the leg up: %+v", fs)
+	}
+	if err := pc.Close(); err != nil { // the browser hangs up
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the leg did not end when the browser closed")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e.lmu.Lock()
+		reported := len(e.audioLegs)
+		e.lmu.Unlock()
+		fs := e.FastPath()
+		if reported == 0 && fs.Legs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the browser closed: %d legs in the report ticker, engine figures %+v", reported, fs)
+		}
+	}
+}

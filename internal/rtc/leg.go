@@ -168,6 +168,14 @@ func (e *Engine) newLeg(o Options, offering, video bool) (*Leg, error) {
 		}
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			l.finish()
+			// The browser's DTLS close_notify makes pion close the
+			// PeerConnection by itself, and a failed one is never used
+			// again: release the leg as Close does (it is idempotent), or
+			// its fast-path route and report ticker entry keep it — and
+			// its whole PeerConnection — alive for ever. The session that
+			// sees the leg gone does not close it. Off pion's callback
+			// goroutine: Close waits for pion's.
+			go l.Close()
 		}
 	})
 	pc.OnTrack(l.onTrack)
