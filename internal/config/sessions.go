@@ -266,6 +266,12 @@ type Queue struct {
 	MaxWait     time.Duration `yaml:"max_wait"`     // then overflow (0: wait forever)
 	Overflow    string        `yaml:"overflow"`     // SIP target after max_wait or with no agents
 	WrapUp      time.Duration `yaml:"wrap_up"`      // after-call work (default 0)
+	// ServiceLevel is the threshold of the queue's service level: the share
+	// of its sessions answered within it (default 20s; docs/records.md).
+	ServiceLevel time.Duration `yaml:"service_level"`
+	// ServiceLevelTarget is the percentage the wallboard draws as the
+	// queue's target (default 80).
+	ServiceLevelTarget float64 `yaml:"service_level_target"`
 }
 
 // Agent is an agent of the built-in ACD (more can be added with the API).
@@ -304,6 +310,12 @@ func (s *Sessions) applyDefaults(string) {
 	for i := range s.Queues {
 		if s.Queues[i].RingTimeout == 0 {
 			s.Queues[i].RingTimeout = 20 * time.Second
+		}
+		if s.Queues[i].ServiceLevel == 0 {
+			s.Queues[i].ServiceLevel = 20 * time.Second
+		}
+		if s.Queues[i].ServiceLevelTarget == 0 {
+			s.Queues[i].ServiceLevelTarget = 80
 		}
 	}
 	for i := range s.EntryPoints {
@@ -382,8 +394,11 @@ func (s *Sessions) validate(add func(key, format string, a ...any), c *Config) {
 			add(key+".name", "duplicate queue %q", q.Name)
 		}
 		queues[q.Name] = true
-		if q.RingTimeout < 0 || q.MaxWait < 0 || q.WrapUp < 0 {
+		if q.RingTimeout < 0 || q.MaxWait < 0 || q.WrapUp < 0 || q.ServiceLevel < 0 {
 			add(key, "durations must not be negative")
+		}
+		if q.ServiceLevelTarget < 0 || q.ServiceLevelTarget > 100 {
+			add(key+".service_level_target", "must be a percentage, 0-100, not %v", q.ServiceLevelTarget)
 		}
 		if q.Overflow != "" && strings.HasPrefix(q.Overflow, "queue:") {
 			add(key+".overflow", "must be a SIP target on a trunk, not a queue")

@@ -53,6 +53,7 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.Handle("PATCH /v1/appointments/{id}", k(h.apiRescheduleAppointment))
 	mux.Handle("DELETE /v1/appointments/{id}", k(h.apiCancelAppointment))
 	mux.Handle("GET /v1/queues", k(h.apiQueues))
+	mux.Handle("GET /v1/records", k(h.apiRecords))
 	mux.Handle("GET /v1/nodes", k(h.apiNodes))
 	mux.Handle("GET /v1/agents", k(h.apiAgents))
 	mux.Handle("POST /v1/agents", k(h.apiPutAgent))

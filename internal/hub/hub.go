@@ -48,6 +48,7 @@ type Metrics interface {
 	VideoFPS(mode string, fps float64)
 	NodeLost(sessions int)
 	ClusterRelay(kind string)
+	CallRecord(queue, channel, outcome, serviceLevel string)
 }
 
 type noMetrics struct{}
@@ -63,6 +64,7 @@ func (noMetrics) RTTChars(string, int)                                  {}
 func (noMetrics) VideoFPS(string, float64)                              {}
 func (noMetrics) NodeLost(int)                                          {}
 func (noMetrics) ClusterRelay(string)                                   {}
+func (noMetrics) CallRecord(string, string, string, string)             {}
 
 // Publisher receives session events for webhooks (nil: none).
 type Publisher interface {
@@ -368,6 +370,7 @@ func (h *Hub) newSession(id string, mode session.Mode, entry string, c session.C
 		h.mu.Lock()
 		delete(h.sessions, s.ID)
 		h.mu.Unlock()
+		h.callRecord(s.ID) // its history is in the store
 	})
 	return s, nil
 }

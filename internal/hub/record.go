@@ -23,6 +23,14 @@ type recorder struct {
 
 	mu   sync.Mutex
 	subs map[string]map[chan session.Event]struct{}
+	// ended holds each session's session.ended until its call record is
+	// built: the webhook goes out with the record (callRecord).
+	ended map[string]endedEvent
+}
+
+type endedEvent struct {
+	info *session.Info
+	e    session.Event
 }
 
 type recItem struct {
@@ -33,7 +41,7 @@ type recItem struct {
 
 func newRecorder(h *Hub) *recorder {
 	r := &recorder{h: h, ch: make(chan recItem, 8192), done: make(chan struct{}), quit: make(chan struct{}),
-		subs: map[string]map[chan session.Event]struct{}{}}
+		subs: map[string]map[chan session.Event]struct{}{}, ended: map[string]endedEvent{}}
 	go r.run()
 	return r
 }
@@ -57,8 +65,11 @@ func (r *recorder) SessionEvent(info *session.Info, e session.Event) {
 		default: // a slow subscriber misses events; it can re-read them from the store
 		}
 	}
+	if e.Type == "session.ended" {
+		r.ended[info.ID] = endedEvent{info, e} // sent with the call record
+	}
 	r.mu.Unlock()
-	if r.h.hooks != nil && !contentEvent(e.Type) {
+	if r.h.hooks != nil && !contentEvent(e.Type) && e.Type != "session.ended" {
 		typ := e.Type
 		if typ == "session.state" {
 			if to, _ := e.Data["to"].(string); to != "" {
@@ -105,6 +116,15 @@ func (r *recorder) run() {
 			r.h.log.Warn("cannot persist session event", "session", in.ID, "type", e.Type, "err", err)
 		}
 	}
+}
+
+// takeEnded returns (and forgets) a session's session.ended event.
+func (r *recorder) takeEnded(id string) (endedEvent, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev, ok := r.ended[id]
+	delete(r.ended, id)
+	return ev, ok
 }
 
 // persist queues an event for the store only (no fan-out): figures that

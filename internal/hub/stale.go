@@ -68,10 +68,17 @@ func (h *Hub) endSessionsOf(ctx context.Context, node string, unowned bool, caus
 		if _, err := h.store.RevokeJoinLinks(ctx, id, now); err != nil {
 			h.log.Warn("cannot revoke the links of an ended session", "session", id, "cause", cause, "err", err)
 		}
+		rec, rerr := h.buildRecord(id) // docs/records.md: the node that ends a session writes its record
+		if rerr != nil {
+			h.log.Warn("no call record for a session ended here", "session", id, "cause", cause, "err", rerr)
+		}
 		if publish && h.hooks != nil {
 			e := session.Event{At: now, Type: "session.ended", Data: ev}
-			h.hooks.Publish(e.Type, id, now, map[string]any{"event": e,
-				"session": map[string]any{"id": id, "state": "ended", "cause": cause, "node": node}})
+			data := map[string]any{"event": e, "session": map[string]any{"id": id, "state": "ended", "cause": cause, "node": node}}
+			if rerr == nil {
+				data["record"] = rec
+			}
+			h.hooks.Publish(e.Type, id, now, data)
 		}
 	}
 	return ended, nil

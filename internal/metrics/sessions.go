@@ -20,6 +20,7 @@ type SessionMetrics struct {
 	lost     prometheus.Counter
 	lostSess prometheus.Counter
 	relayed  *prometheus.CounterVec
+	records  *prometheus.CounterVec
 }
 
 // NewSessionMetrics registers the session collectors on m's registry.
@@ -45,8 +46,16 @@ func (m *Metrics) NewSessionMetrics() *SessionMetrics {
 		Help: "Sessions of lost nodes this node ended (cause node_lost)."})
 	s.relayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_cluster_relayed_total",
 		Help: "Requests about a session another node owns that this node sent there: http (relayed to the owner) or sip (answered 302 with the owner)."}, []string{"kind"})
-	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars, s.videoFPS, s.lost, s.lostSess, s.relayed)
+	s.records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "split_call_records_total",
+		Help: "Call records of ended sessions (docs/records.md), by queue, channel, outcome and service level (met, missed; none: never queued). A queue's service level is met ÷ (met + missed)."},
+		[]string{"queue", "channel", "outcome", "service_level"})
+	m.Registry.MustRegister(s.started, s.ended, s.duration, s.states, s.wait, s.setup, s.interp, s.rttChars, s.videoFPS, s.lost, s.lostSess, s.relayed, s.records)
 	return s
+}
+
+// CallRecord counts one call record; serviceLevel is met, missed or none.
+func (s *SessionMetrics) CallRecord(queue, channel, outcome, serviceLevel string) {
+	s.records.WithLabelValues(queue, channel, outcome, serviceLevel).Inc()
 }
 
 // Interpreter counts one event of the Deaf Interpreter mode.
