@@ -155,7 +155,7 @@ func Build(s store.Session, events []store.Event, threshold func(queue string) t
 				if answered.IsZero() {
 					answered = at
 					if !ringingAt.IsZero() {
-						r.RingMs = at.Sub(ringingAt).Milliseconds()
+						r.RingMs = nonNeg(at.Sub(ringingAt))
 					}
 				}
 			}
@@ -173,7 +173,7 @@ func Build(s store.Session, events []store.Event, threshold func(queue string) t
 			}
 		case "session.resumed":
 			if !heldSince.IsZero() {
-				r.HoldMs += at.Sub(heldSince).Milliseconds()
+				r.HoldMs += nonNeg(at.Sub(heldSince))
 				heldSince = time.Time{}
 			}
 		case "session.video_added":
@@ -224,7 +224,7 @@ func Build(s store.Session, events []store.Event, threshold func(queue string) t
 		answered = s.AnsweredAt.UTC()
 	}
 	if !heldSince.IsZero() && !r.EndedAt.IsZero() {
-		r.HoldMs += r.EndedAt.Sub(heldSince).Milliseconds()
+		r.HoldMs += nonNeg(r.EndedAt.Sub(heldSince))
 	}
 	r.DurationMs = nonNeg(r.EndedAt.Sub(r.CreatedAt))
 	switch {

@@ -46,6 +46,7 @@ var suite = []suiteTest{
 	{"NotifyAgents", false, testNotifyAgents},
 	{"Consoles", false, testConsoles},
 	{"WhatsApp", false, testWhatsApp},
+	{"CallRecords", false, testCallRecords},
 	{"SurvivesReopen", true, testSurvivesReopen},
 	{"MigrationsIdempotent", true, testMigrationsIdempotent},
 	{"ConcurrentOpen", true, testConcurrentOpen},
