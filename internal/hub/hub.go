@@ -421,6 +421,9 @@ func causeLabel(code int) string {
 
 // legGone is the policy when a leg's transport ends by itself.
 func (h *Hub) legGone(s *session.Session, l *session.Leg) {
+	if ep, ok := l.EP.(*rtcEP); ok {
+		ep.final() // a browser that went first: its figures are in the record too
+	}
 	h.legGonePolicy(s, l)
 	h.endIfEmpty(s)
 }
@@ -1286,6 +1289,15 @@ type rtcEP struct {
 	onClose func(code int, reason string)
 	onStats func(rtc.MediaStats) // the leg's audio figures, read just before it closes
 	once    sync.Once
+	figures sync.Once
+}
+
+// final records the leg's audio figures, once: when it is closed, or when
+// its browser went first (legGone) — the counters outlive the connection.
+func (e *rtcEP) final() {
+	if e.onStats != nil {
+		e.figures.Do(func() { e.onStats(e.l.AudioStats()) })
+	}
 }
 
 func (e *rtcEP) Kind() leg.Kind        { return leg.KindWebRTC }
@@ -1293,13 +1305,7 @@ func (e *rtcEP) Audio() *leg.Track     { return e.l.Audio() }
 func (e *rtcEP) Video() *leg.Track     { return e.l.Video() }
 func (e *rtcEP) Done() <-chan struct{} { return e.l.Done() }
 func (e *rtcEP) Close(code int, reason string) {
-	if e.onStats != nil {
-		select {
-		case <-e.l.Done(): // already gone: its figures went with it
-		default:
-			e.onStats(e.l.AudioStats())
-		}
-	}
+	e.final()
 	_ = e.l.Close()
 	e.once.Do(func() {
 		if e.onClose != nil {
