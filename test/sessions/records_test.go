@@ -141,7 +141,8 @@ func TestCallRecords(t *testing.T) {
 	_ = ag1.Send(ctx, map[string]any{"type": "hangup", "session": s2})
 	ended(s2)
 
-	// 3: agent 2 answers; their browser's media goes away without a word
+	// 3: agent 2 answers; their browser's media goes away without a word (the
+	// hub ends the call as the agent's hang-up)
 	ready(ag1, "agent1", false)
 	ready(ag2, "agent2", true)
 	c3, s3 := customer("Cai")
@@ -149,6 +150,16 @@ func TestCallRecords(t *testing.T) {
 	if err := ag2.CloseMedia(); err != nil {
 		t.Fatal(err)
 	}
+	waitUntil(t, 15*time.Second, "the hub to see agent 2's media gone", func() bool {
+		_, got := a.do("GET", "/v1/sessions/"+s3, nil)
+		legs, _ := got["legs"].([]any)
+		for _, l := range legs {
+			if l.(map[string]any)["role"] == "agent" {
+				return false
+			}
+		}
+		return got["state"] == "ended" || len(legs) > 0 // the hub takes it for a hang-up
+	})
 	_ = c3.Send(ctx, map[string]any{"type": "hangup"})
 	ended(s3)
 
