@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +226,34 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 	res, _, _ := do(t, "GET", ts.URL+"/customer.html?entry=x", "", "")
 	if csp := res.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, "frame-ancestors 'self' https://shop.example.com") {
 		t.Errorf("customer page CSP %q", csp)
+	}
+}
+
+// TestOpenAPICoversEveryRoute: every /v1 route the hub and this package
+// mount is in openapi.yaml with its method — a client written from the
+// document alone finds every endpoint.
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	route := regexp.MustCompile(`mux\.Handle(?:Func)?\("(GET|POST|PATCH|PUT|DELETE) (/v1/[^"]+)"`)
+	n := 0
+	for _, file := range []string{"api.go", "../hub/api.go"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range route.FindAllStringSubmatch(string(src), -1) {
+			n++
+			if doc.Paths[m[2]][strings.ToLower(m[1])] == nil {
+				t.Errorf("%s mounts %s %s; openapi.yaml lacks it", file, m[1], m[2])
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("found only %d routes: the pattern no longer matches the code", n)
 	}
 }
