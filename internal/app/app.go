@@ -160,12 +160,17 @@ func Run(ctx, kill context.Context, cfg *config.Config, log *slog.Logger, out io
 		return [4]float64{float64(st.Connected.Load()), float64(st.Frames.Load()), float64(st.Dropped.Load()), float64(st.Failures.Load())}
 	}, func(sev string) float64 { return float64(mgr.Alerts(sev)) }, mgr.TalkSeconds)
 	mixOpts := mixer.Options{Transcode: media.TranscodeOptions{OpusBitrate: cfg.Media.OpusBitrate, OpusComplexity: cfg.Media.OpusComplexity}, Logger: log}
+	sm := m.NewSessionMetrics()
 	hb, err := hub.New(ctx, hub.Deps{Config: cfg, Log: log, UA: ua, RTC: engine, Store: db, Signer: signer,
-		Metrics: hubMetrics{m.NewSessionMetrics(), m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version, Node: nodeName(cfg), Copilot: mgr,
+		Metrics: hubMetrics{sm, m.NewMediaMetrics()}, Hooks: pub, Fallback: gw, Version: Version, Node: nodeName(cfg), Copilot: mgr,
 		NewMixer: func() session.Mixer { return mixer.New(mixOpts) }})
 	if err != nil {
 		return err
 	}
+	sm.Live(m.Registry, func() metrics.LiveFigures {
+		w, l, a := hb.LiveFigures()
+		return metrics.LiveFigures{Waiting: w, LongestWait: l, Agents: a}
+	})
 	lazy.h = hb
 	// The WhatsApp side runs with a whatsapp: section, or for an older
 	// sessions.notify.whatsapp that has an app secret to verify webhooks

@@ -54,6 +54,8 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.Handle("DELETE /v1/appointments/{id}", k(h.apiCancelAppointment))
 	mux.Handle("GET /v1/queues", k(h.apiQueues))
 	mux.Handle("GET /v1/records", k(h.apiRecords))
+	mux.Handle("GET /v1/wallboard", k(h.apiWallboard))
+	mux.Handle("GET /v1/wallboard/events", k(h.apiWallboardEvents))
 	mux.Handle("GET /v1/nodes", k(h.apiNodes))
 	mux.Handle("GET /v1/agents", k(h.apiAgents))
 	mux.Handle("POST /v1/agents", k(h.apiPutAgent))

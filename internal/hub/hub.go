@@ -33,6 +33,7 @@ import (
 	"github.com/split-hub/split/internal/session"
 	"github.com/split-hub/split/internal/sipua"
 	"github.com/split-hub/split/internal/store"
+	"github.com/split-hub/split/internal/wallboard"
 )
 
 // Metrics is what the hub counts.
@@ -115,6 +116,7 @@ type Hub struct {
 	pres           presence    // this node's agents' consoles, recorded for the other nodes (remote.go)
 	wasReady       atomic.Bool
 	rec            *recorder
+	board          *wallboard.Board
 	limiter        *limiter
 	notifier       Notifier
 	wa             WhatsApp // nil: WhatsApp calling off
@@ -200,6 +202,8 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	h.beat(ctx)
 	h.goAsync(func() { h.heartbeats(sctx) })
 	h.goAsync(func() { h.followOtherNodes(sctx) })
+	h.board = h.newBoard()
+	h.goAsync(func() { h.feedBoard(sctx) })
 	if h.clustered() {
 		h.pres.wake = make(chan struct{}, 1)
 		_ = h.store.ForgetConsoles(ctx, h.node) // a previous run's

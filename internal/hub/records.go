@@ -83,6 +83,9 @@ func (h *Hub) buildRecord(id string) (records.Record, error) {
 		q = "other" // a bounded label: the configured queues, "" and other
 	}
 	h.m.CallRecord(q, rec.Channel, rec.Outcome, sl)
+	if h.board != nil {
+		h.board.Add(rec, time.Now())
+	}
 	return rec, nil
 }
 

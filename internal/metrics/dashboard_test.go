@@ -31,7 +31,7 @@ var exercised = map[string][]string{
 	"Metrics": {"Copilot", "FastPath", "Handler", "InviteRejected", "NewMediaMetrics", "NewSessionMetrics",
 		"PortsInUse", "SIPRefused", "SIPRequest", "CallStarted", "CallEnded", "SetupLatency", "TLSCertificates",
 		"WSConnected", "WhatsAppWebhook"},
-	"SessionMetrics": {"CallRecord", "ClusterRelay", "Interpreter", "NodeLost", "QueueWait", "RTTChars", "SessionEnded",
+	"SessionMetrics": {"CallRecord", "ClusterRelay", "Interpreter", "Live", "NodeLost", "QueueWait", "RTTChars", "SessionEnded",
 		"SessionSetup", "SessionStarted", "SessionState", "VideoFPS"},
 	"MediaMetrics": {"LegMedia"},
 }
@@ -113,6 +113,10 @@ func exportedFamilies(t *testing.T) map[string]*family {
 	}
 	s.CallRecord("", "web_video", "unanswered", "none")
 	s.CallRecord("other", "phone", "answered", "missed")
+	s.Live(m.Registry, func() LiveFigures {
+		return LiveFigures{Waiting: map[string]int{"sales": 2}, LongestWait: map[string]float64{"sales": 31},
+			Agents: map[string]int{"ready": 1, "ringing": 0, "busy": 2, "wrap_up": 0, "not_ready": 1}}
+	})
 
 	mm := m.NewMediaMetrics()
 	mm.LegMedia("sip", 500, 490, 10, 4*time.Millisecond)

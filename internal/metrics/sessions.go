@@ -136,3 +136,46 @@ func (s *SessionMetrics) NodeLost(sessions int) {
 	s.lost.Inc()
 	s.lostSess.Add(float64(sessions))
 }
+
+// LiveFigures are the built-in ACD's figures now, as the wallboard shows
+// them (docs/wallboard.md): waiting sessions and the longest wait per
+// queue, agents per state.
+type LiveFigures struct {
+	Waiting     map[string]int
+	LongestWait map[string]float64 // seconds
+	Agents      map[string]int
+}
+
+// Live registers split_queue_waiting, split_queue_longest_wait_seconds and
+// split_agents, read from read at each scrape.
+func (s *SessionMetrics) Live(r *prometheus.Registry, read func() LiveFigures) {
+	r.MustRegister(&liveCollector{read: read,
+		waiting: prometheus.NewDesc("split_queue_waiting", "Sessions waiting in a built-in queue now (ringing an agent included).", []string{"queue"}, nil),
+		longest: prometheus.NewDesc("split_queue_longest_wait_seconds", "The longest wait of the sessions in a built-in queue now.", []string{"queue"}, nil),
+		agents:  prometheus.NewDesc("split_agents", "Agents of the built-in ACD logged in, by state (ready, ringing, busy, wrap_up, not_ready).", []string{"state"}, nil),
+	})
+}
+
+type liveCollector struct {
+	read                     func() LiveFigures
+	waiting, longest, agents *prometheus.Desc
+}
+
+func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.waiting
+	ch <- c.longest
+	ch <- c.agents
+}
+
+func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.read()
+	for q, n := range f.Waiting {
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(n), q)
+	}
+	for q, s := range f.LongestWait {
+		ch <- prometheus.MustNewConstMetric(c.longest, prometheus.GaugeValue, s, q)
+	}
+	for st, n := range f.Agents {
+		ch <- prometheus.MustNewConstMetric(c.agents, prometheus.GaugeValue, float64(n), st)
+	}
+}
