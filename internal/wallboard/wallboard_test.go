@@ -32,8 +32,8 @@ func TestFigures(t *testing.T) {
 		rec("c", "sales", "phone", records.Answered, 200, 30, 300, th), // answered, but after the threshold
 		rec("d", "sales", "web_video", records.Abandoned, 10, 45, 0, th),
 		rec("e", "support", "whatsapp", records.Overflowed, 5000, 120, 0, time.Minute), // more than an hour ago
-		rec("f", "", "web_voice", records.Unanswered, 20, 0, 0, th),                     // never queued
-		rec("old", "sales", "web_video", records.Answered, 25*3600, 1, 1, th),            // more than a day ago
+		rec("f", "", "web_voice", records.Unanswered, 20, 0, 0, th),                    // never queued
+		rec("old", "sales", "web_video", records.Answered, 25*3600, 1, 1, th),          // more than a day ago
 	} {
 		b.Add(r, now)
 	}
