@@ -28,7 +28,7 @@ func (h *Hub) callRecord(id string) {
 		// before End): the store's row is all there is
 		ev = endedEvent{}
 	}
-	rec, err := h.buildRecord(id)
+	rec, err := h.buildRecord(h.life, id)
 	for wait, deadline := time.Second, time.Now().Add(recordPatience); err != nil; wait = min(2*wait, 5*time.Second) {
 		if time.Now().After(deadline) || h.life.Err() != nil {
 			h.log.Warn("no call record for a session: its history cannot be read", "session", id, "err", err)
@@ -40,7 +40,7 @@ func (h *Hub) callRecord(id string) {
 		case <-h.life.Done():
 			t.Stop()
 		}
-		rec, err = h.buildRecord(id)
+		rec, err = h.buildRecord(h.life, id)
 	}
 	if h.hooks == nil || ev.info == nil {
 		return
@@ -55,8 +55,8 @@ func (h *Hub) callRecord(id string) {
 // recordPatience is how long a session's call record waits for the store.
 const recordPatience = 10 * time.Minute
 
-func (h *Hub) buildRecord(id string) (records.Record, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.life), 10*time.Second)
+func (h *Hub) buildRecord(parent context.Context, id string) (records.Record, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 10*time.Second)
 	defer cancel()
 	row, err := h.store.GetSession(ctx, id)
 	if err != nil {

@@ -68,7 +68,7 @@ func (h *Hub) endSessionsOf(ctx context.Context, node string, unowned bool, caus
 		if _, err := h.store.RevokeJoinLinks(ctx, id, now); err != nil {
 			h.log.Warn("cannot revoke the links of an ended session", "session", id, "cause", cause, "err", err)
 		}
-		rec, rerr := h.buildRecord(id) // docs/records.md: the node that ends a session writes its record
+		rec, rerr := h.buildRecord(ctx, id) // docs/records.md: the node that ends a session writes its record
 		if rerr != nil {
 			h.log.Warn("no call record for a session ended here", "session", id, "cause", cause, "err", rerr)
 		}

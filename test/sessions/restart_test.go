@@ -279,6 +279,22 @@ func TestKilledNodeSessionsEnd(t *testing.T) {
 			t.Errorf("session %s: the history does not end with session.ended: %d %v", id, code, ev)
 		}
 	}
+	// the node that ended them wrote their call records (docs/records.md)
+	code, recs := a.do("GET", "/v1/records?limit=1000", nil)
+	byID := map[string]map[string]any{}
+	list, _ := recs["records"].([]any)
+	for _, r := range list {
+		r := r.(map[string]any)
+		byID[r["session_id"].(string)] = r
+	}
+	for _, id := range []string{sidCreated, sidQueued, sidAppt} {
+		if r := byID[id]; code != 200 || r == nil || r["cause"] != "node_restart" || r["outcome"] == "answered" {
+			t.Errorf("call record of %s after the restart: %d %v", id, code, r)
+		}
+	}
+	if r := byID[sidQueued]; r != nil && r["outcome"] != "abandoned" {
+		t.Errorf("the queued session's record: outcome %v, want abandoned", r["outcome"])
+	}
 	if code, out := a.do("GET", "/v1/sessions?active=true", nil); code != 200 || len(out["sessions"].([]any)) != 0 {
 		t.Errorf("live sessions after the restart: %d %v", code, out)
 	}
