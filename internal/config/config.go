@@ -48,6 +48,15 @@ type Config struct {
 	Interpreter *Interpreter `yaml:"interpreter"`
 	// Copilot is the Copilot AI mode (docs/copilot.md); nil: no AI service.
 	Copilot *Copilot `yaml:"copilot"`
+	// I18n: the pages' and messages' languages (docs/i18n.md).
+	I18n I18n `yaml:"i18n"`
+}
+
+// I18n configures translations: English and Spanish are built in; Dir adds
+// languages or changes texts (<lang>.json or <lang>/*.json files).
+type I18n struct {
+	Dir     string `yaml:"dir"`     // "" : the built-in languages only
+	Default string `yaml:"default"` // when nothing else chooses (default en)
 }
 
 // Log configures structured logging.
@@ -626,6 +635,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkHostPort("http.listen", c.HTTP.Listen, true)
+	langTag := regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+	if c.I18n.Default != "" && !langTag.MatchString(c.I18n.Default) {
+		add("i18n.default", "must be a language tag such as en or es, not %q", c.I18n.Default)
+	}
+	if c.I18n.Dir != "" {
+		if st, err := os.Stat(c.I18n.Dir); err != nil || !st.IsDir() {
+			add("i18n.dir", "must be a folder of <lang>.json files: %q is not one", c.I18n.Dir)
+		}
+	}
+	for i, e := range c.Sessions.EntryPoints {
+		if e.Language != "" && !langTag.MatchString(e.Language) {
+			add(fmt.Sprintf("sessions.entry_points[%d].language", i), "must be a language tag such as en or es, not %q", e.Language)
+		}
+	}
 	if c.HTTP.PublicURL != "" {
 		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("http.public_url", "must be an absolute http(s) URL, not %q", c.HTTP.PublicURL)

@@ -163,6 +163,9 @@ type EntryPoint struct {
 	// Mode of the sessions started here: "" (forward) or "interpreter"
 	// (the Deaf Interpreter mode, docs/interpreter.md).
 	Mode string `yaml:"mode"`
+	// Language of this entry point's pages when the link and the page set
+	// none, before the browser's (docs/i18n.md); "" : the browser's.
+	Language string `yaml:"language"`
 }
 
 // Route sends matching sessions to a target. Routes are tried in order; the

@@ -47,6 +47,7 @@ func (h *Hub) Register(mux *http.ServeMux, requireKey func(http.Handler) http.Ha
 	mux.Handle("GET /v1/whatsapp/settings", k(h.apiWhatsAppSettings))
 	mux.Handle("POST /v1/whatsapp/settings", k(h.apiWhatsAppSettings))
 	mux.HandleFunc("GET /j/{token}", h.serveJoinPage)
+	mux.HandleFunc("GET /i18n/catalog.json", h.serveCatalog)
 	mux.Handle("POST /v1/appointments", k(h.apiCreateAppointment))
 	mux.Handle("GET /v1/appointments", k(h.apiListAppointments))
 	mux.Handle("GET /v1/appointments/{id}", k(h.apiGetAppointment))

@@ -167,13 +167,17 @@ func (h *Hub) apiCreateAppointment(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad_request", "the appointment would already be over")
 		return
 	}
+	lang := ""
+	if req.Customer.Language != "" {
+		lang = h.i18n.Match(req.Customer.Language) // a language the hub has (es-MX → es)
+	}
 	title := req.Title
 	if title == "" {
-		title = "Video call"
+		title = h.i18n.T(orDefault(lang, h.i18n.Default()), "msg.now.subject")
 	}
 	a := store.Appointment{ID: session.NewID(), Title: title, Start: req.Start.UTC(), DurationSec: int(d / time.Second), TimeZone: req.TimeZone,
 		CustomerName: req.Customer.Name, CustomerContact: strings.TrimSpace(req.Customer.Contact), AgentID: req.AgentID, Queue: req.Queue,
-		Notes: req.Notes, State: apptScheduled}
+		Notes: req.Notes, State: apptScheduled, Language: lang}
 	if _, _, rem := h.apptWindow(); time.Until(a.Start) <= rem {
 		a.State = apptReminded // the invitation itself is the reminder
 	}
@@ -197,14 +201,15 @@ func (h *Hub) sendApptLink(ctx context.Context, a store.Appointment, channel str
 	apptEarly, apptLate, _ := h.apptWindow()
 	d := time.Duration(a.DurationSec) * time.Second
 	o := LinkOptions{AppointmentID: a.ID, Role: roleCustomer, NotBefore: a.Start.Add(-apptEarly), ExpiresAt: a.Start.Add(d + apptLate),
-		Channel: channel, Recipient: a.CustomerContact}
+		Channel: channel, Recipient: a.CustomerContact, Language: a.Language}
 	url, tok, err := h.CreateLink(ctx, o)
 	if err != nil {
 		return "", err
 	}
 	if channel != "copy" && h.notifier != nil {
 		h.notifier.Deliver(ctx, Delivery{Hash: hashToken(tok), AppointmentID: a.ID, Channel: channel, To: a.CustomerContact, URL: url,
-			Customer: a.CustomerName, ExpiresAt: o.ExpiresAt, Start: a.Start, Duration: d, Title: a.Title, Sequence: seq})
+			Customer: a.CustomerName, ExpiresAt: o.ExpiresAt, Start: a.Start, Duration: d, Title: a.Title, Sequence: seq,
+			Language: a.Language, TimeZone: a.TimeZone})
 	}
 	return url, nil
 }
@@ -338,7 +343,8 @@ func (h *Hub) apiCancelAppointment(w http.ResponseWriter, r *http.Request) {
 	_, _ = h.store.RevokeJoinLinks(r.Context(), a.ID, time.Now())
 	if ch := channelFor(a.CustomerContact); ch != "copy" && h.notifier != nil && h.notifier.Has(ch) {
 		h.notifier.Deliver(r.Context(), Delivery{AppointmentID: a.ID, Channel: ch, To: a.CustomerContact, Customer: a.CustomerName,
-			Start: a.Start, Duration: time.Duration(a.DurationSec) * time.Second, Title: a.Title, Sequence: 2, Cancel: true})
+			Start: a.Start, Duration: time.Duration(a.DurationSec) * time.Second, Title: a.Title, Sequence: 2, Cancel: true,
+			Language: a.Language, TimeZone: a.TimeZone})
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

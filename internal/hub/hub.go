@@ -26,6 +26,7 @@ import (
 	"github.com/split-hub/split/internal/acd"
 	"github.com/split-hub/split/internal/auth"
 	"github.com/split-hub/split/internal/config"
+	"github.com/split-hub/split/internal/i18n"
 	"github.com/split-hub/split/internal/leg"
 	"github.com/split-hub/split/internal/media"
 	"github.com/split-hub/split/internal/media/bridge"
@@ -117,6 +118,7 @@ type Hub struct {
 	wasReady       atomic.Bool
 	rec            *recorder
 	board          *wallboard.Board
+	i18n           *i18n.Catalogs
 	limiter        *limiter
 	notifier       Notifier
 	wa             WhatsApp // nil: WhatsApp calling off
@@ -161,6 +163,11 @@ func New(ctx context.Context, d Deps) (*Hub, error) {
 	if h.m == nil {
 		h.m = noMetrics{}
 	}
+	cat, err := i18n.Load(d.Config.I18n.Dir, d.Config.I18n.Default)
+	if err != nil {
+		return nil, err
+	}
+	h.i18n = cat
 	var qs []acd.QueueConfig
 	for _, q := range d.Config.Sessions.Queues {
 		qs = append(qs, acd.QueueConfig{Name: q.Name, RingTimeout: q.RingTimeout, MaxWait: q.MaxWait, Overflow: q.Overflow, WrapUp: q.WrapUp})

@@ -73,6 +73,7 @@ type LinkOptions struct {
 	SingleUse     bool
 	Channel       string // copy, sms, email, whatsapp
 	Recipient     string
+	Language      string // the page's language: ?lang= on the link ("" : none)
 }
 
 // CreateLink stores a new link and returns its URL and token.
@@ -92,7 +93,11 @@ func (h *Hub) CreateLink(ctx context.Context, o LinkOptions) (url, token string,
 	if err := h.store.PutJoinLink(ctx, l); err != nil {
 		return "", "", err
 	}
-	return h.publicURL() + "/j/" + tok, tok, nil
+	u := h.publicURL() + "/j/" + tok
+	if o.Language != "" {
+		u += "?lang=" + o.Language
+	}
+	return u, tok, nil
 }
 
 // linkError is a refused join: a status, a stable code and a message that
@@ -286,7 +291,11 @@ func (h *Hub) serveJoinPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, "/customer.html#join="+tok, http.StatusFound)
+	to := "/customer.html#join=" + tok
+	if lang := r.URL.Query().Get("lang"); lang != "" && langTagRE.MatchString(lang) {
+		to += "&lang=" + lang // the customer's language (docs/i18n.md)
+	}
+	http.Redirect(w, r, to, http.StatusFound)
 }
 
 type linkReq struct {
@@ -296,6 +305,7 @@ type linkReq struct {
 	SingleUse *bool      `json:"single_use"`
 	NotBefore *time.Time `json:"not_before"`
 	ExpiresIn string     `json:"expires_in"`
+	Language  string     `json:"language"` // the page's and message's language ("" : the customer's, else the default)
 }
 
 type linkResp struct {
@@ -331,6 +341,11 @@ func (h *Hub) apiCreateLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.SessionID = sid
+	if o.Language == "" {
+		if l := s.Info().Customer.Language; l != "" {
+			o.Language = h.i18n.Match(l) // the language the customer's page chose
+		}
+	}
 	resp, err := h.issueLink(r.Context(), s, o)
 	if err != nil {
 		h.writeHubErr(w, err)
@@ -343,6 +358,12 @@ func (h *Hub) linkOptions(req linkReq, now time.Time) (LinkOptions, error) {
 	o := LinkOptions{Role: req.Role, Channel: req.Channel, Recipient: strings.TrimSpace(req.To), SingleUse: true, NotBefore: now}
 	if len(o.Recipient) > 256 {
 		return o, fmt.Errorf("%w: to is limited to 256 bytes", errBadRequest)
+	}
+	if req.Language != "" {
+		if !langTagRE.MatchString(req.Language) {
+			return o, fmt.Errorf("%w: language must be a language tag such as en or es", errBadRequest)
+		}
+		o.Language = h.i18n.Match(req.Language)
 	}
 	if o.Role == "" {
 		o.Role = roleCustomer
@@ -408,7 +429,7 @@ func (h *Hub) issueLink(ctx context.Context, s *session.Session, o LinkOptions) 
 	if o.Channel != "copy" {
 		resp.Delivery = "queued"
 		h.notifier.Deliver(ctx, Delivery{Hash: hashToken(tok), SessionID: o.SessionID, Channel: o.Channel, To: o.Recipient, URL: url,
-			Customer: customerName(s), ExpiresAt: o.ExpiresAt})
+			Customer: customerName(s), ExpiresAt: o.ExpiresAt, Language: o.Language})
 	}
 	return resp, nil
 }
@@ -430,6 +451,8 @@ type Delivery struct {
 	Title                          string
 	Sequence                       int
 	Cancel                         bool
+	Language                       string // a loaded language ("" : the default)
+	TimeZone                       string // IANA, for dates ("" : UTC)
 }
 
 // Notifier sends links (internal/notify behind an adapter in app).

@@ -88,21 +88,34 @@ func (n *linkNotifier) Deliver(ctx context.Context, d Delivery) {
 		ref = d.AppointmentID
 	}
 	ref += "." + d.Hash
-	m := notify.Message{Channel: notify.Channel(d.Channel), To: d.To, Link: d.URL, LinkLabel: "Join video call", Ref: ref, Name: d.Customer}
-	greet := "Hello"
-	if d.Customer != "" {
-		greet += " " + d.Customer
+	cat := n.h.i18n
+	lang := orDefault(d.Language, cat.Default())
+	loc := time.UTC
+	if d.TimeZone != "" {
+		if l, err := time.LoadLocation(d.TimeZone); err == nil {
+			loc = l // the customer's time zone (the appointment's)
+		}
 	}
+	m := notify.Message{Channel: notify.Channel(d.Channel), To: d.To, Link: d.URL, LinkLabel: cat.T(lang, "msg.link_label"), Ref: ref, Name: d.Customer}
+	greet := cat.T(lang, "msg.greet")
+	if d.Customer != "" {
+		greet = cat.T(lang, "msg.greet_name", "name", d.Customer)
+	}
+	when := cat.DateTime(lang, d.Start.In(loc))
+	short := "" // WhatsApp: the link goes in the template's button
 	switch {
 	case d.Cancel:
-		m.Subject = "Cancelled: " + d.Title
-		m.Text = fmt.Sprintf("%s, your video call on %s was cancelled.", greet, d.Start.UTC().Format("Mon 2 Jan 15:04 MST"))
+		m.Subject = cat.T(lang, "msg.cancelled.subject", "title", d.Title)
+		m.Text = cat.T(lang, "msg.cancelled.text", "greet", greet, "when", when)
+		short = m.Text
 	case !d.Start.IsZero():
 		m.Subject = d.Title
-		m.Text = fmt.Sprintf("%s, your video call is on %s. Join here: %s", greet, d.Start.UTC().Format("Mon 2 Jan 15:04 MST"), d.URL)
+		m.Text = cat.T(lang, "msg.scheduled.text", "greet", greet, "when", when, "url", d.URL)
+		short = cat.T(lang, "msg.scheduled.short", "greet", greet, "when", when)
 	default:
-		m.Subject = "Your video call"
-		m.Text = fmt.Sprintf("%s, an agent is waiting for you on a video call. Join here: %s (valid until %s)", greet, d.URL, d.ExpiresAt.UTC().Format("15:04 MST"))
+		m.Subject = cat.T(lang, "msg.now.subject")
+		m.Text = cat.T(lang, "msg.now.text", "greet", greet, "url", d.URL, "until", cat.Time(lang, d.ExpiresAt.In(loc)))
+		short = cat.T(lang, "msg.now.short", "greet", greet)
 	}
 	if d.Channel == "email" && !d.Start.IsZero() {
 		method, status := notify.MethodRequest, notify.StatusConfirmed
@@ -117,7 +130,7 @@ func (n *linkNotifier) Deliver(ctx context.Context, d Delivery) {
 		}
 	}
 	if d.Channel == "whatsapp" {
-		m.Text = strings.TrimSuffix(strings.SplitN(m.Text, " Join here:", 2)[0], ".") + "."
+		m.Text = short
 		if n.whatsapp != nil && n.whatsapp.Template != nil { // nil: not configured (the dispatcher reports it)
 			if !n.sent.remember(m, d.ExpiresAt, time.Now()) {
 				n.h.log.Warn("too many WhatsApp messages awaiting their status: this one gets no template fallback after a late 131047",

@@ -26,10 +26,11 @@ type Appointment struct {
 	State           string
 	CreatedAt       time.Time // set on first PutAppointment (now when zero); never changed after
 	UpdatedAt       time.Time // set by every PutAppointment (now when zero)
+	Language        string    // the customer's language tag ("" : the hub's default)
 }
 
 const appointmentCols = `id, session_id, title, start_at, duration_sec, time_zone, customer_name,
-	customer_contact, agent_id, queue, notes, state, created_at, updated_at`
+	customer_contact, agent_id, queue, notes, state, created_at, updated_at, language`
 
 // PutAppointment inserts a, or replaces every field of the stored
 // appointment a.ID except CreatedAt.
@@ -44,21 +45,21 @@ func (db *DB) PutAppointment(ctx context.Context, a Appointment) error {
 		return err
 	}
 	if err := checkText("put appointment", a.SessionID, a.Title, a.TimeZone, a.CustomerName,
-		a.CustomerContact, a.AgentID, a.Queue, a.Notes, a.State); err != nil {
+		a.CustomerContact, a.AgentID, a.Queue, a.Notes, a.State, a.Language); err != nil {
 		return err
 	}
 	now := db.now()
 	_, err := db.w.ExecContext(ctx, `INSERT INTO appointments (`+appointmentCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (id) DO UPDATE SET session_id = excluded.session_id, title = excluded.title,
 			start_at = excluded.start_at, duration_sec = excluded.duration_sec,
 			time_zone = excluded.time_zone, customer_name = excluded.customer_name,
 			customer_contact = excluded.customer_contact, agent_id = excluded.agent_id,
 			queue = excluded.queue, notes = excluded.notes, state = excluded.state,
-			updated_at = excluded.updated_at`,
+			updated_at = excluded.updated_at, language = excluded.language`,
 		a.ID, a.SessionID, a.Title, millis(a.Start), a.DurationSec, a.TimeZone, a.CustomerName,
 		a.CustomerContact, a.AgentID, a.Queue, a.Notes, a.State,
-		millis(orNow(a.CreatedAt, now)), millis(orNow(a.UpdatedAt, now)))
+		millis(orNow(a.CreatedAt, now)), millis(orNow(a.UpdatedAt, now)), a.Language)
 	if err != nil {
 		return fmt.Errorf("store: put appointment %q: %w", a.ID, err)
 	}
@@ -133,7 +134,7 @@ func scanAppointment(r scanner) (Appointment, error) {
 		start, created, updatedAt int64
 	)
 	err := r.Scan(&a.ID, &a.SessionID, &a.Title, &start, &a.DurationSec, &a.TimeZone, &a.CustomerName,
-		&a.CustomerContact, &a.AgentID, &a.Queue, &a.Notes, &a.State, &created, &updatedAt)
+		&a.CustomerContact, &a.AgentID, &a.Queue, &a.Notes, &a.State, &created, &updatedAt, &a.Language)
 	if err != nil {
 		return Appointment{}, err
 	}
