@@ -124,7 +124,7 @@ func (n *linkNotifier) Deliver(ctx context.Context, d Delivery) {
 		}
 		m.Calendar = &notify.Event{UID: d.AppointmentID + "@split", Sequence: d.Sequence, Method: method, Status: status, Start: d.Start,
 			Duration: d.Duration, Summary: d.Title, Description: m.Text, URL: d.URL, Location: d.URL, AttendeeName: d.Customer,
-			ReminderBefore: 15 * time.Minute}
+			ReminderBefore: 15 * time.Minute, LinkLabel: m.LinkLabel, Reminder: cat.T(lang, "msg.reminder"), TimeZone: d.TimeZone}
 		if d.Cancel {
 			m.Calendar.URL, m.Calendar.Location = "", ""
 		}

@@ -39,7 +39,12 @@ type Event struct {
 	Attendee       string // e-mail address, optionally "Name <addr>"
 	AttendeeName   string // CN of the attendee; overrides a name in Attendee
 	ReminderBefore time.Duration
-	Status         string // StatusConfirmed (default for REQUEST) or StatusCancelled (default for CANCEL)
+	// LinkLabel labels the CONFERENCE link (DefaultLinkLabel when empty);
+	// Reminder starts the alarm's text ("Reminder" when empty): the
+	// customer's language (docs/i18n.md).
+	LinkLabel string
+	Reminder  string
+	Status    string // StatusConfirmed (default for REQUEST) or StatusCancelled (default for CANCEL)
 }
 
 func (e Event) method() string {
@@ -143,15 +148,22 @@ func (e Event) ICS(now time.Time) []byte {
 		w.line("ATTENDEE" + cnParam(name) + ";ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:" + a.Address)
 	}
 	if e.URL != "" {
-		w.line("CONFERENCE;VALUE=URI;FEATURE=VIDEO,AUDIO;LABEL=" + DefaultLinkLabel + ":" + e.URL)
+		label := strings.TrimPrefix(cnParam(e.LinkLabel), ";CN=")
+		if label == "" {
+			label = DefaultLinkLabel
+		}
+		w.line("CONFERENCE;VALUE=URI;FEATURE=VIDEO,AUDIO;LABEL=" + label + ":" + e.URL)
 	}
 	if e.ReminderBefore > 0 && e.method() != MethodCancel {
 		w.line("BEGIN:VALARM")
 		w.line("ACTION:DISPLAY")
 		w.line("TRIGGER:-" + icsDuration(e.ReminderBefore))
 		reminder := "Reminder"
+		if e.Reminder != "" {
+			reminder = e.Reminder
+		}
 		if e.Summary != "" {
-			reminder = "Reminder: " + e.Summary
+			reminder += ": " + e.Summary
 		}
 		w.line("DESCRIPTION:" + escapeText(reminder))
 		w.line("END:VALARM")
