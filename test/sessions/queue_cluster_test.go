@@ -145,6 +145,24 @@ func TestQueueAcrossNodes(t *testing.T) {
 		_, a := (api{t, hubs[0].URL}).do("GET", "/v1/agents", nil)
 		return containsAll(fmt.Sprint(q), "waiting:0", "answered:6") && containsAll(fmt.Sprint(a), "state:ready")
 	})
+	// every node's records and wallboard have the cluster's six calls, each
+	// recorded once by the node that owned it (docs/records.md, wallboard.md)
+	for i, h := range hubs {
+		a := api{t, h.URL}
+		waitUntil(t, 15*time.Second, fmt.Sprintf("node %d's records and wallboard", i), func() bool {
+			_, recs := a.do("GET", "/v1/records", nil)
+			_, wb := a.do("GET", "/v1/wallboard", nil)
+			list, _ := recs["records"].([]any)
+			answered := 0
+			for _, r := range list {
+				if r.(map[string]any)["outcome"] == "answered" {
+					answered++
+				}
+			}
+			hour, _ := wb["overall"].(map[string]any)["hour"].(map[string]any)
+			return len(list) == customers && answered == customers && hour != nil && hour["answered"] == float64(customers)
+		})
+	}
 }
 
 func containsAll(s string, subs ...string) bool {
