@@ -721,18 +721,10 @@ func (h *Hub) apiEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"events": out})
 		return
 	}
-	fl, ok := w.(http.Flusher)
+	fl, ok := startSSE(w) // kept alive by the pings below
 	if !ok {
-		writeErr(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
-	// A stream outlives http.read_timeout: no read deadline for it; the
-	// listener's idle bound still applies, kept alive by the pings below.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	last := after
 	emit := func(e session.Event) bool {
 		if e.Seq <= last {

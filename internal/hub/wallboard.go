@@ -98,16 +98,10 @@ func (h *Hub) apiWallboard(w http.ResponseWriter, r *http.Request) {
 // apiWallboardEvents is GET /v1/wallboard/events: the figures as
 // server-sent events, at once and every 2 s.
 func (h *Hub) apiWallboardEvents(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
+	fl, ok := startSSE(w)
 	if !ok {
-		writeErr(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	t := time.NewTicker(wallboardEvery)
 	defer t.Stop()
 	for {
@@ -147,4 +141,22 @@ func (h *Hub) LiveFigures() (waiting map[string]int, longest map[string]float64,
 		}
 	}
 	return waiting, longest, agents
+}
+
+// startSSE answers a server-sent events stream: its headers, and no read
+// deadline (a stream outlives http.read_timeout; the listener's idle bound
+// still applies, kept alive by the stream's own writes). ok false: the
+// connection cannot stream, and the client was told.
+func startSSE(w http.ResponseWriter) (fl http.Flusher, ok bool) {
+	fl, ok = w.(http.Flusher)
+	if !ok {
+		writeErr(w, http.StatusInternalServerError, "internal", "streaming unsupported")
+		return nil, false
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	return fl, true
 }
