@@ -298,10 +298,24 @@ func TestCallRecords(t *testing.T) {
 			t.Errorf("?%s: %d %v, want 400", q, code, got)
 		}
 	}
-	if res, err := http.Get(h.URL + "/v1/records"); err != nil || res.StatusCode != 401 {
-		t.Errorf("records without the API key: %v %v", res.StatusCode, err)
-	} else {
-		res.Body.Close()
+	// records and the wallboard need the API key: no key, or an agent's
+	// token, is refused (docs/security.md)
+	tok := agentToken(t, h, "agent1")
+	for _, path := range []string{"/v1/records", "/v1/records?format=csv", "/v1/wallboard", "/v1/wallboard/events"} {
+		for _, bearer := range []string{"", tok} {
+			req, _ := http.NewRequest("GET", h.URL+path, nil)
+			if bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+bearer)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != 401 {
+				t.Errorf("%s with bearer %.10q: %d, want 401", path, bearer, res.StatusCode)
+			}
+		}
 	}
 
 	// the webhook carried the same records
