@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -30,7 +31,9 @@ func (h *Hub) callRecord(id string) {
 	}
 	rec, err := h.buildRecord(h.life, id)
 	for wait, deadline := time.Second, time.Now().Add(recordPatience); err != nil; wait = min(2*wait, 5*time.Second) {
-		if time.Now().After(deadline) || h.life.Err() != nil {
+		if errors.Is(err, store.ErrInvalid) || time.Now().After(deadline) || h.life.Err() != nil {
+			// refused for a reason of its own (a bad value):
+			// trying again changes nothing
 			h.log.Warn("no call record for a session: its history cannot be read", "session", id, "err", err)
 			break
 		}
