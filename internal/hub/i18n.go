@@ -36,6 +36,9 @@ func (h *Hub) serveCatalog(w http.ResponseWriter, r *http.Request) {
 	chosen := h.i18n.Match(lang, entryLang, r.Header.Get("Accept-Language"))
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Vary", "Accept-Language")
+	// the widget asks from the embedding site: the texts are public and the
+	// request carries no credentials
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Content-Language", chosen)
 	writeJSON(w, http.StatusOK, map[string]any{"lang": chosen, "languages": h.i18n.Languages(), "messages": h.i18n.Messages(chosen)})
 }

@@ -1,10 +1,14 @@
 package web
 
 import (
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/split-hub/split/internal/i18n"
 )
 
 // TestRTTJS runs the Node unit tests of rtt.js's pure functions
@@ -44,7 +48,20 @@ func TestInterpreterPagesBrowser(t *testing.T) {
 	if _, err := os.Stat("../../test/e2e/node_modules/playwright-core"); err != nil {
 		t.Skip("test/e2e/node_modules is not installed (make deps)")
 	}
-	srv := httptest.NewServer(Handler())
+	// the pages load their texts from the hub (docs/i18n.md): this test's
+	// server stands in for it, in English, as for the hub's socket
+	cat, err := i18n.Load("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", Handler())
+	mux.HandleFunc("GET /i18n/catalog.json", func(w http.ResponseWriter, r *http.Request) {
+		lang := cat.Match(r.URL.Query().Get("lang"), r.Header.Get("Accept-Language"))
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"lang": lang, "languages": cat.Languages(), "messages": cat.Messages(lang)})
+	})
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	cmd := exec.Command(node, "jstest/pages.mjs", srv.URL)
 	screens := os.Getenv("SCREENS") // where the screenshots go (default: a temporary directory)

@@ -114,6 +114,9 @@ func TestMessagesInTheCustomersLanguage(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
+		if got := res.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+			t.Errorf("catalog: Access-Control-Allow-Origin %q, want * (the widget on another site)", got)
+		}
 		var c struct {
 			Lang     string            `json:"lang"`
 			Messages map[string]string `json:"messages"`

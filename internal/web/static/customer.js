@@ -13,6 +13,8 @@
 //   server=<url>      the hub (default: this page's origin)
 //   embed=1           compact layout inside the widget's iframe
 //   ctx.<key>=<value> context key/values passed with `start`
+//   lang=<tag>        the page's language (es, es-MX…; a join link's fragment can carry it too);
+//                     without it the entry point's language, then the browser's (i18n.js)
 //
 // window.splitApp = {client, call, state, session, position, ewt, agentName,
 // held, ended, error, stats()} is kept up to date for automation.
@@ -25,6 +27,7 @@
 // splitApp.deaf = {on, interp, vco, hco, rtt: {log, text(source)}, ...}.
 import { SessionClient } from './session.js';
 import { RttPane, RttInput, RttLink, LS } from './rtt.js';
+import { loadI18n, t, applyI18n, currentLang, formatDateTime } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -43,6 +46,28 @@ const server = params.get('server') || undefined;
 const context = {};
 for (const [k, v] of params) {
   if (k.startsWith('ctx.') && k.length > 4) context[k.slice(4)] = v;
+}
+
+// ---- language ----------------------------------------------------------------------
+// The link's or the URL's lang first, then the entry point's language, then
+// the browser's (the hub picks: GET /i18n/catalog.json). The catalog is
+// fetched at once; the page's first render waits for it (not longer than
+// I18N_WAIT_MS), the connection to the hub does not.
+const urlLang = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(params.get('lang') || '') ? params.get('lang') : '';
+const I18N_WAIT_MS = 3000;
+const i18nLoad = loadI18n({ server, lang: urlLang || undefined, entry: params.get('entry') || (pageToken || joinToken ? undefined : entry) });
+// true: the catalog came in time (or failed: English); false: still coming
+const i18nReady = Promise.race([i18nLoad.then(() => true, () => true), new Promise((r) => setTimeout(() => r(false), I18N_WAIT_MS))]);
+
+// The `language` of the session's start frame: the one the link or the
+// embedder asked for, else the page's (with the browser's region when it
+// is the same language: es-MX).
+function sessionLanguage() {
+  if (urlLang) return urlLang;
+  const page = currentLang();
+  const nav = (typeof navigator !== 'undefined' && navigator.language) || '';
+  if (nav && nav.split('-')[0].toLowerCase() === page) return nav;
+  return page || nav || undefined;
 }
 
 const el = {
@@ -132,6 +157,7 @@ const app = {
 };
 
 let previewStream = null;
+let previewTested = false; // the device check ran once: "Test again"
 let meter = null; // {ctx, timer}
 let facingMode = 'user';
 let callSeq = 0;
@@ -140,14 +166,24 @@ const pastSessions = new Set();
 
 // ---- helpers -------------------------------------------------------------------
 
+// The status line and the error box take a text, or a function that gives
+// it in the current language: the latter is shown again, translated, when
+// the catalog arrives after it was set (relabel()).
+let statusFn = null;
+let errorFn = null;
+
 function setStatus(text) {
-  if (el.status.textContent !== text) el.status.textContent = text;
+  statusFn = typeof text === 'function' ? text : null;
+  const s = statusFn ? statusFn() : text;
+  if (el.status.textContent !== s) el.status.textContent = s;
 }
 
 function showError(text) {
-  app.error = text || null;
-  el.error.textContent = text || '';
-  el.error.hidden = !text;
+  errorFn = typeof text === 'function' ? text : null;
+  const s = (errorFn ? errorFn() : text) || '';
+  app.error = s || null;
+  el.error.textContent = s;
+  el.error.hidden = !s;
 }
 
 function setView(view) {
@@ -174,30 +210,56 @@ function setState(state) {
 
 function minutes(seconds) {
   if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return '';
-  if (seconds < 60) return 'less than a minute';
+  if (seconds < 60) return t('customer.wait.under_minute');
   const m = Math.round(seconds / 60);
-  return m === 1 ? 'about 1 minute' : `about ${m} minutes`;
+  return m === 1 ? t('customer.wait.one_minute') : t('customer.wait.minutes', { n: m });
 }
 
 function queueText(position, ewt) {
-  if (typeof position !== 'number' || position < 1) return 'Waiting for the next available agent…';
+  if (typeof position !== 'number' || position < 1) return t('customer.queue.waiting');
   const wait = minutes(ewt);
-  return `You are number ${position} in the queue${wait ? ` — ${wait}` : ''}`;
+  return wait ? t('customer.queue.position_wait', { position, wait }) : t('customer.queue.position', { position });
 }
 
+// Texts by end code (literal keys: internal/i18n's test finds them).
 const END_TEXT = {
-  200: 'The call has ended. Thank you!',
-  404: 'This contact point does not exist.',
-  408: 'Nobody answered, sorry.',
-  480: 'Nobody is available right now. Please try again later.',
-  486: 'All our agents are busy. Please try again later.',
-  487: 'The call was cancelled.',
-  503: 'The service is not available right now. Please try again later.',
+  200: () => t('customer.end.normal'),
+  404: () => t('customer.end.not_found'),
+  408: () => t('customer.end.no_answer'),
+  480: () => t('customer.end.unavailable'),
+  486: () => t('customer.end.busy'),
+  487: () => t('customer.end.cancelled'),
+  503: () => t('customer.end.service_unavailable'),
 };
 
 function endText(code, reason) {
-  if (/connection (lost|to the hub closed)/i.test(reason || '')) return 'The connection was lost. Please check your network and try again.';
-  return END_TEXT[code] || (reason ? `The call has ended: ${reason}` : 'The call has ended.');
+  if (/connection (lost|to the hub closed)/i.test(reason || '')) return t('customer.end.connection_lost');
+  if (END_TEXT[code]) return END_TEXT[code]();
+  return reason ? t('customer.end.with_reason', { reason: reasonText(reason) }) : t('customer.end.plain');
+}
+
+// The page's and session.js's own end reasons (kept in English in
+// splitApp.ended and the widget's messages), shown translated; the hub's
+// are shown as they come.
+function reasonText(reason) {
+  switch (reason) {
+    case 'You hung up': case 'Local hangup': return t('customer.end.reason_hung_up');
+    case 'Connection lost': case 'Connection to the hub closed': return t('customer.end.reason_connection_lost');
+    case 'Not connected to the hub': return t('customer.end.reason_not_connected');
+    case 'Media connection lost': return t('customer.end.reason_media_lost');
+    case 'Cannot connect': return t('customer.end.reason_cannot_connect');
+    case 'The call could not be started': return t('customer.end.reason_not_started');
+    default: return reason;
+  }
+}
+
+// An error of session.js (connecting, starting the call) as the customer reads it.
+function errorText(err) {
+  const code = err && err.code;
+  if (code === 'connection_failed' || code === 'timeout' || code === 'not_connected' || code === 'network') return t('customer.error.connect');
+  if (code === 'media_error') return t('customer.error.media');
+  if (err && err.status === 404) return t('customer.end.not_found');
+  return (err && err.message) || String(err);
 }
 
 // ---- device check ----------------------------------------------------------------
@@ -230,7 +292,7 @@ function startMeter(stream) {
       const rms = Math.sqrt(sum / buf.length);
       const level = Math.min(1, rms * 4);
       el.micLevel.value = level;
-      el.micLevel.textContent = level > 0.02 ? 'sound detected' : 'silent';
+      el.micLevel.textContent = level > 0.02 ? t('customer.setup.meter_sound') : t('customer.setup.meter_silent');
     }, 100);
     meter = { ctx, timer };
   } catch (err) {
@@ -240,7 +302,7 @@ function startMeter(stream) {
 
 function stopPreview() {
   stopMeter();
-  if (previewStream) for (const t of previewStream.getTracks()) t.stop();
+  if (previewStream) for (const tr of previewStream.getTracks()) tr.stop();
   previewStream = null;
   el.preview.srcObject = null;
   el.previewOff.hidden = false;
@@ -256,7 +318,7 @@ function selectedVideoConstraint() {
 
 async function startPreview() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    showError('Your browser cannot use a camera or microphone on this page (a secure https page is needed).');
+    showError(() => t('customer.error.no_media'));
     return;
   }
   stopPreview();
@@ -269,14 +331,14 @@ async function startPreview() {
   } catch (err) {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
-      if (wantVideo) showError('No camera could be opened: you can still make a voice call.');
+      if (wantVideo) showError(() => t('customer.error.no_camera_preview'));
     } catch (err2) {
-      showError(`Your microphone could not be opened: ${err2.message || err2.name}. Check your browser's permissions.`);
+      showError(() => t('customer.error.mic_failed', { error: err2.message || err2.name }));
       return;
     }
   }
   if (app.state !== 'idle') { // a call started meanwhile
-    for (const t of stream.getTracks()) t.stop();
+    for (const tr of stream.getTracks()) tr.stop();
     return;
   }
   previewStream = stream;
@@ -287,9 +349,32 @@ async function startPreview() {
     (deaf.on ? el.deafPreviewOff : el.previewOff).hidden = true;
   }
   startMeter(stream);
-  el.check.textContent = 'Test again';
-  el.deafCheck.textContent = 'Test camera again';
+  previewTested = true;
+  checkLabels();
   await listDevices();
+}
+
+// The device check's buttons, in the current language.
+function checkLabels() {
+  el.check.textContent = previewTested ? t('customer.setup.check_again') : t('customer.setup.check');
+  el.deafCheck.textContent = previewTested ? t('customer.deaf.check_again') : t('customer.deaf.check');
+  el.flip.textContent = facingMode === 'user' ? t('customer.setup.flip_rear') : t('customer.setup.flip_front');
+}
+
+// relabel shows the page in the catalog's language: the HTML's texts, then
+// what the script wrote (the status line and the error box again, as they
+// were, in the new language).
+function relabel() {
+  const status = statusFn;
+  const error = errorFn;
+  applyI18n(document);
+  checkLabels();
+  if (deaf.on) { deafLabels(); fillDeafSetup(); }
+  if (el.cameraSelect.options.length > 1 || el.micSelect.options.length > 1) listDevices();
+  endedTexts();
+  render();
+  if (status) setStatus(status);
+  if (error) showError(error);
 }
 
 async function listDevices() {
@@ -300,8 +385,8 @@ async function listDevices() {
   } catch {
     return;
   }
-  const fill = (select, kind, fallback) => {
-    const current = select.value || (previewStream && (previewStream.getTracks().find((t) => t.kind === (kind === 'videoinput' ? 'video' : 'audio')) || {}).getSettings?.().deviceId) || '';
+  const fill = (select, kind, fallback, numbered) => {
+    const current = select.value || (previewStream && (previewStream.getTracks().find((tr) => tr.kind === (kind === 'videoinput' ? 'video' : 'audio')) || {}).getSettings?.().deviceId) || '';
     const list = devices.filter((d) => d.kind === kind && d.deviceId);
     select.textContent = '';
     const def = document.createElement('option');
@@ -311,15 +396,15 @@ async function listDevices() {
     list.forEach((d, i) => {
       const o = document.createElement('option');
       o.value = d.deviceId;
-      o.textContent = d.label || `${fallback.replace('Default ', '')} ${i + 1}`;
+      o.textContent = d.label || numbered(i + 1);
       select.append(o);
     });
     if (list.some((d) => d.deviceId === current)) select.value = current;
     select.disabled = list.length === 0;
     return list.length;
   };
-  const cams = fill(el.cameraSelect, 'videoinput', 'Default camera');
-  fill(el.micSelect, 'audioinput', 'Default microphone');
+  const cams = fill(el.cameraSelect, 'videoinput', t('customer.setup.default_camera'), (n) => t('customer.setup.camera_n', { n }));
+  fill(el.micSelect, 'audioinput', t('customer.setup.default_microphone'), (n) => t('customer.setup.microphone_n', { n }));
   const phone = window.matchMedia && window.matchMedia('(pointer: coarse)').matches;
   el.flip.hidden = !(phone && cams > 1);
   el.switchCamera.dataset.cameras = String(cams);
@@ -382,25 +467,25 @@ function render() {
   const s = app.state;
   if (deaf.on) renderDeaf();
   if (deaf.on && s !== 'idle' && s !== 'ended') {
-    setStatus(deafStatus());
+    setStatus(deafStatus);
   } else if (s === 'idle') {
-    setStatus(app.client && app.client.connected ? 'Ready when you are.' : app.error ? 'Not connected.' : 'Connecting…');
+    setStatus(() => (app.client && app.client.connected ? t('customer.status.ready') : app.error ? t('customer.status.not_connected') : t('customer.status.connecting')));
   } else if (s === 'connecting' || s === 'starting' || s === 'created' || s === 'routing') {
-    setStatus('Connecting your call…');
+    setStatus(() => t('customer.status.connecting_call'));
   } else if (s === 'waiting') {
-    setStatus(queueText(app.position, app.ewt));
+    setStatus(() => queueText(app.position, app.ewt));
   } else if (s === 'ringing') {
-    setStatus('An agent is about to answer…');
+    setStatus(() => t('customer.status.agent_ringing'));
   } else if (s === 'transferring') {
-    setStatus('Transferring you, please hold…');
+    setStatus(() => t('customer.status.transferring'));
   } else if (s === 'active') {
-    setStatus(app.held ? 'You are on hold.' : app.agentName ? `You are talking to ${app.agentName}.` : 'You are connected.');
+    setStatus(() => (app.held ? t('customer.status.on_hold') : app.agentName ? t('customer.status.talking_to', { name: app.agentName }) : t('customer.status.connected')));
   } else if (s === 'ended') {
-    setStatus(app.ended ? endText(app.ended.code, app.ended.reason) : 'The call has ended.');
+    setStatus(() => (app.ended ? endText(app.ended.code, app.ended.reason) : t('customer.end.plain')));
   }
   el.agentLine.textContent = s === 'active' && app.agentName ? app.agentName : '';
-  el.placeholderText.textContent = deaf.on ? (s === 'active' ? 'Waiting for the interpreter’s video…' : s === 'waiting' ? 'Waiting for an interpreter' : '')
-    : s === 'active' ? 'Audio only' : s === 'waiting' ? 'Please wait' : '';
+  el.placeholderText.textContent = deaf.on ? (s === 'active' ? t('customer.deaf.placeholder_video') : s === 'waiting' ? t('customer.deaf.placeholder_waiting') : '')
+    : s === 'active' ? t('customer.incall.audio_only') : s === 'waiting' ? t('customer.incall.please_wait') : '';
   el.stage.classList.toggle('connected', s === 'active');
   el.stage.classList.toggle('held', !!app.held);
 }
@@ -410,8 +495,7 @@ function finish(code, reason) {
   for (const sid of [app.call && app.call.session, app.session && app.session.session]) if (sid) pastSessions.add(sid);
   app.ended = { code: code ?? 200, reason: reason || '' };
   setState('ended');
-  el.endedReason.textContent = endText(app.ended.code, app.ended.reason);
-  el.endedDetail.textContent = `${app.ended.code}${app.ended.reason ? ` ${app.ended.reason}` : ''}`;
+  endedTexts();
   el.remoteAudio.srcObject = null;
   el.remoteVideo.srcObject = null;
   el.localVideo.srcObject = null;
@@ -420,6 +504,12 @@ function finish(code, reason) {
   render();
   post('ended', { code: app.ended.code, reason: app.ended.reason });
   el.again.focus();
+}
+
+function endedTexts() {
+  if (!app.ended) return;
+  el.endedReason.textContent = endText(app.ended.code, app.ended.reason);
+  el.endedDetail.textContent = `${app.ended.code}${app.ended.reason ? ` ${reasonText(app.ended.reason)}` : ''}`;
 }
 
 function watchCall(call) {
@@ -440,12 +530,12 @@ function watchCall(call) {
   });
   call.addEventListener('restart', (e) => {
     if (call !== app.call || app.state !== 'active') return;
-    if (e.detail.state === 'restarting') setStatus('Your network changed — reconnecting the call…');
-    else if (e.detail.state === 'restarted') setStatus('Reconnected.');
+    if (e.detail.state === 'restarting') setStatus(() => t('customer.status.network_changed'));
+    else if (e.detail.state === 'restarted') setStatus(() => t('customer.status.reconnected'));
   });
   call.addEventListener('error', (e) => {
-    if (e.detail.code === 'no_camera') showError('Your camera could not be used: the call continues with audio only.');
-    else if (e.detail.code === 'ice_failed') showError('The media connection failed. Check your network and try again.');
+    if (e.detail.code === 'no_camera') showError(() => t('customer.error.no_camera'));
+    else if (e.detail.code === 'ice_failed') showError(() => t('customer.error.ice_failed'));
     else console.warn('call error', e.detail.code, e.detail.message);
   });
 }
@@ -493,7 +583,7 @@ async function redeem(dryRun) {
       body: JSON.stringify({ token: joinToken, role: 'customer', dry_run: dryRun }),
     });
   } catch (e) {
-    throw Object.assign(new Error('Cannot reach the service. Check your connection.'), { code: 'network' });
+    throw Object.assign(new Error(t('customer.link.network')), { code: 'network' });
   }
   let body = {};
   try { body = await res.json(); } catch { /* empty */ }
@@ -511,26 +601,66 @@ function setCallButtons(enabled) {
   el.voiceCall.disabled = !enabled;
 }
 
-// checkLink shows the link's state before anything is consumed.
-async function checkLink() {
+// A refused link, as the customer reads it (by the hub's stable code; an
+// unknown code: the hub's own message).
+function linkErrorText(e) {
+  switch (e && e.code) {
+    case 'invalid_link': return t('customer.link.invalid');
+    case 'link_expired': return t('customer.link.expired');
+    case 'link_revoked': return t('customer.link.revoked');
+    case 'link_used': return t('customer.link.used');
+    case 'wrong_role': return t('customer.link.wrong_role');
+    case 'rate_limited': return t('customer.link.rate_limited');
+    case 'session_over': return t('customer.link.session_over');
+    case 'too_early': return t('customer.link.too_early');
+    case 'network': return t('customer.link.network');
+    default: return (e && e.message) || t('customer.link.error');
+  }
+}
+
+// checkLink shows the link's state before anything is consumed (pending:
+// the dry run already under way).
+async function checkLink(pending) {
   app.link = { state: 'checking' };
   setCallButtons(false);
   try {
-    const r = await redeem(true);
+    const r = await (pending || redeem(true));
+    await i18nReady;
     app.link = { state: 'ready', expiresAt: r.expires_at, notBefore: r.not_before || null };
     setCallButtons(true);
-    setStatus('Your call is ready. Press a call button to join.');
+    setStatus(() => t('customer.link.ready'));
     if (autostart) startCall(presetVideo);
   } catch (e) {
+    await i18nReady;
     if (e.code === 'too_early' && e.notBefore) {
       app.link = { state: 'lobby', code: e.code, notBefore: e.notBefore };
       lobby(new Date(e.notBefore));
       return;
     }
     app.link = { state: 'error', code: e.code };
-    showError(e.message);
-    setStatus(e.message);
+    showError(() => linkErrorText(e));
+    setStatus(() => linkErrorText(e));
   }
+}
+
+// "1 h 5 min", "4 min 10 s", "35 s"
+function durationText(left) {
+  const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), sec = left % 60;
+  if (h) return t('customer.lobby.hours_minutes', { h, m });
+  if (m) return t('customer.lobby.minutes_seconds', { m, s: sec });
+  return t('customer.lobby.seconds', { s: sec });
+}
+
+// The lobby's line: when the call opens, in the customer's language and
+// time zone (the time only on the same day, else the date too).
+function lobbyText(opensAt, left) {
+  const now = new Date();
+  const sameDay = opensAt.getFullYear() === now.getFullYear() && opensAt.getMonth() === now.getMonth() && opensAt.getDate() === now.getDate();
+  if (sameDay) {
+    return t('customer.lobby.today', { time: formatDateTime(opensAt, { hour: '2-digit', minute: '2-digit' }), left: durationText(left) });
+  }
+  const date = formatDateTime(opensAt, { weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' });
+  return t('customer.lobby.later', { date, left: durationText(left) });
 }
 
 function lobby(opensAt) {
@@ -542,10 +672,7 @@ function lobby(opensAt) {
       checkLink();
       return;
     }
-    const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), sec = left % 60;
-    const when = opensAt.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    const parts = h ? `${h} h ${m} min` : m ? `${m} min ${sec} s` : `${sec} s`;
-    setStatus(`You are early: the call opens at ${when} (in ${parts}). This page will let you in then.`);
+    setStatus(() => lobbyText(opensAt, Math.max(0, Math.round((opensAt - Date.now()) / 1000))));
     app.link.secondsLeft = left;
   };
   tick();
@@ -565,9 +692,7 @@ async function newClient() {
     app.phoneAudio = false;
     el.moveAudio.hidden = true;
     // (a WhatsApp call is ended by the hub itself once the voice is here)
-    setStatus(app.session && app.session.mode === 'whatsapp'
-      ? 'Your voice now goes through this device; the WhatsApp call has ended.'
-      : 'Your voice now goes through this device; you can hang up the phone call.');
+    setStatus(() => (app.session && app.session.mode === 'whatsapp' ? t('customer.status.audio_moved_whatsapp') : t('customer.status.audio_moved')));
   });
   client.addEventListener('ended', (e) => {
     const m = e.detail;
@@ -609,7 +734,7 @@ function resume() {
   if (resuming) return resuming;
   resuming = (async () => {
     setState('reconnecting');
-    setStatus('Connection lost — reconnecting…');
+    setStatus(() => t('customer.status.reconnecting'));
     render();
     const devices = {
       audioDeviceId: el.micSelect.value || undefined,
@@ -625,10 +750,10 @@ function resume() {
         const client = await newClient();
         const onCall = (e) => { if (e.detail.role === 'customer') watchCall(e.detail); };
         client.addEventListener('call', onCall, { once: true });
-        await client.startCall({ video: app.mode === 'video', ...devices, ...(deaf.on ? deafCallOptions(false) : {}) });
+        await client.startCall({ video: app.mode === 'video', language: sessionLanguage(), ...devices, ...(deaf.on ? deafCallOptions(false) : {}) });
         app.resumed = (app.resumed || 0) + 1;
         setState('active');
-        setStatus('Reconnected.');
+        setStatus(() => t('customer.status.reconnected'));
         render();
         return;
       } catch (err) {
@@ -664,7 +789,7 @@ async function startCall(video) {
     client = await connectClient();
   } catch (err) {
     if (seq !== callSeq) return;
-    showError(err.message || String(err));
+    showError(() => errorText(err));
     finish(err.status || 503, err.message || 'Cannot connect');
     return;
   }
@@ -678,7 +803,8 @@ async function startCall(video) {
   client.addEventListener('call', onCall, { once: true });
   const name = (deaf.on ? el.deafName : el.name).value.trim();
   try {
-    const opts = { video, name: name || undefined, context, ...devices, ...(deaf.on ? deafCallOptions((!token || !!registered) && !answering) : {}) };
+    // language: the page's (the interpreter mode's options leave it to the hub)
+    const opts = { video, name: name || undefined, context, language: sessionLanguage(), ...devices, ...(deaf.on ? deafCallOptions((!token || !!registered) && !answering) : {}) };
     if (answering) opts.fields = { ...(opts.fields || {}), session: answering };
     answering = '';
     await client.startCall(opts);
@@ -688,7 +814,7 @@ async function startCall(video) {
     // The deaf user's start refused before any session (a number the dial
     // policy refuses, a bad field): back to the form, the reason next to it.
     if (deaf.on && deafRefused(err)) return;
-    if (err.code !== 'ended') showError(err.message || String(err));
+    if (err.code !== 'ended') showError(() => errorText(err));
     finish(err.status || (err.code === 'media_error' ? 488 : 500), err.message || 'The call could not be started');
   } finally {
     client.removeEventListener('call', onCall);
@@ -708,7 +834,7 @@ function hangup() {
 el.moveAudio.addEventListener('click', () => {
   if (!app.client || !app.phoneAudio) return;
   el.moveAudio.disabled = true;
-  setStatus('Moving your voice to this device…');
+  setStatus(() => t('customer.status.moving_audio'));
   app.client.send({ type: 'move_audio' });
 });
 el.videoCall.addEventListener('click', () => { startCall(true); });
@@ -719,7 +845,7 @@ el.micSelect.addEventListener('change', () => { if (previewStream) startPreview(
 el.flip.addEventListener('click', () => {
   facingMode = facingMode === 'user' ? 'environment' : 'user';
   el.cameraSelect.value = '';
-  el.flip.textContent = facingMode === 'user' ? 'Switch to rear camera' : 'Switch to front camera';
+  checkLabels();
   startPreview();
 });
 el.hangup.addEventListener('click', hangup);
@@ -768,7 +894,7 @@ el.again.addEventListener('click', () => {
   }
   render();
   if (joinToken) checkLink();
-  else if (!app.client || !app.client.connected) connectClient().then(render).catch((err) => { showError(err.message); render(); });
+  else if (!app.client || !app.client.connected) connectClient().then(render).catch((err) => { showError(() => errorText(err)); render(); });
   (deaf.on ? el.callInterpreter : el.videoCall).focus();
 });
 if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
@@ -794,7 +920,8 @@ const deaf = {
   log: [], // received text {at, from, leg, text}, for tests
   scale: 1,
   prev: null, // the previous interpreter block, for the status messages
-  note: '', // the last event message (stays until the next one)
+  note: null, // the last event message, a function giving its text (stays until the next one)
+  noteLost: false, // the note says the interpreter is gone or changing
 };
 const LANG_KEY = 'split.deaf.sign_language';
 const SCALE_KEY = 'split.deaf.text_scale';
@@ -832,17 +959,17 @@ function interpreterPane(leg) {
     p.heading.id = `${p.section.id}-title`;
   }
   const n = interpreterName(leg);
-  const p = rttPane(key, n ? `Interpreter: ${n}` : 'Interpreter', 'Text from the interpreter');
-  if (n) p.setTitle(`Interpreter: ${n}`, `Text from the interpreter ${n}`);
+  const p = rttPane(key, n ? t('customer.rtt.interpreter_named', { name: n }) : t('customer.rtt.interpreter'), t('customer.rtt.from_interpreter'));
+  if (n) p.setTitle(t('customer.rtt.interpreter_named', { name: n }), t('customer.rtt.from_interpreter_named', { name: n }));
   return p;
 }
 
 function resetRtt() {
   for (const p of deaf.panes.values()) p.section.remove();
   deaf.panes.clear();
-  rttPane('interpreter/', 'Interpreter', 'Text from the interpreter');
-  rttPane('phone', 'Phone', 'Text from the phone');
-  rttPane('you', 'You', 'Your text');
+  rttPane('interpreter/', t('customer.rtt.interpreter'), t('customer.rtt.from_interpreter'));
+  rttPane('phone', t('customer.rtt.phone'), t('customer.rtt.from_phone'));
+  rttPane('you', t('customer.rtt.you'), t('customer.rtt.your_text'));
   deaf.input.clear();
   deaf.link.waiting = '';
 }
@@ -851,13 +978,13 @@ deaf.link = new RttLink({
   onText: ({ from, leg }, text) => {
     deaf.log.push({ at: Date.now(), from, leg, text });
     if (deaf.log.length > 5000) deaf.log.splice(0, 2500);
-    (from === 'phone' ? rttPane('phone', 'Phone', 'Text from the phone') : interpreterPane(leg)).feed(text);
+    (from === 'phone' ? rttPane('phone', t('customer.rtt.phone'), t('customer.rtt.from_phone')) : interpreterPane(leg)).feed(text);
   },
   onClose: ({ from, leg }) => { if (from === 'interpreter') interpreterPane(leg).closed(); },
 });
 deaf.input = new RttInput(el.rttInput, {
-  send: (t) => deaf.link.send(t),
-  echo: (t) => rttPane('you', 'You', 'Your text').feed(t),
+  send: (text) => deaf.link.send(text),
+  echo: (text) => rttPane('you', t('customer.rtt.you'), t('customer.rtt.your_text')).feed(text),
 });
 
 function enterDeaf(cfg) {
@@ -865,12 +992,7 @@ function enterDeaf(cfg) {
   if (deaf.on) { if (cfg) fillDeafSetup(); return; }
   deaf.on = true;
   document.body.classList.add('deaf');
-  document.title = 'Sign language interpreter';
-  const h1 = document.getElementById('title');
-  if (h1) h1.textContent = 'Sign language interpreter';
-  el.incallTitle.textContent = 'Call';
-  el.remoteVideo.setAttribute('aria-label', 'Interpreter video');
-  el.localVideo.setAttribute('aria-label', 'Your camera');
+  deafLabels();
   el.mute.hidden = true; // the microphone follows VCO
   for (const b of [el.vco, el.hco, el.selfview, el.typeText]) b.hidden = false;
   el.captions.hidden = false;
@@ -880,6 +1002,28 @@ function enterDeaf(cfg) {
   resetRtt();
   fillDeafSetup();
   setView(el.main.dataset.view || 'setup');
+}
+
+// The deaf-user layout's own titles and labels (again after relabel()).
+function deafLabels() {
+  if (!deaf.on) return;
+  if (!ringingFor) document.title = t('customer.deaf.title');
+  const h1 = document.getElementById('title');
+  if (h1) h1.textContent = t('customer.deaf.title');
+  el.incallTitle.textContent = t('customer.deaf.incall_title');
+  el.remoteVideo.setAttribute('aria-label', t('customer.deaf.interpreter_video'));
+  el.localVideo.setAttribute('aria-label', t('customer.your_camera'));
+  if (ringingFor && window.splitApp.ringing) ringingTexts(window.splitApp.ringing);
+  // the panes made before the catalog came
+  for (const [key, p] of deaf.panes) {
+    if (key === 'phone') p.setTitle(t('customer.rtt.phone'), t('customer.rtt.from_phone'));
+    else if (key === 'you') p.setTitle(t('customer.rtt.you'), t('customer.rtt.your_text'));
+    else if (key.startsWith('interpreter/')) {
+      const n = interpreterName(key.slice('interpreter/'.length));
+      if (n) p.setTitle(t('customer.rtt.interpreter_named', { name: n }), t('customer.rtt.from_interpreter_named', { name: n }));
+      else p.setTitle(t('customer.rtt.interpreter'), t('customer.rtt.from_interpreter'));
+    }
+  }
 }
 
 function fillDeafSetup() {
@@ -905,9 +1049,8 @@ function fillDeafSetup() {
   el.signLanguageFixed.hidden = !one;
   el.signLanguageFixed.textContent = one ? label(langs[0]) : '';
   const d = (deaf.cfg && deaf.cfg.dial) || {};
-  el.deafToHint.textContent = d.country_code
-    ? `A number in your country (+${d.country_code})${d.allow_international ? ' or an international number starting with +' : ''}.`
-    : '';
+  el.deafToHint.textContent = !d.country_code ? ''
+    : d.allow_international ? t('customer.deaf.number_hint_intl', { code: d.country_code }) : t('customer.deaf.number_hint', { code: d.country_code });
   el.callInterpreter.disabled = !(app.client && app.client.connected) || (!langs.length && (!token || !!registered));
 }
 
@@ -923,7 +1066,7 @@ function enterRegistered() {
   // they are: their name, their number as caller ID where configured)
   document.body.classList.add('registered');
   el.deafReady.hidden = false;
-  if (!ringingFor) setStatus('Ready. This page rings when someone calls you.');
+  if (!ringingFor) setStatus(() => t('customer.deaf.status_registered'));
   window.splitApp.registered = registered;
 }
 
@@ -931,22 +1074,30 @@ function ringIn(x) {
   if (!x || !x.session || (app.state !== 'idle' && app.state !== 'ended')) return;
   ringingFor = x.session;
   window.splitApp.ringing = x;
-  const langs = (deaf.cfg && deaf.cfg.languages) || [];
-  const l = langs.find((v) => v.tag === x.sign_language);
-  el.ringingTitle.textContent = x.from ? `Incoming call from ${x.from}` : 'Incoming call';
-  el.ringingDetail.textContent = `An interpreter${l ? ` (${l.name})` : ''} is with the caller. Answer to see the interpreter.`;
+  ringingTexts(x);
   setView('setup');
   el.ringing.hidden = false;
   document.body.classList.add('is-ringing');
-  setStatus(el.ringingTitle.textContent);
+  setStatus(() => ringingTitle(x));
   el.answer.focus();
   // a visual ring: the title blinks; phones vibrate where the browser lets them
   let n = 0;
   clearInterval(ringTimer);
   ringTimer = setInterval(() => {
-    document.title = n++ % 2 ? 'Sign language interpreter' : '☎ Incoming call';
+    document.title = n++ % 2 ? t('customer.deaf.title') : `☎ ${t('customer.deaf.incoming')}`;
     try { if (navigator.vibrate) navigator.vibrate(400); } catch { /* not allowed */ }
   }, 1000);
+}
+
+function ringingTitle(x) {
+  return x.from ? t('customer.deaf.incoming_from', { from: x.from }) : t('customer.deaf.incoming');
+}
+
+function ringingTexts(x) {
+  const langs = (deaf.cfg && deaf.cfg.languages) || [];
+  const l = langs.find((v) => v.tag === x.sign_language);
+  el.ringingTitle.textContent = ringingTitle(x);
+  el.ringingDetail.textContent = l ? t('customer.deaf.ringing_detail_language', { language: l.name || l.tag }) : t('customer.deaf.ringing_detail');
 }
 
 function stopRinging() {
@@ -956,18 +1107,22 @@ function stopRinging() {
   document.body.classList.remove('is-ringing');
   clearInterval(ringTimer);
   ringTimer = null;
-  document.title = 'Sign language interpreter';
+  document.title = t('customer.deaf.title');
 }
 
 function ringOff(x) {
   if (!ringingFor || x.session !== ringingFor) return;
   stopRinging();
-  setStatus({
-    answered_elsewhere: 'The call was answered on another device.',
-    declined: 'The call was declined on another device.',
-    timeout: 'Missed call. A link to join it was sent to you.',
-    session_over: 'The caller hung up.',
-  }[x.reason] || 'The call stopped ringing.');
+  const reason = x.reason;
+  setStatus(() => {
+    switch (reason) {
+      case 'answered_elsewhere': return t('customer.deaf.ring_answered_elsewhere');
+      case 'declined': return t('customer.deaf.ring_declined_elsewhere');
+      case 'timeout': return t('customer.deaf.ring_missed');
+      case 'session_over': return t('customer.deaf.ring_caller_hung_up');
+      default: return t('customer.deaf.ring_stopped');
+    }
+  });
 }
 
 function deafCallOptions(withFields) {
@@ -1010,13 +1165,13 @@ function deafRefused(err) {
   setView('setup');
   if (status === 403) {
     showError('');
-    numberError(words || 'This number cannot be called through this service.');
+    numberError(words || t('customer.deaf.number_refused'));
     el.deafTo.focus();
   } else {
-    showError(words || 'The call could not be started.');
+    showError(() => words || t('customer.error.not_started'));
     el.callInterpreter.focus();
   }
-  setStatus(status === 403 ? 'The call was not placed: see the message next to the number.' : 'The call was not placed.');
+  setStatus(() => (status === 403 ? t('customer.deaf.not_placed_number') : t('customer.deaf.not_placed')));
   return true;
 }
 
@@ -1025,7 +1180,7 @@ function applyVcoMic() {
   // off, and the page does not send it either.
   const on = !!(deaf.interp && deaf.interp.vco);
   const st = app.call && app.call.localStream;
-  if (deaf.on && st) for (const t of st.getAudioTracks()) t.enabled = on;
+  if (deaf.on && st) for (const tr of st.getAudioTracks()) tr.enabled = on;
 }
 
 function carryOver(x) {
@@ -1038,16 +1193,27 @@ function carryOver(x) {
 
 function phoneMessage(ph, prev) {
   if (!ph || !ph.state || ph.state === 'none') return '';
-  const to = ph.to || 'the number';
-  if (ph.state === 'dialling') return `Calling ${to}…`;
-  if (ph.state === 'ringing') return 'The phone is ringing.';
-  if (ph.state === 'connected') return `Connected to ${to}.`;
+  const to = ph.to || t('customer.deaf.phone_the_number');
+  if (ph.state === 'dialling') return t('customer.deaf.phone_dialling', { to });
+  if (ph.state === 'ringing') return t('customer.deaf.phone_ringing');
+  if (ph.state === 'connected') return t('customer.deaf.phone_connected', { to });
   if (ph.state === 'ended') {
-    if (prev && prev.state === 'connected') return 'The other party hung up.';
-    const why = { 486: 'the line is busy', 480: 'nobody answered', 408: 'nobody answered', 404: 'the number does not exist', 603: 'the call was refused', 487: 'the call was cancelled' }[ph.code];
-    return `The phone call ended${why ? `: ${why}` : ''}.`;
+    if (prev && prev.state === 'connected') return t('customer.deaf.phone_other_hung_up');
+    const why = phoneEndWhy(ph.code);
+    return why ? t('customer.deaf.phone_ended_why', { why }) : t('customer.deaf.phone_ended');
   }
   return '';
+}
+
+function phoneEndWhy(code) {
+  switch (code) {
+    case 486: return t('customer.deaf.why_busy');
+    case 480: case 408: return t('customer.deaf.why_no_answer');
+    case 404: return t('customer.deaf.why_no_number');
+    case 603: return t('customer.deaf.why_refused');
+    case 487: return t('customer.deaf.why_cancelled');
+    default: return '';
+  }
 }
 
 function onDeafSession(msg) {
@@ -1057,38 +1223,49 @@ function onDeafSession(msg) {
   if (!i) return;
   const lead = (i.interpreters || []).find((x) => x.lead);
   const plead = prev && (prev.interpreters || []).find((x) => x.lead);
-  const name = (lead && lead.name) || (msg.agent && msg.agent.name) || 'Your interpreter';
-  // Event messages (§9.1): the last one stays until the next.
-  if (i.handoff && i.handoff.state && !(prev && prev.handoff && prev.handoff.state)) deaf.note = 'Your interpreter is changing.';
-  else if (lead && (!plead || plead.leg !== lead.leg)) deaf.note = plead ? `Your interpreter is changing. ${name} is joining.` : `Interpreter ${name} has joined.`;
-  if (prev && !prev.side_talk && i.side_talk) deaf.note = `${name} is talking to you only; the phone cannot hear.`;
-  if (prev && prev.side_talk && !i.side_talk) deaf.note = 'The phone can hear your interpreter again.';
-  if (!prev || !!prev.vco !== !!i.vco) { if (prev || i.vco) deaf.note = i.vco ? 'Your voice goes to the phone (VCO on).' : 'Your voice does not go to the phone (VCO off).'; }
-  if (!prev || !!prev.hco !== !!i.hco) { if (prev || i.hco) deaf.note = i.hco ? 'You hear the phone (HCO on).' : 'You do not hear the phone (HCO off).'; }
+  const named = (lead && lead.name) || (msg.agent && msg.agent.name) || '';
+  // Event messages (§9.1): the last one stays until the next. Each is a
+  // function, so that it can be shown again in another language; `lost`
+  // marks the ones about losing the interpreter (the status then adds
+  // "Finding another interpreter…").
+  const note = (fn, lost = false) => { deaf.note = fn; deaf.noteLost = lost; };
+  if (i.handoff && i.handoff.state && !(prev && prev.handoff && prev.handoff.state)) note(() => t('customer.deaf.note_changing'), true);
+  else if (lead && (!plead || plead.leg !== lead.leg)) {
+    if (plead) note(() => (named ? t('customer.deaf.note_changing_to', { name: named }) : t('customer.deaf.note_changing')), true);
+    else note(() => (named ? t('customer.deaf.note_joined', { name: named }) : t('customer.deaf.note_joined_yours')));
+  }
+  if (prev && !prev.side_talk && i.side_talk) note(() => (named ? t('customer.deaf.note_side_talk', { name: named }) : t('customer.deaf.note_side_talk_yours')));
+  if (prev && prev.side_talk && !i.side_talk) note(() => t('customer.deaf.note_side_talk_over'));
+  if (!prev || !!prev.vco !== !!i.vco) { if (prev || i.vco) note(i.vco ? () => t('customer.deaf.note_vco_on') : () => t('customer.deaf.note_vco_off')); }
+  if (!prev || !!prev.hco !== !!i.hco) { if (prev || i.hco) note(i.hco ? () => t('customer.deaf.note_hco_on') : () => t('customer.deaf.note_hco_off')); }
   // the lead is gone with nobody else (requeued, §8): this outranks the
   // switches it reset; the status adds "Finding another interpreter…"
-  if (plead && !lead) deaf.note = 'Your interpreter was disconnected.';
-  const pm = phoneMessage(i.phone, prev && prev.phone);
-  if (pm && (!prev || !prev.phone || prev.phone.state !== (i.phone && i.phone.state))) deaf.note = pm;
+  if (plead && !lead) note(() => t('customer.deaf.note_disconnected'), true);
+  const ph = i.phone;
+  const pph = prev && prev.phone;
+  const pm = phoneMessage(ph, pph);
+  if (pm && (!prev || !prev.phone || prev.phone.state !== (i.phone && i.phone.state))) note(() => phoneMessage(ph, pph));
   applyVcoMic();
 }
 
 function deafStatus() {
   const s = app.state;
   const i = deaf.interp;
-  if (s === 'connecting' || s === 'starting' || s === 'created' || s === 'routing') return 'Connecting your call…';
-  if (s === 'reconnecting') return 'Connection lost, reconnecting…';
+  const note = deaf.note ? deaf.note() : '';
+  if (s === 'connecting' || s === 'starting' || s === 'created' || s === 'routing') return t('customer.status.connecting_call');
+  if (s === 'reconnecting') return t('customer.deaf.status_reconnecting');
   if (s === 'waiting') {
-    if (i && i.interpreters && i.interpreters.length === 0 && deaf.note.startsWith('Your interpreter')) return `${deaf.note} Finding another interpreter…`;
+    if (i && i.interpreters && i.interpreters.length === 0 && note && deaf.noteLost) return t('customer.deaf.status_finding', { note });
     const pos = app.position;
     const wait = minutes(app.ewt);
-    return typeof pos === 'number' && pos > 0
-      ? `Waiting for an interpreter, you are number ${pos}${wait ? ` (${wait})` : ''}.`
-      : 'Waiting for an interpreter…';
+    if (typeof pos === 'number' && pos > 0) {
+      return wait ? t('customer.deaf.status_waiting_position_wait', { position: pos, wait }) : t('customer.deaf.status_waiting_position', { position: pos });
+    }
+    return t('customer.deaf.status_waiting');
   }
-  if (s === 'ringing') return 'An interpreter is being called…';
-  if (s === 'active') return deaf.note || 'You are connected to your interpreter.';
-  return deaf.note || 'Connecting your call…';
+  if (s === 'ringing') return t('customer.deaf.status_ringing');
+  if (s === 'active') return note || t('customer.deaf.status_connected');
+  return note || t('customer.status.connecting_call');
 }
 
 function renderDeaf() {
@@ -1099,7 +1276,7 @@ function renderDeaf() {
   el.vco.disabled = !live || !i;
   el.hco.disabled = !live || !i;
   const ph = i && i.phone;
-  el.phoneLine.textContent = i ? `Phone: ${phoneMessage(ph, null) || (ph && ph.to ? `not called yet (${ph.to})` : 'no call yet')}` : '';
+  el.phoneLine.textContent = i ? t('customer.deaf.phone_line', { text: phoneMessage(ph, null) || (ph && ph.to ? t('customer.deaf.phone_not_called', { to: ph.to }) : t('customer.deaf.phone_none')) }) : '';
   el.rttInput.disabled = !live;
   el.rttBell.disabled = !live;
   el.callInterpreter.disabled = !(app.client && app.client.connected) && !joinToken;
@@ -1129,7 +1306,7 @@ async function sampleDeafStats() {
   deaf.lowSince = low ? deaf.lowSince || now : 0;
   const warn = deaf.lowSince && now - deaf.lowSince >= 10000;
   el.videoWarning.hidden = !warn;
-  el.videoWarning.textContent = warn ? `The interpreter's video is choppy (${fps} fps).` : '';
+  el.videoWarning.textContent = warn ? t('customer.deaf.video_choppy', { fps }) : '';
 }
 
 el.callInterpreter.addEventListener('click', () => { numberError(''); startCall(true); });
@@ -1143,7 +1320,7 @@ el.decline.addEventListener('click', () => {
   if (!ringingFor || !app.client) return;
   app.client.send({ type: 'decline', session: ringingFor });
   stopRinging();
-  setStatus('You declined the call.');
+  setStatus(() => t('customer.deaf.you_declined'));
 });
 el.deafCheck.addEventListener('click', () => { app.mode = 'video'; startPreview(); });
 el.deafTo.addEventListener('input', () => numberError(''));
@@ -1195,7 +1372,7 @@ window.splitApp = {
     get interp() { return deaf.interp; },
     get vco() { return !!(deaf.interp && deaf.interp.vco); },
     get hco() { return !!(deaf.interp && deaf.interp.hco); },
-    get micEnabled() { const t = app.call && app.call.localStream && app.call.localStream.getAudioTracks()[0]; return t ? t.enabled : null; },
+    get micEnabled() { const tr = app.call && app.call.localStream && app.call.localStream.getAudioTracks()[0]; return tr ? tr.enabled : null; },
     get videoIn() { return deaf.videoIn || null; },
     get textScale() { return deaf.scale; },
     carryOver: (x) => carryOver(x),
@@ -1219,15 +1396,23 @@ if (!presetVideo) {
 }
 el.main.dataset.state = app.state;
 setView('setup');
-render();
+
+// The hub is reached at once (the link's check, or the entry point's
+// connection); the first render waits for the catalog (i18nReady).
+const firstCheck = joinToken ? redeem(true) : null;
+if (firstCheck) firstCheck.catch(() => {}); // checkLink reports it
+const firstConnect = joinToken ? null : connectClient();
+if (firstConnect) firstConnect.catch(() => {}); // reported below
+if (!(await i18nReady)) i18nLoad.then(relabel, () => {}); // late: shown again when it comes
+relabel();
 
 if (joinToken) {
-  checkLink();
+  checkLink(firstCheck);
 } else if (autostart) {
   startCall(presetVideo);
 } else {
-  connectClient().then(render).catch((err) => {
-    showError(err.message || String(err));
+  firstConnect.then(render).catch((err) => {
+    showError(() => errorText(err));
     render();
   });
   // Start the preview by itself only where the browser already allows it.

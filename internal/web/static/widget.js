@@ -8,7 +8,10 @@
  * The hub is the one that served this script (its URL is derived from the
  * script's own src). Attributes, all optional:
  *   data-entry="support"        the hub's public entry point (default "default")
- *   data-label="Talk to us"     the button's text and the panel's title
+ *   data-label="Talk to us"     the button's text and the panel's title (as given: the site's
+ *                               own words; without it the hub's text in the visitor's language)
+ *   data-lang="es"              the language of the widget and the customer page (without it:
+ *                               the entry point's, then the browser's; docs/i18n.md)
  *   data-video="0"              preset a voice call instead of a video call
  *   data-autostart="1"          start calling as soon as the panel opens
  *   data-name="Ann"             the customer's name, if the site knows it
@@ -41,10 +44,12 @@
   var data = script.dataset || {};
   var pageUrl = new URL('customer.html', new URL(script.src, location.href));
   var hubOrigin = pageUrl.origin;
-  var label = data.label || 'Talk to us';
+  var entry = data.entry || 'default';
+  var lang = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(data.lang || '') ? data.lang : '';
   var query = new URLSearchParams();
-  query.set('entry', data.entry || 'default');
+  query.set('entry', entry);
   query.set('embed', '1');
+  if (lang) query.set('lang', lang);
   if (data.video === '0' || data.video === '1') query.set('video', data.video);
   if (data.autostart === '1' || data.autostart === 'true') query.set('autostart', '1');
   if (data.name) query.set('name', data.name);
@@ -98,7 +103,41 @@
 
   var ICON = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path fill="currentColor" d="M4 6a2 2 0 0 1 2-2h8a2 2 0 0 1 2 2v3.2l4-2.6v10.8l-4-2.6V18a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2z"/></svg>';
 
-  var host, root, launcher, launcherText, panel, closeBtn, iframe;
+  // Texts: the hub's catalog (GET /i18n/catalog.json, the language chosen as
+  // for the customer page), English until it comes or when it cannot.
+  var EN = { 'widget.label': 'Talk to us', 'widget.return': 'Return to call', 'widget.close': 'Close' };
+  var messages = null;
+  var chosenLang = 'en';
+  function t(key) {
+    return messages && typeof messages[key] === 'string' ? messages[key] : EN[key] || key;
+  }
+  function label() { return data.label || t('widget.label'); }
+
+  // loadCatalog calls done() once, with the catalog or without it (at most
+  // CATALOG_WAIT_MS: the button is not held back longer).
+  var CATALOG_WAIT_MS = 2500;
+  function loadCatalog(done) {
+    var finished = false;
+    function finish() { if (!finished) { finished = true; done(); } }
+    if (typeof fetch !== 'function') { finish(); return; }
+    var q = new URLSearchParams();
+    if (lang) q.set('lang', lang);
+    q.set('entry', entry);
+    setTimeout(finish, CATALOG_WAIT_MS);
+    fetch(hubOrigin + '/i18n/catalog.json?' + q.toString(), { credentials: 'omit', headers: { Accept: 'application/json' } })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (body) {
+        if (body && body.messages && typeof body.messages === 'object') {
+          messages = body.messages;
+          chosenLang = typeof body.lang === 'string' && body.lang ? body.lang : 'en';
+          relabel();
+        }
+      })
+      .catch(function () { /* English */ })
+      .then(finish);
+  }
+
+  var host, root, launcher, launcherText, panel, panelTitle, closeBtn, iframe;
   var state = 'idle';
   var open = false;
 
@@ -114,6 +153,7 @@
     style.textContent = CSS;
     root = document.createElement('div');
     root.className = 'root' + (data.position === 'left' ? ' left' : '');
+    root.setAttribute('lang', chosenLang);
 
     launcher = document.createElement('button');
     launcher.type = 'button';
@@ -123,7 +163,7 @@
     launcher.setAttribute('aria-haspopup', 'dialog');
     launcher.innerHTML = ICON;
     launcherText = document.createElement('span');
-    launcherText.textContent = label;
+    launcherText.textContent = label();
     var dot = document.createElement('span');
     dot.className = 'dot';
     dot.setAttribute('aria-hidden', 'true');
@@ -135,19 +175,19 @@
     panel.id = 'split-widget-panel';
     panel.className = 'panel';
     panel.setAttribute('role', 'dialog');
-    panel.setAttribute('aria-label', label);
+    panel.setAttribute('aria-label', label());
     panel.hidden = true;
     var head = document.createElement('div');
     head.className = 'head';
-    var title = document.createElement('h2');
-    title.textContent = label;
+    panelTitle = document.createElement('h2');
+    panelTitle.textContent = label();
     closeBtn = document.createElement('button');
     closeBtn.type = 'button';
     closeBtn.className = 'close';
-    closeBtn.setAttribute('aria-label', 'Close');
+    closeBtn.setAttribute('aria-label', t('widget.close'));
     closeBtn.textContent = '\u00d7';
     closeBtn.addEventListener('click', close);
-    head.appendChild(title);
+    head.appendChild(panelTitle);
     head.appendChild(closeBtn);
     panel.appendChild(head);
     panel.addEventListener('keydown', function (e) {
@@ -165,7 +205,7 @@
     if (iframe) return;
     iframe = document.createElement('iframe');
     iframe.src = pageUrl.toString();
-    iframe.title = label;
+    iframe.title = label();
     iframe.setAttribute('allow', 'camera; microphone; autoplay; display-capture');
     iframe.setAttribute('referrerpolicy', 'origin');
     panel.appendChild(iframe);
@@ -182,12 +222,25 @@
   function updateLauncher() {
     var live = inCall();
     launcher.classList.toggle('live', live);
-    launcherText.textContent = live && !open ? 'Return to call' : label;
+    launcherText.textContent = live && !open ? t('widget.return') : label();
     launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
   }
 
-  function openPanel() {
+  // The texts again, in the catalog's language.
+  function relabel() {
     if (!launcher) return;
+    root.setAttribute('lang', chosenLang);
+    panel.setAttribute('aria-label', label());
+    panelTitle.textContent = label();
+    closeBtn.setAttribute('aria-label', t('widget.close'));
+    if (iframe) iframe.title = label();
+    updateLauncher();
+  }
+
+  var openWanted = false; // open() before the button exists
+
+  function openPanel() {
+    if (!launcher) { openWanted = true; return; }
     ensureFrame();
     open = true;
     panel.hidden = false;
@@ -222,8 +275,10 @@
   });
 
   function init() {
-    build();
-    if (data.open === '1' || data.open === 'true') openPanel();
+    loadCatalog(function () {
+      build();
+      if (openWanted || data.open === '1' || data.open === 'true') openPanel();
+    });
   }
 
   window.SplitWidget = {
