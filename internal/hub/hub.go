@@ -366,14 +366,16 @@ func (h *Hub) newSession(id string, mode session.Mode, entry string, c session.C
 			Bridge:   bridge.Options{Transcode: media.TranscodeOptions{OpusBitrate: h.cfg.Media.OpusBitrate, OpusComplexity: h.cfg.Media.OpusComplexity}, JitterFrames: h.cfg.Media.JitterBuffer},
 			NewMixer: h.newMixer,
 		}})
-	h.mu.Lock()
-	h.sessions[s.ID] = s
-	h.mu.Unlock()
-	h.m.SessionStarted(string(mode))
+	// the hub's state first: a session in h.sessions is one every
+	// ticker (media watch, shutdown) may post work to, and that work reads it
 	s.Call(func() {
 		s.SetScoped("hub", &state{offers: map[string]*offer{}, created: time.Now(), timedOut: map[string]int{}, activeSince: map[string]time.Time{}})
 		s.OnLegGone(func(l *session.Leg, _ int, _ string) { h.legGone(s, l) })
 	})
+	h.mu.Lock()
+	h.sessions[s.ID] = s
+	h.mu.Unlock()
+	h.m.SessionStarted(string(mode))
 	h.goAsync(func() {
 		<-s.Stopped()
 		h.clis.release(s.ID)
