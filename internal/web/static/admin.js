@@ -4,10 +4,12 @@
 // The key comes from the URL fragment (#key=…, then removed from the address
 // bar) or the form, and is kept in sessionStorage (this tab only).
 // URL parameters: key=<API key> (fragment), server=<url> (default: this origin),
-// interval=<ms> (default 2000).
+// interval=<ms> (default 2000), lang=<tag> (the page's language, default the
+// browser's: the texts are admin.* of the hub's catalog, docs/i18n.md).
 //
 // window.splitApp = {sessions, queues, agents, error, updatedAt, refresh(),
 // endSession(id), supervise(session, agent, mode), signIn(key), signOut()}.
+import { loadI18n, t, applyI18n, currentLang } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -28,6 +30,27 @@ const base = (() => {
   }
 })();
 const interval = Math.max(500, Number(params.get('interval')) || 2000);
+
+// ---- language ----------------------------------------------------------------
+// The catalog loads first (not longer than 3 s: then the page starts in
+// English and is translated when it comes).
+const lang = (() => {
+  const l = String(params.get('lang') || '').trim();
+  return /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(l) ? l.replace(/^[A-Za-z]+/, (m) => m.toLowerCase()) : undefined;
+})();
+let started = false;
+const i18nLoad = loadI18n({ server: base, lang }).catch(() => 'en').then(() => {
+  applyI18n();
+  if (started) renderAll(); // late: what the script wrote meanwhile
+});
+const i18nReady = Promise.race([i18nLoad, new Promise((r) => setTimeout(r, 3000))]);
+
+// The locale for times: the browser's when it is of the page's language.
+function locale() {
+  const l = currentLang();
+  const nav = navigator.language || '';
+  return nav.split('-')[0].toLowerCase() === l ? nav : l;
+}
 
 const el = {
   status: $('status'),
@@ -88,7 +111,7 @@ async function api(method, path, payload) {
       cache: 'no-store',
     });
   } catch (err) {
-    throw new ApiError(0, 'network', `the hub cannot be reached (${err.message || err})`);
+    throw new ApiError(0, 'network', t('admin.error.network', { error: err.message || err }));
   }
   let body = null;
   if (res.status !== 204) {
@@ -115,6 +138,33 @@ function since(ts) {
   const t = Date.parse(ts);
   if (!Number.isFinite(t)) return '—';
   return duration((Date.now() - t) / 1000);
+}
+
+function sessionState(st) {
+  switch (st) {
+    case 'created': return t('admin.session_state.created');
+    case 'routing': return t('admin.session_state.routing');
+    case 'waiting': return t('admin.session_state.waiting');
+    case 'ringing': return t('admin.session_state.ringing');
+    case 'active': return t('admin.session_state.active');
+    case 'transferring': return t('admin.session_state.transferring');
+    case 'ended': return t('admin.session_state.ended');
+    default: return text(st);
+  }
+}
+
+// An agent's state as shown (the cell's data-state keeps the value).
+function agentState(st) {
+  switch (st) {
+    case 'logged_out': return t('admin.agent_state.logged_out');
+    case 'not_ready': return t('admin.agent_state.not_ready');
+    case 'ready': return t('admin.agent_state.ready');
+    case 'ringing': return t('admin.agent_state.ringing');
+    case 'busy': return t('admin.agent_state.busy');
+    case 'wrap_up': return t('admin.agent_state.wrap_up');
+    case undefined: case null: case '': return t('admin.agent_state.unknown');
+    default: return String(st);
+  }
 }
 
 function num(v) {
@@ -182,7 +232,7 @@ function renderSessions() {
     return [
       { text: String(s.id || '—'), className: 'mono' },
       text(s.mode),
-      { text: text(s.state), className: 'state', state: s.state || '' },
+      { text: sessionState(s.state), className: 'state', state: s.state || '' },
       text(s.queue),
       text(s.customer && s.customer.name),
       text(s.agent && (s.agent.name || s.agent.id)),
@@ -196,8 +246,8 @@ function renderSessions() {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'btn small danger';
-    b.textContent = 'End';
-    b.setAttribute('aria-label', `End session ${s.id}`);
+    b.textContent = t('admin.sessions.end');
+    b.setAttribute('aria-label', t('admin.sessions.end_label', { id: s.id }));
     b.addEventListener('click', () => endSession(s.id, b));
     td.append(b);
     row.append(td);
@@ -232,17 +282,22 @@ function renderSupervise() {
     sel.dataset.items = want;
     if (items.some(([v]) => v === cur)) sel.value = cur;
   };
-  fill($('sup-session'), data.sessions.filter((s) => s.state === 'active').map((s) => [s.id, `${(s.customer && s.customer.name) || 'Customer'} — ${s.agent ? (s.agent.name || s.agent.id) : 'no agent'} (${String(s.id).slice(-8)})`]));
-  fill($('sup-agent'), data.agents.filter((a) => a.state !== 'busy').map((a) => [a.id, `${a.name || a.id} (${(a.state || 'unknown').replace('_', ' ')})`]));
+  fill($('sup-session'), data.sessions.filter((s) => s.state === 'active').map((s) => [s.id, t('admin.supervise.session_option', {
+    customer: (s.customer && s.customer.name) || t('admin.customer'),
+    agent: s.agent ? (s.agent.name || s.agent.id) : t('admin.no_agent'),
+    id: String(s.id).slice(-8),
+  })]));
+  fill($('sup-agent'), data.agents.filter((a) => a.state !== 'busy').map((a) => [a.id, t('admin.supervise.agent_option', { name: a.name || a.id, state: agentState(a.state) })]));
 }
 
 async function supervise(sessionId, agent, mode) {
   try {
     await api('POST', `/v1/sessions/${encodeURIComponent(sessionId)}/participants`, { kind: 'supervisor', agent, mode });
-    setStatus(`${agent}'s console is ringing to ${mode === 'barge' ? 'barge into' : mode === 'whisper' ? 'whisper in' : 'monitor'} the session.`);
+    setStatus(mode === 'barge' ? t('admin.supervise.ringing_barge', { agent }) : mode === 'whisper' ? t('admin.supervise.ringing_whisper', { agent })
+      : t('admin.supervise.ringing_monitor', { agent }));
     return true;
   } catch (err) {
-    showError(`Could not listen: ${err.message}`);
+    showError(t('admin.error.listen', { error: err.message }));
     return false;
   }
 }
@@ -260,7 +315,7 @@ function renderAgents() {
   syncRows(el.agents, list, (a) => a.id, (a) => [
     { text: String(a.id || '—'), className: 'mono' },
     text(a.name),
-    { text: text(a.state), className: 'state', state: a.state || '' },
+    { text: a.state ? agentState(a.state) : '—', className: 'state', state: a.state || '' },
     { text: text(a.session), className: 'mono' },
     text(a.queues),
   ]);
@@ -298,8 +353,8 @@ async function refresh() {
   if (a.status === 'fulfilled') data.agents = (a.value && a.value.agents) || [];
   else errors.push(a.reason);
   if (errors.some((e) => e && e.status === 401)) {
-    signOut('Wrong API key.');
-    showError('Wrong API key.');
+    signOut(t('admin.error.wrong_key'));
+    showError(t('admin.error.wrong_key'));
     return;
   }
   renderSessions();
@@ -312,7 +367,7 @@ async function refresh() {
     showError('');
   }
   data.updatedAt = new Date();
-  el.updated.textContent = `Updated ${data.updatedAt.toLocaleTimeString()}`;
+  el.updated.textContent = t('admin.updated', { time: data.updatedAt.toLocaleTimeString(locale()) });
   schedule();
 }
 
@@ -321,17 +376,17 @@ async function endSession(id, button) {
   if (button) button.disabled = true;
   try {
     await api('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
-    setStatus(`Session ${id} ended.`);
+    setStatus(t('admin.status.ended', { id }));
     data.sessions = data.sessions.filter((s) => s.id !== id);
     renderSessions();
     refresh();
     return true;
   } catch (err) {
     if (err.status === 401) {
-      signOut('Wrong API key.');
-      showError('Wrong API key.');
+      signOut(t('admin.error.wrong_key'));
+      showError(t('admin.error.wrong_key'));
     } else {
-      showError(`Could not end session ${id}: ${err.message}`);
+      showError(t('admin.error.end', { id, error: err.message }));
     }
     if (button) button.disabled = false;
     return false;
@@ -346,11 +401,11 @@ function signIn(k) {
   showError('');
   el.login.hidden = true;
   el.dashboard.hidden = false;
-  setStatus('Signed in.');
+  setStatus(t('admin.status.signed_in'));
   refresh();
 }
 
-function signOut(message = 'Signed out.') {
+function signOut(message = t('admin.status.signed_out')) {
   generation++;
   key = '';
   clearTimeout(timer);
@@ -381,7 +436,7 @@ el.refresh.addEventListener('click', () => { clearTimeout(timer); refresh(); });
 el.pause.addEventListener('click', () => {
   paused = !paused;
   el.pause.setAttribute('aria-pressed', String(paused));
-  setStatus(paused ? 'Updates paused.' : 'Updates resumed.');
+  setStatus(paused ? t('admin.status.paused') : t('admin.status.resumed'));
   if (paused) clearTimeout(timer);
   else refresh();
 });
@@ -406,9 +461,14 @@ window.splitApp = {
 
 // ---- start -----------------------------------------------------------------------------
 
-renderSessions();
-renderQueues();
-renderAgents();
+function renderAll() {
+  renderSessions();
+  renderQueues();
+  renderAgents();
+  if (data.updatedAt) el.updated.textContent = t('admin.updated', { time: data.updatedAt.toLocaleTimeString(locale()) });
+  if (!key) setStatus(t('admin.status.sign_in'));
+}
+
 let initial = hashParams.get('key') || '';
 if (initial) {
   // Keep the key out of the address bar and the history.
@@ -418,10 +478,18 @@ if (initial) {
 } else {
   try { initial = sessionStorage.getItem(KEY) || ''; } catch { /* ignore */ }
 }
-if (initial) {
-  signIn(initial);
-} else {
-  el.login.hidden = false;
-  setStatus('Sign in with the API key.');
-  el.apiKey.focus();
-}
+// The wallboard in the same language.
+if (lang) for (const a of document.querySelectorAll('a[href="wallboard.html"]')) a.href = `wallboard.html?lang=${encodeURIComponent(lang)}`;
+i18nReady.then(() => {
+  started = true;
+  renderSessions();
+  renderQueues();
+  renderAgents();
+  if (initial) {
+    signIn(initial);
+  } else {
+    el.login.hidden = false;
+    setStatus(t('admin.status.sign_in'));
+    el.apiKey.focus();
+  }
+});

@@ -9,11 +9,23 @@
 //   autologin=1       log in to the ACD after connecting; ready=1: and become ready
 //   queues=a,b        queues to log in to (default: the agent's configured ones)
 //   server=<url>      the hub (default: this page's origin)
+//   lang=<tag>        the page's language (default: the browser's; docs/i18n.md)
 //
 // window.splitApp = {client, call, agentState, agent, session, offer, ended,
 // mode, error, stats(), accept(leg?), decline(leg?), transfer(to), hangup(),
 // hold(bool), mute(bool), setReady(bool), login(queues?), logout(), connect(token)}.
-import { params, yes, elements, CONSOLE_IDS, fill, setOptions, queueTargets, watchFrames, showLocal, clearStage, playRemote, createConsole } from './console.js';
+import { params, yes, elements, CONSOLE_IDS, fill, setOptions, queueTargets, watchFrames, showLocal, clearStage, playRemote, createConsole, startI18n } from './console.js';
+import { t } from './i18n.js';
+
+// The texts (agent.* of the hub's catalog) load first; the console starts
+// when they are in (see the end of this file).
+const i18nReady = startI18n(() => {
+  if (mode === 'viewer') {
+    if (viewerDone) viewerEnded(app.ended, true);
+    else document.title = el.appTitle.textContent = t('agent.viewer.title');
+  }
+  render();
+});
 
 const viewToken = params.get('view');
 const mode = viewToken ? 'viewer' : 'agent';
@@ -44,16 +56,25 @@ const con = createConsole({
   render: () => render(),
   showOffer: (offer) => showOffer(offer),
   watchCall: (call) => watchCall(call),
-  withdrawn: { timeout: 'not answered in time', abandoned: 'the customer hung up', answered_elsewhere: 'answered by someone else', logout: 'you logged out' },
-  ringing: (left) => `Ringing — ${left} s left to answer`,
+  withdrawn: {
+    timeout: () => t('agent.withdrawn.timeout'),
+    abandoned: () => t('agent.withdrawn.abandoned'),
+    answered_elsewhere: () => t('agent.withdrawn.answered_elsewhere'),
+    logout: () => t('agent.withdrawn.logout'),
+    overflow: () => t('agent.withdrawn.overflow'),
+    not_ready: () => t('agent.withdrawn.not_ready'),
+    ended: () => t('agent.withdrawn.ended'),
+    cancelled: () => t('agent.withdrawn.cancelled'),
+  },
+  ringing: (left) => t('agent.offer.ringing', { left }),
   tickMs: 250,
   onHideOffer: () => stopRinger(),
-  acceptMedia: (offer) => ({ status: `Connecting to ${customerName(offer)}…`, media: { video: true }, focus: el.hangup }),
+  acceptMedia: (offer) => ({ status: t('agent.status.connecting_to', { name: customerName(offer) }), media: { video: true }, focus: el.hangup }),
   events: {
     invited: (e) => showInvited(e.detail),
     delivery: (e) => {
       app.delivery = e.detail;
-      setStatus(`Link delivery (${e.detail.channel}): ${e.detail.status}`);
+      setStatus(t('agent.invite.delivery', { channel: e.detail.channel, status: e.detail.status }));
     },
     session: (e) => {
       if (mode === 'viewer') renderViewer(e.detail);
@@ -64,7 +85,7 @@ const con = createConsole({
   },
   onClose: () => {
     if (mode !== 'viewer') return false;
-    viewerEnded(app.ended || { code: 503, reason: 'Connection to the hub closed' });
+    viewerEnded(app.ended || { code: 503, reason: t('agent.viewer.connection_closed') });
     return true;
   },
   keepScreen: () => mode === 'viewer',
@@ -82,7 +103,21 @@ function currentSession() {
 
 function customerName(x) {
   const c = x && x.customer;
-  return (c && c.name) || 'Customer';
+  return (c && c.name) || t('agent.customer');
+}
+
+// A session state's text (created … ended; others as they are).
+function sessionStateText(st) {
+  switch (st) {
+    case 'created': return t('agent.session_state.created');
+    case 'routing': return t('agent.session_state.routing');
+    case 'waiting': return t('agent.session_state.waiting');
+    case 'ringing': return t('agent.session_state.ringing');
+    case 'active': return t('agent.session_state.active');
+    case 'transferring': return t('agent.session_state.transferring');
+    case 'ended': return t('agent.session_state.ended');
+    default: return st || '—';
+  }
 }
 
 // A soft two-tone ring while an offer waits (silently skipped where the
@@ -95,14 +130,14 @@ function startRinger() {
     const ctx = new AC();
     const beep = () => {
       if (ctx.state !== 'running') { ctx.resume().catch(() => {}); return; }
-      for (const [f, t] of [[880, 0], [660, 0.25]]) {
+      for (const [f, at] of [[880, 0], [660, 0.25]]) {
         const o = ctx.createOscillator();
         const g = ctx.createGain();
         o.frequency.value = f;
         g.gain.value = 0.05;
         o.connect(g).connect(ctx.destination);
-        o.start(ctx.currentTime + t);
-        o.stop(ctx.currentTime + t + 0.2);
+        o.start(ctx.currentTime + at);
+        o.stop(ctx.currentTime + at + 0.2);
       }
     };
     beep();
@@ -140,8 +175,9 @@ function renderSession() {
   el.ctxCustomer.textContent = src ? customerName(src) : '—';
   el.ctxQueue.textContent = (src && src.queue) || '—';
   el.ctxMode.textContent = src ? (src.mode || (src.video ? 'video' : 'voice')) : '—';
-  let state = s ? `${s.state || '—'}${s.held ? ' (on hold)' : ''}` : app.offer ? 'ringing' : '—';
-  if (s && app.call && !app.call.live && app.call.session === s.session && s.state !== 'ended') state = 'ended (for you)';
+  let state = s ? sessionStateText(s.state) : app.offer ? sessionStateText('ringing') : '—';
+  if (s && s.held) state = t('agent.session_state.on_hold', { state });
+  if (s && app.call && !app.call.live && app.call.session === s.session && s.state !== 'ended') state = t('agent.session_state.ended_for_you');
   el.ctxState.textContent = state;
   el.ctxSession.textContent = (src && src.session) || '—';
   const ctx = (src && src.customer && src.customer.context) || {};
@@ -163,9 +199,9 @@ function renderCall() {
   el.stage.classList.toggle('held', held);
   el.stage.classList.toggle('in-call', live);
   if (!live) {
-    el.placeholderText.textContent = app.offer ? 'Incoming call…' : 'No call';
+    el.placeholderText.textContent = app.offer ? t('agent.call.incoming') : t('agent.call.no_call');
   } else if (!el.stage.classList.contains('has-remote-video')) {
-    el.placeholderText.textContent = app.call.video ? 'Waiting for the customer’s video…' : 'Voice call';
+    el.placeholderText.textContent = app.call.video ? t('agent.call.waiting_video') : t('agent.call.voice');
   }
 }
 
@@ -184,7 +220,8 @@ el.supervise.addEventListener('click', (e) => {
   if (app.client.send({ type: 'supervise', session: offer.session, mode: b.dataset.mode })) {
     app.superviseMode = b.dataset.mode;
     app.superviseSession = offer.session;
-    setStatus({ monitor: 'Monitoring: nobody hears you.', whisper: 'Whispering: only the agent hears you.', barge: 'Barged in: everyone hears you.' }[b.dataset.mode]);
+    const m = b.dataset.mode;
+    setStatus(m === 'monitor' ? t('agent.supervise.status_monitor') : m === 'whisper' ? t('agent.supervise.status_whisper') : t('agent.supervise.status_barge'));
     renderSupervise();
   }
 });
@@ -193,10 +230,15 @@ function renderStatus() {
   con.renderStatus(() => {
     const s = currentSession();
     const who = customerName(s || app.call.offer);
-    if (s && s.state === 'transferring') return `Transferring ${who}…`;
-    if (s && s.held) return `${who} is on hold.`;
-    return `In a call with ${who}.`;
-  }, () => `Incoming ${app.offer.video ? 'video ' : ''}call from ${customerName(app.offer)}${app.offer.queue ? ` (queue ${app.offer.queue})` : ''}.`);
+    if (s && s.state === 'transferring') return t('agent.status.transferring', { name: who });
+    if (s && s.held) return t('agent.status.on_hold', { name: who });
+    return t('agent.status.in_call', { name: who });
+  }, () => {
+    const o = app.offer;
+    const v = { name: customerName(o), queue: o.queue };
+    if (o.queue) return o.video ? t('agent.status.incoming_video_queue', v) : t('agent.status.incoming_queue', v);
+    return o.video ? t('agent.status.incoming_video', v) : t('agent.status.incoming', v);
+  });
 }
 
 function render() {
@@ -231,7 +273,14 @@ function copilotReset(session) {
 
 function speaker(m) {
   if (m.name) return m.name;
-  return { customer: 'Customer', agent: 'Agent', 'phone-party': 'Phone', interpreter: 'Interpreter', supervisor: 'Supervisor' }[m.role] || m.participant || '?';
+  switch (m.role) {
+    case 'customer': return t('agent.customer');
+    case 'agent': return t('agent.role.agent');
+    case 'phone-party': return t('agent.role.phone');
+    case 'interpreter': return t('agent.role.interpreter');
+    case 'supervisor': return t('agent.role.supervisor');
+    default: return m.participant || '?';
+  }
 }
 
 function safeURL(u) {
@@ -263,15 +312,15 @@ function onCopilot(m) {
     }
     case 'hint': {
       const li = document.createElement('li');
-      if (m.title) { const t = document.createElement('strong'); t.textContent = m.title; li.append(t); }
+      if (m.title) { const strong = document.createElement('strong'); strong.textContent = m.title; li.append(strong); }
       const p = document.createElement('span');
       p.textContent = m.text || '';
       li.append(p);
       const href = m.url && safeURL(m.url);
       if (href) {
         const a = document.createElement('a');
-        a.href = href; a.target = '_blank'; a.rel = 'noopener noreferrer'; a.textContent = ' Open';
-        li.append(a);
+        a.href = href; a.target = '_blank'; a.rel = 'noopener noreferrer'; a.textContent = t('agent.copilot.open');
+        li.append(' ', a);
       }
       el.copilotHints.prepend(li);
       while (el.copilotHints.children.length > 5) el.copilotHints.lastChild.remove();
@@ -280,20 +329,20 @@ function onCopilot(m) {
     case 'alert': {
       const d = document.createElement('p');
       d.className = `alert ${m.severity || 'warning'}`;
-      d.textContent = `${m.severity === 'critical' ? 'Critical: ' : ''}${m.reason || ''}`;
+      d.textContent = m.severity === 'critical' ? t('agent.copilot.critical', { reason: m.reason || '' }) : m.reason || '';
       el.copilotAlerts.prepend(d);
       while (el.copilotAlerts.children.length > 3) el.copilotAlerts.lastChild.remove();
       break;
     }
     case 'attached':
       copilot.attached.add(m.service);
-      el.copilotStatus.textContent = `${m.service} is listening.`;
+      el.copilotStatus.textContent = t('agent.copilot.listening', { service: m.service });
       break;
     case 'up':
-      el.copilotStatus.textContent = `${m.service} is listening.`;
+      el.copilotStatus.textContent = t('agent.copilot.listening', { service: m.service });
       break;
     case 'down':
-      el.copilotStatus.textContent = `${m.service} is unavailable; the call is not affected.`;
+      el.copilotStatus.textContent = t('agent.copilot.down', { service: m.service });
       break;
     default:
       break;
@@ -305,7 +354,7 @@ function copilotSend(type) {
   const service = el.copilotService.value;
   if (!app.client || !s || !service) return;
   app.client.send({ type, session: s.session, service });
-  if (type === 'copilot_detach') el.copilotStatus.textContent = `${service} detached.`;
+  if (type === 'copilot_detach') el.copilotStatus.textContent = t('agent.copilot.detached', { service });
 }
 
 el.copilotForm.addEventListener('submit', (e) => { e.preventDefault(); copilotSend('copilot_attach'); });
@@ -316,11 +365,11 @@ el.copilotDetach.addEventListener('click', () => copilotSend('copilot_detach'));
 function showOffer(offer) {
   app.sessionId = offer.session || app.sessionId;
   const details = [];
-  if (offer.queue) details.push(['Queue', offer.queue]);
+  if (offer.queue) details.push([t('agent.session.queue'), offer.queue]);
   const ctx = (offer.customer && offer.customer.context) || {};
   for (const [k, v] of Object.entries(ctx)) details.push([k, v]);
   con.ring(offer, {
-    title: offer.video ? 'Incoming video call' : 'Incoming call',
+    title: offer.video ? t('agent.offer.title_video') : t('agent.offer.title'),
     who: `${customerName(offer)}${offer.from ? ` · ${offer.from}` : ''}`,
     details,
   });
@@ -352,8 +401,8 @@ function watchCall(call) {
     render();
   });
   con.callErrors(call, {
-    no_camera: 'Your camera could not be used: the customer will not see you.',
-    ice_failed: 'The media connection to the hub failed.',
+    no_camera: () => t('agent.error.no_camera'),
+    ice_failed: () => t('agent.error.ice_failed'),
   });
   call.addEventListener('state', (e) => {
     if (e.detail.state !== 'ended') return;
@@ -392,7 +441,7 @@ function transfer(to) {
   if (!c || !callLive()) return false;
   const ok = c.transfer(to, app.call.session);
   if (ok) {
-    setStatus(`Transferring to ${to}…`);
+    setStatus(t('agent.status.transferring_to', { to }));
     try {
       const recent = JSON.parse(sessionStorage.getItem('split.agent.transfers') || '[]').filter((r) => r !== to);
       recent.unshift(to);
@@ -409,40 +458,43 @@ function renderViewer(s) {
   const name = customerName(s);
   el.viewerCustomer.textContent = name;
   if (!el.viewerStage.classList.contains('has-remote-video')) {
-    el.viewerPlaceholder.textContent = s.mode === 'voice' || s.mode === 'audio' ? 'The customer has no video' : 'Waiting for the customer’s video…';
+    el.viewerPlaceholder.textContent = s.mode === 'voice' || s.mode === 'audio' ? t('agent.viewer.no_video') : t('agent.call.waiting_video');
   }
-  setStatus(s.held ? `${name} is on hold.` : `Viewing the call with ${name}.`);
+  setStatus(s.held ? t('agent.status.on_hold', { name }) : t('agent.viewer.viewing', { name }));
 }
 
 let viewerDone = false;
-function viewerEnded(info) {
-  if (viewerDone) return;
+let viewerInfo = null;
+function viewerEnded(info, again = false) {
+  if (viewerDone && !again) return;
   viewerDone = true;
+  if (!again) viewerInfo = info;
+  info = viewerInfo;
   clearStage(el.viewerStage, el.viewerRemote, el.viewerLocal);
-  el.viewerPlaceholder.textContent = 'The view is closed.';
-  setStatus(info && info.code && info.code !== 200 ? `The view is closed (${info.code} ${info.reason || ''}).` : 'The view is closed. You can close this window.');
-  el.viewerClose.textContent = 'Close window';
+  el.viewerPlaceholder.textContent = t('agent.viewer.closed');
+  setStatus(info && info.code && info.code !== 200 ? t('agent.viewer.closed_code', { code: info.code, reason: info.reason || '' }).replace(/ +\)/, ')') : t('agent.viewer.closed_done'));
+  el.viewerClose.textContent = t('agent.viewer.close_window');
 }
 
 async function startViewer() {
-  document.title = 'SPLIT agent view';
-  el.appTitle.textContent = 'SPLIT agent view';
+  document.title = t('agent.viewer.title');
+  el.appTitle.textContent = t('agent.viewer.title');
   el.agentState.hidden = true;
   showScreen('viewer');
   try {
     await con.connect(viewToken);
   } catch (err) {
-    el.viewerPlaceholder.textContent = 'Could not connect.';
+    el.viewerPlaceholder.textContent = t('agent.viewer.connect_failed');
     return;
   }
-  setStatus('Connecting to the customer’s video…');
+  setStatus(t('agent.viewer.connecting_video'));
   try {
     await app.client.view({ video: true });
     const s = currentSession();
     if (s) renderViewer(s);
-    else setStatus('Connected.');
+    else setStatus(t('agent.viewer.connected'));
   } catch (err) {
-    showError(`Could not open the view: ${err.message || err}`);
+    showError(t('agent.viewer.open_failed', { error: err.message || err }));
     viewerEnded({ code: err.status || 500, reason: err.message });
   }
 }
@@ -481,7 +533,7 @@ function invite(to, channel) {
     el.inviteTo.focus();
     return false;
   }
-  el.inviteResult.textContent = `Sending a link to ${to}…`;
+  el.inviteResult.textContent = t('agent.invite.sending', { to });
   return c.send({ type: 'invite', to, channel: channel || undefined });
 }
 
@@ -490,7 +542,7 @@ function escalate(to) {
   const c = app.client;
   if (!c || !callLive()) return false;
   to = String(to ?? el.escalateTo.value).trim();
-  setStatus('Sending the customer a video link…');
+  setStatus(t('agent.status.escalating'));
   return c.send({ type: 'escalate', session: app.call.session, to: to || undefined });
 }
 
@@ -498,24 +550,30 @@ function showInvited(m) {
   app.invited = m;
   if (m.channel === 'whatsapp-call') {
     // a WhatsApp voice call: no link; the console rings once the call can be placed
-    const waiting = m.delivery === 'requested'
-      ? 'asked for permission to call (the console rings when the customer accepts)'
-      : 'calling — the console rings now';
-    el.inviteResult.textContent = `WhatsApp call to ${m.to}: ${waiting}.`;
-    setStatus(`WhatsApp call to ${m.to}: ${waiting}.`);
+    const text = m.delivery === 'requested' ? t('agent.invite.wa_requested', { to: m.to }) : t('agent.invite.wa_calling', { to: m.to });
+    el.inviteResult.textContent = text;
+    setStatus(text);
     return;
   }
-  const how = { sms: 'by SMS', whatsapp: 'by WhatsApp', email: 'by e-mail', copy: '— copy it' }[m.channel] || '';
+  let how = '';
+  switch (m.channel) {
+    case 'sms': how = t('agent.invite.by_sms'); break;
+    case 'whatsapp': how = t('agent.invite.by_whatsapp'); break;
+    case 'email': how = t('agent.invite.by_email'); break;
+    case 'copy': how = t('agent.invite.by_copy'); break;
+    default: break;
+  }
   el.inviteResult.textContent = '';
   const text = document.createElement('span');
-  text.textContent = `Link ${how} ${m.to ? 'to ' + m.to : ''} (${m.delivery}): `;
+  const v = { how, to: m.to, delivery: m.delivery };
+  text.textContent = `${(m.to ? t('agent.invite.link_to', v) : t('agent.invite.link', v)).replace(/\s+/g, ' ')} `;
   const a = document.createElement('a');
   a.href = m.url;
   a.textContent = m.url;
   a.target = '_blank';
   a.rel = 'noopener';
   el.inviteResult.append(text, a);
-  setStatus(`Video link sent${m.to ? ' to ' + m.to : ''}: waiting for the customer.`);
+  setStatus(m.to ? t('agent.invite.sent_to', { to: m.to }) : t('agent.invite.sent'));
 }
 el.viewerClose.addEventListener('click', closeViewer);
 document.addEventListener('keydown', (e) => {
@@ -544,5 +602,7 @@ window.splitApp = con.hook({
 
 // ---- start ---------------------------------------------------------------------------------------
 
-if (mode === 'viewer') startViewer();
-else con.boot();
+i18nReady.then(() => {
+  if (mode === 'viewer') startViewer();
+  else con.boot();
+});

@@ -3,7 +3,11 @@
 // and the hub connection, the agent state bar, offers (ring, accept,
 // decline), the status line and the call's video stage. Each page passes
 // what is its own (texts, media options, extra frames) as options.
+//
+// Texts are the hub's catalog's (i18n.js, docs/i18n.md; keys agent.* here):
+// the page's language is ?lang= (or #lang=), else the browser's.
 import { SessionClient } from './session.js';
+import { loadI18n, t, applyI18n, currentLang } from './i18n.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -13,6 +17,51 @@ export const params = new URLSearchParams(location.search);
 for (const [k, v] of new URLSearchParams(location.hash.replace(/^#/, ''))) params.set(k, v);
 
 export const yes = (v) => ['1', 'true', 'yes', 'on'].includes(String(v || '').toLowerCase());
+
+// hubOrigin: the hub's http(s) origin (server=, which may be a ws(s) URL),
+// default this page's.
+export function hubOrigin() {
+  const s = params.get('server');
+  if (!s) return location.origin;
+  try {
+    const u = new URL(s, location.href);
+    if (u.protocol === 'ws:') u.protocol = 'http:';
+    if (u.protocol === 'wss:') u.protocol = 'https:';
+    return u.origin;
+  } catch {
+    return location.origin;
+  }
+}
+
+// The language asked for: lang= of the query string or the fragment (a
+// language tag), else none (the hub takes the browser's Accept-Language).
+export function langParam() {
+  const l = String(params.get('lang') || '').trim();
+  return /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(l) ? l.replace(/^[A-Za-z]+/, (m) => m.toLowerCase()) : undefined;
+}
+
+// startI18n fetches the catalog and translates the page. It resolves when
+// the texts are in (or after waitMs: the page then starts in English and
+// is translated when the catalog comes, late() re-rendering what the
+// scripts wrote meanwhile).
+export function startI18n(late, waitMs = 3000) {
+  let started = false;
+  const load = loadI18n({ server: hubOrigin(), lang: langParam() })
+    .catch(() => 'en')
+    .then(() => {
+      applyI18n();
+      if (started && late) late();
+    });
+  return Promise.race([load, new Promise((r) => setTimeout(r, waitMs))]).then(() => { started = true; });
+}
+
+// The locale for dates and times: the browser's when it is of the page's
+// language (en-GB keeps its clock), else the page's language.
+export function locale() {
+  const lang = currentLang();
+  const nav = (typeof navigator !== 'undefined' && navigator.language) || '';
+  return nav && nav.split('-')[0].toLowerCase() === lang ? nav : lang;
+}
 
 // elements maps ids to camelCase keys: 'btn-login' → el.btnLogin.
 export function elements(ids) {
@@ -28,14 +77,20 @@ export const CONSOLE_IDS = ['me', 'agent-state', 'status', 'error', 'login', 'lo
   'stage', 'remote-video', 'placeholder-text', 'local-video', 'remote-audio', 'sound', 'hangup',
   'invite-form', 'invite-to', 'invite-channel', 'invite-result', 'last-ended'];
 
-export const STATE_LABEL = {
-  logged_out: 'Logged out',
-  not_ready: 'Not ready',
-  ready: 'Ready',
-  ringing: 'Ringing',
-  busy: 'Busy',
-  wrap_up: 'Wrap-up',
-};
+// stateLabel: an agent state's text (the state itself stays the machine
+// value: data-state, window.splitApp.agentState).
+export function stateLabel(st) {
+  switch (st) {
+    case 'logged_out': return t('agent.state.logged_out');
+    case 'not_ready': return t('agent.state.not_ready');
+    case 'ready': return t('agent.state.ready');
+    case 'ringing': return t('agent.state.ringing');
+    case 'busy': return t('agent.state.busy');
+    case 'wrap_up': return t('agent.state.wrap_up');
+    case 'disconnected': return t('agent.state.disconnected');
+    default: return st;
+  }
+}
 
 // fill writes [key, value] pairs into a <dl> ("None" when there are none).
 export function fill(dl, entries) {
@@ -43,7 +98,7 @@ export function fill(dl, entries) {
   if (!entries.length) {
     const dt = document.createElement('dt');
     dt.className = 'muted';
-    dt.textContent = 'None';
+    dt.textContent = t('agent.none');
     dl.append(dt, document.createElement('dd'));
     return;
   }
@@ -131,7 +186,7 @@ export function playRemote(call, { audioEl, videoEl, stage, sound, replay = true
 //   el, app       the page's elements (see CONSOLE_IDS) and state ({client, call, offer, ended, error, sessionId})
 //   tokenKey      sessionStorage key of the token
 //   render()      the page's full render
-//   withdrawn     cancel reason → text
+//   withdrawn     cancel reason → () => text
 //   ringing(left) countdown text; tickMs: its period
 //   acceptMedia(offer) → {status, media, focus}: what accept() says, asks for and focuses
 //   onAccepting(offer)  before accept() answers (e.g. clear the call's panes)
@@ -189,7 +244,7 @@ export function createConsole(o) {
 
     disconnected() {
       el.agentState.dataset.state = 'disconnected';
-      el.agentState.textContent = 'Disconnected';
+      el.agentState.textContent = t('agent.state.disconnected');
     },
 
     // renderAgent: the state badge, the state bar and its buttons, wrap-up.
@@ -198,10 +253,10 @@ export function createConsole(o) {
       const connected = !!(c && c.connected);
       const st = connected ? con.agentState() || 'logged_out' : 'disconnected';
       el.agentState.dataset.state = st;
-      el.agentState.textContent = connected ? STATE_LABEL[st] || st : 'Disconnected';
-      el.stateText.textContent = connected ? STATE_LABEL[st] || st : '—';
+      el.agentState.textContent = stateLabel(connected ? st : 'disconnected');
+      el.stateText.textContent = connected ? stateLabel(st) : '—';
       const since = c && c.agent && c.agent.since;
-      el.stateSince.textContent = since ? `since ${new Date(since).toLocaleTimeString()}` : '';
+      el.stateSince.textContent = since ? t('agent.since', { time: new Date(since).toLocaleTimeString(locale()) }) : '';
       el.btnLogin.hidden = st !== 'logged_out';
       el.btnLogout.hidden = st === 'logged_out' || st === 'disconnected';
       el.btnReady.hidden = st !== 'not_ready';
@@ -217,11 +272,11 @@ export function createConsole(o) {
       const st = con.agentState();
       if (con.callLive()) con.setStatus(inCall());
       else if (app.offer) con.setStatus(offered());
-      else if (st === 'wrap_up') con.setStatus('Wrap-up: press Done when you are ready for the next call.');
-      else if (st === 'ready') con.setStatus('Ready: waiting for calls.');
-      else if (st === 'not_ready') con.setStatus('Not ready: you will not receive calls.');
-      else if (st === 'busy') con.setStatus('Busy.');
-      else con.setStatus('Logged out of the queues. Press Log in to take calls.');
+      else if (st === 'wrap_up') con.setStatus(t('agent.status.wrap_up'));
+      else if (st === 'ready') con.setStatus(t('agent.status.ready'));
+      else if (st === 'not_ready') con.setStatus(t('agent.status.not_ready'));
+      else if (st === 'busy') con.setStatus(t('agent.status.busy'));
+      else con.setStatus(t('agent.status.logged_out'));
     },
 
     // ring shows an offer card and counts down its ring timeout.
@@ -235,9 +290,9 @@ export function createConsole(o) {
       const total = Number(offer.ring_timeout) || 0;
       const until = Date.now() + total * 1000;
       const tick = () => {
-        if (!total) { el.offerCountdown.textContent = 'Ringing…'; return; }
+        if (!total) { el.offerCountdown.textContent = t('agent.offer.ringing_plain'); return; }
         const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-        el.offerCountdown.textContent = left > 0 ? o.ringing(left) : 'Expiring…';
+        el.offerCountdown.textContent = left > 0 ? o.ringing(left) : t('agent.offer.expiring');
       };
       tick();
       ringTimer = setInterval(tick, o.tickMs || 1000);
@@ -257,7 +312,7 @@ export function createConsole(o) {
       if (!c) return null;
       const offer = leg ? c.offers.get(leg) : app.offer;
       if (!offer) {
-        con.showError('There is no call to accept (it may have been withdrawn).');
+        con.showError(t('agent.error.no_offer'));
         return null;
       }
       con.hideOffer();
@@ -272,7 +327,7 @@ export function createConsole(o) {
         focus.focus();
         return call;
       } catch (err) {
-        if (err.code !== 'ended') con.showError(`Could not accept the call: ${err.message || err}`);
+        if (err.code !== 'ended') con.showError(t('agent.error.accept', { error: err.message || err }));
         o.render();
         return null;
       }
@@ -294,12 +349,12 @@ export function createConsole(o) {
       o.render();
     },
 
-    // callErrors shows a call's errors; texts: code → text (no_camera: the page's own).
+    // callErrors shows a call's errors; texts: code → () => text (no_camera: the page's own).
     callErrors(call, texts) {
-      const t = { no_microphone: 'Your microphone could not be used.', ...texts };
+      const known = { no_microphone: () => t('agent.error.no_microphone'), ...texts };
       call.addEventListener('error', (e) => {
         const d = e.detail;
-        con.showError(t[d.code] || d.message || d.code);
+        con.showError((Object.hasOwn(known, d.code) && known[d.code]()) || d.message || d.code);
       });
     },
 
@@ -308,13 +363,15 @@ export function createConsole(o) {
       if (!app.ended || app.ended.leg !== call.leg) {
         app.ended = { code: detail.code, reason: detail.reason, session: call.session, leg: call.leg };
       }
-      el.lastEnded.textContent = `Last call ended: ${app.ended.code}${app.ended.reason ? ` ${app.ended.reason}` : ''}`;
+      el.lastEnded.textContent = app.ended.reason
+        ? t('agent.last_ended_reason', { code: app.ended.code, reason: app.ended.reason })
+        : t('agent.last_ended', { code: app.ended.code });
     },
 
     async connect(token) {
       if (app.client) app.client.close(1000, 'reconnecting');
       con.showError('');
-      con.setStatus('Connecting…');
+      con.setStatus(t('agent.status.connecting'));
       const c = new SessionClient({ server: params.get('server') || undefined, token });
       app.client = c;
       c.addEventListener('agent', () => o.render());
@@ -323,9 +380,9 @@ export function createConsole(o) {
         const m = e.detail;
         if (app.offer && m.leg === app.offer.leg) {
           con.hideOffer();
-          const why = o.withdrawn[m.reason] || m.reason || 'withdrawn';
-          con.setStatus(`The call was withdrawn: ${why}.`);
-          el.lastEnded.textContent = `Offer withdrawn: ${why}`;
+          const why = (Object.hasOwn(o.withdrawn, m.reason) && o.withdrawn[m.reason]()) || m.reason || t('agent.withdrawn.other');
+          con.setStatus(t('agent.status.withdrawn', { reason: why }));
+          el.lastEnded.textContent = t('agent.offer.withdrawn', { reason: why });
         }
         o.render();
       });
@@ -344,7 +401,7 @@ export function createConsole(o) {
         if (c !== app.client) return;
         con.hideOffer();
         if (o.onClose && o.onClose()) return;
-        con.showError('The connection to the hub was lost. Sign in again.');
+        con.showError(t('agent.error.connection_lost'));
         con.showScreen('login');
         o.render();
         con.disconnected();
@@ -388,8 +445,8 @@ export function createConsole(o) {
     wire() {
       el.loginForm.addEventListener('submit', (e) => {
         e.preventDefault();
-        const t = el.token.value.trim();
-        if (t) con.start(t);
+        const token = el.token.value.trim();
+        if (token) con.start(token);
       });
       el.btnLogin.addEventListener('click', () => con.login());
       el.btnLogout.addEventListener('click', () => con.logout());
@@ -402,7 +459,7 @@ export function createConsole(o) {
         if (c) c.close(1000, 'signed out');
         con.hideOffer();
         con.showScreen('login');
-        con.setStatus('Signed out.');
+        con.setStatus(t('agent.status.signed_out'));
         con.disconnected();
         el.token.focus();
       });
@@ -428,7 +485,7 @@ export function createConsole(o) {
         con.start(token);
       } else {
         con.showScreen('login');
-        con.setStatus('Sign in to take calls.');
+        con.setStatus(t('agent.status.sign_in'));
         el.token.focus();
       }
     },

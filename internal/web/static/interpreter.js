@@ -5,6 +5,7 @@
 //   autologin=1            log in to the ACD after connecting; ready=1: and become ready
 //   queues=a,b             queues to log in to (default: the agent's configured ones)
 //   server=<url>           the hub (default: this page's origin)
+//   lang=<tag>             the page's language (default: the browser's; docs/i18n.md)
 //
 // The socket and the peer connection are session.js's (SessionClient); the
 // real-time text is rtt.js's. Every control sends one frame of §5.1:
@@ -21,8 +22,16 @@
 // accept(), decline(), dial(to), release(), dtmf(d), carryOver({vco, hco}),
 // sideTalk(on), handoff(to), team(to), makeLead(leg), hangup(), login(),
 // setReady(b)} is kept up to date for automation.
-import { elements, CONSOLE_IDS, setOptions, queueTargets, watchFrames, showLocal, clearStage, playRemote, createConsole } from './console.js';
+import { elements, CONSOLE_IDS, setOptions, queueTargets, watchFrames, showLocal, clearStage, playRemote, createConsole, startI18n, locale } from './console.js';
 import { RttPane, RttInput, RttLink, routingSummary, secondsSince, formatDuration, LS } from './rtt.js';
+import { t } from './i18n.js';
+
+// The texts (interpreter.* and agent.* of the hub's catalog) load first; the
+// console starts when they are in (see the end of this file).
+const i18nReady = startI18n(() => {
+  if (!app.call) resetPanes();
+  render();
+});
 
 const TOKEN_KEY = 'split.interpreter.token';
 
@@ -32,8 +41,26 @@ const el = elements([...CONSOLE_IDS, 'sidetalk-banner', 'codec-warning', 'rtt-an
   'dtmf-form', 'dtmf-digits', 'dtmf', 'handoff-form', 'handoff-to', 'handoff', 'team', 'handoff-cancel', 'handoff-targets', 'acd-note',
   'minutes']);
 
-const PURPOSE = { interpret: 'New call', handoff: 'Hand-off', team: 'Team (partner)' };
-const DEAF = { joined: 'In the call', disconnected: 'Connection lost (waiting for them to come back)', absent: 'Not joined yet', invited: 'Invited by link' };
+function purposeText(p) {
+  switch (p) {
+    case 'interpret': return t('interpreter.purpose.interpret');
+    case 'handoff': return t('interpreter.purpose.handoff');
+    case 'team': return t('interpreter.purpose.team');
+    default: return p;
+  }
+}
+
+function deafText(st) {
+  switch (st) {
+    case 'joined': return t('interpreter.deaf.joined');
+    case 'disconnected': return t('interpreter.deaf.disconnected');
+    case 'absent': return t('interpreter.deaf.absent');
+    case 'invited': return t('interpreter.deaf.invited');
+    case 'ringing': return t('interpreter.deaf.ringing');
+    case 'declined': return t('interpreter.deaf.declined');
+    default: return st;
+  }
+}
 
 const app = {
   client: null,
@@ -53,8 +80,17 @@ const con = createConsole({
   render: () => render(),
   showOffer: (o) => showOffer(o),
   watchCall: (call) => watchCall(call),
-  withdrawn: { timeout: 'not answered in time', abandoned: 'the deaf user hung up', withdrawn: 'withdrawn by the lead interpreter', logout: 'you logged out' },
-  ringing: (left) => `Ringing: ${left} s left to answer`,
+  withdrawn: {
+    timeout: () => t('interpreter.withdrawn.timeout'),
+    abandoned: () => t('interpreter.withdrawn.abandoned'),
+    withdrawn: () => t('interpreter.withdrawn.withdrawn'),
+    logout: () => t('interpreter.withdrawn.logout'),
+    overflow: () => t('agent.withdrawn.overflow'),
+    not_ready: () => t('agent.withdrawn.not_ready'),
+    ended: () => t('agent.withdrawn.ended'),
+    cancelled: () => t('agent.withdrawn.cancelled'),
+  },
+  ringing: (left) => t('interpreter.offer.ringing', { left }),
   tickMs: 1000,
   onAccepting: () => {
     app.dialTouched = false;
@@ -63,12 +99,16 @@ const con = createConsole({
     input.clear();
     link.waiting = '';
   },
-  acceptMedia: () => ({ status: 'Connecting…', media: mediaOptions(), focus: el.rttInput }),
+  acceptMedia: () => ({ status: t('agent.status.connecting'), media: mediaOptions(), focus: el.rttInput }),
   events: {
     session: () => render(),
     rtt_backlog: (e) => onBacklog(e.detail),
-    invited: (e) => { el.inviteResult.textContent = `Link ${e.detail.to ? `to ${e.detail.to} ` : ''}(${e.detail.delivery}): ${e.detail.url || ''}`; },
-    delivery: (e) => { el.inviteResult.textContent = `Link delivery (${e.detail.channel}): ${e.detail.status}`; },
+    invited: (e) => {
+      const d = e.detail;
+      const v = { to: d.to, delivery: d.delivery, url: d.url || '' };
+      el.inviteResult.textContent = d.to ? t('interpreter.invite.link_to', v) : t('interpreter.invite.link', v);
+    },
+    delivery: (e) => { el.inviteResult.textContent = t('agent.invite.delivery', { channel: e.detail.channel, status: e.detail.status }); },
   },
   onHello: (hello) => checkCodecs(hello),
 });
@@ -101,7 +141,7 @@ function languageName(tag) {
   const l = langs.find((x) => x.tag === tag);
   if (l) return `${l.name} (${l.tag})`;
   try {
-    const n = new Intl.DisplayNames(['en'], { type: 'language' }).of(tag);
+    const n = new Intl.DisplayNames([locale(), 'en'], { type: 'language' }).of(tag);
     if (n && n !== tag) return `${n} (${tag})`;
   } catch { /* unknown tag */ }
   return tag || '—';
@@ -109,18 +149,18 @@ function languageName(tag) {
 
 function spokenName(tag) {
   if (!tag) return '—';
-  try { return new Intl.DisplayNames(['en'], { type: 'language' }).of(tag) || tag; } catch { return tag; }
+  try { return new Intl.DisplayNames([locale(), 'en'], { type: 'language' }).of(tag) || tag; } catch { return tag; }
 }
 
 function send(msg) {
   const c = app.client;
-  if (!c || !c.connected) { showError('Not connected to the hub.'); return false; }
+  if (!c || !c.connected) { showError(t('interpreter.error.not_connected')); return false; }
   return c.send(msg);
 }
 
 function sessionFrame(type, extra = {}) {
   const session = (app.call && app.call.session) || app.sessionId;
-  if (!session || !callLive()) { showError('There is no call.'); return false; }
+  if (!session || !callLive()) { showError(t('interpreter.error.no_call')); return false; }
   showError('');
   return send({ type, session, ...extra });
 }
@@ -149,26 +189,31 @@ function pane(key, title, label) {
   return p;
 }
 
+const deafPane = () => pane('deaf-user', t('interpreter.deaf_user'), t('interpreter.pane.deaf_user_label'));
+const phonePane = () => pane('phone', t('interpreter.phone'), t('interpreter.pane.phone_label'));
+const ownPane = () => pane('you', t('interpreter.pane.you'), t('interpreter.text.yours'));
+
+// resetPanes: the three fixed panes, empty (at the start, once the texts
+// are in, and for every call accepted).
 function resetPanes() {
   for (const p of panes.values()) p.section.remove();
   panes.clear();
-  pane('deaf-user', 'Deaf user', 'Text from the deaf user');
-  pane('phone', 'Phone', 'Text from the phone');
-  pane('you', 'You', 'Your text');
+  deafPane();
+  phonePane();
+  ownPane();
 }
-resetPanes();
 
 function partnerName(leg) {
   const i = interp();
   const x = i && Array.isArray(i.interpreters) ? i.interpreters.find((p) => p.leg === leg) : null;
-  return x && x.name ? x.name : 'Partner';
+  return x && x.name ? x.name : t('interpreter.pane.partner');
 }
 
 function sourcePane(from, leg, name) {
-  if (from === 'deaf-user') return pane('deaf-user', 'Deaf user', 'Text from the deaf user');
-  if (from === 'phone') return pane('phone', 'Phone', 'Text from the phone');
+  if (from === 'deaf-user') return deafPane();
+  if (from === 'phone') return phonePane();
   const n = name || partnerName(leg);
-  return pane(`interpreter/${leg || n}`, `Partner: ${n}`, `Text from ${n}`);
+  return pane(`interpreter/${leg || n}`, t('interpreter.pane.partner_named', { name: n }), t('interpreter.pane.text_from', { name: n }));
 }
 
 const link = new RttLink({
@@ -180,8 +225,8 @@ const link = new RttLink({
   onClose: ({ from, leg }) => { if (from === 'interpreter') sourcePane(from, leg).closed(); },
 });
 const input = new RttInput(el.rttInput, {
-  send: (t) => link.send(t),
-  echo: (t) => pane('you', 'You', 'Your text').feed(t),
+  send: (text) => link.send(text),
+  echo: (text) => ownPane().feed(text),
 });
 el.rttBell.addEventListener('click', () => input.bell());
 
@@ -189,7 +234,8 @@ function onBacklog(m) {
   if (!m || (app.call && app.call.session && m.session !== app.call.session)) return;
   for (const line of Array.isArray(m.lines) ? m.lines : []) {
     if (!line || typeof line.text !== 'string') continue;
-    const p = line.from === 'interpreter' ? pane('interpreter/backlog', `Earlier interpreter${line.name ? `: ${line.name}` : ''}`, 'Earlier text from the interpreter') : sourcePane(line.from);
+    const title = line.name ? t('interpreter.pane.earlier_named', { name: line.name }) : t('interpreter.pane.earlier');
+    const p = line.from === 'interpreter' ? pane('interpreter/backlog', title, t('interpreter.pane.earlier_label')) : sourcePane(line.from);
     p.feed(line.text + LS);
   }
 }
@@ -202,14 +248,16 @@ function renderAgent() {
 }
 
 function phoneText(ph) {
-  if (!ph || !ph.state || ph.state === 'none') return ph && ph.to ? `No phone call yet (the deaf user asked for ${ph.to})` : 'No phone call yet';
-  const to = ph.to || 'the number';
+  if (!ph || !ph.state || ph.state === 'none') return ph && ph.to ? t('interpreter.phone.none_asked', { to: ph.to }) : t('interpreter.phone.none');
+  const to = ph.to || t('interpreter.phone.the_number');
   switch (ph.state) {
-    case 'dialling': return `Calling ${to}…`;
-    case 'ringing': return `${to} is ringing`;
-    case 'connected': return `Connected to ${to}`;
-    case 'ended': return `The phone call to ${to} ended${ph.code ? ` (${ph.code}${ph.reason ? ` ${ph.reason}` : ''})` : ''}`;
-    default: return `${ph.state} (${to})`;
+    case 'dialling': return t('interpreter.phone.dialling', { to });
+    case 'ringing': return t('interpreter.phone.ringing', { to });
+    case 'connected': return t('interpreter.phone.connected', { to });
+    case 'ended':
+      if (!ph.code) return t('interpreter.phone.ended', { to });
+      return ph.reason ? t('interpreter.phone.ended_code_reason', { to, code: ph.code, reason: ph.reason }) : t('interpreter.phone.ended_code', { to, code: ph.code });
+    default: return t('interpreter.phone.other', { state: ph.state, to });
   }
 }
 
@@ -224,19 +272,20 @@ function renderInterp() {
   const other = list.find((x) => x.leg !== me);
 
   const summary = i ? routingSummary(i, me) : null;
-  el.routing.textContent = summary ? summary.text : live ? 'Waiting for the session…' : 'No call.';
+  el.routing.textContent = summary ? summary.text : live ? t('interpreter.routing.waiting') : t('interpreter.routing.no_call');
   el.phoneState.textContent = i ? phoneText(ph) : '—';
-  el.deafState.textContent = i ? DEAF[i.deaf_user] || i.deaf_user || '—' : '—';
+  el.deafState.textContent = i ? deafText(i.deaf_user) || '—' : '—';
   el.interpList.textContent = list.length
-    ? list.map((x) => `${x.leg === me ? 'You' : x.name || x.id || x.leg}${x.lead ? ' (lead)' : ''}`).join(', ')
+    ? list.map((x) => {
+      const name = x.leg === me ? t('interpreter.list.you') : x.name || x.id || x.leg;
+      return x.lead ? t('interpreter.list.lead', { name }) : name;
+    }).join(', ')
     : '—';
-  el.handoffState.textContent = i && i.handoff && i.handoff.state
-    ? `${{ queued: 'Waiting in the queue', ringing: 'Ringing', overlap: 'Both interpreters present' }[i.handoff.state] || i.handoff.state}${i.handoff.to ? ` (${i.handoff.to})` : ''}`
-    : 'None';
+  el.handoffState.textContent = i && i.handoff && i.handoff.state ? handoffText(i.handoff) : t('agent.none');
 
   for (const [b, on] of [[el.vco, !!(i && i.vco)], [el.hco, !!(i && i.hco)], [el.sidetalk, !!(i && i.side_talk)]]) b.setAttribute('aria-pressed', String(on));
-  el.vco.textContent = `VCO ${i && i.vco ? 'on' : 'off'}`;
-  el.hco.textContent = `HCO ${i && i.hco ? 'on' : 'off'}`;
+  el.vco.textContent = i && i.vco ? t('interpreter.vco_on') : t('interpreter.vco_off');
+  el.hco.textContent = i && i.hco ? t('interpreter.hco_on') : t('interpreter.hco_off');
   el.vco.disabled = !(live && i);
   el.hco.disabled = !(live && i);
   el.sidetalk.disabled = !(live && i && lead);
@@ -245,9 +294,9 @@ function renderInterp() {
   const leadTarget = !live || !i ? null : lead ? (other ? other.leg : null) : me;
   el.lead.disabled = !leadTarget;
   el.lead.dataset.leg = leadTarget || '';
-  el.leadHint.textContent = !leadTarget ? 'Make lead: no other interpreter.' : lead
-    ? `Make lead: ${other.name || 'the other interpreter'} becomes the lead (Alt+Shift+L).`
-    : 'Make lead: you become the lead (Alt+Shift+L).';
+  el.leadHint.textContent = !leadTarget ? t('interpreter.lead_hint.none') : lead
+    ? t('interpreter.lead_hint.other', { name: other.name || t('interpreter.lead_hint.the_other') })
+    : t('interpreter.lead_hint.me');
 
   el.dialTo.disabled = !(live && i && lead);
   el.dial.disabled = !(live && i && lead) || phoneUp;
@@ -283,13 +332,21 @@ function renderInterp() {
     if (!key.startsWith('interpreter/')) continue;
     const leg = key.slice('interpreter/'.length);
     const x = list.find((q) => q.leg === leg);
-    if (x && x.name) p.setTitle(`Partner: ${x.name}`, `Text from ${x.name}`);
+    if (x && x.name) p.setTitle(t('interpreter.pane.partner_named', { name: x.name }), t('interpreter.pane.text_from', { name: x.name }));
   }
   renderMinutes();
 }
 
+function handoffText(h) {
+  let st = h.state;
+  if (st === 'queued') st = t('interpreter.handoff.queued');
+  else if (st === 'ringing') st = t('interpreter.handoff.ringing');
+  else if (st === 'overlap') st = t('interpreter.handoff.overlap');
+  return h.to ? t('interpreter.handoff.state_to', { state: st, to: h.to }) : st;
+}
+
 function renderMinutes() {
-  if (!app.seen.size) { el.minutes.textContent = 'No interpreter time yet.'; return; }
+  if (!app.seen.size) { el.minutes.textContent = t('interpreter.minutes.none'); return; }
   const me = myLeg();
   let total = 0;
   const parts = [];
@@ -297,23 +354,24 @@ function renderMinutes() {
     const end = s.until || Date.now();
     const secs = s.since ? Math.max(0, secondsSince(s.since, end)) : 0;
     total += secs;
-    parts.push(`${leg === me ? 'you' : s.name || leg} ${formatDuration(secs)}`);
+    parts.push(t('interpreter.minutes.part', { name: leg === me ? t('interpreter.minutes.you') : s.name || leg, duration: formatDuration(secs) }));
   }
-  el.minutes.textContent = `Interpreter time this session: ${formatDuration(total)} (${parts.join(', ')}).`;
+  el.minutes.textContent = t('interpreter.minutes.total', { total: formatDuration(total), parts: parts.join(', ') });
 }
 
 function renderCall() {
   const live = callLive();
   el.stage.classList.toggle('in-call', live);
-  if (!live) el.placeholderText.textContent = app.offer ? 'Incoming call…' : 'No call';
-  else if (!el.stage.classList.contains('has-remote-video')) el.placeholderText.textContent = 'Waiting for the deaf user’s video…';
+  if (!live) el.placeholderText.textContent = app.offer ? t('agent.call.incoming') : t('agent.call.no_call');
+  else if (!el.stage.classList.contains('has-remote-video')) el.placeholderText.textContent = t('interpreter.call.waiting_video');
 }
 
 function renderStatus() {
   con.renderStatus(() => {
     const i = interp();
-    return i ? `In a call${isLead() ? ' (you are the lead)' : ''}. ${phoneText(i.phone)}.` : 'In a call.';
-  }, () => `Incoming call: ${offerSummary(app.offer)}.`);
+    if (!i) return t('interpreter.status.in_call_plain');
+    return isLead() ? t('interpreter.status.in_call_lead', { phone: phoneText(i.phone) }) : t('interpreter.status.in_call', { phone: phoneText(i.phone) });
+  }, () => t('interpreter.status.incoming', { summary: offerSummary(app.offer) }));
 }
 
 function render() {
@@ -329,8 +387,13 @@ function offerSummary(o) {
   const x = o.interpreter || {};
   const c = o.customer || {};
   const sl = x.sign_language || c.sign_language;
-  const purpose = x.purpose === 'handoff' ? `hand-off from ${x.from_interpreter || 'another interpreter'}` : x.purpose === 'team' ? 'team' : 'new call';
-  return `${sl ? languageName(sl) : 'call'}, ${purpose}, from ${c.name || o.from || 'a caller'}`;
+  const purpose = x.purpose === 'handoff' ? t('interpreter.offer.summary_handoff', { name: x.from_interpreter || t('interpreter.offer.another') })
+    : x.purpose === 'team' ? t('interpreter.offer.summary_team') : t('interpreter.offer.summary_new');
+  return t('interpreter.offer.summary', {
+    language: sl ? languageName(sl) : t('interpreter.offer.summary_call'),
+    purpose,
+    caller: c.name || o.from || t('interpreter.offer.a_caller'),
+  });
 }
 
 function showOffer(o) {
@@ -338,15 +401,16 @@ function showOffer(o) {
   const c = o.customer || {};
   const sl = x.sign_language || c.sign_language;
   const details = [
-    ['Sign language', sl ? languageName(sl) : '—'],
-    ['Spoken language', spokenName(x.language || c.language)],
-    ['Purpose', x.purpose === 'handoff' ? `Hand-off from ${x.from_interpreter || 'another interpreter'}` : PURPOSE[x.purpose] || x.purpose || 'Call'],
-    ['Number to call', x.to || 'None given'],
+    [t('interpreter.offer.sign_language'), sl ? languageName(sl) : '—'],
+    [t('interpreter.offer.spoken_language'), spokenName(x.language || c.language)],
+    [t('interpreter.offer.purpose'), x.purpose === 'handoff' ? t('interpreter.offer.handoff_from', { name: x.from_interpreter || t('interpreter.offer.another') })
+      : purposeText(x.purpose) || t('agent.call.title')],
+    [t('interpreter.dial.label'), x.to || t('interpreter.offer.none_given')],
   ];
-  if (o.queue) details.push(['Queue', o.queue]);
+  if (o.queue) details.push([t('agent.session.queue'), o.queue]);
   con.ring(o, {
-    title: x.purpose === 'handoff' ? 'Incoming hand-off' : x.purpose === 'team' ? 'Incoming team request' : 'Incoming interpreter call',
-    who: `${c.name || o.from || 'Caller'}${o.from && o.from !== c.name ? ` · ${o.from}` : ''}`,
+    title: x.purpose === 'handoff' ? t('interpreter.offer.title_handoff') : x.purpose === 'team' ? t('interpreter.offer.title_team') : t('interpreter.offer.title'),
+    who: `${c.name || o.from || t('interpreter.offer.caller')}${o.from && o.from !== c.name ? ` · ${o.from}` : ''}`,
     details,
   });
   el.accept.focus();
@@ -383,7 +447,7 @@ async function sampleStats() {
     lowSince = low ? lowSince || now : 0;
     app.videoIn = { fps, width: v.frameWidth, height: v.frameHeight, codec: v.codec };
     el.videoQuality.textContent = v.framesDecoded ? `${fps} fps, ${v.frameWidth}×${v.frameHeight}${v.codec ? ` ${v.codec}` : ''}` +
-      (lowSince && now - lowSince >= 10000 ? ` (the deaf user's video is choppy: ask them to improve their connection)` : '') : 'No video yet';
+      (lowSince && now - lowSince >= 10000 ? ` ${t('interpreter.video.choppy')}` : '') : t('interpreter.video.none');
   }
   lastStats = { at: now, frames: v.framesDecoded };
 }
@@ -397,7 +461,7 @@ function watchCall(call) {
     render();
   });
   call.addEventListener('datachannel', (e) => link.addRemote(e.detail.channel));
-  con.callErrors(call, { no_camera: 'Your camera could not be used: the deaf user cannot see you.' });
+  con.callErrors(call, { no_camera: () => t('interpreter.error.no_camera') });
   call.addEventListener('state', (e) => {
     if (call.t140 && link.own !== call.t140) link.setOwn(call.t140);
     if (e.detail.state !== 'ended' || call !== app.call) return;
@@ -426,7 +490,7 @@ const api = {
   release() { return sessionFrame('release'); },
   dtmf(digits) {
     digits = String(digits ?? el.dtmfDigits.value).trim();
-    if (!/^[0-9*#A-Da-d]{1,64}$/.test(digits)) { showError('Keypad: digits 0–9, *, # and A–D only.'); el.dtmfDigits.focus(); return false; }
+    if (!/^[0-9*#A-Da-d]{1,64}$/.test(digits)) { showError(t('interpreter.error.dtmf')); el.dtmfDigits.focus(); return false; }
     const ok = sessionFrame('dtmf', { digits });
     if (ok) el.dtmfDigits.value = '';
     return ok;
@@ -444,17 +508,17 @@ const api = {
   },
   handoff(to) {
     to = String(to ?? el.handoffTo.value).trim();
-    if (!/^(queue|agent):.+/.test(to)) { showError('Hand off to queue:<name> or agent:<id>.'); el.handoffTo.focus(); return false; }
+    if (!/^(queue|agent):.+/.test(to)) { showError(t('interpreter.error.handoff')); el.handoffTo.focus(); return false; }
     const ok = sessionFrame('handoff', { to });
-    if (ok) setStatus(`Handing off to ${to}…`);
+    if (ok) setStatus(t('interpreter.status.handing_off', { to }));
     return ok;
   },
   cancelHandoff() { return sessionFrame('handoff', { cancel: true }); },
   team(to) {
     to = String(to ?? el.handoffTo.value).trim();
-    if (!/^(queue|agent):.+/.test(to)) { showError('Add a team interpreter from queue:<name> or agent:<id>.'); el.handoffTo.focus(); return false; }
+    if (!/^(queue|agent):.+/.test(to)) { showError(t('interpreter.error.team')); el.handoffTo.focus(); return false; }
     const ok = sessionFrame('team', { to });
-    if (ok) setStatus(`Asking ${to} to join as your partner…`);
+    if (ok) setStatus(t('interpreter.status.asking_team', { to }));
     return ok;
   },
   makeLead(leg) {
@@ -469,7 +533,7 @@ const api = {
     if (to) msg.to = to;
     if (channel) msg.channel = channel;
     const ok = sessionFrame('escalate', msg);
-    if (ok) el.inviteResult.textContent = 'Sending the deaf user a link…';
+    if (ok) el.inviteResult.textContent = t('interpreter.invite.sending');
     return ok;
   },
   hangup: () => con.hangup(),
@@ -512,7 +576,7 @@ function checkCodecs(hello) {
     has = caps.codecs.some((c) => /h264/i.test(c.mimeType));
   } catch { /* unknown */ }
   el.codecWarning.hidden = has;
-  el.codecWarning.textContent = has ? '' : 'This browser cannot send H.264 video, which the service prefers: calls may fail. Use another browser, or ask your administrator.';
+  el.codecWarning.textContent = has ? '' : t('interpreter.codec_warning');
 }
 
 // ---- automation hook -------------------------------------------------------------------------------
@@ -536,4 +600,7 @@ window.splitApp = con.hook({
 
 // ---- start -------------------------------------------------------------------------------------------
 
-con.boot();
+i18nReady.then(() => {
+  resetPanes();
+  con.boot();
+});

@@ -6,9 +6,12 @@
 // The API key comes from the URL fragment (#key=…, then removed from the
 // address bar), the form, or the admin view's (sessionStorage, this tab only).
 // URL parameters: key=<API key> (fragment), server=<url> (default: this
-// origin), queue=<name>, window=hour|day, tv=1 (full screen layout).
+// origin), queue=<name>, window=hour|day, tv=1 (full screen layout),
+// lang=<tag> (the page's language, default the browser's: the texts are
+// wallboard.* of the hub's catalog, docs/i18n.md).
 //
 // window.splitWallboard = {figures, error, queue, window, connected}.
+import { loadI18n, t, applyI18n, currentLang } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -45,6 +48,31 @@ const main = dark ? C.sky : C.blue;
 let key = '';
 let abort = null;
 
+// ---- language ----------------------------------------------------------------
+// The catalog loads first (not longer than 3 s: then the board starts in
+// English and is translated when it comes).
+const lang = (() => {
+  const l = String(params.get('lang') || '').trim();
+  return /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(l) ? l.replace(/^[A-Za-z]+/, (m) => m.toLowerCase()) : undefined;
+})();
+let started = false;
+const i18nLoad = loadI18n({ server: base, lang }).catch(() => 'en').then(() => {
+  applyI18n();
+  if (started) { // late: what the script wrote meanwhile
+    for (const k of Object.keys(plots)) { plots[k].destroy(); delete plots[k]; }
+    if (key && !state.connected) setText('status', t('wallboard.status.connecting'));
+    render();
+  }
+});
+const i18nReady = Promise.race([i18nLoad, new Promise((r) => setTimeout(r, 3000))]);
+
+// The locale for times: the browser's when it is of the page's language.
+function locale() {
+  const l = currentLang();
+  const nav = navigator.language || '';
+  return nav.split('-')[0].toLowerCase() === l ? nav : l;
+}
+
 // ---- formatting --------------------------------------------------------------
 
 function dur(seconds) {
@@ -72,7 +100,18 @@ function showError(text) {
 
 // ---- figures -----------------------------------------------------------------
 
-const AGENT_STATES = [['ready', 'Ready'], ['ringing', 'Ringing'], ['busy', 'Busy'], ['wrap_up', 'Wrap-up'], ['not_ready', 'Not ready']];
+const AGENT_STATES = ['ready', 'ringing', 'busy', 'wrap_up', 'not_ready'];
+
+function stateLabel(st) {
+  switch (st) {
+    case 'ready': return t('wallboard.state.ready');
+    case 'ringing': return t('wallboard.state.ringing');
+    case 'busy': return t('wallboard.state.busy');
+    case 'wrap_up': return t('wallboard.state.wrap_up');
+    case 'not_ready': return t('wallboard.state.not_ready');
+    default: return st;
+  }
+}
 
 function selected(f) {
   if (!state.queue) return f.overall;
@@ -87,28 +126,29 @@ function renderTiles(f) {
   setText('t-sl', pct(st.service_level_pct));
   const sl = document.querySelector('.wb-sl');
   const target = q.target_pct;
-  let sub = `target ${target} % in ${Math.round(q.threshold_s)} s`;
+  const goal = { target, seconds: Math.round(q.threshold_s) };
+  let sub = t('wallboard.sl.target', goal);
   if (typeof st.service_level_pct === 'number') {
     const ok = st.service_level_pct >= target;
     sl.dataset.ok = String(ok);
-    if (!ok) sub = `▼ below target (${target} % in ${Math.round(q.threshold_s)} s)`;
+    if (!ok) sub = t('wallboard.sl.below', goal);
   } else {
     delete sl.dataset.ok;
   }
   setText('t-sl-sub', sub);
   setText('t-answered', count(st.answered));
   setText('t-abandoned', count(st.abandoned));
-  setText('t-abandon-pct', st.abandon_pct == null ? '' : `${st.abandon_pct} % of offered`);
+  setText('t-abandon-pct', st.abandon_pct == null ? '' : t('wallboard.abandon_pct', { pct: st.abandon_pct }));
   setText('t-asa', dur(st.avg_wait_s));
   setText('t-aht', dur(st.avg_handle_s));
   const agents = $('t-agents');
-  agents.replaceChildren(...AGENT_STATES.map(([k, label]) => {
+  agents.replaceChildren(...AGENT_STATES.map((k) => {
     const s = document.createElement('span');
     s.dataset.state = k;
-    s.textContent = `${label} ${q.agents[k] || 0}`;
+    s.textContent = t('wallboard.state.count', { state: stateLabel(k), count: q.agents[k] || 0 });
     return s;
   }));
-  setText('p-sl-target', `target ${target} %`);
+  setText('p-sl-target', t('wallboard.plot.target_pct', { target }));
 }
 
 function cell(text, cls) {
@@ -133,12 +173,13 @@ function renderTables(f) {
     return tr;
   });
   $('wb-queues').tBodies[0].replaceChildren(...rows);
-  const parts = [...f.channels.map((c) => ['', c]), ...f.modes.map((m) => ['mode ', m])].map(([prefix, c]) => {
+  const parts = [...f.channels.map((c) => [false, c]), ...f.modes.map((m) => [true, m])].map(([isMode, c]) => {
     const st = c[state.window];
     const tr = document.createElement('tr');
     const th = document.createElement('th');
     th.scope = 'row';
-    th.textContent = prefix + c.name.replaceAll('_', ' ');
+    const name = c.name.replaceAll('_', ' ');
+    th.textContent = isMode ? t('wallboard.mode_row', { name }) : name;
     tr.append(th, cell(count(st.answered), 'num'), cell(count(st.abandoned), 'num'), cell(pct(st.service_level_pct), 'num'), cell(dur(st.avg_wait_s), 'num'));
     return tr;
   });
@@ -149,8 +190,8 @@ function renderQueueChoice(f) {
   const sel = $('wb-queue');
   const names = f.queues.map((q) => q.name);
   const have = [...sel.options].slice(1).map((o) => o.value);
-  if (have.join('\n') !== names.join('\n')) {
-    sel.replaceChildren(new Option('All queues', ''), ...names.map((n) => new Option(n, n)));
+  if (have.join('\n') !== names.join('\n') || sel.options[0].text !== t('wallboard.all_queues')) {
+    sel.replaceChildren(new Option(t('wallboard.all_queues'), ''), ...names.map((n) => new Option(n, n)));
   }
   sel.value = names.includes(state.queue) ? state.queue : '';
 }
@@ -165,28 +206,50 @@ function axis(label, extra = {}) {
   return { label, stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: '14px system-ui', labelFont: '14px system-ui', ...extra };
 }
 
+// The time axis and the legend's time in the page's language (English:
+// uPlot's own formats): the time of day, and the date where it changes.
+function timeFormats() {
+  if (currentLang() === 'en') return null;
+  const l = locale();
+  const fmt = (o) => { try { return new Intl.DateTimeFormat(l, o); } catch { return new Intl.DateTimeFormat(undefined, o); } };
+  const time = fmt({ hour: '2-digit', minute: '2-digit' });
+  const date = fmt({ day: 'numeric', month: 'short' });
+  const full = fmt({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  return {
+    ticks: (u, splits) => splits.map((ts, i) => {
+      const d = new Date(ts * 1000);
+      const first = i === 0 || new Date(splits[i - 1] * 1000).toDateString() !== d.toDateString();
+      return first ? `${time.format(d)}\n${date.format(d)}` : time.format(d);
+    }),
+    value: (u, ts) => (ts == null ? '--' : full.format(new Date(ts * 1000))),
+  };
+}
+
 function plotOpts(id, series, axes, scales) {
   const host = $(id);
   const width = Math.max(280, host.clientWidth || 400);
-  return { width, height: plotHeight(), padding: [8, 28, 0, 0], series: [{}, ...series], axes: [axis('', {}), ...axes], scales, legend: { show: true }, cursor: { drag: { x: false, y: false } } };
+  const tf = timeFormats();
+  const x = { label: t('wallboard.plot.time') };
+  if (tf) x.value = tf.value;
+  return { width, height: plotHeight(), padding: [8, 28, 0, 0], series: [x, ...series], axes: [axis('', tf ? { values: tf.ticks } : {}), ...axes], scales, legend: { show: true }, cursor: { drag: { x: false, y: false } } };
 }
 
 function ensurePlots() {
   if (!window.uPlot || plots.waiting) return;
   const bars = window.uPlot.paths.bars({ size: [0.7, 40] });
   plots.waiting = new window.uPlot(plotOpts('p-waiting', [
-    { label: 'waiting', stroke: main, width: 3, scale: 'n', spanGaps: true, points: { show: true, size: 6 } },
-    { label: 'longest wait (s)', stroke: C.orange, width: 3, dash: [10, 6], scale: 's', spanGaps: true, points: { show: true, size: 6 } },
-  ], [axis('waiting', { scale: 'n' }), axis('seconds', { scale: 's', side: 1, grid: { show: false } })],
+    { label: t('wallboard.plot.waiting'), stroke: main, width: 3, scale: 'n', spanGaps: true, points: { show: true, size: 6 } },
+    { label: t('wallboard.plot.longest'), stroke: C.orange, width: 3, dash: [10, 6], scale: 's', spanGaps: true, points: { show: true, size: 6 } },
+  ], [axis(t('wallboard.plot.waiting'), { scale: 'n' }), axis(t('wallboard.plot.seconds'), { scale: 's', side: 1, grid: { show: false } })],
   { n: { range: (u, mn, mx) => [0, Math.max(2, mx)] }, s: { range: (u, mn, mx) => [0, Math.max(10, mx)] } }), [[], [], []], $('p-waiting'));
   plots.sl = new window.uPlot(plotOpts('p-sl', [
-    { label: 'service level %', stroke: main, width: 3, points: { show: true, size: 7 }, scale: '%' },
-    { label: 'target', stroke: C.vermillion, width: 2, dash: [4, 4], scale: '%', points: { show: false } },
+    { label: t('wallboard.plot.service_level'), stroke: main, width: 3, points: { show: true, size: 7 }, scale: '%' },
+    { label: t('wallboard.plot.target'), stroke: C.vermillion, width: 2, dash: [4, 4], scale: '%', points: { show: false } },
   ], [axis('%', { scale: '%' })], { '%': { range: [0, 100] } }), [[], [], []], $('p-sl'));
   plots.calls = new window.uPlot(plotOpts('p-calls', [
-    { label: 'answered', stroke: main, fill: main + 'cc', paths: bars, points: { show: false }, scale: 'n' },
-    { label: 'abandoned', stroke: C.vermillion, fill: C.vermillion + '99', paths: bars, points: { show: false }, scale: 'n', dash: [6, 3] },
-  ], [axis('sessions', { scale: 'n' })], { n: { range: (u, mn, mx) => [0, Math.max(2, mx)] } }), [[], [], []], $('p-calls'));
+    { label: t('wallboard.plot.answered'), stroke: main, fill: main + 'cc', paths: bars, points: { show: false }, scale: 'n' },
+    { label: t('wallboard.plot.abandoned'), stroke: C.vermillion, fill: C.vermillion + '99', paths: bars, points: { show: false }, scale: 'n', dash: [6, 3] },
+  ], [axis(t('wallboard.plot.sessions'), { scale: 'n' })], { n: { range: (u, mn, mx) => [0, Math.max(2, mx)] } }), [[], [], []], $('p-calls'));
   new ResizeObserver(() => {
     for (const [k, p] of Object.entries(plots)) p.setSize({ width: Math.max(280, $(`p-${k}`).clientWidth), height: plotHeight() });
   }).observe($('board'));
@@ -211,7 +274,7 @@ function render() {
   renderTiles(f);
   renderTables(f);
   renderPlots(f);
-  setText('updated', `updated ${new Date(f.at).toLocaleTimeString()}`);
+  setText('updated', t('wallboard.updated', { time: new Date(f.at).toLocaleTimeString(locale()) }));
 }
 
 // ---- the stream ----------------------------------------------------------------
@@ -225,7 +288,7 @@ async function stream() {
         headers: { Authorization: `Bearer ${key}`, Accept: 'text/event-stream' }, cache: 'no-store', signal: abort.signal,
       });
       if (res.status === 401) {
-        signOut('wrong API key');
+        signOut(t('wallboard.error.wrong_key'));
         return;
       }
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
@@ -259,7 +322,7 @@ async function stream() {
     } catch (err) {
       if (!key || (abort && abort.signal.aborted)) return;
       state.connected = false;
-      showError(`The hub cannot be reached (${err.message || err}); trying again.`);
+      showError(t('wallboard.error.unreachable', { error: err.message || err }));
     }
     await new Promise((r) => setTimeout(r, wait));
     wait = Math.min(wait * 2, 10000);
@@ -274,7 +337,7 @@ function signIn(k) {
   sessionStorage.setItem(KEY, key);
   $('login').hidden = true;
   $('board').hidden = false;
-  setText('status', 'Connecting…');
+  setText('status', t('wallboard.status.connecting'));
   stream();
 }
 
@@ -316,10 +379,20 @@ document.addEventListener('fullscreenchange', () => {
 });
 if (params.get('tv') === '1') document.body.classList.add('tv');
 
-if (hashParams.has('key')) history.replaceState(null, '', location.pathname + location.search);
-const initial = params.get('key') || sessionStorage.getItem(KEY);
-if (initial) signIn(initial);
-else {
-  $('login').hidden = false;
-  $('api-key').focus();
+if (hashParams.has('key')) {
+  // Keep the key out of the address bar and the history (lang= and the rest stay).
+  const rest = new URLSearchParams(hashParams);
+  rest.delete('key');
+  history.replaceState(null, '', location.pathname + location.search + (rest.toString() ? `#${rest}` : ''));
 }
+// The admin view in the same language.
+if (lang) for (const a of document.querySelectorAll('a[href="admin.html"]')) a.href = `admin.html?lang=${encodeURIComponent(lang)}`;
+const initial = params.get('key') || sessionStorage.getItem(KEY);
+i18nReady.then(() => {
+  started = true;
+  if (initial) signIn(initial);
+  else {
+    $('login').hidden = false;
+    $('api-key').focus();
+  }
+});
