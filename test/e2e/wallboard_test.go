@@ -156,6 +156,11 @@ func TestWallboard(t *testing.T) {
 		d.do(map[string]any{"cmd": "click", "page": "wb", "selector": `[data-window="day"]`})
 		d.waitJS("wb", `window.splitWallboard.window === 'day' && document.querySelector('#t-sl').textContent === '75 %'`, 5*time.Second)
 		d.do(map[string]any{"cmd": "eval", "page": "wb", "js": `document.body.classList.add('tv')`})
+		// a TV shows the whole board without scrolling
+		fits := string(d.waitJS("wb", `document.documentElement.scrollHeight <= window.innerHeight + 1 ? 'fits' : null`, 5*time.Second))
+		if fits != `"fits"` {
+			t.Errorf("%s: the TV layout does not fit 1920x1080: %s", browser, fits)
+		}
 		d.do(map[string]any{"cmd": "screenshot", "page": "wb", "path": filepath.Join(dir, "wallboard-"+browser+"-tv-1920.png")})
 	}
 
