@@ -316,6 +316,15 @@ func TestI18nCustomerLanguageChoice(t *testing.T) {
 	d.do(map[string]any{"cmd": "open", "page": "tienda", "url": base + "/customer.html?entry=tienda"})
 	spanishSetup(t, d, "tienda")
 	noConsoleErrors(t, d, "tienda")
+
+	// a browser in Spanish (Accept-Language: es-ES) on the default entry
+	// point, no lang anywhere: Spanish
+	d.do(map[string]any{"cmd": "open", "page": "es", "url": base + "/customer.html?entry=default", "locale": "es-ES"})
+	if l := evalString(d, "es", "navigator.language"); l != "es-ES" {
+		t.Fatalf("the Spanish browser's language is %q", l)
+	}
+	spanishSetup(t, d, "es")
+	noConsoleErrors(t, d, "es")
 }
 
 // TestI18nWidgetSpanish: the widget with data-lang="es": its button, its

@@ -37,7 +37,9 @@
 // click, fill, eval, waitFor and stats also take "frame": a selector of an
 // <iframe> to act in (e.g. "iframe" for the widget's customer page; open
 // shadow roots are pierced).
-// open also takes "isMobile": true (touch, mobile viewport behaviour).
+// open also takes "isMobile": true (touch, mobile viewport behaviour), and
+// "locale": "es-ES" (a browser in that language: navigator.language and
+// Accept-Language; Chromium; set when the page is first opened).
 //   {"id":11,"cmd":"quit"}                               → closes the browser and exits
 // The driver exits on quit or at the end of stdin; a failing command never ends it.
 import { chromium } from 'playwright-core';
@@ -128,6 +130,11 @@ async function openPage(c) {
     const opts = { permissions: ['camera', 'microphone'], ignoreHTTPSErrors: true };
     if (c.viewport && c.viewport.width && c.viewport.height) opts.viewport = { width: c.viewport.width, height: c.viewport.height };
     if (c.isMobile) Object.assign(opts, { isMobile: true, hasTouch: true });
+    // a browser in this language: navigator.language and Accept-Language
+    if (typeof c.locale === 'string' && c.locale) {
+      opts.locale = c.locale;
+      opts.extraHTTPHeaders = { 'Accept-Language': `${c.locale},${c.locale.split('-')[0]};q=0.9` };
+    }
     const context = await b.newContext(opts);
     const page = await context.newPage();
     e = { context, page, errors: [] };
