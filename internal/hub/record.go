@@ -186,7 +186,7 @@ const recorderCloseGrace = 5 * time.Second
 // write is tried again, up to every 2 s, and the events behind it wait in
 // order — the store catches up once it is back. Until the recorder quits.
 func (r *recorder) write(ctx context.Context, f func() error) error {
-	wait, held := 100*time.Millisecond, false
+	wait, held, refused := 100*time.Millisecond, false, 0
 	for {
 		err := f()
 		if err == nil {
@@ -199,7 +199,14 @@ func (r *recorder) write(ctx context.Context, f func() error) error {
 		perr := r.h.store.Ping(pctx)
 		cancel()
 		if perr == nil {
-			return err // the store is there and refused this write
+			// the store is there and refused this write — or the write
+			// took a connection that died with a restart (broken pipe,
+			// 57P01) while the ping got a fresh one: only a third refusal
+			// is the store's answer
+			if refused++; refused >= 3 {
+				return err
+			}
+			continue
 		}
 		if !held {
 			r.h.log.Warn("the store does not answer: holding session events until it does", "err", err)

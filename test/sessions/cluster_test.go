@@ -440,8 +440,14 @@ func TestPostgresRestartDuringCalls(t *testing.T) {
 	if rec["cause"] == "node_lost" || rec["cause"] == "" {
 		t.Fatalf("the stored end: %v", rec)
 	}
-	_, evs := (api{t, b.URL}).do("GET", "/v1/sessions/"+sid+"/events?format=json", nil)
-	j, _ := json.Marshal(evs)
+	// the state above may come from the owner's live snapshot: the events
+	// held while the store was away are written as it catches up
+	var j []byte
+	waitUntil(t, 15*time.Second, "the held events in the store", func() bool {
+		_, evs := (api{t, b.URL}).do("GET", "/v1/sessions/"+sid+"/events?format=json", nil)
+		j, _ = json.Marshal(evs)
+		return strings.Contains(string(j), `"type":"session.ended"`)
+	})
 	for _, typ := range []string{`"to":"active"`, `"type":"leg.left"`, `"type":"session.ended"`} {
 		if !strings.Contains(string(j), typ) {
 			t.Errorf("the stored history lacks %s: %s", typ, j)

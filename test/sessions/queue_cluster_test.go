@@ -195,6 +195,11 @@ func serveQueue(ctx context.Context, t *testing.T, id string, h *testutil.Hub, h
 			return fmt.Errorf("waiting for an offer: %w", err)
 		}
 		from = i
+		// the order the ACD offered in: told as the console hears of the
+		// offer, before a remote one's socket is dialled (which takes a
+		// while on a busy machine, and another agent's next offer can come
+		// meanwhile)
+		took(m.Session, m.Type == "remote_offer")
 		sock, offer := home, m
 		if m.Type == "remote_offer" {
 			sock, err = testutil.DialSession(ctx, wsURL(h, "token="+agentToken(t, h, id)+"&session="+m.Session), tone, 1, false)
@@ -206,7 +211,6 @@ func serveQueue(ctx context.Context, t *testing.T, id string, h *testutil.Hub, h
 				return err
 			}
 		}
-		took(offer.Session, sock != home)
 		cust := custs[offer.Session]
 		err = func() error {
 			if err := sock.Accept(ctx, offer); err != nil {
